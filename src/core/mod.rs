@@ -1,0 +1,20 @@
+//! The pure protocol core: no sockets, no tokio, no clock of its own.
+//!
+//! Everything here takes `now` and an input and returns actions plus the next
+//! deadline, so it can be unit-tested exhaustively without root.
+//!
+//! Where each RFC section lives:
+//! - [`packet`]: the advertisement format (RFC 3768 §5, RFC 5798/9568 §5),
+//!   checksums and the receive checks that need only the packet (§7.1).
+//! - [`ip`]: parsing the IPv4 header a raw socket hands us (TTL, addresses).
+//! - [`state`]: the state machine and its timers (RFC 3768 §6, RFC 5798/9568 §6),
+//!   and the receive checks that need the instance's config (§7.1: VRID, auth, interval).
+//! - [`arp`]: the gratuitous ARP frame (RFC 5227 §3, RFC 3768 §8.1).
+
+pub mod arp;
+pub mod ip;
+pub mod packet;
+pub mod state;
+
+pub use packet::{Advertisement, Authentication, ChecksumMode, DropReason, Version};
+pub use state::{Action, Input, Instance, InstanceParams, State, TransitionReason};

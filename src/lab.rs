@@ -1,0 +1,1 @@
+//! Network-namespace labs (root): used by `vrrpd demo` and the integration tests.
