@@ -9,3 +9,4 @@ pub mod config;
 pub mod core;
 pub mod driver;
 pub mod lab;
+pub mod import_keepalived;

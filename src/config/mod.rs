@@ -159,3 +159,16 @@ pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
         .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
     load_str(&text, &path.display().to_string())
 }
+
+impl InstanceConfig {
+    /// The core's parameters for this instance. `local_address` is the
+    /// interface's primary address of the instance's family (or `source_address`).
+    pub fn to_params(&self, local_address: IpAddr) -> crate::core::InstanceParams {
+        let _ = local_address;
+        todo!("config helper implements")
+    }
+    /// The virtual addresses with their prefix lengths (validated at load).
+    pub fn addresses_with_prefix(&self) -> Vec<(IpAddr, u8)> {
+        todo!("config helper implements")
+    }
+}

@@ -1,1 +1,2 @@
 //! The I/O shell around the pure core.
+pub mod systemd;
