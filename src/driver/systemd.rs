@@ -290,12 +290,9 @@ pub fn parse_watchdog_interval(
         .parse::<u64>()
         .ok()
         .filter(|&usec| usec > 0)?;
-    if let Some(pid) = watchdog_pid {
-        if pid.trim().parse::<u32>().ok() != Some(our_pid) {
-            return None;
-        }
-    }
-    Some(Duration::from_micros(usec) / 2)
+    let meant_for_us =
+        watchdog_pid.is_none_or(|pid| pid.trim().parse::<u32>().ok() == Some(our_pid));
+    meant_for_us.then(|| Duration::from_micros(usec) / 2)
 }
 
 /// The STATUS= text for a set of instances: `"VI_1: MASTER prio 150; VI_2: BACKUP prio 100"`,
