@@ -174,11 +174,13 @@ impl Notifier {
         self.notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
     }
 
+    /// STATUS=: the one-line summary shown by `systemctl status` (see [`status_line`]).
     pub fn status(&self, status: &str) {
         let status = one_line(status);
         self.notify(&[NotifyState::Status(&status)]);
     }
 
+    /// WATCHDOG=1: the protocol loop is alive; send every [`Notifier::watchdog_interval`].
     pub fn watchdog(&self) {
         self.notify(&[NotifyState::Watchdog]);
     }
@@ -199,6 +201,7 @@ impl Notifier {
         }
     }
 
+    /// STOPPING=1: shutdown has begun (priority-0 adverts and address removal follow).
     pub fn stopping(&self) {
         self.notify(&[NotifyState::Stopping]);
     }
