@@ -195,6 +195,45 @@ EOF
   fi
 fi
 
+# --- flake.nix wiring and the VM test's nodes (mock nixpkgs, real library) -------
+if nix-instantiate --eval --strict --json "$fixtures/flake-wiring.nix" \
+  --arg nixpkgsLib "$NIXPKGS_LIB" >"$work/flake.json" 2>"$work/flake.err" &&
+  python3 - "$work/flake.json" <<'EOF' 2>"$work/flake.py.err"; then
+import json, sys
+f = json.load(open(sys.argv[1]))
+systems = ["aarch64-linux", "x86_64-linux"]
+for want in ["checks", "devShells", "formatter", "nixosModules", "overlays", "packages"]:
+    assert want in f["outputs"], (want, f["outputs"])
+assert sorted(f["packages"]) == systems
+for s in systems:
+    assert f["packages"][s] == ["default", "schema"], f["packages"]
+    assert f["checks"][s] == ["module-eval", "nix-parse", "package", "vm-test"], f["checks"]
+    assert f["devShells"][s] == ["default"]
+    assert f["formatter"][s] == "nixfmt-tree"
+assert f["overlay"].endswith("/nix/package.nix"), f["overlay"]
+vm = f["vmTest"]
+assert vm["nodes"] == ["client", "lb01", "lb02"], vm["nodes"]
+for node, priority, address in [("lb01", 150, "192.0.2.1"), ("lb02", 100, "192.0.2.2")]:
+    n = vm[node]
+    assert n["failedAssertions"] == [], n["failedAssertions"]
+    # nixosModules.default defaults the package to this flake's build.
+    assert n["package"] == "vrrpd-x86_64-linux", n["package"]
+    inst = n["rendered"]["instances"][0]
+    assert inst["priority"] == priority and inst["interface"] == "eth1"
+    assert inst["virtual_addresses"] == ["192.0.2.100"]
+    assert inst["authentication"] == {"type": "pass", "password": "@SECRET@"}
+    assert n["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json")
+    assert n["WatchdogSec"] == "5"
+    assert n["eth1"] == [{"address": address, "prefixLength": 24}], n["eth1"]
+# lb01 uses the iptables firewall, lb02 nftables.
+assert "-p 112" in vm["lb01"]["firewall"]["extraCommands"] and vm["lb01"]["firewall"]["extraInputRules"] == ""
+assert "l4proto 112" in vm["lb02"]["firewall"]["extraInputRules"] and vm["lb02"]["firewall"]["extraCommands"] == ""
+EOF
+  pass "flake outputs and the VM test's lb01/lb02 evaluate through nixosModules.default"
+else
+  fail "flake wiring:"; cat "$work/flake.err" "$work/flake.py.err" 2>/dev/null | sed 's/^/     /' >&2
+fi
+
 # --- Every bad option fails with its message -------------------------------------
 bad_cases=$(nix-instantiate --eval --strict --json -E \
   "builtins.attrNames (import $fixtures/cases.nix { lib = import $NIXPKGS_LIB; }).bad" |
