@@ -472,7 +472,6 @@ in
 
       systemd.services.vrrpd = {
         description = "vrrpd VRRP daemon (${cfg.instanceName}, VRID ${toString cfg.virtualRouterId})";
-        documentation = [ "https://vrrpd.dev" ];
         wantedBy = [ "multi-user.target" ];
         wants = [ "network-online.target" ];
         after = [ "network-online.target" ];
