@@ -20,13 +20,15 @@
       };
 
       # The module itself (./nixos-module) takes `services.vrrp.package` from
-      # `pkgs.vrrpd`; this wrapper defaults it to this flake's build, so no
-      # overlay is needed.
+      # `pkgs.vrrpd`; this wrapper defaults it to this flake's build (or builds
+      # it with the machine's nixpkgs on other systems), so no overlay is needed.
       nixosModules.default =
         { lib, pkgs, ... }:
         {
           imports = [ ./nixos-module ];
-          services.vrrp.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+          services.vrrp.package = lib.mkDefault (
+            self.packages.${pkgs.stdenv.hostPlatform.system}.default or (pkgs.callPackage ./nix/package.nix { })
+          );
         };
 
       packages = forAllSystems (pkgs: {

@@ -118,6 +118,9 @@ assert r["wantedBy"] == ["multi-user.target"]
 # A config change reloads instead of restarting, and the config was checked.
 assert r["reloadTriggers"] == [r["etcConfig"]] == ["vrrpd.json"]
 assert r["firewall"] == {"extraCommands": "", "extraInputRules": ""}
+# The rendered JSON goes through `vrrpd check` of the configured package at build time.
+assert "vrrpd check --config /nix/store/" in r["configCheck"] and "-vrrpd-unchecked.json" in r["configCheck"], r["configCheck"]
+assert r["configCheckInputs"] == ["vrrpd-0.1.0"], r["configCheckInputs"]
 '
 
 check passwordFile '
@@ -166,6 +169,10 @@ assert r["firewall"]["extraInputRules"].strip() == "iifname \"eth0\" meta l4prot
 '
 
 check watchdogOff 'assert sc["WatchdogSec"] == "0", sc["WatchdogSec"]'
+
+check noConfigCheck '
+assert r["configCheck"] is None and r["etcConfig"] == "vrrpd-unchecked.json", (r["configCheck"], r["etcConfig"])
+'
 
 # --- The passwordFile substitution, run for real ---------------------------------
 script="$work/passwordFile.json.script"

@@ -92,6 +92,8 @@ in
     };
 
     watchdogOff.modules = on "lb01" { services.vrrp.watchdogSec = 0; };
+
+    noConfigCheck.modules = on "lb01" { services.vrrp.checkConfig = false; };
   };
 
   bad = {

@@ -46,6 +46,11 @@ in
       {
         rendered = config.services.vrrp.renderedSettings;
         etcConfig = config.environment.etc."vrrpd/vrrpd.json".source.name;
+        # The build-time `vrrpd check` (null when checkConfig is off).
+        configCheck = config.services.vrrp.configFile.script or null;
+        configCheckInputs = map (d: d.name) (
+          config.services.vrrp.configFile.env.nativeBuildInputs or [ ]
+        );
         inherit (service)
           wantedBy
           wants
