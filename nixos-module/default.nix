@@ -123,7 +123,7 @@ let
     mv ${runtimeConfigPath}.tmp ${runtimeConfigPath}
   '';
 
-  # Assertions are listed as data so the evaluation test can check each message.
+  # For the assertions below.
   nodeNames = attrNames cfg.nodes;
   # "lb01 and lb02 (priority 100)" for every pair of nodes with the same priority.
   priorityClashes = lib.concatMap (
@@ -151,7 +151,7 @@ let
   vrrpAssertions = [
     {
       assertion = localNodeKnown;
-      message = "services.vrrp.nodes has no entry for this host: services.vrrp.localNode (from networking.hostName) is \"${localNodeName}\", the nodes are: ${concatStringsSep ", " nodeNames}. Add services.vrrp.nodes.\"${localNodeName}\" or fix networking.hostName.";
+      message = "services.vrrp.nodes has no entry for this host: services.vrrp.localNode (by default networking.hostName) is \"${localNodeName}\", the nodes are: ${concatStringsSep ", " nodeNames}. Add services.vrrp.nodes.\"${localNodeName}\" or fix networking.hostName.";
     }
     {
       assertion = priorityClashes == [ ];
@@ -361,7 +361,8 @@ in
           `LoadCredential=`, so the secret never enters the Nix store. Give an
           absolute path as a string. The config in the store carries a
           placeholder; the daemon reads a copy with the secret from
-          `/run/vrrpd/vrrpd.json`.
+          `/run/vrrpd/vrrpd.json`. After changing the file's content, run
+          `systemctl reload vrrpd`.
         '';
       };
     };

@@ -99,7 +99,7 @@ in
   bad = {
     hostNotInNodes = {
       modules = on "lb03" { };
-      message = ''services.vrrp.nodes has no entry for this host: services.vrrp.localNode (from networking.hostName) is "lb03", the nodes are: lb01, lb02.'';
+      message = ''services.vrrp.nodes has no entry for this host: services.vrrp.localNode (by default networking.hostName) is "lb03", the nodes are: lb01, lb02.'';
     };
     sharedPriority = {
       modules = on "lb01" { services.vrrp.nodes.lb02.priority = lib.mkForce 150; };
