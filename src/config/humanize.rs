@@ -173,11 +173,12 @@ fn describe(error: &ValidationError<'_>, document: &Value, out: &mut Vec<Finding
             format!("{shown} must be greater than {limit}")
         }
         ValidationErrorKind::MultipleOf { multiple_of } => {
-            let step = Value::from(*multiple_of);
-            let step = step
-                .as_f64()
-                .filter(|s| s.fract() == 0.0)
-                .map_or(step.to_string(), |s| format!("{s:.0}"));
+            // The schema's steps are whole numbers; print 1000, not 1000.0.
+            let step = if multiple_of.fract() == 0.0 {
+                format!("{multiple_of:.0}")
+            } else {
+                multiple_of.to_string()
+            };
             format!(
                 "{shown} is not a multiple of {step}{}",
                 interval_hint(&pointer, document)
