@@ -635,3 +635,30 @@ fn problems_are_listed_in_document_order() {
         ]
     );
 }
+
+#[test]
+fn whole_numbers_written_with_a_fraction_are_located() {
+    // JSON Schema accepts 100.0 as an integer; the config types do not.
+    assert_single_problem(
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("priority".into(), json!(100.0))
+        }),
+        "/instances/0/priority",
+        &["write 100.0 as the whole number 100"],
+    );
+}
+
+#[test]
+fn a_fractional_number_is_named_next_to_other_instances_problems() {
+    let mut first = v2_instance("a");
+    first["priority"] = json!(100.0);
+    let mut second = v3_instance("b");
+    second["virtual_addresses"] = json!(["2001:db8::1"]);
+    let found = problems(&doc(vec![first, second]));
+    let pointers: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        pointers,
+        ["/instances/0/priority", "/instances/1/virtual_addresses/0"],
+        "{found:#?}"
+    );
+}

@@ -43,6 +43,43 @@ pub(super) fn schema_problems(document: &Value) -> Vec<ConfigProblem> {
     one_per_pointer(problems)
 }
 
+/// JSON Schema counts 100.0 as an integer, serde's integer types do not. Every number in
+/// the config is an integer, so any number written with a fraction or exponent is named
+/// here, for the case where the schema passed and deserialization did not.
+pub(super) fn non_integer_numbers(document: &Value) -> Vec<ConfigProblem> {
+    fn walk(value: &Value, pointer: String, out: &mut Vec<ConfigProblem>) {
+        match value {
+            Value::Number(number) if number.is_f64() => out.push(ConfigProblem {
+                message: match number.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                        format!("write {number} as the whole number {f:.0}")
+                    }
+                    _ => format!("expected a whole number, found {number}"),
+                },
+                pointer,
+            }),
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    walk(item, format!("{pointer}/{index}"), out);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    walk(
+                        item,
+                        format!("{pointer}/{}", escape_pointer_token(key)),
+                        out,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(document, String::new(), &mut out);
+    out
+}
+
 /// What one schema error says, before problems of the same value are merged.
 enum Finding {
     Problem(ConfigProblem),

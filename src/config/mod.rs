@@ -442,18 +442,22 @@ pub fn load_value(value: &serde_json::Value, origin: &str) -> Result<Config, Con
     // does not, so that one load reports as much as possible.
     let parsed_separately: Vec<(usize, InstanceConfig)> = match &config {
         Ok(_) => Vec::new(),
-        Err(_) => value
-            .get("instances")
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .filter_map(|(index, item)| {
-                InstanceConfig::deserialize(item)
-                    .ok()
-                    .map(|instance| (index, instance))
-            })
-            .collect(),
+        Err(_) => {
+            // JSON Schema takes 100.0 for an integer and serde does not: name such numbers.
+            add_unless_reported(&mut problems, humanize::non_integer_numbers(value));
+            value
+                .get("instances")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .filter_map(|(index, item)| {
+                    InstanceConfig::deserialize(item)
+                        .ok()
+                        .map(|instance| (index, instance))
+                })
+                .collect()
+        }
     };
     let instances: Vec<(usize, &InstanceConfig)> = match &config {
         Ok(config) => config.instances.iter().enumerate().collect(),
@@ -462,23 +466,14 @@ pub fn load_value(value: &serde_json::Value, origin: &str) -> Result<Config, Con
             .map(|(index, instance)| (*index, instance))
             .collect(),
     };
-    for problem in rules::check(&instances) {
-        // A value the schema already complained about (itself or a part of it) is
-        // reported once, by the schema.
-        let below = format!("{}/", problem.pointer);
-        if !problems
-            .iter()
-            .any(|p| p.pointer == problem.pointer || p.pointer.starts_with(&below))
-        {
-            problems.push(problem);
-        }
-    }
+    add_unless_reported(&mut problems, rules::check(&instances));
 
     match config {
         Ok(config) if problems.is_empty() => Ok(config),
         Ok(_) => Err(invalid(origin, problems)),
         Err(error) => {
-            // The schema normally catches everything serde would refuse; this is the net.
+            // The checks above catch everything serde refuses that we know of; this is
+            // the net for the rest.
             if problems.is_empty() {
                 problems.push(ConfigProblem {
                     pointer: String::new(),
@@ -486,6 +481,20 @@ pub fn load_value(value: &serde_json::Value, origin: &str) -> Result<Config, Con
                 });
             }
             Err(invalid(origin, problems))
+        }
+    }
+}
+
+/// Adds `more`, except where a value (itself or a part of it) already has a problem: the
+/// first check to object speaks for it.
+fn add_unless_reported(problems: &mut Vec<ConfigProblem>, more: Vec<ConfigProblem>) {
+    for problem in more {
+        let below = format!("{}/", problem.pointer);
+        let reported = problems
+            .iter()
+            .any(|p| p.pointer == problem.pointer || p.pointer.starts_with(&below));
+        if !reported {
+            problems.push(problem);
         }
     }
 }
