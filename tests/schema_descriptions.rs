@@ -101,7 +101,7 @@ fn version_dependent_interval_ranges_are_in_the_schema() {
     let rules = &schema["$defs"]["InstanceConfig"]["allOf"];
     assert_eq!(
         rules[0]["if"]["properties"]["version"]["enum"],
-        serde_json::json!(["2", 2])
+        serde_json::json!([2])
     );
     assert_eq!(
         rules[0]["then"]["properties"]["advert_interval_ms"]["multipleOf"],
@@ -113,7 +113,7 @@ fn version_dependent_interval_ranges_are_in_the_schema() {
     );
     assert_eq!(
         rules[1]["if"]["properties"]["version"]["enum"],
-        serde_json::json!(["3", 3])
+        serde_json::json!([3])
     );
     assert_eq!(
         rules[1]["then"]["properties"]["advert_interval_ms"]["multipleOf"],
@@ -134,7 +134,7 @@ fn the_error_example_in_the_docs_is_real_output() {
     .expect("docs/configuration.md");
     let text = r#"{
   "instances": [
-    { "name": "VI_1", "interface": "eth0", "virtual_router_id": 50, "version": "2",
+    { "name": "VI_1", "interface": "eth0", "virtual_router_id": 50, "version": 2,
       "priority": 150, "advert_interval_ms": 1500, "priorty": 1,
       "authentication": { "type": "pass", "password": "password1" },
       "virtual_addresses": ["192.168.0.40"] },

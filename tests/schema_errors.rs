@@ -9,7 +9,7 @@ fn v2_instance(name: &str) -> Value {
         "name": name,
         "interface": "eth0",
         "virtual_router_id": 50,
-        "version": "2",
+        "version": 2,
         "priority": 150,
         "authentication": { "type": "pass", "password": "password" },
         "virtual_addresses": ["192.0.2.40"]

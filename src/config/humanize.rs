@@ -448,7 +448,6 @@ fn instance_version(pointer: &str, document: &Value) -> Option<String> {
     let (instance, _) = pointer.rsplit_once('/')?;
     match document.pointer(instance)?.get("version") {
         None => Some("3".to_owned()),
-        Some(Value::String(v)) => Some(v.clone()),
         Some(other) => Some(other.to_string()),
     }
 }

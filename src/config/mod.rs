@@ -52,8 +52,7 @@ pub struct Config {
 
 /// VRRP protocol version.
 ///
-/// Serialized as the string "2" or "3" (the skeleton's form, which other tools write);
-/// the numbers 2 and 3 are accepted too, since that is what people type.
+/// Written as the integer 2 or 3, like keepalived's `vrrp_version`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum VrrpVersion {
     /// VRRPv2, RFC 3768: IPv4 only, whole-second intervals, optional simple password.
@@ -63,7 +62,7 @@ pub enum VrrpVersion {
 }
 
 impl VrrpVersion {
-    /// The version as written in the config ("2" or "3").
+    /// The version as a string, for messages ("2" or "3"); the config writes the integer.
     pub fn as_str(self) -> &'static str {
         match self {
             VrrpVersion::V2 => "2",
@@ -89,7 +88,10 @@ impl From<VrrpVersion> for Version {
 
 impl Serialize for VrrpVersion {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
+        serializer.serialize_u8(match self {
+            VrrpVersion::V2 => 2,
+            VrrpVersion::V3 => 3,
+        })
     }
 }
 
@@ -99,14 +101,7 @@ impl<'de> Deserialize<'de> for VrrpVersion {
         impl serde::de::Visitor<'_> for VersionVisitor {
             type Value = VrrpVersion;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#""2" or "3""#)
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<VrrpVersion, E> {
-                match v {
-                    "2" => Ok(VrrpVersion::V2),
-                    "3" => Ok(VrrpVersion::V3),
-                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
-                }
+                f.write_str("the integer 2 or 3")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<VrrpVersion, E> {
                 match v {
@@ -237,8 +232,8 @@ pub struct InstanceConfig {
     /// `virtual_router_id`.
     #[schemars(range(min = 1, max = 255))]
     pub virtual_router_id: u8,
-    /// VRRP version: "2" (RFC 3768, IPv4 only, supports `authentication`) or "3"
-    /// (RFC 5798/9568, IPv4 or IPv6). Default "3". keepalived: `version` (keepalived's own
+    /// VRRP version: 2 (RFC 3768, IPv4 only, supports `authentication`) or 3
+    /// (RFC 5798/9568, IPv4 or IPv6). Default 3. keepalived: `version` (keepalived's own
     /// default is 2, so set it explicitly when replacing keepalived).
     #[serde(default = "default_version")]
     pub version: VrrpVersion,

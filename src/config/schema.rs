@@ -98,17 +98,16 @@ pub(super) fn ip_address_schema(_: &mut schemars::SchemaGenerator) -> Schema {
     })
 }
 
-/// Values accepted for the version; the strings are the canonical form.
-pub(super) fn version_values(version: &str) -> [Value; 2] {
-    let number = version.parse::<u8>().map_or(Value::Null, Value::from);
-    [Value::from(version), number]
+/// Values accepted for the version: the integer (written as in keepalived's `vrrp_version`).
+pub(super) fn version_values(version: &str) -> [Value; 1] {
+    [version.parse::<u8>().map_or(Value::Null, Value::from)]
 }
 
 pub(super) fn version_schema() -> Schema {
     let mut values = version_values("2").to_vec();
     values.extend(version_values("3"));
     json_schema!({
-        "description": "VRRP version: \"2\" (RFC 3768) or \"3\" (RFC 5798, RFC 9568). The numbers 2 and 3 are accepted too.",
+        "description": "VRRP version: 2 (RFC 3768) or 3 (RFC 5798, RFC 9568).",
         "enum": values
     })
 }
