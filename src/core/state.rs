@@ -66,9 +66,15 @@ pub enum TransitionReason {
     /// The master sent priority 0 and Skew_Time passed.
     MasterResigned,
     /// A higher-priority (or equal priority, higher address) advert arrived while master.
-    HigherPriorityMaster { source: IpAddr, priority: u8 },
+    HigherPriorityMaster {
+        source: IpAddr,
+        priority: u8,
+    },
     /// Preempting a lower-priority master.
-    Preempt { source: IpAddr, priority: u8 },
+    Preempt {
+        source: IpAddr,
+        priority: u8,
+    },
     Shutdown,
     LinkDown,
     LinkUp,
@@ -86,7 +92,11 @@ pub enum Action {
     /// Send one gratuitous ARP (IPv4) / unsolicited NA (IPv6) for every virtual address.
     SendGratuitousArp,
     /// Log one line and update status.
-    Transition { from: State, to: State, reason: TransitionReason },
+    Transition {
+        from: State,
+        to: State,
+        reason: TransitionReason,
+    },
     /// A received advert was dropped (already counted in [`Stats`]).
     Dropped { reason: DropReason, source: IpAddr },
 }
@@ -96,7 +106,10 @@ pub enum Input<'a> {
     /// Leave Initialize (RFC 3768 §6.4.1 Startup event).
     Startup,
     /// A decoded advert for our VRID, from `source`, already TTL-checked.
-    Advertisement { source: IpAddr, advert: &'a Advertisement },
+    Advertisement {
+        source: IpAddr,
+        advert: &'a Advertisement,
+    },
     /// Shutdown event (RFC 3768 §6.4.2/6.4.3): priority-0 advert if master, addresses removed.
     Shutdown,
     /// The interface went down: give up mastership and addresses.
@@ -124,7 +137,10 @@ pub struct Instance {
 
 impl Instance {
     pub fn new(params: InstanceParams) -> Self {
-        Instance { params, state: State::Initialize }
+        Instance {
+            params,
+            state: State::Initialize,
+        }
     }
     pub fn params(&self) -> &InstanceParams {
         &self.params
