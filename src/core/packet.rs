@@ -318,11 +318,13 @@ pub fn encode(
         .collect();
     let count = u8::try_from(addresses.len()).unwrap_or(u8::MAX);
     let (version_nibble, second_word) = match advert.version {
-        Version::V2 => {
-            let seconds = (u32::from(advert.interval_cs) + 50) / 100;
-            let seconds = u8::try_from(seconds.clamp(1, 255)).unwrap_or(u8::MAX);
-            (2u8, [advert.authentication.auth_type(), seconds])
-        }
+        Version::V2 => (
+            2u8,
+            [
+                advert.authentication.auth_type(),
+                v2_interval_seconds(advert.interval_cs),
+            ],
+        ),
         Version::V3 => (
             3u8,
             advert.interval_cs.min(MAX_V3_INTERVAL_CS).to_be_bytes(),
@@ -356,6 +358,12 @@ pub fn encode(
     let checksum = internet_checksum(&message, pseudo_header);
     message[6..8].copy_from_slice(&checksum.to_be_bytes());
     message
+}
+
+/// The whole seconds a v2 advert carries for `interval_cs` (RFC 3768 §5.3.7): rounded, 1..=255.
+pub fn v2_interval_seconds(interval_cs: u16) -> u8 {
+    let seconds = (u32::from(interval_cs) + 50) / 100;
+    u8::try_from(seconds.clamp(1, 255)).unwrap_or(u8::MAX)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
