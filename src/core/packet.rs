@@ -401,12 +401,12 @@ fn read_addresses(bytes: &[u8], family: AddressFamily) -> Vec<IpAddr> {
         AddressFamily::V4 => bytes
             .chunks_exact(4)
             .filter_map(|chunk| <[u8; 4]>::try_from(chunk).ok())
-            .map(|octets| IpAddr::from(octets))
+            .map(IpAddr::from)
             .collect(),
         AddressFamily::V6 => bytes
             .chunks_exact(16)
             .filter_map(|chunk| <[u8; 16]>::try_from(chunk).ok())
-            .map(|octets| IpAddr::from(octets))
+            .map(IpAddr::from)
             .collect(),
     }
 }
@@ -1037,8 +1037,8 @@ mod tests {
             let len = (random.next() % 80) as usize;
             let mut message: Vec<u8> = (0..len).map(|_| random.next() as u8).collect();
             // Bias half of them towards plausible headers so the deeper checks run too.
-            if random.next() % 2 == 0 && len >= HEADER_LEN {
-                message[0] = if random.next() % 2 == 0 { 0x21 } else { 0x31 };
+            if random.next().is_multiple_of(2) && len >= HEADER_LEN {
+                message[0] = if random.next().is_multiple_of(2) { 0x21 } else { 0x31 };
             }
             for (source, destination) in sources {
                 if let Ok(advert) = decode(&message, source, destination) {

@@ -752,3 +752,1243 @@ fn same_addresses(theirs: &[IpAddr], ours: &[IpAddr]) -> bool {
     let ours: std::collections::BTreeSet<_> = ours.iter().collect();
     theirs == ours
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 42);
+    const PEER_LOWER_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 41);
+    const PEER_HIGHER_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 43);
+    const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 40);
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    fn no_garp_repeats() -> GarpParams {
+        GarpParams {
+            burst_count: 1,
+            burst_spacing: Duration::ZERO,
+            second_burst_delay: None,
+            master_refresh: None,
+        }
+    }
+
+    /// The user's pair: VRRPv2, VRID 50, 1 s, PASS "password", preempt on.
+    fn v2_params(priority: u8) -> InstanceParams {
+        InstanceParams {
+            version: Version::V2,
+            virtual_router_id: 50,
+            priority,
+            advert_interval_cs: 100,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            authentication: Authentication::simple_password(b"password"),
+            addresses: vec![IpAddr::V4(VIP)],
+            local_address: IpAddr::V4(LOCAL),
+            checksum_mode: ChecksumMode::default(),
+            garp: no_garp_repeats(),
+        }
+    }
+
+    fn v3_params(priority: u8, advert_interval_cs: u16) -> InstanceParams {
+        InstanceParams {
+            version: Version::V3,
+            advert_interval_cs,
+            authentication: Authentication::None,
+            ..v2_params(priority)
+        }
+    }
+
+    /// An advert as a peer configured like `params` would send it.
+    fn advert_like(params: &InstanceParams, priority: u8) -> Advertisement {
+        Advertisement {
+            version: params.version,
+            virtual_router_id: params.virtual_router_id,
+            priority,
+            interval_cs: params.advert_interval_cs,
+            addresses: params.addresses.clone(),
+            authentication: params.authentication.clone(),
+        }
+    }
+
+    fn receive(
+        instance: &mut Instance,
+        now: Instant,
+        source: Ipv4Addr,
+        advert: &Advertisement,
+    ) -> Vec<Action> {
+        instance.handle(
+            now,
+            Input::Advertisement {
+                source: IpAddr::V4(source),
+                advert,
+            },
+        )
+    }
+
+    fn transitions(actions: &[Action]) -> Vec<(State, State, TransitionReason)> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Transition { from, to, reason } => Some((*from, *to, reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn sent_priorities(actions: &[Action]) -> Vec<u8> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::SendAdvertisement(advert) => Some(advert.priority),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn garp_count(actions: &[Action]) -> usize {
+        actions
+            .iter()
+            .filter(|action| **action == Action::SendGratuitousArp)
+            .count()
+    }
+
+    /// A backup started at `start`, for the given params.
+    fn started_backup(params: InstanceParams, start: Instant) -> Instance {
+        let mut instance = Instance::new(params);
+        let actions = instance.handle(start, Input::Startup);
+        assert_eq!(instance.state(), State::Backup, "{actions:?}");
+        instance
+    }
+
+    /// A master: started as backup and taken over when the Master_Down_Timer fired.
+    /// Returns the instance and the time it became master.
+    fn started_master(params: InstanceParams, start: Instant) -> (Instance, Instant) {
+        let mut instance = started_backup(params, start);
+        let became_master_at = instance.next_deadline().unwrap();
+        instance.on_timeout(became_master_at);
+        assert_eq!(instance.state(), State::Master);
+        (instance, became_master_at)
+    }
+
+    // ---- Timer formulas ----------------------------------------------------------------
+
+    #[test]
+    fn v2_timers_for_the_users_pair() {
+        // Backup priority 100, 1 s: Skew_Time = 156/256 s = 0.609375 s; MDI = 3.609375 s.
+        assert_eq!(
+            skew_time(Version::V2, 100, 100),
+            Duration::from_nanos(609_375_000)
+        );
+        assert_eq!(
+            master_down_interval(Version::V2, 100, 100),
+            Duration::from_nanos(3_609_375_000)
+        );
+        // Priority 150: 106/256 s = 0.4140625 s.
+        assert_eq!(
+            skew_time(Version::V2, 150, 100),
+            Duration::from_nanos(414_062_500)
+        );
+        // The owner: 1/256 s.
+        assert_eq!(
+            skew_time(Version::V2, 255, 100),
+            Duration::from_nanos(3_906_250)
+        );
+        let instance = Instance::new(v2_params(100));
+        assert_eq!(instance.skew_time(), Duration::from_nanos(609_375_000));
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(3_609_375_000)
+        );
+    }
+
+    #[test]
+    fn v3_timers_at_10_ms_and_100_ms() {
+        // 1 cs, priority 100: Skew = 156 × 1 / 256 cs = 6.09375 ms; MDI = 30 ms + skew.
+        assert_eq!(
+            skew_time(Version::V3, 100, 1),
+            Duration::from_nanos(6_093_750)
+        );
+        assert_eq!(
+            master_down_interval(Version::V3, 100, 1),
+            Duration::from_nanos(36_093_750)
+        );
+        // 10 cs: Skew = 1560/256 cs = 60.9375 ms; MDI = 300 ms + skew.
+        assert_eq!(
+            skew_time(Version::V3, 100, 10),
+            Duration::from_nanos(60_937_500)
+        );
+        assert_eq!(
+            master_down_interval(Version::V3, 100, 10),
+            Duration::from_nanos(360_937_500)
+        );
+        let instance = Instance::new(v3_params(100, 10));
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(360_937_500)
+        );
+    }
+
+    // ---- Startup -----------------------------------------------------------------------
+
+    #[test]
+    fn owner_starts_as_master_in_order() {
+        let now = Instant::now();
+        let mut instance = Instance::new(v2_params(255));
+        let actions = instance.handle(now, Input::Startup);
+        assert_eq!(
+            actions,
+            vec![
+                Action::AddAddresses,
+                Action::SendGratuitousArp,
+                Action::SendAdvertisement(advert_like(&v2_params(255), 255)),
+                Action::Transition {
+                    from: State::Initialize,
+                    to: State::Master,
+                    reason: TransitionReason::AddressOwner
+                },
+            ]
+        );
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), Some(now + ms(1000)));
+        assert_eq!(instance.master_address(), Some(IpAddr::V4(LOCAL)));
+        assert_eq!(instance.stats().adverts_sent, 1);
+        assert_eq!(instance.stats().transitions, 1);
+        // A second Startup is not a new event.
+        assert_eq!(instance.handle(now, Input::Startup), vec![]);
+    }
+
+    #[test]
+    fn non_owner_starts_as_backup_and_takes_over_at_master_down_interval() {
+        let start = Instant::now();
+        let mut instance = Instance::new(v2_params(100));
+        let actions = instance.handle(start, Input::Startup);
+        assert_eq!(
+            actions,
+            vec![Action::Transition {
+                from: State::Initialize,
+                to: State::Backup,
+                reason: TransitionReason::Startup
+            }]
+        );
+        let deadline = start + Duration::from_nanos(3_609_375_000);
+        assert_eq!(instance.next_deadline(), Some(deadline));
+        assert_eq!(instance.master_address(), None);
+        // Early: nothing.
+        assert_eq!(
+            instance.on_timeout(deadline - Duration::from_nanos(1)),
+            vec![]
+        );
+        assert_eq!(instance.state(), State::Backup);
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            actions,
+            vec![
+                Action::AddAddresses,
+                Action::SendGratuitousArp,
+                Action::SendAdvertisement(advert_like(&v2_params(100), 100)),
+                Action::Transition {
+                    from: State::Backup,
+                    to: State::Master,
+                    reason: TransitionReason::MasterDown
+                },
+            ]
+        );
+        assert_eq!(instance.next_deadline(), Some(deadline + ms(1000)));
+    }
+
+    #[test]
+    fn idle_states_have_no_deadline() {
+        let now = Instant::now();
+        let instance = Instance::new(v2_params(100));
+        assert_eq!(instance.state(), State::Initialize);
+        assert_eq!(instance.next_deadline(), None);
+        let mut instance = Instance::new(v2_params(100));
+        assert!(instance.on_timeout(now + ms(100_000)).is_empty());
+    }
+
+    // ---- Backup ------------------------------------------------------------------------
+
+    #[test]
+    fn backup_takes_over_skew_time_after_priority_zero() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let peer = v2_params(150);
+        receive(
+            &mut instance,
+            start + ms(500),
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&peer, 150),
+        );
+        assert_eq!(
+            instance.master_address(),
+            Some(IpAddr::V4(PEER_HIGHER_ADDRESS))
+        );
+        let resigned_at = start + ms(1200);
+        assert!(
+            receive(
+                &mut instance,
+                resigned_at,
+                PEER_HIGHER_ADDRESS,
+                &advert_like(&peer, 0)
+            )
+            .is_empty()
+        );
+        let takeover = resigned_at + Duration::from_nanos(609_375_000);
+        assert_eq!(instance.next_deadline(), Some(takeover));
+        assert!(
+            instance
+                .on_timeout(takeover - Duration::from_nanos(1))
+                .is_empty()
+        );
+        let actions = instance.on_timeout(takeover);
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Backup,
+                State::Master,
+                TransitionReason::MasterResigned
+            )]
+        );
+    }
+
+    #[test]
+    fn backup_resets_timer_on_higher_or_equal_priority() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let mdi = Duration::from_nanos(3_609_375_000);
+        for (offset, priority) in [(1000, 150), (2000, 100), (3000, 254)] {
+            let at = start + ms(offset);
+            assert!(
+                receive(
+                    &mut instance,
+                    at,
+                    PEER_LOWER_ADDRESS,
+                    &advert_like(&v2_params(priority), priority)
+                )
+                .is_empty()
+            );
+            assert_eq!(
+                instance.next_deadline(),
+                Some(at + mdi),
+                "priority {priority}"
+            );
+            assert_eq!(
+                instance.master_address(),
+                Some(IpAddr::V4(PEER_LOWER_ADDRESS))
+            );
+        }
+        assert_eq!(instance.stats().adverts_received, 3);
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn backup_preempts_a_lower_priority_master() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(150), start);
+        let deadline = instance.next_deadline().unwrap();
+        // The lower-priority master keeps advertising; its adverts are discarded.
+        for second in 1..=3 {
+            let at = start + ms(1000 * second);
+            receive(
+                &mut instance,
+                at,
+                PEER_LOWER_ADDRESS,
+                &advert_like(&v2_params(100), 100),
+            );
+            assert_eq!(instance.next_deadline(), Some(deadline));
+        }
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Backup,
+                State::Master,
+                TransitionReason::Preempt {
+                    source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                    priority: 100
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn backup_without_preempt_accepts_a_lower_priority_master() {
+        let start = Instant::now();
+        let params = InstanceParams {
+            preempt: false,
+            ..v2_params(150)
+        };
+        let mut instance = started_backup(params, start);
+        let at = start + ms(3000);
+        receive(
+            &mut instance,
+            at,
+            PEER_LOWER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + master_down_interval(Version::V2, 150, 100))
+        );
+        assert_eq!(
+            instance.master_address(),
+            Some(IpAddr::V4(PEER_LOWER_ADDRESS))
+        );
+    }
+
+    #[test]
+    fn preempt_delay_tolerates_a_lower_priority_master_until_it_passes() {
+        let start = Instant::now();
+        let params = InstanceParams {
+            preempt_delay: Duration::from_secs(10),
+            ..v2_params(150)
+        };
+        let mdi = master_down_interval(Version::V2, 150, 100);
+        let mut instance = started_backup(params, start);
+        let lower = advert_like(&v2_params(100), 100);
+        // Adverts every second: accepted (timer reset) until start + 10 s.
+        let mut last_accepted = start;
+        for second in 1..=12 {
+            let at = start + ms(1000 * second);
+            receive(&mut instance, at, PEER_LOWER_ADDRESS, &lower);
+            if second < 10 {
+                last_accepted = at;
+            }
+            assert_eq!(
+                instance.next_deadline(),
+                Some(last_accepted + mdi),
+                "second {second}"
+            );
+            assert_eq!(instance.state(), State::Backup);
+        }
+        let actions = instance.on_timeout(last_accepted + mdi);
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Backup,
+                State::Master,
+                TransitionReason::Preempt {
+                    source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                    priority: 100
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn preempt_delay_does_not_protect_a_dead_master() {
+        let start = Instant::now();
+        let params = InstanceParams {
+            preempt_delay: Duration::from_secs(60),
+            ..v2_params(150)
+        };
+        let mut instance = started_backup(params, start);
+        let last = start + ms(1000);
+        receive(
+            &mut instance,
+            last,
+            PEER_LOWER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        let deadline = last + master_down_interval(Version::V2, 150, 100);
+        assert_eq!(instance.next_deadline(), Some(deadline));
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Backup, State::Master, TransitionReason::MasterDown)]
+        );
+    }
+
+    #[test]
+    fn v3_backup_learns_master_adver_interval() {
+        let start = Instant::now();
+        let mut instance = started_backup(v3_params(100, 100), start);
+        // Before hearing anyone: our own 1 s interval.
+        assert_eq!(
+            instance.next_deadline(),
+            Some(start + master_down_interval(Version::V3, 100, 100))
+        );
+        // The master advertises every 10 cs; no drop (RFC 9568 removed the interval check).
+        let at = start + ms(200);
+        let advert = advert_like(&v3_params(150, 10), 150);
+        assert!(receive(&mut instance, at, PEER_HIGHER_ADDRESS, &advert).is_empty());
+        assert_eq!(instance.master_adver_interval_cs(), 10);
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(360_937_500)
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + Duration::from_nanos(360_937_500))
+        );
+        // Skew_Time follows the learned interval too.
+        let resign_at = at + ms(100);
+        receive(
+            &mut instance,
+            resign_at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v3_params(150, 10), 0),
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(resign_at + Duration::from_nanos(60_937_500))
+        );
+    }
+
+    #[test]
+    fn v3_at_10_ms_backup_takes_over_at_36_09375_ms() {
+        let start = Instant::now();
+        let mut instance = started_backup(v3_params(100, 1), start);
+        let at = start + ms(5);
+        receive(
+            &mut instance,
+            at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v3_params(150, 1), 150),
+        );
+        let deadline = at + Duration::from_nanos(36_093_750);
+        assert_eq!(instance.next_deadline(), Some(deadline));
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Backup, State::Master, TransitionReason::MasterDown)]
+        );
+        // v3 adverts carry the interval in centiseconds and no authentication.
+        let Some(Action::SendAdvertisement(sent)) = actions
+            .iter()
+            .find(|action| matches!(action, Action::SendAdvertisement(_)))
+        else {
+            panic!("no advert in {actions:?}");
+        };
+        assert_eq!(
+            (sent.version, sent.interval_cs, &sent.authentication),
+            (Version::V3, 1, &Authentication::None)
+        );
+        assert_eq!(instance.next_deadline(), Some(deadline + ms(10)));
+    }
+
+    // ---- Master ------------------------------------------------------------------------
+
+    #[test]
+    fn master_advertises_every_interval_and_catches_up_once_when_late() {
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        assert!(instance.on_timeout(became + ms(999)).is_empty());
+        assert_eq!(
+            sent_priorities(&instance.on_timeout(became + ms(1000))),
+            vec![100]
+        );
+        assert_eq!(instance.next_deadline(), Some(became + ms(2000)));
+        // 5.5 s late: one advert, then the next a full interval later.
+        let late = became + ms(7500);
+        assert_eq!(sent_priorities(&instance.on_timeout(late)), vec![100]);
+        assert_eq!(instance.next_deadline(), Some(late + ms(1000)));
+        // Slightly late: the period keeps its phase.
+        let next = late + ms(1000);
+        instance.on_timeout(next + ms(30));
+        assert_eq!(instance.next_deadline(), Some(next + ms(1000)));
+        assert_eq!(instance.stats().adverts_sent, 4);
+    }
+
+    #[test]
+    fn master_answers_priority_zero_at_once() {
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let at = became + ms(300);
+        let actions = receive(
+            &mut instance,
+            at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v2_params(150), 0),
+        );
+        assert_eq!(
+            actions,
+            vec![Action::SendAdvertisement(advert_like(&v2_params(100), 100))]
+        );
+        assert_eq!(instance.next_deadline(), Some(at + ms(1000)));
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn master_yields_to_higher_priority() {
+        let (mut instance, became) = started_master(v3_params(100, 100), Instant::now());
+        let at = became + ms(300);
+        let advert = advert_like(&v3_params(200, 50), 200);
+        let actions = receive(&mut instance, at, PEER_LOWER_ADDRESS, &advert);
+        assert_eq!(
+            actions,
+            vec![
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Backup,
+                    reason: TransitionReason::HigherPriorityMaster {
+                        source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                        priority: 200
+                    },
+                },
+            ]
+        );
+        // v3: Master_Adver_Interval learned from the new master (50 cs).
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + master_down_interval(Version::V3, 100, 50))
+        );
+        assert_eq!(
+            instance.master_address(),
+            Some(IpAddr::V4(PEER_LOWER_ADDRESS))
+        );
+    }
+
+    #[test]
+    fn master_breaks_equal_priority_ties_by_address() {
+        // Equal priority, higher address: yield (RFC 3768 §6.4.3).
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let actions = receive(
+            &mut instance,
+            became + ms(10),
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Master,
+                State::Backup,
+                TransitionReason::HigherPriorityMaster {
+                    source: IpAddr::V4(PEER_HIGHER_ADDRESS),
+                    priority: 100
+                }
+            )]
+        );
+        // Equal priority, lower address: we stay, and assert ourselves.
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let actions = receive(
+            &mut instance,
+            became + ms(10),
+            PEER_LOWER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(sent_priorities(&actions), vec![100]);
+        assert_eq!(garp_count(&actions), 1);
+    }
+
+    #[test]
+    fn address_comparison_is_numeric() {
+        // 192.0.2.9 < 192.0.2.10 as integers although "9" > "10" as text.
+        assert!(
+            address_as_integer("192.0.2.10".parse().unwrap())
+                > address_as_integer("192.0.2.9".parse().unwrap())
+        );
+        assert!(
+            address_as_integer("fe80::10".parse().unwrap())
+                > address_as_integer("fe80::9".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn master_heals_split_brain_with_lower_priority_peer() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let at = became + ms(400);
+        let actions = receive(
+            &mut instance,
+            at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvertisement(advert_like(&v2_params(150), 150)),
+                Action::SendGratuitousArp
+            ]
+        );
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), Some(at + ms(1000)));
+    }
+
+    // ---- Shutdown, link ----------------------------------------------------------------
+
+    #[test]
+    fn master_shutdown_resigns_with_priority_zero() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let actions = instance.handle(became + ms(10), Input::Shutdown);
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvertisement(advert_like(&v2_params(150), 0)),
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Initialize,
+                    reason: TransitionReason::Shutdown
+                },
+            ]
+        );
+        assert_eq!(instance.next_deadline(), None);
+        assert_eq!(instance.master_address(), None);
+        assert!(instance.on_timeout(became + ms(100_000)).is_empty());
+        // Shutting down twice does nothing more.
+        assert!(instance.handle(became + ms(20), Input::Shutdown).is_empty());
+    }
+
+    #[test]
+    fn backup_shutdown_just_stops() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        assert_eq!(
+            instance.handle(start, Input::Shutdown),
+            vec![Action::Transition {
+                from: State::Backup,
+                to: State::Initialize,
+                reason: TransitionReason::Shutdown
+            }]
+        );
+        assert_eq!(instance.next_deadline(), None);
+    }
+
+    #[test]
+    fn link_down_and_up() {
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let down = became + ms(100);
+        assert_eq!(
+            instance.handle(down, Input::LinkDown),
+            vec![
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Fault,
+                    reason: TransitionReason::LinkDown
+                },
+            ]
+        );
+        assert_eq!(instance.next_deadline(), None);
+        // Adverts and timers do nothing in Fault, nor does a repeated LinkDown.
+        assert!(
+            receive(
+                &mut instance,
+                down,
+                PEER_HIGHER_ADDRESS,
+                &advert_like(&v2_params(150), 150)
+            )
+            .is_empty()
+        );
+        assert!(instance.handle(down, Input::LinkDown).is_empty());
+        assert!(instance.on_timeout(down + ms(100_000)).is_empty());
+        assert_eq!(instance.state(), State::Fault);
+        let up = down + ms(5000);
+        assert_eq!(
+            instance.handle(up, Input::LinkUp),
+            vec![Action::Transition {
+                from: State::Fault,
+                to: State::Backup,
+                reason: TransitionReason::LinkUp
+            }]
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(up + Duration::from_nanos(3_609_375_000))
+        );
+        // LinkUp outside Fault is not an event.
+        assert!(instance.handle(up, Input::LinkUp).is_empty());
+        // Backup → Fault has no addresses to remove.
+        assert_eq!(
+            instance.handle(up, Input::LinkDown),
+            vec![Action::Transition {
+                from: State::Backup,
+                to: State::Fault,
+                reason: TransitionReason::LinkDown
+            }]
+        );
+    }
+
+    #[test]
+    fn owner_link_up_goes_straight_to_master() {
+        let now = Instant::now();
+        let mut instance = Instance::new(v2_params(255));
+        instance.handle(now, Input::Startup);
+        instance.handle(now, Input::LinkDown);
+        let actions = instance.handle(now + ms(10), Input::LinkUp);
+        assert_eq!(actions[0], Action::AddAddresses);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Fault, State::Master, TransitionReason::LinkUp)]
+        );
+    }
+
+    // ---- Receive checks ----------------------------------------------------------------
+
+    /// Feed `advert` to a backup and a master; assert it is dropped for `reason` without any
+    /// change of state or timers.
+    fn assert_dropped(
+        params: InstanceParams,
+        advert: &Advertisement,
+        source: IpAddr,
+        reason: DropReason,
+    ) {
+        let start = Instant::now();
+        let backup = started_backup(params.clone(), start);
+        let (master, _) = started_master(params, start);
+        for mut instance in [backup, master] {
+            let state = instance.state();
+            let deadline = instance.next_deadline();
+            let received = instance.stats().adverts_received;
+            let actions = instance.handle(start + ms(500), Input::Advertisement { source, advert });
+            assert_eq!(
+                actions,
+                vec![Action::Dropped { reason, source }],
+                "{reason:?} in {state:?}"
+            );
+            assert_eq!(instance.state(), state);
+            assert_eq!(instance.next_deadline(), deadline);
+            assert_eq!(instance.stats().drops.get(&reason), Some(&1));
+            assert_eq!(instance.stats().drops.values().sum::<u64>(), 1);
+            assert_eq!(instance.stats().adverts_received, received);
+        }
+    }
+
+    #[test]
+    fn every_config_dependent_drop() {
+        let peer = IpAddr::V4(PEER_HIGHER_ADDRESS);
+        let good = advert_like(&v2_params(200), 200);
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                virtual_router_id: 51,
+                ..good.clone()
+            },
+            peer,
+            DropReason::UnknownVirtualRouterId,
+        );
+        assert_dropped(
+            v2_params(100),
+            &advert_like(&v3_params(200, 100), 200),
+            peer,
+            DropReason::BadVersion,
+        );
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                authentication: Authentication::None,
+                ..good.clone()
+            },
+            peer,
+            DropReason::AuthTypeMismatch,
+        );
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                authentication: Authentication::Other {
+                    auth_type: 2,
+                    data: *b"password",
+                },
+                ..good.clone()
+            },
+            peer,
+            DropReason::AuthTypeMismatch,
+        );
+        assert_dropped(
+            InstanceParams {
+                authentication: Authentication::None,
+                ..v2_params(100)
+            },
+            &good,
+            peer,
+            DropReason::AuthTypeMismatch,
+        );
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                authentication: Authentication::simple_password(b"passw0rd"),
+                ..good.clone()
+            },
+            peer,
+            DropReason::AuthMismatch,
+        );
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                interval_cs: 200,
+                ..good.clone()
+            },
+            peer,
+            DropReason::IntervalMismatch,
+        );
+        // Address family: an IPv6 source, or IPv6 addresses in the list.
+        assert_dropped(
+            v2_params(100),
+            &good,
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            DropReason::AddressFamilyMismatch,
+        );
+        assert_dropped(
+            v3_params(100, 100),
+            &Advertisement {
+                addresses: vec!["2001:db8::40".parse().unwrap()],
+                ..advert_like(&v3_params(200, 100), 200)
+            },
+            peer,
+            DropReason::AddressFamilyMismatch,
+        );
+    }
+
+    #[test]
+    fn v3_interval_difference_is_not_a_drop() {
+        let start = Instant::now();
+        let mut instance = started_backup(v3_params(100, 100), start);
+        let actions = receive(
+            &mut instance,
+            start,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v3_params(200, 300), 200),
+        );
+        assert!(actions.is_empty());
+        assert!(instance.stats().drops.is_empty());
+        assert_eq!(instance.stats().adverts_received, 1);
+    }
+
+    #[test]
+    fn drops_counted_outside_the_instance() {
+        let mut instance = Instance::new(v2_params(100));
+        instance.count_drop(DropReason::BadTtl);
+        instance.count_drop(DropReason::BadTtl);
+        instance.count_drop(DropReason::BadChecksum);
+        assert_eq!(instance.stats().drops.get(&DropReason::BadTtl), Some(&2));
+        assert_eq!(
+            instance.stats().drops.get(&DropReason::BadChecksum),
+            Some(&1)
+        );
+    }
+
+    #[test]
+    fn own_adverts_are_ignored() {
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let deadline = instance.next_deadline();
+        // Even with a higher priority (impossible unless looped back after a priority change).
+        let actions = receive(
+            &mut instance,
+            became + ms(5),
+            LOCAL,
+            &advert_like(&v2_params(200), 200),
+        );
+        assert!(actions.is_empty());
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), deadline);
+        assert_eq!(instance.stats().own_adverts_ignored, 1);
+        assert_eq!(instance.stats().adverts_received, 0);
+    }
+
+    #[test]
+    fn address_list_mismatch_is_counted_not_dropped() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let advert = Advertisement {
+            addresses: vec![IpAddr::V4(VIP), "192.0.2.44".parse().unwrap()],
+            ..advert_like(&v2_params(200), 200)
+        };
+        let at = start + ms(100);
+        assert!(receive(&mut instance, at, PEER_HIGHER_ADDRESS, &advert).is_empty());
+        assert_eq!(instance.stats().address_list_mismatches, 1);
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + master_down_interval(Version::V2, 100, 100))
+        );
+        // Order does not matter.
+        let params = InstanceParams {
+            addresses: vec![IpAddr::V4(VIP), "192.0.2.44".parse().unwrap()],
+            ..v2_params(100)
+        };
+        let mut instance = started_backup(params, start);
+        let advert = Advertisement {
+            addresses: vec!["192.0.2.44".parse().unwrap(), IpAddr::V4(VIP)],
+            ..advert_like(&v2_params(200), 200)
+        };
+        receive(&mut instance, at, PEER_HIGHER_ADDRESS, &advert);
+        assert_eq!(instance.stats().address_list_mismatches, 0);
+    }
+
+    // ---- GARP schedule -----------------------------------------------------------------
+
+    #[test]
+    fn garp_burst_without_spacing_is_sent_at_once() {
+        let params = InstanceParams {
+            garp: GarpParams {
+                burst_count: 5,
+                burst_spacing: Duration::ZERO,
+                second_burst_delay: None,
+                master_refresh: None,
+            },
+            ..v2_params(255)
+        };
+        let now = Instant::now();
+        let mut instance = Instance::new(params);
+        let actions = instance.handle(now, Input::Startup);
+        assert_eq!(actions.len(), 1 + 5 + 1 + 1);
+        assert_eq!(actions[0], Action::AddAddresses);
+        assert!(
+            actions[1..6]
+                .iter()
+                .all(|action| *action == Action::SendGratuitousArp)
+        );
+        assert!(matches!(actions[6], Action::SendAdvertisement(_)));
+        assert!(matches!(actions[7], Action::Transition { .. }));
+        assert_eq!(instance.next_deadline(), Some(now + ms(1000)));
+    }
+
+    #[test]
+    fn garp_bursts_second_burst_and_refresh() {
+        let params = InstanceParams {
+            garp: GarpParams {
+                burst_count: 3,
+                burst_spacing: ms(200),
+                second_burst_delay: Some(Duration::from_secs(5)),
+                master_refresh: Some(Duration::from_secs(60)),
+            },
+            ..v2_params(255)
+        };
+        let t0 = Instant::now();
+        let mut instance = Instance::new(params);
+        assert_eq!(garp_count(&instance.handle(t0, Input::Startup)), 1);
+        // The rest of the first burst: +200 ms and +400 ms, before the advert at +1 s.
+        assert_eq!(instance.next_deadline(), Some(t0 + ms(200)));
+        assert_eq!(
+            instance.on_timeout(t0 + ms(200)),
+            vec![Action::SendGratuitousArp]
+        );
+        assert_eq!(instance.next_deadline(), Some(t0 + ms(400)));
+        assert_eq!(
+            instance.on_timeout(t0 + ms(400)),
+            vec![Action::SendGratuitousArp]
+        );
+        assert_eq!(instance.next_deadline(), Some(t0 + ms(1000)));
+        // Walk to 5 s: adverts only, then the second burst (1 now + 2 spaced).
+        let mut garps_at = Vec::new();
+        let mut now = t0 + ms(400);
+        for _ in 0..200 {
+            let Some(deadline) = instance.next_deadline() else {
+                break;
+            };
+            if deadline > t0 + Duration::from_secs(125) {
+                break;
+            }
+            now = deadline;
+            let count = garp_count(&instance.on_timeout(now));
+            garps_at.extend(std::iter::repeat_n(now.duration_since(t0), count));
+        }
+        assert!(now > t0 + Duration::from_secs(124));
+        let expected: Vec<Duration> = [
+            5000, 5200, 5400, 60_000, 60_200, 60_400, 120_000, 120_200, 120_400,
+        ]
+        .into_iter()
+        .map(ms)
+        .collect();
+        assert_eq!(garps_at, expected);
+    }
+
+    #[test]
+    fn garp_schedule_stops_when_leaving_master() {
+        let params = InstanceParams {
+            garp: GarpParams {
+                burst_count: 3,
+                burst_spacing: ms(200),
+                second_burst_delay: Some(Duration::from_secs(5)),
+                master_refresh: Some(Duration::from_secs(60)),
+            },
+            ..v2_params(100)
+        };
+        let (mut instance, became) = started_master(params, Instant::now());
+        let at = became + ms(100);
+        receive(
+            &mut instance,
+            at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v2_params(200), 200),
+        );
+        assert_eq!(instance.state(), State::Backup);
+        // Only the Master_Down_Timer is left.
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + master_down_interval(Version::V2, 100, 100))
+        );
+        // Keep the backup fed: no GARP ever fires.
+        let mut now = at;
+        for _ in 0..100 {
+            now += ms(1000);
+            receive(
+                &mut instance,
+                now,
+                PEER_HIGHER_ADDRESS,
+                &advert_like(&v2_params(200), 200),
+            );
+            assert_eq!(garp_count(&instance.on_timeout(now)), 0);
+        }
+    }
+
+    #[test]
+    fn late_on_timeout_sends_the_rest_of_a_burst() {
+        let params = InstanceParams {
+            garp: GarpParams {
+                burst_count: 4,
+                burst_spacing: ms(100),
+                second_burst_delay: None,
+                master_refresh: None,
+            },
+            ..v2_params(255)
+        };
+        let t0 = Instant::now();
+        let mut instance = Instance::new(params);
+        instance.handle(t0, Input::Startup);
+        let actions = instance.on_timeout(t0 + ms(350));
+        assert_eq!(garp_count(&actions), 3);
+        assert_eq!(instance.next_deadline(), Some(t0 + ms(1000)));
+    }
+
+    // ---- Priority changes --------------------------------------------------------------
+
+    #[test]
+    fn owner_priority_never_changes() {
+        let now = Instant::now();
+        let mut instance = Instance::new(v2_params(255));
+        instance.handle(now, Input::Startup);
+        assert!(instance.set_priority(now, 10).is_empty());
+        assert_eq!(instance.priority(), 255);
+    }
+
+    #[test]
+    fn raised_backup_preempts_through_discarded_adverts() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let master = advert_like(&v2_params(150), 150);
+        let first = start + ms(1000);
+        receive(&mut instance, first, PEER_LOWER_ADDRESS, &master);
+        assert!(instance.set_priority(first + ms(10), 200).is_empty());
+        assert_eq!(instance.priority(), 200);
+        // The old master's next adverts no longer reset the timer (armed with the old MDI).
+        let deadline = first + master_down_interval(Version::V2, 100, 100);
+        receive(&mut instance, first + ms(1000), PEER_LOWER_ADDRESS, &master);
+        receive(&mut instance, first + ms(2000), PEER_LOWER_ADDRESS, &master);
+        assert_eq!(instance.next_deadline(), Some(deadline));
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Backup,
+                State::Master,
+                TransitionReason::Preempt {
+                    source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                    priority: 150
+                }
+            )]
+        );
+        assert_eq!(sent_priorities(&actions), vec![200]);
+    }
+
+    #[test]
+    fn lowered_master_stays_master_and_announces_it() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let at = became + ms(300);
+        assert_eq!(sent_priorities(&instance.set_priority(at, 50)), vec![50]);
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), Some(at + ms(1000)));
+        assert_eq!(
+            sent_priorities(&instance.on_timeout(at + ms(1000))),
+            vec![50]
+        );
+        // Unchanged priority: nothing to announce.
+        assert!(instance.set_priority(at, 50).is_empty());
+        // 255 and 0 are reserved.
+        instance.set_priority(at, 255);
+        assert_eq!(instance.priority(), 254);
+        instance.set_priority(at, 0);
+        assert_eq!(instance.priority(), 1);
+    }
+
+    // ---- Whole-life properties ---------------------------------------------------------
+
+    /// Random inputs at random times: never panics, each state change has exactly one
+    /// Transition, and deadlines exist exactly in Backup and Master.
+    #[test]
+    fn random_sequences_keep_the_invariants() {
+        let mut seed = 0x0123_4567_89ab_cdefu64;
+        let mut random = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200 {
+            let version = if round % 2 == 0 {
+                Version::V2
+            } else {
+                Version::V3
+            };
+            let mut params = if version == Version::V2 {
+                v2_params(100)
+            } else {
+                v3_params(100, 10)
+            };
+            params.priority = [1, 100, 200, 255][round % 4];
+            params.preempt = round % 3 != 0;
+            params.preempt_delay = ms(random() % 3000);
+            params.garp = GarpParams {
+                burst_count: (random() % 4) as u32,
+                burst_spacing: ms(random() % 300),
+                second_burst_delay: Some(ms(random() % 6000)),
+                master_refresh: Some(ms(random() % 10_000)),
+            };
+            let mut instance = Instance::new(params.clone());
+            let mut now = Instant::now();
+            let mut state = instance.state();
+            let mut transitions_seen = 0u64;
+            for _ in 0..300 {
+                now += Duration::from_micros(random() % 2_000_000);
+                let peer_priority = (random() % 256) as u8;
+                let peer = if random() % 2 == 0 {
+                    PEER_LOWER_ADDRESS
+                } else {
+                    PEER_HIGHER_ADDRESS
+                };
+                let advert = advert_like(&params, peer_priority);
+                let choice = random() % 10;
+                let actions = match choice {
+                    0 => instance.handle(now, Input::Startup),
+                    1 => instance.handle(now, Input::Shutdown),
+                    2 => instance.handle(now, Input::LinkDown),
+                    3 => instance.handle(now, Input::LinkUp),
+                    4 => instance.set_priority(now, (random() % 256) as u8),
+                    5 | 6 => receive(&mut instance, now, peer, &advert),
+                    _ => instance.on_timeout(now),
+                };
+                if choice >= 7 {
+                    // Nothing overdue is left behind after on_timeout.
+                    assert!(
+                        instance
+                            .next_deadline()
+                            .is_none_or(|deadline| deadline > now)
+                    );
+                }
+                let changes = transitions(&actions);
+                transitions_seen += changes.len() as u64;
+                for (from, to, _) in &changes {
+                    assert_eq!(*from, state);
+                    assert_ne!(from, to);
+                    state = *to;
+                }
+                assert_eq!(instance.state(), state);
+                let deadline = instance.next_deadline();
+                match state {
+                    State::Initialize | State::Fault => assert_eq!(deadline, None),
+                    State::Backup | State::Master => assert!(deadline.is_some()),
+                }
+                assert_eq!(
+                    (instance.master_address() == Some(IpAddr::V4(LOCAL))),
+                    state == State::Master
+                );
+            }
+            assert_eq!(instance.stats().transitions, transitions_seen);
+        }
+    }
+}
