@@ -1038,7 +1038,11 @@ mod tests {
             let mut message: Vec<u8> = (0..len).map(|_| random.next() as u8).collect();
             // Bias half of them towards plausible headers so the deeper checks run too.
             if random.next().is_multiple_of(2) && len >= HEADER_LEN {
-                message[0] = if random.next().is_multiple_of(2) { 0x21 } else { 0x31 };
+                message[0] = if random.next().is_multiple_of(2) {
+                    0x21
+                } else {
+                    0x31
+                };
             }
             for (source, destination) in sources {
                 if let Ok(advert) = decode(&message, source, destination) {
