@@ -411,7 +411,7 @@ fn read_addresses(bytes: &[u8], family: AddressFamily) -> Vec<IpAddr> {
     }
 }
 
-/// One's-complement sum of big-endian 16-bit words (RFC 1071 §4.1); an odd last byte is padded.
+/// One's-complement sum of big-endian 16-bit words (RFC 1071); an odd last byte is padded.
 fn ones_complement_sum(bytes: &[u8]) -> u64 {
     let mut words = bytes.chunks_exact(2);
     let mut sum: u64 = (&mut words)
@@ -461,7 +461,7 @@ fn checksum_is_valid(message: &[u8], pseudo_header: Option<(IpAddr, IpAddr)>) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -477,7 +477,7 @@ mod tests {
     fn group_v6() -> IpAddr {
         IpAddr::V6(MULTICAST_V6)
     }
-    fn hex(text: &str) -> Vec<u8> {
+    pub(crate) fn hex(text: &str) -> Vec<u8> {
         let digits: Vec<u8> = text.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
         digits
             .chunks(2)
@@ -648,13 +648,13 @@ mod tests {
     // ("Unknown keyword"), so only its default (pseudo-header) v3 form could be captured.
 
     /// v2 PASS advert as master; IP header was 45c0 0028 0001 0000 ff70 1869 c0000229 e0000012.
-    const KEEPALIVED_V2_PASS: &str = "213296010101b7f9c000022870617373776f7264";
+    pub(crate) const KEEPALIVED_V2_PASS: &str = "213296010101b7f9c000022870617373776f7264";
     /// The same instance stopped with SIGTERM: its priority-0 advert.
-    const KEEPALIVED_V2_PASS_SHUTDOWN: &str = "2132000101014dfac000022870617373776f7264";
+    pub(crate) const KEEPALIVED_V2_PASS_SHUTDOWN: &str = "2132000101014dfac000022870617373776f7264";
     /// v3 IPv4 (pseudo-header checksum), 192.0.2.41 → 224.0.0.18.
-    const KEEPALIVED_V3_V4: &str = "313296010064d386c0000228";
+    pub(crate) const KEEPALIVED_V3_V4: &str = "313296010064d386c0000228";
     /// v3 IPv6, VIPs `fe80::40` and `2001:db8::40`, from fe80::dc56:d7ff:fe87:bc12 to ff02::12.
-    const KEEPALIVED_V3_V6: &str =
+    pub(crate) const KEEPALIVED_V3_V6: &str =
         "3132960200649e8dfe80000000000000000000000000004020010db8000000000000000000000040";
 
     #[test]

@@ -469,7 +469,7 @@ impl Instance {
                 return Err(DropReason::IntervalMismatch);
             }
         }
-        // v3: RFC 9568 §7.1 removed the interval check; the interval is learned instead.
+        // v3 (RFC 5798 / RFC 9568 §7.1) has no interval check: Master_Adver_Interval is learned.
         Ok(())
     }
 
@@ -1904,6 +1904,74 @@ mod tests {
         assert_eq!(instance.priority(), 254);
         instance.set_priority(at, 0);
         assert_eq!(instance.priority(), 1);
+    }
+
+    // ---- keepalived interop --------------------------------------------------------------
+
+    /// keepalived 2.2.7's captured adverts (see `packet.rs`), decoded and fed to a backup
+    /// configured like the user's lb02 (v2, PASS "password", priority 100, 1 s).
+    #[test]
+    fn backup_follows_captured_keepalived_master_and_its_resignation() {
+        use crate::core::packet::tests::{KEEPALIVED_V2_PASS, KEEPALIVED_V2_PASS_SHUTDOWN, hex};
+        let keepalived = IpAddr::V4(PEER_LOWER_ADDRESS);
+        let group = IpAddr::V4(crate::core::packet::MULTICAST_V4);
+        let master =
+            crate::core::packet::decode(&hex(KEEPALIVED_V2_PASS), keepalived, group).unwrap();
+        let resign =
+            crate::core::packet::decode(&hex(KEEPALIVED_V2_PASS_SHUTDOWN), keepalived, group)
+                .unwrap();
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let heard = start + ms(2000);
+        assert!(
+            instance
+                .handle(
+                    heard,
+                    Input::Advertisement {
+                        source: keepalived,
+                        advert: &master
+                    }
+                )
+                .is_empty()
+        );
+        assert_eq!(instance.master_address(), Some(keepalived));
+        assert_eq!(
+            instance.next_deadline(),
+            Some(heard + Duration::from_nanos(3_609_375_000))
+        );
+        assert!(instance.stats().drops.is_empty());
+        assert_eq!(instance.stats().address_list_mismatches, 0);
+        let resigned = heard + ms(500);
+        instance.handle(
+            resigned,
+            Input::Advertisement {
+                source: keepalived,
+                advert: &resign,
+            },
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(resigned + Duration::from_nanos(609_375_000))
+        );
+        // With another password, keepalived's adverts are dropped.
+        let params = InstanceParams {
+            authentication: Authentication::simple_password(b"secret"),
+            ..v2_params(100)
+        };
+        let mut instance = started_backup(params, start);
+        assert_eq!(
+            instance.handle(
+                heard,
+                Input::Advertisement {
+                    source: keepalived,
+                    advert: &master
+                }
+            ),
+            vec![Action::Dropped {
+                reason: DropReason::AuthMismatch,
+                source: keepalived
+            }]
+        );
     }
 
     // ---- Whole-life properties ---------------------------------------------------------
