@@ -127,6 +127,8 @@ pub enum DropReason {
     AddressFamilyMismatch,
     #[error("not an IPv4 packet carrying VRRP")]
     NotVrrp,
+    #[error("advertisement interval is zero")]
+    ZeroInterval,
 }
 
 impl DropReason {
@@ -144,6 +146,7 @@ impl DropReason {
         DropReason::IntervalMismatch,
         DropReason::AddressFamilyMismatch,
         DropReason::NotVrrp,
+        DropReason::ZeroInterval,
     ];
 
     /// A stable snake_case label for counters, JSON status and metrics.
@@ -161,6 +164,7 @@ impl DropReason {
             DropReason::IntervalMismatch => "interval_mismatch",
             DropReason::AddressFamilyMismatch => "address_family_mismatch",
             DropReason::NotVrrp => "not_vrrp",
+            DropReason::ZeroInterval => "zero_interval",
         }
     }
 }
@@ -225,6 +229,10 @@ pub fn decode(
                 &message[HEADER_LEN..HEADER_LEN + 4 * count],
                 AddressFamily::V4,
             );
+            // An interval of 0 would make every timer zero; see the v3 case below.
+            if interval == 0 {
+                return Err(DropReason::ZeroInterval);
+            }
             let mut auth_data = [0u8; AUTH_DATA_LEN];
             auth_data.copy_from_slice(&message[HEADER_LEN + 4 * count..]);
             let authentication = match auth_type_or_reserved {
@@ -276,6 +284,11 @@ pub fn decode(
             // RFC 5798 §5.2.7: the 4 reserved bits MUST be ignored on receipt.
             let interval_cs =
                 u16::from_be_bytes([auth_type_or_reserved, interval]) & MAX_V3_INTERVAL_CS;
+            // RFC 9568 erratum 8301 (verified): a zero Max Adver Int MUST be discarded, since it
+            // would make Skew_Time and Master_Down_Interval zero and every backup take over.
+            if interval_cs == 0 {
+                return Err(DropReason::ZeroInterval);
+            }
             Ok(Advertisement {
                 version,
                 virtual_router_id,
@@ -878,6 +891,27 @@ pub(crate) mod tests {
         assert_eq!(
             decode(&V2_PASS_HAND, v4("192.0.2.42"), group_v6()),
             Err(DropReason::AddressFamilyMismatch)
+        );
+    }
+
+    #[test]
+    fn zero_interval() {
+        let source = v4("192.0.2.42");
+        let mut message = V2_PASS_HAND.to_vec();
+        message[5] = 0;
+        refresh_message_only_checksum(&mut message);
+        assert_eq!(
+            decode(&message, source, group_v4()),
+            Err(DropReason::ZeroInterval)
+        );
+        // v3: the 12 interval bits are zero even though a reserved bit is set.
+        let mut message = V3_V4_MESSAGE_ONLY_HAND.to_vec();
+        message[4] = 0x10;
+        message[5] = 0;
+        refresh_message_only_checksum(&mut message);
+        assert_eq!(
+            decode(&message, source, group_v4()),
+            Err(DropReason::ZeroInterval)
         );
     }
 
