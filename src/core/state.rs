@@ -274,6 +274,10 @@ impl Instance {
     }
 
     /// Handle one input at `now`.
+    ///
+    /// Inputs that are not events in the current state do nothing: Startup outside Initialize
+    /// (in Fault the instance waits for LinkUp), LinkUp outside Fault, Shutdown in Initialize,
+    /// LinkDown in Fault. LinkDown before Startup moves Initialize to Fault.
     pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Vec<Action> {
         let mut actions = Vec::new();
         match input {
@@ -432,6 +436,9 @@ impl Instance {
         }
     }
 
+    /// RFC 3768 / RFC 5798 §7.1 also discard every advert while we are the address owner.
+    /// We keep processing them: two owners by mistake still settle by the address tie-break,
+    /// and an owner hearing a lower-priority master heals the split brain (`master_receive`).
     fn check_advertisement(
         &self,
         source: IpAddr,
