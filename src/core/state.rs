@@ -590,9 +590,6 @@ impl Instance {
         self.master_down_at = None;
         self.master_resigned = false;
         self.heard_master = None;
-        if matches!(to, State::Initialize | State::Fault) {
-            self.preempt_allowed_at = None;
-        }
         self.state = to;
         self.stats.transitions += 1;
         actions.push(Action::Transition { from, to, reason });
