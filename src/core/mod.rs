@@ -9,7 +9,8 @@
 //! - [`ip`]: parsing the IPv4 header a raw socket hands us (TTL, addresses).
 //! - [`state`]: the state machine and its timers (RFC 3768 §6, RFC 5798/9568 §6),
 //!   and the receive checks that need the instance's config (§7.1: VRID, auth, interval).
-//! - [`arp`]: the gratuitous ARP frame (RFC 5227 §3, RFC 3768 §8.1).
+//! - [`arp`]: the gratuitous ARP frame (RFC 5227 §3, RFC 3768 §8.1) and the unsolicited
+//!   IPv6 Neighbor Advertisement (RFC 4861 §7.2.6, RFC 5798 §6.4.1).
 
 pub mod arp;
 pub mod ip;
@@ -17,4 +18,7 @@ pub mod packet;
 pub mod state;
 
 pub use packet::{Advertisement, Authentication, ChecksumMode, DropReason, Version};
-pub use state::{Action, Input, Instance, InstanceParams, State, TransitionReason};
+pub use state::{
+    Action, GarpParams, Input, Instance, InstanceParams, State, Stats, TransitionReason,
+    master_down_interval, skew_time,
+};

@@ -8,7 +8,18 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::packet::{Advertisement, Authentication, ChecksumMode, DropReason, Version};
+use super::packet::{
+    Advertisement, Authentication, ChecksumMode, DropReason, Version, v2_interval_seconds,
+};
+
+/// Priority of the address owner (RFC 3768 §5.3.4, RFC 5798 §5.2.4).
+pub const OWNER_PRIORITY: u8 = 255;
+/// Priority a master sends when it stops (RFC 3768 §5.3.4, RFC 5798 §5.2.4).
+pub const RESIGN_PRIORITY: u8 = 0;
+/// Upper bound on frames per GARP burst, so a mistaken config cannot make one burst endless.
+pub const MAX_GARP_BURST_COUNT: u32 = 1000;
+
+const CENTISECOND: Duration = Duration::from_millis(10);
 
 /// Gratuitous ARP / unsolicited NA schedule (keepalived-like defaults).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,9 +77,15 @@ pub enum TransitionReason {
     /// The master sent priority 0 and Skew_Time passed.
     MasterResigned,
     /// A higher-priority (or equal priority, higher address) advert arrived while master.
-    HigherPriorityMaster { source: IpAddr, priority: u8 },
+    HigherPriorityMaster {
+        source: IpAddr,
+        priority: u8,
+    },
     /// Preempting a lower-priority master.
-    Preempt { source: IpAddr, priority: u8 },
+    Preempt {
+        source: IpAddr,
+        priority: u8,
+    },
     Shutdown,
     LinkDown,
     LinkUp,
@@ -86,7 +103,11 @@ pub enum Action {
     /// Send one gratuitous ARP (IPv4) / unsolicited NA (IPv6) for every virtual address.
     SendGratuitousArp,
     /// Log one line and update status.
-    Transition { from: State, to: State, reason: TransitionReason },
+    Transition {
+        from: State,
+        to: State,
+        reason: TransitionReason,
+    },
     /// A received advert was dropped (already counted in [`Stats`]).
     Dropped { reason: DropReason, source: IpAddr },
 }
@@ -96,7 +117,10 @@ pub enum Input<'a> {
     /// Leave Initialize (RFC 3768 §6.4.1 Startup event).
     Startup,
     /// A decoded advert for our VRID, from `source`, already TTL-checked.
-    Advertisement { source: IpAddr, advert: &'a Advertisement },
+    Advertisement {
+        source: IpAddr,
+        advert: &'a Advertisement,
+    },
     /// Shutdown event (RFC 3768 §6.4.2/6.4.3): priority-0 advert if master, addresses removed.
     Shutdown,
     /// The interface went down: give up mastership and addresses.
@@ -109,10 +133,69 @@ pub enum Input<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub adverts_sent: u64,
+    /// Adverts that passed every receive check (drops are counted in `drops` instead).
     pub adverts_received: u64,
     pub transitions: u64,
     /// Indexed like [`DropReason::ALL`].
     pub drops: std::collections::BTreeMap<DropReason, u64>,
+    /// Accepted adverts whose address list differs from ours. RFC 3768 §7.1 would drop them
+    /// (unless from the owner); RFC 5798 §7.1 and keepalived only log, and so do we.
+    pub address_list_mismatches: u64,
+    /// Adverts from our own `local_address` (our multicast looped back), ignored.
+    pub own_adverts_ignored: u64,
+}
+
+/// Skew_Time (RFC 3768 §6.1, RFC 5798 §6.1).
+///
+/// v2: (256 − Priority) / 256 seconds; `interval_cs` is not used.
+/// v3: ((256 − Priority) × Master_Adver_Interval) / 256 centiseconds, with
+/// `interval_cs` = Master_Adver_Interval. Computed in nanoseconds rather than whole
+/// centiseconds so that short intervals (10 ms) keep a skew that orders the backups.
+pub fn skew_time(version: Version, priority: u8, interval_cs: u16) -> Duration {
+    let weight = 256 - u64::from(priority);
+    match version {
+        Version::V2 => Duration::from_nanos(weight * 1_000_000_000 / 256),
+        Version::V3 => Duration::from_nanos(weight * u64::from(interval_cs) * 10_000_000 / 256),
+    }
+}
+
+/// Master_Down_Interval = 3 × interval + Skew_Time (RFC 3768 §6.1, RFC 5798 §6.1).
+/// `interval_cs` is Advertisement_Interval for v2 and Master_Adver_Interval for v3.
+pub fn master_down_interval(version: Version, priority: u8, interval_cs: u16) -> Duration {
+    CENTISECOND * 3 * u32::from(interval_cs) + skew_time(version, priority, interval_cs)
+}
+
+/// The last advert heard from another router while Backup.
+#[derive(Clone, Copy, Debug)]
+struct HeardMaster {
+    address: IpAddr,
+    priority: u8,
+    /// False when it was discarded as a lower-priority master we mean to preempt.
+    accepted: bool,
+}
+
+/// The remaining frames of a GARP burst whose frames are spaced apart.
+#[derive(Clone, Copy, Debug)]
+struct GarpBurst {
+    next_at: Instant,
+    remaining: u32,
+}
+
+/// The timers a Master runs besides the advert timer.
+#[derive(Clone, Copy, Debug, Default)]
+struct GarpTimers {
+    burst: Option<GarpBurst>,
+    second_burst_at: Option<Instant>,
+    refresh_at: Option<Instant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    MasterDown,
+    Advertisement,
+    GarpBurstFrame,
+    GarpSecondBurst,
+    GarpRefresh,
 }
 
 /// One virtual router.
@@ -120,11 +203,41 @@ pub struct Stats {
 pub struct Instance {
     params: InstanceParams,
     state: State,
+    /// The priority in force: the configured one, or what [`Instance::set_priority`] set.
+    priority: u8,
+    /// v3 Master_Adver_Interval (RFC 5798 §6.1), learned from the master while Backup.
+    /// v2 has no such variable: it always equals our Advertisement_Interval.
+    master_adver_interval_cs: u16,
+    /// Backup only.
+    master_down_at: Option<Instant>,
+    /// The Master_Down_Timer was set to Skew_Time by a priority-0 advert.
+    master_resigned: bool,
+    heard_master: Option<HeardMaster>,
+    /// Lower-priority masters are tolerated until then (keepalived `preempt_delay`).
+    preempt_allowed_at: Option<Instant>,
+    /// Master only.
+    advert_at: Option<Instant>,
+    garp: GarpTimers,
+    stats: Stats,
 }
 
 impl Instance {
     pub fn new(params: InstanceParams) -> Self {
-        Instance { params, state: State::Initialize }
+        let priority = params.priority.max(1);
+        let master_adver_interval_cs = params.advert_interval_cs.max(1);
+        Instance {
+            params,
+            state: State::Initialize,
+            priority,
+            master_adver_interval_cs,
+            master_down_at: None,
+            master_resigned: false,
+            heard_master: None,
+            preempt_allowed_at: None,
+            advert_at: None,
+            garp: GarpTimers::default(),
+            stats: Stats::default(),
+        }
     }
     pub fn params(&self) -> &InstanceParams {
         &self.params
@@ -132,35 +245,1822 @@ impl Instance {
     pub fn state(&self) -> State {
         self.state
     }
+    /// The priority in force (the configured one unless [`Instance::set_priority`] changed it).
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+    /// Master_Adver_Interval in centiseconds: learned from the master for v3, ours for v2.
+    pub fn master_adver_interval_cs(&self) -> u16 {
+        match self.params.version {
+            Version::V2 => self.advert_interval_cs(),
+            Version::V3 => self.master_adver_interval_cs,
+        }
+    }
+    /// Skew_Time with the current priority and Master_Adver_Interval.
+    pub fn skew_time(&self) -> Duration {
+        skew_time(
+            self.params.version,
+            self.priority,
+            self.master_adver_interval_cs(),
+        )
+    }
+    /// Master_Down_Interval with the current priority and Master_Adver_Interval.
+    pub fn master_down_interval(&self) -> Duration {
+        master_down_interval(
+            self.params.version,
+            self.priority,
+            self.master_adver_interval_cs(),
+        )
+    }
+
     /// Handle one input at `now`.
+    ///
+    /// Inputs that are not events in the current state do nothing: Startup outside Initialize
+    /// (in Fault the instance waits for LinkUp), LinkUp outside Fault, Shutdown in Initialize,
+    /// LinkDown in Fault. LinkDown before Startup moves Initialize to Fault.
     pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Vec<Action> {
-        let _ = (now, input);
-        todo!("core helper implements")
+        let mut actions = Vec::new();
+        match input {
+            Input::Startup => {
+                if self.state == State::Initialize {
+                    self.start(now, None, &mut actions);
+                }
+            }
+            Input::Advertisement { source, advert } => {
+                self.receive(now, source, advert, &mut actions)
+            }
+            Input::Shutdown => self.shut_down(&mut actions),
+            Input::LinkDown => self.link_down(&mut actions),
+            Input::LinkUp => {
+                if self.state == State::Fault {
+                    self.start(now, Some(TransitionReason::LinkUp), &mut actions);
+                }
+            }
+        }
+        actions
     }
+
     /// Fire every timer due at or before `now`.
+    ///
+    /// Timers fire in deadline order. Called late, periodic timers catch up once rather than
+    /// replaying every missed period; called early, nothing happens.
     pub fn on_timeout(&mut self, now: Instant) -> Vec<Action> {
-        let _ = now;
-        todo!("core helper implements")
+        let mut actions = Vec::new();
+        // Each firing either clears its timer or moves it past `now`, except the frames of a
+        // late burst, which are bounded by MAX_GARP_BURST_COUNT; the cap only guards bugs.
+        for _ in 0..(4 * MAX_GARP_BURST_COUNT + 16) {
+            match self.earliest_timer() {
+                Some((at, timer)) if at <= now => self.fire(timer, at, now, &mut actions),
+                _ => break,
+            }
+        }
+        actions
     }
+
     /// When [`Instance::on_timeout`] must next be called; None when idle (Initialize/Fault).
     pub fn next_deadline(&self) -> Option<Instant> {
-        todo!("core helper implements")
+        self.earliest_timer().map(|(at, _)| at)
     }
+
     /// Change the priority at runtime (reload, trackers). Never changes an owner's 255.
+    ///
+    /// Other routers get a priority in 1..=254 (255 and 0 have fixed meanings). A Backup needs
+    /// nothing more: a master now below us is preempted because its adverts get discarded
+    /// (RFC 3768 §6.4.2). A Master stays master even if now lower — a higher-priority backup
+    /// with preempt on takes over by itself — and announces its new priority at once.
     pub fn set_priority(&mut self, now: Instant, priority: u8) -> Vec<Action> {
-        let _ = (now, priority);
-        todo!("core helper implements")
+        let mut actions = Vec::new();
+        if self.params.priority == OWNER_PRIORITY {
+            return actions;
+        }
+        let priority = priority.clamp(1, OWNER_PRIORITY - 1);
+        if priority == self.priority {
+            return actions;
+        }
+        self.priority = priority;
+        if self.state == State::Master {
+            self.send_advertisement(self.priority, &mut actions);
+            self.advert_at = Some(now + self.advert_interval());
+        }
+        actions
     }
+
     /// The current master's address as we know it (ourselves when master).
     pub fn master_address(&self) -> Option<IpAddr> {
-        todo!("core helper implements")
+        match self.state {
+            State::Master => Some(self.params.local_address),
+            State::Backup => self.heard_master.map(|heard| heard.address),
+            State::Initialize | State::Fault => None,
+        }
     }
     pub fn stats(&self) -> &Stats {
-        todo!("core helper implements")
+        &self.stats
     }
     /// Count a drop detected before the instance was found (e.g. bad TTL).
     pub fn count_drop(&mut self, reason: DropReason) {
-        let _ = reason;
-        todo!("core helper implements")
+        *self.stats.drops.entry(reason).or_default() += 1;
+    }
+
+    // ---- Events ------------------------------------------------------------------------
+
+    /// The Startup event (RFC 3768 §6.4.1, RFC 5798 §6.4.1); also used for LinkUp from Fault,
+    /// with `reason` LinkUp.
+    fn start(&mut self, now: Instant, reason: Option<TransitionReason>, actions: &mut Vec<Action>) {
+        self.preempt_allowed_at = Some(now + self.params.preempt_delay);
+        self.master_adver_interval_cs = self.advert_interval_cs();
+        if self.priority == OWNER_PRIORITY {
+            self.become_master(
+                now,
+                reason.unwrap_or(TransitionReason::AddressOwner),
+                actions,
+            );
+        } else {
+            self.become_backup(now, reason.unwrap_or(TransitionReason::Startup), actions);
+        }
+    }
+
+    /// Shutdown (RFC 3768 §6.4.2 / §6.4.3, RFC 5798 likewise): a master resigns with a
+    /// priority-0 advert so a backup takes over after Skew_Time instead of
+    /// Master_Down_Interval.
+    fn shut_down(&mut self, actions: &mut Vec<Action>) {
+        let from = self.state;
+        match from {
+            State::Initialize => return,
+            State::Master => {
+                self.send_advertisement(RESIGN_PRIORITY, actions);
+                actions.push(Action::RemoveAddresses);
+            }
+            State::Backup | State::Fault => {}
+        }
+        self.enter(from, State::Initialize, TransitionReason::Shutdown, actions);
+    }
+
+    /// The interface went down: nothing can be sent, so just let go (keepalived's FAULT).
+    fn link_down(&mut self, actions: &mut Vec<Action>) {
+        let from = self.state;
+        match from {
+            State::Fault => return,
+            State::Master => actions.push(Action::RemoveAddresses),
+            State::Backup | State::Initialize => {}
+        }
+        self.enter(from, State::Fault, TransitionReason::LinkDown, actions);
+    }
+
+    /// The receive checks that need our configuration (RFC 3768 §7.1, RFC 5798 §7.1), then
+    /// the state's reaction (§6.4.2 Backup, §6.4.3 Master).
+    fn receive(
+        &mut self,
+        now: Instant,
+        source: IpAddr,
+        advert: &Advertisement,
+        actions: &mut Vec<Action>,
+    ) {
+        if source == self.params.local_address {
+            self.stats.own_adverts_ignored += 1;
+            return;
+        }
+        if let Err(reason) = self.check_advertisement(source, advert) {
+            self.count_drop(reason);
+            actions.push(Action::Dropped { reason, source });
+            return;
+        }
+        self.stats.adverts_received += 1;
+        if !same_addresses(&advert.addresses, &self.params.addresses) {
+            self.stats.address_list_mismatches += 1;
+        }
+        match self.state {
+            State::Backup => self.backup_receive(now, source, advert),
+            State::Master => self.master_receive(now, source, advert, actions),
+            // Not taking part: RFC §6.4 defines no reaction outside Backup and Master.
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    /// RFC 3768 / RFC 5798 §7.1 also discard every advert while we are the address owner.
+    /// We keep processing them: two owners by mistake still settle by the address tie-break,
+    /// and an owner hearing a lower-priority master heals the split brain (`master_receive`).
+    fn check_advertisement(
+        &self,
+        source: IpAddr,
+        advert: &Advertisement,
+    ) -> Result<(), DropReason> {
+        if advert.virtual_router_id != self.params.virtual_router_id {
+            return Err(DropReason::UnknownVirtualRouterId);
+        }
+        if advert.version != self.params.version {
+            return Err(DropReason::BadVersion);
+        }
+        let our_family = self.params.local_address.is_ipv4();
+        if source.is_ipv4() != our_family
+            || advert
+                .addresses
+                .iter()
+                .any(|address| address.is_ipv4() != our_family)
+        {
+            return Err(DropReason::AddressFamilyMismatch);
+        }
+        if self.params.version == Version::V2 {
+            // RFC 3768 §7.1: auth type, then auth data, then the interval must match ours.
+            if advert.authentication.auth_type() != self.params.authentication.auth_type() {
+                return Err(DropReason::AuthTypeMismatch);
+            }
+            if self.params.authentication != Authentication::None
+                && advert.authentication != self.params.authentication
+            {
+                return Err(DropReason::AuthMismatch);
+            }
+            // Compared as sent: our interval as whole seconds on the wire.
+            if advert.interval_cs
+                != u16::from(v2_interval_seconds(self.params.advert_interval_cs)) * 100
+            {
+                return Err(DropReason::IntervalMismatch);
+            }
+        }
+        // v3 (RFC 5798 / RFC 9568 §7.1) has no interval check: Master_Adver_Interval is learned.
+        Ok(())
+    }
+
+    /// RFC 3768 §6.4.2, RFC 5798 §6.4.2.
+    fn backup_receive(&mut self, now: Instant, source: IpAddr, advert: &Advertisement) {
+        if advert.priority == RESIGN_PRIORITY {
+            // The master is leaving: take over after Skew_Time, so the highest-priority backup
+            // goes first. Never postpone an already earlier deadline.
+            let resign_deadline = now + self.skew_time();
+            self.master_down_at = Some(
+                self.master_down_at
+                    .map_or(resign_deadline, |at| at.min(resign_deadline)),
+            );
+            self.master_resigned = true;
+            self.heard_master = None;
+            return;
+        }
+        let tolerated_by_preempt_delay = self
+            .preempt_allowed_at
+            .is_some_and(|allowed_at| now < allowed_at);
+        let accepted =
+            advert.priority >= self.priority || !self.params.preempt || tolerated_by_preempt_delay;
+        self.heard_master = Some(HeardMaster {
+            address: source,
+            priority: advert.priority,
+            accepted,
+        });
+        if accepted {
+            self.learn_master_adver_interval(advert);
+            self.master_down_at = Some(now + self.master_down_interval());
+            self.master_resigned = false;
+        }
+        // Otherwise discard: the Master_Down_Timer keeps running and we preempt when it fires.
+    }
+
+    /// RFC 3768 §6.4.3, RFC 5798 §6.4.3.
+    fn master_receive(
+        &mut self,
+        now: Instant,
+        source: IpAddr,
+        advert: &Advertisement,
+        actions: &mut Vec<Action>,
+    ) {
+        if advert.priority == RESIGN_PRIORITY {
+            // Another master is leaving (a split brain healing): assert ourselves at once.
+            self.send_advertisement(self.priority, actions);
+            self.advert_at = Some(now + self.advert_interval());
+            return;
+        }
+        let they_win = advert.priority > self.priority
+            || (advert.priority == self.priority
+                && address_as_integer(source) > address_as_integer(self.params.local_address));
+        if they_win {
+            actions.push(Action::RemoveAddresses);
+            self.learn_master_adver_interval(advert);
+            let reason = TransitionReason::HigherPriorityMaster {
+                source,
+                priority: advert.priority,
+            };
+            self.become_backup(now, reason, actions);
+            self.heard_master = Some(HeardMaster {
+                address: source,
+                priority: advert.priority,
+                accepted: true,
+            });
+        } else {
+            // A lower-priority master means a split brain (e.g. adverts were filtered).
+            // Answer at once so it steps down, and re-announce our MAC for the VIPs, since
+            // hosts may have learned the other router's (as keepalived does).
+            self.send_advertisement(self.priority, actions);
+            self.advert_at = Some(now + self.advert_interval());
+            actions.push(Action::SendGratuitousArp);
+        }
+    }
+
+    // ---- Transitions -------------------------------------------------------------------
+
+    /// Become master: addresses, GARP, advert, then the Transition (RFC 3768 §6.4.1 / §6.4.2).
+    fn become_master(&mut self, now: Instant, reason: TransitionReason, actions: &mut Vec<Action>) {
+        let from = self.state;
+        actions.push(Action::AddAddresses);
+        self.garp = GarpTimers {
+            burst: None,
+            second_burst_at: self.params.garp.second_burst_delay.map(|delay| now + delay),
+            refresh_at: self.garp_refresh_period().map(|period| now + period),
+        };
+        self.start_garp_burst(now, actions);
+        self.send_advertisement(self.priority, actions);
+        self.enter(from, State::Master, reason, actions);
+        self.advert_at = Some(now + self.advert_interval());
+    }
+
+    fn become_backup(&mut self, now: Instant, reason: TransitionReason, actions: &mut Vec<Action>) {
+        let from = self.state;
+        self.enter(from, State::Backup, reason, actions);
+        self.master_down_at = Some(now + self.master_down_interval());
+    }
+
+    /// Change state: clear every timer of the old state and emit the one Transition.
+    fn enter(
+        &mut self,
+        from: State,
+        to: State,
+        reason: TransitionReason,
+        actions: &mut Vec<Action>,
+    ) {
+        if to != State::Master {
+            self.advert_at = None;
+            self.garp = GarpTimers::default();
+        }
+        self.master_down_at = None;
+        self.master_resigned = false;
+        self.heard_master = None;
+        self.state = to;
+        self.stats.transitions += 1;
+        actions.push(Action::Transition { from, to, reason });
+    }
+
+    // ---- Timers ------------------------------------------------------------------------
+
+    fn earliest_timer(&self) -> Option<(Instant, Timer)> {
+        let candidates: [(Option<Instant>, Timer); 5] = match self.state {
+            State::Backup => [
+                (self.master_down_at, Timer::MasterDown),
+                (None, Timer::Advertisement),
+                (None, Timer::GarpBurstFrame),
+                (None, Timer::GarpSecondBurst),
+                (None, Timer::GarpRefresh),
+            ],
+            State::Master => [
+                (None, Timer::MasterDown),
+                (self.advert_at, Timer::Advertisement),
+                (
+                    self.garp.burst.map(|burst| burst.next_at),
+                    Timer::GarpBurstFrame,
+                ),
+                (self.garp.second_burst_at, Timer::GarpSecondBurst),
+                (self.garp.refresh_at, Timer::GarpRefresh),
+            ],
+            State::Initialize | State::Fault => return None,
+        };
+        candidates
+            .into_iter()
+            .filter_map(|(at, timer)| at.map(|at| (at, timer)))
+            .min_by_key(|(at, _)| *at)
+    }
+
+    fn fire(&mut self, timer: Timer, at: Instant, now: Instant, actions: &mut Vec<Action>) {
+        match timer {
+            Timer::MasterDown => {
+                let reason = if self.master_resigned {
+                    TransitionReason::MasterResigned
+                } else {
+                    match self.heard_master {
+                        Some(HeardMaster {
+                            address,
+                            priority,
+                            accepted: false,
+                        }) => TransitionReason::Preempt {
+                            source: address,
+                            priority,
+                        },
+                        _ => TransitionReason::MasterDown,
+                    }
+                };
+                self.become_master(now, reason, actions);
+            }
+            Timer::Advertisement => {
+                self.send_advertisement(self.priority, actions);
+                self.advert_at = Some(next_period(at, self.advert_interval(), now));
+            }
+            Timer::GarpBurstFrame => {
+                actions.push(Action::SendGratuitousArp);
+                self.garp.burst = self.garp.burst.and_then(|burst| {
+                    let remaining = burst.remaining.saturating_sub(1);
+                    (remaining > 0).then(|| GarpBurst {
+                        next_at: burst.next_at + self.params.garp.burst_spacing,
+                        remaining,
+                    })
+                });
+            }
+            Timer::GarpSecondBurst => {
+                self.garp.second_burst_at = None;
+                self.start_garp_burst(now, actions);
+            }
+            Timer::GarpRefresh => {
+                self.garp.refresh_at = self
+                    .garp_refresh_period()
+                    .map(|period| next_period(at, period, now));
+                self.start_garp_burst(now, actions);
+            }
+        }
+    }
+
+    /// One burst of `burst_count` frames: the first now, the others `burst_spacing` apart
+    /// (all now when the spacing is zero). A burst replaces one still in progress.
+    fn start_garp_burst(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let count = self.params.garp.burst_count.min(MAX_GARP_BURST_COUNT);
+        if count == 0 {
+            self.garp.burst = None;
+            return;
+        }
+        let spacing = self.params.garp.burst_spacing;
+        if spacing.is_zero() {
+            actions.extend((0..count).map(|_| Action::SendGratuitousArp));
+            self.garp.burst = None;
+        } else {
+            actions.push(Action::SendGratuitousArp);
+            self.garp.burst = (count > 1).then(|| GarpBurst {
+                next_at: now + spacing,
+                remaining: count - 1,
+            });
+        }
+    }
+
+    // ---- Helpers -----------------------------------------------------------------------
+
+    fn send_advertisement(&mut self, priority: u8, actions: &mut Vec<Action>) {
+        let authentication = match self.params.version {
+            Version::V2 => self.params.authentication.clone(),
+            Version::V3 => Authentication::None,
+        };
+        self.stats.adverts_sent += 1;
+        actions.push(Action::SendAdvertisement(Advertisement {
+            version: self.params.version,
+            virtual_router_id: self.params.virtual_router_id,
+            priority,
+            interval_cs: self.params.advert_interval_cs,
+            addresses: self.params.addresses.clone(),
+            authentication,
+        }));
+    }
+
+    /// RFC 5798 §6.4.2 / §6.4.3: Master_Adver_Interval := the advert's interval (v3 only).
+    fn learn_master_adver_interval(&mut self, advert: &Advertisement) {
+        if self.params.version == Version::V3 {
+            // An interval of 0 would make Master_Down_Interval zero; treat it as the minimum.
+            self.master_adver_interval_cs = advert.interval_cs.max(1);
+        }
+    }
+
+    /// Our Advertisement_Interval, at least 1 cs so the advert timer always moves forward.
+    fn advert_interval_cs(&self) -> u16 {
+        self.params.advert_interval_cs.max(1)
+    }
+
+    fn advert_interval(&self) -> Duration {
+        CENTISECOND * u32::from(self.advert_interval_cs())
+    }
+
+    fn garp_refresh_period(&self) -> Option<Duration> {
+        self.params
+            .garp
+            .master_refresh
+            .filter(|period| !period.is_zero())
+    }
+}
+
+/// The next deadline of a periodic timer that was due at `at`: one period later, or one
+/// period from `now` when the caller was so late that it would already be past.
+fn next_period(at: Instant, period: Duration, now: Instant) -> Instant {
+    let next = at + period;
+    if next > now { next } else { now + period }
+}
+
+/// RFC 3768 §6.4.3 / RFC 5798 §6.4.3 compare primary addresses as unsigned integers.
+fn address_as_integer(address: IpAddr) -> u128 {
+    match address {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// The same set of addresses, in any order.
+fn same_addresses(theirs: &[IpAddr], ours: &[IpAddr]) -> bool {
+    let theirs: std::collections::BTreeSet<_> = theirs.iter().collect();
+    let ours: std::collections::BTreeSet<_> = ours.iter().collect();
+    theirs == ours
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 42);
+    const PEER_LOWER_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 41);
+    const PEER_HIGHER_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 43);
+    const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 40);
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    fn no_garp_repeats() -> GarpParams {
+        GarpParams {
+            burst_count: 1,
+            burst_spacing: Duration::ZERO,
+            second_burst_delay: None,
+            master_refresh: None,
+        }
+    }
+
+    /// The user's pair: VRRPv2, VRID 50, 1 s, PASS "password", preempt on.
+    fn v2_params(priority: u8) -> InstanceParams {
+        InstanceParams {
+            version: Version::V2,
+            virtual_router_id: 50,
+            priority,
+            advert_interval_cs: 100,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            authentication: Authentication::simple_password(b"password"),
+            addresses: vec![IpAddr::V4(VIP)],
+            local_address: IpAddr::V4(LOCAL),
+            checksum_mode: ChecksumMode::default(),
+            garp: no_garp_repeats(),
+        }
+    }
+
+    fn v3_params(priority: u8, advert_interval_cs: u16) -> InstanceParams {
+        InstanceParams {
+            version: Version::V3,
+            advert_interval_cs,
+            authentication: Authentication::None,
+            ..v2_params(priority)
+        }
+    }
+
+    /// An advert as a peer configured like `params` would send it.
+    fn advert_like(params: &InstanceParams, priority: u8) -> Advertisement {
+        Advertisement {
+            version: params.version,
+            virtual_router_id: params.virtual_router_id,
+            priority,
+            interval_cs: params.advert_interval_cs,
+            addresses: params.addresses.clone(),
+            authentication: params.authentication.clone(),
+        }
+    }
+
+    fn receive(
+        instance: &mut Instance,
+        now: Instant,
+        source: Ipv4Addr,
+        advert: &Advertisement,
+    ) -> Vec<Action> {
+        instance.handle(
+            now,
+            Input::Advertisement {
+                source: IpAddr::V4(source),
+                advert,
+            },
+        )
+    }
+
+    fn transitions(actions: &[Action]) -> Vec<(State, State, TransitionReason)> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Transition { from, to, reason } => Some((*from, *to, reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn sent_priorities(actions: &[Action]) -> Vec<u8> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::SendAdvertisement(advert) => Some(advert.priority),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn garp_count(actions: &[Action]) -> usize {
+        actions
+            .iter()
+            .filter(|action| **action == Action::SendGratuitousArp)
+            .count()
+    }
+
+    /// A backup started at `start`, for the given params.
+    fn started_backup(params: InstanceParams, start: Instant) -> Instance {
+        let mut instance = Instance::new(params);
+        let actions = instance.handle(start, Input::Startup);
+        assert_eq!(instance.state(), State::Backup, "{actions:?}");
+        instance
+    }
+
+    /// A master: started as backup and taken over when the Master_Down_Timer fired.
+    /// Returns the instance and the time it became master.
+    fn started_master(params: InstanceParams, start: Instant) -> (Instance, Instant) {
+        let mut instance = started_backup(params, start);
+        let became_master_at = instance.next_deadline().unwrap();
+        instance.on_timeout(became_master_at);
+        assert_eq!(instance.state(), State::Master);
+        (instance, became_master_at)
+    }
+
+    // ---- Timer formulas ----------------------------------------------------------------
+
+    #[test]
+    fn v2_timers_for_the_users_pair() {
+        // Backup priority 100, 1 s: Skew_Time = 156/256 s = 0.609375 s; MDI = 3.609375 s.
+        assert_eq!(
+            skew_time(Version::V2, 100, 100),
+            Duration::from_nanos(609_375_000)
+        );
+        assert_eq!(
+            master_down_interval(Version::V2, 100, 100),
+            Duration::from_nanos(3_609_375_000)
+        );
+        // Priority 150: 106/256 s = 0.4140625 s.
+        assert_eq!(
+            skew_time(Version::V2, 150, 100),
+            Duration::from_nanos(414_062_500)
+        );
+        // The owner: 1/256 s.
+        assert_eq!(
+            skew_time(Version::V2, 255, 100),
+            Duration::from_nanos(3_906_250)
+        );
+        let instance = Instance::new(v2_params(100));
+        assert_eq!(instance.skew_time(), Duration::from_nanos(609_375_000));
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(3_609_375_000)
+        );
+    }
+
+    #[test]
+    fn v3_timers_at_10_ms_and_100_ms() {
+        // 1 cs, priority 100: Skew = 156 × 1 / 256 cs = 6.09375 ms; MDI = 30 ms + skew.
+        assert_eq!(
+            skew_time(Version::V3, 100, 1),
+            Duration::from_nanos(6_093_750)
+        );
+        assert_eq!(
+            master_down_interval(Version::V3, 100, 1),
+            Duration::from_nanos(36_093_750)
+        );
+        // 10 cs: Skew = 1560/256 cs = 60.9375 ms; MDI = 300 ms + skew.
+        assert_eq!(
+            skew_time(Version::V3, 100, 10),
+            Duration::from_nanos(60_937_500)
+        );
+        assert_eq!(
+            master_down_interval(Version::V3, 100, 10),
+            Duration::from_nanos(360_937_500)
+        );
+        let instance = Instance::new(v3_params(100, 10));
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(360_937_500)
+        );
+    }
+
+    // ---- Startup -----------------------------------------------------------------------
+
+    #[test]
+    fn owner_starts_as_master_in_order() {
+        let now = Instant::now();
+        let mut instance = Instance::new(v2_params(255));
+        let actions = instance.handle(now, Input::Startup);
+        assert_eq!(
+            actions,
+            vec![
+                Action::AddAddresses,
+                Action::SendGratuitousArp,
+                Action::SendAdvertisement(advert_like(&v2_params(255), 255)),
+                Action::Transition {
+                    from: State::Initialize,
+                    to: State::Master,
+                    reason: TransitionReason::AddressOwner
+                },
+            ]
+        );
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), Some(now + ms(1000)));
+        assert_eq!(instance.master_address(), Some(IpAddr::V4(LOCAL)));
+        assert_eq!(instance.stats().adverts_sent, 1);
+        assert_eq!(instance.stats().transitions, 1);
+        // A second Startup is not a new event.
+        assert_eq!(instance.handle(now, Input::Startup), vec![]);
+    }
+
+    #[test]
+    fn non_owner_starts_as_backup_and_takes_over_at_master_down_interval() {
+        let start = Instant::now();
+        let mut instance = Instance::new(v2_params(100));
+        let actions = instance.handle(start, Input::Startup);
+        assert_eq!(
+            actions,
+            vec![Action::Transition {
+                from: State::Initialize,
+                to: State::Backup,
+                reason: TransitionReason::Startup
+            }]
+        );
+        let deadline = start + Duration::from_nanos(3_609_375_000);
+        assert_eq!(instance.next_deadline(), Some(deadline));
+        assert_eq!(instance.master_address(), None);
+        // Early: nothing.
+        assert_eq!(
+            instance.on_timeout(deadline - Duration::from_nanos(1)),
+            vec![]
+        );
+        assert_eq!(instance.state(), State::Backup);
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            actions,
+            vec![
+                Action::AddAddresses,
+                Action::SendGratuitousArp,
+                Action::SendAdvertisement(advert_like(&v2_params(100), 100)),
+                Action::Transition {
+                    from: State::Backup,
+                    to: State::Master,
+                    reason: TransitionReason::MasterDown
+                },
+            ]
+        );
+        assert_eq!(instance.next_deadline(), Some(deadline + ms(1000)));
+    }
+
+    #[test]
+    fn idle_states_have_no_deadline() {
+        let now = Instant::now();
+        let instance = Instance::new(v2_params(100));
+        assert_eq!(instance.state(), State::Initialize);
+        assert_eq!(instance.next_deadline(), None);
+        let mut instance = Instance::new(v2_params(100));
+        assert!(instance.on_timeout(now + ms(100_000)).is_empty());
+    }
+
+    // ---- Backup ------------------------------------------------------------------------
+
+    #[test]
+    fn backup_takes_over_skew_time_after_priority_zero() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let peer = v2_params(150);
+        receive(
+            &mut instance,
+            start + ms(500),
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&peer, 150),
+        );
+        assert_eq!(
+            instance.master_address(),
+            Some(IpAddr::V4(PEER_HIGHER_ADDRESS))
+        );
+        let resigned_at = start + ms(1200);
+        assert!(
+            receive(
+                &mut instance,
+                resigned_at,
+                PEER_HIGHER_ADDRESS,
+                &advert_like(&peer, 0)
+            )
+            .is_empty()
+        );
+        let takeover = resigned_at + Duration::from_nanos(609_375_000);
+        assert_eq!(instance.next_deadline(), Some(takeover));
+        assert!(
+            instance
+                .on_timeout(takeover - Duration::from_nanos(1))
+                .is_empty()
+        );
+        let actions = instance.on_timeout(takeover);
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Backup,
+                State::Master,
+                TransitionReason::MasterResigned
+            )]
+        );
+    }
+
+    #[test]
+    fn backup_resets_timer_on_higher_or_equal_priority() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let mdi = Duration::from_nanos(3_609_375_000);
+        for (offset, priority) in [(1000, 150), (2000, 100), (3000, 254)] {
+            let at = start + ms(offset);
+            assert!(
+                receive(
+                    &mut instance,
+                    at,
+                    PEER_LOWER_ADDRESS,
+                    &advert_like(&v2_params(priority), priority)
+                )
+                .is_empty()
+            );
+            assert_eq!(
+                instance.next_deadline(),
+                Some(at + mdi),
+                "priority {priority}"
+            );
+            assert_eq!(
+                instance.master_address(),
+                Some(IpAddr::V4(PEER_LOWER_ADDRESS))
+            );
+        }
+        assert_eq!(instance.stats().adverts_received, 3);
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn backup_preempts_a_lower_priority_master() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(150), start);
+        let deadline = instance.next_deadline().unwrap();
+        // The lower-priority master keeps advertising; its adverts are discarded.
+        for second in 1..=3 {
+            let at = start + ms(1000 * second);
+            receive(
+                &mut instance,
+                at,
+                PEER_LOWER_ADDRESS,
+                &advert_like(&v2_params(100), 100),
+            );
+            assert_eq!(instance.next_deadline(), Some(deadline));
+        }
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Backup,
+                State::Master,
+                TransitionReason::Preempt {
+                    source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                    priority: 100
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn backup_without_preempt_accepts_a_lower_priority_master() {
+        let start = Instant::now();
+        let params = InstanceParams {
+            preempt: false,
+            ..v2_params(150)
+        };
+        let mut instance = started_backup(params, start);
+        let at = start + ms(3000);
+        receive(
+            &mut instance,
+            at,
+            PEER_LOWER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + master_down_interval(Version::V2, 150, 100))
+        );
+        assert_eq!(
+            instance.master_address(),
+            Some(IpAddr::V4(PEER_LOWER_ADDRESS))
+        );
+    }
+
+    #[test]
+    fn preempt_delay_tolerates_a_lower_priority_master_until_it_passes() {
+        let start = Instant::now();
+        let params = InstanceParams {
+            preempt_delay: Duration::from_secs(10),
+            ..v2_params(150)
+        };
+        let mdi = master_down_interval(Version::V2, 150, 100);
+        let mut instance = started_backup(params, start);
+        let lower = advert_like(&v2_params(100), 100);
+        // Adverts every second: accepted (timer reset) until start + 10 s.
+        let mut last_accepted = start;
+        for second in 1..=12 {
+            let at = start + ms(1000 * second);
+            receive(&mut instance, at, PEER_LOWER_ADDRESS, &lower);
+            if second < 10 {
+                last_accepted = at;
+            }
+            assert_eq!(
+                instance.next_deadline(),
+                Some(last_accepted + mdi),
+                "second {second}"
+            );
+            assert_eq!(instance.state(), State::Backup);
+        }
+        let actions = instance.on_timeout(last_accepted + mdi);
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Backup,
+                State::Master,
+                TransitionReason::Preempt {
+                    source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                    priority: 100
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn preempt_delay_does_not_protect_a_dead_master() {
+        let start = Instant::now();
+        let params = InstanceParams {
+            preempt_delay: Duration::from_secs(60),
+            ..v2_params(150)
+        };
+        let mut instance = started_backup(params, start);
+        let last = start + ms(1000);
+        receive(
+            &mut instance,
+            last,
+            PEER_LOWER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        let deadline = last + master_down_interval(Version::V2, 150, 100);
+        assert_eq!(instance.next_deadline(), Some(deadline));
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Backup, State::Master, TransitionReason::MasterDown)]
+        );
+    }
+
+    #[test]
+    fn v3_backup_learns_master_adver_interval() {
+        let start = Instant::now();
+        let mut instance = started_backup(v3_params(100, 100), start);
+        // Before hearing anyone: our own 1 s interval.
+        assert_eq!(
+            instance.next_deadline(),
+            Some(start + master_down_interval(Version::V3, 100, 100))
+        );
+        // The master advertises every 10 cs; no drop (RFC 9568 removed the interval check).
+        let at = start + ms(200);
+        let advert = advert_like(&v3_params(150, 10), 150);
+        assert!(receive(&mut instance, at, PEER_HIGHER_ADDRESS, &advert).is_empty());
+        assert_eq!(instance.master_adver_interval_cs(), 10);
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(360_937_500)
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + Duration::from_nanos(360_937_500))
+        );
+        // Skew_Time follows the learned interval too.
+        let resign_at = at + ms(100);
+        receive(
+            &mut instance,
+            resign_at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v3_params(150, 10), 0),
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(resign_at + Duration::from_nanos(60_937_500))
+        );
+    }
+
+    #[test]
+    fn v3_at_10_ms_backup_takes_over_at_36_09375_ms() {
+        let start = Instant::now();
+        let mut instance = started_backup(v3_params(100, 1), start);
+        let at = start + ms(5);
+        receive(
+            &mut instance,
+            at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v3_params(150, 1), 150),
+        );
+        let deadline = at + Duration::from_nanos(36_093_750);
+        assert_eq!(instance.next_deadline(), Some(deadline));
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Backup, State::Master, TransitionReason::MasterDown)]
+        );
+        // v3 adverts carry the interval in centiseconds and no authentication.
+        let Some(Action::SendAdvertisement(sent)) = actions
+            .iter()
+            .find(|action| matches!(action, Action::SendAdvertisement(_)))
+        else {
+            panic!("no advert in {actions:?}");
+        };
+        assert_eq!(
+            (sent.version, sent.interval_cs, &sent.authentication),
+            (Version::V3, 1, &Authentication::None)
+        );
+        assert_eq!(instance.next_deadline(), Some(deadline + ms(10)));
+    }
+
+    // ---- Master ------------------------------------------------------------------------
+
+    #[test]
+    fn master_advertises_every_interval_and_catches_up_once_when_late() {
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        assert!(instance.on_timeout(became + ms(999)).is_empty());
+        assert_eq!(
+            sent_priorities(&instance.on_timeout(became + ms(1000))),
+            vec![100]
+        );
+        assert_eq!(instance.next_deadline(), Some(became + ms(2000)));
+        // 5.5 s late: one advert, then the next a full interval later.
+        let late = became + ms(7500);
+        assert_eq!(sent_priorities(&instance.on_timeout(late)), vec![100]);
+        assert_eq!(instance.next_deadline(), Some(late + ms(1000)));
+        // Slightly late: the period keeps its phase.
+        let next = late + ms(1000);
+        instance.on_timeout(next + ms(30));
+        assert_eq!(instance.next_deadline(), Some(next + ms(1000)));
+        assert_eq!(instance.stats().adverts_sent, 4);
+    }
+
+    #[test]
+    fn master_answers_priority_zero_at_once() {
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let at = became + ms(300);
+        let actions = receive(
+            &mut instance,
+            at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v2_params(150), 0),
+        );
+        assert_eq!(
+            actions,
+            vec![Action::SendAdvertisement(advert_like(&v2_params(100), 100))]
+        );
+        assert_eq!(instance.next_deadline(), Some(at + ms(1000)));
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn master_yields_to_higher_priority() {
+        let (mut instance, became) = started_master(v3_params(100, 100), Instant::now());
+        let at = became + ms(300);
+        let advert = advert_like(&v3_params(200, 50), 200);
+        let actions = receive(&mut instance, at, PEER_LOWER_ADDRESS, &advert);
+        assert_eq!(
+            actions,
+            vec![
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Backup,
+                    reason: TransitionReason::HigherPriorityMaster {
+                        source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                        priority: 200
+                    },
+                },
+            ]
+        );
+        // v3: Master_Adver_Interval learned from the new master (50 cs).
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + master_down_interval(Version::V3, 100, 50))
+        );
+        assert_eq!(
+            instance.master_address(),
+            Some(IpAddr::V4(PEER_LOWER_ADDRESS))
+        );
+    }
+
+    #[test]
+    fn master_breaks_equal_priority_ties_by_address() {
+        // Equal priority, higher address: yield (RFC 3768 §6.4.3).
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let actions = receive(
+            &mut instance,
+            became + ms(10),
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Master,
+                State::Backup,
+                TransitionReason::HigherPriorityMaster {
+                    source: IpAddr::V4(PEER_HIGHER_ADDRESS),
+                    priority: 100
+                }
+            )]
+        );
+        // Equal priority, lower address: we stay, and assert ourselves.
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let actions = receive(
+            &mut instance,
+            became + ms(10),
+            PEER_LOWER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(sent_priorities(&actions), vec![100]);
+        assert_eq!(garp_count(&actions), 1);
+    }
+
+    #[test]
+    fn address_comparison_is_numeric() {
+        // 192.0.2.9 < 192.0.2.10 as integers although "9" > "10" as text.
+        assert!(
+            address_as_integer("192.0.2.10".parse().unwrap())
+                > address_as_integer("192.0.2.9".parse().unwrap())
+        );
+        assert!(
+            address_as_integer("fe80::10".parse().unwrap())
+                > address_as_integer("fe80::9".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn master_heals_split_brain_with_lower_priority_peer() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let at = became + ms(400);
+        let actions = receive(
+            &mut instance,
+            at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v2_params(100), 100),
+        );
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvertisement(advert_like(&v2_params(150), 150)),
+                Action::SendGratuitousArp
+            ]
+        );
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), Some(at + ms(1000)));
+    }
+
+    // ---- Shutdown, link ----------------------------------------------------------------
+
+    #[test]
+    fn master_shutdown_resigns_with_priority_zero() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let actions = instance.handle(became + ms(10), Input::Shutdown);
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvertisement(advert_like(&v2_params(150), 0)),
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Initialize,
+                    reason: TransitionReason::Shutdown
+                },
+            ]
+        );
+        assert_eq!(instance.next_deadline(), None);
+        assert_eq!(instance.master_address(), None);
+        assert!(instance.on_timeout(became + ms(100_000)).is_empty());
+        // Shutting down twice does nothing more.
+        assert!(instance.handle(became + ms(20), Input::Shutdown).is_empty());
+    }
+
+    #[test]
+    fn backup_shutdown_just_stops() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        assert_eq!(
+            instance.handle(start, Input::Shutdown),
+            vec![Action::Transition {
+                from: State::Backup,
+                to: State::Initialize,
+                reason: TransitionReason::Shutdown
+            }]
+        );
+        assert_eq!(instance.next_deadline(), None);
+    }
+
+    #[test]
+    fn link_down_and_up() {
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let down = became + ms(100);
+        assert_eq!(
+            instance.handle(down, Input::LinkDown),
+            vec![
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Fault,
+                    reason: TransitionReason::LinkDown
+                },
+            ]
+        );
+        assert_eq!(instance.next_deadline(), None);
+        // Adverts and timers do nothing in Fault, nor does a repeated LinkDown.
+        assert!(
+            receive(
+                &mut instance,
+                down,
+                PEER_HIGHER_ADDRESS,
+                &advert_like(&v2_params(150), 150)
+            )
+            .is_empty()
+        );
+        assert!(instance.handle(down, Input::LinkDown).is_empty());
+        assert!(instance.on_timeout(down + ms(100_000)).is_empty());
+        assert_eq!(instance.state(), State::Fault);
+        let up = down + ms(5000);
+        assert_eq!(
+            instance.handle(up, Input::LinkUp),
+            vec![Action::Transition {
+                from: State::Fault,
+                to: State::Backup,
+                reason: TransitionReason::LinkUp
+            }]
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(up + Duration::from_nanos(3_609_375_000))
+        );
+        // LinkUp outside Fault is not an event.
+        assert!(instance.handle(up, Input::LinkUp).is_empty());
+        // Backup → Fault has no addresses to remove.
+        assert_eq!(
+            instance.handle(up, Input::LinkDown),
+            vec![Action::Transition {
+                from: State::Backup,
+                to: State::Fault,
+                reason: TransitionReason::LinkDown
+            }]
+        );
+    }
+
+    #[test]
+    fn owner_link_up_goes_straight_to_master() {
+        let now = Instant::now();
+        let mut instance = Instance::new(v2_params(255));
+        instance.handle(now, Input::Startup);
+        instance.handle(now, Input::LinkDown);
+        let actions = instance.handle(now + ms(10), Input::LinkUp);
+        assert_eq!(actions[0], Action::AddAddresses);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Fault, State::Master, TransitionReason::LinkUp)]
+        );
+    }
+
+    // ---- Receive checks ----------------------------------------------------------------
+
+    /// Feed `advert` to a backup and a master; assert it is dropped for `reason` without any
+    /// change of state or timers.
+    fn assert_dropped(
+        params: InstanceParams,
+        advert: &Advertisement,
+        source: IpAddr,
+        reason: DropReason,
+    ) {
+        let start = Instant::now();
+        let backup = started_backup(params.clone(), start);
+        let (master, _) = started_master(params, start);
+        for mut instance in [backup, master] {
+            let state = instance.state();
+            let deadline = instance.next_deadline();
+            let received = instance.stats().adverts_received;
+            let actions = instance.handle(start + ms(500), Input::Advertisement { source, advert });
+            assert_eq!(
+                actions,
+                vec![Action::Dropped { reason, source }],
+                "{reason:?} in {state:?}"
+            );
+            assert_eq!(instance.state(), state);
+            assert_eq!(instance.next_deadline(), deadline);
+            assert_eq!(instance.stats().drops.get(&reason), Some(&1));
+            assert_eq!(instance.stats().drops.values().sum::<u64>(), 1);
+            assert_eq!(instance.stats().adverts_received, received);
+        }
+    }
+
+    #[test]
+    fn every_config_dependent_drop() {
+        let peer = IpAddr::V4(PEER_HIGHER_ADDRESS);
+        let good = advert_like(&v2_params(200), 200);
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                virtual_router_id: 51,
+                ..good.clone()
+            },
+            peer,
+            DropReason::UnknownVirtualRouterId,
+        );
+        assert_dropped(
+            v2_params(100),
+            &advert_like(&v3_params(200, 100), 200),
+            peer,
+            DropReason::BadVersion,
+        );
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                authentication: Authentication::None,
+                ..good.clone()
+            },
+            peer,
+            DropReason::AuthTypeMismatch,
+        );
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                authentication: Authentication::Other {
+                    auth_type: 2,
+                    data: *b"password",
+                },
+                ..good.clone()
+            },
+            peer,
+            DropReason::AuthTypeMismatch,
+        );
+        assert_dropped(
+            InstanceParams {
+                authentication: Authentication::None,
+                ..v2_params(100)
+            },
+            &good,
+            peer,
+            DropReason::AuthTypeMismatch,
+        );
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                authentication: Authentication::simple_password(b"passw0rd"),
+                ..good.clone()
+            },
+            peer,
+            DropReason::AuthMismatch,
+        );
+        assert_dropped(
+            v2_params(100),
+            &Advertisement {
+                interval_cs: 200,
+                ..good.clone()
+            },
+            peer,
+            DropReason::IntervalMismatch,
+        );
+        // Address family: an IPv6 source, or IPv6 addresses in the list.
+        assert_dropped(
+            v2_params(100),
+            &good,
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            DropReason::AddressFamilyMismatch,
+        );
+        assert_dropped(
+            v3_params(100, 100),
+            &Advertisement {
+                addresses: vec!["2001:db8::40".parse().unwrap()],
+                ..advert_like(&v3_params(200, 100), 200)
+            },
+            peer,
+            DropReason::AddressFamilyMismatch,
+        );
+    }
+
+    #[test]
+    fn v3_interval_difference_is_not_a_drop() {
+        let start = Instant::now();
+        let mut instance = started_backup(v3_params(100, 100), start);
+        let actions = receive(
+            &mut instance,
+            start,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v3_params(200, 300), 200),
+        );
+        assert!(actions.is_empty());
+        assert!(instance.stats().drops.is_empty());
+        assert_eq!(instance.stats().adverts_received, 1);
+    }
+
+    #[test]
+    fn drops_counted_outside_the_instance() {
+        let mut instance = Instance::new(v2_params(100));
+        instance.count_drop(DropReason::BadTtl);
+        instance.count_drop(DropReason::BadTtl);
+        instance.count_drop(DropReason::BadChecksum);
+        assert_eq!(instance.stats().drops.get(&DropReason::BadTtl), Some(&2));
+        assert_eq!(
+            instance.stats().drops.get(&DropReason::BadChecksum),
+            Some(&1)
+        );
+    }
+
+    #[test]
+    fn own_adverts_are_ignored() {
+        let (mut instance, became) = started_master(v2_params(100), Instant::now());
+        let deadline = instance.next_deadline();
+        // Even with a higher priority (impossible unless looped back after a priority change).
+        let actions = receive(
+            &mut instance,
+            became + ms(5),
+            LOCAL,
+            &advert_like(&v2_params(200), 200),
+        );
+        assert!(actions.is_empty());
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), deadline);
+        assert_eq!(instance.stats().own_adverts_ignored, 1);
+        assert_eq!(instance.stats().adverts_received, 0);
+    }
+
+    #[test]
+    fn address_list_mismatch_is_counted_not_dropped() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let advert = Advertisement {
+            addresses: vec![IpAddr::V4(VIP), "192.0.2.44".parse().unwrap()],
+            ..advert_like(&v2_params(200), 200)
+        };
+        let at = start + ms(100);
+        assert!(receive(&mut instance, at, PEER_HIGHER_ADDRESS, &advert).is_empty());
+        assert_eq!(instance.stats().address_list_mismatches, 1);
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + master_down_interval(Version::V2, 100, 100))
+        );
+        // Order does not matter.
+        let params = InstanceParams {
+            addresses: vec![IpAddr::V4(VIP), "192.0.2.44".parse().unwrap()],
+            ..v2_params(100)
+        };
+        let mut instance = started_backup(params, start);
+        let advert = Advertisement {
+            addresses: vec!["192.0.2.44".parse().unwrap(), IpAddr::V4(VIP)],
+            ..advert_like(&v2_params(200), 200)
+        };
+        receive(&mut instance, at, PEER_HIGHER_ADDRESS, &advert);
+        assert_eq!(instance.stats().address_list_mismatches, 0);
+    }
+
+    // ---- GARP schedule -----------------------------------------------------------------
+
+    #[test]
+    fn garp_burst_without_spacing_is_sent_at_once() {
+        let params = InstanceParams {
+            garp: GarpParams {
+                burst_count: 5,
+                burst_spacing: Duration::ZERO,
+                second_burst_delay: None,
+                master_refresh: None,
+            },
+            ..v2_params(255)
+        };
+        let now = Instant::now();
+        let mut instance = Instance::new(params);
+        let actions = instance.handle(now, Input::Startup);
+        assert_eq!(actions.len(), 1 + 5 + 1 + 1);
+        assert_eq!(actions[0], Action::AddAddresses);
+        assert!(
+            actions[1..6]
+                .iter()
+                .all(|action| *action == Action::SendGratuitousArp)
+        );
+        assert!(matches!(actions[6], Action::SendAdvertisement(_)));
+        assert!(matches!(actions[7], Action::Transition { .. }));
+        assert_eq!(instance.next_deadline(), Some(now + ms(1000)));
+    }
+
+    #[test]
+    fn garp_bursts_second_burst_and_refresh() {
+        let params = InstanceParams {
+            garp: GarpParams {
+                burst_count: 3,
+                burst_spacing: ms(200),
+                second_burst_delay: Some(Duration::from_secs(5)),
+                master_refresh: Some(Duration::from_secs(60)),
+            },
+            ..v2_params(255)
+        };
+        let t0 = Instant::now();
+        let mut instance = Instance::new(params);
+        assert_eq!(garp_count(&instance.handle(t0, Input::Startup)), 1);
+        // The rest of the first burst: +200 ms and +400 ms, before the advert at +1 s.
+        assert_eq!(instance.next_deadline(), Some(t0 + ms(200)));
+        assert_eq!(
+            instance.on_timeout(t0 + ms(200)),
+            vec![Action::SendGratuitousArp]
+        );
+        assert_eq!(instance.next_deadline(), Some(t0 + ms(400)));
+        assert_eq!(
+            instance.on_timeout(t0 + ms(400)),
+            vec![Action::SendGratuitousArp]
+        );
+        assert_eq!(instance.next_deadline(), Some(t0 + ms(1000)));
+        // Walk to 5 s: adverts only, then the second burst (1 now + 2 spaced).
+        let mut garps_at = Vec::new();
+        let mut now = t0 + ms(400);
+        for _ in 0..200 {
+            let Some(deadline) = instance.next_deadline() else {
+                break;
+            };
+            if deadline > t0 + Duration::from_secs(125) {
+                break;
+            }
+            now = deadline;
+            let count = garp_count(&instance.on_timeout(now));
+            garps_at.extend(std::iter::repeat_n(now.duration_since(t0), count));
+        }
+        assert!(now > t0 + Duration::from_secs(124));
+        let expected: Vec<Duration> = [
+            5000, 5200, 5400, 60_000, 60_200, 60_400, 120_000, 120_200, 120_400,
+        ]
+        .into_iter()
+        .map(ms)
+        .collect();
+        assert_eq!(garps_at, expected);
+    }
+
+    #[test]
+    fn garp_schedule_stops_when_leaving_master() {
+        let params = InstanceParams {
+            garp: GarpParams {
+                burst_count: 3,
+                burst_spacing: ms(200),
+                second_burst_delay: Some(Duration::from_secs(5)),
+                master_refresh: Some(Duration::from_secs(60)),
+            },
+            ..v2_params(100)
+        };
+        let (mut instance, became) = started_master(params, Instant::now());
+        let at = became + ms(100);
+        receive(
+            &mut instance,
+            at,
+            PEER_HIGHER_ADDRESS,
+            &advert_like(&v2_params(200), 200),
+        );
+        assert_eq!(instance.state(), State::Backup);
+        // Only the Master_Down_Timer is left.
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + master_down_interval(Version::V2, 100, 100))
+        );
+        // Keep the backup fed: no GARP ever fires.
+        let mut now = at;
+        for _ in 0..100 {
+            now += ms(1000);
+            receive(
+                &mut instance,
+                now,
+                PEER_HIGHER_ADDRESS,
+                &advert_like(&v2_params(200), 200),
+            );
+            assert_eq!(garp_count(&instance.on_timeout(now)), 0);
+        }
+    }
+
+    #[test]
+    fn late_on_timeout_sends_the_rest_of_a_burst() {
+        let params = InstanceParams {
+            garp: GarpParams {
+                burst_count: 4,
+                burst_spacing: ms(100),
+                second_burst_delay: None,
+                master_refresh: None,
+            },
+            ..v2_params(255)
+        };
+        let t0 = Instant::now();
+        let mut instance = Instance::new(params);
+        instance.handle(t0, Input::Startup);
+        let actions = instance.on_timeout(t0 + ms(350));
+        assert_eq!(garp_count(&actions), 3);
+        assert_eq!(instance.next_deadline(), Some(t0 + ms(1000)));
+    }
+
+    // ---- Priority changes --------------------------------------------------------------
+
+    #[test]
+    fn owner_priority_never_changes() {
+        let now = Instant::now();
+        let mut instance = Instance::new(v2_params(255));
+        instance.handle(now, Input::Startup);
+        assert!(instance.set_priority(now, 10).is_empty());
+        assert_eq!(instance.priority(), 255);
+    }
+
+    #[test]
+    fn raised_backup_preempts_through_discarded_adverts() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let master = advert_like(&v2_params(150), 150);
+        let first = start + ms(1000);
+        receive(&mut instance, first, PEER_LOWER_ADDRESS, &master);
+        assert!(instance.set_priority(first + ms(10), 200).is_empty());
+        assert_eq!(instance.priority(), 200);
+        // The old master's next adverts no longer reset the timer (armed with the old MDI).
+        let deadline = first + master_down_interval(Version::V2, 100, 100);
+        receive(&mut instance, first + ms(1000), PEER_LOWER_ADDRESS, &master);
+        receive(&mut instance, first + ms(2000), PEER_LOWER_ADDRESS, &master);
+        assert_eq!(instance.next_deadline(), Some(deadline));
+        let actions = instance.on_timeout(deadline);
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Backup,
+                State::Master,
+                TransitionReason::Preempt {
+                    source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                    priority: 150
+                }
+            )]
+        );
+        assert_eq!(sent_priorities(&actions), vec![200]);
+    }
+
+    #[test]
+    fn lowered_master_stays_master_and_announces_it() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let at = became + ms(300);
+        assert_eq!(sent_priorities(&instance.set_priority(at, 50)), vec![50]);
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), Some(at + ms(1000)));
+        assert_eq!(
+            sent_priorities(&instance.on_timeout(at + ms(1000))),
+            vec![50]
+        );
+        // Unchanged priority: nothing to announce.
+        assert!(instance.set_priority(at, 50).is_empty());
+        // 255 and 0 are reserved.
+        instance.set_priority(at, 255);
+        assert_eq!(instance.priority(), 254);
+        instance.set_priority(at, 0);
+        assert_eq!(instance.priority(), 1);
+    }
+
+    // ---- keepalived interop --------------------------------------------------------------
+
+    /// keepalived 2.2.7's captured adverts (see `packet.rs`), decoded and fed to a backup
+    /// configured like the user's lb02 (v2, PASS "password", priority 100, 1 s).
+    #[test]
+    fn backup_follows_captured_keepalived_master_and_its_resignation() {
+        use crate::core::packet::tests::{KEEPALIVED_V2_PASS, KEEPALIVED_V2_PASS_SHUTDOWN, hex};
+        let keepalived = IpAddr::V4(PEER_LOWER_ADDRESS);
+        let group = IpAddr::V4(crate::core::packet::MULTICAST_V4);
+        let master =
+            crate::core::packet::decode(&hex(KEEPALIVED_V2_PASS), keepalived, group).unwrap();
+        let resign =
+            crate::core::packet::decode(&hex(KEEPALIVED_V2_PASS_SHUTDOWN), keepalived, group)
+                .unwrap();
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let heard = start + ms(2000);
+        assert!(
+            instance
+                .handle(
+                    heard,
+                    Input::Advertisement {
+                        source: keepalived,
+                        advert: &master
+                    }
+                )
+                .is_empty()
+        );
+        assert_eq!(instance.master_address(), Some(keepalived));
+        assert_eq!(
+            instance.next_deadline(),
+            Some(heard + Duration::from_nanos(3_609_375_000))
+        );
+        assert!(instance.stats().drops.is_empty());
+        assert_eq!(instance.stats().address_list_mismatches, 0);
+        let resigned = heard + ms(500);
+        instance.handle(
+            resigned,
+            Input::Advertisement {
+                source: keepalived,
+                advert: &resign,
+            },
+        );
+        assert_eq!(
+            instance.next_deadline(),
+            Some(resigned + Duration::from_nanos(609_375_000))
+        );
+        // With another password, keepalived's adverts are dropped.
+        let params = InstanceParams {
+            authentication: Authentication::simple_password(b"secret"),
+            ..v2_params(100)
+        };
+        let mut instance = started_backup(params, start);
+        assert_eq!(
+            instance.handle(
+                heard,
+                Input::Advertisement {
+                    source: keepalived,
+                    advert: &master
+                }
+            ),
+            vec![Action::Dropped {
+                reason: DropReason::AuthMismatch,
+                source: keepalived
+            }]
+        );
+    }
+
+    // ---- Whole-life properties ---------------------------------------------------------
+
+    /// Random inputs at random times: never panics, each state change has exactly one
+    /// Transition, and deadlines exist exactly in Backup and Master.
+    #[test]
+    fn random_sequences_keep_the_invariants() {
+        let mut seed = 0x0123_4567_89ab_cdefu64;
+        let mut random = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200 {
+            let version = if round % 2 == 0 {
+                Version::V2
+            } else {
+                Version::V3
+            };
+            let mut params = if version == Version::V2 {
+                v2_params(100)
+            } else {
+                v3_params(100, 10)
+            };
+            params.priority = [1, 100, 200, 255][round % 4];
+            params.preempt = round % 3 != 0;
+            params.preempt_delay = ms(random() % 3000);
+            params.garp = GarpParams {
+                burst_count: (random() % 4) as u32,
+                burst_spacing: ms(random() % 300),
+                second_burst_delay: Some(ms(random() % 6000)),
+                master_refresh: Some(ms(random() % 10_000)),
+            };
+            let mut instance = Instance::new(params.clone());
+            let mut now = Instant::now();
+            let mut state = instance.state();
+            let mut transitions_seen = 0u64;
+            for _ in 0..300 {
+                now += Duration::from_micros(random() % 2_000_000);
+                let peer_priority = (random() % 256) as u8;
+                let peer = if random() % 2 == 0 {
+                    PEER_LOWER_ADDRESS
+                } else {
+                    PEER_HIGHER_ADDRESS
+                };
+                let advert = advert_like(&params, peer_priority);
+                let choice = random() % 10;
+                let actions = match choice {
+                    0 => instance.handle(now, Input::Startup),
+                    1 => instance.handle(now, Input::Shutdown),
+                    2 => instance.handle(now, Input::LinkDown),
+                    3 => instance.handle(now, Input::LinkUp),
+                    4 => instance.set_priority(now, (random() % 256) as u8),
+                    5 | 6 => receive(&mut instance, now, peer, &advert),
+                    _ => instance.on_timeout(now),
+                };
+                if choice >= 7 {
+                    // Nothing overdue is left behind after on_timeout.
+                    assert!(
+                        instance
+                            .next_deadline()
+                            .is_none_or(|deadline| deadline > now)
+                    );
+                }
+                let changes = transitions(&actions);
+                transitions_seen += changes.len() as u64;
+                for (from, to, _) in &changes {
+                    assert_eq!(*from, state);
+                    assert_ne!(from, to);
+                    state = *to;
+                }
+                assert_eq!(instance.state(), state);
+                let deadline = instance.next_deadline();
+                match state {
+                    State::Initialize | State::Fault => assert_eq!(deadline, None),
+                    State::Backup | State::Master => assert!(deadline.is_some()),
+                }
+                assert_eq!(
+                    (instance.master_address() == Some(IpAddr::V4(LOCAL))),
+                    state == State::Master
+                );
+            }
+            assert_eq!(instance.stats().transitions, transitions_seen);
+        }
     }
 }
