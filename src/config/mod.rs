@@ -1,52 +1,181 @@
 //! The JSON configuration: Rust types (the source of the published schema),
 //! loading, schema validation and cross-field rules.
 //!
+//! Every load runs the same pipeline ([`load_value`]):
+//! 1. parse the JSON text;
+//! 2. validate it against [`schema()`] (formats enforced) and turn every error into a
+//!    [`ConfigProblem`] with the JSON pointer of the offending value and a plain message;
+//! 3. deserialize into [`Config`];
+//! 4. check the rules one schema cannot express (uniqueness across instances, address
+//!    families, RFC 5798 §5.2.9 link-local first address, …), see `rules.rs`.
+//!
+//! All problems found are reported together in [`ConfigError::Invalid`].
+//!
 //! API CONTRACT (shared by the driver, the importer and the NixOS module): keep
 //! these field names and JSON keys; add fields, docs and validation freely.
 
+mod humanize;
+mod rules;
+mod schema;
+
+use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::core::{Authentication, ChecksumMode, InstanceParams, Version, state::GarpParams};
 
 /// Stable `$id` of the published schema.
 pub const SCHEMA_ID: &str = "https://vrrpd.dev/schema/vrrpd.schema.json";
 
+/// Where the committed copy of the schema lives, relative to the repository root.
+pub const SCHEMA_PATH: &str = "schema/vrrpd.schema.json";
+
+/// The vrrpd configuration file: a list of VRRP instances (virtual routers).
+///
+/// One instance is one virtual router on one interface for one address family, like a
+/// keepalived `vrrp_instance` block.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "vrrpd configuration", extend("$id" = SCHEMA_ID))]
 pub struct Config {
-    /// Editors use this to find the schema; ignored by vrrpd.
+    /// URL or path of this schema, so that editors can validate and complete the file;
+    /// ignored by vrrpd. Use "https://vrrpd.dev/schema/vrrpd.schema.json".
     #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// The virtual routers to run, at least one. Each needs a unique `name` and a unique
+    /// (`interface`, `virtual_router_id`, address family) combination.
+    #[schemars(length(min = 1))]
     pub instances: Vec<InstanceConfig>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+/// VRRP protocol version.
+///
+/// Serialized as the string "2" or "3" (the skeleton's form, which other tools write);
+/// the numbers 2 and 3 are accepted too, since that is what people type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum VrrpVersion {
-    #[serde(rename = "2")]
+    /// VRRPv2, RFC 3768: IPv4 only, whole-second intervals, optional simple password.
     V2,
-    #[serde(rename = "3")]
+    /// VRRPv3, RFC 5798 / RFC 9568: IPv4 or IPv6, centisecond intervals, no authentication.
     V3,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AuthenticationConfig {
-    None,
-    /// keepalived `auth_type PASS`; at most 8 bytes.
-    Pass { password: String },
+impl VrrpVersion {
+    /// The version as written in the config ("2" or "3").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VrrpVersion::V2 => "2",
+            VrrpVersion::V3 => "3",
+        }
+    }
 }
 
+impl fmt::Display for VrrpVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<VrrpVersion> for Version {
+    fn from(version: VrrpVersion) -> Self {
+        match version {
+            VrrpVersion::V2 => Version::V2,
+            VrrpVersion::V3 => Version::V3,
+        }
+    }
+}
+
+impl Serialize for VrrpVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for VrrpVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct VersionVisitor;
+        impl serde::de::Visitor<'_> for VersionVisitor {
+            type Value = VrrpVersion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#""2" or "3""#)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<VrrpVersion, E> {
+                match v {
+                    "2" => Ok(VrrpVersion::V2),
+                    "3" => Ok(VrrpVersion::V3),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<VrrpVersion, E> {
+                match v {
+                    2 => Ok(VrrpVersion::V2),
+                    3 => Ok(VrrpVersion::V3),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Unsigned(v), &self)),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<VrrpVersion, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(VersionVisitor)
+    }
+}
+
+impl schemars::JsonSchema for VrrpVersion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "VrrpVersion".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schema::version_schema()
+    }
+}
+
+/// Advertisement authentication (VRRPv2 only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[schemars(transform = schema::describe_authentication_tag)]
+pub enum AuthenticationConfig {
+    /// No authentication (auth type 0). The only choice for VRRPv3, which removed
+    /// authentication (RFC 5798 §9).
+    None,
+    /// Simple text password (RFC 3768 auth type 1, keepalived `auth_type PASS`). It is sent
+    /// in clear and only guards against misconfiguration, not attacks.
+    Pass {
+        /// The shared password, 1 to 8 bytes (UTF-8), the same on every router of the
+        /// instance. keepalived silently cuts `auth_pass` to 8 characters; vrrpd refuses
+        /// longer ones instead, so both sides surely agree. Sent zero-padded to 8 bytes.
+        #[schemars(length(min = 1, max = 8))]
+        password: String,
+    },
+}
+
+/// Which checksum a VRRPv3 IPv4 advertisement is sent with. Both forms are accepted on
+/// receipt; IPv6 always uses the pseudo-header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum V3Checksum {
-    /// RFC 5798: IPv4 pseudo-header included (keepalived's and FRR's default).
+    /// RFC 5798 §5.2.8: the IPv4 pseudo-header is included (keepalived's and FRR's default).
     WithPseudoHeader,
-    /// RFC 9568: message only (keepalived `v3_checksum_as_v2`).
+    /// RFC 9568 §5.2.8: over the VRRP message only, like v2 (keepalived `v3_checksum_as_v2`).
     MessageOnly,
 }
 
+impl From<V3Checksum> for ChecksumMode {
+    fn from(checksum: V3Checksum) -> Self {
+        match checksum {
+            V3Checksum::WithPseudoHeader => ChecksumMode::WithPseudoHeader,
+            V3Checksum::MessageOnly => ChecksumMode::MessageOnly,
+        }
+    }
+}
+
 /// An address with an optional prefix length, e.g. "192.0.2.10" or "192.0.2.10/24".
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct VirtualAddress(pub String);
 
@@ -57,49 +186,119 @@ impl VirtualAddress {
             Some((a, p)) => (a, Some(p)),
             None => (self.0.as_str(), None),
         };
-        let ip: IpAddr = addr.parse().map_err(|e| format!("{addr:?} is not an IP address: {e}"))?;
+        let ip: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an IPv4 or IPv6 address"))?;
         let max = if ip.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            Some(p) => match p.parse::<u8>() {
+            // Only plain decimal digits: u8's parser would also take "+24".
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => match p.parse::<u8>() {
                 Ok(n) if n <= max => n,
-                _ => return Err(format!("prefix length {p:?} must be 0..={max}")),
+                _ => return Err(format!("prefix length /{p} must be 0 to {max}")),
             },
+            Some(p) => return Err(format!("prefix length /{p} must be a number from 0 to {max}")),
         };
         Ok((ip, prefix))
     }
 }
 
+impl schemars::JsonSchema for VirtualAddress {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "VirtualAddress".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schema::virtual_address_schema()
+    }
+}
+
+/// One virtual router (keepalived `vrrp_instance`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::add_interval_rules)]
 pub struct InstanceConfig {
+    /// Instance name, used in logs and status; unique in the file. No whitespace and no
+    /// '/'. keepalived: the NAME of `vrrp_instance NAME`.
+    #[schemars(length(min = 1, max = 64), regex(pattern = schema::INSTANCE_NAME_PATTERN))]
     pub name: String,
+    /// Network interface the instance runs on and adds its addresses to, e.g. "eth0":
+    /// 1 to 15 bytes, no '/', ':' or whitespace (Linux IFNAMSIZ and dev_valid_name).
+    /// keepalived: `interface`.
+    #[schemars(length(min = 1, max = 15), regex(pattern = schema::INTERFACE_NAME_PATTERN))]
     pub interface: String,
+    /// Virtual Router Identifier (VRID), 1 to 255, the same on every router of this
+    /// virtual router and unique per interface and address family. keepalived:
+    /// `virtual_router_id`.
+    #[schemars(range(min = 1, max = 255))]
     pub virtual_router_id: u8,
+    /// VRRP version: "2" (RFC 3768, IPv4 only, supports `authentication`) or "3"
+    /// (RFC 5798/9568, IPv4 or IPv6). Default "3". keepalived: `version` (keepalived's own
+    /// default is 2, so set it explicitly when replacing keepalived).
     #[serde(default = "default_version")]
     pub version: VrrpVersion,
+    /// Priority, 1 to 255; the highest wins the election. 255 declares this router the
+    /// owner of the virtual addresses (RFC 3768 §5.3.4): it becomes master at once on
+    /// startup. keepalived: `priority`.
+    #[schemars(range(min = 1, max = 255))]
     pub priority: u8,
+    /// Interval between advertisements in milliseconds. Default 1000. VRRPv2 carries
+    /// whole seconds: 1000 to 255000 in steps of 1000. VRRPv3 carries centiseconds: 10 to
+    /// 40950 in steps of 10. keepalived: `advert_int` (in seconds, e.g. 1 or 0.1).
     #[serde(default = "default_advert_interval_ms")]
+    #[schemars(range(min = 10, max = 255000))]
     pub advert_interval_ms: u32,
+    /// Advertisement authentication, VRRPv2 only. Default {"type": "none"}. keepalived:
+    /// `authentication { auth_type PASS; auth_pass ... }`.
     #[serde(default = "default_authentication")]
     pub authentication: AuthenticationConfig,
+    /// The virtual addresses, at least one, all of one family, each with an optional
+    /// prefix length ("192.0.2.40/24"; without one, /32 or /128). VRRPv2: IPv4 only.
+    /// VRRPv3 IPv6: the first address must be link-local (RFC 5798 §5.2.9). keepalived:
+    /// `virtual_ipaddress { ... }`.
+    #[schemars(length(min = 1, max = 255))]
     pub virtual_addresses: Vec<VirtualAddress>,
+    /// Whether a higher-priority backup takes over from a lower-priority master
+    /// (Preempt_Mode, RFC 3768 §6.1). Default true. keepalived: `nopreempt` sets false.
     #[serde(default = "default_true")]
     pub preempt: bool,
+    /// Seconds to wait after startup before preempting a lower-priority master, 0 to
+    /// 1000. Default 0 (no delay). keepalived: `preempt_delay`.
     #[serde(default)]
+    #[schemars(range(max = 1000))]
     pub preempt_delay_s: u32,
+    /// Checksum form of VRRPv3 IPv4 advertisements we send: "with_pseudo_header"
+    /// (RFC 5798, what keepalived and FRR send) or "message_only" (RFC 9568). Both are
+    /// accepted on receipt. Default "with_pseudo_header". Ignored for VRRPv2 and IPv6.
+    /// keepalived: `v3_checksum_as_v2` selects "message_only".
     #[serde(default = "default_v3_checksum")]
     pub v3_checksum: V3Checksum,
-    /// Source address of adverts; default: the interface's primary address.
+    /// Source address of our advertisements, of the same family as the virtual addresses
+    /// (IPv6: a link-local address). Default: the interface's primary address. It is also
+    /// the tie-breaker between equal priorities. keepalived: `mcast_src_ip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::ip_address_schema")]
     pub source_address: Option<IpAddr>,
+    /// Gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6) sent per
+    /// virtual address in one burst on becoming master, 0 to 100. Default 5. keepalived:
+    /// `garp_master_repeat` / `vrrp_garp_master_repeat`.
     #[serde(default = "default_garp_burst_count")]
+    #[schemars(range(max = 100))]
     pub garp_burst_count: u32,
+    /// Milliseconds between the frames of one burst, 0 to 10000. Default 0 (back to
+    /// back). keepalived: `vrrp_garp_interval` (in seconds).
     #[serde(default)]
+    #[schemars(range(max = 10000))]
     pub garp_burst_interval_ms: u32,
+    /// Seconds after becoming master before a second burst, 0 to 3600; 0 = no second
+    /// burst. Default 5. keepalived: `garp_master_delay` / `vrrp_garp_master_delay`.
     #[serde(default = "default_garp_repeat_delay_s")]
+    #[schemars(range(max = 3600))]
     pub garp_repeat_delay_s: u32,
+    /// While master, send a burst every this many seconds, 0 to 86400; 0 = never
+    /// (keepalived's default). Refreshes switches' and neighbours' caches, e.g. after a
+    /// split brain heals. keepalived: `garp_master_refresh` / `vrrp_garp_master_refresh`.
     #[serde(default)]
+    #[schemars(range(max = 86400))]
     pub garp_master_refresh_s: u32,
 }
 
@@ -128,8 +327,18 @@ fn default_garp_repeat_delay_s() -> u32 {
 /// A config error: the JSON pointer of the offending value and a plain message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigProblem {
+    /// RFC 6901 JSON pointer into the document, e.g. "/instances/0/priority";
+    /// "" is the whole document.
     pub pointer: String,
+    /// What is wrong, in words an operator understands.
     pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        write!(f, "{pointer}: {}", self.message)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,20 +347,50 @@ pub enum ConfigError {
     Read { path: String, source: std::io::Error },
     #[error("{path} is not valid JSON: {source}")]
     Json { path: String, source: serde_json::Error },
-    #[error("{path} has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  {}: {}", if p.pointer.is_empty() { "/" } else { &p.pointer }, p.message)).collect::<Vec<_>>().join("\n"))]
+    #[error("{path} has {}:\n{}", count_problems(problems.len()), list_problems(problems))]
     Invalid { path: String, problems: Vec<ConfigProblem> },
+}
+
+fn count_problems(count: usize) -> String {
+    if count == 1 { "1 problem".to_owned() } else { format!("{count} problems") }
+}
+
+fn list_problems(problems: &[ConfigProblem]) -> String {
+    problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
+}
+
+impl ConfigError {
+    /// The problems of an invalid config; empty for read and syntax errors.
+    pub fn problems(&self) -> &[ConfigProblem] {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems,
+            _ => &[],
+        }
+    }
 }
 
 /// The published schema, generated from the types.
 pub fn schema() -> serde_json::Value {
-    todo!("config helper implements")
+    let mut schema = schemars::schema_for!(Config).to_value();
+    schema::unwrap_descriptions(&mut schema);
+    schema
+}
+
+/// The schema exactly as committed at [`SCHEMA_PATH`] and printed by `vrrpd schema`:
+/// pretty JSON with a trailing newline.
+pub fn schema_text() -> String {
+    // A Value always serializes; the fallback only keeps this path free of panics.
+    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// Parse, validate against the schema, deserialize, check cross-field rules.
 /// `origin` names the source in messages (a path, or "<demo>").
 pub fn load_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-    let _ = (text, origin);
-    todo!("config helper implements")
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|source| ConfigError::Json { path: origin.to_owned(), source })?;
+    load_value(&value, origin)
 }
 
 pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
@@ -160,15 +399,103 @@ pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
     load_str(&text, &path.display().to_string())
 }
 
+/// Validate an already parsed document and deserialize it: the same checks as
+/// [`load_str`]. Code that builds a [`Config`] (the importer, the demo) can check it with
+/// `load_value(&serde_json::to_value(&config)?, origin)`.
+pub fn load_value(value: &serde_json::Value, origin: &str) -> Result<Config, ConfigError> {
+    let mut problems = humanize::schema_problems(value);
+    let config = match Config::deserialize(value) {
+        Ok(config) => {
+            // A value the schema already complained about is reported once, by the schema.
+            for problem in rules::check(&config) {
+                if !problems.iter().any(|p| p.pointer == problem.pointer) {
+                    problems.push(problem);
+                }
+            }
+            Some(config)
+        }
+        Err(error) => {
+            // The schema normally catches everything serde would refuse; this is the net.
+            if problems.is_empty() {
+                problems.push(ConfigProblem { pointer: String::new(), message: error.to_string() });
+            }
+            None
+        }
+    };
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid { path: origin.to_owned(), problems }),
+    }
+}
+
 impl InstanceConfig {
     /// The core's parameters for this instance. `local_address` is the
     /// interface's primary address of the instance's family (or `source_address`).
-    pub fn to_params(&self, local_address: IpAddr) -> crate::core::InstanceParams {
-        let _ = local_address;
-        todo!("config helper implements")
+    ///
+    /// Expects a config that passed [`load_value`]: out-of-range values are clamped to
+    /// what the wire can carry rather than panicking.
+    pub fn to_params(&self, local_address: IpAddr) -> InstanceParams {
+        let authentication = match (&self.version, &self.authentication) {
+            (VrrpVersion::V2, AuthenticationConfig::Pass { password }) => {
+                Authentication::SimplePassword(password_bytes(password))
+            }
+            // VRRPv3 has no authentication field (RFC 5798 §9); load rejects the combination.
+            _ => Authentication::None,
+        };
+        InstanceParams {
+            version: self.version.into(),
+            virtual_router_id: self.virtual_router_id,
+            priority: self.priority,
+            advert_interval_cs: self.advert_interval_cs(),
+            preempt: self.preempt,
+            preempt_delay: Duration::from_secs(u64::from(self.preempt_delay_s)),
+            authentication,
+            addresses: self.addresses_with_prefix().into_iter().map(|(ip, _)| ip).collect(),
+            local_address,
+            checksum_mode: self.v3_checksum.into(),
+            garp: GarpParams {
+                burst_count: self.garp_burst_count,
+                burst_spacing: Duration::from_millis(u64::from(self.garp_burst_interval_ms)),
+                second_burst_delay: seconds_or_off(self.garp_repeat_delay_s),
+                master_refresh: seconds_or_off(self.garp_master_refresh_s),
+            },
+        }
     }
-    /// The virtual addresses with their prefix lengths (validated at load).
+
+    /// The advertisement interval in centiseconds, as the core counts it. v2 carries whole
+    /// seconds (8 bits, RFC 3768 §5.3.7) and v3 centiseconds (12 bits, RFC 5798 §5.2.7).
+    pub fn advert_interval_cs(&self) -> u16 {
+        let cs = self.advert_interval_ms / 10;
+        match self.version {
+            VrrpVersion::V2 => (cs / 100).clamp(1, 255) as u16 * 100,
+            VrrpVersion::V3 => cs.clamp(1, 4095) as u16,
+        }
+    }
+
+    /// The virtual addresses with their prefix lengths (validated at load; an entry that
+    /// does not parse is left out).
     pub fn addresses_with_prefix(&self) -> Vec<(IpAddr, u8)> {
-        todo!("config helper implements")
+        self.virtual_addresses.iter().filter_map(|a| a.parse().ok()).collect()
+    }
+
+    /// The address family of the instance: that of its first virtual address.
+    pub fn is_ipv6(&self) -> bool {
+        self.addresses_with_prefix().first().is_some_and(|(ip, _)| ip.is_ipv6())
     }
 }
+
+/// RFC 3768 §5.3.10: the password is carried zero-padded in the 8-byte Authentication Data.
+fn password_bytes(password: &str) -> [u8; 8] {
+    let mut bytes = [0u8; 8];
+    for (slot, byte) in bytes.iter_mut().zip(password.bytes()) {
+        *slot = byte;
+    }
+    bytes
+}
+
+fn seconds_or_off(seconds: u32) -> Option<Duration> {
+    (seconds > 0).then(|| Duration::from_secs(u64::from(seconds)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,323 @@
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+
+/// The user's lb01 instance (keepalived: VRRPv2, PASS "password", VRID 50, priority 150,
+/// advert_int 1, vrrp_garp_master_refresh 60).
+fn lb01() -> Value {
+    json!({
+        "instances": [{
+            "name": "VI_1",
+            "interface": "eth0",
+            "virtual_router_id": 50,
+            "version": "2",
+            "priority": 150,
+            "authentication": { "type": "pass", "password": "password" },
+            "virtual_addresses": ["192.168.0.40"],
+            "garp_master_refresh_s": 60
+        }]
+    })
+}
+
+fn load(value: &Value) -> Result<Config, ConfigError> {
+    load_value(value, "test.json")
+}
+
+fn problems(value: &Value) -> Vec<ConfigProblem> {
+    match load(value) {
+        Ok(config) => panic!("expected problems, loaded {config:?}"),
+        Err(error) => error.problems().to_vec(),
+    }
+}
+
+fn pattern_validator(pattern: String) -> jsonschema::Validator {
+    jsonschema::validator_for(&json!({ "type": "string", "pattern": pattern })).expect("pattern compiles")
+}
+
+/// Deterministic pseudo-random numbers (xorshift), so address samples are reproducible.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn ipv6_pattern_agrees_with_the_standard_parser() {
+    let validator = pattern_validator(schema::ipv6_with_prefix_pattern());
+    let mut samples: Vec<String> = [
+        "::", "::1", "1::", "fe80::1", "fe80::", "2001:db8::40", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::",
+        "::2:3:4:5:6:7:8", "1::8", "1:2:3:4:5:6::8", "::ffff:192.0.2.1", "64:ff9b::198.51.100.7",
+        "1:2:3:4:5:6:192.0.2.1", "1:2:3:4:5::192.0.2.1", "::1.2.3.4", "FE80::ABCD",
+        // invalid
+        "", ":", ":::", "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "g::1", "1:2:3:4:5:6:7", "::ffff:256.0.0.1",
+        "::ffff:1.2.3", "1:2:3:4:5:6:7:192.0.2.1", "fe80::1%eth0", " ::1", "::1 ", "1:2:3:4:5:6:7:8::",
+        "::1.2.3.04", "192.0.2.1", "1:::2", ":1::2", "1::2:",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Random addresses with runs of zero groups, in compressed, full and mixed notation.
+    let mut state = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..2000 {
+        let mut groups = [0u16; 8];
+        for group in &mut groups {
+            let r = xorshift(&mut state);
+            *group = if r % 3 == 0 { 0 } else { (r >> 8) as u16 >> (r % 13) };
+        }
+        let ip = Ipv6Addr::from(groups);
+        samples.push(ip.to_string());
+        samples.push(groups.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":"));
+        // Mixed notation: the first six groups (compressed as std writes them), then IPv4.
+        let v4 = Ipv4Addr::from((u32::from(groups[6]) << 16) | u32::from(groups[7]));
+        let [a, b, c, d, e, f, _, _] = groups;
+        let head = Ipv6Addr::from([a, b, c, d, e, f, 0, 1]).to_string();
+        samples.push(format!("{}{v4}", head.strip_suffix('1').unwrap_or(&head)));
+        samples.push(format!("{a:x}:{b:x}:{c:x}:{d:x}:{e:x}:{f:x}:{v4}"));
+    }
+    let valid = samples.iter().filter(|s| s.parse::<Ipv6Addr>().is_ok()).count();
+    assert!(valid > 4000 && samples.len() - valid > 20, "{valid} of {} samples valid", samples.len());
+    for sample in &samples {
+        let expected = sample.parse::<Ipv6Addr>().is_ok();
+        assert_eq!(validator.is_valid(&json!(sample)), expected, "{sample:?}: std says {expected}");
+        for prefix in ["0", "64", "128"] {
+            let with_prefix = format!("{sample}/{prefix}");
+            assert_eq!(validator.is_valid(&json!(with_prefix)), expected, "{with_prefix:?}");
+        }
+    }
+    for bad_prefix in ["::1/129", "::1/", "::1/01", "::1/+1", "::1/64/64"] {
+        assert!(!validator.is_valid(&json!(bad_prefix)), "{bad_prefix:?}");
+    }
+}
+
+#[test]
+fn ipv4_pattern_agrees_with_the_standard_parser() {
+    let validator = pattern_validator(schema::ipv4_with_prefix_pattern());
+    let mut samples: Vec<String> = [
+        "0.0.0.0", "255.255.255.255", "192.0.2.1", "256.0.0.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.4 ", "a.b.c.d",
+        "1..2.3", "١.2.3.4",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut state = 0x1234_5678_9abc_def1;
+    for _ in 0..500 {
+        samples.push(Ipv4Addr::from(xorshift(&mut state) as u32).to_string());
+    }
+    for sample in &samples {
+        let expected = sample.parse::<Ipv4Addr>().is_ok();
+        assert_eq!(validator.is_valid(&json!(sample)), expected, "{sample:?}");
+    }
+    for (text, valid) in [("192.0.2.1/0", true), ("192.0.2.1/32", true), ("192.0.2.1/33", false), ("192.0.2.1/024", false)] {
+        assert_eq!(validator.is_valid(&json!(text)), valid, "{text:?}");
+    }
+}
+
+#[test]
+fn virtual_address_parse_gives_address_and_prefix() {
+    let parse = |s: &str| VirtualAddress(s.to_owned()).parse();
+    assert_eq!(parse("192.0.2.40"), Ok((IpAddr::from([192, 0, 2, 40]), 32)));
+    assert_eq!(parse("192.0.2.40/24"), Ok((IpAddr::from([192, 0, 2, 40]), 24)));
+    assert_eq!(parse("2001:db8::1"), Ok(("2001:db8::1".parse().unwrap(), 128)));
+    assert_eq!(parse("2001:db8::1/64"), Ok(("2001:db8::1".parse().unwrap(), 64)));
+    assert!(parse("192.0.2.40/33").is_err());
+    assert!(parse("192.0.2.40/+24").is_err());
+    assert!(parse("192.0.2.40/").is_err());
+    assert!(parse("example.org").is_err());
+}
+
+#[test]
+fn omitted_keys_take_their_documented_defaults() {
+    let config = load(&json!({
+        "instances": [{
+            "name": "a", "interface": "eth0", "virtual_router_id": 1, "priority": 100,
+            "virtual_addresses": ["192.0.2.1"]
+        }]
+    }))
+    .expect("minimal config loads");
+    let instance = &config.instances[0];
+    assert_eq!(instance.version, VrrpVersion::V3);
+    assert_eq!(instance.advert_interval_ms, 1000);
+    assert_eq!(instance.authentication, AuthenticationConfig::None);
+    assert!(instance.preempt);
+    assert_eq!(instance.preempt_delay_s, 0);
+    assert_eq!(instance.v3_checksum, V3Checksum::WithPseudoHeader);
+    assert_eq!(instance.source_address, None);
+    assert_eq!(instance.garp_burst_count, 5);
+    assert_eq!(instance.garp_burst_interval_ms, 0);
+    assert_eq!(instance.garp_repeat_delay_s, 5);
+    assert_eq!(instance.garp_master_refresh_s, 0);
+}
+
+#[test]
+fn schema_defaults_match_serde_defaults() {
+    // The `default` annotations editors show must be what serde actually fills in.
+    let minimal: InstanceConfig = serde_json::from_value(json!({
+        "name": "a", "interface": "eth0", "virtual_router_id": 1, "priority": 100,
+        "virtual_addresses": ["192.0.2.1"]
+    }))
+    .unwrap();
+    let filled = serde_json::to_value(&minimal).unwrap();
+    let schema = schema();
+    let properties = schema["$defs"]["InstanceConfig"]["properties"].as_object().unwrap();
+    let mut checked = 0;
+    for (key, property) in properties {
+        if let Some(default) = property.get("default") {
+            assert_eq!(&filled[key], default, "default of {key}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 10, "every optional key but source_address documents its default");
+}
+
+#[test]
+fn version_is_accepted_as_string_or_number_and_written_as_string() {
+    for (written, expected) in [(json!("2"), VrrpVersion::V2), (json!(2), VrrpVersion::V2), (json!(3), VrrpVersion::V3)] {
+        let mut doc = lb01();
+        doc["instances"][0]["version"] = written.clone();
+        if expected == VrrpVersion::V3 {
+            doc["instances"][0]["authentication"] = json!({ "type": "none" });
+        }
+        let config = load(&doc).unwrap_or_else(|e| panic!("{written}: {e}"));
+        assert_eq!(config.instances[0].version, expected);
+        assert_eq!(serde_json::to_value(expected).unwrap(), json!(expected.as_str()));
+    }
+    let mut doc = lb01();
+    doc["instances"][0]["version"] = json!(4);
+    let found = problems(&doc);
+    assert_eq!(found[0].pointer, "/instances/0/version");
+    assert_eq!(found[0].message, r#"4 is not one of "2", 2, "3" or 3"#);
+}
+
+#[test]
+fn to_params_maps_the_users_lb01_instance() {
+    let config = load(&lb01()).expect("lb01 loads");
+    let local = IpAddr::from([192, 168, 0, 41]);
+    let params = config.instances[0].to_params(local);
+    let expected = InstanceParams {
+        version: Version::V2,
+        virtual_router_id: 50,
+        priority: 150,
+        advert_interval_cs: 100,
+        preempt: true,
+        preempt_delay: Duration::ZERO,
+        authentication: Authentication::SimplePassword(*b"password"),
+        addresses: vec![IpAddr::from([192, 168, 0, 40])],
+        local_address: local,
+        checksum_mode: ChecksumMode::WithPseudoHeader,
+        garp: GarpParams {
+            burst_count: 5,
+            burst_spacing: Duration::ZERO,
+            second_burst_delay: Some(Duration::from_secs(5)),
+            master_refresh: Some(Duration::from_secs(60)),
+        },
+    };
+    assert_eq!(params, expected);
+}
+
+#[test]
+fn to_params_pads_short_passwords_and_maps_v3_settings() {
+    let mut instance = load(&lb01()).unwrap().instances.remove(0);
+    instance.authentication = AuthenticationConfig::Pass { password: "abc".to_owned() };
+    let params = instance.to_params(IpAddr::from([192, 0, 2, 1]));
+    assert_eq!(params.authentication, Authentication::SimplePassword(*b"abc\0\0\0\0\0"));
+
+    let config = load(&json!({
+        "instances": [{
+            "name": "v6", "interface": "eth1", "virtual_router_id": 7, "priority": 255,
+            "advert_interval_ms": 50, "preempt": false, "preempt_delay_s": 30,
+            "v3_checksum": "message_only", "garp_burst_count": 1, "garp_burst_interval_ms": 20,
+            "garp_repeat_delay_s": 0,
+            "virtual_addresses": ["fe80::7", "2001:db8::7/64"]
+        }]
+    }))
+    .expect("v3 IPv6 config loads");
+    let local: IpAddr = "fe80::2".parse().unwrap();
+    let params = config.instances[0].to_params(local);
+    assert_eq!(params.version, Version::V3);
+    assert_eq!(params.priority, 255);
+    assert_eq!(params.advert_interval_cs, 5);
+    assert!(!params.preempt);
+    assert_eq!(params.preempt_delay, Duration::from_secs(30));
+    assert_eq!(params.authentication, Authentication::None);
+    assert_eq!(params.addresses, vec!["fe80::7".parse::<IpAddr>().unwrap(), "2001:db8::7".parse().unwrap()]);
+    assert_eq!(params.checksum_mode, ChecksumMode::MessageOnly);
+    assert_eq!(
+        params.garp,
+        GarpParams {
+            burst_count: 1,
+            burst_spacing: Duration::from_millis(20),
+            second_burst_delay: None,
+            master_refresh: None
+        }
+    );
+    assert_eq!(
+        config.instances[0].addresses_with_prefix(),
+        vec![("fe80::7".parse().unwrap(), 128), ("2001:db8::7".parse().unwrap(), 64)]
+    );
+    assert!(config.instances[0].is_ipv6());
+}
+
+#[test]
+fn interval_conversion_clamps_to_what_the_wire_carries() {
+    let mut instance = load(&lb01()).unwrap().instances.remove(0);
+    for (version, ms, cs) in [
+        (VrrpVersion::V2, 1000, 100),
+        (VrrpVersion::V2, 255_000, 25_500),
+        (VrrpVersion::V2, 300_000, 25_500),
+        (VrrpVersion::V2, 10, 100),
+        (VrrpVersion::V3, 10, 1),
+        (VrrpVersion::V3, 40_950, 4095),
+        (VrrpVersion::V3, 100_000, 4095),
+        (VrrpVersion::V3, 0, 1),
+    ] {
+        instance.version = version;
+        instance.advert_interval_ms = ms;
+        assert_eq!(instance.advert_interval_cs(), cs, "{version:?} {ms} ms");
+    }
+}
+
+#[test]
+fn display_lists_every_problem_with_its_pointer() {
+    let error = ConfigError::Invalid {
+        path: "/etc/vrrpd.json".to_owned(),
+        problems: vec![
+            ConfigProblem { pointer: "/instances/0/priority".to_owned(), message: "300 is too big".to_owned() },
+            ConfigProblem { pointer: String::new(), message: "whole document".to_owned() },
+        ],
+    };
+    assert_eq!(
+        error.to_string(),
+        "/etc/vrrpd.json has 2 problems:\n  /instances/0/priority: 300 is too big\n  /: whole document"
+    );
+    let one = ConfigError::Invalid { path: "x".to_owned(), problems: vec![ConfigProblem { pointer: "/a".to_owned(), message: "m".to_owned() }] };
+    assert_eq!(one.to_string(), "x has 1 problem:\n  /a: m");
+}
+
+#[test]
+fn syntax_errors_name_the_origin() {
+    let error = load_str("{ \"instances\": [ }", "broken.json").unwrap_err();
+    assert!(matches!(error, ConfigError::Json { .. }));
+    assert!(error.to_string().starts_with("broken.json is not valid JSON: "), "{error}");
+    assert!(error.problems().is_empty());
+}
+
+#[test]
+fn load_file_reports_a_missing_file() {
+    let error = load_file(std::path::Path::new("/nonexistent/vrrpd.json")).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }));
+    assert!(error.to_string().starts_with("cannot read /nonexistent/vrrpd.json: "), "{error}");
+}
+
+#[test]
+fn a_problem_the_schema_reports_is_not_repeated_by_the_cross_field_rules() {
+    // 16 bytes: both the schema (maxLength) and the byte check would object.
+    let mut doc = lb01();
+    doc["instances"][0]["interface"] = json!("a-very-long-name");
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/instances/0/interface");
+}
