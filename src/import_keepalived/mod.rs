@@ -15,7 +15,6 @@ mod glob;
 mod ordered;
 mod syntax;
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -175,7 +174,9 @@ pub fn run(path: &Path, allow_partial: bool) -> Result<ImportOutput, ImportError
         importer.push(&note.loc, &note.keyword, Severity::Warning, note.message);
     }
     let instances = importer.convert(&tree);
-    let diagnostics = importer.diagnostics;
+    let mut diagnostics = importer.diagnostics;
+    diagnostics.sort_by_key(|(seq, _)| *seq);
+    let diagnostics: Vec<Diagnostic> = diagnostics.into_iter().map(|(_, d)| d).collect();
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         return Err(ImportError::Invalid { diagnostics });
     }
@@ -200,12 +201,6 @@ pub fn run(path: &Path, allow_partial: bool) -> Result<ImportOutput, ImportError
     })
 }
 
-/// An instance and the JSON keys that the keepalived file set explicitly.
-struct Imported {
-    instance: InstanceConfig,
-    explicit: BTreeSet<&'static str>,
-}
-
 /// Keys always emitted: the required ones, and `version`, because keepalived's default (2)
 /// differs from vrrpd's (3).
 const ALWAYS_EMITTED: [&str; 6] = [
@@ -217,14 +212,12 @@ const ALWAYS_EMITTED: [&str; 6] = [
     "virtual_addresses",
 ];
 
-/// Serializes through the `Config` types, then drops keys that the keepalived file did not
-/// set and that equal vrrpd's defaults.
-fn render_json(imported: Vec<Imported>) -> Result<String, ImportError> {
-    let explicit: Vec<BTreeSet<&'static str>> =
-        imported.iter().map(|i| i.explicit.clone()).collect();
+/// Serializes through the `Config` types, then drops the keys that equal vrrpd's defaults
+/// (except those in [`ALWAYS_EMITTED`]), keeping the struct's key order.
+fn render_json(instances: Vec<InstanceConfig>) -> Result<String, ImportError> {
     let config = Config {
         schema: Some(config::SCHEMA_ID.to_owned()),
-        instances: imported.into_iter().map(|i| i.instance).collect(),
+        instances,
     };
     let defaults = instance_defaults();
     let mut document: Ordered = serde_json::from_str(&serde_json::to_string(&config)?)?;
@@ -236,13 +229,12 @@ fn render_json(imported: Vec<Imported>) -> Result<String, ImportError> {
             let Ordered::Array(instances) = value else {
                 continue;
             };
-            for (instance, explicit) in instances.iter_mut().zip(&explicit) {
+            for instance in instances.iter_mut() {
                 let Ordered::Object(fields) = instance else {
                     continue;
                 };
                 fields.retain(|(key, value)| {
                     ALWAYS_EMITTED.contains(&key.as_str())
-                        || explicit.contains(key.as_str())
                         || defaults.as_ref().and_then(|d| d.get(key)) != Some(&value.to_value())
                 });
             }
@@ -792,18 +784,22 @@ struct AuthDraft {
 
 #[derive(Default)]
 struct Importer {
-    diagnostics: Vec<Diagnostic>,
+    /// With the reading-order position of their line, to list them in file order.
+    diagnostics: Vec<(usize, Diagnostic)>,
 }
 
 impl Importer {
     fn push(&mut self, loc: &Loc, keyword: &str, severity: Severity, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            file: loc.file.to_path_buf(),
-            line: loc.line,
-            keyword: keyword.to_owned(),
-            severity,
-            message: message.into(),
-        });
+        self.diagnostics.push((
+            loc.seq,
+            Diagnostic {
+                file: loc.file.to_path_buf(),
+                line: loc.line,
+                keyword: keyword.to_owned(),
+                severity,
+                message: message.into(),
+            },
+        ));
     }
 
     fn report(&mut self, statement: &Statement, severity: Severity, message: impl Into<String>) {
@@ -875,7 +871,7 @@ impl Importer {
         self.report(statement, severity, message);
     }
 
-    fn convert(&mut self, tree: &[Statement]) -> Vec<Imported> {
+    fn convert(&mut self, tree: &[Statement]) -> Vec<InstanceConfig> {
         let mut globals = Globals::default();
         for statement in tree.iter().filter(|s| s.name() == "global_defs") {
             self.extra_args(statement, 0);
@@ -1086,7 +1082,7 @@ impl Importer {
         parsed
     }
 
-    fn instance(&mut self, statement: &Statement, globals: &Globals) -> Option<Imported> {
+    fn instance(&mut self, statement: &Statement, globals: &Globals) -> Option<InstanceConfig> {
         let mut draft = Draft {
             header: Some(statement.keyword.loc.clone()),
             ..Draft::default()
@@ -1324,9 +1320,8 @@ impl Importer {
 
     /// Applies keepalived's defaults and fix-ups (in the order keepalived's
     /// vrrp_complete_instance does), and builds the vrrpd instance.
-    fn finish(&mut self, draft: Draft, globals: &Globals) -> Option<Imported> {
+    fn finish(&mut self, draft: Draft, globals: &Globals) -> Option<InstanceConfig> {
         let header = draft.header.clone()?;
-        let mut explicit = BTreeSet::new();
         let name = draft.name;
         let Some(interface) = draft.interface else {
             self.push(
@@ -1395,7 +1390,6 @@ impl Importer {
         let advert_interval_ms = match &draft.advert_us {
             None => 1000,
             Some((us, word)) => {
-                explicit.insert("advert_interval_ms");
                 let (unit, name_of_unit) = match version {
                     VrrpVersion::V2 => (1_000_000, "whole seconds"),
                     VrrpVersion::V3 => (10_000, "units of 10 ms"),
@@ -1418,7 +1412,7 @@ impl Importer {
             }
         };
 
-        let authentication = self.authentication(draft.authentication, version, &mut explicit);
+        let authentication = self.authentication(draft.authentication, version);
 
         let mut virtual_addresses = Vec::new();
         for (address, dev) in draft.addresses {
@@ -1455,18 +1449,15 @@ impl Importer {
         let mut preempt = true;
         if let Some(loc) = &draft.nopreempt {
             if is_master || priority == 255 {
-                let why = if is_master {
-                    "`state MASTER`"
+                let why = if priority == 255 {
+                    "priority 255 (\"nopreempt is incompatible with priority 255\")"
                 } else {
-                    "priority 255"
+                    "`state MASTER` (\"nopreempt will not work with initial state MASTER\")"
                 };
                 self.push(loc, "nopreempt", Severity::Warning, format!("keepalived ignores nopreempt with {why}; preempt stays on, as in keepalived"));
             } else {
                 preempt = false;
-                explicit.insert("preempt");
             }
-        } else if draft.preempt.is_some() {
-            explicit.insert("preempt");
         }
         let mut preempt_delay_s = 0;
         if let Some((seconds, loc)) = draft.preempt_delay {
@@ -1474,7 +1465,6 @@ impl Importer {
                 self.push(&loc, "preempt_delay", Severity::Warning, "keepalived ignores preempt_delay with `state MASTER`; not imported, as in keepalived");
             } else {
                 preempt_delay_s = seconds;
-                explicit.insert("preempt_delay_s");
             }
         }
 
@@ -1496,42 +1486,31 @@ impl Importer {
         }
 
         let garp = draft.garp.or(globals.garp);
-        let mut garp_value = |key: &'static str, value: Option<u32>, default: u32| match value {
-            Some(v) => {
-                explicit.insert(key);
-                v
-            }
-            None => default,
-        };
         // keepalived's defaults, which are also vrrpd's: 5 GARPs, a second burst after 5 s,
         // no pause within a burst, no periodic refresh.
-        let garp_burst_count = garp_value("garp_burst_count", garp.burst_count, 5);
-        let garp_repeat_delay_s = garp_value("garp_repeat_delay_s", garp.repeat_delay_s, 5);
-        let garp_burst_interval_ms =
-            garp_value("garp_burst_interval_ms", garp.burst_interval_ms, 0);
-        let garp_master_refresh_s = garp_value("garp_master_refresh_s", garp.master_refresh_s, 0);
+        let garp_burst_count = garp.burst_count.unwrap_or(5);
+        let garp_repeat_delay_s = garp.repeat_delay_s.unwrap_or(5);
+        let garp_burst_interval_ms = garp.burst_interval_ms.unwrap_or(0);
+        let garp_master_refresh_s = garp.master_refresh_s.unwrap_or(0);
 
-        Some(Imported {
-            instance: InstanceConfig {
-                name,
-                interface,
-                virtual_router_id,
-                version,
-                priority,
-                advert_interval_ms,
-                authentication,
-                virtual_addresses,
-                preempt,
-                preempt_delay_s,
-                // keepalived 2.2 sends the RFC 5798 checksum (with the pseudo-header).
-                v3_checksum: V3Checksum::WithPseudoHeader,
-                source_address,
-                garp_burst_count,
-                garp_burst_interval_ms,
-                garp_repeat_delay_s,
-                garp_master_refresh_s,
-            },
-            explicit,
+        Some(InstanceConfig {
+            name,
+            interface,
+            virtual_router_id,
+            version,
+            priority,
+            advert_interval_ms,
+            authentication,
+            virtual_addresses,
+            preempt,
+            preempt_delay_s,
+            // keepalived 2.2 sends the RFC 5798 checksum (with the pseudo-header).
+            v3_checksum: V3Checksum::WithPseudoHeader,
+            source_address,
+            garp_burst_count,
+            garp_burst_interval_ms,
+            garp_repeat_delay_s,
+            garp_master_refresh_s,
         })
     }
 
@@ -1540,7 +1519,6 @@ impl Importer {
         &mut self,
         auth: Option<AuthDraft>,
         version: VrrpVersion,
-        explicit: &mut BTreeSet<&'static str>,
     ) -> AuthenticationConfig {
         let Some(auth) = auth else {
             return AuthenticationConfig::None;
@@ -1620,7 +1598,6 @@ impl Importer {
         } else {
             password.text.clone()
         };
-        explicit.insert("authentication");
         AuthenticationConfig::Pass { password: text }
     }
 }

@@ -30,6 +30,8 @@ pub const MAX_BLOCK_DEPTH: usize = 16;
 pub struct Loc {
     pub file: Arc<Path>,
     pub line: usize,
+    /// Position of the line in reading order across all included files (for sorting).
+    pub seq: usize,
 }
 
 impl fmt::Display for Loc {
@@ -108,7 +110,7 @@ const INCLUDE_KEYWORDS: [&str; 6] = [
 pub fn read_tokens(path: &Path, notes: &mut Vec<LexNote>) -> Result<Vec<Token>, SyntaxError> {
     let mut tokens = Vec::new();
     let mut stack = Vec::new();
-    read_file(path, &mut stack, &mut tokens, notes, None)?;
+    read_file(path, &mut stack, &mut tokens, notes, &mut 0, None)?;
     Ok(tokens)
 }
 
@@ -117,6 +119,7 @@ fn read_file(
     stack: &mut Vec<PathBuf>,
     out: &mut Vec<Token>,
     notes: &mut Vec<LexNote>,
+    seq: &mut usize,
     included_from: Option<&Loc>,
 ) -> Result<(), SyntaxError> {
     let text = std::fs::read(path).map_err(|source| match included_from {
@@ -153,18 +156,25 @@ fn read_file(
         let loc = Loc {
             file: file.clone(),
             line: index + 1,
+            seq: {
+                *seq += 1;
+                *seq
+            },
         };
-        let line_tokens = tokenize_line(line, &loc)?;
+        // keepalived recognises includes on the raw line, before braces mean anything, so
+        // that a pattern like `vips-{a,b}.conf` stays one word.
+        let include_words = tokenize(line, &loc, false)?;
         if let Some(Token {
             kind: TokenKind::Word(first),
             ..
-        }) = line_tokens.first()
+        }) = include_words.first()
         {
             if INCLUDE_KEYWORDS.contains(&first.as_str()) {
-                include(&line_tokens, &loc, &dir, stack, out, notes)?;
+                include(&include_words, &loc, &dir, stack, out, notes, seq)?;
                 continue;
             }
         }
+        let line_tokens = tokenize(line, &loc, true)?;
         out.extend(line_tokens);
     }
     stack.pop();
@@ -178,14 +188,15 @@ fn include(
     stack: &mut Vec<PathBuf>,
     out: &mut Vec<Token>,
     notes: &mut Vec<LexNote>,
+    seq: &mut usize,
 ) -> Result<(), SyntaxError> {
     let words: Vec<&str> = line
         .iter()
-        .map(|t| match &t.kind {
-            TokenKind::Word(w) => Ok(w.as_str()),
-            _ => Err(at(loc, "`include` takes a file name, not a block")),
+        .filter_map(|t| match &t.kind {
+            TokenKind::Word(w) => Some(w.as_str()),
+            _ => None,
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     let [keyword, pattern] = words[..] else {
         return Err(at(
             loc,
@@ -207,13 +218,13 @@ fn include(
         });
     }
     for file in files {
-        read_file(&file, stack, out, notes, Some(loc))?;
+        read_file(&file, stack, out, notes, seq, Some(loc))?;
     }
     Ok(())
 }
 
-/// Splits one physical line into words and braces.
-fn tokenize_line(line: &str, loc: &Loc) -> Result<Vec<Token>, SyntaxError> {
+/// Splits one physical line into words, and braces if `braces_are_tokens`.
+fn tokenize(line: &str, loc: &Loc, braces_are_tokens: bool) -> Result<Vec<Token>, SyntaxError> {
     let mut tokens = Vec::new();
     let mut word: Option<String> = None;
     let push = |tokens: &mut Vec<Token>, kind: TokenKind| {
@@ -240,7 +251,7 @@ fn tokenize_line(line: &str, loc: &Loc) -> Result<Vec<Token>, SyntaxError> {
                 }
             }
             '#' | '!' => break,
-            '{' | '}' => {
+            '{' | '}' if braces_are_tokens => {
                 if let Some(w) = word.take() {
                     push(&mut tokens, TokenKind::Word(w));
                 }
@@ -325,16 +336,19 @@ pub fn parse(tokens: &[Token]) -> Result<Vec<Statement>, SyntaxError> {
 fn parse_block(
     tokens: &[Token],
     pos: &mut usize,
-    opened_at: Option<&Loc>,
+    opened_by: Option<(&Loc, &str)>,
     depth: usize,
 ) -> Result<Vec<Statement>, SyntaxError> {
     let mut statements = Vec::new();
     loop {
         let Some(token) = tokens.get(*pos) else {
-            return match opened_at {
-                Some(loc) => Err(at(
+            return match opened_by {
+                Some((loc, keyword)) => Err(at(
                     loc,
-                    "this `{` is never closed (missing `}` before the end of the file)",
+                    format!(
+                        "the `{{` of `{keyword}` is never closed: a `}}` is missing before the end \
+                         of the file (in this block or in one of the blocks inside it)"
+                    ),
                 )),
                 None => Ok(statements),
             };
@@ -342,7 +356,7 @@ fn parse_block(
         *pos += 1;
         let keyword = match &token.kind {
             TokenKind::Close => {
-                return match opened_at {
+                return match opened_by {
                     Some(_) => Ok(statements),
                     None => Err(at(&token.loc, "`}` closes no block (one `}` too many)")),
                 };
@@ -380,7 +394,12 @@ fn parse_block(
                 }
                 *pos += 1;
                 let loc = loc.clone();
-                Some(parse_block(tokens, pos, Some(&loc), depth + 1)?)
+                Some(parse_block(
+                    tokens,
+                    pos,
+                    Some((&loc, &keyword.text)),
+                    depth + 1,
+                )?)
             }
             _ => None,
         };
@@ -400,8 +419,9 @@ mod tests {
         let loc = Loc {
             file: Arc::from(Path::new("t.conf")),
             line: 1,
+            seq: 1,
         };
-        tokenize_line(line, &loc)
+        tokenize(line, &loc, true)
             .unwrap()
             .into_iter()
             .map(|t| match t.kind {
@@ -435,8 +455,9 @@ mod tests {
         let loc = Loc {
             file: Arc::from(Path::new("t.conf")),
             line: 7,
+            seq: 7,
         };
-        let err = tokenize_line("auth_pass \"abc", &loc).unwrap_err();
+        let err = tokenize("auth_pass \"abc", &loc, true).unwrap_err();
         assert_eq!(err.to_string(), "t.conf:7: unterminated \" quote");
     }
 }
