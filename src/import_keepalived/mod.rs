@@ -98,16 +98,16 @@ pub enum ImportError {
     #[error("syntax error at {location}: {message}")]
     Syntax { location: String, message: String },
     #[error(
-        "{}\n{} error(s) in the keepalived configuration",
-        render(diagnostics),
-        count(diagnostics, Severity::Error)
+        "{} error(s) in the keepalived configuration:\n{}",
+        count(diagnostics, Severity::Error),
+        render(diagnostics)
     )]
     Invalid { diagnostics: Vec<Diagnostic> },
     #[error(
-        "{}\n{} keyword(s) above are not supported by vrrpd; \
-         rerun with --allow-partial to print the supported subset anyway",
-        render(diagnostics),
-        count(diagnostics, Severity::Unsupported)
+        "{} keyword(s) are not supported by vrrpd \
+         (--allow-partial prints the supported subset anyway):\n{}",
+        count(diagnostics, Severity::Unsupported),
+        render(diagnostics)
     )]
     Unsupported { diagnostics: Vec<Diagnostic> },
     #[error("{}: no vrrp_instance found: nothing to import", path.display())]
@@ -442,7 +442,7 @@ const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
     ),
     (
         "vrrp_mcast_group6",
-        "vrrpd always uses ff02::12 (RFC 9568 §5.1.2.2)",
+        "vrrpd always uses ff02::12 (RFC 5798 §5.1.2.2)",
     ),
     (
         "vrrp_strict",
@@ -768,7 +768,6 @@ struct Draft {
     authentication: Option<AuthDraft>,
     addresses: Vec<(VirtualAddress, Option<Word>)>, // with its `dev` value, if any
     nopreempt: Option<Loc>,
-    preempt: Option<Loc>,
     preempt_delay: Option<(u32, Loc)>,
     mcast_src: Option<IpAddr>,
     unicast_src: Option<(IpAddr, Loc)>,
@@ -968,14 +967,13 @@ impl Importer {
         if let Some(n) = self
             .one_arg(statement)
             .and_then(|w| self.count(statement.name(), w))
+            && n != 1
         {
-            if n != 1 {
-                self.report(
-                    statement,
-                    Severity::Unsupported,
-                    format!("vrrpd sends one gratuitous ARP per refresh, not {n}"),
-                );
-            }
+            self.report(
+                statement,
+                Severity::Unsupported,
+                format!("vrrpd sends one gratuitous ARP per refresh, not {n}"),
+            );
         }
     }
 
@@ -1166,32 +1164,37 @@ impl Importer {
                 draft.nopreempt = Some(statement.keyword.loc.clone());
             }
             "preempt" => {
+                // keepalived's default, kept "for backwards compatibility": preempt stays on.
                 self.flag(statement);
-                draft.preempt = Some(statement.keyword.loc.clone());
             }
             "preempt_delay" => {
-                if let Some(word) = self.one_arg(statement) {
-                    if let Some(us) = self.microseconds(statement.name(), word) {
-                        let seconds = us.div_ceil(1_000_000);
-                        if seconds > 1000 {
-                            self.report(
-                                statement,
-                                Severity::Error,
-                                "keepalived accepts 0 to 1000 seconds",
-                            );
-                        } else {
-                            if seconds * 1_000_000 != us {
-                                self.report(
-                                    statement,
-                                    Severity::Unsupported,
-                                    format!("vrrpd's preempt_delay_s is whole seconds; {} s would become {seconds} s", word.text),
-                                );
-                            }
-                            draft.preempt_delay =
-                                Some((seconds as u32, statement.keyword.loc.clone()));
-                        }
-                    }
+                let Some(word) = self.one_arg(statement) else {
+                    return;
+                };
+                let Some(us) = self.microseconds(statement.name(), word) else {
+                    return;
+                };
+                // keepalived.conf(5): "Range: 0 (default) to 1000".
+                let seconds = us.div_ceil(1_000_000);
+                if seconds > 1000 {
+                    self.report(
+                        statement,
+                        Severity::Error,
+                        "keepalived accepts 0 to 1000 seconds",
+                    );
+                    return;
                 }
+                if seconds * 1_000_000 != us {
+                    self.report(
+                        statement,
+                        Severity::Unsupported,
+                        format!(
+                            "vrrpd's preempt_delay_s is whole seconds: {} s would become {seconds} s",
+                            word.text
+                        ),
+                    );
+                }
+                draft.preempt_delay = Some((seconds as u32, statement.keyword.loc.clone()));
             }
             "mcast_src_ip" => {
                 if let Some(word) = self.one_arg(statement) {
@@ -1370,23 +1373,29 @@ impl Importer {
         let priority = draft.priority.unwrap_or(if is_master { 255 } else { 100 });
         if let Some((master, loc)) = &draft.state {
             let detail = match (*master, draft.priority) {
-                (true, None) => " keepalived gives a MASTER without `priority` the priority 255 (address owner), so priority is 255.".to_owned(),
-                (true, Some(_)) => " This node wins the election because its priority is the highest.".to_owned(),
-                (false, _) => String::new(),
+                (true, None) => {
+                    " keepalived gives a MASTER without `priority` the priority 255 (address \
+                     owner), so priority 255 is imported."
+                }
+                (true, Some(_)) => {
+                    " Below priority 255, keepalived's `state MASTER` also waits for the \
+                     election; it only makes keepalived ignore nopreempt and preempt_delay."
+                }
+                (false, _) => "",
             };
             self.push(
                 loc,
                 "state",
                 Severity::Note,
                 format!(
-                    "informational: vrrpd has no initial state; every node starts as backup and the highest priority \
-                     becomes master (RFC 3768 §6.4.1, RFC 9568 §6.4.1).{detail}"
+                    "informational: vrrpd has no initial state: every instance starts as backup and the \
+                     highest priority on the link becomes master (RFC 3768 §6.4.1).{detail}"
                 ),
             );
         }
 
         // Advert interval: keepalived rounds v2 to whole seconds (half up, at least 1),
-        // v3 to centiseconds, the unit of its Max Adver Int field (RFC 9568 §5.2.7).
+        // v3 to centiseconds, the unit of its Max Adver Int field (RFC 5798 §5.2.7).
         let advert_interval_ms = match &draft.advert_us {
             None => 1000,
             Some((us, word)) => {
@@ -1416,20 +1425,20 @@ impl Importer {
 
         let mut virtual_addresses = Vec::new();
         for (address, dev) in draft.addresses {
-            if let Some(dev) = dev {
-                if dev.text != interface {
-                    self.push(
-                        &dev.loc,
-                        "dev",
-                        Severity::Unsupported,
-                        format!(
-                            "{} is on {}, not on the instance's interface {interface}: vrrpd puts every virtual address \
-                             on the instance's interface",
-                            address.0, dev.text
-                        ),
-                    );
-                    continue;
-                }
+            if let Some(dev) = dev
+                && dev.text != interface
+            {
+                self.push(
+                    &dev.loc,
+                    "dev",
+                    Severity::Unsupported,
+                    format!(
+                        "{} is on {}, not on the instance's interface {interface}: vrrpd puts every virtual address \
+                         on the instance's interface",
+                        address.0, dev.text
+                    ),
+                );
+                continue;
             }
             virtual_addresses.push(address);
         }

@@ -168,11 +168,10 @@ fn read_file(
             kind: TokenKind::Word(first),
             ..
         }) = include_words.first()
+            && INCLUDE_KEYWORDS.contains(&first.as_str())
         {
-            if INCLUDE_KEYWORDS.contains(&first.as_str()) {
-                include(&include_words, &loc, &dir, stack, out, notes, seq)?;
-                continue;
-            }
+            include(&include_words, &loc, &dir, stack, out, notes, seq)?;
+            continue;
         }
         let line_tokens = tokenize(line, &loc, true)?;
         out.extend(line_tokens);
