@@ -38,16 +38,68 @@ pub(super) fn schema_problems(document: &Value) -> Vec<ConfigProblem> {
     for error in validator.iter_errors(document) {
         describe(&error, document, &mut problems);
     }
-    let mut unique: Vec<ConfigProblem> = Vec::with_capacity(problems.len());
-    for problem in problems {
-        if !unique.contains(&problem) {
-            unique.push(problem);
-        }
-    }
-    unique
+    one_per_pointer(problems)
 }
 
-fn describe(error: &ValidationError<'_>, document: &Value, out: &mut Vec<ConfigProblem>) {
+/// What one schema error says, before problems of the same value are merged.
+enum Finding {
+    Problem(ConfigProblem),
+    /// A required key is absent from the object at `pointer`.
+    MissingKey { pointer: String, key: String },
+}
+
+impl Finding {
+    fn problem(pointer: String, message: String) -> Finding {
+        Finding::Problem(ConfigProblem { pointer, message })
+    }
+}
+
+/// One value, one problem: a value that breaks several keywords (empty *and* not matching
+/// the pattern; too small *and* not a multiple) is reported by the first, which is enough
+/// to fix it. The missing keys of one object are named together, since each needs adding.
+fn one_per_pointer(findings: Vec<Finding>) -> Vec<ConfigProblem> {
+    struct Slot {
+        pointer: String,
+        first_message: Option<String>,
+        missing_keys: Vec<String>,
+    }
+    // One slot per pointer, in the order pointers first appear.
+    let mut slots: Vec<Slot> = Vec::new();
+    for finding in findings {
+        let (pointer, message, missing_key) = match finding {
+            Finding::Problem(problem) => (problem.pointer, Some(problem.message), None),
+            Finding::MissingKey { pointer, key } => (pointer, None, Some(key)),
+        };
+        let index = match slots.iter().position(|slot| slot.pointer == pointer) {
+            Some(index) => index,
+            None => {
+                slots.push(Slot { pointer, first_message: None, missing_keys: Vec::new() });
+                slots.len() - 1
+            }
+        };
+        let slot = &mut slots[index];
+        if slot.first_message.is_none() {
+            slot.first_message = message;
+        }
+        if let Some(key) = missing_key.filter(|key| !slot.missing_keys.contains(key)) {
+            slot.missing_keys.push(key);
+        }
+    }
+    slots
+        .into_iter()
+        .filter_map(|slot| {
+            let message = match (slot.missing_keys.as_slice(), slot.first_message) {
+                ([one], _) => format!("the required key {one} is missing"),
+                ([init @ .., last], _) => format!("the required keys {} and {last} are missing", init.join(", ")),
+                ([], Some(message)) => message,
+                ([], None) => return None,
+            };
+            Some(ConfigProblem { pointer: slot.pointer, message })
+        })
+        .collect()
+}
+
+fn describe(error: &ValidationError<'_>, document: &Value, out: &mut Vec<Finding>) {
     let pointer = error.instance_path().as_str().to_owned();
     let value = error.instance().as_ref();
     let shown = show(value);
@@ -56,10 +108,10 @@ fn describe(error: &ValidationError<'_>, document: &Value, out: &mut Vec<ConfigP
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
             let known = known_keys(error);
             for key in unexpected {
-                out.push(ConfigProblem {
-                    pointer: format!("{pointer}/{}", escape_pointer_token(key)),
-                    message: unknown_key_message(key, &known),
-                });
+                out.push(Finding::problem(
+                    format!("{pointer}/{}", escape_pointer_token(key)),
+                    unknown_key_message(key, &known),
+                ));
             }
             return;
         }
@@ -68,7 +120,8 @@ fn describe(error: &ValidationError<'_>, document: &Value, out: &mut Vec<ConfigP
             return;
         }
         ValidationErrorKind::Required { property } => {
-            format!("the required key {property} is missing")
+            out.push(Finding::MissingKey { pointer, key: property.to_string() });
+            return;
         }
         ValidationErrorKind::Type { kind } => {
             format!("expected {}, found {}", expected_types(kind), kind_of(value))
@@ -113,7 +166,7 @@ fn describe(error: &ValidationError<'_>, document: &Value, out: &mut Vec<ConfigP
         ValidationErrorKind::FalseSchema => "is not allowed here".to_owned(),
         _ => error.to_string(),
     };
-    out.push(ConfigProblem { pointer, message });
+    out.push(Finding::problem(pointer, message));
 }
 
 /// `anyOf`/`oneOf`: find what the operator meant and report only that alternative's
@@ -122,7 +175,7 @@ fn describe_alternatives(
     error: &ValidationError<'_>,
     branches: &[Vec<ValidationError<'static>>],
     document: &Value,
-    out: &mut Vec<ConfigProblem>,
+    out: &mut Vec<Finding>,
 ) {
     let pointer = error.instance_path().as_str().to_owned();
     let value = error.instance().as_ref();
@@ -146,10 +199,7 @@ fn describe_alternatives(
             }
         }
         let written = document.pointer(&tag_pointer).map_or_else(|| "the value".to_owned(), show);
-        out.push(ConfigProblem {
-            pointer: tag_pointer,
-            message: format!("{written} is not one of {}", list_values(&Value::Array(tags))),
-        });
+        out.push(Finding::problem(tag_pointer, format!("{written} is not one of {}", list_values(&Value::Array(tags)))));
         return;
     }
     if let [only] = plausible.as_slice() {
@@ -159,6 +209,17 @@ fn describe_alternatives(
         return;
     }
     let all_errors = || plausible.iter().flat_map(|branch| branch.iter());
+    if all_errors().all(|e| matches!(e.kind(), ValidationErrorKind::Constant { .. })) {
+        // A unit-variant enum: a `const` per variant.
+        let choices: Vec<Value> = all_errors()
+            .filter_map(|e| match e.kind() {
+                ValidationErrorKind::Constant { expected_value } => Some((**expected_value).clone()),
+                _ => None,
+            })
+            .collect();
+        out.push(Finding::problem(pointer, format!("{} is not one of {}", show(value), list_values(&Value::Array(choices)))));
+        return;
+    }
     if all_errors().all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. })) {
         // The same wrong type for every alternative: say it once.
         if let Some(first) = all_errors().next() {
@@ -179,7 +240,7 @@ fn describe_alternatives(
         } else {
             format!("{} is not an IPv4 or IPv6 address", show(value))
         };
-        out.push(ConfigProblem { pointer, message });
+        out.push(Finding::problem(pointer, message));
         return;
     }
     // Otherwise report the alternative that came closest: the one with the fewest problems.

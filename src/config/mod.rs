@@ -406,9 +406,11 @@ pub fn load_value(value: &serde_json::Value, origin: &str) -> Result<Config, Con
     let mut problems = humanize::schema_problems(value);
     let config = match Config::deserialize(value) {
         Ok(config) => {
-            // A value the schema already complained about is reported once, by the schema.
+            // A value the schema already complained about (itself or a part of it) is
+            // reported once, by the schema.
             for problem in rules::check(&config) {
-                if !problems.iter().any(|p| p.pointer == problem.pointer) {
+                let below = format!("{}/", problem.pointer);
+                if !problems.iter().any(|p| p.pointer == problem.pointer || p.pointer.starts_with(&below)) {
                     problems.push(problem);
                 }
             }
