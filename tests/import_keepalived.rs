@@ -592,7 +592,7 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
     // Lines look like "Thu Nov 26 15:29:30 2026:    Priority = 150".
     let lines: Vec<&str> = log
         .lines()
-        .map(|l| l.splitn(2, ": ").nth(1).unwrap_or(l))
+        .map(|l| l.split_once(": ").map_or(l, |(_, rest)| rest))
         .collect();
     let value = |line: &str, key: &str| line.trim().strip_prefix(key).map(|v| v.trim().to_owned());
     let mut garp_interval_ms = None;
@@ -657,10 +657,10 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
             d.garp_burst_count = v.parse().unwrap();
         } else if let Some(v) = value(line, "Gratuitous ARP refresh =") {
             d.garp_master_refresh_s = v.parse().unwrap();
-        } else if let Some(v) = value(line, "Using src_ip =") {
-            if let Some(address) = v.strip_suffix(" (from configuration)") {
-                d.source_address = Some(address.parse().unwrap());
-            }
+        } else if let Some(v) = value(line, "Using src_ip =")
+            && let Some(address) = v.strip_suffix(" (from configuration)")
+        {
+            d.source_address = Some(address.parse().unwrap());
         }
     }
     assert!(
