@@ -423,6 +423,62 @@ fn silent_keepalived_rewrites_are_imported_and_reported() {
     assert!(message(&out.warnings, "state").contains("255"));
 }
 
+#[test]
+fn garp_settings_and_a_source_address_without_peers() {
+    let name = "garp-and-source.conf";
+    let out = import(name);
+    let instances = &parsed(&out)["instances"];
+    assert_eq!(
+        instances[0],
+        json!({
+            "name": "VI_src",
+            "interface": "eth0",
+            "virtual_router_id": 90,
+            "version": v(VrrpVersion::V2),
+            "priority": 100,
+            "virtual_addresses": ["192.0.2.90"],
+            "source_address": "192.0.2.41",
+            "garp_burst_count": 3,
+            "garp_repeat_delay_s": 0,
+            "garp_master_refresh_s": 120
+        })
+    );
+    assert_eq!(
+        instances[1],
+        json!({
+            "name": "VI_refresh",
+            "interface": "eth0",
+            "virtual_router_id": 91,
+            "version": v(VrrpVersion::V2),
+            "priority": 100,
+            "virtual_addresses": ["192.0.2.91"],
+            "garp_burst_count": 1,
+            "garp_repeat_delay_s": 10
+        })
+    );
+    assert_eq!(
+        found(&out.warnings, Severity::Note),
+        [at(name, "unicast_src_ip", "unicast_src_ip")]
+    );
+    assert_eq!(out.warnings.len(), 1, "{:#?}", out.warnings);
+
+    let text = std::fs::read_to_string(conf(name)).unwrap().replace(
+        "vrrp_garp_master_refresh_repeat 1 ",
+        "vrrp_garp_master_refresh_repeat 2 ",
+    );
+    let err = import_text("refresh_repeat", &text, false).unwrap_err();
+    assert_eq!(
+        found(err.diagnostics(), Severity::Unsupported)
+            .into_iter()
+            .map(|(_, l, k)| (l, k))
+            .collect::<Vec<_>>(),
+        [(
+            line_of(name, "refresh_repeat"),
+            "vrrp_garp_master_refresh_repeat".to_owned()
+        )]
+    );
+}
+
 /// Writes `text` to a fresh file under the target directory and imports it.
 fn import_text(test: &str, text: &str, allow_partial: bool) -> Result<ImportOutput, ImportError> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -725,7 +781,15 @@ fn fixtures_import_as_keepalived_itself_parses_them() {
         std::fs::write(&copy, text).unwrap();
         cases.push(copy);
     }
-    cases.extend(["styles.conf", "quirks.conf", "include/main.conf"].map(conf));
+    cases.extend(
+        [
+            "styles.conf",
+            "quirks.conf",
+            "include/main.conf",
+            "garp-and-source.conf",
+        ]
+        .map(conf),
+    );
     for (index, path) in cases.iter().enumerate() {
         let out = run(path, false).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (dumped, garp_interval_ms) = keepalived_dump(&index.to_string(), path);

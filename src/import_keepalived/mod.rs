@@ -1489,7 +1489,7 @@ impl Importer {
                     "unicast peers are not supported yet",
                 );
             } else {
-                self.push(&loc, "unicast_src_ip", Severity::Note, "without unicast_peer, keepalived only uses it as the adverts' source address: imported as source_address");
+                self.push(&loc, "unicast_src_ip", Severity::Note, "without unicast_peer, keepalived uses multicast and takes this as the adverts' source address (\"A unicast keyword has been specified without any unicast peers. Defaulting to multicast\"): imported as source_address");
                 source_address = source_address.or(Some(address));
             }
         }
