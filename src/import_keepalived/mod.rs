@@ -473,11 +473,11 @@ const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
         "no setting for gratuitous ARPs after a lower-priority advert",
     ),
     (
-        "vrrp_garp_extra_if",
+        "vrrp_vmac_garp_intvl",
         "gratuitous ARPs on other interfaces are not supported",
     ),
     (
-        "vrrp_garp_extra_if_vmac",
+        "vrrp_garp_extra_if",
         "gratuitous ARPs on other interfaces are not supported",
     ),
     (
@@ -670,11 +670,11 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "no setting for gratuitous ARPs after a lower-priority advert",
     ),
     (
-        "garp_extra_if",
+        "vmac_garp_intvl",
         "gratuitous ARPs on other interfaces are not supported",
     ),
     (
-        "garp_extra_if_vmac",
+        "garp_extra_if",
         "gratuitous ARPs on other interfaces are not supported",
     ),
     (
