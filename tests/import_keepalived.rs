@@ -609,7 +609,7 @@ struct Dumped {
     source_address: Option<std::net::IpAddr>,
 }
 
-/// Runs keepalived on `conf` for two seconds in a fresh namespace and parses its dump.
+/// Runs keepalived on `conf` for three seconds in a fresh namespace and parses its dump.
 fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
     let ns = Namespace::new(tag);
     let run_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -623,7 +623,7 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
             "exec",
             &ns.0,
             "timeout",
-            "2",
+            "3",
             "keepalived",
             "-n",
             "-l",

@@ -90,23 +90,48 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     match_from(&pattern, &name)
 }
 
+/// Iterative matching with one backtracking point (the last `*`): linear in practice and
+/// never exponential, whatever the pattern.
 fn match_from(pattern: &[char], name: &[char]) -> bool {
-    match pattern.first() {
-        None => name.is_empty(),
-        Some('*') => (0..=name.len()).any(|skip| match_from(&pattern[1..], &name[skip..])),
-        Some('?') => !name.is_empty() && match_from(&pattern[1..], &name[1..]),
-        Some('[') => match (name.first(), class(pattern)) {
-            (Some(&c), Some((set, len))) => {
-                set.contains(c) && match_from(&pattern[len..], &name[1..])
-            }
-            // An unterminated class is a literal '['.
-            (Some(&c), None) => c == '[' && match_from(&pattern[1..], &name[1..]),
-            (None, _) => false,
-        },
-        Some('\\') if pattern.len() > 1 => {
-            name.first() == Some(&pattern[1]) && match_from(&pattern[2..], &name[1..])
+    let (mut p, mut n) = (0, 0);
+    // After a `*`: where the pattern resumes, and the name position it was tried at.
+    let mut last_star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if let Some(step) = single(&pattern[p..], name[n]) {
+            p += step;
+            n += 1;
+            continue;
         }
-        Some(&literal) => name.first() == Some(&literal) && match_from(&pattern[1..], &name[1..]),
+        if pattern.get(p) == Some(&'*') {
+            last_star = Some((p + 1, n));
+            p += 1;
+            continue;
+        }
+        match last_star {
+            // Let the last `*` swallow one more character and retry.
+            Some((resume, tried)) => {
+                last_star = Some((resume, tried + 1));
+                p = resume;
+                n = tried + 1;
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// If the pattern's next element (not `*`) matches `c`, how many pattern chars it spans.
+fn single(pattern: &[char], c: char) -> Option<usize> {
+    match pattern.first()? {
+        '*' => None,
+        '?' => Some(1),
+        '[' => match class(pattern) {
+            Some((set, len)) => set.contains(c).then_some(len),
+            // An unterminated class is a literal '['.
+            None => (c == '[').then_some(1),
+        },
+        '\\' if pattern.len() > 1 => (pattern[1] == c).then_some(2),
+        &literal => (literal == c).then_some(1),
     }
 }
 
@@ -163,6 +188,14 @@ mod tests {
         assert!(matches("a[b", "a[b"));
         assert!(matches("*", ""));
         assert!(!matches("?", ""));
+        assert!(matches("a*b*c", "axxbyyc"));
+        assert!(!matches("a*b*c", "axxbyy"));
+        assert!(matches("*.conf", ".conf"));
+        assert!(matches(r"a\*b", "a*b"));
+        assert!(!matches(r"a\*b", "axb"));
+        // Many stars on a long name that does not match: must not take exponential time.
+        let name = "a".repeat(200);
+        assert!(!matches("*a*a*a*a*a*a*a*a*b", &name));
     }
 
     #[test]
