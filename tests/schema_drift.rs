@@ -30,5 +30,8 @@ fn schema_text_is_pretty_json_with_a_trailing_newline() {
     assert!(text.ends_with("}\n") && !text.ends_with("\n\n"));
     let reparsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     assert_eq!(reparsed, vrrpd::config::schema());
-    assert!(text.contains("\n  \"$id\""), "pretty-printed with two-space indentation");
+    assert!(
+        text.contains("\n  \"$id\""),
+        "pretty-printed with two-space indentation"
+    );
 }

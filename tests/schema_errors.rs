@@ -39,7 +39,10 @@ fn with(mut instance: Value, edit: impl FnOnce(&mut serde_json::Map<String, Valu
 fn problems(document: &Value) -> Vec<(String, String)> {
     match load_value(document, "test.json") {
         Ok(config) => panic!("expected problems, but it loaded: {config:?}"),
-        Err(ConfigError::Invalid { problems, .. }) => problems.into_iter().map(|p| (p.pointer, p.message)).collect(),
+        Err(ConfigError::Invalid { problems, .. }) => problems
+            .into_iter()
+            .map(|p| (p.pointer, p.message))
+            .collect(),
         Err(other) => panic!("expected ConfigError::Invalid, got {other}"),
     }
 }
@@ -48,11 +51,18 @@ fn problems(document: &Value) -> Vec<(String, String)> {
 #[track_caller]
 fn assert_single_problem(document: &Value, pointer: &str, words: &[&str]) {
     let found = problems(document);
-    assert_eq!(found.len(), 1, "expected one problem at {pointer}, got {found:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one problem at {pointer}, got {found:#?}"
+    );
     let (found_pointer, message) = &found[0];
     assert_eq!(found_pointer, pointer, "message: {message}");
     for word in words {
-        assert!(message.contains(word), "{message:?} should contain {word:?}");
+        assert!(
+            message.contains(word),
+            "{message:?} should contain {word:?}"
+        );
     }
 }
 
@@ -72,12 +82,16 @@ fn the_valid_bases_load() {
 #[test]
 fn priority_out_of_range() {
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("priority".into(), json!(300))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("priority".into(), json!(300))
+        }),
         "/instances/0/priority",
         &["300 is greater than the maximum of 255"],
     );
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("priority".into(), json!(0))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("priority".into(), json!(0))
+        }),
         "/instances/0/priority",
         &["0 is less than the minimum of 1"],
     );
@@ -85,18 +99,24 @@ fn priority_out_of_range() {
 
 #[test]
 fn priority_255_is_allowed_for_the_address_owner() {
-    assert_loads(&with(v2_instance("a"), |i| _ = i.insert("priority".into(), json!(255))));
+    assert_loads(&with(v2_instance("a"), |i| {
+        _ = i.insert("priority".into(), json!(255))
+    }));
 }
 
 #[test]
 fn virtual_router_id_out_of_range() {
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("virtual_router_id".into(), json!(0))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("virtual_router_id".into(), json!(0))
+        }),
         "/instances/0/virtual_router_id",
         &["0 is less than the minimum of 1"],
     );
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("virtual_router_id".into(), json!(256))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("virtual_router_id".into(), json!(256))
+        }),
         "/instances/0/virtual_router_id",
         &["256 is greater than the maximum of 255"],
     );
@@ -105,12 +125,16 @@ fn virtual_router_id_out_of_range() {
 #[test]
 fn wrong_type() {
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("priority".into(), json!("100"))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("priority".into(), json!("100"))
+        }),
         "/instances/0/priority",
         &["expected an integer, found the string \"100\""],
     );
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("preempt".into(), json!("yes"))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("preempt".into(), json!("yes"))
+        }),
         "/instances/0/preempt",
         &["expected a boolean"],
     );
@@ -119,38 +143,57 @@ fn wrong_type() {
 #[test]
 fn v2_interval_must_be_whole_seconds() {
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("advert_interval_ms".into(), json!(1500))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("advert_interval_ms".into(), json!(1500))
+        }),
         "/instances/0/advert_interval_ms",
         &["1500 is not a multiple of 1000", "VRRPv2", "whole seconds"],
     );
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("advert_interval_ms".into(), json!(500))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("advert_interval_ms".into(), json!(500))
+        }),
         "/instances/0/advert_interval_ms",
         &["500 is less than the minimum of 1000", "VRRPv2"],
     );
-    assert_loads(&with(v2_instance("a"), |i| _ = i.insert("advert_interval_ms".into(), json!(255_000))));
+    assert_loads(&with(v2_instance("a"), |i| {
+        _ = i.insert("advert_interval_ms".into(), json!(255_000))
+    }));
 }
 
 #[test]
 fn v3_interval_must_be_centiseconds() {
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("advert_interval_ms".into(), json!(15))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert("advert_interval_ms".into(), json!(15))
+        }),
         "/instances/0/advert_interval_ms",
         &["15 is not a multiple of 10", "VRRPv3"],
     );
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("advert_interval_ms".into(), json!(50_000))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert("advert_interval_ms".into(), json!(50_000))
+        }),
         "/instances/0/advert_interval_ms",
         &["50000 is greater than the maximum of 40950", "VRRPv3"],
     );
-    assert_loads(&with(v3_instance("a"), |i| _ = i.insert("advert_interval_ms".into(), json!(10))));
-    assert_loads(&with(v3_instance("a"), |i| _ = i.insert("advert_interval_ms".into(), json!(40_950))));
+    assert_loads(&with(v3_instance("a"), |i| {
+        _ = i.insert("advert_interval_ms".into(), json!(10))
+    }));
+    assert_loads(&with(v3_instance("a"), |i| {
+        _ = i.insert("advert_interval_ms".into(), json!(40_950))
+    }));
 }
 
 #[test]
 fn password_longer_than_8_characters_is_refused_not_cut() {
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("authentication".into(), json!({ "type": "pass", "password": "password1" }))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert(
+                "authentication".into(),
+                json!({ "type": "pass", "password": "password1" }),
+            )
+        }),
         "/instances/0/authentication/password",
         &["\"password1\" is longer than 8 characters"],
     );
@@ -160,7 +203,12 @@ fn password_longer_than_8_characters_is_refused_not_cut() {
 fn password_longer_than_8_bytes_is_refused() {
     // Five characters, ten bytes: the schema's maxLength counts characters, the wire bytes.
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("authentication".into(), json!({ "type": "pass", "password": "ééééé" }))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert(
+                "authentication".into(),
+                json!({ "type": "pass", "password": "ééééé" }),
+            )
+        }),
         "/instances/0/authentication/password",
         &["10 bytes", "at most 8 bytes"],
     );
@@ -169,27 +217,43 @@ fn password_longer_than_8_bytes_is_refused() {
 #[test]
 fn password_needs_version_2() {
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("authentication".into(), json!({ "type": "pass", "password": "secret" }))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert(
+                "authentication".into(),
+                json!({ "type": "pass", "password": "secret" }),
+            )
+        }),
         "/instances/0/authentication/type",
         &["needs version \"2\"", "VRRPv3 has no authentication"],
     );
-    assert_loads(&with(v3_instance("a"), |i| _ = i.insert("authentication".into(), json!({ "type": "none" }))));
+    assert_loads(&with(v3_instance("a"), |i| {
+        _ = i.insert("authentication".into(), json!({ "type": "none" }))
+    }));
 }
 
 #[test]
 fn authentication_variants() {
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("authentication".into(), json!({ "type": "pass" }))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("authentication".into(), json!({ "type": "pass" }))
+        }),
         "/instances/0/authentication",
         &["the required key \"password\" is missing"],
     );
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("authentication".into(), json!({ "type": "ah" }))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("authentication".into(), json!({ "type": "ah" }))
+        }),
         "/instances/0/authentication/type",
         &["\"ah\" is not one of \"none\" or \"pass\""],
     );
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("authentication".into(), json!({ "type": "none", "password": "x" }))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert(
+                "authentication".into(),
+                json!({ "type": "none", "password": "x" }),
+            )
+        }),
         "/instances/0/authentication/password",
         &["unknown key \"password\""],
     );
@@ -198,14 +262,22 @@ fn authentication_variants() {
 #[test]
 fn unknown_keys_are_rejected_with_their_pointer() {
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("priorty".into(), json!(100))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("priorty".into(), json!(100))
+        }),
         "/instances/0/priorty",
         &["unknown key \"priorty\"", "did you mean \"priority\"?"],
     );
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("track_script".into(), json!("chk"))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("track_script".into(), json!("chk"))
+        }),
         "/instances/0/track_script",
-        &["unknown key \"track_script\"", "the keys here are", "virtual_router_id"],
+        &[
+            "unknown key \"track_script\"",
+            "the keys here are",
+            "virtual_router_id",
+        ],
     );
     let mut top = doc(vec![v2_instance("a")]);
     top["global_defs"] = json!({});
@@ -219,7 +291,11 @@ fn missing_required_key() {
         "/instances/0",
         &["the required key \"interface\" is missing"],
     );
-    assert_single_problem(&json!({}), "", &["the required key \"instances\" is missing"]);
+    assert_single_problem(
+        &json!({}),
+        "",
+        &["the required key \"instances\" is missing"],
+    );
     assert_single_problem(
         &with(v2_instance("a"), |i| {
             i.remove("interface");
@@ -229,7 +305,9 @@ fn missing_required_key() {
         &["the required keys \"interface\" and \"priority\" are missing"],
     );
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("authentication".into(), json!({ "password": "secret" }))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("authentication".into(), json!({ "password": "secret" }))
+        }),
         "/instances/0/authentication",
         &["the required key \"type\" is missing"],
     );
@@ -237,11 +315,21 @@ fn missing_required_key() {
 
 #[test]
 fn bad_virtual_address_format_is_rejected() {
-    for bad in ["192.168.0.300", "192.0.2.40/33", "lb.example", "2001:db8::1::2", "192.0.2.40 "] {
+    for bad in [
+        "192.168.0.300",
+        "192.0.2.40/33",
+        "lb.example",
+        "2001:db8::1::2",
+        "192.0.2.40 ",
+    ] {
         assert_single_problem(
-            &with(v3_instance("a"), |i| _ = i.insert("virtual_addresses".into(), json!(["192.0.2.1", bad]))),
+            &with(v3_instance("a"), |i| {
+                _ = i.insert("virtual_addresses".into(), json!(["192.0.2.1", bad]))
+            }),
             "/instances/0/virtual_addresses/1",
-            &[&format!("{bad:?} is not an IPv4 or IPv6 address with an optional prefix length")],
+            &[&format!(
+                "{bad:?} is not an IPv4 or IPv6 address with an optional prefix length"
+            )],
         );
     }
 }
@@ -251,13 +339,17 @@ fn bad_source_address_format_is_rejected() {
     // Formats are enforced: "format": "ipv4"/"ipv6" is not a mere annotation here.
     for bad in ["192.0.2.999", "192.0.2.1/24", "fe80::1%eth0", "localhost"] {
         assert_single_problem(
-            &with(v3_instance("a"), |i| _ = i.insert("source_address".into(), json!(bad))),
+            &with(v3_instance("a"), |i| {
+                _ = i.insert("source_address".into(), json!(bad))
+            }),
             "/instances/0/source_address",
             &[&format!("{bad:?} is not an IPv4 or IPv6 address")],
         );
     }
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("source_address".into(), json!(17))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert("source_address".into(), json!(17))
+        }),
         "/instances/0/source_address",
         &["expected a string, found the number 17"],
     );
@@ -266,7 +358,9 @@ fn bad_source_address_format_is_rejected() {
 #[test]
 fn at_least_one_virtual_address() {
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("virtual_addresses".into(), json!([]))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert("virtual_addresses".into(), json!([]))
+        }),
         "/instances/0/virtual_addresses",
         &["needs at least 1 virtual address"],
     );
@@ -274,13 +368,20 @@ fn at_least_one_virtual_address() {
 
 #[test]
 fn at_least_one_instance() {
-    assert_single_problem(&json!({ "instances": [] }), "/instances", &["needs at least 1 instance"]);
+    assert_single_problem(
+        &json!({ "instances": [] }),
+        "/instances",
+        &["needs at least 1 instance"],
+    );
 }
 
 #[test]
 fn instance_names_are_unique() {
     assert_single_problem(
-        &doc(vec![v2_instance("VI_1"), with_vrid(v2_instance("VI_1"), 60)]),
+        &doc(vec![
+            v2_instance("VI_1"),
+            with_vrid(v2_instance("VI_1"), 60),
+        ]),
         "/instances/1/name",
         &["\"VI_1\" is already used by /instances/0"],
     );
@@ -313,7 +414,12 @@ fn interface_vrid_family_is_unique() {
 #[test]
 fn one_address_family_per_instance() {
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("virtual_addresses".into(), json!(["192.0.2.1", "2001:db8::1"]))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert(
+                "virtual_addresses".into(),
+                json!(["192.0.2.1", "2001:db8::1"]),
+            )
+        }),
         "/instances/0/virtual_addresses/1",
         &["2001:db8::1 is IPv6, but this instance's first virtual address is IPv4"],
     );
@@ -322,7 +428,9 @@ fn one_address_family_per_instance() {
 #[test]
 fn version_2_is_ipv4_only() {
     assert_single_problem(
-        &with(v2_instance("a"), |i| _ = i.insert("virtual_addresses".into(), json!(["fe80::1"]))),
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("virtual_addresses".into(), json!(["fe80::1"]))
+        }),
         "/instances/0/virtual_addresses/0",
         &["VRRPv2 (RFC 3768) is IPv4-only"],
     );
@@ -331,21 +439,39 @@ fn version_2_is_ipv4_only() {
 #[test]
 fn v3_ipv6_first_address_is_link_local() {
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("virtual_addresses".into(), json!(["2001:db8::1", "fe80::1"]))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert(
+                "virtual_addresses".into(),
+                json!(["2001:db8::1", "fe80::1"]),
+            )
+        }),
         "/instances/0/virtual_addresses/0",
-        &["must be link-local", "RFC 5798 §5.2.9"],
+        &[
+            "2001:db8::1 is not link-local",
+            "first virtual address must be the link-local one",
+            "RFC 5798 §5.2.9",
+        ],
     );
-    assert_loads(&with(v3_instance("a"), |i| _ = i.insert("virtual_addresses".into(), json!(["fe80::1", "2001:db8::1/64"]))));
+    assert_loads(&with(v3_instance("a"), |i| {
+        _ = i.insert(
+            "virtual_addresses".into(),
+            json!(["fe80::1", "2001:db8::1/64"]),
+        )
+    }));
 }
 
 #[test]
 fn source_address_family_matches() {
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("source_address".into(), json!("fe80::2"))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert("source_address".into(), json!("fe80::2"))
+        }),
         "/instances/0/source_address",
         &["fe80::2 is IPv6, but the virtual addresses are IPv4"],
     );
-    assert_loads(&with(v3_instance("a"), |i| _ = i.insert("source_address".into(), json!("192.0.2.11"))));
+    assert_loads(&with(v3_instance("a"), |i| {
+        _ = i.insert("source_address".into(), json!("192.0.2.11"))
+    }));
 }
 
 #[test]
@@ -353,18 +479,29 @@ fn ipv6_source_address_is_link_local() {
     let mut instance = v3_instance("a");
     instance["virtual_addresses"] = json!(["fe80::1"]);
     instance["source_address"] = json!("2001:db8::2");
-    assert_single_problem(&doc(vec![instance]), "/instances/0/source_address", &["not link-local"]);
+    assert_single_problem(
+        &doc(vec![instance]),
+        "/instances/0/source_address",
+        &["not link-local"],
+    );
 }
 
 #[test]
 fn virtual_addresses_are_unicast_and_listed_once() {
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("virtual_addresses".into(), json!(["192.0.2.1", "192.0.2.1/24"]))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert(
+                "virtual_addresses".into(),
+                json!(["192.0.2.1", "192.0.2.1/24"]),
+            )
+        }),
         "/instances/0/virtual_addresses/1",
         &["192.0.2.1 is already listed at /instances/0/virtual_addresses/0"],
     );
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("virtual_addresses".into(), json!(["224.0.0.18"]))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert("virtual_addresses".into(), json!(["224.0.0.18"]))
+        }),
         "/instances/0/virtual_addresses/0",
         &["multicast", "cannot be a virtual address"],
     );
@@ -382,18 +519,24 @@ fn interface_names_follow_linux_rules() {
         ("ééééééééé", "18 bytes long"),
     ] {
         assert_single_problem(
-            &with(v2_instance("a"), |i| _ = i.insert("interface".into(), json!(name))),
+            &with(v2_instance("a"), |i| {
+                _ = i.insert("interface".into(), json!(name))
+            }),
             "/instances/0/interface",
             &[words],
         );
     }
-    assert_loads(&with(v2_instance("a"), |i| _ = i.insert("interface".into(), json!("enp0s31f6.100"))));
+    assert_loads(&with(v2_instance("a"), |i| {
+        _ = i.insert("interface".into(), json!("enp0s31f6.100"))
+    }));
 }
 
 #[test]
 fn enum_values_are_listed() {
     assert_single_problem(
-        &with(v3_instance("a"), |i| _ = i.insert("v3_checksum".into(), json!("rfc9568"))),
+        &with(v3_instance("a"), |i| {
+            _ = i.insert("v3_checksum".into(), json!("rfc9568"))
+        }),
         "/instances/0/v3_checksum",
         &["\"rfc9568\" is not one of \"with_pseudo_header\" or \"message_only\""],
     );
@@ -415,7 +558,10 @@ fn every_problem_is_reported_together() {
         "/instances/1/virtual_addresses/0",
         "/instances/1/advert_interval_ms",
     ] {
-        assert!(pointers.contains(&expected), "{expected} missing from {found:#?}");
+        assert!(
+            pointers.contains(&expected),
+            "{expected} missing from {found:#?}"
+        );
     }
     assert_eq!(found.len(), 4, "{found:#?}");
 }
@@ -427,15 +573,92 @@ fn schema_and_cross_field_problems_are_reported_together() {
     second["advert_interval_ms"] = json!(1500);
     let found = problems(&doc(vec![v2_instance("a"), second]));
     let pointers: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(pointers, ["/instances/1/advert_interval_ms", "/instances/1/name"], "{found:#?}");
+    assert_eq!(
+        pointers,
+        ["/instances/1/advert_interval_ms", "/instances/1/name"],
+        "{found:#?}"
+    );
 }
 
 #[test]
 fn the_error_display_reads_well() {
-    let text = serde_json::to_string(&with(v2_instance("a"), |i| _ = i.insert("priority".into(), json!(300)))).unwrap();
+    let text = serde_json::to_string(&with(v2_instance("a"), |i| {
+        _ = i.insert("priority".into(), json!(300))
+    }))
+    .unwrap();
     let error = load_str(&text, "/etc/vrrpd/vrrpd.json").unwrap_err();
     assert_eq!(
         error.to_string(),
         "/etc/vrrpd/vrrpd.json has 1 problem:\n  /instances/0/priority: 300 is greater than the maximum of 255"
+    );
+}
+
+#[test]
+fn an_instance_that_does_not_deserialize_does_not_hide_the_others_problems() {
+    // 300 does not fit the priority's u8, so instance 0 cannot be read; instances 1 and 2
+    // are still checked, alone and against each other.
+    let mut first = v2_instance("a");
+    first["priority"] = json!(300);
+    let mut second = v3_instance("b");
+    second["virtual_addresses"] = json!(["2001:db8::1"]);
+    let mut third = v3_instance("b");
+    third["interface"] = json!("eth1");
+    let found = problems(&doc(vec![first, second, third]));
+    let pointers: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/instances/0/priority",
+            "/instances/1/virtual_addresses/0",
+            "/instances/2/name"
+        ],
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn problems_are_listed_in_document_order() {
+    let mut instances: Vec<Value> = (0..12)
+        .map(|i| with_vrid(v3_instance(&format!("i{i}")), i + 1))
+        .collect();
+    instances[10]["priority"] = json!(0);
+    instances[2]["priority"] = json!(0);
+    instances[2]["advert_interval_ms"] = json!(15);
+    let found = problems(&doc(instances));
+    let pointers: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/instances/2/advert_interval_ms",
+            "/instances/2/priority",
+            "/instances/10/priority"
+        ]
+    );
+}
+
+#[test]
+fn whole_numbers_written_with_a_fraction_are_located() {
+    // JSON Schema accepts 100.0 as an integer; the config types do not.
+    assert_single_problem(
+        &with(v2_instance("a"), |i| {
+            _ = i.insert("priority".into(), json!(100.0))
+        }),
+        "/instances/0/priority",
+        &["write 100.0 as the whole number 100"],
+    );
+}
+
+#[test]
+fn a_fractional_number_is_named_next_to_other_instances_problems() {
+    let mut first = v2_instance("a");
+    first["priority"] = json!(100.0);
+    let mut second = v3_instance("b");
+    second["virtual_addresses"] = json!(["2001:db8::1"]);
+    let found = problems(&doc(vec![first, second]));
+    let pointers: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        pointers,
+        ["/instances/0/priority", "/instances/1/virtual_addresses/0"],
+        "{found:#?}"
     );
 }

@@ -21,7 +21,9 @@ fn examples() -> Vec<PathBuf> {
 }
 
 fn example(name: &str) -> Config {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
     load_file(&path).unwrap_or_else(|error| panic!("{error}"))
 }
 
@@ -32,13 +34,24 @@ fn every_example_validates_against_the_schema_and_loads() {
         .build(&vrrpd::config::schema())
         .expect("the schema compiles");
     let paths = examples();
-    assert!(paths.len() >= 3, "expected lb01, lb02 and v3-ipv4, found {paths:?}");
+    assert!(
+        paths.len() >= 3,
+        "expected lb01, lb02 and v3-ipv4, found {paths:?}"
+    );
     for path in paths {
         let text = std::fs::read_to_string(&path).expect("readable");
         let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
-        assert_eq!(value["$schema"], SCHEMA_ID, "{} points editors at the schema", path.display());
+        assert_eq!(
+            value["$schema"],
+            SCHEMA_ID,
+            "{} points editors at the schema",
+            path.display()
+        );
         load_file(&path).unwrap_or_else(|error| panic!("{error}"));
     }
 }
@@ -66,15 +79,30 @@ fn users_params(priority: u8, local: [u8; 4]) -> InstanceParams {
 
 #[test]
 fn the_users_pair_maps_to_the_keepalived_settings() {
-    for (file, priority, local) in [("lb01.json", 150, [192, 168, 0, 41]), ("lb02.json", 100, [192, 168, 0, 42])] {
+    for (file, priority, local) in [
+        ("lb01.json", 150, [192, 168, 0, 41]),
+        ("lb02.json", 100, [192, 168, 0, 42]),
+    ] {
         let config = example(file);
         assert_eq!(config.instances.len(), 1, "{file}");
         let instance = &config.instances[0];
         assert_eq!(instance.interface, "eth0", "{file}");
         assert_eq!(instance.version, VrrpVersion::V2, "{file}");
-        assert_eq!(instance.authentication, AuthenticationConfig::Pass { password: "password".to_owned() });
-        assert_eq!(instance.addresses_with_prefix(), vec![(IpAddr::from([192, 168, 0, 40]), 32)]);
-        assert_eq!(instance.to_params(IpAddr::from(local)), users_params(priority, local), "{file}");
+        assert_eq!(
+            instance.authentication,
+            AuthenticationConfig::Pass {
+                password: "password".to_owned()
+            }
+        );
+        assert_eq!(
+            instance.addresses_with_prefix(),
+            vec![(IpAddr::from([192, 168, 0, 40]), 32)]
+        );
+        assert_eq!(
+            instance.to_params(IpAddr::from(local)),
+            users_params(priority, local),
+            "{file}"
+        );
     }
 }
 
@@ -95,9 +123,14 @@ fn the_v3_example_advertises_every_100_ms_from_documentation_addresses() {
     assert_eq!(params.advert_interval_cs, 10);
     assert_eq!(params.authentication, Authentication::None);
     for (ip, _) in instance.addresses_with_prefix() {
-        let IpAddr::V4(v4) = ip else { panic!("{ip} is not IPv4") };
+        let IpAddr::V4(v4) = ip else {
+            panic!("{ip} is not IPv4")
+        };
         let [a, b, c, _] = v4.octets();
-        assert!(matches!((a, b, c), (192, 0, 2) | (198, 51, 100) | (203, 0, 113)), "{ip} is not a documentation address");
+        assert!(
+            matches!((a, b, c), (192, 0, 2) | (198, 51, 100) | (203, 0, 113)),
+            "{ip} is not a documentation address"
+        );
     }
 }
 
@@ -107,7 +140,8 @@ fn a_config_survives_serialization() {
     for path in examples() {
         let config = load_file(&path).unwrap_or_else(|error| panic!("{error}"));
         let text = serde_json::to_string_pretty(&config).expect("serializes");
-        let reloaded = vrrpd::config::load_str(&text, "roundtrip").unwrap_or_else(|error| panic!("{error}"));
+        let reloaded =
+            vrrpd::config::load_str(&text, "roundtrip").unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(reloaded, config, "{}", path.display());
     }
 }

@@ -30,7 +30,9 @@ pub(super) fn schema_problems(document: &Value) -> Vec<ConfigProblem> {
         Err(error) => {
             return vec![ConfigProblem {
                 pointer: String::new(),
-                message: format!("internal error: vrrpd's built-in schema does not compile: {error}"),
+                message: format!(
+                    "internal error: vrrpd's built-in schema does not compile: {error}"
+                ),
             }];
         }
     };
@@ -41,11 +43,51 @@ pub(super) fn schema_problems(document: &Value) -> Vec<ConfigProblem> {
     one_per_pointer(problems)
 }
 
+/// JSON Schema counts 100.0 as an integer, serde's integer types do not. Every number in
+/// the config is an integer, so any number written with a fraction or exponent is named
+/// here, for the case where the schema passed and deserialization did not.
+pub(super) fn non_integer_numbers(document: &Value) -> Vec<ConfigProblem> {
+    fn walk(value: &Value, pointer: String, out: &mut Vec<ConfigProblem>) {
+        match value {
+            Value::Number(number) if number.is_f64() => out.push(ConfigProblem {
+                message: match number.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                        format!("write {number} as the whole number {f:.0}")
+                    }
+                    _ => format!("expected a whole number, found {number}"),
+                },
+                pointer,
+            }),
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    walk(item, format!("{pointer}/{index}"), out);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    walk(
+                        item,
+                        format!("{pointer}/{}", escape_pointer_token(key)),
+                        out,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(document, String::new(), &mut out);
+    out
+}
+
 /// What one schema error says, before problems of the same value are merged.
 enum Finding {
     Problem(ConfigProblem),
     /// A required key is absent from the object at `pointer`.
-    MissingKey { pointer: String, key: String },
+    MissingKey {
+        pointer: String,
+        key: String,
+    },
 }
 
 impl Finding {
@@ -73,7 +115,11 @@ fn one_per_pointer(findings: Vec<Finding>) -> Vec<ConfigProblem> {
         let index = match slots.iter().position(|slot| slot.pointer == pointer) {
             Some(index) => index,
             None => {
-                slots.push(Slot { pointer, first_message: None, missing_keys: Vec::new() });
+                slots.push(Slot {
+                    pointer,
+                    first_message: None,
+                    missing_keys: Vec::new(),
+                });
                 slots.len() - 1
             }
         };
@@ -90,11 +136,17 @@ fn one_per_pointer(findings: Vec<Finding>) -> Vec<ConfigProblem> {
         .filter_map(|slot| {
             let message = match (slot.missing_keys.as_slice(), slot.first_message) {
                 ([one], _) => format!("the required key {one} is missing"),
-                ([init @ .., last], _) => format!("the required keys {} and {last} are missing", init.join(", ")),
+                ([init @ .., last], _) => format!(
+                    "the required keys {} and {last} are missing",
+                    init.join(", ")
+                ),
                 ([], Some(message)) => message,
                 ([], None) => return None,
             };
-            Some(ConfigProblem { pointer: slot.pointer, message })
+            Some(ConfigProblem {
+                pointer: slot.pointer,
+                message,
+            })
         })
         .collect()
 }
@@ -120,21 +172,36 @@ fn describe(error: &ValidationError<'_>, document: &Value, out: &mut Vec<Finding
             return;
         }
         ValidationErrorKind::Required { property } => {
-            out.push(Finding::MissingKey { pointer, key: property.to_string() });
+            out.push(Finding::MissingKey {
+                pointer,
+                key: property.to_string(),
+            });
             return;
         }
         ValidationErrorKind::Type { kind } => {
-            format!("expected {}, found {}", expected_types(kind), kind_of(value))
+            format!(
+                "expected {}, found {}",
+                expected_types(kind),
+                kind_of(value)
+            )
         }
         ValidationErrorKind::Enum { options } => {
             format!("{shown} is not one of {}", list_values(options))
         }
-        ValidationErrorKind::Constant { expected_value } => constant_message(&pointer, value, expected_value),
+        ValidationErrorKind::Constant { expected_value } => {
+            constant_message(&pointer, value, expected_value)
+        }
         ValidationErrorKind::Maximum { limit } => {
-            format!("{shown} is greater than the maximum of {limit}{}", interval_hint(&pointer, document))
+            format!(
+                "{shown} is greater than the maximum of {limit}{}",
+                interval_hint(&pointer, document)
+            )
         }
         ValidationErrorKind::Minimum { limit } => {
-            format!("{shown} is less than the minimum of {limit}{}", interval_hint(&pointer, document))
+            format!(
+                "{shown} is less than the minimum of {limit}{}",
+                interval_hint(&pointer, document)
+            )
         }
         ValidationErrorKind::ExclusiveMaximum { limit } => {
             format!("{shown} must be less than {limit}")
@@ -143,12 +210,22 @@ fn describe(error: &ValidationError<'_>, document: &Value, out: &mut Vec<Finding
             format!("{shown} must be greater than {limit}")
         }
         ValidationErrorKind::MultipleOf { multiple_of } => {
-            let step = Value::from(*multiple_of);
-            let step = step.as_f64().filter(|s| s.fract() == 0.0).map_or(step.to_string(), |s| format!("{s:.0}"));
-            format!("{shown} is not a multiple of {step}{}", interval_hint(&pointer, document))
+            // The schema's steps are whole numbers; print 1000, not 1000.0.
+            let step = if multiple_of.fract() == 0.0 {
+                format!("{multiple_of:.0}")
+            } else {
+                multiple_of.to_string()
+            };
+            format!(
+                "{shown} is not a multiple of {step}{}",
+                interval_hint(&pointer, document)
+            )
         }
         ValidationErrorKind::MaxLength { limit } => {
-            format!("{shown} is longer than {limit} {}", plural(*limit, "character"))
+            format!(
+                "{shown} is longer than {limit} {}",
+                plural(*limit, "character")
+            )
         }
         ValidationErrorKind::MinLength { limit: 1 } => "must not be empty".to_owned(),
         ValidationErrorKind::MinLength { limit } => {
@@ -181,16 +258,24 @@ fn describe_alternatives(
     let value = error.instance().as_ref();
     // A branch whose discriminator (a `const` below this value, like `type` of a tagged
     // enum) fails describes another variant than the one written.
-    let is_discriminator_miss =
-        |e: &ValidationError<'_>| matches!(e.kind(), ValidationErrorKind::Constant { .. }) && e.instance_path().as_str() != pointer;
-    let plausible: Vec<&Vec<ValidationError<'static>>> =
-        branches.iter().filter(|branch| !branch.iter().any(is_discriminator_miss)).collect();
+    let is_discriminator_miss = |e: &ValidationError<'_>| {
+        matches!(e.kind(), ValidationErrorKind::Constant { .. })
+            && e.instance_path().as_str() != pointer
+    };
+    let plausible: Vec<&Vec<ValidationError<'static>>> = branches
+        .iter()
+        .filter(|branch| !branch.iter().any(is_discriminator_miss))
+        .collect();
 
     if plausible.is_empty() {
         // No variant's tag matched: list the tags.
         let mut tags = Vec::new();
         let mut tag_pointer = pointer.clone();
-        for error in branches.iter().flatten().filter(|e| is_discriminator_miss(e)) {
+        for error in branches
+            .iter()
+            .flatten()
+            .filter(|e| is_discriminator_miss(e))
+        {
             if let ValidationErrorKind::Constant { expected_value } = error.kind() {
                 tag_pointer = error.instance_path().as_str().to_owned();
                 if !tags.contains(&**expected_value) {
@@ -198,8 +283,16 @@ fn describe_alternatives(
                 }
             }
         }
-        let written = document.pointer(&tag_pointer).map_or_else(|| "the value".to_owned(), show);
-        out.push(Finding::problem(tag_pointer, format!("{written} is not one of {}", list_values(&Value::Array(tags)))));
+        let written = document
+            .pointer(&tag_pointer)
+            .map_or_else(|| "the value".to_owned(), show);
+        out.push(Finding::problem(
+            tag_pointer,
+            format!(
+                "{written} is not one of {}",
+                list_values(&Value::Array(tags))
+            ),
+        ));
         return;
     }
     if let [only] = plausible.as_slice() {
@@ -213,11 +306,20 @@ fn describe_alternatives(
         // A unit-variant enum: a `const` per variant.
         let choices: Vec<Value> = all_errors()
             .filter_map(|e| match e.kind() {
-                ValidationErrorKind::Constant { expected_value } => Some((**expected_value).clone()),
+                ValidationErrorKind::Constant { expected_value } => {
+                    Some((**expected_value).clone())
+                }
                 _ => None,
             })
             .collect();
-        out.push(Finding::problem(pointer, format!("{} is not one of {}", show(value), list_values(&Value::Array(choices)))));
+        out.push(Finding::problem(
+            pointer,
+            format!(
+                "{} is not one of {}",
+                show(value),
+                list_values(&Value::Array(choices))
+            ),
+        ));
         return;
     }
     if all_errors().all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. })) {
@@ -228,10 +330,14 @@ fn describe_alternatives(
         return;
     }
     let is_address_form = |e: &ValidationError<'_>| {
-        matches!(e.kind(), ValidationErrorKind::Format { .. } | ValidationErrorKind::Pattern { .. })
+        matches!(
+            e.kind(),
+            ValidationErrorKind::Format { .. } | ValidationErrorKind::Pattern { .. }
+        )
     };
     if all_errors().all(is_address_form) {
-        let with_prefix = all_errors().any(|e| matches!(e.kind(), ValidationErrorKind::Pattern { .. }));
+        let with_prefix =
+            all_errors().any(|e| matches!(e.kind(), ValidationErrorKind::Pattern { .. }));
         let message = if with_prefix {
             format!(
                 "{} is not an IPv4 or IPv6 address with an optional prefix length (like \"192.0.2.40\" or \"192.0.2.40/24\")",
@@ -253,11 +359,18 @@ fn describe_alternatives(
 
 /// The keys an object with an unknown key may have, read from the schema.
 fn known_keys(error: &ValidationError<'_>) -> Vec<String> {
-    let Some(location) = error.absolute_keyword_location() else { return Vec::new() };
-    let Some(fragment) = location.fragment() else { return Vec::new() };
+    let Some(location) = error.absolute_keyword_location() else {
+        return Vec::new();
+    };
+    let Some(fragment) = location.fragment() else {
+        return Vec::new();
+    };
     let fragment = percent_decode(fragment.as_str());
     // ".../additionalProperties" → the object schema that lists "properties".
-    let Some(parent) = fragment.rsplit_once('/').map(|(parent, _)| parent.to_owned()) else {
+    let Some(parent) = fragment
+        .rsplit_once('/')
+        .map(|(parent, _)| parent.to_owned())
+    else {
         return Vec::new();
     };
     SCHEMA
@@ -273,7 +386,9 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(byte)) => {
                 out.push(byte);
@@ -297,7 +412,10 @@ fn unknown_key_message(key: &str, known: &[String]) -> String {
     match closest {
         Some((_, candidate)) => format!("unknown key {key:?}; did you mean {candidate:?}?"),
         None if known.is_empty() => format!("unknown key {key:?}"),
-        None => format!("unknown key {key:?}; the keys here are {}", known.join(", ")),
+        None => format!(
+            "unknown key {key:?}; the keys here are {}",
+            known.join(", ")
+        ),
     }
 }
 
@@ -364,7 +482,10 @@ fn constant_message(pointer: &str, value: &Value, expected: &Value) -> String {
 
 fn min_items_message(pointer: &str, limit: u64) -> String {
     match last_token(pointer) {
-        "virtual_addresses" => format!("needs at least {limit} virtual {}", plural(limit, "address")),
+        "virtual_addresses" => format!(
+            "needs at least {limit} virtual {}",
+            plural(limit, "address")
+        ),
         "instances" => format!("needs at least {limit} {}", plural(limit, "instance")),
         _ => format!("needs at least {limit} {}", plural(limit, "entry")),
     }
@@ -372,8 +493,12 @@ fn min_items_message(pointer: &str, limit: u64) -> String {
 
 fn pattern_message(pointer: &str, shown: &str) -> String {
     match last_token(pointer) {
-        "interface" => format!("{shown} is not a valid interface name: it may not contain '/', ':' or whitespace"),
-        "name" => format!("{shown} is not a valid instance name: it may not contain '/' or whitespace"),
+        "interface" => format!(
+            "{shown} is not a valid interface name: it may not contain '/', ':' or whitespace"
+        ),
+        "name" => {
+            format!("{shown} is not a valid instance name: it may not contain '/' or whitespace")
+        }
         _ => format!("{shown} does not have the expected form"),
     }
 }
@@ -464,13 +589,19 @@ mod tests {
 
     #[test]
     fn percent_decoding_restores_dollar_signs() {
-        assert_eq!(percent_decode("/%24defs/InstanceConfig"), "/$defs/InstanceConfig");
+        assert_eq!(
+            percent_decode("/%24defs/InstanceConfig"),
+            "/$defs/InstanceConfig"
+        );
         assert_eq!(percent_decode("100%"), "100%");
     }
 
     #[test]
     fn values_are_listed_in_words() {
-        assert_eq!(list_values(&serde_json::json!(["a", "b", "c"])), r#""a", "b" or "c""#);
+        assert_eq!(
+            list_values(&serde_json::json!(["a", "b", "c"])),
+            r#""a", "b" or "c""#
+        );
         assert_eq!(list_values(&serde_json::json!([1])), "1");
     }
 }

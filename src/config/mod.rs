@@ -193,11 +193,17 @@ impl VirtualAddress {
         let prefix = match prefix {
             None => max,
             // Only plain decimal digits: u8's parser would also take "+24".
-            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => match p.parse::<u8>() {
-                Ok(n) if n <= max => n,
-                _ => return Err(format!("prefix length /{p} must be 0 to {max}")),
-            },
-            Some(p) => return Err(format!("prefix length /{p} must be a number from 0 to {max}")),
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                match p.parse::<u8>() {
+                    Ok(n) if n <= max => n,
+                    _ => return Err(format!("prefix length /{p} must be 0 to {max}")),
+                }
+            }
+            Some(p) => {
+                return Err(format!(
+                    "prefix length /{p} must be a number from 0 to {max}"
+                ));
+            }
         };
         Ok((ip, prefix))
     }
@@ -336,7 +342,11 @@ pub struct ConfigProblem {
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        let pointer = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
         write!(f, "{pointer}: {}", self.message)
     }
 }
@@ -344,19 +354,36 @@ impl fmt::Display for ConfigProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid JSON: {source}")]
-    Json { path: String, source: serde_json::Error },
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
     #[error("{path} has {}:\n{}", count_problems(problems.len()), list_problems(problems))]
-    Invalid { path: String, problems: Vec<ConfigProblem> },
+    Invalid {
+        path: String,
+        problems: Vec<ConfigProblem>,
+    },
 }
 
 fn count_problems(count: usize) -> String {
-    if count == 1 { "1 problem".to_owned() } else { format!("{count} problems") }
+    if count == 1 {
+        "1 problem".to_owned()
+    } else {
+        format!("{count} problems")
+    }
 }
 
 fn list_problems(problems: &[ConfigProblem]) -> String {
-    problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl ConfigError {
@@ -388,14 +415,19 @@ pub fn schema_text() -> String {
 /// Parse, validate against the schema, deserialize, check cross-field rules.
 /// `origin` names the source in messages (a path, or "<demo>").
 pub fn load_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|source| ConfigError::Json { path: origin.to_owned(), source })?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|source| ConfigError::Json {
+            path: origin.to_owned(),
+            source,
+        })?;
     load_value(&value, origin)
 }
 
 pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     load_str(&text, &path.display().to_string())
 }
 
@@ -404,30 +436,84 @@ pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
 /// `load_value(&serde_json::to_value(&config)?, origin)`.
 pub fn load_value(value: &serde_json::Value, origin: &str) -> Result<Config, ConfigError> {
     let mut problems = humanize::schema_problems(value);
-    let config = match Config::deserialize(value) {
-        Ok(config) => {
-            // A value the schema already complained about (itself or a part of it) is
-            // reported once, by the schema.
-            for problem in rules::check(&config) {
-                let below = format!("{}/", problem.pointer);
-                if !problems.iter().any(|p| p.pointer == problem.pointer || p.pointer.starts_with(&below)) {
-                    problems.push(problem);
-                }
-            }
-            Some(config)
-        }
-        Err(error) => {
-            // The schema normally catches everything serde would refuse; this is the net.
-            if problems.is_empty() {
-                problems.push(ConfigProblem { pointer: String::new(), message: error.to_string() });
-            }
-            None
+    let config = Config::deserialize(value);
+
+    // Cross-field rules run on every instance that deserializes, even when another one
+    // does not, so that one load reports as much as possible.
+    let parsed_separately: Vec<(usize, InstanceConfig)> = match &config {
+        Ok(_) => Vec::new(),
+        Err(_) => {
+            // JSON Schema takes 100.0 for an integer and serde does not: name such numbers.
+            add_unless_reported(&mut problems, humanize::non_integer_numbers(value));
+            value
+                .get("instances")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .filter_map(|(index, item)| {
+                    InstanceConfig::deserialize(item)
+                        .ok()
+                        .map(|instance| (index, instance))
+                })
+                .collect()
         }
     };
+    let instances: Vec<(usize, &InstanceConfig)> = match &config {
+        Ok(config) => config.instances.iter().enumerate().collect(),
+        Err(_) => parsed_separately
+            .iter()
+            .map(|(index, instance)| (*index, instance))
+            .collect(),
+    };
+    add_unless_reported(&mut problems, rules::check(&instances));
+
     match config {
-        Some(config) if problems.is_empty() => Ok(config),
-        _ => Err(ConfigError::Invalid { path: origin.to_owned(), problems }),
+        Ok(config) if problems.is_empty() => Ok(config),
+        Ok(_) => Err(invalid(origin, problems)),
+        Err(error) => {
+            // The checks above catch everything serde refuses that we know of; this is
+            // the net for the rest.
+            if problems.is_empty() {
+                problems.push(ConfigProblem {
+                    pointer: String::new(),
+                    message: error.to_string(),
+                });
+            }
+            Err(invalid(origin, problems))
+        }
     }
+}
+
+/// Adds `more`, except where a value (itself or a part of it) already has a problem: the
+/// first check to object speaks for it.
+fn add_unless_reported(problems: &mut Vec<ConfigProblem>, more: Vec<ConfigProblem>) {
+    for problem in more {
+        let below = format!("{}/", problem.pointer);
+        let reported = problems
+            .iter()
+            .any(|p| p.pointer == problem.pointer || p.pointer.starts_with(&below));
+        if !reported {
+            problems.push(problem);
+        }
+    }
+}
+
+/// Problems in document order: grouped by instance, then by key.
+fn invalid(origin: &str, mut problems: Vec<ConfigProblem>) -> ConfigError {
+    problems.sort_by(|a, b| pointer_order(&a.pointer).cmp(&pointer_order(&b.pointer)));
+    ConfigError::Invalid {
+        path: origin.to_owned(),
+        problems,
+    }
+}
+
+/// Sort key of a JSON pointer: array indexes compare as numbers ("/2" before "/10").
+fn pointer_order(pointer: &str) -> Vec<(u64, &str)> {
+    pointer
+        .split('/')
+        .map(|token| (token.parse::<u64>().unwrap_or(u64::MAX), token))
+        .collect()
 }
 
 impl InstanceConfig {
@@ -452,7 +538,11 @@ impl InstanceConfig {
             preempt: self.preempt,
             preempt_delay: Duration::from_secs(u64::from(self.preempt_delay_s)),
             authentication,
-            addresses: self.addresses_with_prefix().into_iter().map(|(ip, _)| ip).collect(),
+            addresses: self
+                .addresses_with_prefix()
+                .into_iter()
+                .map(|(ip, _)| ip)
+                .collect(),
             local_address,
             checksum_mode: self.v3_checksum.into(),
             garp: GarpParams {
@@ -477,12 +567,17 @@ impl InstanceConfig {
     /// The virtual addresses with their prefix lengths (validated at load; an entry that
     /// does not parse is left out).
     pub fn addresses_with_prefix(&self) -> Vec<(IpAddr, u8)> {
-        self.virtual_addresses.iter().filter_map(|a| a.parse().ok()).collect()
+        self.virtual_addresses
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
     }
 
     /// The address family of the instance: that of its first virtual address.
     pub fn is_ipv6(&self) -> bool {
-        self.addresses_with_prefix().first().is_some_and(|(ip, _)| ip.is_ipv6())
+        self.addresses_with_prefix()
+            .first()
+            .is_some_and(|(ip, _)| ip.is_ipv6())
     }
 }
 

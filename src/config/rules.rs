@@ -4,26 +4,35 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::{AuthenticationConfig, Config, ConfigProblem, InstanceConfig, VrrpVersion};
+use super::{AuthenticationConfig, ConfigProblem, InstanceConfig, VrrpVersion};
 
 /// Linux IFNAMSIZ is 16 bytes including the terminating NUL.
 const MAX_INTERFACE_NAME_BYTES: usize = 15;
 /// RFC 3768 §5.3.10: 8 bytes of Authentication Data.
 const MAX_PASSWORD_BYTES: usize = 8;
 
-/// Every cross-field problem of `config`.
-pub(super) fn check(config: &Config) -> Vec<ConfigProblem> {
+/// Every cross-field problem of the given instances, each with its index in the
+/// document's `instances` (a document whose other instances do not deserialize is still
+/// checked as far as it can be).
+pub(super) fn check(instances: &[(usize, &InstanceConfig)]) -> Vec<ConfigProblem> {
     let mut problems = Vec::new();
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut routers: HashMap<(&str, u8, Family), usize> = HashMap::new();
 
-    for (index, instance) in config.instances.iter().enumerate() {
+    for &(index, instance) in instances {
         let at = |key: &str| format!("/instances/{index}/{key}");
-        let mut report = |pointer: String, message: String| problems.push(ConfigProblem { pointer, message });
+        let mut report =
+            |pointer: String, message: String| problems.push(ConfigProblem { pointer, message });
 
         if let Some(first) = names.insert(&instance.name, index) {
             names.insert(&instance.name, first);
-            report(at("name"), format!("the name {:?} is already used by /instances/{first}", instance.name));
+            report(
+                at("name"),
+                format!(
+                    "the name {:?} is already used by /instances/{first}",
+                    instance.name
+                ),
+            );
         }
 
         if let Some(message) = interface_name_problem(&instance.interface) {
@@ -35,7 +44,11 @@ pub(super) fn check(config: &Config) -> Vec<ConfigProblem> {
         let family = check_addresses(instance, index, &mut report);
 
         if let Some(family) = family {
-            let key = (instance.interface.as_str(), instance.virtual_router_id, family);
+            let key = (
+                instance.interface.as_str(),
+                instance.virtual_router_id,
+                family,
+            );
             if let Some(&first) = routers.get(&key) {
                 report(
                     at("virtual_router_id"),
@@ -50,10 +63,11 @@ pub(super) fn check(config: &Config) -> Vec<ConfigProblem> {
             } else {
                 routers.insert(key, index);
             }
-            if let Some(source) = instance.source_address {
-                if let Some(message) = source_address_problem(source, family) {
-                    report(at("source_address"), message);
-                }
+            if let Some(message) = instance
+                .source_address
+                .and_then(|source| source_address_problem(source, family))
+            {
+                report(at("source_address"), message);
             }
         }
     }
@@ -92,14 +106,25 @@ fn interface_name_problem(name: &str) -> Option<String> {
     if name == "." || name == ".." {
         return Some(format!("{name:?} is not a valid interface name"));
     }
-    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Some(format!("{name:?} is not a valid interface name: it may not contain '/', ':' or whitespace"));
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return Some(format!(
+            "{name:?} is not a valid interface name: it may not contain '/', ':' or whitespace"
+        ));
     }
     None
 }
 
-fn check_authentication(instance: &InstanceConfig, at: &dyn Fn(&str) -> String, report: &mut dyn FnMut(String, String)) {
-    let AuthenticationConfig::Pass { password } = &instance.authentication else { return };
+fn check_authentication(
+    instance: &InstanceConfig,
+    at: &dyn Fn(&str) -> String,
+    report: &mut dyn FnMut(String, String),
+) {
+    let AuthenticationConfig::Pass { password } = &instance.authentication else {
+        return;
+    };
     if instance.version != VrrpVersion::V2 {
         report(
             at("authentication"),
@@ -107,7 +132,10 @@ fn check_authentication(instance: &InstanceConfig, at: &dyn Fn(&str) -> String, 
         );
     }
     if password.is_empty() {
-        report(at("authentication/password"), "the password must not be empty".to_owned());
+        report(
+            at("authentication/password"),
+            "the password must not be empty".to_owned(),
+        );
     } else if password.len() > MAX_PASSWORD_BYTES {
         // keepalived cuts silently; a cut password that differs from the peer's would
         // only show up as dropped adverts, so refuse instead.
@@ -122,7 +150,11 @@ fn check_authentication(instance: &InstanceConfig, at: &dyn Fn(&str) -> String, 
 }
 
 /// Checks the virtual addresses; returns the instance's address family when known.
-fn check_addresses(instance: &InstanceConfig, index: usize, report: &mut dyn FnMut(String, String)) -> Option<Family> {
+fn check_addresses(
+    instance: &InstanceConfig,
+    index: usize,
+    report: &mut dyn FnMut(String, String),
+) -> Option<Family> {
     let list_pointer = format!("/instances/{index}/virtual_addresses");
     if instance.virtual_addresses.is_empty() {
         report(list_pointer, "needs at least 1 virtual address".to_owned());
@@ -140,12 +172,18 @@ fn check_addresses(instance: &InstanceConfig, index: usize, report: &mut dyn FnM
             }
         };
         if let Some(message) = unusable_address(&ip) {
-            report(pointer, format!("{ip} {message} and cannot be a virtual address"));
+            report(
+                pointer,
+                format!("{ip} {message} and cannot be a virtual address"),
+            );
             continue;
         }
         if let Some(first) = seen.insert(ip, position) {
             seen.insert(ip, first);
-            report(pointer, format!("{ip} is already listed at {list_pointer}/{first}"));
+            report(
+                pointer,
+                format!("{ip} is already listed at {list_pointer}/{first}"),
+            );
             continue;
         }
         let this_family = Family::of(&ip);
@@ -153,13 +191,18 @@ fn check_addresses(instance: &InstanceConfig, index: usize, report: &mut dyn FnM
             None => {
                 family = Some(this_family);
                 if instance.version == VrrpVersion::V2 && this_family == Family::V6 {
-                    report(pointer, format!("{ip} is IPv6, but VRRPv2 (RFC 3768) is IPv4-only; use version \"3\""));
+                    report(
+                        pointer,
+                        format!(
+                            "{ip} is IPv6, but VRRPv2 (RFC 3768) is IPv4-only; use version \"3\""
+                        ),
+                    );
                 } else if this_family == Family::V6 && !is_link_local(&ip) {
                     // RFC 5798 §5.2.9: for IPv6 the first address is the link-local one.
                     report(
                         pointer,
                         format!(
-                            "the first IPv6 virtual address must be link-local (fe80::/10), RFC 5798 §5.2.9; {ip} is not"
+                            "{ip} is not link-local; with IPv6 the first virtual address must be the link-local one (fe80::/10), RFC 5798 §5.2.9"
                         ),
                     );
                 }
@@ -209,11 +252,15 @@ fn source_address_problem(source: IpAddr, family: Family) -> Option<String> {
         ));
     }
     if let Some(message) = unusable_address(&source) {
-        return Some(format!("{source} {message} and cannot be the source of advertisements"));
+        return Some(format!(
+            "{source} {message} and cannot be the source of advertisements"
+        ));
     }
     // RFC 5798 §5.1.2.1: IPv6 adverts come from the interface's link-local address.
     if family == Family::V6 && !is_link_local(&source) {
-        return Some(format!("{source} is not link-local; VRRPv3 over IPv6 sends from a link-local address (RFC 5798 §5.1.2.1)"));
+        return Some(format!(
+            "{source} is not link-local; VRRPv3 over IPv6 sends from a link-local address (RFC 5798 §5.1.2.1)"
+        ));
     }
     None
 }

@@ -114,7 +114,11 @@ pub(super) fn version_schema() -> Schema {
 }
 
 fn interval_rule(version: &str, (minimum, maximum, step): (u32, u32, u32)) -> Value {
-    let unit = if step == 1000 { "whole seconds" } else { "steps of 10 ms" };
+    let unit = if step == 1000 {
+        "whole seconds"
+    } else {
+        "steps of 10 ms"
+    };
     json!({
         "properties": {
             "advert_interval_ms": {
@@ -146,20 +150,33 @@ pub(super) fn unwrap_descriptions(value: &mut Value) {
 
 fn unwrap_lines(text: &str) -> String {
     text.split("\n\n")
-        .map(|paragraph| paragraph.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+        .map(|paragraph| {
+            paragraph
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
         .join("\n\n")
 }
 
 /// Transform for `InstanceConfig`: the rules that depend on `version`.
 ///
-/// The default version is 3, so the `if` asks for an explicit "2".
+/// Two separate `if`/`then`s rather than one `if`/`then`/`else`, so that an invalid
+/// version gets only its own error and not the other version's rules on top.
 pub(super) fn add_interval_rules(schema: &mut Schema) {
+    // "2" must be written; "3" is also the default, so an absent version selects it.
     let is_v2 = json!({
         "properties": {
             "version": { "description": "Applies when version is 2.", "enum": version_values("2") }
         },
         "required": ["version"]
+    });
+    let is_v3 = json!({
+        "properties": {
+            "version": { "description": "Applies when version is 3 or left out.", "enum": version_values("3") }
+        }
     });
     let v3_rules = {
         let mut rules = interval_rule("3", V3_INTERVAL_MS);
@@ -174,15 +191,23 @@ pub(super) fn add_interval_rules(schema: &mut Schema) {
     };
     schema.insert(
         "allOf".to_owned(),
-        json!([{ "if": is_v2, "then": interval_rule("2", V2_INTERVAL_MS), "else": v3_rules }]),
+        json!([
+            { "if": is_v2, "then": interval_rule("2", V2_INTERVAL_MS) },
+            { "if": is_v3, "then": v3_rules }
+        ]),
     );
 }
 
 /// Transform for `AuthenticationConfig`: describe the `type` tag of each variant.
 pub(super) fn describe_authentication_tag(schema: &mut Schema) {
-    let Some(Value::Array(variants)) = schema.get_mut("oneOf") else { return };
+    let Some(Value::Array(variants)) = schema.get_mut("oneOf") else {
+        return;
+    };
     for variant in variants {
-        if let Some(tag) = variant.pointer_mut("/properties/type").and_then(Value::as_object_mut) {
+        if let Some(tag) = variant
+            .pointer_mut("/properties/type")
+            .and_then(Value::as_object_mut)
+        {
             let description = match tag.get("const").and_then(Value::as_str) {
                 Some("none") => "\"none\": no authentication.",
                 Some("pass") => "\"pass\": simple text password, given in \"password\".",

@@ -34,7 +34,8 @@ fn problems(value: &Value) -> Vec<ConfigProblem> {
 }
 
 fn pattern_validator(pattern: String) -> jsonschema::Validator {
-    jsonschema::validator_for(&json!({ "type": "string", "pattern": pattern })).expect("pattern compiles")
+    jsonschema::validator_for(&json!({ "type": "string", "pattern": pattern }))
+        .expect("pattern compiles")
 }
 
 /// Deterministic pseudo-random numbers (xorshift), so address samples are reproducible.
@@ -49,13 +50,44 @@ fn xorshift(state: &mut u64) -> u64 {
 fn ipv6_pattern_agrees_with_the_standard_parser() {
     let validator = pattern_validator(schema::ipv6_with_prefix_pattern());
     let mut samples: Vec<String> = [
-        "::", "::1", "1::", "fe80::1", "fe80::", "2001:db8::40", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::",
-        "::2:3:4:5:6:7:8", "1::8", "1:2:3:4:5:6::8", "::ffff:192.0.2.1", "64:ff9b::198.51.100.7",
-        "1:2:3:4:5:6:192.0.2.1", "1:2:3:4:5::192.0.2.1", "::1.2.3.4", "FE80::ABCD",
+        "::",
+        "::1",
+        "1::",
+        "fe80::1",
+        "fe80::",
+        "2001:db8::40",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7::",
+        "::2:3:4:5:6:7:8",
+        "1::8",
+        "1:2:3:4:5:6::8",
+        "::ffff:192.0.2.1",
+        "64:ff9b::198.51.100.7",
+        "1:2:3:4:5:6:192.0.2.1",
+        "1:2:3:4:5::192.0.2.1",
+        "::1.2.3.4",
+        "FE80::ABCD",
         // invalid
-        "", ":", ":::", "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "g::1", "1:2:3:4:5:6:7", "::ffff:256.0.0.1",
-        "::ffff:1.2.3", "1:2:3:4:5:6:7:192.0.2.1", "fe80::1%eth0", " ::1", "::1 ", "1:2:3:4:5:6:7:8::",
-        "::1.2.3.04", "192.0.2.1", "1:::2", ":1::2", "1::2:",
+        "",
+        ":",
+        ":::",
+        "1:2:3:4:5:6:7:8:9",
+        "1::2::3",
+        "12345::",
+        "g::1",
+        "1:2:3:4:5:6:7",
+        "::ffff:256.0.0.1",
+        "::ffff:1.2.3",
+        "1:2:3:4:5:6:7:192.0.2.1",
+        "fe80::1%eth0",
+        " ::1",
+        "::1 ",
+        "1:2:3:4:5:6:7:8::",
+        "::1.2.3.04",
+        "192.0.2.1",
+        "1:::2",
+        ":1::2",
+        "1::2:",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -66,11 +98,21 @@ fn ipv6_pattern_agrees_with_the_standard_parser() {
         let mut groups = [0u16; 8];
         for group in &mut groups {
             let r = xorshift(&mut state);
-            *group = if r % 3 == 0 { 0 } else { (r >> 8) as u16 >> (r % 13) };
+            *group = if r.is_multiple_of(3) {
+                0
+            } else {
+                (r >> 8) as u16 >> (r % 13)
+            };
         }
         let ip = Ipv6Addr::from(groups);
         samples.push(ip.to_string());
-        samples.push(groups.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":"));
+        samples.push(
+            groups
+                .iter()
+                .map(|g| format!("{g:x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        );
         // Mixed notation: the first six groups (compressed as std writes them), then IPv4.
         let v4 = Ipv4Addr::from((u32::from(groups[6]) << 16) | u32::from(groups[7]));
         let [a, b, c, d, e, f, _, _] = groups;
@@ -78,14 +120,29 @@ fn ipv6_pattern_agrees_with_the_standard_parser() {
         samples.push(format!("{}{v4}", head.strip_suffix('1').unwrap_or(&head)));
         samples.push(format!("{a:x}:{b:x}:{c:x}:{d:x}:{e:x}:{f:x}:{v4}"));
     }
-    let valid = samples.iter().filter(|s| s.parse::<Ipv6Addr>().is_ok()).count();
-    assert!(valid > 4000 && samples.len() - valid > 20, "{valid} of {} samples valid", samples.len());
+    let valid = samples
+        .iter()
+        .filter(|s| s.parse::<Ipv6Addr>().is_ok())
+        .count();
+    assert!(
+        valid > 4000 && samples.len() - valid > 20,
+        "{valid} of {} samples valid",
+        samples.len()
+    );
     for sample in &samples {
         let expected = sample.parse::<Ipv6Addr>().is_ok();
-        assert_eq!(validator.is_valid(&json!(sample)), expected, "{sample:?}: std says {expected}");
+        assert_eq!(
+            validator.is_valid(&json!(sample)),
+            expected,
+            "{sample:?}: std says {expected}"
+        );
         for prefix in ["0", "64", "128"] {
             let with_prefix = format!("{sample}/{prefix}");
-            assert_eq!(validator.is_valid(&json!(with_prefix)), expected, "{with_prefix:?}");
+            assert_eq!(
+                validator.is_valid(&json!(with_prefix)),
+                expected,
+                "{with_prefix:?}"
+            );
         }
     }
     for bad_prefix in ["::1/129", "::1/", "::1/01", "::1/+1", "::1/64/64"] {
@@ -97,8 +154,17 @@ fn ipv6_pattern_agrees_with_the_standard_parser() {
 fn ipv4_pattern_agrees_with_the_standard_parser() {
     let validator = pattern_validator(schema::ipv4_with_prefix_pattern());
     let mut samples: Vec<String> = [
-        "0.0.0.0", "255.255.255.255", "192.0.2.1", "256.0.0.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.4 ", "a.b.c.d",
-        "1..2.3", "١.2.3.4",
+        "0.0.0.0",
+        "255.255.255.255",
+        "192.0.2.1",
+        "256.0.0.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "01.2.3.4",
+        "1.2.3.4 ",
+        "a.b.c.d",
+        "1..2.3",
+        "١.2.3.4",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -111,7 +177,12 @@ fn ipv4_pattern_agrees_with_the_standard_parser() {
         let expected = sample.parse::<Ipv4Addr>().is_ok();
         assert_eq!(validator.is_valid(&json!(sample)), expected, "{sample:?}");
     }
-    for (text, valid) in [("192.0.2.1/0", true), ("192.0.2.1/32", true), ("192.0.2.1/33", false), ("192.0.2.1/024", false)] {
+    for (text, valid) in [
+        ("192.0.2.1/0", true),
+        ("192.0.2.1/32", true),
+        ("192.0.2.1/33", false),
+        ("192.0.2.1/024", false),
+    ] {
         assert_eq!(validator.is_valid(&json!(text)), valid, "{text:?}");
     }
 }
@@ -120,9 +191,18 @@ fn ipv4_pattern_agrees_with_the_standard_parser() {
 fn virtual_address_parse_gives_address_and_prefix() {
     let parse = |s: &str| VirtualAddress(s.to_owned()).parse();
     assert_eq!(parse("192.0.2.40"), Ok((IpAddr::from([192, 0, 2, 40]), 32)));
-    assert_eq!(parse("192.0.2.40/24"), Ok((IpAddr::from([192, 0, 2, 40]), 24)));
-    assert_eq!(parse("2001:db8::1"), Ok(("2001:db8::1".parse().unwrap(), 128)));
-    assert_eq!(parse("2001:db8::1/64"), Ok(("2001:db8::1".parse().unwrap(), 64)));
+    assert_eq!(
+        parse("192.0.2.40/24"),
+        Ok((IpAddr::from([192, 0, 2, 40]), 24))
+    );
+    assert_eq!(
+        parse("2001:db8::1"),
+        Ok(("2001:db8::1".parse().unwrap(), 128))
+    );
+    assert_eq!(
+        parse("2001:db8::1/64"),
+        Ok(("2001:db8::1".parse().unwrap(), 64))
+    );
     assert!(parse("192.0.2.40/33").is_err());
     assert!(parse("192.0.2.40/+24").is_err());
     assert!(parse("192.0.2.40/").is_err());
@@ -162,7 +242,9 @@ fn schema_defaults_match_serde_defaults() {
     .unwrap();
     let filled = serde_json::to_value(&minimal).unwrap();
     let schema = schema();
-    let properties = schema["$defs"]["InstanceConfig"]["properties"].as_object().unwrap();
+    let properties = schema["$defs"]["InstanceConfig"]["properties"]
+        .as_object()
+        .unwrap();
     let mut checked = 0;
     for (key, property) in properties {
         if let Some(default) = property.get("default") {
@@ -170,12 +252,19 @@ fn schema_defaults_match_serde_defaults() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 10, "every optional key but source_address documents its default");
+    assert_eq!(
+        checked, 10,
+        "every optional key but source_address documents its default"
+    );
 }
 
 #[test]
 fn version_is_accepted_as_string_or_number_and_written_as_string() {
-    for (written, expected) in [(json!("2"), VrrpVersion::V2), (json!(2), VrrpVersion::V2), (json!(3), VrrpVersion::V3)] {
+    for (written, expected) in [
+        (json!("2"), VrrpVersion::V2),
+        (json!(2), VrrpVersion::V2),
+        (json!(3), VrrpVersion::V3),
+    ] {
         let mut doc = lb01();
         doc["instances"][0]["version"] = written.clone();
         if expected == VrrpVersion::V3 {
@@ -183,11 +272,15 @@ fn version_is_accepted_as_string_or_number_and_written_as_string() {
         }
         let config = load(&doc).unwrap_or_else(|e| panic!("{written}: {e}"));
         assert_eq!(config.instances[0].version, expected);
-        assert_eq!(serde_json::to_value(expected).unwrap(), json!(expected.as_str()));
+        assert_eq!(
+            serde_json::to_value(expected).unwrap(),
+            json!(expected.as_str())
+        );
     }
     let mut doc = lb01();
     doc["instances"][0]["version"] = json!(4);
     let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].pointer, "/instances/0/version");
     assert_eq!(found[0].message, r#"4 is not one of "2", 2, "3" or 3"#);
 }
@@ -221,9 +314,14 @@ fn to_params_maps_the_users_lb01_instance() {
 #[test]
 fn to_params_pads_short_passwords_and_maps_v3_settings() {
     let mut instance = load(&lb01()).unwrap().instances.remove(0);
-    instance.authentication = AuthenticationConfig::Pass { password: "abc".to_owned() };
+    instance.authentication = AuthenticationConfig::Pass {
+        password: "abc".to_owned(),
+    };
     let params = instance.to_params(IpAddr::from([192, 0, 2, 1]));
-    assert_eq!(params.authentication, Authentication::SimplePassword(*b"abc\0\0\0\0\0"));
+    assert_eq!(
+        params.authentication,
+        Authentication::SimplePassword(*b"abc\0\0\0\0\0")
+    );
 
     let config = load(&json!({
         "instances": [{
@@ -243,7 +341,13 @@ fn to_params_pads_short_passwords_and_maps_v3_settings() {
     assert!(!params.preempt);
     assert_eq!(params.preempt_delay, Duration::from_secs(30));
     assert_eq!(params.authentication, Authentication::None);
-    assert_eq!(params.addresses, vec!["fe80::7".parse::<IpAddr>().unwrap(), "2001:db8::7".parse().unwrap()]);
+    assert_eq!(
+        params.addresses,
+        vec![
+            "fe80::7".parse::<IpAddr>().unwrap(),
+            "2001:db8::7".parse().unwrap()
+        ]
+    );
     assert_eq!(params.checksum_mode, ChecksumMode::MessageOnly);
     assert_eq!(
         params.garp,
@@ -256,7 +360,10 @@ fn to_params_pads_short_passwords_and_maps_v3_settings() {
     );
     assert_eq!(
         config.instances[0].addresses_with_prefix(),
-        vec![("fe80::7".parse().unwrap(), 128), ("2001:db8::7".parse().unwrap(), 64)]
+        vec![
+            ("fe80::7".parse().unwrap(), 128),
+            ("2001:db8::7".parse().unwrap(), 64)
+        ]
     );
     assert!(config.instances[0].is_ipv6());
 }
@@ -285,15 +392,27 @@ fn display_lists_every_problem_with_its_pointer() {
     let error = ConfigError::Invalid {
         path: "/etc/vrrpd.json".to_owned(),
         problems: vec![
-            ConfigProblem { pointer: "/instances/0/priority".to_owned(), message: "300 is too big".to_owned() },
-            ConfigProblem { pointer: String::new(), message: "whole document".to_owned() },
+            ConfigProblem {
+                pointer: "/instances/0/priority".to_owned(),
+                message: "300 is too big".to_owned(),
+            },
+            ConfigProblem {
+                pointer: String::new(),
+                message: "whole document".to_owned(),
+            },
         ],
     };
     assert_eq!(
         error.to_string(),
         "/etc/vrrpd.json has 2 problems:\n  /instances/0/priority: 300 is too big\n  /: whole document"
     );
-    let one = ConfigError::Invalid { path: "x".to_owned(), problems: vec![ConfigProblem { pointer: "/a".to_owned(), message: "m".to_owned() }] };
+    let one = ConfigError::Invalid {
+        path: "x".to_owned(),
+        problems: vec![ConfigProblem {
+            pointer: "/a".to_owned(),
+            message: "m".to_owned(),
+        }],
+    };
     assert_eq!(one.to_string(), "x has 1 problem:\n  /a: m");
 }
 
@@ -301,7 +420,12 @@ fn display_lists_every_problem_with_its_pointer() {
 fn syntax_errors_name_the_origin() {
     let error = load_str("{ \"instances\": [ }", "broken.json").unwrap_err();
     assert!(matches!(error, ConfigError::Json { .. }));
-    assert!(error.to_string().starts_with("broken.json is not valid JSON: "), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("broken.json is not valid JSON: "),
+        "{error}"
+    );
     assert!(error.problems().is_empty());
 }
 
@@ -309,7 +433,12 @@ fn syntax_errors_name_the_origin() {
 fn load_file_reports_a_missing_file() {
     let error = load_file(std::path::Path::new("/nonexistent/vrrpd.json")).unwrap_err();
     assert!(matches!(error, ConfigError::Read { .. }));
-    assert!(error.to_string().starts_with("cannot read /nonexistent/vrrpd.json: "), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("cannot read /nonexistent/vrrpd.json: "),
+        "{error}"
+    );
 }
 
 #[test]
