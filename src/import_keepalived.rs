@@ -1,1 +1,0 @@
-//! `vrrpd import-keepalived`: keepalived.conf → vrrpd JSON (see docs/migrating-from-keepalived.md).
