@@ -201,14 +201,16 @@ pub fn run(path: &Path, allow_partial: bool) -> Result<ImportOutput, ImportError
     })
 }
 
-/// Keys always emitted: the required ones, and `version`, because keepalived's default (2)
-/// differs from vrrpd's (3).
-const ALWAYS_EMITTED: [&str; 6] = [
+/// Keys always emitted: the required ones; `version`, because keepalived's default (2)
+/// differs from vrrpd's (3); and `advert_interval_ms`, because both peers must agree on it
+/// (VRRPv2 drops adverts with another interval) and an operator should see it spelled out.
+const ALWAYS_EMITTED: [&str; 7] = [
     "name",
     "interface",
     "virtual_router_id",
     "version",
     "priority",
+    "advert_interval_ms",
     "virtual_addresses",
 ];
 
