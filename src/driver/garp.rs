@@ -36,7 +36,11 @@ impl GarpSender {
         // every ARP packet on the LAN for us.
         socket.set_recv_buffer_size(0)?;
         let destination = link_layer_address(ifindex, ETHERTYPE_ARP, BROADCAST_MAC)?;
-        Ok(GarpSender { socket, destination, ifindex })
+        Ok(GarpSender {
+            socket,
+            destination,
+            ifindex,
+        })
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -49,7 +53,10 @@ impl GarpSender {
         if sent == frame.len() {
             Ok(())
         } else {
-            Err(io::Error::new(io::ErrorKind::WriteZero, format!("sent {sent} of {} frame bytes", frame.len())))
+            Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("sent {sent} of {} frame bytes", frame.len()),
+            ))
         }
     }
 }

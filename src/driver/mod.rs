@@ -14,3 +14,4 @@ pub mod socket;
 pub mod systemd;
 
 
+pub use runtime::{RunError, run};

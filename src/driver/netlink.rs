@@ -11,7 +11,9 @@ use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State as OperState};
 use rtnetlink::{Handle, MulticastGroup};
 
@@ -68,7 +70,8 @@ pub struct Netlink {
 impl Netlink {
     /// Open the connection. Must be called inside a tokio runtime.
     pub fn connect() -> Result<Self, NetlinkError> {
-        let (connection, handle, _unsolicited) = rtnetlink::new_connection().map_err(NetlinkError::Open)?;
+        let (connection, handle, _unsolicited) =
+            rtnetlink::new_connection().map_err(NetlinkError::Open)?;
         tokio::spawn(connection);
         Ok(Netlink { handle })
     }
@@ -81,7 +84,10 @@ impl Netlink {
             Some(Err(error)) if is_errno(&error, &[libc::ENODEV]) => {
                 Err(NetlinkError::NoSuchInterface(name.to_owned()))
             }
-            Some(Err(source)) => Err(NetlinkError::Request { what: format!("looking up interface {name:?}"), source }),
+            Some(Err(source)) => Err(NetlinkError::Request {
+                what: format!("looking up interface {name:?}"),
+                source,
+            }),
             None => Err(NetlinkError::NoSuchInterface(name.to_owned())),
         }
     }
@@ -91,10 +97,13 @@ impl Netlink {
         let mut replies = self.handle.link().get().match_index(index).execute();
         match replies.next().await {
             Some(Ok(message)) => Ok(link_info(&message)),
-            Some(Err(error)) if is_errno(&error, &[libc::ENODEV]) => Err(NetlinkError::NoSuchInterfaceIndex(index)),
-            Some(Err(source)) => {
-                Err(NetlinkError::Request { what: format!("looking up interface index {index}"), source })
+            Some(Err(error)) if is_errno(&error, &[libc::ENODEV]) => {
+                Err(NetlinkError::NoSuchInterfaceIndex(index))
             }
+            Some(Err(source)) => Err(NetlinkError::Request {
+                what: format!("looking up interface index {index}"),
+                source,
+            }),
             None => Err(NetlinkError::NoSuchInterfaceIndex(index)),
         }
     }
@@ -102,7 +111,12 @@ impl Netlink {
     /// Every address on the interface, in the kernel's order (for IPv4 the
     /// primary addresses come before their secondaries).
     pub async fn addresses(&self, ifindex: u32) -> Result<Vec<InterfaceAddress>, NetlinkError> {
-        let mut replies = self.handle.address().get().set_link_index_filter(ifindex).execute();
+        let mut replies = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute();
         let mut found = Vec::new();
         while let Some(reply) = replies.next().await {
             let message = reply.map_err(|source| NetlinkError::Request {
@@ -124,12 +138,27 @@ impl Netlink {
         ipv6: bool,
         exclude: &[IpAddr],
     ) -> Result<Option<IpAddr>, NetlinkError> {
-        Ok(pick_primary_address(&self.addresses(ifindex).await?, ipv6, exclude))
+        Ok(pick_primary_address(
+            &self.addresses(ifindex).await?,
+            ipv6,
+            exclude,
+        ))
     }
 
     /// Add `address/prefix_len` to the interface; already present is fine.
-    pub async fn add_address(&self, ifindex: u32, address: IpAddr, prefix_len: u8) -> Result<Change, NetlinkError> {
-        match self.handle.address().add(ifindex, address, prefix_len).execute().await {
+    pub async fn add_address(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+        prefix_len: u8,
+    ) -> Result<Change, NetlinkError> {
+        match self
+            .handle
+            .address()
+            .add(ifindex, address, prefix_len)
+            .execute()
+            .await
+        {
             Ok(()) => Ok(Change::Done),
             Err(error) if is_errno(&error, &[libc::EEXIST]) => Ok(Change::AlreadyThatWay),
             Err(source) => Err(NetlinkError::Request {
@@ -142,8 +171,18 @@ impl Netlink {
     /// Remove `address` from the interface, whatever prefix length it was added
     /// with (the kernel matches the prefix too, and a leftover from another run
     /// or an operator may differ from ours); absent is fine.
-    pub async fn remove_address(&self, ifindex: u32, address: IpAddr) -> Result<Change, NetlinkError> {
-        let mut replies = self.handle.address().get().set_link_index_filter(ifindex).set_address_filter(address).execute();
+    pub async fn remove_address(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+    ) -> Result<Change, NetlinkError> {
+        let mut replies = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .set_address_filter(address)
+            .execute();
         let mut matching = Vec::new();
         while let Some(reply) = replies.next().await {
             match reply {
@@ -161,7 +200,8 @@ impl Netlink {
             match self.handle.address().del(message).execute().await {
                 Ok(()) => change = Change::Done,
                 // Gone between the dump and the delete: that is what we wanted.
-                Err(error) if is_errno(&error, &[libc::ENOENT, libc::EADDRNOTAVAIL, libc::ENODEV]) => {}
+                Err(error)
+                    if is_errno(&error, &[libc::ENOENT, libc::EADDRNOTAVAIL, libc::ENODEV]) => {}
                 Err(source) => {
                     return Err(NetlinkError::Request {
                         what: format!("removing {address} from interface index {ifindex}"),
@@ -184,7 +224,10 @@ pub struct LinkEvent {
 
 /// Link notifications from the kernel (RTNLGRP_LINK).
 pub struct LinkWatcher {
-    messages: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, rtnetlink::sys::SocketAddr)>,
+    messages: UnboundedReceiver<(
+        NetlinkMessage<RouteNetlinkMessage>,
+        rtnetlink::sys::SocketAddr,
+    )>,
     // Keeps the connection (and so the subscription) alive.
     _handle: Handle,
 }
@@ -199,9 +242,13 @@ impl LinkWatcher {
     /// Subscribe. Must be called inside a tokio runtime.
     pub fn open() -> Result<Self, NetlinkError> {
         let (connection, handle, messages) =
-            rtnetlink::new_multicast_connection(&[MulticastGroup::Link]).map_err(NetlinkError::Open)?;
+            rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
+                .map_err(NetlinkError::Open)?;
         tokio::spawn(connection);
-        Ok(LinkWatcher { messages, _handle: handle })
+        Ok(LinkWatcher {
+            messages,
+            _handle: handle,
+        })
     }
 
     /// The next link event; None when the netlink connection is gone.
@@ -213,11 +260,19 @@ impl LinkWatcher {
                 match inner {
                     RouteNetlinkMessage::NewLink(link) => {
                         let info = link_info(&link);
-                        return Some(LinkEvent { index: info.index, name: Some(info.name), up: info.up });
+                        return Some(LinkEvent {
+                            index: info.index,
+                            name: Some(info.name),
+                            up: info.up,
+                        });
                     }
                     RouteNetlinkMessage::DelLink(link) => {
                         let info = link_info(&link);
-                        return Some(LinkEvent { index: info.index, name: Some(info.name), up: false });
+                        return Some(LinkEvent {
+                            index: info.index,
+                            name: Some(info.name),
+                            up: false,
+                        });
                     }
                     _ => {}
                 }
@@ -248,7 +303,12 @@ pub fn link_info(message: &LinkMessage) -> LinkInfo {
             _ => {}
         }
     }
-    LinkInfo { index: message.header.index, name, mac, up: link_is_up(message.header.flags, oper_state) }
+    LinkInfo {
+        index: message.header.index,
+        name,
+        mac,
+        up: link_is_up(message.header.flags, oper_state),
+    }
 }
 
 /// Usable for VRRP: administratively up and running (carrier present, RFC 2863
@@ -258,7 +318,12 @@ pub fn link_is_up(flags: LinkFlags, oper_state: Option<OperState>) -> bool {
     let running = flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running);
     let oper_ok = !matches!(
         oper_state,
-        Some(OperState::Down | OperState::LowerLayerDown | OperState::NotPresent | OperState::Dormant)
+        Some(
+            OperState::Down
+                | OperState::LowerLayerDown
+                | OperState::NotPresent
+                | OperState::Dormant
+        )
     );
     running && oper_ok
 }
@@ -294,7 +359,11 @@ pub fn is_ipv6_link_local(address: Ipv6Addr) -> bool {
 }
 
 /// See [`Netlink::primary_address`].
-pub fn pick_primary_address(addresses: &[InterfaceAddress], ipv6: bool, exclude: &[IpAddr]) -> Option<IpAddr> {
+pub fn pick_primary_address(
+    addresses: &[InterfaceAddress],
+    ipv6: bool,
+    exclude: &[IpAddr],
+) -> Option<IpAddr> {
     addresses
         .iter()
         .filter(|a| !exclude.contains(&a.address))
@@ -310,7 +379,12 @@ mod tests {
     use super::*;
 
     fn v4(address: &str, secondary: bool) -> InterfaceAddress {
-        InterfaceAddress { address: address.parse().unwrap(), prefix_len: 24, secondary, link_local: false }
+        InterfaceAddress {
+            address: address.parse().unwrap(),
+            prefix_len: 24,
+            secondary,
+            link_local: false,
+        }
     }
 
     #[test]
@@ -321,7 +395,10 @@ mod tests {
             v4("192.0.2.99", true),
         ];
         let vip: IpAddr = "192.0.2.40".parse().unwrap();
-        assert_eq!(pick_primary_address(&addresses, false, &[vip]), Some("192.0.2.41".parse().unwrap()));
+        assert_eq!(
+            pick_primary_address(&addresses, false, &[vip]),
+            Some("192.0.2.41".parse().unwrap())
+        );
         assert_eq!(pick_primary_address(&addresses, false, &[]), Some(vip));
         let only_secondary = [v4("192.0.2.99", true)];
         assert_eq!(pick_primary_address(&only_secondary, false, &[]), None);
@@ -341,8 +418,14 @@ mod tests {
             secondary: false,
             link_local: true,
         };
-        assert_eq!(pick_primary_address(&[global, link_local], true, &[]), Some(link_local.address));
-        assert_eq!(pick_primary_address(&[global, link_local], false, &[]), None);
+        assert_eq!(
+            pick_primary_address(&[global, link_local], true, &[]),
+            Some(link_local.address)
+        );
+        assert_eq!(
+            pick_primary_address(&[global, link_local], false, &[]),
+            None
+        );
     }
 
     #[test]
@@ -351,8 +434,14 @@ mod tests {
         assert!(link_is_up(up_running, Some(OperState::Up)));
         assert!(link_is_up(up_running, Some(OperState::Unknown)));
         assert!(link_is_up(up_running, None));
-        assert!(!link_is_up(LinkFlags::Up, Some(OperState::Up)), "no carrier");
-        assert!(!link_is_up(LinkFlags::Running, None), "administratively down");
+        assert!(
+            !link_is_up(LinkFlags::Up, Some(OperState::Up)),
+            "no carrier"
+        );
+        assert!(
+            !link_is_up(LinkFlags::Running, None),
+            "administratively down"
+        );
         assert!(!link_is_up(up_running, Some(OperState::LowerLayerDown)));
         assert!(!link_is_up(up_running, Some(OperState::Down)));
     }
@@ -370,15 +459,28 @@ mod tests {
         let mut message = LinkMessage::default();
         message.header.index = 4;
         message.header.flags = LinkFlags::Up | LinkFlags::Running;
-        message.attributes.push(LinkAttribute::IfName("eth0".into()));
-        message.attributes.push(LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]));
-        message.attributes.push(LinkAttribute::OperState(OperState::Up));
+        message
+            .attributes
+            .push(LinkAttribute::IfName("eth0".into()));
+        message
+            .attributes
+            .push(LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]));
+        message
+            .attributes
+            .push(LinkAttribute::OperState(OperState::Up));
         let info = link_info(&message);
         assert_eq!(
             info,
-            LinkInfo { index: 4, name: "eth0".into(), mac: Some([2, 0, 0, 0, 0, 1]), up: true }
+            LinkInfo {
+                index: 4,
+                name: "eth0".into(),
+                mac: Some([2, 0, 0, 0, 0, 1]),
+                up: true
+            }
         );
-        message.attributes.push(LinkAttribute::OperState(OperState::Down));
+        message
+            .attributes
+            .push(LinkAttribute::OperState(OperState::Down));
         assert!(!link_info(&message).up);
     }
 }

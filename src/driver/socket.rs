@@ -52,7 +52,11 @@ impl VrrpSocketV4 {
         socket.set_ttl_v4(u32::from(REQUIRED_TTL))?;
         socket.set_multicast_loop_v4(false)?;
         socket.set_nonblocking(true)?;
-        Ok(VrrpSocketV4 { fd: register(socket)?, interface: interface.to_owned(), ifindex })
+        Ok(VrrpSocketV4 {
+            fd: register(socket)?,
+            interface: interface.to_owned(),
+            ifindex,
+        })
     }
 
     pub fn interface(&self) -> &str {
@@ -68,7 +72,7 @@ impl VrrpSocketV4 {
     pub async fn recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| (&*fd.get_ref()).read(buffer)) {
+            match guard.try_io(|fd| fd.get_ref().read(buffer)) {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
             }
@@ -116,7 +120,11 @@ fn set_multicast_interface_v4(socket: &Socket, ifindex: u32) -> io::Result<()> {
             size_of::<libc::ip_mreqn>() as libc::socklen_t,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Register an owned socket with the tokio reactor.
@@ -176,9 +184,15 @@ impl VrrpSocketV6 {
         socket.set_multicast_loop_v6(false)?;
         nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6RecvHopLimit, &true)
             .map_err(io::Error::from)?;
-        socket.bind(&SockAddr::from(SocketAddrV6::new(link_local, 0, 0, ifindex)))?;
+        socket.bind(&SockAddr::from(SocketAddrV6::new(
+            link_local, 0, 0, ifindex,
+        )))?;
         socket.set_nonblocking(true)?;
-        Ok(VrrpSocketV6 { fd: register(socket)?, interface: interface.to_owned(), ifindex })
+        Ok(VrrpSocketV6 {
+            fd: register(socket)?,
+            interface: interface.to_owned(),
+            ifindex,
+        })
     }
 
     pub fn interface(&self) -> &str {
@@ -217,17 +231,28 @@ fn receive_with_hop_limit(socket: &Socket, buffer: &mut [u8]) -> io::Result<Rece
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
     let mut control = nix::cmsg_space!(libc::c_int);
     let mut iov = [io::IoSliceMut::new(buffer)];
-    let message = recvmsg::<SockaddrIn6>(socket.as_raw_fd(), &mut iov, Some(&mut control), MsgFlags::empty())
-        .map_err(io::Error::from)?;
+    let message = recvmsg::<SockaddrIn6>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::empty(),
+    )
+    .map_err(io::Error::from)?;
     let mut hop_limit = None;
     for cmsg in message.cmsgs().map_err(io::Error::from)? {
         if let ControlMessageOwned::Ipv6HopLimit(limit) = cmsg {
             hop_limit = u8::try_from(limit).ok();
         }
     }
-    let source = message
-        .address
-        .map(|address| address.ip())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram without a source address"))?;
-    Ok(ReceivedV6 { source, hop_limit, length: message.bytes })
+    let source = message.address.map(|address| address.ip()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "datagram without a source address",
+        )
+    })?;
+    Ok(ReceivedV6 {
+        source,
+        hop_limit,
+        length: message.bytes,
+    })
 }
