@@ -6,7 +6,7 @@
 //! the sockets, netlink and AF_PACKET code on their own.
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use vrrpd::driver::garp::{BROADCAST_MAC, ETHERTYPE_ARP, GarpSender, link_layer_address};
 use vrrpd::driver::netlink::{Change, LinkWatcher, Netlink};
-use vrrpd::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4};
+use vrrpd::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
 
 const INTERFACE: &str = "vr0";
 const ADDRESS_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -201,6 +201,74 @@ fn advertisement_crosses_the_link_with_ttl_255() {
         "sent to the VRRP group"
     );
     assert_eq!(&datagram[header_len..], &message[..]);
+}
+
+#[test]
+fn ipv6_advertisement_arrives_with_hop_limit_255_from_the_link_local_source() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("adv6");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    // nodad: usable at once, without waiting for duplicate address detection.
+    let link_local_a: Ipv6Addr = "fe80::a".parse().unwrap();
+    let link_local_b: Ipv6Addr = "fe80::b".parse().unwrap();
+    ip(&[
+        "-n",
+        &pair.a,
+        "addr",
+        "add",
+        "fe80::a/64",
+        "dev",
+        INTERFACE,
+        "nodad",
+    ]);
+    ip(&[
+        "-n",
+        &pair.b,
+        "addr",
+        "add",
+        "fe80::b/64",
+        "dev",
+        INTERFACE,
+        "nodad",
+    ]);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_b, link_local_b).expect("open socket in b");
+            ready_tx.send(()).expect("signal ready");
+            let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+            let received = tokio::time::timeout(TIMEOUT, socket.recv(&mut buffer))
+                .await
+                .expect("an advertisement within the timeout")
+                .expect("recv");
+            (received, buffer[..received.length].to_vec())
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    // A VRRPv3 header for VRID 50 (RFC 5798 §5.1); the socket does not look inside.
+    let message: Vec<u8> = vec![0x31, 50, 150, 1, 0, 100, 0, 0];
+    let sent = message.clone();
+    in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_a, link_local_a).expect("open socket in a");
+            socket.send(&sent).await.expect("send");
+        })
+    })
+    .join()
+    .expect("sender thread");
+    let (received, bytes) = receiver.join().expect("receiver thread");
+    assert_eq!(
+        received.hop_limit,
+        Some(255),
+        "hop limit must be 255 (RFC 5798 §5.1.1.3)"
+    );
+    assert_eq!(received.source, link_local_a);
+    assert_eq!(bytes, message);
 }
 
 #[test]

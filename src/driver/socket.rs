@@ -41,16 +41,28 @@ impl VrrpSocketV4 {
             Type::RAW,
             Some(Protocol::from(i32::from(IP_PROTOCOL_VRRP))),
         )?;
-        socket.bind_device(Some(interface.as_bytes()))?;
+        step(
+            "SO_BINDTODEVICE",
+            socket.bind_device(Some(interface.as_bytes())),
+        )?;
         // Without this, Linux hands a raw socket every multicast group joined by
         // any socket on the host; we only want our own membership.
-        socket.set_multicast_all_v4(false)?;
-        socket.join_multicast_v4_n(&MULTICAST_V4, &InterfaceIndexOrAddress::Index(ifindex))?;
-        set_multicast_interface_v4(&socket, ifindex)?;
-        socket.set_multicast_ttl_v4(u32::from(REQUIRED_TTL))?;
+        step("IP_MULTICAST_ALL", socket.set_multicast_all_v4(false))?;
+        step(
+            "joining 224.0.0.18",
+            socket.join_multicast_v4_n(&MULTICAST_V4, &InterfaceIndexOrAddress::Index(ifindex)),
+        )?;
+        step(
+            "IP_MULTICAST_IF",
+            set_multicast_interface_v4(&socket, ifindex),
+        )?;
+        step(
+            "IP_MULTICAST_TTL",
+            socket.set_multicast_ttl_v4(u32::from(REQUIRED_TTL)),
+        )?;
         // Unicast TTL too: a peer configured for unicast VRRP checks it the same way.
-        socket.set_ttl_v4(u32::from(REQUIRED_TTL))?;
-        socket.set_multicast_loop_v4(false)?;
+        step("IP_TTL", socket.set_ttl_v4(u32::from(REQUIRED_TTL)))?;
+        step("IP_MULTICAST_LOOP", socket.set_multicast_loop_v4(false))?;
         socket.set_nonblocking(true)?;
         Ok(VrrpSocketV4 {
             fd: register(socket)?,
@@ -134,6 +146,12 @@ fn register(socket: Socket) -> io::Result<AsyncFd<Socket>> {
     unsafe { AsyncFd::register(socket) }.map_err(|error| error.into_parts().1)
 }
 
+/// Name the step that failed: "Invalid argument" alone does not tell an
+/// operator which of a dozen socket options the kernel refused.
+fn step<T>(what: &str, result: io::Result<T>) -> io::Result<T> {
+    result.map_err(|error| io::Error::new(error.kind(), format!("{what}: {error}")))
+}
+
 fn check_sent(sent: usize, expected: usize) -> io::Result<()> {
     if sent == expected {
         Ok(())
@@ -148,7 +166,7 @@ fn check_sent(sent: usize, expected: usize) -> io::Result<()> {
 /// One datagram from a raw IPv6 socket: the kernel strips the IPv6 header, so
 /// the source and hop limit come from the socket address and the
 /// IPV6_HOPLIMIT control message (RFC 3542 §6.3).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReceivedV6 {
     pub source: Ipv6Addr,
     /// None if the kernel did not attach the control message (it always
@@ -174,19 +192,40 @@ impl VrrpSocketV6 {
             Type::RAW,
             Some(Protocol::from(i32::from(IP_PROTOCOL_VRRP))),
         )?;
-        socket.bind_device(Some(interface.as_bytes()))?;
-        socket.set_only_v6(true)?;
-        socket.set_multicast_all_v6(false)?;
-        socket.join_multicast_v6(&MULTICAST_V6, ifindex)?;
-        socket.set_multicast_if_v6(ifindex)?;
-        socket.set_multicast_hops_v6(u32::from(REQUIRED_TTL))?;
-        socket.set_unicast_hops_v6(u32::from(REQUIRED_TTL))?;
-        socket.set_multicast_loop_v6(false)?;
-        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6RecvHopLimit, &true)
-            .map_err(io::Error::from)?;
-        socket.bind(&SockAddr::from(SocketAddrV6::new(
-            link_local, 0, 0, ifindex,
-        )))?;
+        step(
+            "SO_BINDTODEVICE",
+            socket.bind_device(Some(interface.as_bytes())),
+        )?;
+        step("IPV6_MULTICAST_ALL", socket.set_multicast_all_v6(false))?;
+        step(
+            "joining ff02::12",
+            socket.join_multicast_v6(&MULTICAST_V6, ifindex),
+        )?;
+        step("IPV6_MULTICAST_IF", socket.set_multicast_if_v6(ifindex))?;
+        step(
+            "IPV6_MULTICAST_HOPS",
+            socket.set_multicast_hops_v6(u32::from(REQUIRED_TTL)),
+        )?;
+        step(
+            "IPV6_UNICAST_HOPS",
+            socket.set_unicast_hops_v6(u32::from(REQUIRED_TTL)),
+        )?;
+        step("IPV6_MULTICAST_LOOP", socket.set_multicast_loop_v6(false))?;
+        step(
+            "IPV6_RECVHOPLIMIT",
+            nix::sys::socket::setsockopt(
+                &socket,
+                nix::sys::socket::sockopt::Ipv6RecvHopLimit,
+                &true,
+            )
+            .map_err(io::Error::from),
+        )?;
+        step(
+            "binding to the link-local source address",
+            socket.bind(&SockAddr::from(SocketAddrV6::new(
+                link_local, 0, 0, ifindex,
+            ))),
+        )?;
         socket.set_nonblocking(true)?;
         Ok(VrrpSocketV6 {
             fd: register(socket)?,
