@@ -13,7 +13,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use vrrpd::driver::garp::{BROADCAST_MAC, ETHERTYPE_ARP, GarpSender, link_layer_address};
+use vrrpd::driver::garp::{
+    BROADCAST_MAC, ETHERTYPE_ARP, GarpSender, NeighbourAdvertiser, link_layer_address,
+};
 use vrrpd::driver::netlink::{Change, LinkWatcher, Netlink};
 use vrrpd::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
 
@@ -468,4 +470,110 @@ fn gratuitous_arp_frame_reaches_the_peer() {
         .expect("receiver thread")
         .expect("the frame arrived");
     assert_eq!(&received[..42], &frame[..]);
+}
+
+#[test]
+fn neighbour_advertisement_reaches_the_peer_with_hop_limit_255() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("na");
+    let index_a = link_index(&pair.a);
+    ip(&[
+        "-n",
+        &pair.a,
+        "addr",
+        "add",
+        "fe80::a/64",
+        "dev",
+        INTERFACE,
+        "nodad",
+    ]);
+    ip(&[
+        "-n",
+        &pair.b,
+        "addr",
+        "add",
+        "fe80::b/64",
+        "dev",
+        INTERFACE,
+        "nodad",
+    ]);
+    // An NA for 2001:db8::40 (RFC 4861 §4.4), checksum left to the kernel.
+    let target: Ipv6Addr = "2001:db8::40".parse().unwrap();
+    let mut message = vec![136, 0, 0, 0, 0xa0, 0, 0, 0];
+    message.extend_from_slice(&target.octets());
+    message.extend_from_slice(&[2, 1, 2, 0, 0, 0, 0, 0xa]);
+
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket =
+            Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)).expect("icmpv6 socket");
+        socket
+            .bind_device(Some(INTERFACE.as_bytes()))
+            .expect("bind device");
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6RecvHopLimit, &true)
+            .expect("hop limit");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        ready_tx.send(()).expect("ready");
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            let mut buffer = [0u8; 1500];
+            let mut control = nix::cmsg_space!(libc::c_int);
+            let mut iov = [std::io::IoSliceMut::new(&mut buffer)];
+            let Ok(received) = nix::sys::socket::recvmsg::<nix::sys::socket::SockaddrIn6>(
+                std::os::fd::AsRawFd::as_raw_fd(&socket),
+                &mut iov,
+                Some(&mut control),
+                nix::sys::socket::MsgFlags::empty(),
+            ) else {
+                continue;
+            };
+            let hop_limit = received
+                .cmsgs()
+                .expect("cmsgs")
+                .find_map(|cmsg| match cmsg {
+                    nix::sys::socket::ControlMessageOwned::Ipv6HopLimit(limit) => Some(limit),
+                    _ => None,
+                });
+            let length = received.bytes;
+            // Other ICMPv6 (router solicitations, MLD) may pass; ours is the NA for the target.
+            if length >= 24 && buffer[0] == 136 && buffer[8..24] == target.octets() {
+                return Some((buffer[..length].to_vec(), hop_limit));
+            }
+        }
+        None
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let sent = message.clone();
+    in_namespace(&pair.a, move || {
+        NeighbourAdvertiser::open(INTERFACE, index_a, "fe80::a".parse().unwrap())
+            .expect("na socket")
+            .send_message(&sent)
+            .expect("send")
+    })
+    .join()
+    .expect("sender thread");
+    let (received, hop_limit) = receiver
+        .join()
+        .expect("receiver thread")
+        .expect("the NA arrived");
+    assert_eq!(
+        hop_limit,
+        Some(255),
+        "ND requires hop limit 255 (RFC 4861 §7.1.2)"
+    );
+    assert_eq!(
+        received[4..],
+        message[4..],
+        "flags, target and option as sent"
+    );
+    assert_ne!(
+        &received[2..4],
+        &[0, 0],
+        "the kernel filled in the checksum"
+    );
 }

@@ -7,6 +7,7 @@
 //! Ethernet broadcast address.
 
 use std::io;
+use std::net::{Ipv6Addr, SocketAddrV6};
 
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
 
@@ -60,6 +61,56 @@ impl GarpSender {
         }
     }
 }
+
+/// Sends unsolicited Neighbor Advertisements (RFC 5798 §6.4.2 via RFC 4861
+/// §7.2.6), IPv6's gratuitous ARP, through a raw ICMPv6 socket to ff02::1 with
+/// hop limit 255 (receivers drop NAs with any other, RFC 4861 §7.1.2).
+/// The message comes from `core::arp::unsolicited_neighbour_advertisement`.
+#[derive(Debug)]
+pub struct NeighbourAdvertiser {
+    socket: Socket,
+    destination: SockAddr,
+}
+
+impl NeighbourAdvertiser {
+    /// Open on interface `interface` (index `ifindex`), sending from `link_local`.
+    pub fn open(interface: &str, ifindex: u32, link_local: Ipv6Addr) -> io::Result<Self> {
+        let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+        socket.bind_device(Some(interface.as_bytes()))?;
+        socket.set_multicast_if_v6(ifindex)?;
+        socket.set_multicast_hops_v6(u32::from(ND_HOP_LIMIT))?;
+        socket.set_multicast_loop_v6(false)?;
+        socket.set_nonblocking(true)?;
+        // We never read; keep the kernel from queueing the LAN's ICMPv6 for us.
+        socket.set_recv_buffer_size(0)?;
+        socket.bind(&SockAddr::from(SocketAddrV6::new(
+            link_local, 0, 0, ifindex,
+        )))?;
+        let destination = SockAddr::from(SocketAddrV6::new(ALL_NODES, 0, 0, ifindex));
+        Ok(NeighbourAdvertiser {
+            socket,
+            destination,
+        })
+    }
+
+    /// Send one ICMPv6 message (the kernel fills in the checksum on raw ICMPv6 sockets).
+    pub fn send_message(&self, message: &[u8]) -> io::Result<()> {
+        let sent = self.socket.send_to(message, &self.destination)?;
+        if sent == message.len() {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("sent {sent} of {} bytes", message.len()),
+            ))
+        }
+    }
+}
+
+/// ff02::1, the all-nodes link-local multicast group (RFC 4291 §2.7.1).
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+/// Neighbor Discovery messages must carry hop limit 255 (RFC 4861 §7.1.2).
+pub const ND_HOP_LIMIT: u8 = 255;
 
 /// A `sockaddr_ll` naming `ifindex`, the EtherType and a 6-byte destination MAC.
 pub fn link_layer_address(ifindex: u32, ethertype: u16, mac: [u8; 6]) -> io::Result<SockAddr> {

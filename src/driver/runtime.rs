@@ -28,7 +28,7 @@ use crate::config::{self, Config, ConfigError, InstanceConfig};
 use crate::core::ip::{Ipv4Datagram, parse_ipv4};
 use crate::core::packet::{self, IP_PROTOCOL_VRRP, MULTICAST_V4, MULTICAST_V6, REQUIRED_TTL};
 use crate::core::{Action, Advertisement, DropReason, Input, Instance, State, TransitionReason};
-use crate::driver::garp::GarpSender;
+use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
 use crate::driver::netlink::{Change, LinkEvent, LinkInfo, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
 use crate::driver::systemd::Notifier;
@@ -120,6 +120,7 @@ struct Interface {
     socket_v4: Option<Arc<VrrpSocketV4>>,
     socket_v6: Option<Arc<VrrpSocketV6>>,
     garp: Option<GarpSender>,
+    neighbour_advertiser: Option<NeighbourAdvertiser>,
     receivers: Vec<JoinHandle<()>>,
     /// Drops that could not be pinned on an instance (unknown VRID, unparsable packets).
     drops: BTreeMap<DropReason, u64>,
@@ -355,6 +356,7 @@ impl Daemon {
                 socket_v4: None,
                 socket_v6: None,
                 garp: None,
+                neighbour_advertiser: None,
                 receivers: Vec::new(),
                 drops: BTreeMap::new(),
             });
@@ -391,6 +393,10 @@ impl Daemon {
                 .receivers
                 .push(tokio::spawn(receive_v6(Arc::clone(&socket), events)));
             interface.socket_v6 = Some(socket);
+            interface.neighbour_advertiser = Some(
+                NeighbourAdvertiser::open(&link.name, link.index, link_local)
+                    .map_err(|source| socket_error("neighbour advertisement socket", source))?,
+            );
         }
         Ok(())
     }
@@ -674,8 +680,9 @@ impl Daemon {
         }
     }
 
-    /// One gratuitous ARP per IPv4 virtual address (RFC 3768 §8.1.1); the core
-    /// schedules the bursts and refreshes.
+    /// One gratuitous ARP per IPv4 virtual address (RFC 3768 §8.1.1), one
+    /// unsolicited NA per IPv6 one (RFC 5798 §6.4.2); the core schedules the
+    /// bursts and refreshes.
     fn send_gratuitous_arp(&self, index: usize) {
         let Some(slot) = self.slots.get(index) else {
             return;
@@ -683,30 +690,38 @@ impl Daemon {
         let Some(interface) = self.interface_of(slot) else {
             return;
         };
-        let (Some(garp), Some(mac)) = (&interface.garp, interface.link.mac) else {
+        let Some(mac) = interface.link.mac else {
             debug!(
-                "({}) {} has no Ethernet address: no gratuitous ARP",
+                "({}) {} has no Ethernet address: no gratuitous ARP/NA",
                 slot.name(),
                 interface.link.name
             );
             return;
         };
         for (address, _) in &slot.addresses {
-            match address {
-                IpAddr::V4(address) => {
-                    let frame = crate::core::arp::gratuitous_arp_frame(mac, *address);
-                    if let Err(error) = garp.send_frame(&frame) {
-                        warn!(
-                            "({}) cannot send gratuitous ARP for {address}: {error}",
-                            slot.name()
-                        );
-                    }
+            let result = match (address, &interface.garp, &interface.neighbour_advertiser) {
+                (IpAddr::V4(address), Some(garp), _) => {
+                    garp.send_frame(&crate::core::arp::gratuitous_arp_frame(mac, *address))
                 }
-                // TODO: unsolicited neighbour advertisements (RFC 5798 §6.4.2) once
-                // core::arp has the NA builder.
-                IpAddr::V6(address) => {
-                    debug!("({}) no unsolicited NA for {address} yet", slot.name())
+                (IpAddr::V6(address), _, Some(advertiser)) => {
+                    // TODO(lead): once core's NA builder is merged, replace this arm's body with:
+                    //   let IpAddr::V6(source) = slot.instance.params().local_address else { continue };
+                    //   advertiser.send_message(&crate::core::arp::unsolicited_neighbour_advertisement(mac, *address, source))
+                    let _ = advertiser;
+                    debug!(
+                        "({}) unsolicited NA for {address} not wired yet",
+                        slot.name()
+                    );
+                    Ok(())
                 }
+                _ => Ok(()),
+            };
+            if let Err(error) = result {
+                warn!(
+                    "({}) cannot announce {address} on {}: {error}",
+                    slot.name(),
+                    interface.link.name
+                );
             }
         }
     }
