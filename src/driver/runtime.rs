@@ -745,6 +745,17 @@ impl Daemon {
         }
         interface.link.up = event.up;
         let name = interface.link.name.clone();
+        if event.up {
+            // The MAC may have changed while the link was down (bonding, a new NIC).
+            match self.netlink.link_by_index(event.index).await {
+                Ok(fresh) => {
+                    if let Some(interface) = self.interfaces.get_mut(&name) {
+                        interface.link.mac = fresh.mac;
+                    }
+                }
+                Err(error) => warn!("cannot refresh interface {name}: {error}"),
+            }
+        }
         info!(
             "interface {name} is {}",
             if event.up { "up" } else { "down" }
@@ -785,7 +796,18 @@ impl Daemon {
             Ok(new_config) => {
                 let plan = plan_reload(&self.config.instances, &new_config.instances);
                 self.apply_reload(plan).await;
-                self.config = new_config;
+                self.close_unused_interfaces();
+                // Remember only what runs: an instance that failed to start counts as
+                // "added" again at the next reload, which then retries it.
+                let running: Vec<InstanceConfig> = new_config
+                    .instances
+                    .into_iter()
+                    .filter(|config| self.slots.iter().any(|slot| slot.name() == config.name))
+                    .collect();
+                self.config = Config {
+                    instances: running,
+                    ..new_config
+                };
                 // Keep the config's order for STATUS= and logs.
                 let order: Vec<&str> = self
                     .config
