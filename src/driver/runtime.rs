@@ -263,13 +263,11 @@ impl Daemon {
     }
 
     fn status(&self) -> String {
-        status_text(self.slots.iter().map(|slot| {
-            (
-                slot.name(),
-                slot.instance.state(),
-                slot.instance.params().priority,
-            )
-        }))
+        status_text(
+            self.slots
+                .iter()
+                .map(|slot| (slot.name(), slot.instance.state(), slot.config.priority)),
+        )
     }
 
     /// Open (or reuse) the interface, pick the source address, clean leftovers,
@@ -981,7 +979,7 @@ pub fn transition_line(
 ) -> String {
     let last_master = match last_advert {
         Some((source, priority)) => format!("last master {source} priority {priority}"),
-        None => "no master heard since start".to_owned(),
+        None => "no other router heard".to_owned(),
     };
     let why = match reason {
         TransitionReason::Startup => "startup".to_owned(),
@@ -1221,7 +1219,7 @@ mod tests {
                 None,
                 "eth0"
             ),
-            "(VI_1) Entering MASTER STATE (reason: master down timer expired; no master heard since start)"
+            "(VI_1) Entering MASTER STATE (reason: master down timer expired; no other router heard)"
         );
         let higher = TransitionReason::HigherPriorityMaster {
             source: "192.0.2.42".parse().unwrap(),
