@@ -1330,6 +1330,57 @@ mod tests {
         assert_eq!(limiter.last.len(), 1);
     }
 
+    /// A 20-byte IPv4 header (no options) from 192.0.2.41 to 224.0.0.18 followed by `payload`.
+    fn ipv4_datagram(ttl: u8, protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let total = u16::try_from(20 + payload.len()).unwrap();
+        let mut datagram = vec![0x45, 0];
+        datagram.extend_from_slice(&total.to_be_bytes());
+        datagram.extend_from_slice(&[
+            0, 0, 0, 0, ttl, protocol, 0, 0, 192, 0, 2, 41, 224, 0, 0, 18,
+        ]);
+        datagram.extend_from_slice(payload);
+        datagram
+    }
+
+    // These need core::ip::parse_ipv4, a todo!() stub on this branch.
+    #[test]
+    #[ignore = "needs core::ip from the core branch; remove this ignore after merging"]
+    fn screening_passes_vrrp_with_ttl_255() {
+        let payload = [0x21, 50, 150, 1, 1, 1, 0, 0];
+        let datagram = ipv4_datagram(255, 112, &payload);
+        let screened = screen_ipv4(&datagram).unwrap();
+        assert_eq!(screened.source, std::net::Ipv4Addr::new(192, 0, 2, 41));
+        assert_eq!(screened.destination, MULTICAST_V4);
+        assert_eq!(screened.payload, &payload);
+    }
+
+    #[test]
+    #[ignore = "needs core::ip from the core branch; remove this ignore after merging"]
+    fn screening_rejects_a_ttl_other_than_255_naming_source_and_vrid() {
+        let datagram = ipv4_datagram(254, 112, &[0x21, 50, 150, 1, 1, 1, 0, 0]);
+        assert_eq!(
+            screen_ipv4(&datagram),
+            Err(Rejected {
+                reason: DropReason::BadTtl,
+                source: Some("192.0.2.41".parse().unwrap()),
+                vrid: Some(50),
+            })
+        );
+    }
+
+    #[test]
+    #[ignore = "needs core::ip from the core branch; remove this ignore after merging"]
+    fn screening_rejects_other_protocols_and_truncated_headers() {
+        let udp = ipv4_datagram(255, 17, &[0; 8]);
+        assert_eq!(
+            screen_ipv4(&udp).map_err(|r| r.reason),
+            Err(DropReason::NotVrrp)
+        );
+        let truncated = &ipv4_datagram(255, 112, &[])[..12];
+        let rejected = screen_ipv4(truncated).unwrap_err();
+        assert_eq!(rejected.source, None, "no source before the header parsed");
+    }
+
     #[test]
     fn vrid_is_the_second_byte() {
         assert_eq!(peek_vrid(&[0x21, 50, 150]), Some(50));
