@@ -147,7 +147,7 @@ fn schema() -> u8 {
 }
 
 fn demo() -> u8 {
-    // TODO(lead): enable once `vrrpd::lab::run_demo` is merged:
+    // TODO(lead): enable once `vrrpd::lab::run_demo` is merged; remove the two lines after this comment:
     // match vrrpd::lab::run_demo() {
     //     Ok(()) => EXIT_OK,
     //     Err(error) => {
@@ -160,10 +160,14 @@ fn demo() -> u8 {
 }
 
 fn import_keepalived(file: &Path, allow_partial: bool) -> u8 {
-    // TODO(lead): enable once `vrrpd::import_keepalived::run` is merged:
+    // TODO(lead): enable once `vrrpd::import_keepalived::run` (-> Result<ImportOutput,
+    // ImportError>) is merged; remove the two lines after this comment:
     // match vrrpd::import_keepalived::run(file, allow_partial) {
-    //     Ok(json) => {
-    //         println!("{json}");
+    //     Ok(output) => {
+    //         for warning in &output.warnings {
+    //             eprintln!("{warning}");
+    //         }
+    //         print!("{}", output.json);
     //         EXIT_OK
     //     }
     //     Err(error) => {
