@@ -151,6 +151,10 @@ impl Slot {
     fn name(&self) -> &str {
         &self.config.name
     }
+
+    fn interface_name(&self) -> &str {
+        &self.config.interface
+    }
 }
 
 struct Daemon {
@@ -209,6 +213,7 @@ async fn run_loop(
     info!("vrrpd started: {}", daemon.status());
     daemon.notifier.ready(&daemon.status());
 
+    let mut failure = None;
     loop {
         // Idle instances (Initialize/Fault) have no deadline; wake up hourly anyway.
         let deadline = daemon
@@ -228,20 +233,32 @@ async fn run_loop(
             _ = hangup.recv() => daemon.reload().await,
             _ = tick(&mut watchdog) => daemon.notifier.watchdog(),
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => daemon.fire_timers().await,
-            Some(event) = received.recv() => daemon.on_event(event).await,
+            // Before packets, so that a flood of them cannot hide a link change.
             event = link_watcher.next() => match event {
                 Some(event) => daemon.on_link_event(event).await,
                 None => {
                     warn!("the netlink link monitor closed; reopening it");
-                    link_watcher = LinkWatcher::open()?;
+                    match LinkWatcher::open() {
+                        Ok(reopened) => link_watcher = reopened,
+                        Err(error) => {
+                            failure = Some(RunError::from(error));
+                            break;
+                        }
+                    }
                 }
             },
+            Some(event) = received.recv() => daemon.on_event(event).await,
         }
     }
     daemon.notifier.stopping();
     daemon.shutdown_all().await;
-    info!("vrrpd stopped");
-    Ok(())
+    match failure {
+        None => {
+            info!("vrrpd stopped");
+            Ok(())
+        }
+        Some(error) => Err(error),
+    }
 }
 
 /// Wait for the next watchdog tick, or forever when the watchdog is off.
@@ -850,12 +867,6 @@ impl Daemon {
                 Err(error) => error!("({name}) cannot start: {error}"),
             }
         }
-    }
-}
-
-impl Slot {
-    fn interface_name(&self) -> &str {
-        &self.config.interface
     }
 }
 
