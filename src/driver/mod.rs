@@ -13,5 +13,4 @@ pub mod runtime;
 pub mod socket;
 pub mod systemd;
 
-
 pub use runtime::{RunError, run};
