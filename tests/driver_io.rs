@@ -206,6 +206,57 @@ fn advertisement_crosses_the_link_with_ttl_255() {
 }
 
 #[test]
+fn advertisement_leaves_from_the_configured_source_address() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("src");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    // A second (secondary) address on a: not what the kernel would pick by itself.
+    let configured_source = Ipv4Addr::new(192, 0, 2, 51);
+    ip(&[
+        "-n",
+        &pair.a,
+        "addr",
+        "add",
+        "192.0.2.51/24",
+        "dev",
+        INTERFACE,
+    ]);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_b).expect("open socket in b");
+            ready_tx.send(()).expect("signal ready");
+            let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+            let length = tokio::time::timeout(TIMEOUT, socket.recv(&mut buffer))
+                .await
+                .expect("an advertisement within the timeout")
+                .expect("recv");
+            buffer.truncate(length);
+            buffer
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let message = handmade_advertisement();
+    in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_a).expect("open socket in a");
+            socket
+                .send_from(&message, configured_source)
+                .await
+                .expect("send");
+        })
+    })
+    .join()
+    .expect("sender thread");
+    let datagram = receiver.join().expect("receiver thread");
+    assert_eq!(&datagram[12..16], &configured_source.octets());
+    assert_eq!(datagram[8], 255);
+}
+
+#[test]
 fn ipv6_advertisement_arrives_with_hop_limit_255_from_the_link_local_source() {
     if !have_root() {
         return;

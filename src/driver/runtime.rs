@@ -663,14 +663,14 @@ impl Daemon {
             &interface.socket_v4,
             &interface.socket_v6,
         ) {
-            (source @ IpAddr::V4(_), Some(socket), _) => {
+            (IpAddr::V4(source), Some(socket), _) => {
                 let message = packet::encode(
                     advert,
-                    source,
+                    IpAddr::V4(source),
                     IpAddr::V4(MULTICAST_V4),
                     params.checksum_mode,
                 );
-                socket.send(&message).await
+                socket.send_from(&message, source).await
             }
             (source @ IpAddr::V6(_), _, Some(socket)) => {
                 let message = packet::encode(

@@ -92,17 +92,55 @@ impl VrrpSocketV4 {
     }
 
     /// Send one VRRP message (the IP payload) to 224.0.0.18; the kernel adds
-    /// the IP header with TTL 255 and our interface's address as source.
+    /// the IP header with TTL 255 and the interface's primary address as source.
     pub async fn send(&self, message: &[u8]) -> io::Result<()> {
-        self.send_to(message, MULTICAST_V4).await
+        self.send_to(message, MULTICAST_V4, None).await
     }
 
-    /// Send one VRRP message to `destination` (the group, or a unicast peer).
-    pub async fn send_to(&self, message: &[u8], destination: Ipv4Addr) -> io::Result<()> {
-        let address = SockAddr::from(SocketAddrV4::new(destination, 0));
+    /// Send one VRRP message to 224.0.0.18 from `source`: the address the v3
+    /// pseudo-header checksum was computed with (RFC 5798 §5.2.8) and the one
+    /// peers compare priorities against must be the one on the wire, even when
+    /// it is not the interface's primary address (config `source_address`).
+    pub async fn send_from(&self, message: &[u8], source: Ipv4Addr) -> io::Result<()> {
+        self.send_to(message, MULTICAST_V4, Some(source)).await
+    }
+
+    /// Send one VRRP message to `destination` (the group, or a unicast peer),
+    /// from `source` when given (IP_PKTINFO's ipi_spec_dst sets a raw socket's
+    /// source address per message, see ip(7)).
+    pub async fn send_to(
+        &self,
+        message: &[u8],
+        destination: Ipv4Addr,
+        source: Option<Ipv4Addr>,
+    ) -> io::Result<()> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn, sendmsg};
+        let address = SockaddrIn::from(SocketAddrV4::new(destination, 0));
+        let packet_info = source.map(|source| libc::in_pktinfo {
+            ipi_ifindex: 0,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(source).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        });
+        let control: Vec<ControlMessage<'_>> = packet_info
+            .iter()
+            .map(ControlMessage::Ipv4PacketInfo)
+            .collect();
+        let iov = [io::IoSlice::new(message)];
         loop {
             let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| fd.get_ref().send_to(message, &address)) {
+            let sent = guard.try_io(|fd| {
+                sendmsg(
+                    fd.as_raw_fd(),
+                    &iov,
+                    &control,
+                    MsgFlags::empty(),
+                    Some(&address),
+                )
+                .map_err(io::Error::from)
+            });
+            match sent {
                 Ok(result) => return check_sent(result?, message.len()),
                 Err(_would_block) => continue,
             }
