@@ -232,7 +232,21 @@ async fn run_loop(
             }
             _ = hangup.recv() => daemon.reload().await,
             _ = tick(&mut watchdog) => daemon.notifier.watchdog(),
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => daemon.fire_timers().await,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                // An advert that arrived before the deadline must reset the timer
+                // first (RFC 3768 §6.4.2). After a scheduling stall the packet and
+                // the timer are ready together: let the receive tasks run, handle
+                // what they queued (bounded, so a flood cannot starve the timers),
+                // and only then fire whatever is still due.
+                tokio::task::yield_now().await;
+                for _ in 0..EVENT_QUEUE_LEN {
+                    match received.try_recv() {
+                        Ok(event) => daemon.on_event(event).await,
+                        Err(_) => break,
+                    }
+                }
+                daemon.fire_timers().await;
+            }
             // Before packets, so that a flood of them cannot hide a link change.
             event = link_watcher.next() => match event {
                 Some(event) => daemon.on_link_event(event).await,
