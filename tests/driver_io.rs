@@ -628,3 +628,56 @@ fn neighbour_advertisement_reaches_the_peer_with_hop_limit_255() {
         "the kernel filled in the checksum"
     );
 }
+
+#[test]
+fn queued_advertisement_is_read_without_waiting() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("try");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (sent_tx, sent_rx) = mpsc::channel::<()>();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_b).expect("open socket in b");
+            let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+            let empty = socket.try_recv(&mut buffer).map_err(|error| error.kind());
+            ready_tx.send(()).expect("signal ready");
+            sent_rx.recv_timeout(TIMEOUT).expect("sender done");
+            // Delivery over the veth is asynchronous: poll (bounded) without blocking.
+            let deadline = Instant::now() + TIMEOUT;
+            let length = loop {
+                match socket.try_recv(&mut buffer) {
+                    Ok(length) => break length,
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(Instant::now() < deadline, "nothing queued");
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(error) => panic!("try_recv: {error}"),
+                }
+            };
+            (empty, length)
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let message = handmade_advertisement();
+    let expected_length = 20 + message.len();
+    in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_a).expect("open socket in a");
+            socket.send(&message).await.expect("send");
+        })
+    })
+    .join()
+    .expect("sender thread");
+    sent_tx.send(()).expect("tell the receiver");
+    let (empty, length) = receiver.join().expect("receiver thread");
+    assert_eq!(
+        empty,
+        Err(std::io::ErrorKind::WouldBlock),
+        "nothing queued before the send"
+    );
+    assert_eq!(length, expected_length);
+}

@@ -235,16 +235,16 @@ async fn run_loop(
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 // An advert that arrived before the deadline must reset the timer
                 // first (RFC 3768 §6.4.2). After a scheduling stall the packet and
-                // the timer are ready together: let the receive tasks run, handle
-                // what they queued (bounded, so a flood cannot starve the timers),
-                // and only then fire whatever is still due.
-                tokio::task::yield_now().await;
+                // the timer are ready together, so handle what is already queued
+                // (in the channel, then still in the sockets), bounded so that a
+                // flood cannot starve the timers, and only then fire what is due.
                 for _ in 0..EVENT_QUEUE_LEN {
                     match received.try_recv() {
                         Ok(event) => daemon.on_event(event).await,
                         Err(_) => break,
                     }
                 }
+                daemon.drain_sockets().await;
                 daemon.fire_timers().await;
             }
             // Before packets, so that a flood of them cannot hide a link change.
@@ -459,6 +459,50 @@ impl Daemon {
             if due {
                 let actions = self.slots[index].instance.on_timeout(now);
                 self.perform(index, actions).await;
+            }
+        }
+    }
+
+    /// Handle datagrams already waiting in the sockets, at most
+    /// [`EVENT_QUEUE_LEN`] per socket.
+    async fn drain_sockets(&mut self) {
+        let sockets_v4: Vec<Arc<VrrpSocketV4>> = self
+            .interfaces
+            .values()
+            .filter_map(|interface| interface.socket_v4.clone())
+            .collect();
+        let sockets_v6: Vec<Arc<VrrpSocketV6>> = self
+            .interfaces
+            .values()
+            .filter_map(|interface| interface.socket_v6.clone())
+            .collect();
+        let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+        for socket in sockets_v4 {
+            for _ in 0..EVENT_QUEUE_LEN {
+                let Ok(length) = socket.try_recv(&mut buffer) else {
+                    break;
+                };
+                let datagram = buffer.get(..length).unwrap_or(&buffer).to_vec();
+                self.on_event(Event::Ipv4 {
+                    ifindex: socket.ifindex(),
+                    datagram,
+                })
+                .await;
+            }
+        }
+        for socket in sockets_v6 {
+            for _ in 0..EVENT_QUEUE_LEN {
+                let Ok(received) = socket.try_recv(&mut buffer) else {
+                    break;
+                };
+                let message = buffer.get(..received.length).unwrap_or(&buffer).to_vec();
+                let event = Event::Ipv6 {
+                    ifindex: socket.ifindex(),
+                    source: received.source,
+                    hop_limit: received.hop_limit,
+                    message,
+                };
+                self.on_event(event).await;
             }
         }
     }

@@ -91,6 +91,12 @@ impl VrrpSocketV4 {
         }
     }
 
+    /// Receive one datagram if one is queued, without waiting
+    /// ([`io::ErrorKind::WouldBlock`] otherwise).
+    pub fn try_recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.fd.get_ref().read(buffer)
+    }
+
     /// Send one VRRP message (the IP payload) to 224.0.0.18; the kernel adds
     /// the IP header with TTL 255 and the interface's primary address as source.
     pub async fn send(&self, message: &[u8]) -> io::Result<()> {
@@ -289,6 +295,12 @@ impl VrrpSocketV6 {
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    /// Receive one message if one is queued, without waiting
+    /// ([`io::ErrorKind::WouldBlock`] otherwise).
+    pub fn try_recv(&self, buffer: &mut [u8]) -> io::Result<ReceivedV6> {
+        receive_with_hop_limit(self.fd.get_ref(), buffer)
     }
 
     /// Send one VRRP message to ff02::12.
