@@ -1,1 +1,293 @@
-fn main() {}
+//! The `vrrpd` command line: run the daemon, check a config, print the schema,
+//! run the network-namespace demo, convert a keepalived.conf.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Exit status for success.
+const EXIT_OK: u8 = 0;
+/// Exit status for a failure while running (sockets, netlink, permissions).
+const EXIT_RUNTIME_ERROR: u8 = 1;
+/// Exit status for an unreadable or invalid configuration (and bad command-line usage).
+const EXIT_CONFIG_ERROR: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vrrpd",
+    version,
+    about = "A VRRP daemon (VRRPv2 RFC 3768, VRRPv3 RFC 5798/9568) with a JSON config",
+    long_about = "A VRRP daemon (VRRPv2 RFC 3768, VRRPv3 RFC 5798/9568) with a JSON config.\n\n\
+                  vrrpd moves virtual IP addresses between hosts on one LAN: the host with the \
+                  highest priority holds them and advertises that it is alive; when it stops, \
+                  another takes over within a few advertisement intervals. It interoperates \
+                  with keepalived.",
+    after_help = "Exit status: 0 on success, 1 on a runtime error (sockets, netlink, \
+                  permissions), 2 on an unreadable or invalid configuration or bad usage.\n\
+                  Logging: --log-level, else RUST_LOG, else \"info\"; to stderr, without \
+                  colours unless stderr is a terminal and without timestamps under systemd's \
+                  journal (JOURNAL_STREAM)."
+)]
+struct Cli {
+    /// Log filter: error, warn, info, debug or trace, or a RUST_LOG-style directive
+    /// such as "vrrpd=debug". Takes precedence over RUST_LOG; the default is info.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground until SIGTERM or SIGINT.
+    ///
+    /// Needs CAP_NET_RAW and CAP_NET_ADMIN. Talks to systemd when started as a
+    /// Type=notify (or notify-reload) service: READY=1, STATUS= with each
+    /// instance's state, WATCHDOG=1. SIGHUP re-reads the config: unchanged
+    /// instances keep their state, and an invalid new config is logged and
+    /// ignored. On stop, a master sends a priority-0 advertisement so the backup
+    /// takes over at once, and all virtual addresses are removed.
+    Run {
+        /// The JSON configuration file (see `vrrpd schema`).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and exit.
+    ///
+    /// Prints "FILE: OK, N instance(s)" and exits 0, or lists every problem
+    /// with its JSON location and exits 2.
+    Check {
+        /// The JSON configuration file to validate.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print the configuration's JSON Schema, for editors and CI validation.
+    Schema,
+    /// Show a failover between two vrrpd instances in throwaway network namespaces.
+    ///
+    /// Needs root. Creates namespaces and a bridge with documentation addresses
+    /// (192.0.2.0/24), runs a master and a backup, stops the master and shows
+    /// the backup taking over, then removes everything it created.
+    Demo,
+    /// Convert a keepalived.conf into a vrrpd JSON configuration on stdout.
+    ///
+    /// Converts vrrp_instance blocks (and the global settings they use). Settings
+    /// vrrpd does not support are errors unless --allow-partial is given; then
+    /// they are skipped with a warning on stderr.
+    ImportKeepalived {
+        /// The keepalived.conf to convert.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Skip unsupported keepalived settings (warning about each) instead of failing.
+        #[arg(long)]
+        allow_partial: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(message) = init_logging(cli.log_level.as_deref()) {
+        eprintln!("vrrpd: {message}");
+        return ExitCode::from(EXIT_CONFIG_ERROR);
+    }
+    ExitCode::from(match cli.command {
+        Command::Run { config } => run(&config),
+        Command::Check { config } => check(&config),
+        Command::Schema => schema(),
+        Command::Demo => demo(),
+        Command::ImportKeepalived {
+            file,
+            allow_partial,
+        } => import_keepalived(&file, allow_partial),
+    })
+}
+
+fn run(config: &Path) -> u8 {
+    match vrrpd::driver::run(config) {
+        Ok(()) => EXIT_OK,
+        Err(error) => {
+            tracing::error!("{error}");
+            error.exit_code()
+        }
+    }
+}
+
+fn check(config: &Path) -> u8 {
+    match vrrpd::config::load_file(config) {
+        Ok(loaded) => {
+            println!(
+                "{}: OK, {} instance(s)",
+                config.display(),
+                loaded.instances.len()
+            );
+            EXIT_OK
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            EXIT_CONFIG_ERROR
+        }
+    }
+}
+
+fn schema() -> u8 {
+    match serde_json::to_string_pretty(&vrrpd::config::schema()) {
+        Ok(text) => {
+            println!("{text}");
+            EXIT_OK
+        }
+        Err(error) => {
+            eprintln!("vrrpd: cannot print the schema: {error}");
+            EXIT_RUNTIME_ERROR
+        }
+    }
+}
+
+fn demo() -> u8 {
+    // TODO(lead): enable once `vrrpd::lab::run_demo` is merged; remove the two lines after this comment:
+    // match vrrpd::lab::run_demo() {
+    //     Ok(()) => EXIT_OK,
+    //     Err(error) => {
+    //         eprintln!("vrrpd demo: {error}");
+    //         EXIT_RUNTIME_ERROR
+    //     }
+    // }
+    eprintln!("vrrpd demo: not available in this build");
+    EXIT_RUNTIME_ERROR
+}
+
+fn import_keepalived(file: &Path, allow_partial: bool) -> u8 {
+    // TODO(lead): enable once `vrrpd::import_keepalived::run` (-> Result<ImportOutput,
+    // ImportError>) is merged; remove the two lines after this comment:
+    // match vrrpd::import_keepalived::run(file, allow_partial) {
+    //     Ok(output) => {
+    //         for warning in &output.warnings {
+    //             eprintln!("{warning}");
+    //         }
+    //         print!("{}", output.json);
+    //         EXIT_OK
+    //     }
+    //     Err(error) => {
+    //         eprintln!("vrrpd import-keepalived: {error}");
+    //         EXIT_CONFIG_ERROR
+    //     }
+    // }
+    let _ = allow_partial;
+    eprintln!(
+        "vrrpd import-keepalived: not available in this build ({})",
+        file.display()
+    );
+    EXIT_RUNTIME_ERROR
+}
+
+/// tracing to stderr: no ANSI colours unless stderr is a terminal, and no
+/// timestamps when stderr is systemd's journal (which stamps every line itself).
+fn init_logging(level: Option<&str>) -> Result<(), String> {
+    let filter = match level {
+        Some(directive) => EnvFilter::try_new(directive)
+            .map_err(|error| format!("invalid --log-level {directive:?}: {error}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let stderr = std::io::stderr();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(stderr.is_terminal())
+        .with_target(false);
+    let result = if stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref()) {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+    result.map_err(|error| format!("cannot set up logging: {error}"))
+}
+
+/// systemd sets JOURNAL_STREAM="DEVICE:INODE" of the journal stream it gave us
+/// (systemd.exec(5)); it is only our stderr if the numbers match, since the
+/// variable is inherited by children whose stderr may be redirected.
+fn stderr_is_journal(journal_stream: Option<&str>) -> bool {
+    let Some((device, inode)) = journal_stream.and_then(parse_journal_stream) else {
+        return false;
+    };
+    match nix::sys::stat::fstat(std::io::stderr()) {
+        Ok(stat) => stat.st_dev == device && stat.st_ino == inode,
+        Err(_) => false,
+    }
+}
+
+fn parse_journal_stream(value: &str) -> Option<(u64, u64)> {
+    let (device, inode) = value.trim().split_once(':')?;
+    Some((device.parse().ok()?, inode.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_accepts_short_and_long_config() {
+        for flag in ["-c", "--config"] {
+            let cli = Cli::try_parse_from(["vrrpd", "run", flag, "/etc/vrrpd.json"]).unwrap();
+            match cli.command {
+                Command::Run { config } => assert_eq!(config, PathBuf::from("/etc/vrrpd.json")),
+                other => panic!("parsed as {other:?}"),
+            }
+        }
+        assert!(
+            Cli::try_parse_from(["vrrpd", "run"]).is_err(),
+            "--config is required"
+        );
+    }
+
+    #[test]
+    fn import_keepalived_takes_a_file_and_allow_partial() {
+        let cli = Cli::try_parse_from(["vrrpd", "import-keepalived", "k.conf", "--allow-partial"])
+            .unwrap();
+        match cli.command {
+            Command::ImportKeepalived {
+                file,
+                allow_partial,
+            } => {
+                assert_eq!(file, PathBuf::from("k.conf"));
+                assert!(allow_partial);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn log_level_is_global() {
+        let cli = Cli::try_parse_from(["vrrpd", "check", "-c", "x.json", "--log-level", "debug"])
+            .unwrap();
+        assert_eq!(cli.log_level.as_deref(), Some("debug"));
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(
+            help.contains("Exit status: 0 on success, 1 on a runtime error"),
+            "{help}"
+        );
+        assert!(help.contains("2 on an unreadable or invalid configuration"));
+    }
+
+    #[test]
+    fn journal_stream_parsing() {
+        assert_eq!(parse_journal_stream("8:12345"), Some((8, 12345)));
+        assert_eq!(parse_journal_stream("8:12345\n"), Some((8, 12345)));
+        assert_eq!(parse_journal_stream("garbage"), None);
+        assert_eq!(parse_journal_stream("8:"), None);
+        assert!(!stderr_is_journal(None));
+        assert!(!stderr_is_journal(Some("0:0")));
+    }
+}

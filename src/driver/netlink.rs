@@ -1,0 +1,486 @@
+//! rtnetlink: interface lookup, virtual address add/remove, link watching.
+//!
+//! Adding and removing addresses is idempotent: "already there" on add and
+//! "not there" on remove are successes, because the daemon's own view and the
+//! kernel's can legitimately differ (an operator ran `ip addr`, a previous run
+//! was killed with SIGKILL and left a VIP behind, a reload raced a link flap).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedReceiver;
+use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State as OperState};
+use rtnetlink::{Handle, MulticastGroup};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("cannot open a netlink socket: {0}")]
+    Open(#[source] std::io::Error),
+    #[error("interface {0:?} does not exist")]
+    NoSuchInterface(String),
+    #[error("interface index {0} does not exist")]
+    NoSuchInterfaceIndex(u32),
+    #[error("{what}: {source}")]
+    Request {
+        what: String,
+        #[source]
+        source: rtnetlink::Error,
+    },
+}
+
+/// What we need to know about an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub name: String,
+    /// None for links without an Ethernet address (then no GARP is possible).
+    pub mac: Option<[u8; 6]>,
+    pub up: bool,
+}
+
+/// One address configured on an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterfaceAddress {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+    /// IFA_F_SECONDARY: an IPv4 address in a subnet another address already covers.
+    pub secondary: bool,
+    pub link_local: bool,
+}
+
+/// Whether an idempotent change did something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Done,
+    AlreadyThatWay,
+}
+
+/// A request/response netlink connection (its I/O task runs on the current
+/// tokio runtime and ends when the last handle is dropped).
+#[derive(Clone, Debug)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Open the connection. Must be called inside a tokio runtime.
+    pub fn connect() -> Result<Self, NetlinkError> {
+        let (connection, handle, _unsolicited) =
+            rtnetlink::new_connection().map_err(NetlinkError::Open)?;
+        tokio::spawn(connection);
+        Ok(Netlink { handle })
+    }
+
+    /// Look up an interface by name.
+    pub async fn link_by_name(&self, name: &str) -> Result<LinkInfo, NetlinkError> {
+        let mut replies = self.handle.link().get().match_name(name).execute();
+        match replies.next().await {
+            Some(Ok(message)) => Ok(link_info(&message)),
+            Some(Err(error)) if is_errno(&error, &[libc::ENODEV]) => {
+                Err(NetlinkError::NoSuchInterface(name.to_owned()))
+            }
+            Some(Err(source)) => Err(NetlinkError::Request {
+                what: format!("looking up interface {name:?}"),
+                source,
+            }),
+            None => Err(NetlinkError::NoSuchInterface(name.to_owned())),
+        }
+    }
+
+    /// Look up an interface by index.
+    pub async fn link_by_index(&self, index: u32) -> Result<LinkInfo, NetlinkError> {
+        let mut replies = self.handle.link().get().match_index(index).execute();
+        match replies.next().await {
+            Some(Ok(message)) => Ok(link_info(&message)),
+            Some(Err(error)) if is_errno(&error, &[libc::ENODEV]) => {
+                Err(NetlinkError::NoSuchInterfaceIndex(index))
+            }
+            Some(Err(source)) => Err(NetlinkError::Request {
+                what: format!("looking up interface index {index}"),
+                source,
+            }),
+            None => Err(NetlinkError::NoSuchInterfaceIndex(index)),
+        }
+    }
+
+    /// Every address on the interface, in the kernel's order (for IPv4 the
+    /// primary addresses come before their secondaries).
+    pub async fn addresses(&self, ifindex: u32) -> Result<Vec<InterfaceAddress>, NetlinkError> {
+        let mut replies = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute();
+        let mut found = Vec::new();
+        while let Some(reply) = replies.next().await {
+            let message = reply.map_err(|source| NetlinkError::Request {
+                what: format!("listing addresses of interface index {ifindex}"),
+                source,
+            })?;
+            found.extend(interface_address(&message));
+        }
+        Ok(found)
+    }
+
+    /// The address adverts are sent from: IPv4 → the first primary address that
+    /// is not one of `exclude` (our own virtual addresses, which a killed
+    /// previous run may have left behind); IPv6 → the first link-local address
+    /// (RFC 5798 §5.1.2.1).
+    pub async fn primary_address(
+        &self,
+        ifindex: u32,
+        ipv6: bool,
+        exclude: &[IpAddr],
+    ) -> Result<Option<IpAddr>, NetlinkError> {
+        Ok(pick_primary_address(
+            &self.addresses(ifindex).await?,
+            ipv6,
+            exclude,
+        ))
+    }
+
+    /// Add `address/prefix_len` to the interface; already present is fine.
+    pub async fn add_address(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+        prefix_len: u8,
+    ) -> Result<Change, NetlinkError> {
+        match self
+            .handle
+            .address()
+            .add(ifindex, address, prefix_len)
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(Change::Done),
+            Err(error) if is_errno(&error, &[libc::EEXIST]) => Ok(Change::AlreadyThatWay),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("adding {address}/{prefix_len} to interface index {ifindex}"),
+                source,
+            }),
+        }
+    }
+
+    /// Remove `address` from the interface, whatever prefix length it was added
+    /// with (the kernel matches the prefix too, and a leftover from another run
+    /// or an operator may differ from ours); absent is fine.
+    pub async fn remove_address(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+    ) -> Result<Change, NetlinkError> {
+        let mut replies = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .set_address_filter(address)
+            .execute();
+        let mut matching = Vec::new();
+        while let Some(reply) = replies.next().await {
+            match reply {
+                Ok(message) => matching.push(message),
+                Err(source) => {
+                    return Err(NetlinkError::Request {
+                        what: format!("listing addresses of interface index {ifindex}"),
+                        source,
+                    });
+                }
+            }
+        }
+        let mut change = Change::AlreadyThatWay;
+        for message in matching {
+            match self.handle.address().del(message).execute().await {
+                Ok(()) => change = Change::Done,
+                // Gone between the dump and the delete: that is what we wanted.
+                Err(error)
+                    if is_errno(&error, &[libc::ENOENT, libc::EADDRNOTAVAIL, libc::ENODEV]) => {}
+                Err(source) => {
+                    return Err(NetlinkError::Request {
+                        what: format!("removing {address} from interface index {ifindex}"),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(change)
+    }
+}
+
+/// A link came up or went down (or disappeared: then `up` is false).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkEvent {
+    pub index: u32,
+    pub name: Option<String>,
+    pub up: bool,
+}
+
+/// Link notifications from the kernel (RTNLGRP_LINK).
+pub struct LinkWatcher {
+    messages: UnboundedReceiver<(
+        NetlinkMessage<RouteNetlinkMessage>,
+        rtnetlink::sys::SocketAddr,
+    )>,
+    // Keeps the connection (and so the subscription) alive.
+    _handle: Handle,
+}
+
+impl std::fmt::Debug for LinkWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkWatcher").finish_non_exhaustive()
+    }
+}
+
+impl LinkWatcher {
+    /// Subscribe. Must be called inside a tokio runtime.
+    pub fn open() -> Result<Self, NetlinkError> {
+        let (connection, handle, messages) =
+            rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
+                .map_err(NetlinkError::Open)?;
+        tokio::spawn(connection);
+        Ok(LinkWatcher {
+            messages,
+            _handle: handle,
+        })
+    }
+
+    /// The next link event; None when the netlink connection is gone.
+    /// Events are reported on every notification: the caller compares with
+    /// what it knew (the kernel notifies for many changes besides up/down).
+    pub async fn next(&mut self) -> Option<LinkEvent> {
+        while let Some((message, _)) = self.messages.next().await {
+            if let NetlinkPayload::InnerMessage(inner) = message.payload {
+                match inner {
+                    RouteNetlinkMessage::NewLink(link) => {
+                        let info = link_info(&link);
+                        return Some(LinkEvent {
+                            index: info.index,
+                            name: Some(info.name),
+                            up: info.up,
+                        });
+                    }
+                    RouteNetlinkMessage::DelLink(link) => {
+                        let info = link_info(&link);
+                        return Some(LinkEvent {
+                            index: info.index,
+                            name: Some(info.name),
+                            up: false,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Whether rtnetlink's error is a kernel error with one of `errnos`.
+fn is_errno(error: &rtnetlink::Error, errnos: &[i32]) -> bool {
+    match error {
+        rtnetlink::Error::NetlinkError(message) => errnos.contains(&message.raw_code().abs()),
+        _ => false,
+    }
+}
+
+/// Condense a link message.
+pub fn link_info(message: &LinkMessage) -> LinkInfo {
+    let mut name = String::new();
+    let mut mac = None;
+    let mut oper_state = None;
+    for attribute in &message.attributes {
+        match attribute {
+            LinkAttribute::IfName(n) => name = n.clone(),
+            LinkAttribute::Address(bytes) => mac = <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+            LinkAttribute::OperState(state) => oper_state = Some(*state),
+            _ => {}
+        }
+    }
+    LinkInfo {
+        index: message.header.index,
+        name,
+        mac,
+        up: link_is_up(message.header.flags, oper_state),
+    }
+}
+
+/// Usable for VRRP: administratively up and running (carrier present, RFC 2863
+/// operstate not down). Operstate "unknown" counts as up: drivers that do not
+/// report it (and loopback-like links) say unknown while working.
+pub fn link_is_up(flags: LinkFlags, oper_state: Option<OperState>) -> bool {
+    let running = flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running);
+    let oper_ok = !matches!(
+        oper_state,
+        Some(
+            OperState::Down
+                | OperState::LowerLayerDown
+                | OperState::NotPresent
+                | OperState::Dormant
+        )
+    );
+    running && oper_ok
+}
+
+fn interface_address(message: &AddressMessage) -> Option<InterfaceAddress> {
+    // IPv4 puts the interface's own address in IFA_LOCAL (IFA_ADDRESS is the
+    // peer on point-to-point links); IPv6 only sends IFA_ADDRESS.
+    let mut local = None;
+    let mut address = None;
+    for attribute in &message.attributes {
+        match attribute {
+            AddressAttribute::Local(a) => local = Some(*a),
+            AddressAttribute::Address(a) => address = Some(*a),
+            _ => {}
+        }
+    }
+    let address = local.or(address)?;
+    let link_local = match address {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => is_ipv6_link_local(a),
+    } || message.header.scope == AddressScope::Link;
+    Some(InterfaceAddress {
+        address,
+        prefix_len: message.header.prefix_len,
+        secondary: message.header.flags.contains(AddressHeaderFlags::Secondary),
+        link_local,
+    })
+}
+
+/// fe80::/10 (std's `is_unicast_link_local` is newer than our MSRV allows us to rely on).
+pub fn is_ipv6_link_local(address: Ipv6Addr) -> bool {
+    (address.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// See [`Netlink::primary_address`].
+pub fn pick_primary_address(
+    addresses: &[InterfaceAddress],
+    ipv6: bool,
+    exclude: &[IpAddr],
+) -> Option<IpAddr> {
+    addresses
+        .iter()
+        .filter(|a| !exclude.contains(&a.address))
+        .find(|a| match a.address {
+            IpAddr::V4(v4) => !ipv6 && !a.secondary && v4 != Ipv4Addr::UNSPECIFIED,
+            IpAddr::V6(_) => ipv6 && a.link_local,
+        })
+        .map(|a| a.address)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(address: &str, secondary: bool) -> InterfaceAddress {
+        InterfaceAddress {
+            address: address.parse().unwrap(),
+            prefix_len: 24,
+            secondary,
+            link_local: false,
+        }
+    }
+
+    #[test]
+    fn primary_ipv4_skips_secondaries_and_our_leftover_vips() {
+        let addresses = [
+            v4("192.0.2.40", false), // a VIP left behind by a killed run
+            v4("192.0.2.41", false),
+            v4("192.0.2.99", true),
+        ];
+        let vip: IpAddr = "192.0.2.40".parse().unwrap();
+        assert_eq!(
+            pick_primary_address(&addresses, false, &[vip]),
+            Some("192.0.2.41".parse().unwrap())
+        );
+        assert_eq!(pick_primary_address(&addresses, false, &[]), Some(vip));
+        let only_secondary = [v4("192.0.2.99", true)];
+        assert_eq!(pick_primary_address(&only_secondary, false, &[]), None);
+    }
+
+    #[test]
+    fn primary_ipv6_is_the_link_local_one() {
+        let global = InterfaceAddress {
+            address: "2001:db8::1".parse().unwrap(),
+            prefix_len: 64,
+            secondary: false,
+            link_local: false,
+        };
+        let link_local = InterfaceAddress {
+            address: "fe80::1".parse().unwrap(),
+            prefix_len: 64,
+            secondary: false,
+            link_local: true,
+        };
+        assert_eq!(
+            pick_primary_address(&[global, link_local], true, &[]),
+            Some(link_local.address)
+        );
+        assert_eq!(
+            pick_primary_address(&[global, link_local], false, &[]),
+            None
+        );
+    }
+
+    #[test]
+    fn link_up_needs_up_running_and_a_live_operstate() {
+        let up_running = LinkFlags::Up | LinkFlags::Running;
+        assert!(link_is_up(up_running, Some(OperState::Up)));
+        assert!(link_is_up(up_running, Some(OperState::Unknown)));
+        assert!(link_is_up(up_running, None));
+        assert!(
+            !link_is_up(LinkFlags::Up, Some(OperState::Up)),
+            "no carrier"
+        );
+        assert!(
+            !link_is_up(LinkFlags::Running, None),
+            "administratively down"
+        );
+        assert!(!link_is_up(up_running, Some(OperState::LowerLayerDown)));
+        assert!(!link_is_up(up_running, Some(OperState::Down)));
+    }
+
+    #[test]
+    fn link_local_detection() {
+        assert!(is_ipv6_link_local("fe80::1".parse().unwrap()));
+        assert!(is_ipv6_link_local("febf::1".parse().unwrap()));
+        assert!(!is_ipv6_link_local("fec0::1".parse().unwrap()));
+        assert!(!is_ipv6_link_local("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn link_info_reads_name_mac_and_state() {
+        let mut message = LinkMessage::default();
+        message.header.index = 4;
+        message.header.flags = LinkFlags::Up | LinkFlags::Running;
+        message
+            .attributes
+            .push(LinkAttribute::IfName("eth0".into()));
+        message
+            .attributes
+            .push(LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]));
+        message
+            .attributes
+            .push(LinkAttribute::OperState(OperState::Up));
+        let info = link_info(&message);
+        assert_eq!(
+            info,
+            LinkInfo {
+                index: 4,
+                name: "eth0".into(),
+                mac: Some([2, 0, 0, 0, 0, 1]),
+                up: true
+            }
+        );
+        message
+            .attributes
+            .push(LinkAttribute::OperState(OperState::Down));
+        assert!(!link_info(&message).up);
+    }
+}

@@ -1,0 +1,1473 @@
+//! The event loop: one current-thread tokio runtime, one `select!`.
+//!
+//! It owns the kernel side (sockets, netlink, GARP, signals, systemd) and the
+//! [`Instance`]s, feeds them inputs (received adverts, timer expiry, link
+//! changes, shutdown) and performs the actions they return, in order.
+//!
+//! Single-threaded on purpose: the state machines are not shared, actions are
+//! performed in the order the core returned them, and the systemd watchdog is
+//! fed from this same loop so that a stalled loop is restarted by systemd
+//! instead of silently keeping stale VIPs.
+//!
+//! The operator-facing wording (transition lines, drop warnings, STATUS=) and
+//! the reload diff are plain functions at the bottom, unit-tested without root.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{self, Config, ConfigError, InstanceConfig};
+use crate::core::ip::{Ipv4Datagram, parse_ipv4};
+use crate::core::packet::{self, IP_PROTOCOL_VRRP, MULTICAST_V4, MULTICAST_V6, REQUIRED_TTL};
+use crate::core::{Action, Advertisement, DropReason, Input, Instance, State, TransitionReason};
+use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
+use crate::driver::netlink::{Change, LinkEvent, LinkInfo, LinkWatcher, Netlink, NetlinkError};
+use crate::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
+use crate::driver::systemd::Notifier;
+
+/// How long a warning about dropped packets of one kind from one source
+/// silences the next ones (a misconfigured peer sends one per second).
+pub const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+/// Received datagrams waiting for the loop; beyond this the socket's own
+/// buffer absorbs (and eventually drops) a flood instead of our memory.
+const EVENT_QUEUE_LEN: usize = 256;
+/// Pause after a receive error so a persistent one cannot spin the CPU.
+const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
+
+/// Why the daemon could not run. [`RunError::exit_code`] maps it to the CLI's exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot start the event loop: {0}")]
+    Runtime(#[source] io::Error),
+    #[error("cannot install the {signal} handler: {source}")]
+    Signal {
+        signal: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error("cannot open the {what} on interface {interface}: {source}")]
+    Socket {
+        what: &'static str,
+        interface: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "({instance}) interface {interface} has no {family} address to send advertisements from; \
+         add one or set source_address"
+    )]
+    NoLocalAddress {
+        instance: String,
+        interface: String,
+        family: &'static str,
+    },
+}
+
+impl RunError {
+    /// 2 for a configuration problem, 1 for anything else (see `vrrpd --help`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Load `config_path` and run until SIGTERM/SIGINT. Blocks the calling thread.
+pub fn run(config_path: &Path) -> Result<(), RunError> {
+    let config = config::load_file(config_path)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    runtime.block_on(run_loop(
+        config_path.to_path_buf(),
+        config,
+        Notifier::from_env(),
+    ))
+}
+
+/// Something a background receive task hands to the loop.
+#[derive(Debug)]
+enum Event {
+    /// A raw IPv4 datagram, header included.
+    Ipv4 { ifindex: u32, datagram: Vec<u8> },
+    /// A VRRP message from a raw IPv6 socket (no header: source and hop limit come alongside).
+    Ipv6 {
+        ifindex: u32,
+        source: Ipv6Addr,
+        hop_limit: Option<u8>,
+        message: Vec<u8>,
+    },
+}
+
+/// One interface that at least one instance runs on.
+#[derive(Debug)]
+struct Interface {
+    link: LinkInfo,
+    socket_v4: Option<Arc<VrrpSocketV4>>,
+    socket_v6: Option<Arc<VrrpSocketV6>>,
+    garp: Option<GarpSender>,
+    neighbour_advertiser: Option<NeighbourAdvertiser>,
+    receivers: Vec<JoinHandle<()>>,
+    /// Drops that could not be pinned on an instance (unknown VRID, unparsable packets).
+    drops: BTreeMap<DropReason, u64>,
+}
+
+impl Drop for Interface {
+    fn drop(&mut self) {
+        for receiver in &self.receivers {
+            receiver.abort();
+        }
+    }
+}
+
+/// One running virtual router and what the loop needs to drive it.
+#[derive(Debug)]
+struct Slot {
+    config: InstanceConfig,
+    instance: Instance,
+    ifindex: u32,
+    ipv6: bool,
+    addresses: Vec<(IpAddr, u8)>,
+    /// Source and priority of the last advert the instance accepted, for the
+    /// "last master" part of the transition line.
+    last_advert: Option<(IpAddr, u8)>,
+}
+
+impl Slot {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn interface_name(&self) -> &str {
+        &self.config.interface
+    }
+}
+
+struct Daemon {
+    config_path: PathBuf,
+    config: Config,
+    netlink: Netlink,
+    notifier: Notifier,
+    interfaces: HashMap<String, Interface>,
+    slots: Vec<Slot>,
+    events: mpsc::Sender<Event>,
+    drop_log: DropLogLimiter,
+}
+
+async fn run_loop(
+    config_path: PathBuf,
+    config: Config,
+    notifier: Notifier,
+) -> Result<(), RunError> {
+    let signal_handler = |kind: SignalKind, name: &'static str| {
+        signal(kind).map_err(|source| RunError::Signal {
+            signal: name,
+            source,
+        })
+    };
+    let mut terminate = signal_handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = signal_handler(SignalKind::interrupt(), "SIGINT")?;
+    let mut hangup = signal_handler(SignalKind::hangup(), "SIGHUP")?;
+    let mut link_watcher = LinkWatcher::open()?;
+    let (events, mut received) = mpsc::channel(EVENT_QUEUE_LEN);
+    let mut daemon = Daemon {
+        config_path,
+        config: Config {
+            schema: None,
+            instances: Vec::new(),
+        },
+        netlink: Netlink::connect()?,
+        notifier,
+        interfaces: HashMap::new(),
+        slots: Vec::new(),
+        events,
+        drop_log: DropLogLimiter::new(DROP_WARNING_INTERVAL),
+    };
+    for instance in &config.instances {
+        if let Err(error) = daemon.start_instance(instance.clone()).await {
+            // Leave nothing behind (an address owner may already hold its VIPs).
+            daemon.shutdown_all().await;
+            return Err(error);
+        }
+    }
+    daemon.config = config;
+    let mut watchdog = daemon.notifier.watchdog_interval().map(|period| {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
+    info!("vrrpd started: {}", daemon.status());
+    daemon.notifier.ready(&daemon.status());
+
+    let mut failure = None;
+    loop {
+        // Idle instances (Initialize/Fault) have no deadline; wake up hourly anyway.
+        let deadline = daemon
+            .earliest_deadline()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            // Signals first: a flood of packets must not delay a stop.
+            biased;
+            _ = terminate.recv() => {
+                info!("SIGTERM received, stopping");
+                break;
+            }
+            _ = interrupt.recv() => {
+                info!("SIGINT received, stopping");
+                break;
+            }
+            _ = hangup.recv() => daemon.reload().await,
+            _ = tick(&mut watchdog) => daemon.notifier.watchdog(),
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                // An advert that arrived before the deadline must reset the timer
+                // first (RFC 3768 §6.4.2). After a scheduling stall the packet and
+                // the timer are ready together, so handle what is already queued
+                // (in the channel, then still in the sockets), bounded so that a
+                // flood cannot starve the timers, and only then fire what is due.
+                for _ in 0..EVENT_QUEUE_LEN {
+                    match received.try_recv() {
+                        Ok(event) => daemon.on_event(event).await,
+                        Err(_) => break,
+                    }
+                }
+                daemon.drain_sockets().await;
+                daemon.fire_timers().await;
+            }
+            // Before packets, so that a flood of them cannot hide a link change.
+            event = link_watcher.next() => match event {
+                Some(event) => daemon.on_link_event(event).await,
+                None => {
+                    warn!("the netlink link monitor closed; reopening it");
+                    match LinkWatcher::open() {
+                        Ok(reopened) => link_watcher = reopened,
+                        Err(error) => {
+                            failure = Some(RunError::from(error));
+                            break;
+                        }
+                    }
+                }
+            },
+            Some(event) = received.recv() => daemon.on_event(event).await,
+        }
+    }
+    daemon.notifier.stopping();
+    daemon.shutdown_all().await;
+    match failure {
+        None => {
+            info!("vrrpd stopped");
+            Ok(())
+        }
+        Some(error) => Err(error),
+    }
+}
+
+/// Wait for the next watchdog tick, or forever when the watchdog is off.
+async fn tick(watchdog: &mut Option<tokio::time::Interval>) {
+    match watchdog {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    fn earliest_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.instance.next_deadline())
+            .min()
+    }
+
+    fn status(&self) -> String {
+        status_text(
+            self.slots
+                .iter()
+                .map(|slot| (slot.name(), slot.instance.state(), slot.config.priority)),
+        )
+    }
+
+    /// Open (or reuse) the interface, pick the source address, clean leftovers,
+    /// and take the instance out of Initialize.
+    async fn start_instance(&mut self, config: InstanceConfig) -> Result<(), RunError> {
+        let addresses = config.addresses_with_prefix();
+        let ipv6 = instance_is_ipv6(&config, &addresses);
+        let link = self.netlink.link_by_name(&config.interface).await?;
+        let local_address = match config.source_address {
+            Some(address) => address,
+            None => {
+                let virtual_only: Vec<IpAddr> =
+                    addresses.iter().map(|(address, _)| *address).collect();
+                self.netlink
+                    .primary_address(link.index, ipv6, &virtual_only)
+                    .await?
+                    .ok_or_else(|| RunError::NoLocalAddress {
+                        instance: config.name.clone(),
+                        interface: config.interface.clone(),
+                        family: if ipv6 { "IPv6 link-local" } else { "IPv4" },
+                    })?
+            }
+        };
+        self.open_interface(&link, ipv6, local_address)?;
+
+        // We are not master yet: whatever a previous run (killed before it could
+        // clean up) or an operator left on the interface must go, or two hosts
+        // would answer for the VIPs.
+        for (address, _) in &addresses {
+            match self.netlink.remove_address(link.index, *address).await {
+                Ok(Change::Done) => {
+                    info!(
+                        "({}) removed {address} from {}: it was left over, and we are not master",
+                        config.name, link.name
+                    )
+                }
+                Ok(Change::AlreadyThatWay) => {}
+                Err(error) => warn!(
+                    "({}) cannot remove leftover {address}: {error}",
+                    config.name
+                ),
+            }
+        }
+
+        let instance = Instance::new(config.to_params(local_address));
+        debug!(
+            "({}) starting on {} from {local_address}",
+            config.name, link.name
+        );
+        self.slots.push(Slot {
+            config,
+            instance,
+            ifindex: link.index,
+            ipv6,
+            addresses,
+            last_advert: None,
+        });
+        let index = self.slots.len() - 1;
+        self.feed(index, Input::Startup).await;
+        if !link.up {
+            self.feed(index, Input::LinkDown).await;
+        }
+        Ok(())
+    }
+
+    /// Make sure `link` has the sockets an instance of this family needs.
+    fn open_interface(
+        &mut self,
+        link: &LinkInfo,
+        ipv6: bool,
+        local_address: IpAddr,
+    ) -> Result<(), RunError> {
+        let socket_error = |what: &'static str, source: io::Error| RunError::Socket {
+            what,
+            interface: link.name.clone(),
+            source,
+        };
+        let events = self.events.clone();
+        let interface = self
+            .interfaces
+            .entry(link.name.clone())
+            .or_insert_with(|| Interface {
+                link: link.clone(),
+                socket_v4: None,
+                socket_v6: None,
+                garp: None,
+                neighbour_advertiser: None,
+                receivers: Vec::new(),
+                drops: BTreeMap::new(),
+            });
+        if !ipv6 && interface.socket_v4.is_none() {
+            let socket = Arc::new(
+                VrrpSocketV4::open(&link.name, link.index)
+                    .map_err(|source| socket_error("raw VRRP socket (IPv4)", source))?,
+            );
+            interface.receivers.push(tokio::spawn(receive_v4(
+                Arc::clone(&socket),
+                events.clone(),
+            )));
+            interface.socket_v4 = Some(socket);
+            interface.garp = Some(
+                GarpSender::open(link.index)
+                    .map_err(|source| socket_error("gratuitous ARP socket", source))?,
+            );
+        }
+        if ipv6 && interface.socket_v6.is_none() {
+            let IpAddr::V6(link_local) = local_address else {
+                return Err(socket_error(
+                    "raw VRRP socket (IPv6)",
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "an IPv6 instance needs an IPv6 source address",
+                    ),
+                ));
+            };
+            let socket = Arc::new(
+                VrrpSocketV6::open(&link.name, link.index, link_local)
+                    .map_err(|source| socket_error("raw VRRP socket (IPv6)", source))?,
+            );
+            interface
+                .receivers
+                .push(tokio::spawn(receive_v6(Arc::clone(&socket), events)));
+            interface.socket_v6 = Some(socket);
+            interface.neighbour_advertiser = Some(
+                NeighbourAdvertiser::open(&link.name, link.index, link_local)
+                    .map_err(|source| socket_error("neighbour advertisement socket", source))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Close interfaces no instance uses any more.
+    fn close_unused_interfaces(&mut self) {
+        let slots = &self.slots;
+        self.interfaces.retain(|_, interface| {
+            slots
+                .iter()
+                .any(|slot| slot.ifindex == interface.link.index)
+        });
+    }
+
+    /// Feed one input to slot `index` and perform what it asks.
+    async fn feed(&mut self, index: usize, input: Input<'_>) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        let actions = slot.instance.handle(Instant::now(), input);
+        self.perform(index, actions).await;
+    }
+
+    async fn fire_timers(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.slots.len() {
+            let due = self.slots[index]
+                .instance
+                .next_deadline()
+                .is_some_and(|deadline| deadline <= now);
+            if due {
+                let actions = self.slots[index].instance.on_timeout(now);
+                self.perform(index, actions).await;
+            }
+        }
+    }
+
+    /// Handle datagrams already waiting in the sockets, at most
+    /// [`EVENT_QUEUE_LEN`] per socket.
+    async fn drain_sockets(&mut self) {
+        let sockets_v4: Vec<Arc<VrrpSocketV4>> = self
+            .interfaces
+            .values()
+            .filter_map(|interface| interface.socket_v4.clone())
+            .collect();
+        let sockets_v6: Vec<Arc<VrrpSocketV6>> = self
+            .interfaces
+            .values()
+            .filter_map(|interface| interface.socket_v6.clone())
+            .collect();
+        let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+        for socket in sockets_v4 {
+            for _ in 0..EVENT_QUEUE_LEN {
+                let Ok(length) = socket.try_recv(&mut buffer) else {
+                    break;
+                };
+                let datagram = buffer.get(..length).unwrap_or(&buffer).to_vec();
+                self.on_event(Event::Ipv4 {
+                    ifindex: socket.ifindex(),
+                    datagram,
+                })
+                .await;
+            }
+        }
+        for socket in sockets_v6 {
+            for _ in 0..EVENT_QUEUE_LEN {
+                let Ok(received) = socket.try_recv(&mut buffer) else {
+                    break;
+                };
+                let message = buffer.get(..received.length).unwrap_or(&buffer).to_vec();
+                let event = Event::Ipv6 {
+                    ifindex: socket.ifindex(),
+                    source: received.source,
+                    hop_limit: received.hop_limit,
+                    message,
+                };
+                self.on_event(event).await;
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Ipv4 { ifindex, datagram } => self.on_ipv4_datagram(ifindex, &datagram).await,
+            Event::Ipv6 {
+                ifindex,
+                source,
+                hop_limit,
+                message,
+            } => {
+                self.on_ipv6_message(ifindex, source, hop_limit, &message)
+                    .await
+            }
+        }
+    }
+
+    /// RFC 3768 §7.1 / RFC 5798 §7.1 receive checks that need no instance:
+    /// IP header, TTL, decoding; then hand the advert to its instance.
+    async fn on_ipv4_datagram(&mut self, ifindex: u32, datagram: &[u8]) {
+        let received = match screen_ipv4(datagram) {
+            Ok(received) => received,
+            Err(rejected) => {
+                self.early_drop(ifindex, false, rejected);
+                return;
+            }
+        };
+        let source = IpAddr::V4(received.source);
+        match packet::decode(received.payload, source, IpAddr::V4(received.destination)) {
+            Ok(advert) => self.deliver(ifindex, false, source, advert).await,
+            Err(reason) => {
+                let rejected = Rejected {
+                    reason,
+                    source: Some(source),
+                    vrid: peek_vrid(received.payload),
+                };
+                self.early_drop(ifindex, false, rejected);
+            }
+        }
+    }
+
+    async fn on_ipv6_message(
+        &mut self,
+        ifindex: u32,
+        source: Ipv6Addr,
+        hop_limit: Option<u8>,
+        message: &[u8],
+    ) {
+        let source_ip = IpAddr::V6(source);
+        if hop_limit != Some(REQUIRED_TTL) {
+            let rejected = Rejected {
+                reason: DropReason::BadTtl,
+                source: Some(source_ip),
+                vrid: peek_vrid(message),
+            };
+            self.early_drop(ifindex, true, rejected);
+            return;
+        }
+        // Without IPV6_PKTINFO we do not see the destination; VRRP over IPv6 is
+        // multicast-only (RFC 5798 §5.1.2.2), so the pseudo-header uses ff02::12.
+        match packet::decode(message, source_ip, IpAddr::V6(MULTICAST_V6)) {
+            Ok(advert) => self.deliver(ifindex, true, source_ip, advert).await,
+            Err(reason) => {
+                let rejected = Rejected {
+                    reason,
+                    source: Some(source_ip),
+                    vrid: peek_vrid(message),
+                };
+                self.early_drop(ifindex, true, rejected);
+            }
+        }
+    }
+
+    fn slot_for(&self, ifindex: u32, ipv6: bool, vrid: u8) -> Option<usize> {
+        self.slots.iter().position(|slot| {
+            slot.ifindex == ifindex && slot.ipv6 == ipv6 && slot.config.virtual_router_id == vrid
+        })
+    }
+
+    async fn deliver(&mut self, ifindex: u32, ipv6: bool, source: IpAddr, advert: Advertisement) {
+        let Some(index) = self.slot_for(ifindex, ipv6, advert.virtual_router_id) else {
+            let rejected = Rejected {
+                reason: DropReason::UnknownVirtualRouterId,
+                source: Some(source),
+                vrid: None,
+            };
+            self.early_drop(ifindex, ipv6, rejected);
+            return;
+        };
+        let slot = &mut self.slots[index];
+        let actions = slot.instance.handle(
+            Instant::now(),
+            Input::Advertisement {
+                source,
+                advert: &advert,
+            },
+        );
+        if !actions
+            .iter()
+            .any(|action| matches!(action, Action::Dropped { .. }))
+        {
+            slot.last_advert = Some((source, advert.priority));
+        }
+        self.perform(index, actions).await;
+    }
+
+    /// Count (on the instance when the VRID names one, else on the interface) and log.
+    fn early_drop(&mut self, ifindex: u32, ipv6: bool, rejected: Rejected) {
+        let owner = rejected
+            .vrid
+            .and_then(|vrid| self.slot_for(ifindex, ipv6, vrid));
+        let label = match owner {
+            Some(index) => {
+                let slot = &mut self.slots[index];
+                slot.instance.count_drop(rejected.reason);
+                format!("({})", slot.name())
+            }
+            None => {
+                let interface = self
+                    .interfaces
+                    .values_mut()
+                    .find(|interface| interface.link.index == ifindex);
+                match interface {
+                    Some(interface) => {
+                        *interface.drops.entry(rejected.reason).or_default() += 1;
+                        interface.link.name.clone()
+                    }
+                    None => format!("interface index {ifindex}"),
+                }
+            }
+        };
+        self.log_drop(&label, rejected.reason, rejected.source);
+    }
+
+    fn log_drop(&mut self, label: &str, reason: DropReason, source: Option<IpAddr>) {
+        let line = drop_line(label, reason, source);
+        let Some(source) = source else {
+            debug!("{line}");
+            return;
+        };
+        match self.drop_log.check(Instant::now(), reason, source) {
+            DropLog::Warn { suppressed: 0 } => warn!("{line}"),
+            DropLog::Warn { suppressed } => warn!("{line} ({suppressed} more like it not logged)"),
+            DropLog::Quiet => debug!("{line}"),
+        }
+    }
+
+    /// Perform the core's actions for slot `index`, in order.
+    async fn perform(&mut self, index: usize, actions: Vec<Action>) {
+        for action in actions {
+            let Some(slot) = self.slots.get(index) else {
+                return;
+            };
+            let name = slot.name().to_owned();
+            let ifindex = slot.ifindex;
+            match action {
+                Action::SendAdvertisement(advert) => self.send_advertisement(index, &advert).await,
+                Action::AddAddresses => {
+                    for (address, prefix_len) in slot.addresses.clone() {
+                        match self.netlink.add_address(ifindex, address, prefix_len).await {
+                            Ok(Change::Done) => debug!("({name}) added {address}/{prefix_len}"),
+                            Ok(Change::AlreadyThatWay) => {
+                                debug!("({name}) {address} was already present")
+                            }
+                            Err(error) => error!(
+                                "({name}) cannot add virtual address {address}/{prefix_len}: {error}"
+                            ),
+                        }
+                    }
+                }
+                Action::RemoveAddresses => {
+                    for (address, _) in slot.addresses.clone() {
+                        match self.netlink.remove_address(ifindex, address).await {
+                            Ok(Change::Done) => debug!("({name}) removed {address}"),
+                            Ok(Change::AlreadyThatWay) => {
+                                debug!("({name}) {address} was already absent")
+                            }
+                            Err(error) => {
+                                error!("({name}) cannot remove virtual address {address}: {error}")
+                            }
+                        }
+                    }
+                }
+                Action::SendGratuitousArp => self.send_gratuitous_arp(index),
+                Action::Transition { from, to, reason } => {
+                    let line = transition_line(
+                        &name,
+                        from,
+                        to,
+                        &reason,
+                        slot.last_advert,
+                        slot.interface_name(),
+                    );
+                    info!("{line}");
+                    self.notifier.status(&self.status());
+                }
+                Action::Dropped { reason, source } => {
+                    self.log_drop(&format!("({name})"), reason, Some(source))
+                }
+            }
+        }
+    }
+
+    async fn send_advertisement(&self, index: usize, advert: &Advertisement) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        let Some(interface) = self.interface_of(slot) else {
+            return;
+        };
+        let params = slot.instance.params();
+        let result = match (
+            params.local_address,
+            &interface.socket_v4,
+            &interface.socket_v6,
+        ) {
+            (IpAddr::V4(source), Some(socket), _) => {
+                let message = packet::encode(
+                    advert,
+                    IpAddr::V4(source),
+                    IpAddr::V4(MULTICAST_V4),
+                    params.checksum_mode,
+                );
+                socket.send_from(&message, source).await
+            }
+            (source @ IpAddr::V6(_), _, Some(socket)) => {
+                let message = packet::encode(
+                    advert,
+                    source,
+                    IpAddr::V6(MULTICAST_V6),
+                    params.checksum_mode,
+                );
+                socket.send(&message).await
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no socket of the instance's family",
+            )),
+        };
+        if let Err(error) = result {
+            warn!(
+                "({}) cannot send an advertisement on {}: {error}",
+                slot.name(),
+                interface.link.name
+            );
+        }
+    }
+
+    /// One gratuitous ARP per IPv4 virtual address (RFC 3768 §8.1.1), one
+    /// unsolicited NA per IPv6 one (RFC 5798 §6.4.2); the core schedules the
+    /// bursts and refreshes.
+    fn send_gratuitous_arp(&self, index: usize) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        let Some(interface) = self.interface_of(slot) else {
+            return;
+        };
+        let Some(mac) = interface.link.mac else {
+            debug!(
+                "({}) {} has no Ethernet address: no gratuitous ARP/NA",
+                slot.name(),
+                interface.link.name
+            );
+            return;
+        };
+        for (address, _) in &slot.addresses {
+            let result = match (address, &interface.garp, &interface.neighbour_advertiser) {
+                (IpAddr::V4(address), Some(garp), _) => {
+                    garp.send_frame(&crate::core::arp::gratuitous_arp_frame(mac, *address))
+                }
+                (IpAddr::V6(address), _, Some(advertiser)) => {
+                    // TODO(lead): once core's NA builder is merged, replace this arm's body with:
+                    //   let IpAddr::V6(source) = slot.instance.params().local_address else { continue };
+                    //   advertiser.send_message(&crate::core::arp::unsolicited_neighbour_advertisement(mac, *address, source))
+                    let _ = advertiser;
+                    debug!(
+                        "({}) unsolicited NA for {address} not wired yet",
+                        slot.name()
+                    );
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if let Err(error) = result {
+                warn!(
+                    "({}) cannot announce {address} on {}: {error}",
+                    slot.name(),
+                    interface.link.name
+                );
+            }
+        }
+    }
+
+    fn interface_of(&self, slot: &Slot) -> Option<&Interface> {
+        self.interfaces
+            .values()
+            .find(|interface| interface.link.index == slot.ifindex)
+    }
+
+    async fn on_link_event(&mut self, event: LinkEvent) {
+        let Some(interface) = self
+            .interfaces
+            .values_mut()
+            .find(|interface| interface.link.index == event.index)
+        else {
+            return;
+        };
+        if interface.link.up == event.up {
+            return; // The kernel notifies for many other changes.
+        }
+        interface.link.up = event.up;
+        let name = interface.link.name.clone();
+        if event.up {
+            // The MAC may have changed while the link was down (bonding, a new NIC).
+            match self.netlink.link_by_index(event.index).await {
+                Ok(fresh) => {
+                    if let Some(interface) = self.interfaces.get_mut(&name) {
+                        interface.link.mac = fresh.mac;
+                    }
+                }
+                Err(error) => warn!("cannot refresh interface {name}: {error}"),
+            }
+        }
+        info!(
+            "interface {name} is {}",
+            if event.up { "up" } else { "down" }
+        );
+        for index in 0..self.slots.len() {
+            if self.slots[index].ifindex == event.index {
+                self.feed(
+                    index,
+                    if event.up {
+                        Input::LinkUp
+                    } else {
+                        Input::LinkDown
+                    },
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Shutdown event for every instance (RFC 3768 §6.4.2/§6.4.3): a master sends
+    /// priority 0 so a backup takes over in Skew_Time, and addresses are removed.
+    async fn shutdown_all(&mut self) {
+        for index in 0..self.slots.len() {
+            self.feed(index, Input::Shutdown).await;
+        }
+        self.slots.clear();
+        self.close_unused_interfaces();
+    }
+
+    /// SIGHUP: re-read the config; on error keep running the old one.
+    async fn reload(&mut self) {
+        self.notifier.reloading();
+        info!("SIGHUP received, reloading {}", self.config_path.display());
+        match config::load_file(&self.config_path) {
+            Err(error) => {
+                error!("reload failed, still running the previous configuration: {error}")
+            }
+            Ok(new_config) => {
+                let plan = plan_reload(&self.config.instances, &new_config.instances);
+                self.apply_reload(plan).await;
+                self.close_unused_interfaces();
+                // Remember only what runs: an instance that failed to start counts as
+                // "added" again at the next reload, which then retries it.
+                let running: Vec<InstanceConfig> = new_config
+                    .instances
+                    .into_iter()
+                    .filter(|config| self.slots.iter().any(|slot| slot.name() == config.name))
+                    .collect();
+                self.config = Config {
+                    instances: running,
+                    ..new_config
+                };
+                // Keep the config's order for STATUS= and logs.
+                let order: Vec<&str> = self
+                    .config
+                    .instances
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect();
+                self.slots
+                    .sort_by_key(|slot| order.iter().position(|name| *name == slot.name()));
+                info!("reload done: {}", self.status());
+            }
+        }
+        self.notifier.ready(&self.status());
+    }
+
+    async fn apply_reload(&mut self, plan: ReloadPlan) {
+        for name in plan
+            .removed
+            .iter()
+            .chain(plan.restarted.iter().map(|config| &config.name))
+        {
+            if let Some(index) = self.slots.iter().position(|slot| slot.name() == name) {
+                self.feed(index, Input::Shutdown).await;
+                self.slots.remove(index);
+                info!("({name}) stopped by reload");
+            }
+        }
+        self.close_unused_interfaces();
+        for (name, priority) in &plan.reprioritized {
+            if let Some(index) = self.slots.iter().position(|slot| slot.name() == name) {
+                let slot = &mut self.slots[index];
+                slot.config.priority = *priority;
+                info!("({name}) priority changed to {priority} by reload");
+                let actions = slot.instance.set_priority(Instant::now(), *priority);
+                self.perform(index, actions).await;
+            }
+        }
+        for config in plan.restarted.into_iter().chain(plan.added) {
+            let name = config.name.clone();
+            match self.start_instance(config).await {
+                Ok(()) => info!("({name}) started by reload"),
+                Err(error) => error!("({name}) cannot start: {error}"),
+            }
+        }
+    }
+}
+
+/// IPv6 when the virtual addresses (or, with none, the source address) are IPv6.
+fn instance_is_ipv6(config: &InstanceConfig, addresses: &[(IpAddr, u8)]) -> bool {
+    match addresses.first() {
+        Some((address, _)) => address.is_ipv6(),
+        None => config
+            .source_address
+            .is_some_and(|address| address.is_ipv6()),
+    }
+}
+
+async fn receive_v4(socket: Arc<VrrpSocketV4>, events: mpsc::Sender<Event>) {
+    let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+    loop {
+        match socket.recv(&mut buffer).await {
+            Ok(length) => {
+                let event = Event::Ipv4 {
+                    ifindex: socket.ifindex(),
+                    datagram: buffer[..length].to_vec(),
+                };
+                if events.send(event).await.is_err() {
+                    return; // The loop is gone.
+                }
+            }
+            Err(error) => {
+                warn!("receive error on {}: {error}", socket.interface());
+                tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+async fn receive_v6(socket: Arc<VrrpSocketV6>, events: mpsc::Sender<Event>) {
+    let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+    loop {
+        match socket.recv(&mut buffer).await {
+            Ok(received) => {
+                let length = received.length.min(buffer.len());
+                let event = Event::Ipv6 {
+                    ifindex: socket.ifindex(),
+                    source: received.source,
+                    hop_limit: received.hop_limit,
+                    message: buffer[..length].to_vec(),
+                };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                warn!("receive error on {} (IPv6): {error}", socket.interface());
+                tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pure helpers: receive screening, wording, reload planning, log rate limiting.
+// ---------------------------------------------------------------------------
+
+/// A packet rejected before any instance saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    pub reason: DropReason,
+    /// Known once the IP header parsed.
+    pub source: Option<IpAddr>,
+    /// The VRID byte, when the payload is long enough to have one: lets the
+    /// drop be counted on the instance it was meant for.
+    pub vrid: Option<u8>,
+}
+
+/// Parse the IPv4 header and apply the checks that live there: protocol 112
+/// and TTL 255 (RFC 3768 §7.1, RFC 5798 §7.1).
+pub fn screen_ipv4(datagram: &[u8]) -> Result<Ipv4Datagram<'_>, Rejected> {
+    let parsed = parse_ipv4(datagram).map_err(|reason| Rejected {
+        reason,
+        source: None,
+        vrid: None,
+    })?;
+    let rejected = |reason| Rejected {
+        reason,
+        source: Some(IpAddr::V4(parsed.source)),
+        vrid: peek_vrid(parsed.payload),
+    };
+    if parsed.protocol != IP_PROTOCOL_VRRP {
+        return Err(rejected(DropReason::NotVrrp));
+    }
+    if parsed.ttl != REQUIRED_TTL {
+        return Err(rejected(DropReason::BadTtl));
+    }
+    Ok(parsed)
+}
+
+/// The VRID is the second byte of every VRRP version's header.
+pub fn peek_vrid(message: &[u8]) -> Option<u8> {
+    message.get(1).copied()
+}
+
+/// keepalived's state names, which operators grep journals for.
+pub fn state_name(state: State) -> &'static str {
+    match state {
+        State::Initialize => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+    }
+}
+
+/// The one line logged per transition, worded like keepalived's so existing
+/// journal searches keep working, plus why:
+/// `(VI_1) Entering MASTER STATE (reason: master down timer expired; last master 192.0.2.41 priority 150)`.
+pub fn transition_line(
+    name: &str,
+    from: State,
+    to: State,
+    reason: &TransitionReason,
+    last_advert: Option<(IpAddr, u8)>,
+    interface: &str,
+) -> String {
+    let last_master = match last_advert {
+        Some((source, priority)) => format!("last master {source} priority {priority}"),
+        None => "no other router heard".to_owned(),
+    };
+    let why = match reason {
+        TransitionReason::Startup => "startup".to_owned(),
+        TransitionReason::AddressOwner => "priority 255: we own the virtual addresses".to_owned(),
+        TransitionReason::MasterDown => format!("master down timer expired; {last_master}"),
+        TransitionReason::MasterResigned => match last_advert {
+            Some((source, _)) => format!("master {source} resigned (sent priority 0)"),
+            None => "the master resigned (sent priority 0)".to_owned(),
+        },
+        TransitionReason::HigherPriorityMaster { source, priority } => {
+            format!("advertisement from {source} priority {priority} takes precedence")
+        }
+        TransitionReason::Preempt { source, priority } => {
+            format!("preempting lower priority master {source} priority {priority}")
+        }
+        TransitionReason::Shutdown => "shutting down".to_owned(),
+        TransitionReason::LinkDown => format!("interface {interface} is down"),
+        TransitionReason::LinkUp => format!("interface {interface} is up"),
+    };
+    let _ = from; // keepalived's line names only the new state; `from` is in the debug log.
+    format!("({name}) Entering {} STATE (reason: {why})", state_name(to))
+}
+
+/// The log line for a dropped packet, in operator words: who sent it and why
+/// it was ignored (DropReason's Display), e.g.
+/// `(VI_1) ignored a VRRP packet from 192.0.2.42: password differs from ours`.
+pub fn drop_line(label: &str, reason: DropReason, source: Option<IpAddr>) -> String {
+    match source {
+        Some(source) => format!("{label} ignored a VRRP packet from {source}: {reason}"),
+        None => format!("{label} ignored a VRRP packet: {reason}"),
+    }
+}
+
+/// STATUS= text: `VI_1: MASTER (prio 150); VI_2: BACKUP (prio 100)`.
+pub fn status_text<'a>(instances: impl IntoIterator<Item = (&'a str, State, u8)>) -> String {
+    let parts: Vec<String> = instances
+        .into_iter()
+        .map(|(name, state, priority)| format!("{name}: {} (prio {priority})", state_name(state)))
+        .collect();
+    if parts.is_empty() {
+        "no VRRP instances".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// What a reload changes, by instance name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadPlan {
+    /// Identical: keeps its state and addresses.
+    pub unchanged: Vec<String>,
+    /// Gone from the new config: shut down (priority-0 advert if master, addresses removed).
+    pub removed: Vec<String>,
+    /// New: started.
+    pub added: Vec<InstanceConfig>,
+    /// Only the priority changed: applied in place (no state loss).
+    pub reprioritized: Vec<(String, u8)>,
+    /// Anything else changed: shut down and started again with the new config.
+    pub restarted: Vec<InstanceConfig>,
+}
+
+/// Diff two instance lists by name.
+pub fn plan_reload(old: &[InstanceConfig], new: &[InstanceConfig]) -> ReloadPlan {
+    let mut plan = ReloadPlan::default();
+    for before in old {
+        if !new.iter().any(|after| after.name == before.name) {
+            plan.removed.push(before.name.clone());
+        }
+    }
+    for after in new {
+        match old.iter().find(|before| before.name == after.name) {
+            None => plan.added.push(after.clone()),
+            Some(before) if before == after => plan.unchanged.push(after.name.clone()),
+            Some(before) if only_priority_changed(before, after) => plan
+                .reprioritized
+                .push((after.name.clone(), after.priority)),
+            Some(_) => plan.restarted.push(after.clone()),
+        }
+    }
+    plan
+}
+
+/// Priority 255 means "address owner" (RFC 3768 §5.3.4), a different mode of
+/// operation, so going to or from it is a restart, not a priority change.
+fn only_priority_changed(before: &InstanceConfig, after: &InstanceConfig) -> bool {
+    const OWNER: u8 = 255;
+    let same_otherwise = InstanceConfig {
+        priority: before.priority,
+        ..after.clone()
+    } == *before;
+    same_otherwise && before.priority != OWNER && after.priority != OWNER
+}
+
+/// Outcome of [`DropLogLimiter::check`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropLog {
+    /// Log at warn level; `suppressed` drops of this kind were not warned about since the last warning.
+    Warn { suppressed: u64 },
+    /// Within the quiet interval: log at debug level only.
+    Quiet,
+}
+
+/// At most one warning per (reason, source) per interval, so one misconfigured
+/// peer cannot flood the journal; the next warning says how many were skipped.
+#[derive(Debug)]
+pub struct DropLogLimiter {
+    interval: Duration,
+    last: HashMap<(DropReason, IpAddr), (Instant, u64)>,
+}
+
+impl DropLogLimiter {
+    /// Bound on remembered sources (spoofed sources must not grow memory).
+    pub const MAX_TRACKED: usize = 1024;
+
+    pub fn new(interval: Duration) -> Self {
+        DropLogLimiter {
+            interval,
+            last: HashMap::new(),
+        }
+    }
+
+    pub fn check(&mut self, now: Instant, reason: DropReason, source: IpAddr) -> DropLog {
+        if let Some((warned_at, suppressed)) = self.last.get_mut(&(reason, source)) {
+            if now.saturating_duration_since(*warned_at) < self.interval {
+                *suppressed += 1;
+                return DropLog::Quiet;
+            }
+            let skipped = *suppressed;
+            *warned_at = now;
+            *suppressed = 0;
+            return DropLog::Warn {
+                suppressed: skipped,
+            };
+        }
+        if self.last.len() >= Self::MAX_TRACKED {
+            let interval = self.interval;
+            self.last
+                .retain(|_, (warned_at, _)| now.saturating_duration_since(*warned_at) < interval);
+            if self.last.len() >= Self::MAX_TRACKED {
+                return DropLog::Quiet;
+            }
+        }
+        self.last.insert((reason, source), (now, 0));
+        DropLog::Warn { suppressed: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthenticationConfig, V3Checksum, VirtualAddress, VrrpVersion};
+
+    fn instance(name: &str, priority: u8) -> InstanceConfig {
+        InstanceConfig {
+            name: name.to_owned(),
+            interface: "eth0".to_owned(),
+            virtual_router_id: 50,
+            version: VrrpVersion::V2,
+            priority,
+            advert_interval_ms: 1000,
+            authentication: AuthenticationConfig::Pass {
+                password: "password".to_owned(),
+            },
+            virtual_addresses: vec![VirtualAddress("192.0.2.40".to_owned())],
+            preempt: true,
+            preempt_delay_s: 0,
+            v3_checksum: V3Checksum::WithPseudoHeader,
+            source_address: None,
+            garp_burst_count: 5,
+            garp_burst_interval_ms: 0,
+            garp_repeat_delay_s: 5,
+            garp_master_refresh_s: 60,
+        }
+    }
+
+    #[test]
+    fn reload_plan_sorts_instances_by_what_changed() {
+        let old = vec![
+            instance("same", 100),
+            instance("gone", 100),
+            instance("prio", 100),
+            instance("vip", 100),
+        ];
+        let mut vip_changed = instance("vip", 100);
+        vip_changed.virtual_addresses = vec![VirtualAddress("192.0.2.50".to_owned())];
+        let new = vec![
+            instance("same", 100),
+            instance("prio", 150),
+            vip_changed.clone(),
+            instance("new", 90),
+        ];
+        let plan = plan_reload(&old, &new);
+        assert_eq!(plan.unchanged, vec!["same".to_owned()]);
+        assert_eq!(plan.removed, vec!["gone".to_owned()]);
+        assert_eq!(plan.reprioritized, vec![("prio".to_owned(), 150)]);
+        assert_eq!(plan.restarted, vec![vip_changed]);
+        assert_eq!(plan.added, vec![instance("new", 90)]);
+    }
+
+    #[test]
+    fn becoming_or_leaving_address_owner_is_a_restart() {
+        let plan = plan_reload(&[instance("a", 100)], &[instance("a", 255)]);
+        assert_eq!(plan.restarted, vec![instance("a", 255)]);
+        assert!(plan.reprioritized.is_empty());
+        let plan = plan_reload(&[instance("a", 255)], &[instance("a", 100)]);
+        assert_eq!(plan.restarted, vec![instance("a", 100)]);
+    }
+
+    #[test]
+    fn priority_and_another_field_changed_is_a_restart() {
+        let mut changed = instance("a", 150);
+        changed.preempt = false;
+        let plan = plan_reload(&[instance("a", 100)], std::slice::from_ref(&changed));
+        assert_eq!(plan.restarted, vec![changed]);
+    }
+
+    #[test]
+    fn transition_line_reads_like_keepalived_with_a_reason() {
+        let last = Some(("192.0.2.41".parse().unwrap(), 150));
+        assert_eq!(
+            transition_line(
+                "VI_1",
+                State::Backup,
+                State::Master,
+                &TransitionReason::MasterDown,
+                last,
+                "eth0"
+            ),
+            "(VI_1) Entering MASTER STATE (reason: master down timer expired; last master 192.0.2.41 priority 150)"
+        );
+        assert_eq!(
+            transition_line(
+                "VI_1",
+                State::Backup,
+                State::Master,
+                &TransitionReason::MasterDown,
+                None,
+                "eth0"
+            ),
+            "(VI_1) Entering MASTER STATE (reason: master down timer expired; no other router heard)"
+        );
+        let higher = TransitionReason::HigherPriorityMaster {
+            source: "192.0.2.42".parse().unwrap(),
+            priority: 200,
+        };
+        assert_eq!(
+            transition_line("VI_1", State::Master, State::Backup, &higher, None, "eth0"),
+            "(VI_1) Entering BACKUP STATE (reason: advertisement from 192.0.2.42 priority 200 takes precedence)"
+        );
+        assert_eq!(
+            transition_line(
+                "VI_1",
+                State::Master,
+                State::Fault,
+                &TransitionReason::LinkDown,
+                None,
+                "eth0"
+            ),
+            "(VI_1) Entering FAULT STATE (reason: interface eth0 is down)"
+        );
+        assert!(
+            transition_line(
+                "VI_1",
+                State::Backup,
+                State::Master,
+                &TransitionReason::MasterResigned,
+                last,
+                "eth0"
+            )
+            .contains("master 192.0.2.41 resigned")
+        );
+    }
+
+    #[test]
+    fn drop_line_carries_source_and_reason_text() {
+        let source: IpAddr = "192.0.2.42".parse().unwrap();
+        let line = drop_line("(VI_1)", DropReason::AuthMismatch, Some(source));
+        assert!(line.starts_with("(VI_1) ignored a VRRP packet from 192.0.2.42: "));
+        assert!(line.ends_with(&DropReason::AuthMismatch.to_string()));
+        assert_eq!(
+            drop_line("eth0", DropReason::TooShort, None),
+            format!("eth0 ignored a VRRP packet: {}", DropReason::TooShort)
+        );
+    }
+
+    #[test]
+    fn status_text_lists_every_instance() {
+        assert_eq!(
+            status_text([("VI_1", State::Master, 150), ("VI_2", State::Backup, 100)]),
+            "VI_1: MASTER (prio 150); VI_2: BACKUP (prio 100)"
+        );
+        assert_eq!(status_text([]), "no VRRP instances");
+    }
+
+    #[test]
+    fn drop_warnings_are_rate_limited_per_reason_and_source() {
+        let mut limiter = DropLogLimiter::new(Duration::from_secs(10));
+        let start = Instant::now();
+        let peer: IpAddr = "192.0.2.42".parse().unwrap();
+        let other: IpAddr = "192.0.2.43".parse().unwrap();
+        assert_eq!(
+            limiter.check(start, DropReason::AuthMismatch, peer),
+            DropLog::Warn { suppressed: 0 }
+        );
+        for second in 1..=9 {
+            let now = start + Duration::from_secs(second);
+            assert_eq!(
+                limiter.check(now, DropReason::AuthMismatch, peer),
+                DropLog::Quiet
+            );
+        }
+        // Another reason or another source is its own stream.
+        assert_eq!(
+            limiter.check(start, DropReason::BadTtl, peer),
+            DropLog::Warn { suppressed: 0 }
+        );
+        assert_eq!(
+            limiter.check(start, DropReason::AuthMismatch, other),
+            DropLog::Warn { suppressed: 0 }
+        );
+        let later = start + Duration::from_secs(10);
+        assert_eq!(
+            limiter.check(later, DropReason::AuthMismatch, peer),
+            DropLog::Warn { suppressed: 9 }
+        );
+        assert_eq!(
+            limiter.check(later, DropReason::AuthMismatch, peer),
+            DropLog::Quiet
+        );
+    }
+
+    #[test]
+    fn drop_limiter_memory_is_bounded() {
+        let mut limiter = DropLogLimiter::new(Duration::from_secs(10));
+        let now = Instant::now();
+        for n in 0..(DropLogLimiter::MAX_TRACKED as u32 + 10) {
+            let source = IpAddr::V4(std::net::Ipv4Addr::from(0xc000_0200 + n));
+            let _ = limiter.check(now, DropReason::BadTtl, source);
+        }
+        assert_eq!(limiter.last.len(), DropLogLimiter::MAX_TRACKED);
+        // Once the old entries have aged out, new sources are warned about again.
+        let later = now + Duration::from_secs(11);
+        let fresh = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1));
+        assert_eq!(
+            limiter.check(later, DropReason::BadTtl, fresh),
+            DropLog::Warn { suppressed: 0 }
+        );
+        assert_eq!(limiter.last.len(), 1);
+    }
+
+    /// A 20-byte IPv4 header (no options) from 192.0.2.41 to 224.0.0.18 followed by `payload`.
+    fn ipv4_datagram(ttl: u8, protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let total = u16::try_from(20 + payload.len()).unwrap();
+        let mut datagram = vec![0x45, 0];
+        datagram.extend_from_slice(&total.to_be_bytes());
+        datagram.extend_from_slice(&[
+            0, 0, 0, 0, ttl, protocol, 0, 0, 192, 0, 2, 41, 224, 0, 0, 18,
+        ]);
+        datagram.extend_from_slice(payload);
+        datagram
+    }
+
+    // These need core::ip::parse_ipv4, a todo!() stub on this branch.
+    #[test]
+    #[ignore = "needs core::ip from the core branch; remove this ignore after merging"]
+    fn screening_passes_vrrp_with_ttl_255() {
+        let payload = [0x21, 50, 150, 1, 1, 1, 0, 0];
+        let datagram = ipv4_datagram(255, 112, &payload);
+        let screened = screen_ipv4(&datagram).unwrap();
+        assert_eq!(screened.source, std::net::Ipv4Addr::new(192, 0, 2, 41));
+        assert_eq!(screened.destination, MULTICAST_V4);
+        assert_eq!(screened.payload, &payload);
+    }
+
+    #[test]
+    #[ignore = "needs core::ip from the core branch; remove this ignore after merging"]
+    fn screening_rejects_a_ttl_other_than_255_naming_source_and_vrid() {
+        let datagram = ipv4_datagram(254, 112, &[0x21, 50, 150, 1, 1, 1, 0, 0]);
+        assert_eq!(
+            screen_ipv4(&datagram),
+            Err(Rejected {
+                reason: DropReason::BadTtl,
+                source: Some("192.0.2.41".parse().unwrap()),
+                vrid: Some(50),
+            })
+        );
+    }
+
+    #[test]
+    #[ignore = "needs core::ip from the core branch; remove this ignore after merging"]
+    fn screening_rejects_other_protocols_and_truncated_headers() {
+        let udp = ipv4_datagram(255, 17, &[0; 8]);
+        assert_eq!(
+            screen_ipv4(&udp).map_err(|r| r.reason),
+            Err(DropReason::NotVrrp)
+        );
+        let truncated = &ipv4_datagram(255, 112, &[])[..12];
+        let rejected = screen_ipv4(truncated).unwrap_err();
+        assert_eq!(rejected.source, None, "no source before the header parsed");
+    }
+
+    #[test]
+    fn vrid_is_the_second_byte() {
+        assert_eq!(peek_vrid(&[0x21, 50, 150]), Some(50));
+        assert_eq!(peek_vrid(&[0x21]), None);
+    }
+
+    #[test]
+    fn ipv6_instances_are_recognised_by_their_addresses() {
+        let mut config = instance("a", 100);
+        assert!(!instance_is_ipv6(
+            &config,
+            &[("192.0.2.40".parse().unwrap(), 32)]
+        ));
+        assert!(instance_is_ipv6(
+            &config,
+            &[("2001:db8::40".parse().unwrap(), 128)]
+        ));
+        config.source_address = Some("fe80::1".parse().unwrap());
+        assert!(instance_is_ipv6(&config, &[]));
+    }
+}

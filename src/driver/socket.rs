@@ -1,0 +1,347 @@
+//! Raw IP-protocol-112 sockets, one per interface and address family.
+//!
+//! RFC 3768 §5.2 / RFC 5798 §5.1: adverts go to 224.0.0.18 (ff02::12) with
+//! TTL (hop limit) 255, and receivers drop anything else (§7.1), which proves
+//! the sender is on the link. So the sockets send with TTL 255 and the
+//! receive side reports the TTL / hop limit it saw; the caller checks it.
+//!
+//! The sockets are bound to their device (SO_BINDTODEVICE) so that two
+//! interfaces on the same LAN never see each other's traffic, and multicast
+//! loopback is off so we never hear our own adverts.
+
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+use tokio::io::unix::AsyncFd;
+
+use crate::core::packet::{IP_PROTOCOL_VRRP, MULTICAST_V4, MULTICAST_V6, REQUIRED_TTL};
+
+/// Largest datagram we read. VRRP adverts are small (at most 255 addresses);
+/// anything longer than an Ethernet MTU is not a valid advert anyway, and the
+/// kernel truncates it into the buffer, which the decoder then rejects.
+pub const RECEIVE_BUFFER_LEN: usize = 2048;
+
+/// A raw IPv4 VRRP socket on one interface.
+#[derive(Debug)]
+pub struct VrrpSocketV4 {
+    fd: AsyncFd<Socket>,
+    interface: String,
+    ifindex: u32,
+}
+
+impl VrrpSocketV4 {
+    /// Open the socket on `interface` (index `ifindex`) and join 224.0.0.18 there.
+    ///
+    /// Must be called inside a tokio runtime (it registers with the reactor).
+    pub fn open(interface: &str, ifindex: u32) -> io::Result<Self> {
+        let socket = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(i32::from(IP_PROTOCOL_VRRP))),
+        )?;
+        step(
+            "SO_BINDTODEVICE",
+            socket.bind_device(Some(interface.as_bytes())),
+        )?;
+        // Without this, Linux hands a raw socket every multicast group joined by
+        // any socket on the host; we only want our own membership.
+        step("IP_MULTICAST_ALL", socket.set_multicast_all_v4(false))?;
+        step(
+            "joining 224.0.0.18",
+            socket.join_multicast_v4_n(&MULTICAST_V4, &InterfaceIndexOrAddress::Index(ifindex)),
+        )?;
+        step(
+            "IP_MULTICAST_IF",
+            set_multicast_interface_v4(&socket, ifindex),
+        )?;
+        step(
+            "IP_MULTICAST_TTL",
+            socket.set_multicast_ttl_v4(u32::from(REQUIRED_TTL)),
+        )?;
+        // Unicast TTL too: a peer configured for unicast VRRP checks it the same way.
+        step("IP_TTL", socket.set_ttl_v4(u32::from(REQUIRED_TTL)))?;
+        step("IP_MULTICAST_LOOP", socket.set_multicast_loop_v4(false))?;
+        socket.set_nonblocking(true)?;
+        Ok(VrrpSocketV4 {
+            fd: register(socket)?,
+            interface: interface.to_owned(),
+            ifindex,
+        })
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Receive one datagram, IPv4 header included (a raw IPv4 socket always
+    /// delivers it). Returns its length in `buffer`.
+    pub async fn recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| fd.get_ref().read(buffer)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receive one datagram if one is queued, without waiting
+    /// ([`io::ErrorKind::WouldBlock`] otherwise).
+    pub fn try_recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.fd.get_ref().read(buffer)
+    }
+
+    /// Send one VRRP message (the IP payload) to 224.0.0.18; the kernel adds
+    /// the IP header with TTL 255 and the interface's primary address as source.
+    pub async fn send(&self, message: &[u8]) -> io::Result<()> {
+        self.send_to(message, MULTICAST_V4, None).await
+    }
+
+    /// Send one VRRP message to 224.0.0.18 from `source`: the address the v3
+    /// pseudo-header checksum was computed with (RFC 5798 §5.2.8) and the one
+    /// peers compare priorities against must be the one on the wire, even when
+    /// it is not the interface's primary address (config `source_address`).
+    pub async fn send_from(&self, message: &[u8], source: Ipv4Addr) -> io::Result<()> {
+        self.send_to(message, MULTICAST_V4, Some(source)).await
+    }
+
+    /// Send one VRRP message to `destination` (the group, or a unicast peer),
+    /// from `source` when given (IP_PKTINFO's ipi_spec_dst sets a raw socket's
+    /// source address per message, see ip(7)).
+    pub async fn send_to(
+        &self,
+        message: &[u8],
+        destination: Ipv4Addr,
+        source: Option<Ipv4Addr>,
+    ) -> io::Result<()> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn, sendmsg};
+        let address = SockaddrIn::from(SocketAddrV4::new(destination, 0));
+        let packet_info = source.map(|source| libc::in_pktinfo {
+            ipi_ifindex: 0,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(source).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        });
+        let control: Vec<ControlMessage<'_>> = packet_info
+            .iter()
+            .map(ControlMessage::Ipv4PacketInfo)
+            .collect();
+        let iov = [io::IoSlice::new(message)];
+        loop {
+            let mut guard = self.fd.writable().await?;
+            let sent = guard.try_io(|fd| {
+                sendmsg(
+                    fd.as_raw_fd(),
+                    &iov,
+                    &control,
+                    MsgFlags::empty(),
+                    Some(&address),
+                )
+                .map_err(io::Error::from)
+            });
+            match sent {
+                Ok(result) => return check_sent(result?, message.len()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// IP_MULTICAST_IF by interface index (`struct ip_mreqn`), so the outgoing
+/// interface is right even before the interface has an IPv4 address
+/// (socket2 only offers the by-address form).
+fn set_multicast_interface_v4(socket: &Socket, ifindex: u32) -> io::Result<()> {
+    let ifindex = i32::try_from(ifindex)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index out of range"))?;
+    let request = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: ifindex,
+    };
+    // SAFETY: `request` is a valid, initialised `ip_mreqn` that outlives the
+    // call, and the length passed is exactly its size, as IP_MULTICAST_IF expects.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            (&request as *const libc::ip_mreqn).cast(),
+            size_of::<libc::ip_mreqn>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Register an owned socket with the tokio reactor.
+fn register(socket: Socket) -> io::Result<AsyncFd<Socket>> {
+    // SAFETY: `Socket` owns its descriptor, which therefore stays open and
+    // unchanged until the AsyncFd (which now owns the Socket) is dropped.
+    unsafe { AsyncFd::register(socket) }.map_err(|error| error.into_parts().1)
+}
+
+/// Name the step that failed: "Invalid argument" alone does not tell an
+/// operator which of a dozen socket options the kernel refused.
+fn step<T>(what: &str, result: io::Result<T>) -> io::Result<T> {
+    result.map_err(|error| io::Error::new(error.kind(), format!("{what}: {error}")))
+}
+
+fn check_sent(sent: usize, expected: usize) -> io::Result<()> {
+    if sent == expected {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("sent {sent} of {expected} bytes of a VRRP advertisement"),
+        ))
+    }
+}
+
+/// One datagram from a raw IPv6 socket: the kernel strips the IPv6 header, so
+/// the source and hop limit come from the socket address and the
+/// IPV6_HOPLIMIT control message (RFC 3542 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceivedV6 {
+    pub source: Ipv6Addr,
+    /// None if the kernel did not attach the control message (it always
+    /// should once IPV6_RECVHOPLIMIT is on); treat as a bad hop limit.
+    pub hop_limit: Option<u8>,
+    pub length: usize,
+}
+
+/// A raw IPv6 VRRP socket on one interface (RFC 5798 §5.1.2).
+#[derive(Debug)]
+pub struct VrrpSocketV6 {
+    fd: AsyncFd<Socket>,
+    interface: String,
+    ifindex: u32,
+}
+
+impl VrrpSocketV6 {
+    /// Open the socket on `interface`, join ff02::12 there, and send from
+    /// `link_local` (RFC 5798 §5.1.2.1: the source is the link-local address).
+    pub fn open(interface: &str, ifindex: u32, link_local: Ipv6Addr) -> io::Result<Self> {
+        let socket = Socket::new(
+            Domain::IPV6,
+            Type::RAW,
+            Some(Protocol::from(i32::from(IP_PROTOCOL_VRRP))),
+        )?;
+        step(
+            "SO_BINDTODEVICE",
+            socket.bind_device(Some(interface.as_bytes())),
+        )?;
+        step("IPV6_MULTICAST_ALL", socket.set_multicast_all_v6(false))?;
+        step(
+            "joining ff02::12",
+            socket.join_multicast_v6(&MULTICAST_V6, ifindex),
+        )?;
+        step("IPV6_MULTICAST_IF", socket.set_multicast_if_v6(ifindex))?;
+        step(
+            "IPV6_MULTICAST_HOPS",
+            socket.set_multicast_hops_v6(u32::from(REQUIRED_TTL)),
+        )?;
+        step(
+            "IPV6_UNICAST_HOPS",
+            socket.set_unicast_hops_v6(u32::from(REQUIRED_TTL)),
+        )?;
+        step("IPV6_MULTICAST_LOOP", socket.set_multicast_loop_v6(false))?;
+        step(
+            "IPV6_RECVHOPLIMIT",
+            nix::sys::socket::setsockopt(
+                &socket,
+                nix::sys::socket::sockopt::Ipv6RecvHopLimit,
+                &true,
+            )
+            .map_err(io::Error::from),
+        )?;
+        step(
+            "binding to the link-local source address",
+            socket.bind(&SockAddr::from(SocketAddrV6::new(
+                link_local, 0, 0, ifindex,
+            ))),
+        )?;
+        socket.set_nonblocking(true)?;
+        Ok(VrrpSocketV6 {
+            fd: register(socket)?,
+            interface: interface.to_owned(),
+            ifindex,
+        })
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Receive one VRRP message (no IP header) with its source and hop limit.
+    pub async fn recv(&self, buffer: &mut [u8]) -> io::Result<ReceivedV6> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| receive_with_hop_limit(fd.get_ref(), buffer)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receive one message if one is queued, without waiting
+    /// ([`io::ErrorKind::WouldBlock`] otherwise).
+    pub fn try_recv(&self, buffer: &mut [u8]) -> io::Result<ReceivedV6> {
+        receive_with_hop_limit(self.fd.get_ref(), buffer)
+    }
+
+    /// Send one VRRP message to ff02::12.
+    pub async fn send(&self, message: &[u8]) -> io::Result<()> {
+        let address = SockAddr::from(SocketAddrV6::new(MULTICAST_V6, 0, 0, self.ifindex));
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| fd.get_ref().send_to(message, &address)) {
+                Ok(result) => return check_sent(result?, message.len()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+fn receive_with_hop_limit(socket: &Socket, buffer: &mut [u8]) -> io::Result<ReceivedV6> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
+    let mut control = nix::cmsg_space!(libc::c_int);
+    let mut iov = [io::IoSliceMut::new(buffer)];
+    let message = recvmsg::<SockaddrIn6>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let mut hop_limit = None;
+    for cmsg in message.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::Ipv6HopLimit(limit) = cmsg {
+            hop_limit = u8::try_from(limit).ok();
+        }
+    }
+    let source = message.address.map(|address| address.ip()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "datagram without a source address",
+        )
+    })?;
+    Ok(ReceivedV6 {
+        source,
+        hop_limit,
+        length: message.bytes,
+    })
+}

@@ -1,0 +1,683 @@
+//! The driver's raw I/O against a real kernel (needs root): two network
+//! namespaces joined by a veth pair on 192.0.2.0/24 (RFC 5737 documentation
+//! addresses), each side with an interface named `vr0`.
+//!
+//! These tests use no protocol core: packets are crafted by hand, so they check
+//! the sockets, netlink and AF_PACKET code on their own.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use vrrpd::driver::garp::{
+    BROADCAST_MAC, ETHERTYPE_ARP, GarpSender, NeighbourAdvertiser, link_layer_address,
+};
+use vrrpd::driver::netlink::{Change, LinkWatcher, Netlink};
+use vrrpd::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
+
+const INTERFACE: &str = "vr0";
+const ADDRESS_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const ADDRESS_B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const VIRTUAL_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 40);
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// True when we can create namespaces; otherwise the test says so and passes
+/// (CI runs these as root).
+fn have_root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("skipped: needs root for network namespaces");
+    }
+    root
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().expect("run ip");
+    assert!(status.success(), "ip {args:?} failed");
+}
+
+/// Two namespaces `<base>a` and `<base>b` linked by a veth pair; deleted on drop
+/// (deleting a namespace destroys its end of the veth, and so the pair).
+struct NamespacePair {
+    a: String,
+    b: String,
+}
+
+impl NamespacePair {
+    fn new(tag: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let base = format!("vrrpd-drv-{}-{tag}-{unique}", std::process::id());
+        let pair = NamespacePair {
+            a: format!("{base}a"),
+            b: format!("{base}b"),
+        };
+        // Created before the namespaces so a failure below still cleans up.
+        ip(&["netns", "add", &pair.a]);
+        ip(&["netns", "add", &pair.b]);
+        ip(&[
+            "-n", &pair.a, "link", "add", INTERFACE, "type", "veth", "peer", "name", INTERFACE,
+            "netns", &pair.b,
+        ]);
+        for (namespace, address) in [(&pair.a, ADDRESS_A), (&pair.b, ADDRESS_B)] {
+            ip(&[
+                "-n",
+                namespace,
+                "addr",
+                "add",
+                &format!("{address}/24"),
+                "dev",
+                INTERFACE,
+            ]);
+            ip(&["-n", namespace, "link", "set", "lo", "up"]);
+            ip(&["-n", namespace, "link", "set", INTERFACE, "up"]);
+        }
+        pair
+    }
+}
+
+impl Drop for NamespacePair {
+    fn drop(&mut self) {
+        for namespace in [&self.a, &self.b] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", namespace])
+                .status();
+        }
+    }
+}
+
+/// Run `work` on a new thread inside network namespace `name` with a
+/// current-thread tokio runtime (setns affects only the calling thread, and
+/// sockets belong to the namespace they were created in).
+fn in_namespace<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let path = format!("/run/netns/{name}");
+    thread::spawn(move || {
+        let file = File::open(&path).expect("open namespace");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        work()
+    })
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+fn link_index(namespace: &str) -> u32 {
+    let output = Command::new("ip")
+        .args(["-n", namespace, "-o", "link", "show", INTERFACE])
+        .output()
+        .expect("run ip");
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split(':')
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .expect("interface index")
+}
+
+/// A VRRPv2 advertisement for VRID 50, priority 150, one address, auth PASS
+/// "password" (RFC 3768 §5.1), with its checksum.
+fn handmade_advertisement() -> Vec<u8> {
+    let mut message = vec![0x21, 50, 150, 1, 1, 1, 0, 0];
+    message.extend_from_slice(&VIRTUAL_ADDRESS.octets());
+    message.extend_from_slice(b"password");
+    let checksum = internet_checksum(&message);
+    message[6..8].copy_from_slice(&checksum.to_be_bytes());
+    message
+}
+
+fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[test]
+fn advertisement_crosses_the_link_with_ttl_255() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("adv");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_b).expect("open socket in b");
+            ready_tx.send(()).expect("signal ready");
+            let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+            let length = tokio::time::timeout(TIMEOUT, socket.recv(&mut buffer))
+                .await
+                .expect("an advertisement within the timeout")
+                .expect("recv");
+            buffer.truncate(length);
+            buffer
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let message = handmade_advertisement();
+    let sent = message.clone();
+    let sender = in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_a).expect("open socket in a");
+            socket.send(&sent).await.expect("send");
+            // Multicast loop is off: our own advert must not come back to us.
+            let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+            tokio::time::timeout(Duration::from_millis(300), socket.recv(&mut buffer))
+                .await
+                .is_err()
+        })
+    });
+    let datagram = receiver.join().expect("receiver thread");
+    let no_echo = sender.join().expect("sender thread");
+    assert!(no_echo, "the sender heard its own advertisement");
+
+    // The raw socket hands over the IPv4 header (RFC 791): check it field by field.
+    assert_eq!(datagram[0] >> 4, 4, "IPv4");
+    let header_len = usize::from(datagram[0] & 0x0f) * 4;
+    assert_eq!(datagram[8], 255, "TTL must be 255 (RFC 3768 §5.2.3)");
+    assert_eq!(datagram[9], 112, "protocol VRRP");
+    assert_eq!(
+        &datagram[12..16],
+        &ADDRESS_A.octets(),
+        "source is a's primary address"
+    );
+    assert_eq!(
+        &datagram[16..20],
+        &[224, 0, 0, 18],
+        "sent to the VRRP group"
+    );
+    assert_eq!(&datagram[header_len..], &message[..]);
+}
+
+#[test]
+fn advertisement_leaves_from_the_configured_source_address() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("src");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    // A second (secondary) address on a: not what the kernel would pick by itself.
+    let configured_source = Ipv4Addr::new(192, 0, 2, 51);
+    ip(&[
+        "-n",
+        &pair.a,
+        "addr",
+        "add",
+        "192.0.2.51/24",
+        "dev",
+        INTERFACE,
+    ]);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_b).expect("open socket in b");
+            ready_tx.send(()).expect("signal ready");
+            let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+            let length = tokio::time::timeout(TIMEOUT, socket.recv(&mut buffer))
+                .await
+                .expect("an advertisement within the timeout")
+                .expect("recv");
+            buffer.truncate(length);
+            buffer
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let message = handmade_advertisement();
+    in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_a).expect("open socket in a");
+            socket
+                .send_from(&message, configured_source)
+                .await
+                .expect("send");
+        })
+    })
+    .join()
+    .expect("sender thread");
+    let datagram = receiver.join().expect("receiver thread");
+    assert_eq!(&datagram[12..16], &configured_source.octets());
+    assert_eq!(datagram[8], 255);
+}
+
+#[test]
+fn ipv6_advertisement_arrives_with_hop_limit_255_from_the_link_local_source() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("adv6");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    // nodad: usable at once, without waiting for duplicate address detection.
+    let link_local_a: Ipv6Addr = "fe80::a".parse().unwrap();
+    let link_local_b: Ipv6Addr = "fe80::b".parse().unwrap();
+    ip(&[
+        "-n",
+        &pair.a,
+        "addr",
+        "add",
+        "fe80::a/64",
+        "dev",
+        INTERFACE,
+        "nodad",
+    ]);
+    ip(&[
+        "-n",
+        &pair.b,
+        "addr",
+        "add",
+        "fe80::b/64",
+        "dev",
+        INTERFACE,
+        "nodad",
+    ]);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_b, link_local_b).expect("open socket in b");
+            ready_tx.send(()).expect("signal ready");
+            let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+            let received = tokio::time::timeout(TIMEOUT, socket.recv(&mut buffer))
+                .await
+                .expect("an advertisement within the timeout")
+                .expect("recv");
+            (received, buffer[..received.length].to_vec())
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    // A VRRPv3 header for VRID 50 (RFC 5798 §5.1); the socket does not look inside.
+    let message: Vec<u8> = vec![0x31, 50, 150, 1, 0, 100, 0, 0];
+    let sent = message.clone();
+    in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_a, link_local_a).expect("open socket in a");
+            socket.send(&sent).await.expect("send");
+        })
+    })
+    .join()
+    .expect("sender thread");
+    let (received, bytes) = receiver.join().expect("receiver thread");
+    assert_eq!(
+        received.hop_limit,
+        Some(255),
+        "hop limit must be 255 (RFC 5798 §5.1.1.3)"
+    );
+    assert_eq!(received.source, link_local_a);
+    assert_eq!(bytes, message);
+}
+
+#[test]
+fn netlink_adds_and_removes_virtual_addresses_idempotently() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("addr");
+    let namespace = pair.a.clone();
+    let worker = in_namespace(&pair.a, move || {
+        block_on(async move {
+            let netlink = Netlink::connect().expect("netlink");
+            let link = netlink.link_by_name(INTERFACE).await.expect("link");
+            assert!(link.up, "vr0 is up with its peer up");
+            assert!(link.mac.is_some(), "a veth has a MAC");
+            assert!(netlink.link_by_name("vr-nonexistent").await.is_err());
+            let vip = IpAddr::V4(VIRTUAL_ADDRESS);
+
+            assert_eq!(
+                netlink.add_address(link.index, vip, 32).await.expect("add"),
+                Change::Done
+            );
+            assert_eq!(
+                netlink
+                    .add_address(link.index, vip, 32)
+                    .await
+                    .expect("re-add"),
+                Change::AlreadyThatWay
+            );
+            let seen_by_ip = Command::new("ip")
+                .args(["-n", &namespace, "-o", "addr", "show", "dev", INTERFACE])
+                .output()
+                .expect("ip");
+            assert!(String::from_utf8_lossy(&seen_by_ip.stdout).contains("192.0.2.40/32"));
+
+            // The VIP must not be mistaken for the source address.
+            let primary = netlink
+                .primary_address(link.index, false, &[vip])
+                .await
+                .expect("primary");
+            assert_eq!(primary, Some(IpAddr::V4(ADDRESS_A)));
+
+            assert_eq!(
+                netlink
+                    .remove_address(link.index, vip)
+                    .await
+                    .expect("remove"),
+                Change::Done
+            );
+            assert_eq!(
+                netlink
+                    .remove_address(link.index, vip)
+                    .await
+                    .expect("re-remove"),
+                Change::AlreadyThatWay
+            );
+            let addresses = netlink.addresses(link.index).await.expect("addresses");
+            assert!(addresses.iter().all(|a| a.address != vip), "{addresses:?}");
+            assert!(addresses.iter().any(|a| a.address == IpAddr::V4(ADDRESS_A)));
+
+            // A leftover with another prefix length is removed too.
+            assert_eq!(
+                netlink
+                    .add_address(link.index, vip, 24)
+                    .await
+                    .expect("add /24"),
+                Change::Done
+            );
+            assert_eq!(
+                netlink
+                    .remove_address(link.index, vip)
+                    .await
+                    .expect("remove /24"),
+                Change::Done
+            );
+            let addresses = netlink.addresses(link.index).await.expect("addresses");
+            assert!(addresses.iter().all(|a| a.address != vip), "{addresses:?}");
+        })
+    });
+    worker.join().expect("netlink thread");
+}
+
+/// The first event saying link `index` is `up` (the kernel sends others too).
+async fn wait_for_link(
+    watcher: &mut LinkWatcher,
+    index: u32,
+    up: bool,
+) -> vrrpd::driver::netlink::LinkEvent {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, watcher.next())
+            .await
+            .expect("link event within the timeout")
+            .expect("watcher alive");
+        if event.index == index && event.up == up {
+            return event;
+        }
+    }
+}
+
+#[test]
+fn link_watcher_reports_down_and_up() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("link");
+    let namespace = pair.a.clone();
+    let index = link_index(&pair.a);
+    let worker = in_namespace(&pair.a, move || {
+        block_on(async move {
+            let mut watcher = LinkWatcher::open().expect("watcher");
+            ip(&["-n", &namespace, "link", "set", INTERFACE, "down"]);
+            let down = wait_for_link(&mut watcher, index, false).await;
+            assert_eq!(down.name.as_deref(), Some(INTERFACE));
+            ip(&["-n", &namespace, "link", "set", INTERFACE, "up"]);
+            wait_for_link(&mut watcher, index, true).await;
+        })
+    });
+    worker.join().expect("watcher thread");
+}
+
+#[test]
+fn gratuitous_arp_frame_reaches_the_peer() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("garp");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    let mac_a = {
+        let worker = in_namespace(&pair.a, move || {
+            block_on(async move {
+                Netlink::connect()
+                    .expect("netlink")
+                    .link_by_name(INTERFACE)
+                    .await
+                    .expect("link")
+                    .mac
+            })
+        });
+        worker.join().expect("mac thread").expect("veth has a MAC")
+    };
+    // RFC 5227 §3 ARP announcement: broadcast request, sender = target = the VIP.
+    let mut frame = Vec::with_capacity(42);
+    frame.extend_from_slice(&BROADCAST_MAC);
+    frame.extend_from_slice(&mac_a);
+    frame.extend_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+    frame.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    frame.extend_from_slice(&mac_a);
+    frame.extend_from_slice(&VIRTUAL_ADDRESS.octets());
+    frame.extend_from_slice(&[0; 6]);
+    frame.extend_from_slice(&VIRTUAL_ADDRESS.octets());
+
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let protocol = i32::from(ETHERTYPE_ARP.to_be());
+        let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(protocol)))
+            .expect("packet socket");
+        socket
+            .bind(&link_layer_address(index_b, ETHERTYPE_ARP, [0; 6]).expect("address"))
+            .expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        ready_tx.send(()).expect("ready");
+        let deadline = Instant::now() + TIMEOUT;
+        let mut buffer = [std::mem::MaybeUninit::<u8>::uninit(); 1500];
+        while Instant::now() < deadline {
+            if let Ok(length) = socket.recv(&mut buffer) {
+                // SAFETY (test): recv initialised the first `length` bytes.
+                let bytes: Vec<u8> = buffer[..length]
+                    .iter()
+                    .map(|b| unsafe { b.assume_init() })
+                    .collect();
+                // Other ARP traffic may pass; ours announces the VIP.
+                if bytes.len() >= 42 && bytes[28..32] == VIRTUAL_ADDRESS.octets() {
+                    return Some(bytes);
+                }
+            }
+        }
+        None
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let sent = frame.clone();
+    in_namespace(&pair.a, move || {
+        GarpSender::open(index_a)
+            .expect("garp socket")
+            .send_frame(&sent)
+            .expect("send")
+    })
+    .join()
+    .expect("sender thread");
+    let received = receiver
+        .join()
+        .expect("receiver thread")
+        .expect("the frame arrived");
+    assert_eq!(&received[..42], &frame[..]);
+}
+
+#[test]
+fn neighbour_advertisement_reaches_the_peer_with_hop_limit_255() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("na");
+    let index_a = link_index(&pair.a);
+    ip(&[
+        "-n",
+        &pair.a,
+        "addr",
+        "add",
+        "fe80::a/64",
+        "dev",
+        INTERFACE,
+        "nodad",
+    ]);
+    ip(&[
+        "-n",
+        &pair.b,
+        "addr",
+        "add",
+        "fe80::b/64",
+        "dev",
+        INTERFACE,
+        "nodad",
+    ]);
+    // An NA for 2001:db8::40 (RFC 4861 §4.4), checksum left to the kernel.
+    let target: Ipv6Addr = "2001:db8::40".parse().unwrap();
+    let mut message = vec![136, 0, 0, 0, 0xa0, 0, 0, 0];
+    message.extend_from_slice(&target.octets());
+    message.extend_from_slice(&[2, 1, 2, 0, 0, 0, 0, 0xa]);
+
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket =
+            Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)).expect("icmpv6 socket");
+        socket
+            .bind_device(Some(INTERFACE.as_bytes()))
+            .expect("bind device");
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6RecvHopLimit, &true)
+            .expect("hop limit");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        ready_tx.send(()).expect("ready");
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            let mut buffer = [0u8; 1500];
+            let mut control = nix::cmsg_space!(libc::c_int);
+            let mut iov = [std::io::IoSliceMut::new(&mut buffer)];
+            let Ok(received) = nix::sys::socket::recvmsg::<nix::sys::socket::SockaddrIn6>(
+                std::os::fd::AsRawFd::as_raw_fd(&socket),
+                &mut iov,
+                Some(&mut control),
+                nix::sys::socket::MsgFlags::empty(),
+            ) else {
+                continue;
+            };
+            let hop_limit = received
+                .cmsgs()
+                .expect("cmsgs")
+                .find_map(|cmsg| match cmsg {
+                    nix::sys::socket::ControlMessageOwned::Ipv6HopLimit(limit) => Some(limit),
+                    _ => None,
+                });
+            let length = received.bytes;
+            // Other ICMPv6 (router solicitations, MLD) may pass; ours is the NA for the target.
+            if length >= 24 && buffer[0] == 136 && buffer[8..24] == target.octets() {
+                return Some((buffer[..length].to_vec(), hop_limit));
+            }
+        }
+        None
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let sent = message.clone();
+    in_namespace(&pair.a, move || {
+        NeighbourAdvertiser::open(INTERFACE, index_a, "fe80::a".parse().unwrap())
+            .expect("na socket")
+            .send_message(&sent)
+            .expect("send")
+    })
+    .join()
+    .expect("sender thread");
+    let (received, hop_limit) = receiver
+        .join()
+        .expect("receiver thread")
+        .expect("the NA arrived");
+    assert_eq!(
+        hop_limit,
+        Some(255),
+        "ND requires hop limit 255 (RFC 4861 §7.1.2)"
+    );
+    assert_eq!(
+        received[4..],
+        message[4..],
+        "flags, target and option as sent"
+    );
+    assert_ne!(
+        &received[2..4],
+        &[0, 0],
+        "the kernel filled in the checksum"
+    );
+}
+
+#[test]
+fn queued_advertisement_is_read_without_waiting() {
+    if !have_root() {
+        return;
+    }
+    let pair = NamespacePair::new("try");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (sent_tx, sent_rx) = mpsc::channel::<()>();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_b).expect("open socket in b");
+            let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+            let empty = socket.try_recv(&mut buffer).map_err(|error| error.kind());
+            ready_tx.send(()).expect("signal ready");
+            sent_rx.recv_timeout(TIMEOUT).expect("sender done");
+            // Delivery over the veth is asynchronous: poll (bounded) without blocking.
+            let deadline = Instant::now() + TIMEOUT;
+            let length = loop {
+                match socket.try_recv(&mut buffer) {
+                    Ok(length) => break length,
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(Instant::now() < deadline, "nothing queued");
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(error) => panic!("try_recv: {error}"),
+                }
+            };
+            (empty, length)
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let message = handmade_advertisement();
+    let expected_length = 20 + message.len();
+    in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_a).expect("open socket in a");
+            socket.send(&message).await.expect("send");
+        })
+    })
+    .join()
+    .expect("sender thread");
+    sent_tx.send(()).expect("tell the receiver");
+    let (empty, length) = receiver.join().expect("receiver thread");
+    assert_eq!(
+        empty,
+        Err(std::io::ErrorKind::WouldBlock),
+        "nothing queued before the send"
+    );
+    assert_eq!(length, expected_length);
+}
