@@ -423,7 +423,8 @@ impl Drop for Lab {
         }
         self.shared.cleanup();
         registry().remove(&self.shared.id);
-        if panicking || self.keep_dir {
+        let has_files = std::fs::read_dir(&self.shared.dir).is_ok_and(|mut d| d.next().is_some());
+        if (panicking && has_files) || self.keep_dir {
             eprintln!("lab {}: logs and configs kept in {}", self.shared.prefix, self.shared.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.shared.dir);

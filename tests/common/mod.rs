@@ -91,3 +91,28 @@ pub fn sample_holders(a: &Host, b: &Host, ip: IpAddr, duration: Duration, every:
 pub fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
+
+/// keepalived's equivalent of a vrrpd instance (VI_1, VRID 50, VIP 192.0.2.40
+/// on eth0). PASS authentication exists only in VRRPv2.
+pub fn keepalived_config(
+    router_id: &str,
+    priority: u8,
+    version: u8,
+    advert: Duration,
+    pass_auth: bool,
+    preempt: bool,
+) -> String {
+    let authentication = if pass_auth {
+        "    authentication {\n        auth_type PASS\n        auth_pass password\n    }\n"
+    } else {
+        ""
+    };
+    let nopreempt = if preempt { "" } else { "    nopreempt\n" };
+    let advert_int = advert.as_secs_f64();
+    format!(
+        "global_defs {{\n    router_id {router_id}\n    vrrp_garp_master_refresh 60\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    version {version}\n\
+         \x20   virtual_router_id 50\n    priority {priority}\n    advert_int {advert_int}\n\
+         {authentication}{nopreempt}    virtual_ipaddress {{\n        {VIP}\n    }}\n}}\n"
+    )
+}
