@@ -40,12 +40,27 @@ struct Variant {
     timing_sensitive: bool,
 }
 
-const V2_PASS_1S: Variant =
-    Variant { tag: "v2p1s", version: "2", advert: Duration::from_secs(1), pass_auth: true, timing_sensitive: false };
-const V3_100MS: Variant =
-    Variant { tag: "v3100", version: "3", advert: Duration::from_millis(100), pass_auth: false, timing_sensitive: false };
-const V3_10MS: Variant =
-    Variant { tag: "v310", version: "3", advert: Duration::from_millis(10), pass_auth: false, timing_sensitive: true };
+const V2_PASS_1S: Variant = Variant {
+    tag: "v2p1s",
+    version: "2",
+    advert: Duration::from_secs(1),
+    pass_auth: true,
+    timing_sensitive: false,
+};
+const V3_100MS: Variant = Variant {
+    tag: "v3100",
+    version: "3",
+    advert: Duration::from_millis(100),
+    pass_auth: false,
+    timing_sensitive: false,
+};
+const V3_10MS: Variant = Variant {
+    tag: "v310",
+    version: "3",
+    advert: Duration::from_millis(10),
+    pass_auth: false,
+    timing_sensitive: true,
+};
 
 /// The daemon under test: vrrpd, or keepalived to check the suite itself.
 fn under_test_is_keepalived() -> bool {
@@ -56,10 +71,21 @@ fn under_test_is_keepalived() -> bool {
 fn start_node(host: &Host, variant: Variant, priority: u8, preempt: bool) -> LabProcess {
     if under_test_is_keepalived() {
         let version = if variant.version == "2" { 2 } else { 3 };
-        let config = keepalived_config(host.name(), priority, version, variant.advert, variant.pass_auth, preempt);
+        let config = keepalived_config(
+            host.name(),
+            priority,
+            version,
+            variant.advert,
+            variant.pass_auth,
+            preempt,
+        );
         host.start_keepalived(&config).expect("start keepalived")
     } else {
-        host.start_vrrpd(std::path::Path::new(VRRPD), &variant.config(priority, preempt)).expect("start vrrpd")
+        host.start_vrrpd(
+            std::path::Path::new(VRRPD),
+            &variant.config(priority, preempt),
+        )
+        .expect("start vrrpd")
     }
 }
 
@@ -123,10 +149,24 @@ impl Pair {
         let net = PairLab::new(variant.tag);
         let lb01 = start_node(&net.lb01, variant, HIGH_PRIORITY, true);
         let lb02 = start_node(&net.lb02, variant, LOW_PRIORITY, true);
-        let mut pair = Pair { net, variant, lb01, lb02, vip: vip(), _timing: timing };
-        let limit = STARTUP_ALLOWANCE + variant.master_down_interval(LOW_PRIORITY) + variant.advert * 2 + MARGIN;
+        let mut pair = Pair {
+            net,
+            variant,
+            lb01,
+            lb02,
+            vip: vip(),
+            _timing: timing,
+        };
+        let limit = STARTUP_ALLOWANCE
+            + variant.master_down_interval(LOW_PRIORITY)
+            + variant.advert * 2
+            + MARGIN;
         let elected = pair.wait(limit, |p| p.lb01_holds() && !p.lb02_holds());
-        assert!(elected.is_some(), "no election within {}: lb01 must hold {VIP} alone", secs(limit));
+        assert!(
+            elected.is_some(),
+            "no election within {}: lb01 must hold {VIP} alone",
+            secs(limit)
+        );
         pair.assert_running();
         pair
     }
@@ -144,8 +184,16 @@ impl Pair {
     }
 
     fn assert_running(&mut self) {
-        assert!(self.lb01.is_running(), "vrrpd on lb01 exited:\n{}", self.lb01.log());
-        assert!(self.lb02.is_running(), "vrrpd on lb02 exited:\n{}", self.lb02.log());
+        assert!(
+            self.lb01.is_running(),
+            "vrrpd on lb01 exited:\n{}",
+            self.lb01.log()
+        );
+        assert!(
+            self.lb02.is_running(),
+            "vrrpd on lb02 exited:\n{}",
+            self.lb02.log()
+        );
     }
 
     fn restart_lb01(&mut self, preempt: bool) {
@@ -156,12 +204,20 @@ impl Pair {
     fn stop_lb01_gracefully(&mut self) -> Duration {
         let signalled = Instant::now();
         self.lb01.signal(Signal::SIGTERM).unwrap();
-        let limit = self.variant.skew_time(LOW_PRIORITY) + self.variant.advert + Duration::from_secs(3);
+        let limit =
+            self.variant.skew_time(LOW_PRIORITY) + self.variant.advert + Duration::from_secs(3);
         let taken = self.wait(limit, |p| p.lb02_holds());
         let handover = signalled.elapsed();
-        assert!(taken.is_some(), "lb02 did not take over within {} of lb01's SIGTERM", secs(limit));
+        assert!(
+            taken.is_some(),
+            "lb02 did not take over within {} of lb01's SIGTERM",
+            secs(limit)
+        );
         let status = self.lb01.wait_timeout(Duration::from_secs(5)).unwrap();
-        assert!(status.is_some(), "vrrpd on lb01 did not exit within 5 s of SIGTERM");
+        assert!(
+            status.is_some(),
+            "vrrpd on lb01 did not exit within 5 s of SIGTERM"
+        );
         handover
     }
 
@@ -169,10 +225,22 @@ impl Pair {
     /// and the client's ARP entry for the VIP carries `holder`'s MAC (GARP).
     fn assert_client_reaches_vip_on(&self, holder: &Host) {
         let mac = holder.mac().unwrap();
-        let probe = Prober::start(&self.net.client, self.vip, Duration::from_millis(10), Duration::from_secs(3)).unwrap();
+        let probe = Prober::start(
+            &self.net.client,
+            self.vip,
+            Duration::from_millis(10),
+            Duration::from_secs(3),
+        )
+        .unwrap();
         // The pings make the client resolve the VIP (if it has no entry yet).
         let moved = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
-            self.net.client.neighbour_mac(self.vip).ok().flatten().as_deref() == Some(mac.as_str())
+            self.net
+                .client
+                .neighbour_mac(self.vip)
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(mac.as_str())
         });
         let settled = Instant::now();
         std::thread::sleep(Duration::from_millis(300));
@@ -194,10 +262,22 @@ impl Pair {
 fn election_only_higher_priority_holds_vip_and_client_reaches_it(variant: Variant) {
     let mut pair = Pair::elect(variant);
     let window = Duration::from_secs(1).max(variant.advert * 4);
-    let (samples, both, neither) = sample_holders(&pair.net.lb01, &pair.net.lb02, pair.vip, window, Duration::from_millis(20));
+    let (samples, both, neither) = sample_holders(
+        &pair.net.lb01,
+        &pair.net.lb02,
+        pair.vip,
+        window,
+        Duration::from_millis(20),
+    );
     assert!(samples >= 20, "{samples} samples");
-    assert_eq!(both, 0, "lb02 (priority 100) held the VIP next to lb01 in {both}/{samples} samples");
-    assert_eq!(neither, 0, "nobody held the VIP in {neither}/{samples} samples");
+    assert_eq!(
+        both, 0,
+        "lb02 (priority 100) held the VIP next to lb01 in {both}/{samples} samples"
+    );
+    assert_eq!(
+        neither, 0,
+        "nobody held the VIP in {neither}/{samples} samples"
+    );
     pair.assert_client_reaches_vip_on(&pair.net.lb01);
     pair.assert_running();
 }
@@ -206,16 +286,40 @@ fn steady_state_never_both_nodes_hold_vip(variant: Variant) {
     let mut pair = Pair::elect(variant);
     // Let lb02 settle as backup (at 10 ms it may have won the first race).
     std::thread::sleep(variant.advert * 3);
-    let probe = Prober::start(&pair.net.client, pair.vip, Duration::from_millis(10), Duration::from_secs(10)).unwrap();
-    let (samples, both, neither) =
-        sample_holders(&pair.net.lb01, &pair.net.lb02, pair.vip, Duration::from_millis(2500), Duration::from_millis(20));
+    let probe = Prober::start(
+        &pair.net.client,
+        pair.vip,
+        Duration::from_millis(10),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let (samples, both, neither) = sample_holders(
+        &pair.net.lb01,
+        &pair.net.lb02,
+        pair.vip,
+        Duration::from_millis(2500),
+        Duration::from_millis(20),
+    );
     let report = probe.finish().unwrap();
-    eprintln!("{}: steady state: {samples} samples, client {report}", variant.tag);
+    eprintln!(
+        "{}: steady state: {samples} samples, client {report}",
+        variant.tag
+    );
     assert!(samples >= 50, "{samples} samples in 2.5 s");
-    assert_eq!(both, 0, "both nodes held the VIP in {both} of {samples} samples (split brain)");
-    assert_eq!(neither, 0, "no node held the VIP in {neither} of {samples} samples");
+    assert_eq!(
+        both, 0,
+        "both nodes held the VIP in {both} of {samples} samples (split brain)"
+    );
+    assert_eq!(
+        neither, 0,
+        "no node held the VIP in {neither} of {samples} samples"
+    );
     let gap = report.longest_gap().expect("replies");
-    assert!(gap < Duration::from_millis(250), "the client saw a {} gap in steady state: {report}", secs(gap));
+    assert!(
+        gap < Duration::from_millis(250),
+        "the client saw a {} gap in steady state: {report}",
+        secs(gap)
+    );
     pair.assert_running();
 }
 
@@ -227,7 +331,12 @@ fn assert_takeover_after_master_silence(pair: &Pair, event: Instant, what: &str)
     let taken = pair.wait(bound + Duration::from_secs(3), |p| p.lb02_holds());
     let takeover = event.elapsed();
     assert!(taken.is_some(), "lb02 never took over after {what}");
-    eprintln!("{}: takeover after {what}: {} (bound {})", variant.tag, secs(takeover), secs(bound));
+    eprintln!(
+        "{}: takeover after {what}: {} (bound {})",
+        variant.tag,
+        secs(takeover),
+        secs(bound)
+    );
     assert!(
         takeover <= bound,
         "lb02 took over {} after {what}; Master_Down_Interval + margin is {}",
@@ -244,20 +353,38 @@ fn assert_takeover_after_master_silence(pair: &Pair, event: Instant, what: &str)
 
 fn master_link_cut_backup_takes_over_within_master_down_interval(variant: Variant) {
     let mut pair = Pair::elect(variant);
-    let probe = Prober::start(&pair.net.client, pair.vip, Duration::from_millis(10), Duration::from_secs(20)).unwrap();
+    let probe = Prober::start(
+        &pair.net.client,
+        pair.vip,
+        Duration::from_millis(10),
+        Duration::from_secs(20),
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let cut = Instant::now();
     pair.net.lb01.link_down().unwrap();
     let takeover = assert_takeover_after_master_silence(&pair, cut, "lb01's cable cut");
     let mac = pair.net.lb02.mac().unwrap();
     let moved = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
-        pair.net.client.neighbour_mac(pair.vip).ok().flatten().as_deref() == Some(mac.as_str())
+        pair.net
+            .client
+            .neighbour_mac(pair.vip)
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some(mac.as_str())
     });
     std::thread::sleep(Duration::from_millis(300));
     let report = probe.finish().unwrap();
     eprintln!("{}: client during the cable cut: {report}", variant.tag);
-    assert!(moved.is_some(), "the client's ARP entry for the VIP never moved to lb02");
-    assert!(report.replies_since(cut + takeover) >= 10, "the client's pings to the VIP came back: {report}");
+    assert!(
+        moved.is_some(),
+        "the client's ARP entry for the VIP never moved to lb02"
+    );
+    assert!(
+        report.replies_since(cut + takeover) >= 10,
+        "the client's pings to the VIP came back: {report}"
+    );
     let gap = report.longest_gap().expect("replies before and after");
     assert!(
         gap <= variant.master_down_interval(LOW_PRIORITY) + Duration::from_secs(1),
@@ -286,7 +413,12 @@ fn master_sigterm_backup_takes_over_within_skew_time_and_vip_removed(variant: Va
     let mut pair = Pair::elect(variant);
     let handover = pair.stop_lb01_gracefully();
     let bound = variant.skew_time(LOW_PRIORITY) + MARGIN;
-    eprintln!("{}: takeover after SIGTERM: {} (bound {})", variant.tag, secs(handover), secs(bound));
+    eprintln!(
+        "{}: takeover after SIGTERM: {} (bound {})",
+        variant.tag,
+        secs(handover),
+        secs(bound)
+    );
     assert!(
         handover <= bound,
         "after lb01's priority-0 advert lb02 must take over within Skew_Time + margin ({}), took {}",
@@ -294,7 +426,11 @@ fn master_sigterm_backup_takes_over_within_skew_time_and_vip_removed(variant: Va
         secs(handover)
     );
     let status = pair.lb01.try_wait().unwrap().expect("exited");
-    assert!(status.success(), "vrrpd exits 0 on SIGTERM, got {status}\n{}", pair.lb01.log());
+    assert!(
+        status.success(),
+        "vrrpd exits 0 on SIGTERM, got {status}\n{}",
+        pair.lb01.log()
+    );
     assert!(!pair.lb01_holds(), "the stopped node still holds the VIP");
     pair.assert_client_reaches_vip_on(&pair.net.lb02);
     assert!(pair.lb02.is_running());
@@ -311,8 +447,18 @@ fn returning_higher_priority_node_preempts(variant: Variant) {
     let back = pair.wait(bound + Duration::from_secs(3), |p| p.lb01_holds());
     let preempted = started.elapsed();
     assert!(back.is_some(), "lb01 never preempted");
-    eprintln!("{}: preemption {} after restart (bound {})", variant.tag, secs(preempted), secs(bound));
-    assert!(preempted <= bound, "lb01 preempted {} after starting; bound {}", secs(preempted), secs(bound));
+    eprintln!(
+        "{}: preemption {} after restart (bound {})",
+        variant.tag,
+        secs(preempted),
+        secs(bound)
+    );
+    assert!(
+        preempted <= bound,
+        "lb01 preempted {} after starting; bound {}",
+        secs(preempted),
+        secs(bound)
+    );
     assert!(
         preempted >= variant.advert * 3,
         "lb01 preempted after only {}: it must wait its Master_Down_Interval",
@@ -330,10 +476,23 @@ fn returning_node_without_preempt_leaves_vip_where_it_is(variant: Variant) {
     pair.stop_lb01_gracefully();
     pair.restart_lb01(false);
     let window = STARTUP_ALLOWANCE + variant.master_down_interval(HIGH_PRIORITY) * 2 + MARGIN;
-    let (samples, both, neither) = sample_holders(&pair.net.lb01, &pair.net.lb02, pair.vip, window, Duration::from_millis(20));
+    let (samples, both, neither) = sample_holders(
+        &pair.net.lb01,
+        &pair.net.lb02,
+        pair.vip,
+        window,
+        Duration::from_millis(20),
+    );
     assert!(samples >= 20);
-    assert_eq!((both, neither), (0, 0), "exactly one holder at every sample ({samples} samples)");
-    assert!(!pair.lb01_holds(), "lb01 with preempt false took the VIP back");
+    assert_eq!(
+        (both, neither),
+        (0, 0),
+        "exactly one holder at every sample ({samples} samples)"
+    );
+    assert!(
+        !pair.lb01_holds(),
+        "lb01 with preempt false took the VIP back"
+    );
     assert!(pair.lb02_holds(), "lb02 keeps the VIP");
     pair.assert_running();
     // lb01 is a live backup nonetheless: it takes over when lb02 leaves.
@@ -341,8 +500,15 @@ fn returning_node_without_preempt_leaves_vip_where_it_is(variant: Variant) {
     pair.lb02.signal(Signal::SIGTERM).unwrap();
     let bound = variant.skew_time(HIGH_PRIORITY) + MARGIN;
     let taken = pair.wait(bound + Duration::from_secs(3), |p| p.lb01_holds());
-    assert!(taken.is_some(), "lb01 (non-preempting backup) never took over after lb02 stopped");
-    assert!(signalled.elapsed() <= bound, "lb01 took {} after lb02's SIGTERM", secs(signalled.elapsed()));
+    assert!(
+        taken.is_some(),
+        "lb01 (non-preempting backup) never took over after lb02 stopped"
+    );
+    assert!(
+        signalled.elapsed() <= bound,
+        "lb01 took {} after lb02's SIGTERM",
+        secs(signalled.elapsed())
+    );
 }
 
 macro_rules! failover_suite {
@@ -395,10 +561,19 @@ failover_suite!(v3_10ms, V3_10MS);
 #[test]
 fn variant_timers_follow_the_rfc_formulas() {
     // v2, backup priority 100, 1 s: the user's ~3.61 s worst case.
-    assert_eq!(V2_PASS_1S.master_down_interval(LOW_PRIORITY), Duration::from_micros(3_609_375));
-    assert_eq!(V2_PASS_1S.skew_time(LOW_PRIORITY), Duration::from_micros(609_375));
+    assert_eq!(
+        V2_PASS_1S.master_down_interval(LOW_PRIORITY),
+        Duration::from_micros(3_609_375)
+    );
+    assert_eq!(
+        V2_PASS_1S.skew_time(LOW_PRIORITY),
+        Duration::from_micros(609_375)
+    );
     // v3, 100 ms: 300 ms + 156 × 100 ms / 256.
-    assert_eq!(V3_100MS.master_down_interval(LOW_PRIORITY), Duration::from_micros(360_937) + Duration::from_nanos(500));
+    assert_eq!(
+        V3_100MS.master_down_interval(LOW_PRIORITY),
+        Duration::from_micros(360_937) + Duration::from_nanos(500)
+    );
     let config: serde_json::Value = serde_json::from_str(&V2_PASS_1S.config(150, false)).unwrap();
     assert_eq!(config["instances"][0]["authentication"]["type"], "pass");
     assert_eq!(config["instances"][0]["preempt"], false);

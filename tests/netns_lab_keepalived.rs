@@ -17,11 +17,21 @@ fn keepalived_config(router_id: &str, priority: u8, version: u8, advert_int: &st
 fn start_pair(pair: &PairLab, version: u8, advert_int: &str) -> (LabProcess, LabProcess) {
     let lb01 = pair
         .lb01
-        .start_keepalived(&keepalived_config("lb01", HIGH_PRIORITY, version, advert_int))
+        .start_keepalived(&keepalived_config(
+            "lb01",
+            HIGH_PRIORITY,
+            version,
+            advert_int,
+        ))
         .expect("starting keepalived on lb01");
     let lb02 = pair
         .lb02
-        .start_keepalived(&keepalived_config("lb02", LOW_PRIORITY, version, advert_int))
+        .start_keepalived(&keepalived_config(
+            "lb02",
+            LOW_PRIORITY,
+            version,
+            advert_int,
+        ))
         .expect("starting keepalived on lb02");
     (lb01, lb02)
 }
@@ -38,30 +48,63 @@ fn keepalived_pair_v2_pass_elects_higher_priority_and_client_reaches_vip() {
     let elected = wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
         pair.lb01.has_address(vip) && !pair.lb02.has_address(vip)
     });
-    assert!(elected.is_some(), "lb01 never became the only VIP holder\n{}", pair.lab.log_tails(30));
-    assert!(k1.is_running() && k2.is_running(), "keepalived exited\n{}", pair.lab.log_tails(30));
+    assert!(
+        elected.is_some(),
+        "lb01 never became the only VIP holder\n{}",
+        pair.lab.log_tails(30)
+    );
+    assert!(
+        k1.is_running() && k2.is_running(),
+        "keepalived exited\n{}",
+        pair.lab.log_tails(30)
+    );
 
-    let (samples, both, neither) =
-        sample_holders(&pair.lb01, &pair.lb02, vip, Duration::from_millis(1500), Duration::from_millis(20));
+    let (samples, both, neither) = sample_holders(
+        &pair.lb01,
+        &pair.lb02,
+        vip,
+        Duration::from_millis(1500),
+        Duration::from_millis(20),
+    );
     assert!(samples > 20, "only {samples} samples in 1.5 s");
-    assert_eq!((both, neither), (0, 0), "steady state: exactly one holder at every sample");
+    assert_eq!(
+        (both, neither),
+        (0, 0),
+        "steady state: exactly one holder at every sample"
+    );
 
     // The native address query agrees with iproute2.
     let via_ip = pair.lb01.ip_addr_json().unwrap();
     assert!(via_ip.contains(&vip), "`ip -j addr` on lb01: {via_ip:?}");
     assert!(!pair.lb02.ip_addr_json().unwrap().contains(&vip));
 
-    let report = Prober::start(&pair.client, vip, Duration::from_millis(10), Duration::from_millis(700))
-        .unwrap()
-        .wait()
-        .unwrap();
+    let report = Prober::start(
+        &pair.client,
+        vip,
+        Duration::from_millis(10),
+        Duration::from_millis(700),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
     assert!(report.received() >= 40, "client pings to the VIP: {report}");
     let lb01_mac = pair.lb01.mac().unwrap();
-    assert_eq!(pair.client.neighbour_mac(vip).unwrap(), Some(lb01_mac), "the client reached the VIP on lb01");
+    assert_eq!(
+        pair.client.neighbour_mac(vip).unwrap(),
+        Some(lb01_mac),
+        "the client reached the VIP on lb01"
+    );
 
     let log = k1.log();
-    assert!(log.contains("Entering MASTER STATE"), "lb01 keepalived log:\n{log}");
-    assert!(!k2.log().contains("Entering MASTER STATE"), "lb02 must never have been master:\n{}", k2.log());
+    assert!(
+        log.contains("Entering MASTER STATE"),
+        "lb01 keepalived log:\n{log}"
+    );
+    assert!(
+        !k2.log().contains("Entering MASTER STATE"),
+        "lb02 must never have been master:\n{}",
+        k2.log()
+    );
 }
 
 /// The harness's failure tools against keepalived's VRRPv3 at 100 ms:
@@ -77,35 +120,75 @@ fn keepalived_pair_v3_100ms_power_off_fails_over_and_prober_measures_the_outage(
     });
     assert!(elected.is_some(), "no election\n{}", pair.lab.log_tails(30));
 
-    let probe = Prober::start(&pair.client, vip, Duration::from_millis(10), Duration::from_secs(10)).unwrap();
+    let probe = Prober::start(
+        &pair.client,
+        vip,
+        Duration::from_millis(10),
+        Duration::from_secs(10),
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let cut = Instant::now();
     pair.lb01.power_off().unwrap();
-    assert!(pair.lb01.pids().is_empty(), "power_off leaves no process in lb01");
-    assert!(!pair.lb01.has_address(vip), "power_off drops runtime addresses");
-    let took_over = wait_until(Duration::from_secs(3), Duration::from_millis(2), || pair.lb02.has_address(vip));
+    assert!(
+        pair.lb01.pids().is_empty(),
+        "power_off leaves no process in lb01"
+    );
+    assert!(
+        !pair.lb01.has_address(vip),
+        "power_off drops runtime addresses"
+    );
+    let took_over = wait_until(Duration::from_secs(3), Duration::from_millis(2), || {
+        pair.lb02.has_address(vip)
+    });
     let takeover = cut.elapsed();
-    assert!(took_over.is_some(), "lb02 never took over\n{}", pair.lab.log_tails(30));
+    assert!(
+        took_over.is_some(),
+        "lb02 never took over\n{}",
+        pair.lab.log_tails(30)
+    );
     // RFC 5798: Master_Down_Interval = 3 × 100 ms + (256 − 100) × 100 ms / 256 ≈ 361 ms.
-    assert!(takeover < Duration::from_millis(361 + 500), "takeover took {}", secs(takeover));
+    assert!(
+        takeover < Duration::from_millis(361 + 500),
+        "takeover took {}",
+        secs(takeover)
+    );
     let lb02_mac = pair.lb02.mac().unwrap();
     let moved = wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
         pair.client.neighbour_mac(vip).ok().flatten().as_deref() == Some(lb02_mac.as_str())
     });
-    assert!(moved.is_some(), "the client's ARP entry for the VIP never moved to lb02 (GARP)");
+    assert!(
+        moved.is_some(),
+        "the client's ARP entry for the VIP never moved to lb02 (GARP)"
+    );
     std::thread::sleep(Duration::from_millis(300));
     let report = probe.finish().unwrap();
-    eprintln!("keepalived v3 100 ms: takeover {} after the power cut; client: {report}", secs(takeover));
+    eprintln!(
+        "keepalived v3 100 ms: takeover {} after the power cut; client: {report}",
+        secs(takeover)
+    );
     let (gap_start, gap) = report.longest_gap_at().expect("replies before and after");
     assert!(
         gap_start <= cut + Duration::from_millis(20),
         "the longest gap starts at the power cut (starts {:?} after it)",
         gap_start.saturating_duration_since(cut)
     );
-    assert!(gap >= Duration::from_millis(150), "a real outage was measured: {report}");
-    assert!(gap < Duration::from_millis(361 + 700), "outage bounded by takeover + GARP: {report}");
-    assert!(report.replies_since(cut + gap) > 10, "pings come back through lb02: {report}");
-    assert!(report.silence_at_end() < Duration::from_millis(100), "{report}");
+    assert!(
+        gap >= Duration::from_millis(150),
+        "a real outage was measured: {report}"
+    );
+    assert!(
+        gap < Duration::from_millis(361 + 700),
+        "outage bounded by takeover + GARP: {report}"
+    );
+    assert!(
+        report.replies_since(cut + gap) > 10,
+        "pings come back through lb02: {report}"
+    );
+    assert!(
+        report.silence_at_end() < Duration::from_millis(100),
+        "{report}"
+    );
 
     // Power back on: lb01 has the higher priority and preempts when restarted.
     pair.lb01.power_on().unwrap();
@@ -116,7 +199,11 @@ fn keepalived_pair_v3_100ms_power_off_fails_over_and_prober_measures_the_outage(
     let back = wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
         pair.lb01.has_address(vip) && !pair.lb02.has_address(vip)
     });
-    assert!(back.is_some(), "lb01 did not preempt after power-on\n{}", pair.lab.log_tails(30));
+    assert!(
+        back.is_some(),
+        "lb01 did not preempt after power-on\n{}",
+        pair.lab.log_tails(30)
+    );
 }
 
 #[test]
@@ -124,26 +211,49 @@ fn lab_link_down_cuts_the_host_off_and_link_up_restores_it() {
     let _timing = timing_guard(false);
     let pair = PairLab::new("link");
     let target = "192.0.2.41".parse().unwrap();
-    let ping = |ms| Prober::start(&pair.client, target, Duration::from_millis(10), Duration::from_millis(ms)).unwrap().wait().unwrap();
+    let ping = |ms| {
+        Prober::start(
+            &pair.client,
+            target,
+            Duration::from_millis(10),
+            Duration::from_millis(ms),
+        )
+        .unwrap()
+        .wait()
+        .unwrap()
+    };
     assert!(ping(300).received() > 10, "lb01 answers before the cut");
     pair.lb01.link_down().unwrap();
     let cut = ping(300);
     assert_eq!(cut.received(), 0, "nothing passes a cut cable: {cut}");
     assert!(cut.sent > 10);
     pair.lb01.link_up().unwrap();
-    let restored = wait_until(Duration::from_secs(3), Duration::from_millis(10), || ping(100).received() > 0);
+    let restored = wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        ping(100).received() > 0
+    });
     assert!(restored.is_some(), "lb01 answers again after link_up");
 }
 
 #[test]
 fn lab_drop_removes_namespaces_and_kills_processes_even_on_panic() {
     require_root();
-    let netns_list = || String::from_utf8(std::process::Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).unwrap();
+    let netns_list = || {
+        String::from_utf8(
+            std::process::Command::new("ip")
+                .args(["netns", "list"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+    };
 
     // Normal drop.
     let (names, pid) = {
         let mut lab = Lab::new("drop").unwrap();
-        let host = lab.add_host("h1", &["198.51.100.1/24", "2001:db8::1/64"]).unwrap();
+        let host = lab
+            .add_host("h1", &["198.51.100.1/24", "2001:db8::1/64"])
+            .unwrap();
         let sleeper = host.spawn("sleep", &["60"]).unwrap();
         let pid = sleeper.pid();
         std::mem::forget(sleeper); // only the lab's cleanup may kill it now
@@ -155,7 +265,10 @@ fn lab_drop_removes_namespaces_and_kills_processes_even_on_panic() {
     };
     let listed = netns_list();
     for name in &names {
-        assert!(!listed.contains(name.as_str()), "{name} left behind: {listed}");
+        assert!(
+            !listed.contains(name.as_str()),
+            "{name} left behind: {listed}"
+        );
     }
     let alive = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
         // A killed but unreaped child is a zombie: state Z.
@@ -178,6 +291,9 @@ fn lab_drop_removes_namespaces_and_kills_processes_even_on_panic() {
     let names = names.into_inner().unwrap();
     assert_eq!(names.len(), 2);
     for name in &names {
-        assert!(!listed.contains(name.as_str()), "{name} left behind after a panic: {listed}");
+        assert!(
+            !listed.contains(name.as_str()),
+            "{name} left behind after a panic: {listed}"
+        );
     }
 }

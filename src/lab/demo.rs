@@ -59,9 +59,17 @@ enum DemoError {
     #[error("{0}")]
     Lab(#[from] LabError),
     #[error("{what} did not happen within {waited:?}.\n{logs}")]
-    Stuck { what: String, waited: Duration, logs: String },
+    Stuck {
+        what: String,
+        waited: Duration,
+        logs: String,
+    },
     #[error("vrrpd on {host} exited early ({status}); its log:\n{log}")]
-    DaemonExited { host: String, status: String, log: String },
+    DaemonExited {
+        host: String,
+        status: String,
+        log: String,
+    },
 }
 
 /// Waits until `done()` holds, failing early if a daemon exits.
@@ -87,7 +95,11 @@ fn wait_for(
             }
         }
         if start.elapsed() >= timeout {
-            return Err(DemoError::Stuck { what: what.into(), waited: timeout, logs: lab.log_tails(20) });
+            return Err(DemoError::Stuck {
+                what: what.into(),
+                waited: timeout,
+                logs: lab.log_tails(20),
+            });
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -109,7 +121,9 @@ pub fn run_demo() -> Result<(), Box<dyn std::error::Error>> {
     let vrrpd = std::env::current_exe()?;
     let vip: IpAddr = VIP.parse()?;
 
-    println!("vrrpd demo — two load balancers share a virtual IP, in network namespaces on this machine.");
+    println!(
+        "vrrpd demo — two load balancers share a virtual IP, in network namespaces on this machine."
+    );
     println!();
     println!("    lb01    192.0.2.41  priority {MASTER_PRIORITY}  ──┐");
     println!("    lb02    192.0.2.42  priority {BACKUP_PRIORITY}  ──┼── bridge    VIP {VIP}");
@@ -152,7 +166,9 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
     ));
     detail("lb02 is backup: it does not hold the VIP.");
 
-    step("The client pings the VIP every 10 ms; now lb01 loses power (SIGKILL for vrrpd, cable cut).");
+    step(
+        "The client pings the VIP every 10 ms; now lb01 loses power (SIGKILL for vrrpd, cable cut).",
+    );
     let probe = Prober::start(&client, vip, PROBE_INTERVAL, Duration::from_secs(60))?;
     std::thread::sleep(Duration::from_secs(1));
     let power_cut = Instant::now();
@@ -168,11 +184,18 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
     let takeover = power_cut.elapsed();
     // Let the client's traffic settle on lb02 before reading the probe.
     let _ = wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
-        client.neighbour_mac(vip).ok().flatten().is_some_and(|mac| lb02.mac().is_ok_and(|m| m == mac))
+        client
+            .neighbour_mac(vip)
+            .ok()
+            .flatten()
+            .is_some_and(|mac| lb02.mac().is_ok_and(|m| m == mac))
     });
     std::thread::sleep(Duration::from_millis(500));
     let report = probe.finish()?;
-    detail(&format!("lb02 took over the VIP {} after the power cut.", seconds(takeover)));
+    detail(&format!(
+        "lb02 took over the VIP {} after the power cut.",
+        seconds(takeover)
+    ));
     match report.longest_gap() {
         Some(gap) => detail(&format!(
             "The client's longest wait for a reply: {} ({} of {} pings lost).",
@@ -180,7 +203,11 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
             report.lost(),
             report.sent
         )),
-        None => detail(&format!("The client got {} replies out of {} pings.", report.received(), report.sent)),
+        None => detail(&format!(
+            "The client got {} replies out of {} pings.",
+            report.received(),
+            report.sent
+        )),
     }
     let bound = master_down_interval(BACKUP_PRIORITY);
     detail(&format!(
@@ -240,7 +267,14 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
         seconds(handover),
         skew_time(BACKUP_PRIORITY).as_secs_f64()
     ));
-    detail(&format!("lb01 still holds the VIP: {}.", if lb01.has_address(vip) { "yes (!)" } else { "no" }));
+    detail(&format!(
+        "lb01 still holds the VIP: {}.",
+        if lb01.has_address(vip) {
+            "yes (!)"
+        } else {
+            "no"
+        }
+    ));
     drop(daemon02);
     Ok(())
 }
@@ -254,7 +288,10 @@ mod tests {
         // (256 − 100) / 256 s = 0.609375 s
         assert_eq!(skew_time(100), Duration::from_micros(609_375));
         assert_eq!(master_down_interval(100), Duration::from_micros(3_609_375));
-        assert_eq!(master_down_interval(150), Duration::from_nanos(3_414_062_500));
+        assert_eq!(
+            master_down_interval(150),
+            Duration::from_nanos(3_414_062_500)
+        );
     }
 
     #[test]

@@ -60,9 +60,17 @@ pub enum LabError {
     )]
     NotRoot,
     #[error("`{tool}` is needed but could not be run ({source}); install the `{package}` package")]
-    MissingTool { tool: String, package: String, source: io::Error },
+    MissingTool {
+        tool: String,
+        package: String,
+        source: io::Error,
+    },
     #[error("`{command}` failed ({status}): {stderr}")]
-    CommandFailed { command: String, status: String, stderr: String },
+    CommandFailed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
     #[error("{context}: {source}")]
@@ -81,7 +89,10 @@ pub enum LabError {
 
 impl LabError {
     fn io(context: impl Into<String>, source: io::Error) -> Self {
-        LabError::Io { context: context.into(), source }
+        LabError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
@@ -90,21 +101,32 @@ pub type LabResult<T> = Result<T, LabError>;
 
 /// Fails with [`LabError::NotRoot`] unless the effective user is root.
 pub fn require_root() -> LabResult<()> {
-    if nix::unistd::geteuid().is_root() { Ok(()) } else { Err(LabError::NotRoot) }
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(LabError::NotRoot)
+    }
 }
 
 /// Fails with [`LabError::MissingTool`] unless `ip` (iproute2) can be run.
 pub fn require_iproute2() -> LabResult<()> {
-    match Command::new("ip").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+    match Command::new("ip")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
         Ok(status) if status.success() => Ok(()),
         Ok(status) => Err(LabError::MissingTool {
             tool: "ip".into(),
             package: "iproute2".into(),
             source: io::Error::other(format!("`ip -V` exited with {status}")),
         }),
-        Err(source) => {
-            Err(LabError::MissingTool { tool: "ip".into(), package: "iproute2".into(), source })
-        }
+        Err(source) => Err(LabError::MissingTool {
+            tool: "ip".into(),
+            package: "iproute2".into(),
+            source,
+        }),
     }
 }
 
@@ -156,7 +178,9 @@ impl LabShared {
     fn state(&self) -> MutexGuard<'_, LabState> {
         // A panic while holding the lock leaves the state consistent (plain
         // vectors), so a poisoned lock is still usable: cleanup must not give up.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Kills every process, deletes the namespaces. Idempotent; best effort
@@ -192,7 +216,9 @@ impl LabShared {
 
 fn registry() -> MutexGuard<'static, BTreeMap<u64, Arc<LabShared>>> {
     static REGISTRY: Mutex<BTreeMap<u64, Arc<LabShared>>> = Mutex::new(BTreeMap::new());
-    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Write end of the self-pipe the signal handler writes the signal number to.
@@ -223,8 +249,11 @@ pub fn install_signal_cleanup() {
 }
 
 fn try_install_signal_cleanup() -> LabResult<()> {
-    let (read_end, write_end): (OwnedFd, OwnedFd) = nix::unistd::pipe()
-        .map_err(|source| LabError::Sys { context: "pipe for the signal handler".into(), source })?;
+    let (read_end, write_end): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe().map_err(|source| LabError::Sys {
+            context: "pipe for the signal handler".into(),
+            source,
+        })?;
     let mut reader = File::from(read_end);
     std::thread::Builder::new()
         .name("lab-signal-cleanup".into())
@@ -249,7 +278,10 @@ fn try_install_signal_cleanup() -> LabResult<()> {
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
         // SAFETY: the handler only performs an async-signal-safe write(2).
         unsafe { nix::sys::signal::sigaction(signal, &action) }.map_err(|source| {
-            LabError::Sys { context: format!("installing the {signal} handler"), source }
+            LabError::Sys {
+                context: format!("installing the {signal} handler"),
+                source,
+            }
         })?;
     }
     Ok(())
@@ -308,12 +340,26 @@ impl Lab {
         });
         registry().insert(shared.id, Arc::clone(&shared));
         // From here on, dropping `lab` cleans up whatever was created.
-        let lab = Lab { shared, hosts: Vec::new(), keep_dir: std::env::var_os("VRRPD_LAB_KEEP").is_some() };
+        let lab = Lab {
+            shared,
+            hosts: Vec::new(),
+            keep_dir: std::env::var_os("VRRPD_LAB_KEEP").is_some(),
+        };
         let sw = lab.shared.switch_netns.as_str();
         ip(&["netns", "add", sw])?;
         // Multicast snooping off: VRRP's 224.0.0.18 is link-local and flooded
         // anyway, but the lab should behave like a dumb switch regardless.
-        ip(&["-n", sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])?;
+        ip(&[
+            "-n",
+            sw,
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ])?;
         ip(&["-n", sw, "link", "set", "br0", "up"])?;
         Ok(lab)
     }
@@ -348,7 +394,9 @@ impl Lab {
     pub fn add_host(&mut self, name: &str, addresses: &[&str]) -> LabResult<Host> {
         let valid_name = !name.is_empty()
             && name.len() <= MAX_HOST_NAME_LEN
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && name != "br0";
         if !valid_name {
             return Err(LabError::InvalidHostName(name.into()));
@@ -369,12 +417,33 @@ impl Lab {
         // The switch-side end is named after the host (unique within this
         // lab's own switch namespace); the host end is created directly inside
         // the host namespace, so nothing ever appears in the root namespace.
-        ip(&["-n", sw, "link", "add", name, "type", "veth", "peer", "name", HOST_INTERFACE, "netns", &netns])?;
+        ip(&[
+            "-n",
+            sw,
+            "link",
+            "add",
+            name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            HOST_INTERFACE,
+            "netns",
+            &netns,
+        ])?;
         ip(&["-n", sw, "link", "set", name, "master", "br0"])?;
         ip(&["-n", sw, "link", "set", name, "up"])?;
         ip(&["-n", &netns, "link", "set", "lo", "up"])?;
         for (ip_addr, _, text) in &parsed {
-            let mut args = vec!["-n", netns.as_str(), "addr", "add", text.as_str(), "dev", HOST_INTERFACE];
+            let mut args = vec![
+                "-n",
+                netns.as_str(),
+                "addr",
+                "add",
+                text.as_str(),
+                "dev",
+                HOST_INTERFACE,
+            ];
             if ip_addr.is_ipv6() {
                 args.push("nodad");
             }
@@ -386,7 +455,10 @@ impl Lab {
             shared: Arc::clone(&self.shared),
             name: name.to_string(),
             netns,
-            addresses: parsed.into_iter().map(|(ip, _, text)| HostAddress { ip, text }).collect(),
+            addresses: parsed
+                .into_iter()
+                .map(|(ip, _, text)| HostAddress { ip, text })
+                .collect(),
         };
         self.hosts.push(host.clone());
         Ok(host)
@@ -395,7 +467,9 @@ impl Lab {
     /// Last lines of every process log of this lab, for failure reports.
     pub fn log_tails(&self, lines: usize) -> String {
         let mut out = String::new();
-        let Ok(entries) = std::fs::read_dir(&self.shared.dir) else { return out };
+        let Ok(entries) = std::fs::read_dir(&self.shared.dir) else {
+            return out;
+        };
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "log"))
@@ -405,7 +479,11 @@ impl Lab {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let all: Vec<&str> = text.lines().collect();
             let tail = &all[all.len().saturating_sub(lines)..];
-            out.push_str(&format!("--- {} (last {} lines)\n", path.display(), tail.len()));
+            out.push_str(&format!(
+                "--- {} (last {} lines)\n",
+                path.display(),
+                tail.len()
+            ));
             for line in tail {
                 out.push_str(line);
                 out.push('\n');
@@ -419,13 +497,21 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
         if panicking {
-            eprintln!("lab {} is being torn down during a panic; process logs:\n{}", self.shared.prefix, self.log_tails(40));
+            eprintln!(
+                "lab {} is being torn down during a panic; process logs:\n{}",
+                self.shared.prefix,
+                self.log_tails(40)
+            );
         }
         self.shared.cleanup();
         registry().remove(&self.shared.id);
         let has_files = std::fs::read_dir(&self.shared.dir).is_ok_and(|mut d| d.next().is_some());
         if (panicking && has_files) || self.keep_dir {
-            eprintln!("lab {}: logs and configs kept in {}", self.shared.prefix, self.shared.dir.display());
+            eprintln!(
+                "lab {}: logs and configs kept in {}",
+                self.shared.prefix,
+                self.shared.dir.display()
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.shared.dir);
         }
@@ -454,7 +540,10 @@ pub struct Host {
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Host").field("name", &self.name).field("netns", &self.netns).finish()
+        f.debug_struct("Host")
+            .field("name", &self.name)
+            .field("netns", &self.netns)
+            .finish()
     }
 }
 
@@ -521,11 +610,18 @@ impl Host {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        let child = command.spawn().map_err(|e| LabError::io(format!("starting {program} in {}", self.netns), e))?;
+        let child = command
+            .spawn()
+            .map_err(|e| LabError::io(format!("starting {program} in {}", self.netns), e))?;
         let pid = child.id();
         self.shared.state().pids.push(pid);
         tracing::debug!(host = %self.name, %program, pid, log = %log_path.display(), "started");
-        Ok(LabProcess::new(child, format!("{}:{label}", self.name), log_path, Arc::clone(&self.shared)))
+        Ok(LabProcess::new(
+            child,
+            format!("{}:{label}", self.name),
+            log_path,
+            Arc::clone(&self.shared),
+        ))
     }
 
     /// Writes `config_json` to the lab directory and starts
@@ -562,7 +658,10 @@ impl Host {
         let paths = [&conf, &pid, &vrrp_pid, &check_pid].map(|p| p.to_string_lossy().into_owned());
         self.spawn(
             "keepalived",
-            &["-n", "-l", "-f", &paths[0], "-p", &paths[1], "-r", &paths[2], "-c", &paths[3], "--vrrp"],
+            &[
+                "-n", "-l", "-f", &paths[0], "-p", &paths[1], "-r", &paths[2], "-c", &paths[3],
+                "--vrrp",
+            ],
         )
     }
 
@@ -578,8 +677,10 @@ impl Host {
     /// enough to sample every few milliseconds).
     pub fn addresses(&self) -> LabResult<Vec<IpAddr>> {
         self.in_netns(|| {
-            let list = nix::ifaddrs::getifaddrs()
-                .map_err(|source| LabError::Sys { context: "getifaddrs".into(), source })?;
+            let list = nix::ifaddrs::getifaddrs().map_err(|source| LabError::Sys {
+                context: "getifaddrs".into(),
+                source,
+            })?;
             Ok(list
                 .filter_map(|entry| {
                     let address = entry.address?;
@@ -608,11 +709,22 @@ impl Host {
     /// The addresses of `eth0` as `ip -j addr` reports them (a cross-check of
     /// [`Host::addresses`] through iproute2).
     pub fn ip_addr_json(&self) -> LabResult<Vec<IpAddr>> {
-        let args = ["-n", self.netns.as_str(), "-j", "addr", "show", "dev", HOST_INTERFACE];
+        let args = [
+            "-n",
+            self.netns.as_str(),
+            "-j",
+            "addr",
+            "show",
+            "dev",
+            HOST_INTERFACE,
+        ];
         let output = run_checked("ip", &args)?;
         let command = format!("ip {}", args.join(" "));
-        let value: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|e| LabError::UnexpectedOutput { command: command.clone(), reason: e.to_string() })?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&output.stdout).map_err(|e| LabError::UnexpectedOutput {
+                command: command.clone(),
+                reason: e.to_string(),
+            })?;
         let mut found = Vec::new();
         for link in value.as_array().into_iter().flatten() {
             for info in link["addr_info"].as_array().into_iter().flatten() {
@@ -630,29 +742,54 @@ impl Host {
 
     /// The MAC address of `eth0`, lower case, colon separated.
     pub fn mac(&self) -> LabResult<String> {
-        let args = ["-n", self.netns.as_str(), "-j", "link", "show", "dev", HOST_INTERFACE];
+        let args = [
+            "-n",
+            self.netns.as_str(),
+            "-j",
+            "link",
+            "show",
+            "dev",
+            HOST_INTERFACE,
+        ];
         let output = run_checked("ip", &args)?;
-        let value: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| {
-            LabError::UnexpectedOutput { command: format!("ip {}", args.join(" ")), reason: e.to_string() }
-        })?;
-        value[0]["address"].as_str().map(str::to_ascii_lowercase).ok_or_else(|| LabError::UnexpectedOutput {
-            command: format!("ip {}", args.join(" ")),
-            reason: "no link address".into(),
-        })
+        let value: serde_json::Value =
+            serde_json::from_slice(&output.stdout).map_err(|e| LabError::UnexpectedOutput {
+                command: format!("ip {}", args.join(" ")),
+                reason: e.to_string(),
+            })?;
+        value[0]["address"]
+            .as_str()
+            .map(str::to_ascii_lowercase)
+            .ok_or_else(|| LabError::UnexpectedOutput {
+                command: format!("ip {}", args.join(" ")),
+                reason: "no link address".into(),
+            })
     }
 
     /// The MAC address this host's neighbour table holds for `ip` (if any
     /// entry with a link-layer address exists).
     pub fn neighbour_mac(&self, ip: IpAddr) -> LabResult<Option<String>> {
         let target = ip.to_string();
-        let args = ["-n", self.netns.as_str(), "-j", "neigh", "show", "to", target.as_str(), "dev", HOST_INTERFACE];
+        let args = [
+            "-n",
+            self.netns.as_str(),
+            "-j",
+            "neigh",
+            "show",
+            "to",
+            target.as_str(),
+            "dev",
+            HOST_INTERFACE,
+        ];
         let output = run_checked("ip", &args)?;
         if output.stdout.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        let value: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| {
-            LabError::UnexpectedOutput { command: format!("ip {}", args.join(" ")), reason: e.to_string() }
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&output.stdout).map_err(|e| LabError::UnexpectedOutput {
+                command: format!("ip {}", args.join(" ")),
+                reason: e.to_string(),
+            })?;
         Ok(value
             .as_array()
             .into_iter()
@@ -663,12 +800,26 @@ impl Host {
     /// Cable cut: sets the switch-side end of the host's veth down, so the
     /// host loses carrier and nothing passes either way.
     pub fn link_down(&self) -> LabResult<()> {
-        ip(&["-n", &self.shared.switch_netns, "link", "set", &self.name, "down"])
+        ip(&[
+            "-n",
+            &self.shared.switch_netns,
+            "link",
+            "set",
+            &self.name,
+            "down",
+        ])
     }
 
     /// Plugs the cable back in.
     pub fn link_up(&self) -> LabResult<()> {
-        ip(&["-n", &self.shared.switch_netns, "link", "set", &self.name, "up"])
+        ip(&[
+            "-n",
+            &self.shared.switch_netns,
+            "link",
+            "set",
+            &self.name,
+            "up",
+        ])
     }
 
     /// Pids of every process running in the host's namespace.
@@ -694,7 +845,8 @@ impl Host {
         self.link_down()?;
         let configured = self.configured_addresses();
         for address in self.ip_addr_json()? {
-            let is_link_local = matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+            let is_link_local =
+                matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
             if configured.contains(&address) || is_link_local {
                 continue;
             }
@@ -702,13 +854,25 @@ impl Host {
             let text = format!("{address}/{prefix}");
             // The address may have another prefix length: delete by address
             // and let the kernel match it; retry with the exact /N if needed.
-            if ip(&["-n", &self.netns, "addr", "del", &text, "dev", HOST_INTERFACE]).is_err() {
+            if ip(&[
+                "-n",
+                &self.netns,
+                "addr",
+                "del",
+                &text,
+                "dev",
+                HOST_INTERFACE,
+            ])
+            .is_err()
+            {
                 self.delete_address_any_prefix(address)?;
             }
         }
         // Wait (bounded) for the killed processes to be gone so a restart
         // cannot race with them.
-        wait_until(Duration::from_secs(2), Duration::from_millis(10), || self.pids().is_empty());
+        wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+            self.pids().is_empty()
+        });
         Ok(())
     }
 
@@ -717,7 +881,15 @@ impl Host {
     pub fn power_on(&self) -> LabResult<()> {
         for address in &self.addresses {
             if !self.has_address(address.ip) {
-                let mut args = vec!["-n", self.netns.as_str(), "addr", "add", address.text.as_str(), "dev", HOST_INTERFACE];
+                let mut args = vec![
+                    "-n",
+                    self.netns.as_str(),
+                    "addr",
+                    "add",
+                    address.text.as_str(),
+                    "dev",
+                    HOST_INTERFACE,
+                ];
                 if address.ip.is_ipv6() {
                     args.push("nodad");
                 }
@@ -728,7 +900,15 @@ impl Host {
     }
 
     fn delete_address_any_prefix(&self, address: IpAddr) -> LabResult<()> {
-        let args = ["-n", self.netns.as_str(), "-j", "addr", "show", "dev", HOST_INTERFACE];
+        let args = [
+            "-n",
+            self.netns.as_str(),
+            "-j",
+            "addr",
+            "show",
+            "dev",
+            HOST_INTERFACE,
+        ];
         let output = run_checked("ip", &args)?;
         let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
         let wanted = address.to_string();
@@ -736,7 +916,15 @@ impl Host {
             for info in link["addr_info"].as_array().into_iter().flatten() {
                 if info["local"].as_str() == Some(wanted.as_str()) {
                     let prefix = info["prefixlen"].as_u64().unwrap_or(32);
-                    ip(&["-n", &self.netns, "addr", "del", &format!("{wanted}/{prefix}"), "dev", HOST_INTERFACE])?;
+                    ip(&[
+                        "-n",
+                        &self.netns,
+                        "addr",
+                        "del",
+                        &format!("{wanted}/{prefix}"),
+                        "dev",
+                        HOST_INTERFACE,
+                    ])?;
                 }
             }
         }
@@ -760,7 +948,10 @@ impl Host {
                 })
                 .join()
                 .unwrap_or_else(|_| {
-                    Err(LabError::io("namespace worker thread", io::Error::other("panicked")))
+                    Err(LabError::io(
+                        "namespace worker thread",
+                        io::Error::other("panicked"),
+                    ))
                 })
         })
     }
@@ -768,12 +959,15 @@ impl Host {
     fn unique_path(&self, label: &str, extension: &str) -> PathBuf {
         static NEXT_FILE: AtomicU64 = AtomicU64::new(1);
         let n = NEXT_FILE.fetch_add(1, Ordering::Relaxed);
-        self.shared.dir.join(format!("{}-{label}-{n}.{extension}", self.name))
+        self.shared
+            .dir
+            .join(format!("{}-{label}-{n}.{extension}", self.name))
     }
 
     fn write_file(&self, label: &str, extension: &str, contents: &str) -> LabResult<PathBuf> {
         let path = self.unique_path(label, extension);
-        std::fs::write(&path, contents).map_err(|e| LabError::io(format!("writing {}", path.display()), e))?;
+        std::fs::write(&path, contents)
+            .map_err(|e| LabError::io(format!("writing {}", path.display()), e))?;
         Ok(path)
     }
 }
@@ -784,11 +978,20 @@ impl Host {
 /// "192.0.2.41/24" → (address, 24). The prefix is required: a lab address
 /// without one would be a /32 and unreachable from its neighbours.
 fn parse_cidr(text: &str) -> LabResult<(IpAddr, u8)> {
-    let invalid = |reason: &str| LabError::InvalidAddress { address: text.into(), reason: reason.into() };
-    let (address, prefix) = text.split_once('/').ok_or_else(|| invalid("expected ADDRESS/PREFIX"))?;
+    let invalid = |reason: &str| LabError::InvalidAddress {
+        address: text.into(),
+        reason: reason.into(),
+    };
+    let (address, prefix) = text
+        .split_once('/')
+        .ok_or_else(|| invalid("expected ADDRESS/PREFIX"))?;
     let ip: IpAddr = address.parse().map_err(|_| invalid("not an IP address"))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= max).ok_or_else(|| invalid("bad prefix length"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= max)
+        .ok_or_else(|| invalid("bad prefix length"))?;
     Ok((ip, prefix))
 }
 
@@ -815,10 +1018,16 @@ fn ip(args: &[&str]) -> LabResult<()> {
 
 /// Pids in a namespace (`ip netns pids`); empty if the namespace is gone.
 fn netns_pids(netns: &str) -> Vec<u32> {
-    match Command::new("ip").args(["netns", "pids", netns]).stdin(Stdio::null()).stderr(Stdio::null()).output() {
-        Ok(output) if output.status.success() => {
-            String::from_utf8_lossy(&output.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect()
-        }
+    match Command::new("ip")
+        .args(["netns", "pids", netns])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    {
+        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -829,8 +1038,14 @@ mod tests {
 
     #[test]
     fn parse_cidr_requires_a_prefix_and_checks_its_range() {
-        assert_eq!(parse_cidr("192.0.2.41/24").unwrap(), ("192.0.2.41".parse().unwrap(), 24));
-        assert_eq!(parse_cidr("2001:db8::41/64").unwrap(), ("2001:db8::41".parse().unwrap(), 64));
+        assert_eq!(
+            parse_cidr("192.0.2.41/24").unwrap(),
+            ("192.0.2.41".parse().unwrap(), 24)
+        );
+        assert_eq!(
+            parse_cidr("2001:db8::41/64").unwrap(),
+            ("2001:db8::41".parse().unwrap(), 64)
+        );
         assert!(parse_cidr("192.0.2.41").is_err());
         assert!(parse_cidr("192.0.2.41/33").is_err());
         assert!(parse_cidr("lb01/24").is_err());
@@ -843,10 +1058,18 @@ mod tests {
             start.elapsed() >= Duration::from_millis(30)
         });
         let took = took.expect("condition becomes true after 30 ms");
-        assert!(took >= Duration::from_millis(30) && took < Duration::from_secs(1), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(30) && took < Duration::from_secs(1),
+            "{took:?}"
+        );
 
         let start = Instant::now();
-        assert_eq!(wait_until(Duration::from_millis(50), Duration::from_millis(10), || false), None);
+        assert_eq!(
+            wait_until(Duration::from_millis(50), Duration::from_millis(10), || {
+                false
+            }),
+            None
+        );
         assert!(start.elapsed() >= Duration::from_millis(50));
         assert!(start.elapsed() < Duration::from_millis(500));
     }

@@ -66,12 +66,18 @@ impl ProbeReport {
     /// saw, from the last reply before a gap to the first one after it. With
     /// no outage this is about one interval. `None` with fewer than two replies.
     pub fn longest_gap(&self) -> Option<Duration> {
-        self.reply_times.windows(2).map(|w| w[1].duration_since(w[0])).max()
+        self.reply_times
+            .windows(2)
+            .map(|w| w[1].duration_since(w[0]))
+            .max()
     }
 
     /// The longest gap together with when it started (the last reply before it).
     pub fn longest_gap_at(&self) -> Option<(Instant, Duration)> {
-        self.reply_times.windows(2).map(|w| (w[0], w[1].duration_since(w[0]))).max_by_key(|(_, gap)| *gap)
+        self.reply_times
+            .windows(2)
+            .map(|w| (w[0], w[1].duration_since(w[0])))
+            .max_by_key(|(_, gap)| *gap)
     }
 
     /// Replies that arrived at or after `moment`.
@@ -112,7 +118,11 @@ impl std::fmt::Display for ProbeReport {
             self.lost()
         )?;
         if let Some(gap) = self.longest_gap() {
-            write!(f, ", longest gap between replies {:.3} s", gap.as_secs_f64())?;
+            write!(
+                f,
+                ", longest gap between replies {:.3} s",
+                gap.as_secs_f64()
+            )?;
         }
         Ok(())
     }
@@ -121,7 +131,12 @@ impl std::fmt::Display for ProbeReport {
 impl Prober {
     /// Starts pinging `target` from `from` every `interval` (at least 1 ms),
     /// for at most `max_duration`.
-    pub fn start(from: &Host, target: IpAddr, interval: Duration, max_duration: Duration) -> LabResult<Prober> {
+    pub fn start(
+        from: &Host,
+        target: IpAddr,
+        interval: Duration,
+        max_duration: Duration,
+    ) -> LabResult<Prober> {
         let handle_path = Path::new(NETNS_RUN_DIR).join(from.netns());
         let handle = File::open(&handle_path)
             .map_err(|e| LabError::io(format!("opening {}", handle_path.display()), e))?;
@@ -141,7 +156,8 @@ impl Prober {
                         socket
                     }
                     Err(error) => {
-                        let copy = LabError::io("probe setup", std::io::Error::other(error.to_string()));
+                        let copy =
+                            LabError::io("probe setup", std::io::Error::other(error.to_string()));
                         let _ = ready_tx.send(Err(copy));
                         return Err(error);
                     }
@@ -150,12 +166,18 @@ impl Prober {
             })
             .map_err(|e| LabError::io("starting the probe thread", e))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Prober { stop, thread: Some(thread) }),
+            Ok(Ok(())) => Ok(Prober {
+                stop,
+                thread: Some(thread),
+            }),
             Ok(Err(error)) => {
                 let _ = thread.join();
                 Err(error)
             }
-            Err(_) => Err(LabError::io("probe thread", std::io::Error::other("exited during setup"))),
+            Err(_) => Err(LabError::io(
+                "probe thread",
+                std::io::Error::other("exited during setup"),
+            )),
         }
     }
 
@@ -172,10 +194,16 @@ impl Prober {
 
     fn join(&mut self) -> LabResult<ProbeReport> {
         match self.thread.take() {
-            Some(thread) => thread
-                .join()
-                .unwrap_or_else(|_| Err(LabError::io("probe thread", std::io::Error::other("panicked")))),
-            None => Err(LabError::io("probe", std::io::Error::other("already joined"))),
+            Some(thread) => thread.join().unwrap_or_else(|_| {
+                Err(LabError::io(
+                    "probe thread",
+                    std::io::Error::other("panicked"),
+                ))
+            }),
+            None => Err(LabError::io(
+                "probe",
+                std::io::Error::other("already joined"),
+            )),
         }
     }
 }
@@ -190,8 +218,10 @@ impl Drop for Prober {
 }
 
 fn open_socket(handle: &File, netns: &str, target: IpAddr) -> LabResult<Socket> {
-    setns(handle, CloneFlags::CLONE_NEWNET)
-        .map_err(|source| LabError::Sys { context: format!("entering network namespace {netns}"), source })?;
+    setns(handle, CloneFlags::CLONE_NEWNET).map_err(|source| LabError::Sys {
+        context: format!("entering network namespace {netns}"),
+        source,
+    })?;
     let (domain, protocol) = match target {
         IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4),
         // The kernel computes ICMPv6 checksums on raw ICMPv6 sockets itself.
@@ -214,7 +244,9 @@ fn probe_loop(
     stop: &AtomicBool,
 ) -> LabResult<ProbeReport> {
     static NEXT_IDENTIFIER: AtomicU16 = AtomicU16::new(0);
-    let identifier = (std::process::id() as u16).wrapping_mul(31).wrapping_add(NEXT_IDENTIFIER.fetch_add(1, Ordering::Relaxed));
+    let identifier = (std::process::id() as u16)
+        .wrapping_mul(31)
+        .wrapping_add(NEXT_IDENTIFIER.fetch_add(1, Ordering::Relaxed));
     let started = Instant::now();
     let deadline = started + max_duration;
     let mut next_send = started;
@@ -241,7 +273,7 @@ fn probe_loop(
             // The sequence number is 16 bits on the wire; reports only need it
             // to be unique within ~65k requests (10 minutes at 10 ms).
             let packet = echo_request(target, identifier, sent as u16);
-            match (&*socket).send(&packet) {
+            match socket.send(&packet) {
                 Ok(_) => {}
                 // No route / unreachable while the VIP moves counts as a lost request.
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
@@ -256,12 +288,19 @@ fn probe_loop(
                 next_send = now + interval;
             }
         }
-        let wake = if sending { next_send } else { drain_until.unwrap_or(now) };
-        let timeout = wake.saturating_duration_since(Instant::now()).max(Duration::from_micros(500));
+        let wake = if sending {
+            next_send
+        } else {
+            drain_until.unwrap_or(now)
+        };
+        let timeout = wake
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_micros(500));
         socket
             .set_read_timeout(Some(timeout))
             .map_err(|e| LabError::io("setting the probe socket timeout", e))?;
-        match (&*socket).read(&mut buffer) {
+        let mut reader: &Socket = socket;
+        match reader.read(&mut buffer) {
             Ok(length) => {
                 let arrived = Instant::now();
                 if let Some(sequence) = parse_echo_reply(target, &buffer[..length], identifier) {
@@ -279,16 +318,31 @@ fn probe_loop(
                     }
                 }
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
             // ICMP errors reported on the connected socket (host unreachable while ARP fails).
             Err(e) => tracing::trace!(error = %e, "probe receive error"),
         }
     }
-    Ok(ProbeReport { target, interval, started, stopped, sent, reply_times })
+    Ok(ProbeReport {
+        target,
+        interval,
+        started,
+        stopped,
+        sent,
+        reply_times,
+    })
 }
 
 fn echo_request(target: IpAddr, identifier: u16, sequence: u16) -> Vec<u8> {
-    let kind = if target.is_ipv4() { ICMPV4_ECHO_REQUEST } else { ICMPV6_ECHO_REQUEST };
+    let kind = if target.is_ipv4() {
+        ICMPV4_ECHO_REQUEST
+    } else {
+        ICMPV6_ECHO_REQUEST
+    };
     let mut packet = vec![kind, 0, 0, 0];
     packet.extend_from_slice(&identifier.to_be_bytes());
     packet.extend_from_slice(&sequence.to_be_bytes());
@@ -323,7 +377,11 @@ fn parse_echo_reply(target: IpAddr, packet: &[u8], identifier: u16) -> Option<u1
 fn internet_checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     for chunk in data.chunks(2) {
-        let word = if chunk.len() == 2 { u16::from_be_bytes([chunk[0], chunk[1]]) } else { u16::from(chunk[0]) << 8 };
+        let word = if chunk.len() == 2 {
+            u16::from_be_bytes([chunk[0], chunk[1]])
+        } else {
+            u16::from(chunk[0]) << 8
+        };
         sum += u32::from(word);
     }
     while sum > 0xffff {
@@ -340,7 +398,11 @@ mod tests {
     fn echo_request_checksum_verifies_to_zero() {
         let packet = echo_request("192.0.2.40".parse().unwrap(), 0x1234, 7);
         assert_eq!(packet[0], ICMPV4_ECHO_REQUEST);
-        assert_eq!(internet_checksum(&packet), 0, "a packet including its checksum sums to 0");
+        assert_eq!(
+            internet_checksum(&packet),
+            0,
+            "a packet including its checksum sums to 0"
+        );
         assert_eq!(&packet[4..8], &[0x12, 0x34, 0, 7]);
     }
 
@@ -350,10 +412,22 @@ mod tests {
         reply.extend_from_slice(&[ICMPV4_ECHO_REPLY, 0, 0, 0, 0xab, 0xcd, 0x01, 0x02]);
         let v4: IpAddr = "192.0.2.40".parse().unwrap();
         assert_eq!(parse_echo_reply(v4, &reply, 0xabcd), Some(0x0102));
-        assert_eq!(parse_echo_reply(v4, &reply, 0xabce), None, "someone else's ping");
+        assert_eq!(
+            parse_echo_reply(v4, &reply, 0xabce),
+            None,
+            "someone else's ping"
+        );
         reply[24] = ICMPV4_ECHO_REQUEST;
-        assert_eq!(parse_echo_reply(v4, &reply, 0xabcd), None, "a request is not a reply");
-        assert_eq!(parse_echo_reply(v4, &[0x45, 0, 0], 0xabcd), None, "truncated");
+        assert_eq!(
+            parse_echo_reply(v4, &reply, 0xabcd),
+            None,
+            "a request is not a reply"
+        );
+        assert_eq!(
+            parse_echo_reply(v4, &[0x45, 0, 0], 0xabcd),
+            None,
+            "truncated"
+        );
     }
 
     #[test]

@@ -33,8 +33,19 @@ impl std::fmt::Debug for LabProcess {
 }
 
 impl LabProcess {
-    pub(super) fn new(child: Child, label: String, log_path: PathBuf, shared: Arc<LabShared>) -> Self {
-        LabProcess { child, label, log_path, shared, exit_status: None }
+    pub(super) fn new(
+        child: Child,
+        label: String,
+        log_path: PathBuf,
+        shared: Arc<LabShared>,
+    ) -> Self {
+        LabProcess {
+            child,
+            label,
+            log_path,
+            shared,
+            exit_status: None,
+        }
     }
 
     /// The pid (the program's own: `ip netns exec` execs it).
@@ -116,10 +127,11 @@ impl LabProcess {
     pub fn kill9(&mut self) -> LabResult<ExitStatus> {
         self.signal(Signal::SIGKILL)?;
         // SIGKILL cannot be caught; the wait is bounded only as a guard.
-        self.wait_timeout(Duration::from_secs(10))?.ok_or_else(|| LabError::Timeout {
-            what: format!("{} to die after SIGKILL", self.label),
-            waited: Duration::from_secs(10),
-        })
+        self.wait_timeout(Duration::from_secs(10))?
+            .ok_or_else(|| LabError::Timeout {
+                what: format!("{} to die after SIGKILL", self.label),
+                waited: Duration::from_secs(10),
+            })
     }
 
     fn reaped(&mut self, status: ExitStatus) {

@@ -61,15 +61,28 @@ impl PairLab {
         let mut lab = Lab::new(tag).expect("creating the lab (root, iproute2)");
         let lb01 = lab.add_host("lb01", &[LB01_ADDRESS]).expect("adding lb01");
         let lb02 = lab.add_host("lb02", &[LB02_ADDRESS]).expect("adding lb02");
-        let client = lab.add_host("client", &[CLIENT_ADDRESS]).expect("adding client");
-        PairLab { lab, lb01, lb02, client }
+        let client = lab
+            .add_host("client", &[CLIENT_ADDRESS])
+            .expect("adding client");
+        PairLab {
+            lab,
+            lb01,
+            lb02,
+            client,
+        }
     }
 }
 
 /// Polls both hosts every `every` for `duration`; returns (samples, moments
 /// both held `ip`, moments neither held it). Each sample reads both hosts
 /// back to back (a few hundred microseconds apart).
-pub fn sample_holders(a: &Host, b: &Host, ip: IpAddr, duration: Duration, every: Duration) -> (u32, u32, u32) {
+pub fn sample_holders(
+    a: &Host,
+    b: &Host,
+    ip: IpAddr,
+    duration: Duration,
+    every: Duration,
+) -> (u32, u32, u32) {
     let end = Instant::now() + duration;
     let (mut samples, mut both, mut neither) = (0, 0, 0);
     while Instant::now() < end {
