@@ -297,3 +297,49 @@ fn lab_drop_removes_namespaces_and_kills_processes_even_on_panic() {
         );
     }
 }
+
+/// `vrrpd demo`'s whole script (election, power cut, preemption, graceful
+/// stop) driven through `run_demo_with`, with a stand-in daemon that
+/// answers `run --config FILE` by running keepalived with the same settings.
+#[test]
+fn demo_script_runs_end_to_end_with_keepalived_standing_in_for_vrrpd() {
+    let _timing = timing_guard(false);
+    require_root();
+    let shim = std::env::temp_dir().join(format!("vl-demo-shim-{}.sh", std::process::id()));
+    let script = r##"#!/bin/sh
+# Stand-in for `vrrpd run --config FILE`: keepalived with the demo's settings.
+set -e
+conf="$3"
+base="${conf%.json}"
+prio=$(sed -n 's/.*"priority": *\([0-9]*\).*/\1/p' "$conf")
+cat > "$base.kconf" <<KEOF
+global_defs {
+    vrrp_garp_master_refresh 60
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    version 2
+    virtual_router_id 50
+    priority $prio
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass password
+    }
+    virtual_ipaddress {
+        192.0.2.40
+    }
+}
+KEOF
+exec keepalived -n -l -f "$base.kconf" -p "$base.p1" -r "$base.p2" -c "$base.p3" --vrrp
+"##;
+    std::fs::write(&shim, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let result = vrrpd::lab::run_demo_with(&shim);
+    let _ = std::fs::remove_file(&shim);
+    if let Err(error) = result {
+        panic!("the demo failed: {error}");
+    }
+}

@@ -22,7 +22,7 @@ mod demo;
 mod probe;
 mod process;
 
-pub use demo::run_demo;
+pub use demo::{run_demo, run_demo_with};
 pub use probe::{ProbeReport, Prober};
 pub use process::LabProcess;
 
