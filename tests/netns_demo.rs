@@ -8,10 +8,15 @@ use std::process::Command;
 #[test]
 fn vrrpd_demo_command_fails_over_preempts_and_leaves_nothing_behind() {
     common::require_root();
-    let output = Command::new(env!("CARGO_BIN_EXE_vrrpd"))
+    let child = Command::new(env!("CARGO_BIN_EXE_vrrpd"))
         .arg("demo")
-        .output()
-        .expect("run `vrrpd demo`");
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start `vrrpd demo`");
+    // The demo names its namespaces vl-demo-<its pid>-…
+    let pid_prefix = format!("vl-demo-{}-", child.id());
+    let output = child.wait_with_output().expect("run `vrrpd demo`");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -36,10 +41,9 @@ fn vrrpd_demo_command_fails_over_preempts_and_leaves_nothing_behind() {
         .args(["netns", "list"])
         .output()
         .expect("ip netns list");
-    let pid_prefix = "vl-demo-";
     let leftover = String::from_utf8_lossy(&namespaces.stdout)
         .lines()
-        .filter(|l| l.starts_with(pid_prefix))
+        .filter(|l| l.starts_with(&pid_prefix))
         .map(str::to_string)
         .collect::<Vec<_>>();
     assert!(leftover.is_empty(), "namespaces left behind: {leftover:?}");
