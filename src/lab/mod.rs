@@ -434,6 +434,19 @@ impl Lab {
         ip(&["-n", sw, "link", "set", name, "master", "br0"])?;
         ip(&["-n", sw, "link", "set", name, "up"])?;
         ip(&["-n", &netns, "link", "set", "lo", "up"])?;
+        // No duplicate address detection on the lab segment: the kernel's
+        // link-local address (the source of VRRPv3 IPv6 adverts, RFC 5798
+        // §5.1.2.1) is then usable at once instead of "tentative" for ~1 s.
+        let host_for_sysctl = Host {
+            shared: Arc::clone(&self.shared),
+            name: name.to_string(),
+            netns: netns.clone(),
+            addresses: Vec::new(),
+        };
+        host_for_sysctl.in_netns(|| {
+            let path = format!("/proc/sys/net/ipv6/conf/{HOST_INTERFACE}/accept_dad");
+            std::fs::write(&path, "0").map_err(|e| LabError::io(format!("writing {path}"), e))
+        })?;
         for (ip_addr, _, text) in &parsed {
             let mut args = vec![
                 "-n",
