@@ -162,11 +162,17 @@ impl Pair {
             + variant.advert * 2
             + MARGIN;
         let elected = pair.wait(limit, |p| p.lb01_holds() && !p.lb02_holds());
-        assert!(
-            elected.is_some(),
-            "no election within {}: lb01 must hold {VIP} alone",
-            secs(limit)
-        );
+        if elected.is_none() {
+            let lb01_exit = pair.lb01.try_wait().ok().flatten();
+            let lb02_exit = pair.lb02.try_wait().ok().flatten();
+            panic!(
+                "no election within {}: lb01 must hold {VIP} alone (holds: lb01 {}, lb02 {}; \
+                 exit status: lb01 {lb01_exit:?}, lb02 {lb02_exit:?})",
+                secs(limit),
+                pair.lb01_holds(),
+                pair.lb02_holds()
+            );
+        }
         pair.assert_running();
         pair
     }
