@@ -33,7 +33,8 @@ const POLL: Duration = Duration::from_millis(2);
 #[derive(Clone, Copy, Debug)]
 struct Variant {
     tag: &'static str,
-    version: &'static str,
+    /// VRRP version, written as the integer 2 or 3 (like keepalived).
+    version: u8,
     advert: Duration,
     pass_auth: bool,
     /// Run alone (no other test of this binary at the same time).
@@ -42,21 +43,21 @@ struct Variant {
 
 const V2_PASS_1S: Variant = Variant {
     tag: "v2p1s",
-    version: "2",
+    version: 2,
     advert: Duration::from_secs(1),
     pass_auth: true,
     timing_sensitive: false,
 };
 const V3_100MS: Variant = Variant {
     tag: "v3100",
-    version: "3",
+    version: 3,
     advert: Duration::from_millis(100),
     pass_auth: false,
     timing_sensitive: false,
 };
 const V3_10MS: Variant = Variant {
     tag: "v310",
-    version: "3",
+    version: 3,
     advert: Duration::from_millis(10),
     pass_auth: false,
     timing_sensitive: true,
@@ -70,11 +71,10 @@ fn under_test_is_keepalived() -> bool {
 /// Starts the daemon under test on `host`.
 fn start_node(host: &Host, variant: Variant, priority: u8, preempt: bool) -> LabProcess {
     if under_test_is_keepalived() {
-        let version = if variant.version == "2" { 2 } else { 3 };
         let config = keepalived_config(
             host.name(),
             priority,
-            version,
+            variant.version,
             variant.advert,
             variant.pass_auth,
             preempt,

@@ -262,16 +262,20 @@ fn lab_drop_removes_namespaces_and_kills_processes_even_on_panic() {
         assert!(host.has_address("2001:db8::1".parse().unwrap()));
         assert!(host.has_address("198.51.100.1".parse().unwrap()));
         // The kernel's link-local address is usable at once (no DAD in labs).
-        let link_local = wait_until(Duration::from_millis(500), Duration::from_millis(10), || {
-            let out = host
-                .run(
-                    "ip",
-                    &["-6", "addr", "show", "dev", "eth0", "scope", "link"],
-                )
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.contains("fe80::") && !text.contains("tentative")
-        });
+        let link_local = wait_until(
+            Duration::from_millis(500),
+            Duration::from_millis(10),
+            || {
+                let out = host
+                    .run(
+                        "ip",
+                        &["-6", "addr", "show", "dev", "eth0", "scope", "link"],
+                    )
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.contains("fe80::") && !text.contains("tentative")
+            },
+        );
         assert!(
             link_local.is_some(),
             "eth0 has a non-tentative link-local address"

@@ -136,7 +136,7 @@ fn single_node_config() -> String {
             "name": "VI_1",
             "interface": "eth0",
             "virtual_router_id": 50,
-            "version": "3",
+            "version": 3,
             "priority": HIGH_PRIORITY,
             "advert_interval_ms": 100,
             "virtual_addresses": [VIP]

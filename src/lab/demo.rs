@@ -22,7 +22,7 @@ fn instance_config(priority: u8) -> String {
             "name": "VI_1",
             "interface": "eth0",
             "virtual_router_id": 50,
-            "version": "2",
+            "version": 2,
             "priority": priority,
             "advert_interval_ms": ADVERT_INTERVAL.as_millis() as u64,
             "authentication": { "type": "pass", "password": "password" },
@@ -302,7 +302,7 @@ mod tests {
     fn demo_config_is_the_users_two_node_setup() {
         let value: serde_json::Value = serde_json::from_str(&instance_config(150)).unwrap();
         let instance = &value["instances"][0];
-        assert_eq!(instance["version"], "2");
+        assert_eq!(instance["version"], 2);
         assert_eq!(instance["virtual_router_id"], 50);
         assert_eq!(instance["priority"], 150);
         assert_eq!(instance["authentication"]["password"], "password");
