@@ -154,7 +154,10 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
     let lb01 = lab.add_host("lb01", &["192.0.2.41/24"])?;
     let lb02 = lab.add_host("lb02", &["192.0.2.42/24"])?;
     let client = lab.add_host("client", &["192.0.2.10/24"])?;
-    detail(&format!("logs and configs: {}", lab.dir().display()));
+    detail(&format!(
+        "Daemon logs and configs: {} (removed at the end; set VRRPD_LAB_KEEP=1 to keep them).",
+        lab.dir().display()
+    ));
 
     step("Starting vrrpd on lb01 and lb02.");
     let mut daemon01 = lb01.start_vrrpd(vrrpd, &instance_config(MASTER_PRIORITY))?;
@@ -218,8 +221,12 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
     }
     let bound = master_down_interval(BACKUP_PRIORITY);
     detail(&format!(
-        "Protocol bound: Master_Down_Interval = 3 × 1 s + Skew_Time ({}−{BACKUP_PRIORITY})/256 s = {:.3} s after the last advert heard.",
-        256,
+        "Expected: lb02 declares lb01 dead Master_Down_Interval = 3 × 1 s + (256−{BACKUP_PRIORITY})/256 s = {:.3} s",
+        bound.as_secs_f64()
+    ));
+    detail(&format!(
+        "after the last advert it heard; adverts come every second, so {:.1}–{:.1} s after the failure.",
+        (bound - ADVERT_INTERVAL).as_secs_f64(),
         bound.as_secs_f64()
     ));
 
@@ -270,7 +277,7 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
         }
     };
     detail(&format!(
-        "lb02 holds the VIP {} after the signal (bound: Skew_Time {:.3} s); vrrpd on lb01: {status}.",
+        "lb02 holds the VIP {} after the signal (expected: Skew_Time = {:.3} s); vrrpd on lb01: {status}.",
         seconds(handover),
         skew_time(BACKUP_PRIORITY).as_secs_f64()
     ));
