@@ -365,3 +365,50 @@ exec keepalived -n -l -f "$base.kconf" -p "$base.p1" -r "$base.p2" -c "$base.p3"
         panic!("the demo failed: {error}");
     }
 }
+
+#[test]
+fn lab_prober_reaches_ipv4_and_ipv6_neighbours_and_reports_losses() {
+    let _timing = timing_guard(false);
+    require_root();
+    let mut lab = Lab::new("probe").unwrap();
+    let a = lab
+        .add_host("a", &["198.51.100.1/24", "2001:db8::1/64"])
+        .unwrap();
+    lab.add_host("b", &["198.51.100.2/24", "2001:db8::2/64"])
+        .unwrap();
+    for target in ["198.51.100.2", "2001:db8::2"] {
+        let probe = Prober::start(
+            &a,
+            target.parse().unwrap(),
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(
+            probe.wait_for_replies(10, Duration::from_secs(3)),
+            "{target} answers"
+        );
+        let report = probe.finish().unwrap();
+        assert!(report.received() >= 10, "{target}: {report}");
+        assert!(
+            report.lost() <= 2,
+            "{target}: at most the in-flight requests are unanswered: {report}"
+        );
+    }
+    // Nobody has this address: every request is lost.
+    let report = Prober::start(
+        &a,
+        "198.51.100.99".parse().unwrap(),
+        Duration::from_millis(10),
+        Duration::from_millis(300),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    assert_eq!(report.received(), 0, "{report}");
+    assert!(
+        report.sent >= 10 && report.lost() == report.sent,
+        "{report}"
+    );
+    assert_eq!(report.longest_gap(), None);
+}

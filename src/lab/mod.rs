@@ -75,7 +75,9 @@ pub enum LabError {
     Io { context: String, source: io::Error },
     #[error("{context}: {source}")]
     Sys { context: String, source: nix::Error },
-    #[error("invalid host name {0:?}: use 1 to {MAX_HOST_NAME_LEN} characters from [a-z0-9-]")]
+    #[error(
+        "invalid host name {0:?}: use 1 to {MAX_HOST_NAME_LEN} characters from [a-z0-9-], not br0 or lo"
+    )]
     InvalidHostName(String),
     #[error("host name {0:?} is already used in this lab")]
     DuplicateHost(String),
@@ -354,13 +356,14 @@ impl Lab {
             sw,
             "link",
             "add",
+            "name",
             "br0",
             "type",
             "bridge",
             "mcast_snooping",
             "0",
         ])?;
-        ip(&["-n", sw, "link", "set", "br0", "up"])?;
+        ip(&["-n", sw, "link", "set", "dev", "br0", "up"])?;
         Ok(lab)
     }
 
@@ -397,7 +400,8 @@ impl Lab {
             && name
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && name != "br0";
+            && name != "br0"
+            && name != "lo";
         if !valid_name {
             return Err(LabError::InvalidHostName(name.into()));
         }
@@ -422,6 +426,7 @@ impl Lab {
             sw,
             "link",
             "add",
+            "name",
             name,
             "type",
             "veth",
@@ -431,9 +436,9 @@ impl Lab {
             "netns",
             &netns,
         ])?;
-        ip(&["-n", sw, "link", "set", name, "master", "br0"])?;
-        ip(&["-n", sw, "link", "set", name, "up"])?;
-        ip(&["-n", &netns, "link", "set", "lo", "up"])?;
+        ip(&["-n", sw, "link", "set", "dev", name, "master", "br0"])?;
+        ip(&["-n", sw, "link", "set", "dev", name, "up"])?;
+        ip(&["-n", &netns, "link", "set", "dev", "lo", "up"])?;
         // No duplicate address detection on the lab segment: the kernel's
         // link-local address (the source of VRRPv3 IPv6 adverts, RFC 5798
         // §5.1.2.1) is then usable at once instead of "tentative" for ~1 s.
@@ -462,7 +467,7 @@ impl Lab {
             }
             ip(&args)?;
         }
-        ip(&["-n", &netns, "link", "set", HOST_INTERFACE, "up"])?;
+        ip(&["-n", &netns, "link", "set", "dev", HOST_INTERFACE, "up"])?;
 
         let host = Host {
             shared: Arc::clone(&self.shared),
@@ -818,6 +823,7 @@ impl Host {
             &self.shared.switch_netns,
             "link",
             "set",
+            "dev",
             &self.name,
             "down",
         ])
@@ -830,6 +836,7 @@ impl Host {
             &self.shared.switch_netns,
             "link",
             "set",
+            "dev",
             &self.name,
             "up",
         ])
