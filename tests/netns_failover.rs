@@ -25,7 +25,7 @@ const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
 /// Allowance for a daemon process to start (exec, config load, sockets)
 /// before its protocol timers even begin.
 const STARTUP_ALLOWANCE: Duration = Duration::from_millis(500);
-/// The margin the brief allows beyond each protocol bound.
+/// Margin beyond each protocol bound, for scheduling and polling.
 const MARGIN: Duration = Duration::from_millis(500);
 /// How often the tests look for the VIP while waiting for a change.
 const POLL: Duration = Duration::from_millis(2);
