@@ -1,1 +1,0 @@
-//! Network-namespace labs (root): used by `vrrpd demo` and the integration tests.

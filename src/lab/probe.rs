@@ -1,0 +1,482 @@
+//! A client-side probe: ICMP echo to an address every few milliseconds from a
+//! lab host, recording when replies come back, to measure what a client of the
+//! VIP sees during a failover.
+//!
+//! Native: a dedicated thread enters the host's network namespace (setns(2) is
+//! per thread) and uses a raw ICMP socket (root; datagram ICMP sockets need
+//! `net.ipv4.ping_group_range`, which is closed in a fresh namespace).
+
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sched::{CloneFlags, setns};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::{Host, LabError, LabResult, NETNS_RUN_DIR};
+
+const ICMPV4_ECHO_REQUEST: u8 = 8;
+const ICMPV4_ECHO_REPLY: u8 = 0;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_ECHO_REPLY: u8 = 129;
+
+/// How long the probe keeps listening for late replies after it stops sending.
+const DRAIN: Duration = Duration::from_millis(100);
+
+/// A running probe. Stop it with [`Prober::finish`] (or let it run out its
+/// `max_duration` and call [`Prober::wait`]).
+pub struct Prober {
+    stop: Arc<AtomicBool>,
+    /// Replies so far, readable while the probe runs.
+    received: Arc<AtomicU64>,
+    thread: Option<JoinHandle<LabResult<ProbeReport>>>,
+}
+
+/// What the probe saw.
+#[derive(Clone, Debug)]
+pub struct ProbeReport {
+    pub target: IpAddr,
+    pub interval: Duration,
+    /// When the first request was sent.
+    pub started: Instant,
+    /// When the last request was sent.
+    pub stopped: Instant,
+    /// Requests sent.
+    pub sent: u64,
+    /// Arrival time of the reply to each answered request, in arrival order
+    /// (duplicates ignored).
+    pub reply_times: Vec<Instant>,
+}
+
+impl ProbeReport {
+    /// Requests that got a reply.
+    pub fn received(&self) -> u64 {
+        self.reply_times.len() as u64
+    }
+
+    /// Requests without a reply.
+    pub fn lost(&self) -> u64 {
+        self.sent.saturating_sub(self.received())
+    }
+
+    /// The longest time between two consecutive replies: the outage a client
+    /// saw, from the last reply before a gap to the first one after it. With
+    /// no outage this is about one interval. `None` with fewer than two replies.
+    pub fn longest_gap(&self) -> Option<Duration> {
+        self.reply_times
+            .windows(2)
+            .map(|w| w[1].duration_since(w[0]))
+            .max()
+    }
+
+    /// The longest gap together with when it started (the last reply before it).
+    pub fn longest_gap_at(&self) -> Option<(Instant, Duration)> {
+        self.reply_times
+            .windows(2)
+            .map(|w| (w[0], w[1].duration_since(w[0])))
+            .max_by_key(|(_, gap)| *gap)
+    }
+
+    /// Replies that arrived at or after `moment`.
+    pub fn replies_since(&self, moment: Instant) -> usize {
+        self.reply_times.iter().filter(|t| **t >= moment).count()
+    }
+
+    /// The first reply at or after `moment`.
+    pub fn first_reply_since(&self, moment: Instant) -> Option<Instant> {
+        self.reply_times.iter().copied().find(|t| *t >= moment)
+    }
+
+    /// The last reply before `moment`.
+    pub fn last_reply_before(&self, moment: Instant) -> Option<Instant> {
+        self.reply_times.iter().copied().rev().find(|t| *t < moment)
+    }
+
+    /// Time from the last reply to the end of sending: how long the target
+    /// had been silent when the probe stopped (zero if the last request was
+    /// answered).
+    pub fn silence_at_end(&self) -> Duration {
+        match self.reply_times.last() {
+            Some(last) => self.stopped.saturating_duration_since(*last),
+            None => self.stopped.saturating_duration_since(self.started),
+        }
+    }
+}
+
+impl std::fmt::Display for ProbeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} requests to {} every {:?}: {} replies, {} lost",
+            self.sent,
+            self.target,
+            self.interval,
+            self.received(),
+            self.lost()
+        )?;
+        if let Some(gap) = self.longest_gap() {
+            write!(
+                f,
+                ", longest gap between replies {:.3} s",
+                gap.as_secs_f64()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Prober {
+    /// Starts pinging `target` from `from` every `interval` (at least 1 ms),
+    /// for at most `max_duration`.
+    pub fn start(
+        from: &Host,
+        target: IpAddr,
+        interval: Duration,
+        max_duration: Duration,
+    ) -> LabResult<Prober> {
+        let handle_path = Path::new(NETNS_RUN_DIR).join(from.netns());
+        let handle = File::open(&handle_path)
+            .map_err(|e| LabError::io(format!("opening {}", handle_path.display()), e))?;
+        let interval = interval.max(Duration::from_millis(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let received = Arc::new(AtomicU64::new(0));
+        let thread_received = Arc::clone(&received);
+        let netns = from.netns().to_string();
+        // The socket is opened inside the thread (after setns), and errors up
+        // to the first send are reported back before start() returns.
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<LabResult<()>>();
+        let thread = std::thread::Builder::new()
+            .name(format!("probe-{target}"))
+            .spawn(move || -> LabResult<ProbeReport> {
+                let socket = match open_socket(&handle, &netns, target) {
+                    Ok(socket) => {
+                        let _ = ready_tx.send(Ok(()));
+                        socket
+                    }
+                    Err(error) => {
+                        let copy =
+                            LabError::io("probe setup", std::io::Error::other(error.to_string()));
+                        let _ = ready_tx.send(Err(copy));
+                        return Err(error);
+                    }
+                };
+                probe_loop(
+                    &socket,
+                    target,
+                    interval,
+                    max_duration,
+                    &thread_stop,
+                    &thread_received,
+                )
+            })
+            .map_err(|e| LabError::io("starting the probe thread", e))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Prober {
+                stop,
+                received,
+                thread: Some(thread),
+            }),
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                Err(error)
+            }
+            Err(_) => Err(LabError::io(
+                "probe thread",
+                std::io::Error::other("exited during setup"),
+            )),
+        }
+    }
+
+    /// Replies received so far (while the probe runs).
+    pub fn received_so_far(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `count` more replies than now have arrived, at most `timeout`.
+    /// Returns whether they did.
+    pub fn wait_for_replies(&self, count: u64, timeout: Duration) -> bool {
+        let target = self.received_so_far() + count;
+        super::wait_until(timeout, Duration::from_millis(5), || {
+            self.received_so_far() >= target
+        })
+        .is_some()
+    }
+
+    /// Stops sending now and returns the report.
+    pub fn finish(mut self) -> LabResult<ProbeReport> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+
+    /// Waits for the probe to run its full `max_duration`, then returns the report.
+    pub fn wait(mut self) -> LabResult<ProbeReport> {
+        self.join()
+    }
+
+    fn join(&mut self) -> LabResult<ProbeReport> {
+        match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or_else(|_| {
+                Err(LabError::io(
+                    "probe thread",
+                    std::io::Error::other("panicked"),
+                ))
+            }),
+            None => Err(LabError::io(
+                "probe",
+                std::io::Error::other("already joined"),
+            )),
+        }
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn open_socket(handle: &File, netns: &str, target: IpAddr) -> LabResult<Socket> {
+    setns(handle, CloneFlags::CLONE_NEWNET).map_err(|source| LabError::Sys {
+        context: format!("entering network namespace {netns}"),
+        source,
+    })?;
+    let (domain, protocol) = match target {
+        IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4),
+        // The kernel computes ICMPv6 checksums on raw ICMPv6 sockets itself.
+        IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6),
+    };
+    let socket = Socket::new(domain, Type::RAW, Some(protocol))
+        .map_err(|e| LabError::io("opening a raw ICMP socket (needs root)", e))?;
+    // Connecting a raw socket makes the kernel deliver only packets from the target.
+    socket
+        .connect(&SockAddr::from(SocketAddr::new(target, 0)))
+        .map_err(|e| LabError::io(format!("connecting the probe socket to {target}"), e))?;
+    Ok(socket)
+}
+
+fn probe_loop(
+    socket: &Socket,
+    target: IpAddr,
+    interval: Duration,
+    max_duration: Duration,
+    stop: &AtomicBool,
+    received: &AtomicU64,
+) -> LabResult<ProbeReport> {
+    static NEXT_IDENTIFIER: AtomicU16 = AtomicU16::new(0);
+    let identifier = (std::process::id() as u16)
+        .wrapping_mul(31)
+        .wrapping_add(NEXT_IDENTIFIER.fetch_add(1, Ordering::Relaxed));
+    let started = Instant::now();
+    let deadline = started + max_duration;
+    let mut next_send = started;
+    let mut sent: u64 = 0;
+    let mut answered: Vec<bool> = Vec::new();
+    let mut reply_times = Vec::new();
+    let mut buffer = [0u8; 1500];
+    let mut stopped = started;
+    let mut sending = true;
+    let mut drain_until = None;
+
+    loop {
+        let now = Instant::now();
+        if sending && (stop.load(Ordering::Relaxed) || now >= deadline) {
+            sending = false;
+            drain_until = Some(now + DRAIN);
+        }
+        if let Some(until) = drain_until
+            && now >= until
+        {
+            break;
+        }
+        if sending && now >= next_send {
+            // The sequence number is 16 bits on the wire; reports only need it
+            // to be unique within ~65k requests (10 minutes at 10 ms).
+            let packet = echo_request(target, identifier, sent as u16);
+            match socket.send(&packet) {
+                Ok(_) => {}
+                // No route / unreachable while the VIP moves counts as a lost request.
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                Err(e) => tracing::debug!(error = %e, "probe send failed"),
+            }
+            sent += 1;
+            answered.push(false);
+            stopped = now;
+            next_send += interval;
+            if next_send < now {
+                // Fell behind (the machine stalled): do not burst to catch up.
+                next_send = now + interval;
+            }
+        }
+        let wake = if sending {
+            next_send
+        } else {
+            drain_until.unwrap_or(now)
+        };
+        let timeout = wake
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_micros(500));
+        socket
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| LabError::io("setting the probe socket timeout", e))?;
+        let mut reader: &Socket = socket;
+        match reader.read(&mut buffer) {
+            Ok(length) => {
+                let arrived = Instant::now();
+                if let Some(sequence) = parse_echo_reply(target, &buffer[..length], identifier) {
+                    // Map the 16-bit sequence back to the latest request with it.
+                    let base = sent.saturating_sub(1) & !0xffff;
+                    let mut index = base | u64::from(sequence);
+                    if index >= sent {
+                        index = index.wrapping_sub(0x1_0000);
+                    }
+                    if let Some(slot) = answered.get_mut(index as usize)
+                        && !*slot
+                    {
+                        *slot = true;
+                        reply_times.push(arrived);
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            // ICMP errors reported on the connected socket (host unreachable while ARP fails).
+            Err(e) => tracing::trace!(error = %e, "probe receive error"),
+        }
+    }
+    Ok(ProbeReport {
+        target,
+        interval,
+        started,
+        stopped,
+        sent,
+        reply_times,
+    })
+}
+
+fn echo_request(target: IpAddr, identifier: u16, sequence: u16) -> Vec<u8> {
+    let kind = if target.is_ipv4() {
+        ICMPV4_ECHO_REQUEST
+    } else {
+        ICMPV6_ECHO_REQUEST
+    };
+    let mut packet = vec![kind, 0, 0, 0];
+    packet.extend_from_slice(&identifier.to_be_bytes());
+    packet.extend_from_slice(&sequence.to_be_bytes());
+    packet.extend_from_slice(b"vrrpd-lab-probe!");
+    if target.is_ipv4() {
+        let checksum = internet_checksum(&packet);
+        packet[2..4].copy_from_slice(&checksum.to_be_bytes());
+    }
+    packet
+}
+
+/// The sequence number of an echo reply to us, or `None` for anything else.
+/// IPv4 raw sockets deliver the IP header; IPv6 ones do not.
+fn parse_echo_reply(target: IpAddr, packet: &[u8], identifier: u16) -> Option<u16> {
+    let (icmp, reply_type) = match target {
+        IpAddr::V4(_) => {
+            let header_length = usize::from(*packet.first()? & 0x0f) * 4;
+            (packet.get(header_length..)?, ICMPV4_ECHO_REPLY)
+        }
+        IpAddr::V6(_) => (packet, ICMPV6_ECHO_REPLY),
+    };
+    if icmp.len() < 8 || icmp[0] != reply_type || icmp[1] != 0 {
+        return None;
+    }
+    if u16::from_be_bytes([icmp[4], icmp[5]]) != identifier {
+        return None;
+    }
+    Some(u16::from_be_bytes([icmp[6], icmp[7]]))
+}
+
+/// RFC 1071 one's-complement sum.
+fn internet_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for chunk in data.chunks(2) {
+        let word = if chunk.len() == 2 {
+            u16::from_be_bytes([chunk[0], chunk[1]])
+        } else {
+            u16::from(chunk[0]) << 8
+        };
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_request_checksum_verifies_to_zero() {
+        let packet = echo_request("192.0.2.40".parse().unwrap(), 0x1234, 7);
+        assert_eq!(packet[0], ICMPV4_ECHO_REQUEST);
+        assert_eq!(
+            internet_checksum(&packet),
+            0,
+            "a packet including its checksum sums to 0"
+        );
+        assert_eq!(&packet[4..8], &[0x12, 0x34, 0, 7]);
+    }
+
+    #[test]
+    fn parse_echo_reply_skips_the_ipv4_header_and_checks_the_identifier() {
+        let mut reply = vec![0x46u8; 24]; // IHL 6: a 24-byte header with options
+        reply.extend_from_slice(&[ICMPV4_ECHO_REPLY, 0, 0, 0, 0xab, 0xcd, 0x01, 0x02]);
+        let v4: IpAddr = "192.0.2.40".parse().unwrap();
+        assert_eq!(parse_echo_reply(v4, &reply, 0xabcd), Some(0x0102));
+        assert_eq!(
+            parse_echo_reply(v4, &reply, 0xabce),
+            None,
+            "someone else's ping"
+        );
+        reply[24] = ICMPV4_ECHO_REQUEST;
+        assert_eq!(
+            parse_echo_reply(v4, &reply, 0xabcd),
+            None,
+            "a request is not a reply"
+        );
+        assert_eq!(
+            parse_echo_reply(v4, &[0x45, 0, 0], 0xabcd),
+            None,
+            "truncated"
+        );
+    }
+
+    #[test]
+    fn report_measures_the_longest_gap_between_replies() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let report = ProbeReport {
+            target: "192.0.2.40".parse().unwrap(),
+            interval: ms(10),
+            started: t0,
+            stopped: t0 + ms(1000),
+            sent: 100,
+            reply_times: vec![t0, t0 + ms(10), t0 + ms(20), t0 + ms(620), t0 + ms(630)],
+        };
+        assert_eq!(report.longest_gap(), Some(ms(600)));
+        assert_eq!(report.longest_gap_at(), Some((t0 + ms(20), ms(600))));
+        assert_eq!(report.lost(), 95);
+        assert_eq!(report.replies_since(t0 + ms(100)), 2);
+        assert_eq!(report.first_reply_since(t0 + ms(21)), Some(t0 + ms(620)));
+        assert_eq!(report.last_reply_before(t0 + ms(600)), Some(t0 + ms(20)));
+        assert_eq!(report.silence_at_end(), ms(370));
+    }
+}

@@ -1,0 +1,598 @@
+//! vrrpd failover behaviour between two nodes on a lab segment, for the
+//! user's VRRPv2 PASS 1 s setup and for VRRPv3 at 100 ms and 10 ms adverts.
+//! Runs `vrrpd run --config FILE` (the CLI contract) in network namespaces;
+//! needs root. Times are measured from the event (kill, cable cut, signal,
+//! start) to the moment the address is seen on the new holder.
+//!
+//! Timers (RFC 3768 §6.1, RFC 5798/9568 §6.1):
+//!   Skew_Time = (256 − Priority) × Advertisement_Interval / 256
+//!   Master_Down_Interval = 3 × Advertisement_Interval + Skew_Time
+//!
+//! `VRRPD_LAB_IMPLEMENTATION=keepalived` runs the same suite against
+//! keepalived instead, which validates the tests themselves.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::Signal;
+use vrrpd::lab::{Host, LabProcess, Prober, wait_until};
+
+const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
+
+/// Allowance for a daemon process to start (exec, config load, sockets)
+/// before its protocol timers even begin.
+const STARTUP_ALLOWANCE: Duration = Duration::from_millis(500);
+/// Margin beyond each protocol bound, for scheduling and polling.
+const MARGIN: Duration = Duration::from_millis(500);
+/// How often the tests look for the VIP while waiting for a change.
+const POLL: Duration = Duration::from_millis(2);
+
+#[derive(Clone, Copy, Debug)]
+struct Variant {
+    tag: &'static str,
+    /// VRRP version, written as the integer 2 or 3 (like keepalived).
+    version: u8,
+    advert: Duration,
+    pass_auth: bool,
+    /// Run alone (no other test of this binary at the same time).
+    timing_sensitive: bool,
+}
+
+const V2_PASS_1S: Variant = Variant {
+    tag: "v2p1s",
+    version: 2,
+    advert: Duration::from_secs(1),
+    pass_auth: true,
+    timing_sensitive: false,
+};
+const V3_100MS: Variant = Variant {
+    tag: "v3100",
+    version: 3,
+    advert: Duration::from_millis(100),
+    pass_auth: false,
+    timing_sensitive: false,
+};
+const V3_10MS: Variant = Variant {
+    tag: "v310",
+    version: 3,
+    advert: Duration::from_millis(10),
+    pass_auth: false,
+    timing_sensitive: true,
+};
+
+/// The daemon under test: vrrpd, or keepalived to check the suite itself.
+fn under_test_is_keepalived() -> bool {
+    std::env::var("VRRPD_LAB_IMPLEMENTATION").is_ok_and(|v| v == "keepalived")
+}
+
+/// Starts the daemon under test on `host`.
+fn start_node(host: &Host, variant: Variant, priority: u8, preempt: bool) -> LabProcess {
+    if under_test_is_keepalived() {
+        let config = keepalived_config(
+            host.name(),
+            priority,
+            variant.version,
+            variant.advert,
+            variant.pass_auth,
+            preempt,
+        );
+        host.start_keepalived(&config).expect("start keepalived")
+    } else {
+        host.start_vrrpd(
+            std::path::Path::new(VRRPD),
+            &variant.config(priority, preempt),
+        )
+        .expect("start vrrpd")
+    }
+}
+
+impl Variant {
+    fn skew_time(&self, priority: u8) -> Duration {
+        self.advert * (256 - u32::from(priority)) / 256
+    }
+
+    fn master_down_interval(&self, priority: u8) -> Duration {
+        self.advert * 3 + self.skew_time(priority)
+    }
+
+    /// The earliest a backup may declare the master dead after the master
+    /// stops: its timer was last reset by an advert at most one interval
+    /// before the event, so at least 2 intervals (+ skew) remain. 5 % slack
+    /// for a master that sent its last advert slightly late.
+    fn earliest_takeover_after_silence(&self) -> Duration {
+        self.advert * 2 * 95 / 100
+    }
+
+    fn config(&self, priority: u8, preempt: bool) -> String {
+        let authentication = if self.pass_auth {
+            serde_json::json!({ "type": "pass", "password": "password" })
+        } else {
+            serde_json::json!({ "type": "none" })
+        };
+        serde_json::json!({
+            "instances": [{
+                "name": "VI_1",
+                "interface": "eth0",
+                "virtual_router_id": 50,
+                "version": self.version,
+                "priority": priority,
+                "advert_interval_ms": self.advert.as_millis() as u64,
+                "authentication": authentication,
+                "virtual_addresses": [VIP],
+                "preempt": preempt,
+                "garp_master_refresh_s": 60
+            }]
+        })
+        .to_string()
+    }
+}
+
+/// lb01 (priority 150) and lb02 (priority 100) running vrrpd, lb01 elected.
+struct Pair {
+    net: PairLab,
+    variant: Variant,
+    lb01: LabProcess,
+    lb02: LabProcess,
+    vip: IpAddr,
+    _timing: TimingGuard,
+}
+
+impl Pair {
+    /// Starts both daemons at once and waits for the election: both begin
+    /// as backup, and lb01's shorter Master_Down_Interval runs out first (or,
+    /// at 10 ms, lb01 preempts if lb02 got there first).
+    fn elect(variant: Variant) -> Pair {
+        let timing = timing_guard(variant.timing_sensitive);
+        let net = PairLab::new(variant.tag);
+        let lb01 = start_node(&net.lb01, variant, HIGH_PRIORITY, true);
+        let lb02 = start_node(&net.lb02, variant, LOW_PRIORITY, true);
+        let mut pair = Pair {
+            net,
+            variant,
+            lb01,
+            lb02,
+            vip: vip(),
+            _timing: timing,
+        };
+        let limit = STARTUP_ALLOWANCE
+            + variant.master_down_interval(LOW_PRIORITY)
+            + variant.advert * 2
+            + MARGIN;
+        let elected = pair.wait(limit, |p| p.lb01_holds() && !p.lb02_holds());
+        if elected.is_none() {
+            let lb01_exit = pair.lb01.try_wait().ok().flatten();
+            let lb02_exit = pair.lb02.try_wait().ok().flatten();
+            panic!(
+                "no election within {}: lb01 must hold {VIP} alone (holds: lb01 {}, lb02 {}; \
+                 exit status: lb01 {lb01_exit:?}, lb02 {lb02_exit:?})",
+                secs(limit),
+                pair.lb01_holds(),
+                pair.lb02_holds()
+            );
+        }
+        // The new master's VIP can appear a moment before its first advert
+        // reaches lb02; let lb02 hear at least one advert, so its
+        // Master_Down_Timer is running from a known point before any event.
+        std::thread::sleep(variant.advert * 3 / 2 + Duration::from_millis(20));
+        assert!(
+            pair.lb01_holds() && !pair.lb02_holds(),
+            "the election did not hold for 1.5 advert intervals (lb01 {}, lb02 {})",
+            pair.lb01_holds(),
+            pair.lb02_holds()
+        );
+        pair.assert_running();
+        pair
+    }
+
+    fn lb01_holds(&self) -> bool {
+        self.net.lb01.has_address(self.vip)
+    }
+
+    fn lb02_holds(&self) -> bool {
+        self.net.lb02.has_address(self.vip)
+    }
+
+    fn wait(&self, timeout: Duration, condition: impl Fn(&Pair) -> bool) -> Option<Duration> {
+        wait_until(timeout, POLL, || condition(self))
+    }
+
+    fn assert_running(&mut self) {
+        assert!(
+            self.lb01.is_running(),
+            "vrrpd on lb01 exited:\n{}",
+            self.lb01.log()
+        );
+        assert!(
+            self.lb02.is_running(),
+            "vrrpd on lb02 exited:\n{}",
+            self.lb02.log()
+        );
+    }
+
+    fn restart_lb01(&mut self, preempt: bool) {
+        self.lb01 = start_node(&self.net.lb01, self.variant, HIGH_PRIORITY, preempt);
+    }
+
+    /// SIGTERM to lb01 and wait until lb02 holds the VIP and lb01 has exited.
+    fn stop_lb01_gracefully(&mut self) -> Duration {
+        let signalled = Instant::now();
+        self.lb01.signal(Signal::SIGTERM).unwrap();
+        let limit =
+            self.variant.skew_time(LOW_PRIORITY) + self.variant.advert + Duration::from_secs(3);
+        let taken = self.wait(limit, |p| p.lb02_holds());
+        let handover = signalled.elapsed();
+        assert!(
+            taken.is_some(),
+            "lb02 did not take over within {} of lb01's SIGTERM",
+            secs(limit)
+        );
+        let status = self.lb01.wait_timeout(Duration::from_secs(5)).unwrap();
+        assert!(
+            status.is_some(),
+            "vrrpd on lb01 did not exit within 5 s of SIGTERM"
+        );
+        handover
+    }
+
+    /// Asserts the client reaches the VIP on `holder`: pings are answered
+    /// and the client's ARP entry for the VIP carries `holder`'s MAC (GARP).
+    fn assert_client_reaches_vip_on(&self, holder: &Host) {
+        let mac = holder.mac().unwrap();
+        let probe = Prober::start(
+            &self.net.client,
+            self.vip,
+            Duration::from_millis(10),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        // The pings make the client resolve the VIP (if it has no entry yet).
+        let moved = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+            self.net
+                .client
+                .neighbour_mac(self.vip)
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(mac.as_str())
+        });
+        // Then at least 20 more replies (waited for, not timed: a loaded
+        // machine may pace the probe slower than every 10 ms).
+        let answered = probe.wait_for_replies(20, Duration::from_secs(3));
+        let report = probe.finish().unwrap();
+        assert!(
+            moved.is_some(),
+            "the client's ARP entry for the VIP should point at {} ({mac}), found {:?}",
+            holder.name(),
+            self.net.client.neighbour_mac(self.vip)
+        );
+        assert!(
+            answered,
+            "client pings to the VIP on {} after its ARP entry settled: {report}",
+            holder.name()
+        );
+    }
+}
+
+fn election_only_higher_priority_holds_vip_and_client_reaches_it(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    let window = Duration::from_secs(1).max(variant.advert * 4);
+    let (samples, both, neither) = sample_holders(
+        &pair.net.lb01,
+        &pair.net.lb02,
+        pair.vip,
+        window,
+        Duration::from_millis(20),
+    );
+    assert!(samples >= 20, "{samples} samples");
+    assert_eq!(
+        both, 0,
+        "lb02 (priority 100) held the VIP next to lb01 in {both}/{samples} samples"
+    );
+    assert_eq!(
+        neither, 0,
+        "nobody held the VIP in {neither}/{samples} samples"
+    );
+    pair.assert_client_reaches_vip_on(&pair.net.lb01);
+    pair.assert_running();
+}
+
+fn steady_state_never_both_nodes_hold_vip(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    let probe = Prober::start(
+        &pair.net.client,
+        pair.vip,
+        Duration::from_millis(10),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let (samples, both, neither) = sample_holders(
+        &pair.net.lb01,
+        &pair.net.lb02,
+        pair.vip,
+        Duration::from_millis(2500),
+        Duration::from_millis(20),
+    );
+    let report = probe.finish().unwrap();
+    eprintln!(
+        "{}: steady state: {samples} samples, client {report}",
+        variant.tag
+    );
+    assert!(samples >= 50, "{samples} samples in 2.5 s");
+    assert_eq!(
+        both, 0,
+        "both nodes held the VIP in {both} of {samples} samples (split brain)"
+    );
+    assert_eq!(
+        neither, 0,
+        "no node held the VIP in {neither} of {samples} samples"
+    );
+    let gap = report.longest_gap().expect("replies");
+    assert!(
+        gap < Duration::from_millis(500),
+        "the client saw a {} gap in steady state: {report}",
+        secs(gap)
+    );
+    pair.assert_running();
+}
+
+/// Shared by the two hard-failure cases: the backup must wait out
+/// Master_Down_Interval, not less, and take over within it + margin.
+fn assert_takeover_after_master_silence(pair: &Pair, event: Instant, what: &str) -> Duration {
+    let variant = pair.variant;
+    let bound = variant.master_down_interval(LOW_PRIORITY) + MARGIN;
+    let taken = pair.wait(bound + Duration::from_secs(3), |p| p.lb02_holds());
+    let takeover = event.elapsed();
+    assert!(taken.is_some(), "lb02 never took over after {what}");
+    eprintln!(
+        "{}: takeover after {what}: {} (bound {})",
+        variant.tag,
+        secs(takeover),
+        secs(bound)
+    );
+    assert!(
+        takeover <= bound,
+        "lb02 took over {} after {what}; Master_Down_Interval + margin is {}",
+        secs(takeover),
+        secs(bound)
+    );
+    assert!(
+        takeover >= variant.earliest_takeover_after_silence(),
+        "lb02 took over only {} after {what}: before its Master_Down_Timer could have expired",
+        secs(takeover)
+    );
+    takeover
+}
+
+fn master_link_cut_backup_takes_over_within_master_down_interval(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    let probe = Prober::start(
+        &pair.net.client,
+        pair.vip,
+        Duration::from_millis(10),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert!(
+        probe.wait_for_replies(10, Duration::from_secs(3)),
+        "the client reaches the VIP before the cut"
+    );
+    let cut = Instant::now();
+    pair.net.lb01.link_down().unwrap();
+    let takeover = assert_takeover_after_master_silence(&pair, cut, "lb01's cable cut");
+    let mac = pair.net.lb02.mac().unwrap();
+    let moved = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+        pair.net
+            .client
+            .neighbour_mac(pair.vip)
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some(mac.as_str())
+    });
+    probe.wait_for_replies(10, Duration::from_secs(3));
+    let report = probe.finish().unwrap();
+    eprintln!("{}: client during the cable cut: {report}", variant.tag);
+    assert!(
+        moved.is_some(),
+        "the client's ARP entry for the VIP never moved to lb02"
+    );
+    assert!(
+        report.replies_since(cut + takeover) >= 10,
+        "the client's pings to the VIP came back: {report}"
+    );
+    let gap = report.longest_gap().expect("replies before and after");
+    assert!(
+        gap <= variant.master_down_interval(LOW_PRIORITY) + Duration::from_secs(1),
+        "client outage {} exceeds Master_Down_Interval + 1 s: {report}",
+        secs(gap)
+    );
+    pair.assert_running();
+}
+
+fn master_sigkill_backup_takes_over_within_master_down_interval(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    let killed = Instant::now();
+    if under_test_is_keepalived() {
+        // keepalived's VRRP work happens in a forked child: kill them all.
+        pair.net.lb01.signal_all(Signal::SIGKILL);
+    }
+    pair.lb01.kill9().unwrap();
+    assert_takeover_after_master_silence(&pair, killed, "SIGKILL of lb01's vrrpd");
+    // lb01's kernel still has the VIP a killed daemon could not remove; the
+    // client must nevertheless be steered to lb02 by its gratuitous ARP.
+    pair.assert_client_reaches_vip_on(&pair.net.lb02);
+    assert!(pair.lb02.is_running());
+}
+
+fn master_sigterm_backup_takes_over_within_skew_time_and_vip_removed(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    let handover = pair.stop_lb01_gracefully();
+    let bound = variant.skew_time(LOW_PRIORITY) + MARGIN;
+    eprintln!(
+        "{}: takeover after SIGTERM: {} (bound {})",
+        variant.tag,
+        secs(handover),
+        secs(bound)
+    );
+    assert!(
+        handover <= bound,
+        "after lb01's priority-0 advert lb02 must take over within Skew_Time + margin ({}), took {}",
+        secs(bound),
+        secs(handover)
+    );
+    let status = pair.lb01.try_wait().unwrap().expect("exited");
+    assert!(
+        status.success(),
+        "vrrpd exits 0 on SIGTERM, got {status}\n{}",
+        pair.lb01.log()
+    );
+    assert!(!pair.lb01_holds(), "the stopped node still holds the VIP");
+    pair.assert_client_reaches_vip_on(&pair.net.lb02);
+    assert!(pair.lb02.is_running());
+}
+
+fn returning_higher_priority_node_preempts(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    pair.stop_lb01_gracefully();
+    let started = Instant::now();
+    pair.restart_lb01(true);
+    // RFC 3768 §6.4.2 / RFC 5798 §6.4.2: a backup discards adverts of lower
+    // priority when preempting, so its Master_Down_Timer runs out.
+    let bound = STARTUP_ALLOWANCE + variant.master_down_interval(HIGH_PRIORITY) + MARGIN;
+    let back = pair.wait(bound + Duration::from_secs(3), |p| p.lb01_holds());
+    let preempted = started.elapsed();
+    assert!(back.is_some(), "lb01 never preempted");
+    eprintln!(
+        "{}: preemption {} after restart (bound {})",
+        variant.tag,
+        secs(preempted),
+        secs(bound)
+    );
+    assert!(
+        preempted <= bound,
+        "lb01 preempted {} after starting; bound {}",
+        secs(preempted),
+        secs(bound)
+    );
+    assert!(
+        preempted >= variant.advert * 3,
+        "lb01 preempted after only {}: it must wait its Master_Down_Interval",
+        secs(preempted)
+    );
+    // The old master yields on lb01's first advert.
+    let released = pair.wait(variant.advert * 2 + MARGIN, |p| !p.lb02_holds());
+    assert!(released.is_some(), "lb02 kept the VIP after lb01 preempted");
+    pair.assert_client_reaches_vip_on(&pair.net.lb01);
+    pair.assert_running();
+}
+
+fn returning_node_without_preempt_leaves_vip_where_it_is(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    pair.stop_lb01_gracefully();
+    pair.restart_lb01(false);
+    let window = STARTUP_ALLOWANCE + variant.master_down_interval(HIGH_PRIORITY) * 2 + MARGIN;
+    let (samples, both, neither) = sample_holders(
+        &pair.net.lb01,
+        &pair.net.lb02,
+        pair.vip,
+        window,
+        Duration::from_millis(20),
+    );
+    assert!(samples >= 20);
+    assert_eq!(
+        (both, neither),
+        (0, 0),
+        "exactly one holder at every sample ({samples} samples)"
+    );
+    assert!(
+        !pair.lb01_holds(),
+        "lb01 with preempt false took the VIP back"
+    );
+    assert!(pair.lb02_holds(), "lb02 keeps the VIP");
+    pair.assert_running();
+    // lb01 is a live backup nonetheless: it takes over when lb02 leaves.
+    let signalled = Instant::now();
+    pair.lb02.signal(Signal::SIGTERM).unwrap();
+    let bound = variant.skew_time(HIGH_PRIORITY) + MARGIN;
+    let taken = pair.wait(bound + Duration::from_secs(3), |p| p.lb01_holds());
+    assert!(
+        taken.is_some(),
+        "lb01 (non-preempting backup) never took over after lb02 stopped"
+    );
+    assert!(
+        signalled.elapsed() <= bound,
+        "lb01 took {} after lb02's SIGTERM",
+        secs(signalled.elapsed())
+    );
+}
+
+macro_rules! failover_suite {
+    ($module:ident, $variant:expr) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn election_only_higher_priority_holds_vip_and_client_reaches_it() {
+                super::election_only_higher_priority_holds_vip_and_client_reaches_it($variant);
+            }
+
+            #[test]
+            fn steady_state_never_both_nodes_hold_vip() {
+                super::steady_state_never_both_nodes_hold_vip($variant);
+            }
+
+            #[test]
+            fn master_link_cut_backup_takes_over_within_master_down_interval() {
+                super::master_link_cut_backup_takes_over_within_master_down_interval($variant);
+            }
+
+            #[test]
+            fn master_sigkill_backup_takes_over_within_master_down_interval() {
+                super::master_sigkill_backup_takes_over_within_master_down_interval($variant);
+            }
+
+            #[test]
+            fn master_sigterm_backup_takes_over_within_skew_time_and_vip_removed() {
+                super::master_sigterm_backup_takes_over_within_skew_time_and_vip_removed($variant);
+            }
+
+            #[test]
+            fn returning_higher_priority_node_preempts() {
+                super::returning_higher_priority_node_preempts($variant);
+            }
+
+            #[test]
+            fn returning_node_without_preempt_leaves_vip_where_it_is() {
+                super::returning_node_without_preempt_leaves_vip_where_it_is($variant);
+            }
+        }
+    };
+}
+
+failover_suite!(v2_pass_1s, V2_PASS_1S);
+failover_suite!(v3_100ms, V3_100MS);
+failover_suite!(v3_10ms, V3_10MS);
+
+#[test]
+fn variant_timers_follow_the_rfc_formulas() {
+    // v2, backup priority 100, 1 s: the user's ~3.61 s worst case.
+    assert_eq!(
+        V2_PASS_1S.master_down_interval(LOW_PRIORITY),
+        Duration::from_micros(3_609_375)
+    );
+    assert_eq!(
+        V2_PASS_1S.skew_time(LOW_PRIORITY),
+        Duration::from_micros(609_375)
+    );
+    // v3, 100 ms: 300 ms + 156 × 100 ms / 256.
+    assert_eq!(
+        V3_100MS.master_down_interval(LOW_PRIORITY),
+        Duration::from_micros(360_937) + Duration::from_nanos(500)
+    );
+    let config: serde_json::Value = serde_json::from_str(&V2_PASS_1S.config(150, false)).unwrap();
+    assert_eq!(config["instances"][0]["authentication"]["type"], "pass");
+    assert_eq!(config["instances"][0]["preempt"], false);
+}
