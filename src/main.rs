@@ -147,40 +147,29 @@ fn schema() -> u8 {
 }
 
 fn demo() -> u8 {
-    // TODO(lead): enable once `vrrpd::lab::run_demo` is merged; remove the two lines after this comment:
-    // match vrrpd::lab::run_demo() {
-    //     Ok(()) => EXIT_OK,
-    //     Err(error) => {
-    //         eprintln!("vrrpd demo: {error}");
-    //         EXIT_RUNTIME_ERROR
-    //     }
-    // }
-    eprintln!("vrrpd demo: not available in this build");
-    EXIT_RUNTIME_ERROR
+    match vrrpd::lab::run_demo() {
+        Ok(()) => EXIT_OK,
+        Err(error) => {
+            eprintln!("vrrpd demo: {error}");
+            EXIT_RUNTIME_ERROR
+        }
+    }
 }
 
 fn import_keepalived(file: &Path, allow_partial: bool) -> u8 {
-    // TODO(lead): enable once `vrrpd::import_keepalived::run` (-> Result<ImportOutput,
-    // ImportError>) is merged; remove the two lines after this comment:
-    // match vrrpd::import_keepalived::run(file, allow_partial) {
-    //     Ok(output) => {
-    //         for warning in &output.warnings {
-    //             eprintln!("{warning}");
-    //         }
-    //         print!("{}", output.json);
-    //         EXIT_OK
-    //     }
-    //     Err(error) => {
-    //         eprintln!("vrrpd import-keepalived: {error}");
-    //         EXIT_CONFIG_ERROR
-    //     }
-    // }
-    let _ = allow_partial;
-    eprintln!(
-        "vrrpd import-keepalived: not available in this build ({})",
-        file.display()
-    );
-    EXIT_RUNTIME_ERROR
+    match vrrpd::import_keepalived::run(file, allow_partial) {
+        Ok(output) => {
+            for warning in &output.warnings {
+                eprintln!("{warning}");
+            }
+            print!("{}", output.json);
+            EXIT_OK
+        }
+        Err(error) => {
+            eprintln!("vrrpd import-keepalived: {error}");
+            EXIT_CONFIG_ERROR
+        }
+    }
 }
 
 /// tracing to stderr: no ANSI colours unless stderr is a terminal, and no

@@ -777,15 +777,14 @@ impl Daemon {
                     garp.send_frame(&crate::core::arp::gratuitous_arp_frame(mac, *address))
                 }
                 (IpAddr::V6(address), _, Some(advertiser)) => {
-                    // TODO(lead): once core's NA builder is merged, replace this arm's body with:
-                    //   let IpAddr::V6(source) = slot.instance.params().local_address else { continue };
-                    //   advertiser.send_message(&crate::core::arp::unsolicited_neighbour_advertisement(mac, *address, source))
-                    let _ = advertiser;
-                    debug!(
-                        "({}) unsolicited NA for {address} not wired yet",
-                        slot.name()
-                    );
-                    Ok(())
+                    let IpAddr::V6(source) = slot.instance.params().local_address else {
+                        continue;
+                    };
+                    advertiser.send_message(
+                        &crate::core::arp::unsolicited_neighbour_advertisement(
+                            mac, *address, source,
+                        ),
+                    )
                 }
                 _ => Ok(()),
             };
@@ -1413,7 +1412,6 @@ mod tests {
 
     // These need core::ip::parse_ipv4, a todo!() stub on this branch.
     #[test]
-    #[ignore = "needs core::ip from the core branch; remove this ignore after merging"]
     fn screening_passes_vrrp_with_ttl_255() {
         let payload = [0x21, 50, 150, 1, 1, 1, 0, 0];
         let datagram = ipv4_datagram(255, 112, &payload);
@@ -1424,7 +1422,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs core::ip from the core branch; remove this ignore after merging"]
     fn screening_rejects_a_ttl_other_than_255_naming_source_and_vrid() {
         let datagram = ipv4_datagram(254, 112, &[0x21, 50, 150, 1, 1, 1, 0, 0]);
         assert_eq!(
@@ -1438,7 +1435,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs core::ip from the core branch; remove this ignore after merging"]
     fn screening_rejects_other_protocols_and_truncated_headers() {
         let udp = ipv4_datagram(255, 17, &[0; 8]);
         assert_eq!(
