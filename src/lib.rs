@@ -8,5 +8,5 @@
 pub mod config;
 pub mod core;
 pub mod driver;
-pub mod lab;
 pub mod import_keepalived;
+pub mod lab;

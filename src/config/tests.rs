@@ -260,10 +260,7 @@ fn schema_defaults_match_serde_defaults() {
 
 #[test]
 fn version_is_an_integer_in_and_out() {
-    for (written, expected) in [
-        (json!(2), VrrpVersion::V2),
-        (json!(3), VrrpVersion::V3),
-    ] {
+    for (written, expected) in [(json!(2), VrrpVersion::V2), (json!(3), VrrpVersion::V3)] {
         let mut doc = lb01();
         doc["instances"][0]["version"] = written.clone();
         if expected == VrrpVersion::V3 {
@@ -271,10 +268,7 @@ fn version_is_an_integer_in_and_out() {
         }
         let config = load(&doc).unwrap_or_else(|e| panic!("{written}: {e}"));
         assert_eq!(config.instances[0].version, expected);
-        assert_eq!(
-            serde_json::to_value(expected).unwrap(),
-            written
-        );
+        assert_eq!(serde_json::to_value(expected).unwrap(), written);
     }
     let mut doc = lb01();
     doc["instances"][0]["version"] = json!(4);

@@ -780,11 +780,9 @@ impl Daemon {
                     let IpAddr::V6(source) = slot.instance.params().local_address else {
                         continue;
                     };
-                    advertiser.send_message(
-                        &crate::core::arp::unsolicited_neighbour_advertisement(
-                            mac, *address, source,
-                        ),
-                    )
+                    advertiser.send_message(&crate::core::arp::unsolicited_neighbour_advertisement(
+                        mac, *address, source,
+                    ))
                 }
                 _ => Ok(()),
             };
