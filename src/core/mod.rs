@@ -9,6 +9,8 @@
 //! - [`ip`]: parsing the IPv4 header a raw socket hands us (TTL, addresses).
 //! - [`state`]: the state machine and its timers (RFC 3768 §6, RFC 5798/9568 §6),
 //!   and the receive checks that need the instance's config (§7.1: VRID, auth, interval).
+//! - [`track`]: health tracking policy: rise/fall counting and the effective priority
+//!   (base + tracker weights, clamped to 1..=254; weight-0 failures mean FAULT).
 //! - [`arp`]: the gratuitous ARP frame (RFC 5227 §3, RFC 3768 §8.1) and the unsolicited
 //!   IPv6 Neighbor Advertisement (RFC 4861 §7.2.6, RFC 5798 §6.4.1).
 
@@ -16,6 +18,7 @@ pub mod arp;
 pub mod ip;
 pub mod packet;
 pub mod state;
+pub mod track;
 
 pub use packet::{Advertisement, Authentication, ChecksumMode, DropReason, Version};
 pub use state::{

@@ -89,6 +89,12 @@ pub enum TransitionReason {
     Shutdown,
     LinkDown,
     LinkUp,
+    /// A tracker with weight 0 failed (health checks, see `core::track`).
+    TrackerFault {
+        tracker: String,
+    },
+    /// No tracker holds the instance in FAULT any more.
+    TrackerRecovered,
 }
 
 /// Side effects for the driver to perform, in order.
@@ -125,8 +131,14 @@ pub enum Input<'a> {
     Shutdown,
     /// The interface went down: give up mastership and addresses.
     LinkDown,
-    /// The interface came up again: start as backup.
+    /// The interface came up again: start as backup (unless a tracker still holds FAULT).
     LinkUp,
+    /// A tracker puts the instance in FAULT: like LinkDown (addresses removed, no adverts),
+    /// but a master first resigns with priority 0 since the link still works
+    /// (RFC 3768 §6.4.3 Shutdown), so the backup takes over after Skew_Time.
+    TrackerFault { tracker: &'a str },
+    /// No tracker holds FAULT any more: like LinkUp (unless the link is still down).
+    TrackerRecovered,
 }
 
 /// Counters for status and metrics.
@@ -219,6 +231,10 @@ pub struct Instance {
     advert_at: Option<Instant>,
     garp: GarpTimers,
     stats: Stats,
+    /// The interface is down (LinkDown without LinkUp since).
+    link_is_down: bool,
+    /// A tracker holds the instance in FAULT.
+    tracker_fault: bool,
 }
 
 impl Instance {
@@ -237,6 +253,8 @@ impl Instance {
             advert_at: None,
             garp: GarpTimers::default(),
             stats: Stats::default(),
+            link_is_down: false,
+            tracker_fault: false,
         }
     }
     pub fn params(&self) -> &InstanceParams {
@@ -290,10 +308,24 @@ impl Instance {
                 self.receive(now, source, advert, &mut actions)
             }
             Input::Shutdown => self.shut_down(&mut actions),
-            Input::LinkDown => self.link_down(&mut actions),
+            Input::LinkDown => {
+                self.link_is_down = true;
+                self.link_down(&mut actions)
+            }
             Input::LinkUp => {
-                if self.state == State::Fault {
+                self.link_is_down = false;
+                if self.state == State::Fault && !self.tracker_fault {
                     self.start(now, Some(TransitionReason::LinkUp), &mut actions);
+                }
+            }
+            Input::TrackerFault { tracker } => {
+                self.tracker_fault = true;
+                self.tracker_fault_enter(tracker, &mut actions);
+            }
+            Input::TrackerRecovered => {
+                let was_faulted = std::mem::replace(&mut self.tracker_fault, false);
+                if was_faulted && self.state == State::Fault && !self.link_is_down {
+                    self.start(now, Some(TransitionReason::TrackerRecovered), &mut actions);
                 }
             }
         }
@@ -404,6 +436,31 @@ impl Instance {
             State::Backup | State::Initialize => {}
         }
         self.enter(from, State::Fault, TransitionReason::LinkDown, actions);
+    }
+
+    /// A tracker failed: leave Backup/Master (or Initialize) for Fault. Unlike a link going
+    /// down, the link still works, so a master resigns with a priority-0 advert first
+    /// (RFC 3768 §6.4.3): the backup takes over after Skew_Time instead of
+    /// Master_Down_Interval.
+    fn tracker_fault_enter(&mut self, tracker: &str, actions: &mut Vec<Action>) {
+        let from = self.state;
+        match from {
+            State::Fault => return,
+            State::Master => {
+                self.send_advertisement(RESIGN_PRIORITY, actions);
+                actions.push(Action::RemoveAddresses);
+            }
+            State::Backup | State::Initialize => {}
+        }
+        let reason = TransitionReason::TrackerFault {
+            tracker: tracker.to_owned(),
+        };
+        self.enter(from, State::Fault, reason, actions);
+    }
+
+    /// Whether a tracker holds the instance in FAULT.
+    pub fn tracker_fault(&self) -> bool {
+        self.tracker_fault
     }
 
     /// The receive checks that need our configuration (RFC 3768 §7.1, RFC 5798 §7.1), then

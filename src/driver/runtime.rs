@@ -1064,6 +1064,8 @@ pub fn transition_line(
         TransitionReason::Shutdown => "shutting down".to_owned(),
         TransitionReason::LinkDown => format!("interface {interface} is down"),
         TransitionReason::LinkUp => format!("interface {interface} is up"),
+        TransitionReason::TrackerFault { tracker } => format!("tracker {tracker} failed"),
+        TransitionReason::TrackerRecovered => "trackers recovered".to_owned(),
     };
     let _ = from; // keepalived's line names only the new state; `from` is in the debug log.
     format!("({name}) Entering {} STATE (reason: {why})", state_name(to))
