@@ -65,6 +65,22 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Show every instance's state, priorities, master, last transition and counters.
+    ///
+    /// Asks the running daemon over its control socket (root or vrrpd's group). Exits 1
+    /// when the daemon cannot be reached.
+    Status {
+        /// Print the daemon's JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The control socket; default: the config's `control_socket` when --config is
+        /// given, else /run/vrrpd/control.sock.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Read the control socket path from this configuration file.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Print the configuration's JSON Schema, for editors and CI validation.
     Schema,
     /// Show a failover between two vrrpd instances in throwaway network namespaces.
@@ -97,6 +113,11 @@ fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Run { config } => run(&config),
         Command::Check { config } => check(&config),
+        Command::Status {
+            json,
+            socket,
+            config,
+        } => status(json, socket, config),
         Command::Schema => schema(),
         Command::Demo => demo(),
         Command::ImportKeepalived {
@@ -131,6 +152,54 @@ fn check(config: &Path) -> u8 {
             EXIT_CONFIG_ERROR
         }
     }
+}
+
+fn status(json: bool, socket: Option<PathBuf>, config: Option<PathBuf>) -> u8 {
+    let socket = match (socket, config) {
+        (Some(socket), _) => socket,
+        (None, Some(config)) => match vrrpd::config::load_file(&config) {
+            Ok(loaded) => PathBuf::from(loaded.control_socket_path()),
+            Err(error) => {
+                eprintln!("{error}");
+                return EXIT_CONFIG_ERROR;
+            }
+        },
+        (None, None) => PathBuf::from(vrrpd::config::DEFAULT_CONTROL_SOCKET),
+    };
+    use vrrpd::driver::control::{Command as ControlCommand, request};
+    let response = match request(&socket, &ControlCommand::Status) {
+        Ok(response) => response,
+        Err(error) => {
+            eprintln!("vrrpd: {error}");
+            return EXIT_RUNTIME_ERROR;
+        }
+    };
+    let Some(report) = response.status else {
+        eprintln!(
+            "vrrpd: {}",
+            response
+                .error
+                .unwrap_or_else(|| "no status in the answer".to_owned())
+        );
+        return EXIT_RUNTIME_ERROR;
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("vrrpd: {error}");
+                return EXIT_RUNTIME_ERROR;
+            }
+        }
+    } else {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+            });
+        print!("{}", vrrpd::driver::status::render_table(&report, now));
+    }
+    EXIT_OK
 }
 
 fn schema() -> u8 {

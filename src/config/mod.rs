@@ -14,9 +14,15 @@
 //! API CONTRACT (shared by the driver, the importer and the NixOS module): keep
 //! these field names and JSON keys; add fields, docs and validation freely.
 
+mod health;
 mod humanize;
 mod rules;
 mod schema;
+
+pub use health::{
+    CheckConfig, DEFAULT_CONTROL_SOCKET, HttpTarget, NotifyConfig, TrackRef, TrackerConfig,
+    parse_http_url, parse_socket_address,
+};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -36,7 +42,7 @@ pub const SCHEMA_PATH: &str = "schema/vrrpd.schema.json";
 ///
 /// One instance is one virtual router on one interface for one address family, like a
 /// keepalived `vrrp_instance` block.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "vrrpd configuration", extend("$id" = SCHEMA_ID))]
 pub struct Config {
@@ -48,6 +54,29 @@ pub struct Config {
     /// (`interface`, `virtual_router_id`, address family) combination.
     #[schemars(length(min = 1))]
     pub instances: Vec<InstanceConfig>,
+    /// Health checks that instances can follow through their `track` entries. Default
+    /// none. See docs/health-checks.md. keepalived: `vrrp_script` blocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trackers: Vec<TrackerConfig>,
+    /// Path of the unix control socket that `vrrpd status` connects to, created mode 0660
+    /// (root and vrrpd's group only). Default "/run/vrrpd/control.sock".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 107))]
+    pub control_socket: Option<String>,
+    /// Address and port to serve Prometheus metrics on at /metrics, e.g.
+    /// "127.0.0.1:9650". Default: no metrics endpoint. Prefer a loopback address: the
+    /// endpoint has no authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
+}
+
+impl Config {
+    /// The control socket path in force.
+    pub fn control_socket_path(&self) -> &str {
+        self.control_socket
+            .as_deref()
+            .unwrap_or(DEFAULT_CONTROL_SOCKET)
+    }
 }
 
 /// VRRP protocol version.
@@ -301,6 +330,15 @@ pub struct InstanceConfig {
     #[serde(default)]
     #[schemars(range(max = 86400))]
     pub garp_master_refresh_s: u32,
+    /// Trackers this instance follows, each with its weight (see the top-level
+    /// `trackers`). Default none. keepalived: `track_script`, `track_interface`,
+    /// `track_file`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track: Vec<TrackRef>,
+    /// Programs run on this instance's transitions. Default none. keepalived:
+    /// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`, `notify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyConfig>,
 }
 
 fn default_version() -> VrrpVersion {
@@ -462,6 +500,9 @@ pub fn load_value(value: &serde_json::Value, origin: &str) -> Result<Config, Con
             .collect(),
     };
     add_unless_reported(&mut problems, rules::check(&instances));
+    if let Ok(config) = &config {
+        add_unless_reported(&mut problems, health::check(config));
+    }
 
     match config {
         Ok(config) if problems.is_empty() => Ok(config),

@@ -14,3 +14,8 @@ pub mod socket;
 pub mod systemd;
 
 pub use runtime::{RunError, run};
+pub mod checks;
+pub mod control;
+pub mod metrics;
+pub mod notify;
+pub mod status;

@@ -24,13 +24,21 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{self, Config, ConfigError, InstanceConfig};
+use crate::config::{self, CheckConfig, Config, ConfigError, InstanceConfig, TrackerConfig};
 use crate::core::ip::{Ipv4Datagram, parse_ipv4};
 use crate::core::packet::{self, IP_PROTOCOL_VRRP, MULTICAST_V4, MULTICAST_V6, REQUIRED_TTL};
+use crate::core::track::{Contribution, RiseFall, TrackerInput, effective_priority};
 use crate::core::{Action, Advertisement, DropReason, Input, Instance, State, TransitionReason};
+use crate::driver::checks::{CheckSetupError, TrackerReport, spawn_tracker};
+use crate::driver::control::{Command, ControlRequest, ControlServer, Response};
 use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
+use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, LinkEvent, LinkInfo, LinkWatcher, Netlink, NetlinkError};
+use crate::driver::notify::{NotifyQueue, hooks_for};
 use crate::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
+use crate::driver::status::{
+    InstanceStatus, StatusReport, TrackContribution, TrackerStatus, TransitionRecord,
+};
 use crate::driver::systemd::Notifier;
 
 /// How long a warning about dropped packets of one kind from one source
@@ -41,6 +49,12 @@ pub const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 const EVENT_QUEUE_LEN: usize = 256;
 /// Pause after a receive error so a persistent one cannot spin the CPU.
 const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
+/// Check results waiting for the loop.
+const TRACKER_QUEUE_LEN: usize = 64;
+/// Control and metrics requests waiting for the loop.
+const CONTROL_QUEUE_LEN: usize = 16;
+/// How long the exit waits for queued notify hooks (e.g. the STOP hooks) to finish.
+const NOTIFY_DRAIN_BOUND: Duration = Duration::from_secs(60);
 
 /// Why the daemon could not run. [`RunError::exit_code`] maps it to the CLI's exit status.
 #[derive(Debug, thiserror::Error)]
@@ -73,13 +87,21 @@ pub enum RunError {
         interface: String,
         family: &'static str,
     },
+    #[error(transparent)]
+    Tracker(#[from] CheckSetupError),
+    #[error("cannot serve metrics on {address}: {source}")]
+    Metrics {
+        address: String,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl RunError {
     /// 2 for a configuration problem, 1 for anything else (see `vrrpd --help`).
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Config(_) => 2,
+            RunError::Config(_) | RunError::Tracker(_) => 2,
             _ => 1,
         }
     }
@@ -145,6 +167,8 @@ struct Slot {
     /// Source and priority of the last advert the instance accepted, for the
     /// "last master" part of the transition line.
     last_advert: Option<(IpAddr, u8)>,
+    /// For `vrrpd status`.
+    last_transition: Option<TransitionRecord>,
 }
 
 impl Slot {
@@ -157,6 +181,53 @@ impl Slot {
     }
 }
 
+/// One health check and what its results amount to so far.
+#[derive(Debug)]
+struct TrackerSlot {
+    config: TrackerConfig,
+    counter: RiseFall,
+    /// A file tracker's integer (0 until read).
+    value: Option<i64>,
+    last_result: String,
+    checks: u64,
+    failures: u64,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for TrackerSlot {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+impl TrackerSlot {
+    fn new(config: TrackerConfig) -> Self {
+        let value = matches!(config.check, CheckConfig::File { .. }).then_some(0);
+        TrackerSlot {
+            counter: RiseFall::new(config.rise, config.fall),
+            config,
+            value,
+            last_result: "not checked yet".to_owned(),
+            checks: 0,
+            failures: 0,
+            task: None,
+        }
+    }
+
+    /// What the policy sees, with an instance's `weight` for it.
+    fn input(&self, weight: i32) -> TrackerInput {
+        match self.value {
+            Some(value) => TrackerInput::File { value, weight },
+            None => TrackerInput::Check {
+                healthy: self.counter.healthy(),
+                weight,
+            },
+        }
+    }
+}
+
 struct Daemon {
     config_path: PathBuf,
     config: Config,
@@ -166,6 +237,12 @@ struct Daemon {
     slots: Vec<Slot>,
     events: mpsc::Sender<Event>,
     drop_log: DropLogLimiter,
+    trackers: Vec<TrackerSlot>,
+    tracker_reports: mpsc::Sender<TrackerReport>,
+    /// Bumped whenever the tracker tasks are restarted, so late results of the old ones
+    /// are ignored.
+    tracker_generation: u64,
+    notify: NotifyQueue,
 }
 
 async fn run_loop(
@@ -184,19 +261,51 @@ async fn run_loop(
     let mut hangup = signal_handler(SignalKind::hangup(), "SIGHUP")?;
     let mut link_watcher = LinkWatcher::open()?;
     let (events, mut received) = mpsc::channel(EVENT_QUEUE_LEN);
+    let (tracker_reports, mut reports) = mpsc::channel(TRACKER_QUEUE_LEN);
+    let (control_requests, mut control) = mpsc::channel(CONTROL_QUEUE_LEN);
     let mut daemon = Daemon {
         config_path,
-        config: Config {
-            schema: None,
-            instances: Vec::new(),
-        },
+        config: Config::default(),
         netlink: Netlink::connect()?,
         notifier,
         interfaces: HashMap::new(),
         slots: Vec::new(),
         events,
         drop_log: DropLogLimiter::new(DROP_WARNING_INTERVAL),
+        trackers: Vec::new(),
+        tracker_reports,
+        tracker_generation: 0,
+        notify: NotifyQueue::start(),
     };
+    // Control socket and metrics first: they are how an operator sees what follows.
+    let control_path = PathBuf::from(config.control_socket_path());
+    let _control_server = match ControlServer::bind(&control_path, control_requests.clone()).await {
+        Ok(server) => Some(server),
+        Err(error) => {
+            // Not fatal: VRRP matters more than `vrrpd status`.
+            warn!("{error}; `vrrpd status` will not work");
+            None
+        }
+    };
+    let _metrics_server = match &config.metrics_listen {
+        None => None,
+        Some(listen) => {
+            let address = listen.parse().map_err(|_| RunError::Metrics {
+                address: listen.clone(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not IP:port"),
+            })?;
+            let server = MetricsServer::bind(address, control_requests.clone())
+                .await
+                .map_err(|source| RunError::Metrics {
+                    address: listen.clone(),
+                    source,
+                })?;
+            info!("serving metrics on http://{address}/metrics");
+            Some(server)
+        }
+    };
+    drop(control_requests);
+    daemon.start_trackers(&config.trackers)?;
     for instance in &config.instances {
         if let Err(error) = daemon.start_instance(instance.clone()).await {
             // Leave nothing behind (an address owner may already hold its VIPs).
@@ -262,10 +371,14 @@ async fn run_loop(
                 }
             },
             Some(event) = received.recv() => daemon.on_event(event).await,
+            Some(report) = reports.recv() => daemon.on_tracker_report(report).await,
+            Some(request) = control.recv() => daemon.on_control(request),
         }
     }
     daemon.notifier.stopping();
     daemon.shutdown_all().await;
+    daemon.trackers.clear();
+    daemon.notify.finish(NOTIFY_DRAIN_BOUND).await;
     match failure {
         None => {
             info!("vrrpd stopped");
@@ -297,7 +410,7 @@ impl Daemon {
         status_text(
             self.slots
                 .iter()
-                .map(|slot| (slot.name(), slot.instance.state(), slot.config.priority)),
+                .map(|slot| (slot.name(), slot.instance.state(), slot.instance.priority())),
         )
     }
 
@@ -355,12 +468,14 @@ impl Daemon {
             ipv6,
             addresses,
             last_advert: None,
+            last_transition: None,
         });
         let index = self.slots.len() - 1;
         self.feed(index, Input::Startup).await;
         if !link.up {
             self.feed(index, Input::LinkDown).await;
         }
+        self.apply_tracking(index).await;
         Ok(())
     }
 
@@ -699,6 +814,28 @@ impl Daemon {
                         slot.interface_name(),
                     );
                     info!("{line}");
+                    let record = TransitionRecord {
+                        from: state_name(from).to_owned(),
+                        to: state_name(to).to_owned(),
+                        reason: reason_text(&reason, slot.last_advert, slot.interface_name()),
+                        at_unix_ms: unix_ms_now(),
+                    };
+                    if let Some(notify) = &slot.config.notify {
+                        let hook_state = match to {
+                            State::Initialize => "STOP",
+                            other => state_name(other),
+                        };
+                        self.notify.enqueue(hooks_for(
+                            notify,
+                            &name,
+                            hook_state,
+                            state_name(from),
+                            slot.instance.priority(),
+                        ));
+                    }
+                    if let Some(slot) = self.slots.get_mut(index) {
+                        slot.last_transition = Some(record);
+                    }
                     self.notifier.status(&self.status());
                 }
                 Action::Dropped { reason, source } => {
@@ -864,8 +1001,17 @@ impl Daemon {
                 error!("reload failed, still running the previous configuration: {error}")
             }
             Ok(new_config) => {
+                if new_config.trackers != self.config.trackers {
+                    // Restart every check: their results start over.
+                    if let Err(error) = self.start_trackers(&new_config.trackers) {
+                        error!("trackers: {error}");
+                    }
+                }
                 let plan = plan_reload(&self.config.instances, &new_config.instances);
                 self.apply_reload(plan).await;
+                for index in 0..self.slots.len() {
+                    self.apply_tracking(index).await;
+                }
                 self.close_unused_interfaces();
                 // Remember only what runs: an instance that failed to start counts as
                 // "added" again at the next reload, which then retries it.
@@ -908,11 +1054,10 @@ impl Daemon {
         self.close_unused_interfaces();
         for (name, priority) in &plan.reprioritized {
             if let Some(index) = self.slots.iter().position(|slot| slot.name() == name) {
-                let slot = &mut self.slots[index];
-                slot.config.priority = *priority;
+                self.slots[index].config.priority = *priority;
                 info!("({name}) priority changed to {priority} by reload");
-                let actions = slot.instance.set_priority(Instant::now(), *priority);
-                self.perform(index, actions).await;
+                // The trackers' weights apply on top of the new base.
+                self.apply_tracking(index).await;
             }
         }
         for config in plan.restarted.into_iter().chain(plan.added) {
@@ -921,6 +1066,232 @@ impl Daemon {
                 Ok(()) => info!("({name}) started by reload"),
                 Err(error) => error!("({name}) cannot start: {error}"),
             }
+        }
+    }
+}
+
+impl Daemon {
+    /// (Re)start one task per tracker; results start over.
+    fn start_trackers(&mut self, configs: &[TrackerConfig]) -> Result<(), CheckSetupError> {
+        self.tracker_generation += 1;
+        self.trackers.clear();
+        let mut first_error = None;
+        for (index, config) in configs.iter().enumerate() {
+            let mut slot = TrackerSlot::new(config.clone());
+            match spawn_tracker(
+                index,
+                self.tracker_generation,
+                config,
+                self.tracker_reports.clone(),
+            ) {
+                Ok(task) => slot.task = Some(task),
+                Err(error) => {
+                    // Keep the slot (status shows it) but run nothing.
+                    slot.last_result = error.to_string();
+                    first_error.get_or_insert(error);
+                }
+            }
+            self.trackers.push(slot);
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    async fn on_tracker_report(&mut self, report: TrackerReport) {
+        if report.generation != self.tracker_generation {
+            return; // From a tracker that a reload replaced.
+        }
+        let Some(tracker) = self.trackers.get_mut(report.tracker) else {
+            return;
+        };
+        let outcome = report.outcome;
+        tracker.checks += 1;
+        if !outcome.healthy {
+            tracker.failures += 1;
+        }
+        let name = tracker.config.name.clone();
+        let changed = match (tracker.value, outcome.value) {
+            (Some(old), Some(new)) => {
+                tracker.value = Some(new);
+                if old != new {
+                    info!("tracker {name}: {}", outcome.detail);
+                }
+                old != new
+            }
+            _ => match tracker.counter.record(outcome.healthy) {
+                Some(true) => {
+                    info!("tracker {name} is up: {}", outcome.detail);
+                    true
+                }
+                Some(false) => {
+                    warn!("tracker {name} is down: {}", outcome.detail);
+                    true
+                }
+                None => {
+                    debug!("tracker {name}: {}", outcome.detail);
+                    false
+                }
+            },
+        };
+        tracker.last_result = outcome.detail;
+        if changed {
+            for index in 0..self.slots.len() {
+                if self.slots[index]
+                    .config
+                    .track
+                    .iter()
+                    .any(|track| track.tracker == name)
+                {
+                    self.apply_tracking(index).await;
+                }
+            }
+        }
+    }
+
+    /// The instance's tracked inputs: (tracker name, weight, what the policy sees).
+    fn tracked(&self, slot: &Slot) -> Vec<(String, i32, TrackerInput)> {
+        slot.config
+            .track
+            .iter()
+            .filter_map(|track| {
+                let tracker = self
+                    .trackers
+                    .iter()
+                    .find(|tracker| tracker.config.name == track.tracker)?;
+                Some((
+                    track.tracker.clone(),
+                    track.weight,
+                    tracker.input(track.weight),
+                ))
+            })
+            .collect()
+    }
+
+    /// Recompute the effective priority and the tracker FAULT of slot `index` and hand
+    /// them to the core.
+    async fn apply_tracking(&mut self, index: usize) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        let tracked = self.tracked(slot);
+        let effective = effective_priority(
+            slot.config.priority,
+            tracked.iter().map(|(_, _, input)| *input),
+        );
+        let faulting = tracked
+            .iter()
+            .find(|(_, _, input)| input.contribution() == Contribution::Fault)
+            .map(|(name, _, _)| name.clone());
+        if effective.priority != slot.instance.priority() {
+            info!(
+                "({}) priority {} -> {} (base {})",
+                slot.name(),
+                slot.instance.priority(),
+                effective.priority,
+                slot.config.priority
+            );
+            let actions = self.slots[index]
+                .instance
+                .set_priority(Instant::now(), effective.priority);
+            self.perform(index, actions).await;
+        }
+        let held = self.slots[index].instance.tracker_fault();
+        match faulting {
+            Some(tracker) if !held => {
+                self.feed(index, Input::TrackerFault { tracker: &tracker })
+                    .await
+            }
+            None if held => self.feed(index, Input::TrackerRecovered).await,
+            _ => {}
+        }
+    }
+
+    fn on_control(&mut self, request: ControlRequest) {
+        let response = match request.command {
+            Command::Status => Response::status(self.status_report()),
+        };
+        // The client may have gone away meanwhile.
+        let _ = request.reply.send(response);
+    }
+
+    fn status_report(&self) -> StatusReport {
+        let instances = self
+            .slots
+            .iter()
+            .map(|slot| {
+                let stats = slot.instance.stats();
+                let tracks = self
+                    .tracked(slot)
+                    .into_iter()
+                    .map(|(tracker, weight, input)| {
+                        let contribution = input.contribution();
+                        TrackContribution {
+                            tracker,
+                            weight,
+                            contribution: match contribution {
+                                Contribution::Weight(weight) => weight,
+                                Contribution::Fault => 0,
+                            },
+                            fault: contribution == Contribution::Fault,
+                        }
+                    })
+                    .collect();
+                InstanceStatus {
+                    name: slot.name().to_owned(),
+                    interface: slot.interface_name().to_owned(),
+                    virtual_router_id: slot.config.virtual_router_id,
+                    state: state_name(slot.instance.state()).to_owned(),
+                    base_priority: slot.config.priority,
+                    effective_priority: slot.instance.priority(),
+                    tracks,
+                    master_address: slot.instance.master_address(),
+                    last_transition: slot.last_transition.clone(),
+                    adverts_sent: stats.adverts_sent,
+                    adverts_received: stats.adverts_received,
+                    transitions: stats.transitions,
+                    drops: stats
+                        .drops
+                        .iter()
+                        .map(|(reason, count)| (reason.label().to_owned(), *count))
+                        .collect(),
+                }
+            })
+            .collect();
+        let trackers = self
+            .trackers
+            .iter()
+            .map(|tracker| TrackerStatus {
+                name: tracker.config.name.clone(),
+                kind: tracker.config.check.kind().to_owned(),
+                healthy: tracker.counter.healthy(),
+                checked: tracker.checks > 0,
+                value: tracker.value,
+                last_result: tracker.last_result.clone(),
+                checks: tracker.checks,
+                failures: tracker.failures,
+            })
+            .collect();
+        let interface_drops = self
+            .interfaces
+            .values()
+            .filter(|interface| !interface.drops.is_empty())
+            .map(|interface| {
+                (
+                    interface.link.name.clone(),
+                    interface
+                        .drops
+                        .iter()
+                        .map(|(reason, count)| (reason.label().to_owned(), *count))
+                        .collect(),
+                )
+            })
+            .collect();
+        StatusReport {
+            instances,
+            trackers,
+            interface_drops,
         }
     }
 }
@@ -1043,11 +1414,22 @@ pub fn transition_line(
     last_advert: Option<(IpAddr, u8)>,
     interface: &str,
 ) -> String {
+    let why = reason_text(reason, last_advert, interface);
+    let _ = from; // keepalived's line names only the new state; `from` is in the debug log.
+    format!("({name}) Entering {} STATE (reason: {why})", state_name(to))
+}
+
+/// Why a transition happened, in operator words (the transition line's "reason").
+pub fn reason_text(
+    reason: &TransitionReason,
+    last_advert: Option<(IpAddr, u8)>,
+    interface: &str,
+) -> String {
     let last_master = match last_advert {
         Some((source, priority)) => format!("last master {source} priority {priority}"),
         None => "no other router heard".to_owned(),
     };
-    let why = match reason {
+    match reason {
         TransitionReason::Startup => "startup".to_owned(),
         TransitionReason::AddressOwner => "priority 255: we own the virtual addresses".to_owned(),
         TransitionReason::MasterDown => format!("master down timer expired; {last_master}"),
@@ -1066,9 +1448,15 @@ pub fn transition_line(
         TransitionReason::LinkUp => format!("interface {interface} is up"),
         TransitionReason::TrackerFault { tracker } => format!("tracker {tracker} failed"),
         TransitionReason::TrackerRecovered => "trackers recovered".to_owned(),
-    };
-    let _ = from; // keepalived's line names only the new state; `from` is in the debug log.
-    format!("({name}) Entering {} STATE (reason: {why})", state_name(to))
+    }
+}
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// The log line for a dropped packet, in operator words: who sent it and why
@@ -1220,6 +1608,8 @@ mod tests {
             garp_burst_interval_ms: 0,
             garp_repeat_delay_s: 5,
             garp_master_refresh_s: 60,
+            track: Vec::new(),
+            notify: None,
         }
     }
 

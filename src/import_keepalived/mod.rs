@@ -220,6 +220,7 @@ fn render_json(instances: Vec<InstanceConfig>) -> Result<String, ImportError> {
     let config = Config {
         schema: Some(config::SCHEMA_ID.to_owned()),
         instances,
+        ..Config::default()
     };
     let defaults = instance_defaults();
     let mut document: Ordered = serde_json::from_str(&serde_json::to_string(&config)?)?;
@@ -1522,6 +1523,8 @@ impl Importer {
             garp_burst_interval_ms,
             garp_repeat_delay_s,
             garp_master_refresh_s,
+            track: Vec::new(),
+            notify: None,
         })
     }
 

@@ -1,0 +1,712 @@
+//! The health checks behind trackers: interface, TCP, HTTP(S), exec and file.
+//!
+//! Each tracker runs in its own tokio task ([`spawn_tracker`]) and sends every result to
+//! the event loop, which does the rise/fall counting and the priority arithmetic
+//! (`core::track`). A check is always bounded by its timeout, so a hung check delays only
+//! its own next run, never an advertisement. An exec check runs in its own process group,
+//! killed as a whole at the timeout, so that a shell's children do not outlive it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{CheckConfig, HttpTarget, TrackerConfig, parse_http_url, parse_socket_address};
+use crate::driver::netlink::Netlink;
+
+/// Longest HTTP status line we read; a longer one is not HTTP.
+const MAX_STATUS_LINE: usize = 8192;
+
+/// Why a tracker cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckSetupError {
+    #[error("tracker {tracker}: {message}")]
+    Invalid { tracker: String, message: String },
+    #[error("tracker {tracker}: no user named {user:?}")]
+    UnknownUser { tracker: String, user: String },
+    #[error("tracker {tracker}: cannot set up TLS: {source}")]
+    Tls {
+        tracker: String,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("tracker {tracker}: cannot open netlink: {source}")]
+    Netlink {
+        tracker: String,
+        #[source]
+        source: crate::driver::netlink::NetlinkError,
+    },
+}
+
+/// The result of one check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckOutcome {
+    pub healthy: bool,
+    /// A file tracker's integer.
+    pub value: Option<i64>,
+    /// What was found, for status and logs ("HTTP 200", "timed out after 1s", ...).
+    pub detail: String,
+}
+
+impl CheckOutcome {
+    fn up(detail: impl Into<String>) -> Self {
+        CheckOutcome {
+            healthy: true,
+            value: None,
+            detail: detail.into(),
+        }
+    }
+    fn down(detail: impl Into<String>) -> Self {
+        CheckOutcome {
+            healthy: false,
+            value: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A result on its way to the event loop; `tracker` indexes the config's `trackers`.
+#[derive(Debug)]
+pub struct TrackerReport {
+    pub tracker: usize,
+    pub generation: u64,
+    pub outcome: CheckOutcome,
+}
+
+/// Credentials an exec check switches to (only when vrrpd runs as root).
+#[derive(Clone, Copy, Debug)]
+struct RunAs {
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+}
+
+/// A ready-to-run check.
+enum Probe {
+    Interface {
+        name: String,
+        netlink: Netlink,
+    },
+    Tcp(SocketAddr),
+    Http {
+        target: HttpTarget,
+        server_name: String,
+        tls: Option<Arc<ClientConfig>>,
+        expected_status: Option<Vec<u16>>,
+    },
+    Exec {
+        argv: Vec<String>,
+        run_as: Option<RunAs>,
+    },
+    File(PathBuf),
+}
+
+impl Probe {
+    fn build(config: &TrackerConfig) -> Result<Probe, CheckSetupError> {
+        let invalid = |message: String| CheckSetupError::Invalid {
+            tracker: config.name.clone(),
+            message,
+        };
+        Ok(match &config.check {
+            CheckConfig::Interface { interface } => Probe::Interface {
+                name: interface.clone(),
+                netlink: Netlink::connect().map_err(|source| CheckSetupError::Netlink {
+                    tracker: config.name.clone(),
+                    source,
+                })?,
+            },
+            CheckConfig::Tcp { address } => {
+                Probe::Tcp(parse_socket_address(address).map_err(invalid)?)
+            }
+            CheckConfig::Http {
+                url,
+                server_name,
+                verify_tls,
+                expected_status,
+            } => {
+                let target = parse_http_url(url).map_err(invalid)?;
+                let server_name = server_name.clone().unwrap_or_else(|| target.host.clone());
+                let tls = if target.tls {
+                    Some(
+                        tls_config(*verify_tls).map_err(|source| CheckSetupError::Tls {
+                            tracker: config.name.clone(),
+                            source,
+                        })?,
+                    )
+                } else {
+                    None
+                };
+                Probe::Http {
+                    target,
+                    server_name,
+                    tls,
+                    expected_status: expected_status.clone(),
+                }
+            }
+            CheckConfig::Exec {
+                command,
+                shell,
+                user,
+            } => {
+                let argv = if *shell {
+                    vec!["/bin/sh".to_owned(), "-c".to_owned(), command.join(" ")]
+                } else {
+                    command.clone()
+                };
+                if argv.first().is_none_or(|program| program.is_empty()) {
+                    return Err(invalid("the command is empty".to_owned()));
+                }
+                let run_as = match user {
+                    Some(user) => {
+                        resolve_user(user).ok_or_else(|| CheckSetupError::UnknownUser {
+                            tracker: config.name.clone(),
+                            user: user.clone(),
+                        })?
+                    }
+                    None => None,
+                };
+                Probe::Exec { argv, run_as }
+            }
+            CheckConfig::File { path } => Probe::File(PathBuf::from(path)),
+        })
+    }
+
+    async fn run(&self, timeout: Duration) -> CheckOutcome {
+        match self {
+            Probe::Exec { argv, run_as } => run_exec(argv, *run_as, timeout).await,
+            _ => match tokio::time::timeout(timeout, self.run_unbounded()).await {
+                Ok(outcome) => outcome,
+                Err(_) => CheckOutcome::down(format!("timed out after {}", seconds(timeout))),
+            },
+        }
+    }
+
+    /// The checks whose cancellation at the timeout is enough (dropping the future closes
+    /// the socket).
+    async fn run_unbounded(&self) -> CheckOutcome {
+        match self {
+            Probe::Interface { name, netlink } => match netlink.link_by_name(name).await {
+                Ok(link) if link.up => CheckOutcome::up(format!("{name} is up")),
+                Ok(_) => CheckOutcome::down(format!("{name} is down")),
+                Err(error) => CheckOutcome::down(error.to_string()),
+            },
+            Probe::Tcp(address) => match TcpStream::connect(address).await {
+                Ok(_) => CheckOutcome::up(format!("connected to {address}")),
+                Err(error) => CheckOutcome::down(format!("{address}: {error}")),
+            },
+            Probe::Http {
+                target,
+                server_name,
+                tls,
+                expected_status,
+            } => match http_status(target, server_name, tls.as_ref()).await {
+                Ok(status) if status_expected(status, expected_status.as_deref()) => {
+                    CheckOutcome::up(format!("HTTP {status}"))
+                }
+                Ok(status) => CheckOutcome::down(format!("HTTP {status} is not expected")),
+                Err(error) => CheckOutcome::down(error),
+            },
+            Probe::File(path) => {
+                let path = path.clone();
+                let read =
+                    tokio::task::spawn_blocking(move || std::fs::read_to_string(&path)).await;
+                let (value, detail) = match read {
+                    Ok(Ok(text)) => match parse_file_value(&text) {
+                        Some(value) => (value, format!("read {value}")),
+                        None => (0, "not an integer: counts as 0".to_owned()),
+                    },
+                    Ok(Err(error)) => (0, format!("{error}: counts as 0")),
+                    Err(error) => (0, format!("{error}: counts as 0")),
+                };
+                CheckOutcome {
+                    healthy: true,
+                    value: Some(value),
+                    detail,
+                }
+            }
+            // Bounded by run_exec itself.
+            Probe::Exec { .. } => CheckOutcome::down("internal: exec checks run via run_exec"),
+        }
+    }
+}
+
+/// Start the task that runs tracker `index` every `interval_ms` and reports to `reports`.
+pub fn spawn_tracker(
+    index: usize,
+    generation: u64,
+    config: &TrackerConfig,
+    reports: mpsc::Sender<TrackerReport>,
+) -> Result<JoinHandle<()>, CheckSetupError> {
+    let probe = Probe::build(config)?;
+    let interval = Duration::from_millis(u64::from(config.interval_ms.max(1)));
+    let timeout = Duration::from_millis(u64::from(config.timeout_ms.max(1)));
+    Ok(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        // A check slower than the interval delays the next one instead of piling up.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let outcome = probe.run(timeout).await;
+            let report = TrackerReport {
+                tracker: index,
+                generation,
+                outcome,
+            };
+            if reports.send(report).await.is_err() {
+                return; // The loop is gone.
+            }
+        }
+    }))
+}
+
+/// "1s", "1.5s", "250ms".
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else if duration.as_secs() == 0 {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
+/// A file tracker's integer: one optionally signed decimal, whitespace around it allowed.
+pub fn parse_file_value(text: &str) -> Option<i64> {
+    text.trim().parse().ok()
+}
+
+/// Default expectation: any 2xx or 3xx (a redirect proves the server is alive too).
+pub fn status_expected(status: u16, expected: Option<&[u16]>) -> bool {
+    match expected {
+        Some(codes) => codes.contains(&status),
+        None => (200..400).contains(&status),
+    }
+}
+
+/// The status code of an HTTP/1.x status line ("HTTP/1.1 200 OK").
+pub fn parse_status_line(line: &str) -> Result<u16, String> {
+    let mut parts = line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    let code = parts.next().unwrap_or_default();
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!("not an HTTP/1 response: {:?}", truncate(line)));
+    }
+    match code.parse::<u16>() {
+        Ok(code) if code.to_string().len() == 3 && (100..=599).contains(&code) => Ok(code),
+        _ => Err(format!("bad status line: {:?}", truncate(line))),
+    }
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+/// The request: HTTP/1.1 GET with Host, closing the connection.
+pub fn http_request(target: &HttpTarget, server_name: &str) -> String {
+    let default_port = if target.tls { 443 } else { 80 };
+    let host = if server_name.contains(':') {
+        format!("[{server_name}]") // An IPv6 literal.
+    } else {
+        server_name.to_owned()
+    };
+    let host = if target.address.port() == default_port {
+        host
+    } else {
+        format!("{host}:{}", target.address.port())
+    };
+    format!(
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: vrrpd-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        target.path
+    )
+}
+
+async fn http_status(
+    target: &HttpTarget,
+    server_name: &str,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<u16, String> {
+    let tcp = TcpStream::connect(target.address)
+        .await
+        .map_err(|error| format!("{}: {error}", target.address))?;
+    let request = http_request(target, server_name);
+    match tls {
+        None => exchange(tcp, &request).await,
+        Some(config) => {
+            let name = ServerName::try_from(server_name.to_owned())
+                .map_err(|_| format!("{server_name:?} is not a valid TLS server name"))?;
+            let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                .connect(name, tcp)
+                .await
+                .map_err(|error| format!("TLS: {error}"))?;
+            exchange(stream, &request).await
+        }
+    }
+}
+
+/// Send the request and read the status line.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &str,
+) -> Result<u16, String> {
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|error| format!("sending the request: {error}"))?;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    loop {
+        if let Some(end) = received.windows(2).position(|pair| pair == b"\r\n") {
+            let line = String::from_utf8_lossy(&received[..end]);
+            return parse_status_line(&line);
+        }
+        if received.len() > MAX_STATUS_LINE {
+            return Err("status line too long".to_owned());
+        }
+        let read = stream
+            .read(&mut buffer)
+            .await
+            .map_err(|error| format!("reading the response: {error}"))?;
+        if read == 0 {
+            return Err("connection closed before a status line".to_owned());
+        }
+        received.extend_from_slice(&buffer[..read]);
+    }
+}
+
+fn ring_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS client config: verification against webpki-roots (Mozilla's roots, built in,
+/// no system dependency), or none at all.
+fn tls_config(verify: bool) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = ring_provider();
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?;
+    let config = if verify {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+            .with_no_client_auth()
+    };
+    Ok(Arc::new(config))
+}
+
+/// `verify_tls: false`: any certificate is accepted (the check proves only that the server
+/// answers). Handshake signatures are still checked, which costs nothing and keeps the
+/// handshake honest.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A user name or numeric uid, with its primary group. `None` inside `Some` means "we are
+/// not root: run as ourselves".
+fn resolve_user(user: &str) -> Option<Option<RunAs>> {
+    let found = match user.parse::<u32>() {
+        Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()?,
+        Err(_) => nix::unistd::User::from_name(user).ok()?,
+    }?;
+    if !nix::unistd::geteuid().is_root() {
+        tracing::warn!("not running as root: checks run as vrrpd's own user, not {user}");
+        return Some(None);
+    }
+    Some(Some(RunAs {
+        uid: found.uid,
+        gid: found.gid,
+    }))
+}
+
+/// Spawn `argv` in a new process group (as `run_as` if given), wait at most `timeout`,
+/// kill the whole group on expiry. Exit status 0 is healthy.
+async fn run_exec(argv: &[String], run_as: Option<RunAs>, timeout: Duration) -> CheckOutcome {
+    let credentials = run_as.map(|r| (r.uid.as_raw(), r.gid.as_raw()));
+    match run_bounded(argv, credentials, &[], timeout, std::process::Stdio::null()).await {
+        Ok(status) if status.success() => CheckOutcome::up("exit 0"),
+        Ok(status) => CheckOutcome::down(describe_exit(status)),
+        Err(RunFailure::TimedOut) => CheckOutcome::down(format!(
+            "timed out after {}: process group killed",
+            seconds(timeout)
+        )),
+        Err(RunFailure::Spawn(error)) => {
+            CheckOutcome::down(format!("cannot run {}: {error}", argv[0]))
+        }
+    }
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended".to_owned(),
+    }
+}
+
+/// Why [`run_bounded`] did not return an exit status.
+#[derive(Debug)]
+pub(crate) enum RunFailure {
+    Spawn(std::io::Error),
+    TimedOut,
+}
+
+/// Run a program in its own process group with optional credentials and environment,
+/// killing the group with SIGKILL at `timeout`. Shared by exec checks and notify hooks.
+pub(crate) async fn run_bounded(
+    argv: &[String],
+    credentials: Option<(u32, u32)>,
+    env: &[(String, String)],
+    timeout: Duration,
+    output: std::process::Stdio,
+) -> Result<std::process::ExitStatus, RunFailure> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(RunFailure::Spawn(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty command",
+        )));
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(output)
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some((uid, gid)) = credentials {
+        // SAFETY: only async-signal-safe calls (setgroups, setgid, setuid) between fork
+        // and exec; groups first, then gid, then uid, so that privileges are dropped for good.
+        unsafe {
+            command.pre_exec(move || {
+                let gid = nix::unistd::Gid::from_raw(gid);
+                nix::unistd::setgroups(&[gid]).map_err(std::io::Error::from)?;
+                nix::unistd::setgid(gid).map_err(std::io::Error::from)?;
+                nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
+                    .map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+    }
+    let mut child = command.spawn().map_err(RunFailure::Spawn)?;
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => Ok(status),
+        Ok(Err(error)) => Err(RunFailure::Spawn(error)),
+        Err(_) => {
+            if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+                // The group id is the child's pid (process_group(0)).
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.kill().await;
+            Err(RunFailure::TimedOut)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_parse() {
+        assert_eq!(parse_status_line("HTTP/1.1 200 OK"), Ok(200));
+        assert_eq!(
+            parse_status_line("HTTP/1.0 503 Service Unavailable"),
+            Ok(503)
+        );
+        assert_eq!(parse_status_line("HTTP/1.1 204"), Ok(204));
+        assert!(parse_status_line("SSH-2.0-OpenSSH").is_err());
+        assert!(parse_status_line("HTTP/1.1 2000 OK").is_err());
+        assert!(parse_status_line("HTTP/1.1 099 X").is_err());
+        assert!(parse_status_line("HTTP/1.1 abc").is_err());
+    }
+
+    #[test]
+    fn default_expectation_is_2xx_or_3xx() {
+        assert!(status_expected(200, None));
+        assert!(status_expected(308, None));
+        assert!(!status_expected(404, None));
+        assert!(!status_expected(199, None));
+        assert!(status_expected(404, Some(&[404])));
+        assert!(!status_expected(200, Some(&[204])));
+    }
+
+    #[test]
+    fn file_values() {
+        assert_eq!(parse_file_value(" 42\n"), Some(42));
+        assert_eq!(parse_file_value("-3"), Some(-3));
+        assert_eq!(parse_file_value("x"), None);
+        assert_eq!(parse_file_value(""), None);
+    }
+
+    #[test]
+    fn request_names_the_host_and_closes() {
+        let target = parse_http_url("https://127.0.0.1/health").unwrap();
+        let request = http_request(&target, "www.example.org");
+        assert!(request.starts_with("GET /health HTTP/1.1\r\nHost: www.example.org\r\n"));
+        assert!(request.ends_with("Connection: close\r\n\r\n"));
+        let target = parse_http_url("http://[::1]:8080/").unwrap();
+        assert!(http_request(&target, "::1").contains("Host: [::1]:8080\r\n"));
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn exec_checks_report_exit_status_and_get_killed_at_the_timeout() {
+        rt().block_on(async {
+            let ok = run_exec(&["true".to_owned()], None, Duration::from_secs(5)).await;
+            assert!(ok.healthy, "{ok:?}");
+            let failed = run_exec(&["false".to_owned()], None, Duration::from_secs(5)).await;
+            assert_eq!(failed.detail, "exit 1");
+            // A shell whose child sleeps: both must die at the timeout.
+            let marker = std::env::temp_dir().join(format!("vrrpd-exec-{}", std::process::id()));
+            let script = format!("sleep 30 & echo $! > {}; wait", marker.display());
+            let started = std::time::Instant::now();
+            let hung = run_exec(
+                &["/bin/sh".to_owned(), "-c".to_owned(), script],
+                None,
+                Duration::from_millis(300),
+            )
+            .await;
+            assert!(started.elapsed() < Duration::from_secs(3));
+            assert!(!hung.healthy);
+            assert!(hung.detail.contains("timed out"), "{hung:?}");
+            let grandchild: i32 = std::fs::read_to_string(&marker)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            let _ = std::fs::remove_file(&marker);
+            // Reaped by init at some point; kill(pid, 0) fails once it is gone.
+            let gone = (0..50).any(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                let alive =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(grandchild), None).is_ok();
+                let zombie = std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+                    .map(|stat| stat.contains(") Z "))
+                    .unwrap_or(true);
+                !alive || zombie
+            });
+            assert!(gone, "the check's child {grandchild} survived the timeout");
+        });
+    }
+
+    #[test]
+    fn tcp_and_http_checks_against_a_local_server() {
+        rt().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move {
+                loop {
+                    let (mut stream, _) = listener.accept().await.unwrap();
+                    let mut buffer = [0u8; 1024];
+                    let read = stream.read(&mut buffer).await.unwrap();
+                    let request = String::from_utf8_lossy(&buffer[..read]).to_string();
+                    let status = if request.starts_with("GET /ok ") {
+                        "200 OK"
+                    } else {
+                        "503 Busy"
+                    };
+                    let _ = stream
+                        .write_all(
+                            format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+                        )
+                        .await;
+                }
+            });
+            let tcp = Probe::Tcp(address).run(Duration::from_secs(2)).await;
+            assert!(tcp.healthy, "{tcp:?}");
+            let http = |path: &str| {
+                let config = TrackerConfig {
+                    name: "web".to_owned(),
+                    check: CheckConfig::Http {
+                        url: format!("http://{address}{path}"),
+                        server_name: Some("www.example.org".to_owned()),
+                        verify_tls: true,
+                        expected_status: None,
+                    },
+                    interval_ms: 1000,
+                    timeout_ms: 1000,
+                    rise: 1,
+                    fall: 1,
+                };
+                Probe::build(&config).unwrap()
+            };
+            let up = http("/ok").run(Duration::from_secs(2)).await;
+            assert_eq!(up.detail, "HTTP 200");
+            let down = http("/busy").run(Duration::from_secs(2)).await;
+            assert!(!down.healthy && down.detail.contains("503"), "{down:?}");
+            server.abort();
+            // Nothing listens there any more.
+            let refused = Probe::Tcp(address).run(Duration::from_secs(2)).await;
+            assert!(!refused.healthy);
+        });
+    }
+}

@@ -1,0 +1,295 @@
+//! The control socket: a unix stream socket speaking line-delimited JSON, one request and
+//! one answer per line, e.g. `{"command":"status"}` → `{"ok":true,"status":{...}}`.
+//!
+//! The socket file is created mode 0660 (root and vrrpd's group), in a directory created
+//! mode 0750 if missing. The event loop answers requests (it owns the state); this module
+//! only moves lines. New commands (e.g. `demote`/`promote`) add a [`Command`] variant and an
+//! arm in the loop's `on_control`.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::driver::status::StatusReport;
+
+/// Longest request line accepted.
+const MAX_REQUEST_LEN: usize = 64 * 1024;
+/// A client that sends nothing for this long is disconnected.
+const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request, as sent on the socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Every instance's and tracker's state and counters.
+    Status,
+}
+
+/// An answer, as sent on the socket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Response {
+    pub fn error(message: impl Into<String>) -> Self {
+        Response {
+            ok: false,
+            status: None,
+            error: Some(message.into()),
+        }
+    }
+    pub fn status(report: StatusReport) -> Self {
+        Response {
+            ok: true,
+            status: Some(report),
+            error: None,
+        }
+    }
+}
+
+/// A request handed to the event loop with the way back.
+#[derive(Debug)]
+pub struct ControlRequest {
+    pub command: Command,
+    pub reply: oneshot::Sender<Response>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("another vrrpd answers on {0}; is it already running?")]
+    InUse(PathBuf),
+    #[error("cannot create the control socket {path}: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot connect to {path} (is vrrpd running, and may you read it?): {source}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("talking to {path}: {source}")]
+    Exchange {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("vrrpd answered something unexpected: {0}")]
+    BadAnswer(String),
+}
+
+/// The listening side; dropping it stops accepting and removes the socket file.
+#[derive(Debug)]
+pub struct ControlServer {
+    path: PathBuf,
+    task: JoinHandle<()>,
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl ControlServer {
+    /// Bind `path` (removing a stale socket file left by a crash, but never one another
+    /// daemon still answers on) and serve requests by sending them to `requests`.
+    pub async fn bind(
+        path: &Path,
+        requests: mpsc::Sender<ControlRequest>,
+    ) -> Result<Self, ControlError> {
+        let create = |source| ControlError::Create {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.exists()
+        {
+            std::fs::create_dir_all(parent).map_err(create)?;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o750))
+                .map_err(create)?;
+        }
+        if path.exists() {
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(ControlError::InUse(path.to_path_buf()));
+            }
+            std::fs::remove_file(path).map_err(create)?;
+        }
+        let listener = UnixListener::bind(path).map_err(create)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(create)?;
+        let task = tokio::spawn(accept_loop(listener, requests));
+        Ok(ControlServer {
+            path: path.to_path_buf(),
+            task,
+        })
+    }
+}
+
+async fn accept_loop(listener: UnixListener, requests: mpsc::Sender<ControlRequest>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(serve_client(stream, requests.clone()));
+            }
+            Err(error) => {
+                warn!("control socket accept failed: {error}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn serve_client(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) {
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = BufReader::new(reader.take(MAX_REQUEST_LEN as u64 * 16)).lines();
+    loop {
+        let line = match tokio::time::timeout(CLIENT_IDLE_TIMEOUT, lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            _ => return,
+        };
+        let response = if line.len() > MAX_REQUEST_LEN {
+            Response::error("request too long")
+        } else {
+            match serde_json::from_str::<Command>(&line) {
+                Ok(command) => ask_loop(&requests, command).await,
+                Err(error) => Response::error(format!("bad request: {error}")),
+            }
+        };
+        let mut text = serde_json::to_string(&response)
+            .unwrap_or_else(|_| r#"{"ok":false,"error":"cannot encode the answer"}"#.to_owned());
+        text.push('\n');
+        if writer.write_all(text.as_bytes()).await.is_err() {
+            return;
+        }
+        debug!("control: answered {line}");
+    }
+}
+
+/// Hand `command` to the event loop and wait for its answer.
+pub async fn ask_loop(requests: &mpsc::Sender<ControlRequest>, command: Command) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if requests
+        .send(ControlRequest { command, reply })
+        .await
+        .is_err()
+    {
+        return Response::error("vrrpd is shutting down");
+    }
+    answer
+        .await
+        .unwrap_or_else(|_| Response::error("vrrpd is shutting down"))
+}
+
+/// The client side (`vrrpd status`): send one command, read one answer.
+pub fn request(path: &Path, command: &Command) -> Result<Response, ControlError> {
+    use std::io::{BufRead, Write};
+    let exchange = |source| ControlError::Exchange {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(path).map_err(|source| ControlError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(exchange)?;
+    let mut line = serde_json::to_string(command)
+        .map_err(|error| ControlError::BadAnswer(error.to_string()))?;
+    line.push('\n');
+    stream.write_all(line.as_bytes()).map_err(exchange)?;
+    let mut answer = String::new();
+    io::BufReader::new(&stream)
+        .read_line(&mut answer)
+        .map_err(exchange)?;
+    serde_json::from_str(&answer)
+        .map_err(|error| ControlError::BadAnswer(format!("{error}: {answer:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_format_is_tagged_json() {
+        assert_eq!(
+            serde_json::to_string(&Command::Status).unwrap(),
+            r#"{"command":"status"}"#
+        );
+        assert!(serde_json::from_str::<Command>(r#"{"command":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn serves_status_and_refuses_to_steal_a_live_socket() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-control-{}", std::process::id()));
+        let path = dir.join("sub/control.sock");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (sender, mut receiver) = mpsc::channel(4);
+            let server = ControlServer::bind(&path, sender.clone()).await.unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o660);
+            assert!(matches!(
+                ControlServer::bind(&path, sender).await,
+                Err(ControlError::InUse(_))
+            ));
+            let answer_loop = tokio::spawn(async move {
+                let request = receiver.recv().await.unwrap();
+                assert_eq!(request.command, Command::Status);
+                let _ = request
+                    .reply
+                    .send(Response::status(StatusReport::default()));
+            });
+            let client_path = path.clone();
+            let answer = tokio::task::spawn_blocking(move || {
+                request(&client_path, &Command::Status).unwrap()
+            })
+            .await
+            .unwrap();
+            assert!(answer.ok);
+            assert_eq!(answer.status, Some(StatusReport::default()));
+            answer_loop.await.unwrap();
+            let bad = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || {
+                    use std::io::{BufRead, Write};
+                    let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+                    stream.write_all(b"{\"command\":\"nope\"}\n").unwrap();
+                    let mut line = String::new();
+                    io::BufReader::new(&stream).read_line(&mut line).unwrap();
+                    line
+                }
+            })
+            .await
+            .unwrap();
+            assert!(
+                bad.contains("\"ok\":false") && bad.contains("bad request"),
+                "{bad}"
+            );
+            drop(server);
+            assert!(!path.exists(), "the socket file is removed on drop");
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,100 @@
+//! The opt-in Prometheus endpoint (`metrics_listen`): `GET /metrics` answers the text
+//! exposition format rendered by [`crate::driver::status::render_prometheus`] from a
+//! fresh status report asked of the event loop; anything else is 404.
+//!
+//! Served with hyper 1 (HTTP/1 only): small, well kept, and already built on tokio.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::driver::control::{Command, ControlRequest, ask_loop};
+use crate::driver::status::render_prometheus;
+
+/// The text format's content type.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The running endpoint; dropping it stops serving.
+#[derive(Debug)]
+pub struct MetricsServer {
+    task: JoinHandle<()>,
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MetricsServer {
+    pub async fn bind(
+        address: SocketAddr,
+        requests: mpsc::Sender<ControlRequest>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address).await?;
+        let task = tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        warn!("metrics accept failed: {error}");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                let requests = requests.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let requests = requests.clone();
+                        async move { Ok::<_, Infallible>(answer(request, &requests).await) }
+                    });
+                    if let Err(error) = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                    {
+                        debug!("metrics connection from {peer}: {error}");
+                    }
+                });
+            }
+        });
+        Ok(MetricsServer { task })
+    }
+}
+
+async fn answer<B>(
+    request: Request<B>,
+    requests: &mpsc::Sender<ControlRequest>,
+) -> Response<Full<Bytes>> {
+    let plain = |status: StatusCode, text: String| {
+        let mut response = Response::new(Full::new(Bytes::from(text)));
+        *response.status_mut() = status;
+        if let Ok(value) = hyper::header::HeaderValue::from_str(CONTENT_TYPE) {
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, value);
+        }
+        response
+    };
+    if request.uri().path() != "/metrics" {
+        return plain(StatusCode::NOT_FOUND, "try /metrics\n".to_owned());
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".to_owned());
+    }
+    let response = ask_loop(requests, Command::Status).await;
+    match response.status {
+        Some(report) => plain(StatusCode::OK, render_prometheus(&report)),
+        None => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            response.error.unwrap_or_default() + "\n",
+        ),
+    }
+}
