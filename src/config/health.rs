@@ -47,6 +47,7 @@ pub struct TrackerConfig {
 /// The kinds of check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[schemars(transform = super::schema::describe_check_tag)]
 pub enum CheckConfig {
     /// Healthy while a network interface (other than the instance's own, which always
     /// counts) is up. keepalived: `track_interface`.

@@ -216,3 +216,26 @@ pub(super) fn describe_authentication_tag(schema: &mut Schema) {
         }
     }
 }
+
+/// The `type` tag of each check kind gets a description (schemars leaves tags bare).
+pub(super) fn describe_check_tag(schema: &mut Schema) {
+    let Some(Value::Array(variants)) = schema.get_mut("oneOf") else {
+        return;
+    };
+    for variant in variants {
+        if let Some(tag) = variant
+            .pointer_mut("/properties/type")
+            .and_then(Value::as_object_mut)
+        {
+            let description = match tag.get("const").and_then(Value::as_str) {
+                Some("interface") => "\"interface\": follow a network interface's link state.",
+                Some("tcp") => "\"tcp\": connect to an address and port.",
+                Some("http") => "\"http\": HTTP/1.1 GET of an http:// or https:// URL.",
+                Some("exec") => "\"exec\": run a program; exit status 0 is healthy.",
+                Some("file") => "\"file\": read an integer from a file.",
+                _ => "Kind of check.",
+            };
+            tag.insert("description".to_owned(), Value::from(description));
+        }
+    }
+}
