@@ -709,4 +709,83 @@ mod tests {
             assert!(!refused.healthy);
         });
     }
+
+    /// HTTPS against a self-signed certificate: accepted with `verify_tls: false` (and the
+    /// SNI is sent), refused with verification on.
+    #[test]
+    fn https_checks_with_and_without_verification() {
+        use rustls::pki_types::PrivateKeyDer;
+        let cert = CertificateDer::from(include_bytes!("testdata/selfsigned-cert.der").to_vec());
+        let key = PrivateKeyDer::try_from(include_bytes!("testdata/selfsigned-key.der").to_vec())
+            .unwrap();
+        let server_config = rustls::ServerConfig::builder_with_provider(ring_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+        rt().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let sni = tls.get_ref().1.server_name().map(str::to_owned);
+                        let mut buffer = [0u8; 1024];
+                        let read = tls.read(&mut buffer).await.unwrap_or(0);
+                        let request = String::from_utf8_lossy(&buffer[..read]).to_string();
+                        // 421 Misdirected Request unless both SNI and Host name the site (Host has the
+                        // port, which is not 443).
+                        let right_name = sni.as_deref() == Some("www.example.org")
+                            && request.contains("\r\nHost: www.example.org:");
+                        let status = if right_name {
+                            "200 OK"
+                        } else {
+                            "421 Misdirected"
+                        };
+                        let _ = tls
+                            .write_all(format!("HTTP/1.1 {status}\r\n\r\n").as_bytes())
+                            .await;
+                        let _ = tls.shutdown().await;
+                    });
+                }
+            });
+            let probe = |verify_tls: bool, server_name: Option<&str>| {
+                Probe::build(&TrackerConfig {
+                    name: "caddy".to_owned(),
+                    check: CheckConfig::Http {
+                        url: format!("https://{address}/"),
+                        server_name: server_name.map(str::to_owned),
+                        verify_tls,
+                        expected_status: Some(vec![200]),
+                    },
+                    interval_ms: 1000,
+                    timeout_ms: 1000,
+                    rise: 1,
+                    fall: 1,
+                })
+                .unwrap()
+            };
+            let unverified = probe(false, Some("www.example.org"))
+                .run(Duration::from_secs(3))
+                .await;
+            assert!(unverified.healthy, "{unverified:?}");
+            assert_eq!(unverified.detail, "HTTP 200");
+            let verified = probe(true, Some("www.example.org"))
+                .run(Duration::from_secs(3))
+                .await;
+            assert!(!verified.healthy);
+            assert!(verified.detail.starts_with("TLS:"), "{verified:?}");
+            // Without server_name the IP is used: no SNI, Host is the IP: 421.
+            let by_ip = probe(false, None).run(Duration::from_secs(3)).await;
+            assert!(!by_ip.healthy && by_ip.detail.contains("421"), "{by_ip:?}");
+            server.abort();
+        });
+    }
 }
