@@ -21,6 +21,7 @@ let
     concatStringsSep
     filter
     literalExpression
+    mapAttrsToList
     mkEnableOption
     mkIf
     mkMerge
@@ -76,12 +77,30 @@ let
     virtual_addresses = cfg.virtualAddresses;
     garp_master_refresh_s = cfg.garpMasterRefreshSeconds;
   }
-  // optionalAttrs (!cfg.preempt) { preempt = false; };
+  // optionalAttrs (!cfg.preempt) { preempt = false; }
+  // optionalAttrs (cfg.healthChecks != { }) {
+    track = mapAttrsToList (name: check: {
+      tracker = name;
+      inherit (check) weight;
+    }) cfg.healthChecks;
+  };
 
-  renderedSettings = recursiveUpdate {
-    "$schema" = schemaId;
-    instances = [ (recursiveUpdate renderedInstance cfg.instanceSettings) ];
-  } cfg.settings;
+  # One top-level tracker per health check; the instance's `track` carries the weight.
+  renderedTrackers = mapAttrsToList (name: check: {
+    inherit name;
+    inherit (check) check rise fall;
+    interval_ms = check.intervalMs;
+    timeout_ms = check.timeoutMs;
+  }) cfg.healthChecks;
+
+  renderedSettings = recursiveUpdate (
+    {
+      "$schema" = schemaId;
+      instances = [ (recursiveUpdate renderedInstance cfg.instanceSettings) ];
+    }
+    // optionalAttrs (cfg.healthChecks != { }) { trackers = renderedTrackers; }
+    // optionalAttrs (cfg.metricsListen != null) { metrics_listen = cfg.metricsListen; }
+  ) cfg.settings;
 
   uncheckedConfigFile = jsonFormat.generate "vrrpd-unchecked.json" renderedSettings;
 
@@ -204,6 +223,62 @@ let
       message = "services.vrrp.watchdogSec must be 0 (off) or a positive number of seconds.";
     }
   ];
+
+  healthCheckModule =
+    { name, ... }:
+    {
+      options = {
+        check = mkOption {
+          type = jsonFormat.type;
+          example = literalExpression ''
+            {
+              type = "http";
+              url = "https://127.0.0.1:443/";
+              server_name = "www.example.org";
+              verify_tls = false;
+            }
+          '';
+          description = ''
+            What health check `${name}` runs, as the `check` object of a vrrpd
+            tracker: `{ type = "http"; url = ...; }`, `"tcp"` (`address`),
+            `"exec"` (`command`), `"interface"` (`interface`) or `"file"`
+            (`path`). See docs/health-checks.md.
+          '';
+        };
+        weight = mkOption {
+          type = types.int;
+          default = 0;
+          example = -60;
+          description = ''
+            -254 to 254. 0: the node goes to FAULT (gives up the addresses)
+            while the check fails. Negative: added to the priority while it
+            fails; positive: added while it passes (keepalived `weight`).
+          '';
+        };
+        intervalMs = mkOption {
+          type = types.int;
+          default = 1000;
+          description = "Milliseconds between two checks (100 to 3600000).";
+        };
+        timeoutMs = mkOption {
+          type = types.int;
+          default = 1000;
+          description = "Milliseconds a check may take before it counts as failed (and an exec check is killed).";
+        };
+        rise = mkOption {
+          type = types.int;
+          default = 1;
+          example = 2;
+          description = "Successes in a row before the check counts as healthy again.";
+        };
+        fall = mkOption {
+          type = types.int;
+          default = 1;
+          example = 3;
+          description = "Failures in a row before the check counts as failed.";
+        };
+      };
+    };
 
   nodeModule =
     { name, ... }:
@@ -375,6 +450,44 @@ in
         While MASTER, repeat gratuitous ARP for the virtual addresses every
         this many seconds (keepalived `vrrp_garp_master_refresh`); 0 turns it
         off. Keeps switches' and neighbours' caches right after a split brain.
+      '';
+    };
+
+    healthChecks = mkOption {
+      type = types.attrsOf (types.submodule healthCheckModule);
+      default = { };
+      example = literalExpression ''
+        {
+          caddy = {
+            check = {
+              type = "http";
+              url = "https://127.0.0.1:443/";
+              server_name = "www.example.org";
+              verify_tls = false;
+            };
+            rise = 2;
+            fall = 3;
+            weight = -60;
+          };
+        }
+      '';
+      description = ''
+        Health checks the instance follows, by name (vrrpd `trackers` plus the
+        instance's `track` entries; keepalived `vrrp_script` and
+        `track_script`). With a negative weight larger than the gap between
+        the nodes' priorities, a node whose service fails hands the virtual
+        addresses to a healthy peer.
+      '';
+    };
+
+    metricsListen = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "127.0.0.1:9650";
+      description = ''
+        Serve Prometheus metrics at `http://ADDRESS/metrics` (vrrpd
+        `metrics_listen`); `null` turns the endpoint off. It has no
+        authentication: keep it on loopback or a management network.
       '';
     };
 

@@ -4,7 +4,8 @@
 #   NIXPKGS_LIB=/path/to/nixpkgs/lib tests/nixos-module-eval.sh
 #
 # - The JSON rendered for lb01 and lb02 of the user's pair (tests/nix/cases.nix)
-#   must equal examples/lb01.json and examples/lb02.json (compared as JSON values).
+#   must equal examples/lb01.json and examples/lb02.json (compared as JSON values),
+#   and with the Caddy health check examples/lb0{1,2}-caddy-health.json.
 # - Every case in cases.nix `good` must evaluate; its rendering is checked below.
 # - Every case in cases.nix `bad` must fail with its assertion message.
 # - The secret-substitution script of authentication.passwordFile is run with jq.
@@ -73,10 +74,11 @@ EOF
 }
 
 # --- The user's pair renders exactly the committed examples -------------------
-for host in lb01 lb02; do
-  expected="$repo/examples/$host.json"
+for pair in lb01:lb01 lb02:lb02 caddyHealthLb01:lb01-caddy-health caddyHealthLb02:lb02-caddy-health; do
+  host=${pair%%:*} example=${pair#*:}
+  expected="$repo/examples/$example.json"
   if [[ ! -f "$expected" ]]; then
-    fail "examples/$host.json is missing (the module's output is compared with it)"
+    fail "examples/$example.json is missing (the module's output is compared with it)"
     expected="$fixtures/expected-$host.json"
     echo "     comparing with $expected instead" >&2
   fi

@@ -36,6 +36,25 @@ let
     extra
   ];
 
+  caddyHealth = {
+    services.vrrp = {
+      healthChecks.caddy = {
+        check = {
+          type = "http";
+          url = "https://127.0.0.1:443/";
+          server_name = "www.example.org";
+          verify_tls = false;
+        };
+        intervalMs = 1000;
+        timeoutMs = 1000;
+        rise = 2;
+        fall = 3;
+        weight = -60;
+      };
+      metricsListen = "127.0.0.1:9650";
+    };
+  };
+
   noPassword = {
     services.vrrp.authentication.password = lib.mkForce null;
   };
@@ -94,6 +113,10 @@ in
     watchdogOff.modules = on "lb01" { services.vrrp.watchdogSec = 0; };
 
     noConfigCheck.modules = on "lb01" { services.vrrp.checkConfig = false; };
+
+    # examples/lb01-caddy-health.json and lb02: the pair following Caddy.
+    caddyHealthLb01.modules = on "lb01" caddyHealth;
+    caddyHealthLb02.modules = on "lb02" caddyHealth;
   };
 
   bad = {
