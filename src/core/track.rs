@@ -6,13 +6,13 @@
 //! [`super::Instance`] through `set_priority` and `Input::TrackerFault` /
 //! `Input::TrackerRecovered`.
 //!
-//! Semantics (the same as keepalived's `track_script` / `track_interface` / `track_file`):
+//! Semantics (keepalived's `track_script` / `track_interface` / `track_file` weights):
 //! - a boolean tracker (interface, TCP, HTTP, exec) with weight > 0 adds its weight while
 //!   healthy; with weight < 0 it adds its (negative) weight while failed; with weight 0 a
 //!   failure puts the instance in FAULT;
 //! - a file tracker contributes `value × weight`; with weight 0 any non-zero value is a
-//!   FAULT, and a contribution of −254 or less is a FAULT too (no priority could be low
-//!   enough to mean "never master" otherwise);
+//!   FAULT, and a contribution of −254 or less is a FAULT too (it would push any base
+//!   priority to the floor of 1: the file means "never master");
 //! - effective priority = base + contributions, clamped to 1..=254; an address owner (255,
 //!   RFC 3768 §5.3.4) is never changed by weights (but can still be put in FAULT).
 
@@ -22,7 +22,8 @@ use super::state::OWNER_PRIORITY;
 pub const MAX_BACKUP_PRIORITY: u8 = OWNER_PRIORITY - 1;
 /// Lowest priority a running router can advertise (0 means "resigning").
 pub const MIN_PRIORITY: u8 = 1;
-/// A file tracker contribution at or below this puts the instance in FAULT (keepalived).
+/// A file tracker contribution at or below this puts the instance in FAULT: it would pull
+/// even the highest base priority (254) to the floor.
 pub const FILE_FAULT_THRESHOLD: i64 = -254;
 
 /// Consecutive-result counting: `rise` successes to become healthy, `fall` failures to
