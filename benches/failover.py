@@ -42,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -201,6 +201,9 @@ class Vrrpd(Implementation):
 
     def __init__(self, binary: str):
         self.binary = binary
+        # src/config VrrpVersion serialises as the strings "2"/"3"; should the config accept
+        # plain numbers instead, `vrrpd check` tells (see _version_value).
+        self.version_as_string: bool | None = None
 
     def available(self) -> str | None:
         if not (os.path.isfile(self.binary) and os.access(self.binary, os.X_OK)):
@@ -218,7 +221,7 @@ class Vrrpd(Implementation):
             "name": "VI_1",
             "interface": "eth0",
             "virtual_router_id": VRID,
-            "version": case.version,
+            "version": self._version_value(workdir, case.version),
             "priority": priority,
             "advert_interval_ms": case.interval_ms,
             "virtual_addresses": [VIP],
@@ -233,6 +236,25 @@ class Vrrpd(Implementation):
 
     def argv(self, workdir: str, node: str, conf: str) -> list[str]:
         return [self.binary, "run", "--config", conf]
+
+    def _version_value(self, workdir: str, version: int) -> str | int:
+        if self.version_as_string is None:
+            self.version_as_string = True
+            for as_string in (True, False):
+                probe = {"instances": [{
+                    "name": "VI_1", "interface": "eth0", "virtual_router_id": VRID,
+                    "version": str(version) if as_string else version, "priority": 100,
+                    "advert_interval_ms": 1000, "virtual_addresses": [VIP],
+                }]}
+                path = os.path.join(workdir, "vrrpd-version-probe.json")
+                with open(path, "w") as f:
+                    json.dump(probe, f)
+                check = subprocess.run([self.binary, "check", "--config", path],
+                                       capture_output=True, text=True, timeout=10)
+                if check.returncode == 0:
+                    self.version_as_string = as_string
+                    break
+        return str(version) if self.version_as_string else version
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,11 +463,12 @@ def icmp_checksum(data: bytes) -> int:
 
 
 def probe_main(target: str, iface: str, interval: float) -> int:
-    """Send an ICMP echo every `interval`; stream `S seq t` / `R seq t mac` lines on stdout.
+    """Send an ICMP echo every `interval`; stream lines on stdout:
+    `S seq t` (sent), `R seq t mac` (echo reply), `A t mac` (VRRP advert seen on the segment).
 
-    Replies are read from an AF_PACKET socket so the answering MAC (which LB the client's ARP
-    entry points to) is known. Times are CLOCK_MONOTONIC, shared with the driver across network
-    namespaces. Stops when stdin reaches EOF.
+    Frames are read from an AF_PACKET socket so the answering MAC (which LB the client's ARP
+    entry points to) is known, and so are the adverts flooded to 224.0.0.18. Times are
+    CLOCK_MONOTONIC, shared with the driver across network namespaces. Stops at EOF on stdin.
     """
     ident = os.getpid() & 0xFFFF
     sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
@@ -459,9 +482,12 @@ def probe_main(target: str, iface: str, interval: float) -> int:
     seq = 0
     next_send = time.monotonic()
     stdin_fd = sys.stdin.fileno()
+    passive = interval <= 0  # only listen (adverts), e.g. during the resource window
     while True:
         now = time.monotonic()
-        if now >= next_send:
+        if passive:
+            next_send = now + 1.0
+        elif now >= next_send:
             header = struct.pack("!BBHHH", 8, 0, 0, ident, seq & 0xFFFF)
             payload = struct.pack("!d", now)
             packet = struct.pack("!BBHHH", 8, 0, icmp_checksum(header + payload), ident,
@@ -490,6 +516,9 @@ def probe_main(target: str, iface: str, interval: float) -> int:
                 if len(frame) < 14 + 20 + 8:
                     continue
                 ihl = (frame[14] & 0x0F) * 4
+                if frame[14 + 9] == 112:  # IPPROTO_VRRP
+                    out.write(f"A {t:.6f} {frame[6:12].hex(':')}\n")
+                    continue
                 if frame[14 + 9] != 1 or frame[14 + 12 : 14 + 16] != target_raw:
                     continue
                 icmp = frame[14 + ihl : 14 + ihl + 8]
@@ -506,14 +535,15 @@ def probe_main(target: str, iface: str, interval: float) -> int:
 class Prober:
     """Driver side of the prober: start it in the client namespace, collect its lines."""
 
-    def __init__(self, lab: Lab):
+    def __init__(self, lab: Lab, interval: float = PROBE_INTERVAL_S):
         self.lab = lab
         self.sent: list[tuple[int, float]] = []
         self.replies: list[tuple[int, float, str]] = []
+        self.adverts: list[tuple[float, str]] = []
         self.lock = threading.Lock()
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", lab.ns("cl"), sys.executable, os.path.abspath(__file__),
-             "--probe", VIP, "--probe-iface", "eth0", "--probe-interval", str(PROBE_INTERVAL_S)],
+             "--probe", VIP, "--probe-iface", "eth0", "--probe-interval", str(interval)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -528,6 +558,8 @@ class Prober:
                     self.sent.append((int(parts[1]), float(parts[2])))
                 elif parts[0] == "R" and len(parts) == 4:
                     self.replies.append((int(parts[1]), float(parts[2]), parts[3]))
+                elif parts[0] == "A" and len(parts) == 3:
+                    self.adverts.append((float(parts[1]), parts[2]))
 
     def snapshot(self) -> list[tuple[int, float, str]]:
         with self.lock:
@@ -720,9 +752,16 @@ def measure_event(pair: Pair, event: Event) -> dict:
     answered = {seq for seq, _, _ in replies}
     horizon = (times[-1] if times else t_event) - 0.05
     lost = sum(1 for seq, t in prober.sent if t_warm <= t <= horizon and seq not in answered)
+    # The backup's Master_Down_Timer last restarted at the master's last advert before the
+    # event (client and backup hear the same flood): measuring from there removes the random
+    # phase of the event within an advert interval, leaving floor + implementation overhead.
+    last_advert = max((t for t, mac in prober.adverts if mac == lb1_mac and t <= t_event),
+                      default=None)
     result = {
         "outage_ms": outage * 1000,
         "takeover_ms": (first_lb2 - t_event) * 1000 if first_lb2 is not None else None,
+        "since_last_advert_ms": (first_lb2 - last_advert) * 1000
+        if first_lb2 is not None and last_advert is not None else None,
         "lost": lost,
         "recovered": recovered,
     }
@@ -798,13 +837,25 @@ def measure_resources(pair: Pair, window_s: float) -> dict:
     hz = os.sysconf("SC_CLK_TCK")
     trees = {d.node: proc_tree(d.pid) for d in (pair.master, pair.backup)}
     changes_before = {d.node: d.state_changes() for d in (pair.master, pair.backup)}
-    start = {n: cpu_ticks(p) for n, p in trees.items()}
-    start_ns = {n: cpu_ns(p) for n, p in trees.items()}
-    t0 = time.monotonic()
-    time.sleep(window_s)
-    end = {n: cpu_ticks(p) for n, p in trees.items()}
-    end_ns = {n: cpu_ns(p) for n, p in trees.items()}
-    elapsed = time.monotonic() - t0
+    # A passive listener on the client counts adverts: a backup that sends any has taken over,
+    # whatever its log says (a false failover from a scheduling stall, say).
+    listener = Prober(pair.lab, interval=0)
+    try:
+        time.sleep(0.5)
+        start = {n: cpu_ticks(p) for n, p in trees.items()}
+        start_ns = {n: cpu_ns(p) for n, p in trees.items()}
+        t0 = time.monotonic()
+        time.sleep(window_s)
+        end = {n: cpu_ticks(p) for n, p in trees.items()}
+        end_ns = {n: cpu_ns(p) for n, p in trees.items()}
+        t1 = time.monotonic()
+    finally:
+        listener.stop()
+    elapsed = t1 - t0
+    adverts = {
+        node: sum(1 for t, mac in listener.adverts if mac == NODES[node][1] and t0 <= t <= t1)
+        for node in NODES
+    }
     result = {}
     for d in (pair.master, pair.backup):
         role = "master" if d.node == "lb1" else "backup"
@@ -818,6 +869,7 @@ def measure_resources(pair: Pair, window_s: float) -> dict:
             "pss_kib": pss,
             "processes": len(trees[d.node]),
             "state_changes": None if after is None or before is None else after - before,
+            "adverts_per_s": adverts[d.node] / elapsed,
         }
     if not (pair.lab.has_vip("lb1") and not pair.lab.has_vip("lb2")):
         result["warning"] = "VIP not on lb1 alone at the end of the window"
@@ -835,7 +887,7 @@ def stable_timeout(case: Case) -> float:
 
 def bench_impl(lab: Lab, impl: Implementation, cases: list[Case], events: list[Event],
                runs: int, window_s: float) -> dict:
-    out: dict = {"version": impl.version(), "failover": {}, "resources": None}
+    out: dict = {"version": impl.version(), "failover": {}, "resources": None, "errors": []}
     for case in cases:
         log(f"{impl.name}: {case.label} — starting pair")
         pair = Pair(lab, impl, case)
@@ -849,13 +901,20 @@ def bench_impl(lab: Lab, impl: Implementation, cases: list[Case], events: list[E
                     r = measure_event(pair, event)
                     samples.append(r)
                     take = f"{r['takeover_ms']:.0f}" if r["takeover_ms"] is not None else "none"
+                    since = r["since_last_advert_ms"]
+                    since = f"{since:.0f}" if since is not None else "none"
                     log(f"{impl.name}: {case.key} {event.key} run {i + 1}/{runs}: "
-                        f"outage {r['outage_ms']:.0f} ms, takeover {take} ms, lost {r['lost']}")
+                        f"outage {r['outage_ms']:.0f} ms, takeover {take} ms "
+                        f"({since} ms after the last advert), lost {r['lost']}")
                     pair.wait_stable(stable_timeout(case))
                 out["failover"][f"{case.key}/{event.key}"] = samples
             if case == RESOURCE_CASE and window_s > 0:
                 log(f"{impl.name}: resources at {case.label}, {window_s:g} s window")
                 out["resources"] = measure_resources(pair, window_s)
+        except BenchError as e:
+            # Keep what was measured; the next case starts from a fresh pair.
+            log(f"{impl.name} {case.key} failed: {e}")
+            out["errors"].append(f"{case.key}: {str(e).splitlines()[0]}")
         finally:
             pair.stop()
     return out
@@ -888,7 +947,7 @@ def render(data: dict) -> str:
         if r is None:
             return "pending"
         if isinstance(r, str):
-            return f"not run ({r})" if len(r) < 40 else "not run"
+            return "not run"
         return fn(r)
 
     lines = []
@@ -898,7 +957,7 @@ def render(data: dict) -> str:
     carried = data.get("carried_over", {})
     for impl in impls:
         r = res.get(impl)
-        v = r["version"] if isinstance(r, dict) else (r or "pending")
+        v = r["version"] if isinstance(r, dict) else ("not run" if r else "pending")
         when = f" (figures carried over from the run of {carried[impl]})" if impl in carried else ""
         lines.append(f"{impl}: {v}{when}.")
     lines.append(f"Runs per figure: {data['runs']}; resource window {data['window_s']:g} s; "
@@ -906,26 +965,28 @@ def render(data: dict) -> str:
     lines.append("")
     lines.append("### Failover: what the client sees (ms, median / max)")
     lines.append("")
-    lines.append("| Scenario | Event | Floor | keepalived outage | vrrpd outage | ratio | "
-                 "keepalived takeover | vrrpd takeover | ratio |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    keys = data["failover_keys"]
-    for key in keys:
+    lines.append("| Scenario | Event | Figure | Floor | keepalived | vrrpd | vrrpd/keepalived |")
+    lines.append("|---|---|---|---:|---:|---:|---:|")
+    figures = [
+        ("outage_ms", "outage (longest reply gap)"),
+        ("takeover_ms", "takeover (event → first reply from lb2)"),
+        ("since_last_advert_ms", "takeover after master's last advert"),
+    ]
+    for key in data["failover_keys"]:
         case_key, event_key = key.split("/")
         case, event = CASES[case_key], EVENTS[event_key]
-        row = [case.label, event.label, f"{case.master_down_s * 1000:.0f}"]
-        stats = {}
-        for impl in impls:
-            r = res.get(impl)
-            samples = r["failover"].get(key) if isinstance(r, dict) else None
-            stats[impl] = {k: summarize(samples, k) if samples else None
-                           for k in ("outage_ms", "takeover_ms")}
-        for metric in ("outage_ms", "takeover_ms"):
+        for metric, label in figures:
+            stats = {}
             for impl in impls:
-                row.append(cell(impl, lambda r, i=impl, mt=metric: fmt_pair(stats[i][mt])))
-            k, v = stats["keepalived"][metric], stats["vrrpd"][metric]
+                r = res.get(impl)
+                samples = r["failover"].get(key) if isinstance(r, dict) else None
+                stats[impl] = summarize(samples, metric) if samples else None
+            row = [case.label, event.label, label, f"{case.master_down_s * 1000:.0f}"]
+            for impl in impls:
+                row.append(cell(impl, lambda r, i=impl: fmt_pair(stats[i])))
+            k, v = stats["keepalived"], stats["vrrpd"]
             row.append(fmt_ratio(v[0] if v else None, k[0] if k else None))
-        lines.append("| " + " | ".join(row) + " |")
+            lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     lines.append(f"### Resources at {RESOURCE_CASE.label} adverts, steady state")
     lines.append("")
@@ -943,6 +1004,9 @@ def render(data: dict) -> str:
         ("master Pss, MiB", "master", "pss_kib", lambda x: f"{x / 1024:.1f}"),
         ("backup Pss, MiB", "backup", "pss_kib", lambda x: f"{x / 1024:.1f}"),
         ("processes (master)", "master", "processes", lambda x: f"{x}"),
+        ("master adverts/s seen by the client", "master", "adverts_per_s", lambda x: f"{x:.1f}"),
+        ("backup adverts/s seen by the client (0 = no false takeover)", "backup",
+         "adverts_per_s", lambda x: f"{x:.1f}"),
     ]
     for label, role, metric, f in rows:
         vals = {}
@@ -963,11 +1027,15 @@ def render(data: dict) -> str:
             for role in ("master", "backup"):
                 sc = rr[role].get("state_changes")
                 if sc:
-                    notes.append(f"{impl} {role} changed state {sc} times during the window "
-                                 f"(false failovers).")
+                    notes.append(f"{impl} {role} logged {sc} state changes during the window "
+                                 f"(false failovers: a scheduling stall let the backup's timer "
+                                 f"expire).")
             if rr.get("warning"):
                 notes.append(f"{impl}: {rr['warning']}.")
+        if isinstance(r, str):
+            notes.append(f"{impl} not run: {r}.")
         if isinstance(r, dict):
+            notes.extend(f"{impl} {err}" for err in r.get("errors", []))
             for key, samples in r["failover"].items():
                 bad = [s for s in samples if not s["recovered"]]
                 if bad:
@@ -1029,8 +1097,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(CASES)}")
     p.add_argument("--events", default=",".join(DEFAULT_EVENTS),
                    help=f"subset of {','.join(EVENTS)} (default {','.join(DEFAULT_EVENTS)})")
-    p.add_argument("--window", type=float, default=20.0,
-                   help="resource window in seconds (default 20; 0 skips)")
+    p.add_argument("--window", type=float,
+                   help="resource window in seconds (default 20, --quick 5; 0 skips)")
     p.add_argument("--write", metavar="FILE",
                    help="replace the generated section of FILE (e.g. docs/BENCHMARKS.md)")
     p.add_argument("--json", metavar="FILE", help="also write the raw results as JSON")
@@ -1049,7 +1117,7 @@ def main(argv: list[str]) -> int:
         print("failover.py: must run as root", file=sys.stderr)
         return 2
     runs = 1 if args.quick else args.runs
-    window = 5.0 if args.quick else args.window
+    window = args.window if args.window is not None else (5.0 if args.quick else 20.0)
     if runs < 1 or runs > 50:
         p.error("--runs must be 1..50")
     try:
@@ -1095,6 +1163,8 @@ def main(argv: list[str]) -> int:
                 continue
             try:
                 data["results"][impl.name] = bench_impl(lab, impl, cases, events, runs, window)
+                if data["results"][impl.name]["errors"]:
+                    status = 1
             except BenchError as e:
                 log(f"{impl.name} failed: {e}")
                 data["results"][impl.name] = f"failed: {str(e).splitlines()[0]}"

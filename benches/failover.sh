@@ -27,6 +27,10 @@ done
 # Namespace names: vbench<PID>-{br,lb1,lb2,cl}. The PID makes concurrent runs independent.
 prefix="vbench$$"
 driver_pid=""
+keep_logs=0
+for arg in "$@"; do
+    [[ $arg == --keep-logs ]] && keep_logs=1
+done
 
 cleanup() {
     local status=$?
@@ -48,6 +52,10 @@ cleanup() {
         [[ -n $pids ]] && kill -KILL $pids 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
     done
+    # The driver's work directory (configs, daemon logs), unless asked to keep it.
+    if [[ $keep_logs -eq 0 ]]; then
+        rm -rf "${TMPDIR:-/tmp}/${prefix}-"*
+    fi
     exit "$status"
 }
 trap cleanup EXIT
