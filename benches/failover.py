@@ -952,16 +952,16 @@ def render(data: dict) -> str:
 
     lines = []
     m = data["machine"]
-    lines.append(f"Run {data['date']} on {m['nproc']} CPUs, kernel {m['kernel']}, "
-                 f"load average at start {m['loadavg']}.")
+    lines.append(f"- Run {data['date']} on {m['nproc']} × {m.get('cpu', 'unknown CPU')}, "
+                 f"kernel {m['kernel']}, load average at start {m['loadavg']}.")
     carried = data.get("carried_over", {})
     for impl in impls:
         r = res.get(impl)
         v = r["version"] if isinstance(r, dict) else ("not run" if r else "pending")
         when = f" (figures carried over from the run of {carried[impl]})" if impl in carried else ""
-        lines.append(f"{impl}: {v}{when}.")
-    lines.append(f"Runs per figure: {data['runs']}; resource window {data['window_s']:g} s; "
-                 f"command: `{data['command']}`.")
+        lines.append(f"- {impl}: {v}{when}.")
+    lines.append(f"- Runs per figure: {data['runs']}; resource window {data['window_s']:g} s.")
+    lines.append(f"- Command: `{data['command']}`.")
     lines.append("")
     lines.append("### Failover: what the client sees (ms, median / max)")
     lines.append("")
@@ -1073,6 +1073,15 @@ def previous_data(path: str) -> dict | None:
         return None
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+        return m.group(1).strip() if m else "unknown"
+    except OSError:
+        return "unknown"
+
+
 def strip_internal(argv: list[str]) -> list[str]:
     out, skip = [], False
     for a in argv:
@@ -1134,6 +1143,7 @@ def main(argv: list[str]) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {
             "nproc": os.cpu_count(),
+            "cpu": cpu_model(),
             "kernel": os.uname().release,
             "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
         },
