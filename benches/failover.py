@@ -477,6 +477,11 @@ def probe_main(target: str, iface: str, interval: float) -> int:
     receiver = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(eth_p_ip))
     receiver.bind((iface, 0))
     receiver.setblocking(False)
+    # Kernel receive timestamps (CLOCK_REALTIME), mapped onto CLOCK_MONOTONIC: a prober that is
+    # descheduled for a while must not turn queued replies into a fake gap.
+    so_timestampns = 35  # SO_TIMESTAMPNS == SCM_TIMESTAMPNS on Linux
+    receiver.setsockopt(socket.SOL_SOCKET, so_timestampns, 1)
+    realtime_minus_monotonic = time.time() - time.monotonic()
     target_raw = socket.inet_aton(target)
     out = sys.stdout
     seq = 0
@@ -509,10 +514,14 @@ def probe_main(target: str, iface: str, interval: float) -> int:
         if receiver in readable:
             for _ in range(64):  # bounded drain
                 try:
-                    frame, _addr = receiver.recvfrom(2048)
+                    frame, ancdata, _flags, _addr = receiver.recvmsg(2048, 64)
                 except BlockingIOError:
                     break
                 t = time.monotonic()
+                for level, kind, value in ancdata:
+                    if level == socket.SOL_SOCKET and kind == so_timestampns and len(value) >= 16:
+                        sec, nsec = struct.unpack("@qq", value[:16])
+                        t = sec + nsec / 1e9 - realtime_minus_monotonic
                 if len(frame) < 14 + 20 + 8:
                     continue
                 ihl = (frame[14] & 0x0F) * 4
@@ -722,11 +731,13 @@ def measure_event(pair: Pair, event: Event) -> dict:
     lb1_mac, lb2_mac = NODES["lb1"][1], NODES["lb2"][1]
     prober = Prober(lab)
     try:
-        # Warm-up: 20 consecutive-ish replies from the master before the hit.
+        # Warm-up: 20 replies from the master, and one of its adverts heard, before the hit.
         if not prober.wait_for(
-            lambda r: sum(1 for x in r if x[2] == lb1_mac) >= 20, timeout=5
+            lambda r: sum(1 for x in r if x[2] == lb1_mac) >= 20
+            and any(mac == lb1_mac for _, mac in prober.adverts),
+            timeout=5 + 2 * case.interval_s,
         ):
-            raise BenchError("client gets no replies from lb1 before the event")
+            raise BenchError("client gets no replies (or no adverts) from lb1 before the event")
         # Gaps and losses count from here: earlier ones are the prober's own start (ARP).
         t_warm = time.monotonic()
         time.sleep(0.2)
@@ -752,18 +763,27 @@ def measure_event(pair: Pair, event: Event) -> dict:
     answered = {seq for seq, _, _ in replies}
     horizon = (times[-1] if times else t_event) - 0.05
     lost = sum(1 for seq, t in prober.sent if t_warm <= t <= horizon and seq not in answered)
+    # If the prober itself was descheduled it sent nothing for a while: a gap we did not
+    # cause. Flag it rather than hide it.
+    send_times = [t for _, t in prober.sent if t >= t_warm]
+    send_stall = max((b - a for a, b in zip(send_times, send_times[1:])), default=0.0)
     # The backup's Master_Down_Timer last restarted at the master's last advert before the
     # event (client and backup hear the same flood): measuring from there removes the random
     # phase of the event within an advert interval, leaving floor + implementation overhead.
     last_advert = max((t for t, mac in prober.adverts if mac == lb1_mac and t <= t_event),
                       default=None)
+    def ms(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds * 1000, 1)
+
     result = {
-        "outage_ms": outage * 1000,
-        "takeover_ms": (first_lb2 - t_event) * 1000 if first_lb2 is not None else None,
-        "since_last_advert_ms": (first_lb2 - last_advert) * 1000
-        if first_lb2 is not None and last_advert is not None else None,
+        "outage_ms": ms(outage),
+        "takeover_ms": ms(first_lb2 - t_event if first_lb2 is not None else None),
+        "since_last_advert_ms": ms(first_lb2 - last_advert
+                                   if first_lb2 is not None and last_advert is not None
+                                   else None),
         "lost": lost,
         "recovered": recovered,
+        "prober_stall_ms": ms(send_stall),
     }
     event.restore(pair)
     return result
@@ -863,13 +883,14 @@ def measure_resources(pair: Pair, window_s: float) -> dict:
         after = d.state_changes()
         before = changes_before[d.node]
         result[role] = {
-            "cpu_pct": 100.0 * (end[d.node] - start[d.node]) / hz / elapsed,
-            "cpu_sched_pct": 100.0 * (end_ns[d.node] - start_ns[d.node]) / 1e9 / elapsed,
+            "cpu_pct": round(100.0 * (end[d.node] - start[d.node]) / hz / elapsed, 3),
+            "cpu_sched_pct": round(100.0 * (end_ns[d.node] - start_ns[d.node]) / 1e9 / elapsed,
+                                   4),
             "rss_kib": rss,
             "pss_kib": pss,
             "processes": len(trees[d.node]),
             "state_changes": None if after is None or before is None else after - before,
-            "adverts_per_s": adverts[d.node] / elapsed,
+            "adverts_per_s": round(adverts[d.node] / elapsed, 2),
         }
     if not (pair.lab.has_vip("lb1") and not pair.lab.has_vip("lb2")):
         result["warning"] = "VIP not on lb1 alone at the end of the window"
@@ -937,6 +958,40 @@ def fmt_ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}×"
 
 
+def render_notes(data: dict) -> list[str]:
+    """Things a reader of the tables must know: failures, false takeovers, prober stalls."""
+    impls = ["keepalived", "vrrpd"]
+    res = data["results"]
+    notes = []
+    for impl in impls:
+        r = res.get(impl)
+        rr = r.get("resources") if isinstance(r, dict) else None
+        if rr:
+            for role in ("master", "backup"):
+                sc = rr[role].get("state_changes")
+                if sc:
+                    notes.append(f"{impl} {role} logged {sc} state changes during the window "
+                                 f"(false failovers: a scheduling stall let the backup's timer "
+                                 f"expire).")
+            if rr.get("warning"):
+                notes.append(f"{impl}: {rr['warning']}.")
+        if isinstance(r, str):
+            notes.append(f"{impl} not run: {r}.")
+        if isinstance(r, dict):
+            notes.extend(f"{impl} {err}" for err in r.get("errors", []))
+            for key, samples in r["failover"].items():
+                bad = [s for s in samples if not s["recovered"]]
+                if bad:
+                    notes.append(f"{impl} {key}: {len(bad)} run(s) never answered from lb2.")
+                stalls = [s["prober_stall_ms"] for s in samples
+                          if s.get("prober_stall_ms", 0) > 3 * PROBE_INTERVAL_S * 1000]
+                if stalls:
+                    notes.append(f"{impl} {key}: the client prober itself stalled "
+                                 f"(longest {max(stalls):.0f} ms without sending) in "
+                                 f"{len(stalls)} run(s); the outage there may be inflated.")
+    return notes
+
+
 def render(data: dict) -> str:
     """Markdown: failover table and resource table, plus machine facts and the raw data."""
     impls = ["keepalived", "vrrpd"]
@@ -949,6 +1004,15 @@ def render(data: dict) -> str:
         if isinstance(r, str):
             return "not run"
         return fn(r)
+
+    def finish(lines: list[str]) -> str:
+        notes = render_notes(data)
+        if notes:
+            lines.append("")
+            lines.extend(f"- {n}" for n in notes)
+        lines.append("")
+        lines.append(f"<!-- bench-data: {json.dumps(data, separators=(',', ':'))} -->")
+        return "\n".join(lines)
 
     lines = []
     m = data["machine"]
@@ -988,6 +1052,8 @@ def render(data: dict) -> str:
             row.append(fmt_ratio(v[0] if v else None, k[0] if k else None))
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    if not data["window_s"]:
+        return finish(lines)
     lines.append(f"### Resources at {RESOURCE_CASE.label} adverts, steady state")
     lines.append("")
     lines.append("| Figure | keepalived | vrrpd | vrrpd/keepalived |")
@@ -1019,33 +1085,8 @@ def render(data: dict) -> str:
             row.append(cell(impl, lambda r, i=impl: "n/a" if vals[i] is None else f(vals[i])))
         row.append(fmt_ratio(vals["vrrpd"], vals["keepalived"]))
         lines.append("| " + " | ".join(row) + " |")
-    notes = []
-    for impl in impls:
-        r = res.get(impl)
-        rr = r.get("resources") if isinstance(r, dict) else None
-        if rr:
-            for role in ("master", "backup"):
-                sc = rr[role].get("state_changes")
-                if sc:
-                    notes.append(f"{impl} {role} logged {sc} state changes during the window "
-                                 f"(false failovers: a scheduling stall let the backup's timer "
-                                 f"expire).")
-            if rr.get("warning"):
-                notes.append(f"{impl}: {rr['warning']}.")
-        if isinstance(r, str):
-            notes.append(f"{impl} not run: {r}.")
-        if isinstance(r, dict):
-            notes.extend(f"{impl} {err}" for err in r.get("errors", []))
-            for key, samples in r["failover"].items():
-                bad = [s for s in samples if not s["recovered"]]
-                if bad:
-                    notes.append(f"{impl} {key}: {len(bad)} run(s) never answered from lb2.")
-    if notes:
-        lines.append("")
-        lines.extend(f"- {n}" for n in notes)
-    lines.append("")
-    lines.append(f"<!-- bench-data: {json.dumps(data, separators=(',', ':'))} -->")
-    return "\n".join(lines)
+    return finish(lines)
+
 
 
 def write_section(path: str, data: dict) -> None:
