@@ -17,7 +17,7 @@ What is measured:
       the answering MAC is known). An event (see EVENTS) hits the master; outage = longest gap
       between two consecutive replies, takeover = first reply from lb2's MAC minus event time.
   (b) resources: CPU (utime+stime, /proc/PID/stat) over a window as % of one core, and
-      VmRSS/Pss of the daemon's whole process tree, master and backup, at 10 ms adverts.
+      VmRSS/USS of the daemon's whole process tree, master and backup, at 10 ms adverts.
 
 Extending: a new failure or planned-move scenario is an Event subclass registered in EVENTS
 (trigger + restore; `supports` may exclude an implementation); a new implementation is an
@@ -838,19 +838,27 @@ def cpu_ns(pids: list[int]) -> int:
 
 
 def memory_kib(pids: list[int]) -> tuple[int, int]:
-    """(sum of VmRSS, sum of Pss) in KiB. Pss splits pages shared by parent and child."""
-    rss = pss = 0
+    """(sum of VmRSS, sum of USS) in KiB.
+
+    The VmRSS sum counts pages shared by keepalived's parent and child (and the shared
+    libraries) once per process: an upper bound. USS (private pages only, from smaps_rollup)
+    leaves out everything shared: a lower bound that, unlike Pss, does not depend on how many
+    other processes on the host map the same files.
+    """
+    rss = uss = 0
     for pid in pids:
         with open(f"/proc/{pid}/status") as f:
             m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
             rss += int(m.group(1)) if m else 0
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
-                m = re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M)
-                pss += int(m.group(1)) if m else 0
+                rollup = f.read()
+            for key in ("Private_Clean", "Private_Dirty"):
+                m = re.search(rf"^{key}:\s+(\d+) kB", rollup, re.M)
+                uss += int(m.group(1)) if m else 0
         except OSError:
             pass
-    return rss, pss
+    return rss, uss
 
 
 def measure_resources(pair: Pair, window_s: float) -> dict:
@@ -879,7 +887,7 @@ def measure_resources(pair: Pair, window_s: float) -> dict:
     result = {}
     for d in (pair.master, pair.backup):
         role = "master" if d.node == "lb1" else "backup"
-        rss, pss = memory_kib(trees[d.node])
+        rss, uss = memory_kib(trees[d.node])
         after = d.state_changes()
         before = changes_before[d.node]
         result[role] = {
@@ -887,7 +895,7 @@ def measure_resources(pair: Pair, window_s: float) -> dict:
             "cpu_sched_pct": round(100.0 * (end_ns[d.node] - start_ns[d.node]) / 1e9 / elapsed,
                                    4),
             "rss_kib": rss,
-            "pss_kib": pss,
+            "uss_kib": uss,
             "processes": len(trees[d.node]),
             "state_changes": None if after is None or before is None else after - before,
             "adverts_per_s": round(adverts[d.node] / elapsed, 2),
@@ -1067,8 +1075,8 @@ def render(data: dict) -> str:
          lambda x: f"{x:.3f}"),
         ("master VmRSS, MiB (sum of processes)", "master", "rss_kib", lambda x: f"{x / 1024:.1f}"),
         ("backup VmRSS, MiB (sum of processes)", "backup", "rss_kib", lambda x: f"{x / 1024:.1f}"),
-        ("master Pss, MiB", "master", "pss_kib", lambda x: f"{x / 1024:.1f}"),
-        ("backup Pss, MiB", "backup", "pss_kib", lambda x: f"{x / 1024:.1f}"),
+        ("master USS (private pages), MiB", "master", "uss_kib", lambda x: f"{x / 1024:.2f}"),
+        ("backup USS (private pages), MiB", "backup", "uss_kib", lambda x: f"{x / 1024:.2f}"),
         ("processes (master)", "master", "processes", lambda x: f"{x}"),
         ("master adverts/s seen by the client", "master", "adverts_per_s", lambda x: f"{x:.1f}"),
         ("backup adverts/s seen by the client (0 = no false takeover)", "backup",
