@@ -623,6 +623,10 @@ class Event:
     def supports(self, impl: Implementation) -> bool:
         return True
 
+    def floor_s(self, case: Case) -> float:
+        """The protocol's lower bound for the takeover: a silent master by default."""
+        return case.master_down_s
+
     def trigger(self, pair: Pair) -> float:
         """Hit the master; return the monotonic time of the hit."""
         raise NotImplementedError
@@ -673,6 +677,10 @@ class GracefulStop(Event):
 
     key = "sigterm"
     label = "SIGTERM (graceful)"
+
+    def floor_s(self, case: Case) -> float:
+        # A priority-0 advert sets the backup's timer to Skew_Time (RFC 3768 §6.4.2).
+        return case.skew_s
 
     def trigger(self, pair: Pair) -> float:
         t = time.monotonic()
@@ -762,7 +770,7 @@ def measure_event(pair: Pair, event: Event) -> dict:
             raise BenchError("no advert from lb1 to fire the event behind")
         t_event = event.trigger(pair)
         # Until the client is answered by lb2, bounded by the floor plus a generous margin.
-        deadline = case.master_down_s + 5.0
+        deadline = event.floor_s(case) + 5.0
         recovered = prober.wait_for(
             lambda r: any(x[2] == lb2_mac and x[1] > t_event for x in r), timeout=deadline
         )
@@ -1071,7 +1079,7 @@ def render(data: dict) -> str:
                 r = res.get(impl)
                 samples = r["failover"].get(key) if isinstance(r, dict) else None
                 stats[impl] = summarize(samples, metric) if samples else None
-            row = [case.label, event.label, label, f"{case.master_down_s * 1000:.0f}"]
+            row = [case.label, event.label, label, f"{event.floor_s(case) * 1000:.0f}"]
             for impl in impls:
                 row.append(cell(impl, lambda r, i=impl: fmt_pair(stats[i])))
             k, v = stats["keepalived"], stats["vrrpd"]
