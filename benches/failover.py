@@ -1018,12 +1018,15 @@ def render_notes(data: dict) -> list[str]:
                 bad = [s for s in samples if not s["recovered"]]
                 if bad:
                     notes.append(f"{impl} {key}: {len(bad)} run(s) never answered from lb2.")
+                # A pause in the prober's own sending matters only where it could be the
+                # longest gap, i.e. the outage figure is the instrument's, not the daemon's.
                 stalls = [s["prober_stall_ms"] for s in samples
-                          if s.get("prober_stall_ms", 0) > 3 * PROBE_INTERVAL_S * 1000]
+                          if (s.get("prober_stall_ms") or 0) > 3 * PROBE_INTERVAL_S * 1000
+                          and s["prober_stall_ms"] >= 0.8 * (s["outage_ms"] or 0)]
                 if stalls:
-                    notes.append(f"{impl} {key}: the client prober itself stalled "
-                                 f"(longest {max(stalls):.0f} ms without sending) in "
-                                 f"{len(stalls)} run(s); the outage there may be inflated.")
+                    notes.append(f"{impl} {key}: in {len(stalls)} run(s) the client prober "
+                                 f"itself paused ({max(stalls):.0f} ms without sending), about "
+                                 f"as long as the outage: that outage is the instrument's.")
     return notes
 
 
