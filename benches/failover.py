@@ -389,8 +389,11 @@ class Lab:
             raise BenchError("lab not built")
         line = f"link set {node} {'up' if up else 'down'}\n"
         t = time.monotonic()
-        self.batch.stdin.write(line)
-        self.batch.stdin.flush()
+        try:
+            self.batch.stdin.write(line)
+            self.batch.stdin.flush()
+        except OSError as e:
+            raise BenchError(f"ip -batch in the bridge namespace is gone: {e}") from e
         return t
 
     def port_is(self, node: str, up: bool) -> bool:
@@ -739,6 +742,8 @@ class Pair:
                 self.lab.daemons.remove(d)
         self.lab.drop_vip("lb1")
         self.lab.drop_vip("lb2")
+        # An event that failed half-way may have left the master's link cut.
+        self.lab.bridge_port("lb1", up=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -795,10 +800,11 @@ def measure_event(pair: Pair, event: Event) -> dict:
     send_times = [t for _, t in prober.sent if t >= t_warm]
     send_stall = max((b - a for a, b in zip(send_times, send_times[1:])), default=0.0)
     # The backup's Master_Down_Timer last restarted at the master's last advert before the
-    # event (client and backup hear the same flood): measuring from there removes the random
-    # phase of the event within an advert interval, leaving floor + implementation overhead.
+    # event (client and backup hear the same flood): measuring from there removes what is left
+    # of the event's phase, leaving floor + implementation overhead.
     last_advert = max((t for t, mac in prober.adverts if mac == lb1_mac and t <= t_event),
                       default=None)
+
     def ms(seconds: float | None) -> float | None:
         return None if seconds is None else round(seconds * 1000, 1)
 
