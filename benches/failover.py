@@ -720,7 +720,9 @@ class Pair:
         while time.monotonic() < deadline:
             for d in (self.master, self.backup):
                 if not d.alive():
-                    raise BenchError(f"{self.impl.name} on {d.node} exited:\n{d.log_tail()}")
+                    rc = d.proc.returncode if d.proc is not None else None
+                    raise BenchError(f"{self.impl.name} on {d.node} exited with status {rc}; "
+                                     f"log tail:\n{d.log_tail()}")
             ok = self.lab.has_vip("lb1") and not self.lab.has_vip("lb2")
             now = time.monotonic()
             if ok:
