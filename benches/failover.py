@@ -721,8 +721,8 @@ class Pair:
             for d in (self.master, self.backup):
                 if not d.alive():
                     rc = d.proc.returncode if d.proc is not None else None
-                    raise BenchError(f"{self.impl.name} on {d.node} exited with status {rc}; "
-                                     f"log tail:\n{d.log_tail()}")
+                    raise BenchError(f"{self.impl.name} on {d.node} exited with status {rc}"
+                                     f"\nlog tail:\n{d.log_tail()}")
             ok = self.lab.has_vip("lb1") and not self.lab.has_vip("lb2")
             now = time.monotonic()
             if ok:
