@@ -700,3 +700,69 @@ generic INSTANCE VI_1 STOP 150
 ";
     assert_eq!(read_log(), expected);
 }
+
+/// The `--config` path a lab daemon was started with (from /proc), to edit it for a reload.
+fn config_path_of(process: &LabProcess) -> PathBuf {
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", process.pid())).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect();
+    let at = args.iter().position(|arg| arg == "--config").unwrap();
+    PathBuf::from(&args[at + 1])
+}
+
+/// Adding a tracker by reload (SIGHUP) applies in place: the master does not restart (no
+/// INIT in between), its priority drops, and the backup takes over by preemption.
+#[test]
+fn a_tracker_added_by_reload_applies_without_a_restart() {
+    let _timing = timing_guard(false);
+    let pair = PairLab::new("hreload");
+    let advert = Duration::from_millis(100);
+    let lb01_socket = socket_path(&pair.lab, "lb01");
+    let lb02_socket = socket_path(&pair.lab, "lb02");
+    let file = pair.lab.dir().join("drain");
+    std::fs::write(&file, "1").unwrap();
+    let mut lb01 = pair
+        .lb01
+        .start_vrrpd(
+            Path::new(VRRPD),
+            &node_config(HIGH_PRIORITY, 3, advert, &lb01_socket, json!({}), json!({})),
+        )
+        .unwrap();
+    let lb02 = pair
+        .lb02
+        .start_vrrpd(
+            Path::new(VRRPD),
+            &node_config(LOW_PRIORITY, 3, advert, &lb02_socket, json!({}), json!({})),
+        )
+        .unwrap();
+    assert!(
+        wait_for_vip(&pair.lb01, Duration::from_secs(5)).is_some(),
+        "lb01 never became master\n{}",
+        log_tails(&[&lb01, &lb02])
+    );
+    let before = instance(&status(&lb01_socket)).transitions;
+    let reloaded = node_config(
+        HIGH_PRIORITY,
+        3,
+        advert,
+        &lb01_socket,
+        json!({"trackers": [{"name": "drain", "interval_ms": 100,
+               "check": {"type": "file", "path": file.to_string_lossy()}}]}),
+        json!({"track": [{"tracker": "drain", "weight": -60}]}),
+    );
+    std::fs::write(config_path_of(&lb01), reloaded).unwrap();
+    lb01.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    let mdi = master_down_interval(Version::V3, LOW_PRIORITY, 10);
+    assert!(
+        wait_for_vip(&pair.lb02, Duration::from_millis(200) + mdi + MARGIN * 2).is_some(),
+        "lb02 did not take over after the reload\n{}",
+        log_tails(&[&lb01, &lb02])
+    );
+    let me = instance(&status(&lb01_socket)).clone();
+    assert_eq!(me.effective_priority, 90);
+    assert_eq!(me.state, "BACKUP");
+    // MASTER -> BACKUP only: a restart would have gone through INIT (two more).
+    assert_eq!(me.transitions, before + 1, "{me:?}");
+}

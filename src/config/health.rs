@@ -139,7 +139,7 @@ pub struct TrackRef {
 
 /// Programs run on state transitions (keepalived `notify_*`), one at a time, in order,
 /// off the protocol loop. Each is given as a program and its arguments (no shell).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyConfig {
     /// Run on entering MASTER, with no extra arguments. keepalived: `notify_master`.
@@ -169,6 +169,20 @@ pub struct NotifyConfig {
     #[serde(default = "default_notify_timeout_s")]
     #[schemars(range(min = 1, max = 3600))]
     pub timeout_s: u32,
+}
+
+impl Default for NotifyConfig {
+    /// No programs, the default timeout.
+    fn default() -> Self {
+        NotifyConfig {
+            master: None,
+            backup: None,
+            fault: None,
+            stop: None,
+            generic: None,
+            timeout_s: default_notify_timeout_s(),
+        }
+    }
 }
 
 /// Parse a TCP tracker's address.

@@ -1009,6 +1009,17 @@ impl Daemon {
                 }
                 let plan = plan_reload(&self.config.instances, &new_config.instances);
                 self.apply_reload(plan).await;
+                // Tracking and hooks change in place (see only_priority_changed).
+                for slot in &mut self.slots {
+                    if let Some(fresh) = new_config
+                        .instances
+                        .iter()
+                        .find(|config| config.name == slot.config.name)
+                    {
+                        slot.config.track = fresh.track.clone();
+                        slot.config.notify = fresh.notify.clone();
+                    }
+                }
                 for index in 0..self.slots.len() {
                     self.apply_tracking(index).await;
                 }
@@ -1072,12 +1083,23 @@ impl Daemon {
 
 impl Daemon {
     /// (Re)start one task per tracker; results start over.
+    /// A tracker whose config did not change keeps its results (a reload must not reset
+    /// a failed check to healthy).
     fn start_trackers(&mut self, configs: &[TrackerConfig]) -> Result<(), CheckSetupError> {
         self.tracker_generation += 1;
-        self.trackers.clear();
+        let mut previous: Vec<TrackerSlot> = std::mem::take(&mut self.trackers);
         let mut first_error = None;
         for (index, config) in configs.iter().enumerate() {
-            let mut slot = TrackerSlot::new(config.clone());
+            let mut slot = match previous.iter().position(|old| old.config == *config) {
+                Some(position) => {
+                    let mut kept = previous.swap_remove(position);
+                    if let Some(task) = kept.task.take() {
+                        task.abort();
+                    }
+                    kept
+                }
+                None => TrackerSlot::new(config.clone()),
+            };
             match spawn_tracker(
                 index,
                 self.tracker_generation,
@@ -1520,10 +1542,14 @@ pub fn plan_reload(old: &[InstanceConfig], new: &[InstanceConfig]) -> ReloadPlan
 
 /// Priority 255 means "address owner" (RFC 3768 §5.3.4), a different mode of
 /// operation, so going to or from it is a restart, not a priority change.
+/// `track` and `notify` are applied in place too: they only change the effective
+/// priority (or FAULT) and what runs on the next transition, so a master need not let go.
 fn only_priority_changed(before: &InstanceConfig, after: &InstanceConfig) -> bool {
     const OWNER: u8 = 255;
     let same_otherwise = InstanceConfig {
         priority: before.priority,
+        track: before.track.clone(),
+        notify: before.notify.clone(),
         ..after.clone()
     } == *before;
     same_otherwise && before.priority != OWNER && after.priority != OWNER
@@ -1644,6 +1670,19 @@ mod tests {
         assert!(plan.reprioritized.is_empty());
         let plan = plan_reload(&[instance("a", 255)], &[instance("a", 100)]);
         assert_eq!(plan.restarted, vec![instance("a", 100)]);
+    }
+
+    #[test]
+    fn tracking_and_hook_changes_apply_in_place() {
+        let mut changed = instance("a", 150);
+        changed.track = vec![crate::config::TrackRef {
+            tracker: "caddy".to_owned(),
+            weight: -60,
+        }];
+        changed.notify = Some(crate::config::NotifyConfig::default());
+        let plan = plan_reload(&[instance("a", 100)], std::slice::from_ref(&changed));
+        assert_eq!(plan.reprioritized, vec![("a".to_owned(), 150)]);
+        assert!(plan.restarted.is_empty());
     }
 
     #[test]
