@@ -723,7 +723,7 @@ fn a_tracker_added_by_reload_applies_without_a_restart() {
     let lb02_socket = socket_path(&pair.lab, "lb02");
     let file = pair.lab.dir().join("drain");
     std::fs::write(&file, "1").unwrap();
-    let mut lb01 = pair
+    let lb01 = pair
         .lb01
         .start_vrrpd(
             Path::new(VRRPD),
