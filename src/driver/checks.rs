@@ -658,6 +658,49 @@ mod tests {
         });
     }
 
+    /// `user` switches uid and gid when vrrpd is root (CI runs the tests as root; the Nix
+    /// sandbox does not, and there the switch is documented not to happen).
+    #[test]
+    fn exec_checks_run_as_the_configured_user() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: switching users needs root");
+            return;
+        }
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        let script = format!(
+            "[ \"$(id -u)\" = {} ] && [ \"$(id -g)\" = {} ] && [ \"$(id -G)\" = {} ]",
+            nobody.uid, nobody.gid, nobody.gid
+        );
+        let config = |user: Option<&str>| TrackerConfig {
+            name: "as-nobody".to_owned(),
+            check: CheckConfig::Exec {
+                command: vec![script.clone()],
+                shell: true,
+                user: user.map(str::to_owned),
+            },
+            interval_ms: 1000,
+            timeout_ms: 1000,
+            rise: 1,
+            fall: 1,
+        };
+        rt().block_on(async {
+            let switched = Probe::build(&config(Some("nobody")))
+                .unwrap()
+                .run(Duration::from_secs(5))
+                .await;
+            assert!(switched.healthy, "{switched:?}");
+            let as_root = Probe::build(&config(None))
+                .unwrap()
+                .run(Duration::from_secs(5))
+                .await;
+            assert!(!as_root.healthy, "the script must tell the users apart");
+        });
+        assert!(matches!(
+            Probe::build(&config(Some("no-such-user-vrrpd"))),
+            Err(CheckSetupError::UnknownUser { .. })
+        ));
+    }
+
     #[test]
     fn tcp_and_http_checks_against_a_local_server() {
         rt().block_on(async {
