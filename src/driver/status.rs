@@ -156,6 +156,17 @@ pub fn render_table(report: &StatusReport, now_unix_ms: u64) -> String {
             }
         );
     }
+    for (interface, reasons) in &report.interface_drops {
+        let reasons: Vec<String> = reasons
+            .iter()
+            .map(|(reason, count)| format!("{reason} {count}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{interface}: dropped before reaching an instance: {}",
+            reasons.join(", ")
+        );
+    }
     if !report.trackers.is_empty() {
         out.push_str("trackers\n");
         let width = report
@@ -443,6 +454,16 @@ mod tests {
         assert!(table.contains("auth_mismatch 4"), "{table}");
         assert!(table.contains("DOWN"), "{table}");
         assert!(table.contains("(10 checks, 4 failed)"), "{table}");
+        let mut with_strays = report();
+        with_strays.interface_drops.insert(
+            "eth0".to_owned(),
+            BTreeMap::from([("unknown_vrid".to_owned(), 7)]),
+        );
+        let table = render_table(&with_strays, 1_065_000);
+        assert!(
+            table.contains("eth0: dropped before reaching an instance: unknown_vrid 7"),
+            "{table}"
+        );
     }
 
     #[test]
