@@ -38,12 +38,22 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// RFC 3768 §6.1 Skew_Time for `priority` at 1 s adverts.
 fn skew_time(priority: u8) -> Duration {
-    ADVERT * (256 - u32::from(priority)) / 256
+    skew_time_at(ADVERT, priority)
 }
 
 /// RFC 3768 §6.1 Master_Down_Interval for `priority` at 1 s adverts.
 fn master_down_interval(priority: u8) -> Duration {
-    ADVERT * 3 + skew_time(priority)
+    master_down_interval_at(ADVERT, priority)
+}
+
+/// Skew_Time (RFC 3768 §6.1; RFC 5798 §6.1 with Master_Adver_Interval).
+fn skew_time_at(advert: Duration, priority: u8) -> Duration {
+    advert * (256 - u32::from(priority)) / 256
+}
+
+/// Master_Down_Interval = 3 × interval + Skew_Time.
+fn master_down_interval_at(advert: Duration, priority: u8) -> Duration {
+    advert * 3 + skew_time_at(advert, priority)
 }
 
 /// The earliest a backup may declare a silent master dead: its timer was last
@@ -64,13 +74,18 @@ enum Daemon {
 #[derive(Clone, Debug)]
 struct Settings {
     priority: u8,
+    /// 2 or 3.
+    version: u8,
+    /// VRRPv2 only (VRRPv3 has no authentication, RFC 5798 §9).
     password: &'static str,
-    advert_int_s: u32,
+    advert_ms: u32,
     preempt: bool,
     preempt_delay_s: u32,
     /// keepalived's `state` keyword (informational for vrrpd, which elects by
     /// priority; keepalived requires BACKUP for `nopreempt`).
     keepalived_state: &'static str,
+    /// vrrpd's `v3_checksum` (keepalived 2.2.7 has no equivalent keyword).
+    v3_checksum: &'static str,
 }
 
 impl Settings {
@@ -78,27 +93,48 @@ impl Settings {
     fn user(priority: u8) -> Settings {
         Settings {
             priority,
+            version: 2,
             password: "password",
-            advert_int_s: 1,
+            advert_ms: 1000,
             preempt: true,
             preempt_delay_s: 0,
             keepalived_state: "BACKUP",
+            v3_checksum: "with_pseudo_header",
         }
     }
 
+    /// VRRPv3 at `advert_ms`, otherwise the user's setup.
+    fn v3(priority: u8, advert_ms: u32) -> Settings {
+        Settings {
+            version: 3,
+            advert_ms,
+            ..Settings::user(priority)
+        }
+    }
+
+    fn advert(&self) -> Duration {
+        Duration::from_millis(u64::from(self.advert_ms))
+    }
+
     fn vrrpd_json(&self) -> String {
+        let authentication = if self.version == 2 {
+            serde_json::json!({ "type": "pass", "password": self.password })
+        } else {
+            serde_json::json!({ "type": "none" })
+        };
         serde_json::json!({
             "instances": [{
                 "name": "VI_1",
                 "interface": "eth0",
                 "virtual_router_id": 50,
-                "version": 2,
+                "version": self.version,
                 "priority": self.priority,
-                "advert_interval_ms": self.advert_int_s * 1000,
-                "authentication": { "type": "pass", "password": self.password },
+                "advert_interval_ms": self.advert_ms,
+                "authentication": authentication,
                 "virtual_addresses": [VIP],
                 "preempt": self.preempt,
                 "preempt_delay_s": self.preempt_delay_s,
+                "v3_checksum": self.v3_checksum,
                 "garp_master_refresh_s": 60
             }]
         })
@@ -116,6 +152,12 @@ impl Settings {
         if self.preempt_delay_s > 0 {
             options.push_str(&format!("    preempt_delay {}\n", self.preempt_delay_s));
         }
+        if self.version == 2 {
+            options.push_str(&format!(
+                "    authentication {{\n        auth_type PASS\n        auth_pass {}\n    }}\n",
+                self.password
+            ));
+        }
         format!(
             "global_defs {{
     router_id {router_id}
@@ -124,23 +166,19 @@ impl Settings {
 vrrp_instance VI_1 {{
     state {state}
     interface eth0
-    version 2
+    version {version}
     virtual_router_id 50
     priority {priority}
     advert_int {advert}
-    authentication {{
-        auth_type PASS
-        auth_pass {password}
-    }}
 {options}    virtual_ipaddress {{
         {VIP}
     }}
 }}
 ",
             state = self.keepalived_state,
+            version = self.version,
             priority = self.priority,
-            advert = self.advert_int_s,
-            password = self.password,
+            advert = self.advert().as_secs_f64(),
         )
     }
 }
@@ -240,7 +278,8 @@ struct Mixed {
 
 impl Mixed {
     fn new(tag: &str, lb01: (Daemon, Settings), lb02: (Daemon, Settings)) -> Mixed {
-        let timing = timing_guard(false);
+        // 10 ms adverts (a 36 ms Master_Down_Interval) run alone.
+        let timing = timing_guard(lb01.1.advert_ms < 100);
         let net = PairLab::new(tag);
         let lb01 = Node::new(&net.lb01, lb01.0, lb01.1);
         let lb02 = Node::new(&net.lb02, lb02.0, lb02.1);
@@ -785,7 +824,7 @@ fn v2_password_and_interval_mismatches_are_dropped_and_logged() {
     pair.lb01.process().kill9().unwrap();
     pair.net.lb01.signal_all(Signal::SIGKILL);
     pair.lb01.settings = Settings {
-        advert_int_s: 2,
+        advert_ms: 2000,
         password: "wrongpwd",
         ..Settings::user(HIGH_PRIORITY)
     };
@@ -920,6 +959,329 @@ fn v2_keepalived_preempt_delay_against_vrrpd_master() {
 #[test]
 fn v2_vrrpd_preempt_delay_against_keepalived_master() {
     preempt_delay_newcomer_waits(Daemon::Vrrpd, Daemon::Keepalived, "ivpdl");
+}
+
+// ---------------------------------------------------------------------------
+// VRRPv3 at 1 s and 10 ms, keepalived's default (pseudo-header) checksum.
+
+/// A VRRPv3 mixed pair: election, steady state, cable cut of the master,
+/// return of the master, graceful stop of the master; the client reaches the
+/// VIP after each move.
+fn v3_mixed_pair_fails_over_and_back(lb01: Daemon, lb02: Daemon, advert_ms: u32, tag: &str) {
+    let high = Settings::v3(HIGH_PRIORITY, advert_ms);
+    let advert = high.advert();
+    let mut pair = Mixed::new(
+        tag,
+        (lb01, high),
+        (lb02, Settings::v3(LOW_PRIORITY, advert_ms)),
+    );
+    pair.lb01.start();
+    pair.lb02.start();
+    // At 10 ms the backup can win the race to start; lb01 then preempts.
+    let limit =
+        STARTUP_ALLOWANCE * 2 + master_down_interval_at(advert, LOW_PRIORITY) + advert * 2 + MARGIN;
+    pair.wait_sole_holder(true, limit, "VRRPv3 election");
+    std::thread::sleep((advert * 3 / 2).max(Duration::from_millis(100)));
+    pair.assert_steady_state(Duration::from_secs(2));
+    pair.assert_client_reaches_vip_on(&pair.net.lb01);
+
+    let cut = Instant::now();
+    pair.net.lb01.link_down().unwrap();
+    let bound = master_down_interval_at(advert, LOW_PRIORITY) + MARGIN;
+    let done = wait_until(bound + Duration::from_secs(2), POLL, || pair.lb02.holds());
+    let took = cut.elapsed();
+    assert!(
+        done.is_some(),
+        "{tag}: lb02 never took over\n{}",
+        pair.describe()
+    );
+    eprintln!(
+        "{tag}: takeover after the cable cut: {} (bound {})",
+        secs(took),
+        secs(bound)
+    );
+    assert!(
+        took <= bound,
+        "{tag}: takeover took {} (bound {})",
+        secs(took),
+        secs(bound)
+    );
+    assert!(
+        took >= advert * 2 * 95 / 100,
+        "{tag}: takeover after {}: before Master_Down_Interval",
+        secs(took)
+    );
+    pair.assert_client_reaches_vip_on(&pair.net.lb02);
+
+    let plugged = Instant::now();
+    pair.net.lb01.link_up().unwrap();
+    let bound = STARTUP_ALLOWANCE + master_down_interval_at(advert, HIGH_PRIORITY) + MARGIN;
+    pair.wait_sole_holder(
+        true,
+        bound + Duration::from_secs(2),
+        "lb01 back after link up",
+    );
+    eprintln!(
+        "{tag}: lb01 master again {} after link up",
+        secs(plugged.elapsed())
+    );
+    assert!(
+        plugged.elapsed() <= bound,
+        "{tag}: lb01 back after {}",
+        secs(plugged.elapsed())
+    );
+    std::thread::sleep((advert * 3 / 2).max(Duration::from_millis(100)));
+    pair.assert_steady_state(Duration::from_secs(1));
+
+    let stopped = Instant::now();
+    pair.lb01.signal_stop();
+    let bound = skew_time_at(advert, LOW_PRIORITY) + MARGIN;
+    pair.wait_sole_holder(
+        false,
+        bound + Duration::from_secs(2),
+        "lb02 after lb01's stop",
+    );
+    let took = stopped.elapsed();
+    eprintln!(
+        "{tag}: handover after SIGTERM: {} (bound {})",
+        secs(took),
+        secs(bound)
+    );
+    assert!(
+        took <= bound,
+        "{tag}: handover took {} (bound {})",
+        secs(took),
+        secs(bound)
+    );
+    pair.lb01.wait_exited();
+    pair.assert_client_reaches_vip_on(&pair.net.lb02);
+    pair.lb02.assert_running();
+}
+
+#[test]
+fn v3_1s_keepalived_master_vrrpd_backup() {
+    v3_mixed_pair_fails_over_and_back(Daemon::Keepalived, Daemon::Vrrpd, 1000, "ik3s");
+}
+
+#[test]
+fn v3_1s_vrrpd_master_keepalived_backup() {
+    v3_mixed_pair_fails_over_and_back(Daemon::Vrrpd, Daemon::Keepalived, 1000, "iv3s");
+}
+
+#[test]
+fn v3_10ms_keepalived_master_vrrpd_backup() {
+    v3_mixed_pair_fails_over_and_back(Daemon::Keepalived, Daemon::Vrrpd, 10, "ik310");
+}
+
+#[test]
+fn v3_10ms_vrrpd_master_keepalived_backup() {
+    v3_mixed_pair_fails_over_and_back(Daemon::Vrrpd, Daemon::Keepalived, 10, "iv310");
+}
+
+// ---------------------------------------------------------------------------
+// VRRPv3 checksum forms. keepalived 2.2.7 has no `v3_checksum_as_v2` keyword
+// (checked below): it always sends, and only accepts, the RFC 5798 form with
+// the IPv4 pseudo-header. vrrpd's acceptance of the RFC 9568 message-only
+// form is therefore tested with crafted adverts.
+
+/// keepalived 2.2.7's own config test rejects the keyword.
+#[test]
+fn keepalived_2_2_7_has_no_v3_checksum_as_v2_keyword() {
+    let _timing = timing_guard(false);
+    let net = PairLab::new("ikcsum");
+    let conf = net.lab.dir().join("checksum-keyword.conf");
+    let text = Settings::v3(HIGH_PRIORITY, 1000)
+        .keepalived_conf("lb01")
+        .replace("    advert_int", "    v3_checksum_as_v2\n    advert_int");
+    std::fs::write(&conf, text).unwrap();
+    let output = std::process::Command::new("ip")
+        .args(["netns", "exec", net.lb01.netns(), "keepalived", "-t", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("Unknown keyword 'v3_checksum_as_v2'"),
+        "keepalived -t output:\n{said}"
+    );
+}
+
+/// Internet checksum (RFC 1071) over `data`, for checking crafted packets
+/// independently of vrrpd's codec.
+fn ones_complement_sum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for chunk in data.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A VRRPv3 IPv4 advert for VRID 50 / the VIP at `priority`, 100 ms, with
+/// the checksum in the requested form (or broken).
+fn crafted_v3_advert(priority: u8, form: &str) -> Vec<u8> {
+    use vrrpd::core::packet::{self, Advertisement, Authentication, ChecksumMode, Version};
+    let source: IpAddr = "192.0.2.41".parse().unwrap();
+    let group: IpAddr = "224.0.0.18".parse().unwrap();
+    let advert = Advertisement {
+        version: Version::V3,
+        virtual_router_id: 50,
+        priority,
+        interval_cs: 10,
+        addresses: vec![vip()],
+        authentication: Authentication::None,
+    };
+    let mode = if form == "with_pseudo_header" {
+        ChecksumMode::WithPseudoHeader
+    } else {
+        ChecksumMode::MessageOnly
+    };
+    let mut bytes = packet::encode(&advert, source, group, mode);
+    // Independent check of the form: a message-only checksum sums to zero
+    // over the message alone; the pseudo-header form does not.
+    let message_only_valid = ones_complement_sum(&bytes) == 0;
+    assert_eq!(
+        message_only_valid,
+        form == "message_only" || form == "broken",
+        "{form}"
+    );
+    if form == "broken" {
+        bytes[6] ^= 0x5a;
+    }
+    bytes
+}
+
+/// Sends `packet` as IP protocol 112 to 224.0.0.18 from lb01 (TTL 255)
+/// every 100 ms until `stop` is set.
+fn send_crafted_adverts(
+    host: &Host,
+    packet: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let socket = host
+        .in_netns(|| {
+            let socket =
+                Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).map_err(|e| {
+                    vrrpd::lab::LabError::Io {
+                        context: "raw socket".into(),
+                        source: e,
+                    }
+                })?;
+            let lb01: std::net::Ipv4Addr = "192.0.2.41".parse().unwrap();
+            socket.set_multicast_ttl_v4(255).unwrap();
+            socket.set_multicast_if_v4(&lb01).unwrap();
+            socket.set_multicast_loop_v4(false).unwrap();
+            socket
+                .bind(&SockAddr::from(std::net::SocketAddr::new(lb01.into(), 0)))
+                .unwrap();
+            Ok(socket)
+        })
+        .unwrap();
+    std::thread::spawn(move || {
+        let group = SockAddr::from(std::net::SocketAddr::new("224.0.0.18".parse().unwrap(), 0));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            let bytes = packet.lock().unwrap().clone();
+            socket.send_to(&bytes, &group).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+/// vrrpd (priority 100, VRRPv3, 100 ms) as backup of a crafted master
+/// (priority 200): it accepts adverts with the message-only checksum and with
+/// the pseudo-header one (it stays backup), and drops a broken checksum with
+/// a log line (it takes over).
+#[test]
+fn v3_vrrpd_accepts_both_checksum_forms_and_drops_broken_ones() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let _timing = timing_guard(false);
+    let net = PairLab::new("icsum");
+    let packet = Arc::new(Mutex::new(crafted_v3_advert(200, "message_only")));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = send_crafted_adverts(&net.lb01, Arc::clone(&packet), Arc::clone(&stop));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut vrrpd = Node::new(&net.lb02, Daemon::Vrrpd, Settings::v3(LOW_PRIORITY, 100));
+    vrrpd.start();
+    let advert = Duration::from_millis(100);
+    let watch = STARTUP_ALLOWANCE + master_down_interval_at(advert, LOW_PRIORITY) * 4;
+    for form in ["message_only", "with_pseudo_header"] {
+        *packet.lock().unwrap() = crafted_v3_advert(200, form);
+        let took = wait_until(watch, POLL, || vrrpd.holds());
+        assert!(
+            took.is_none(),
+            "vrrpd took the VIP while a priority-200 master advertised with the {form} checksum:\n{}",
+            vrrpd.log()
+        );
+        vrrpd.assert_running();
+    }
+    let log = vrrpd.log();
+    assert!(
+        !log.contains("ignored a VRRP packet"),
+        "no advert was dropped:\n{log}"
+    );
+    assert!(log.contains("(VI_1) Entering BACKUP STATE"), "{log}");
+
+    *packet.lock().unwrap() = crafted_v3_advert(200, "broken");
+    let broken = Instant::now();
+    let took = wait_until(watch, POLL, || vrrpd.holds());
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    assert!(
+        took.is_some(),
+        "vrrpd ignored the broken adverts' master:\n{}",
+        vrrpd.log()
+    );
+    assert!(
+        broken.elapsed() >= advert * 2,
+        "vrrpd took over {} after the checksums broke",
+        secs(broken.elapsed())
+    );
+    let line = "(VI_1) ignored a VRRP packet from 192.0.2.41: checksum is wrong";
+    assert!(
+        vrrpd.log().contains(line),
+        "vrrpd logs `{line}`:\n{}",
+        vrrpd.log()
+    );
+}
+
+/// vrrpd sending the RFC 9568 message-only form to keepalived 2.2.7: keepalived
+/// rejects every advert ("Invalid VRRPv3 checksum") and takes the VIP too.
+/// This is why vrrpd sends the pseudo-header form by default, and why the
+/// migration guide says to leave `v3_checksum` alone next to keepalived.
+#[test]
+fn v3_keepalived_2_2_7_rejects_message_only_checksums() {
+    let message_only = Settings {
+        v3_checksum: "message_only",
+        ..Settings::v3(HIGH_PRIORITY, 100)
+    };
+    let mut pair = Mixed::new(
+        "ikrej",
+        (Daemon::Vrrpd, message_only),
+        (Daemon::Keepalived, Settings::v3(LOW_PRIORITY, 100)),
+    );
+    pair.lb01.start();
+    pair.wait_sole_holder(true, Duration::from_secs(3), "vrrpd alone");
+    pair.lb02.start();
+    let rejected = wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
+        pair.lb02.log().contains("(VI_1) Invalid VRRPv3 checksum")
+    });
+    assert!(rejected.is_some(), "keepalived's log:\n{}", pair.lb02.log());
+    let split = wait_until(Duration::from_secs(3), POLL, || pair.lb02.holds());
+    assert!(
+        split.is_some(),
+        "keepalived, hearing no valid master, takes the VIP as well"
+    );
+    assert!(pair.lb01.holds());
 }
 
 #[test]
