@@ -314,7 +314,7 @@ impl Mixed {
     fn wait_sole_holder(&self, lb01: bool, limit: Duration, what: &str) -> Duration {
         let start = Instant::now();
         let done = wait_until(limit, POLL, || {
-            self.lb01.holds() == lb01 && self.lb02.holds() == !lb01
+            self.lb01.holds() == lb01 && self.lb02.holds() != lb01
         });
         assert!(
             done.is_some(),
