@@ -566,10 +566,20 @@ fn v2_vrrpd_master_keepalived_backup_fail_over_and_back() {
     );
     pair.assert_client_reaches_vip_on(&pair.net.lb02);
 
-    // vrrpd restarts (removing the VIP it left behind while it is backup)
+    // vrrpd restarts, removes the VIP it left behind (it starts as backup)
     // and preempts.
+    assert!(
+        pair.lb01.holds(),
+        "the kernel keeps the VIP of a SIGKILLed vrrpd"
+    );
     let restarted = Instant::now();
     pair.lb01.start();
+    let cleaned = wait_until(STARTUP_ALLOWANCE * 2, POLL, || !pair.lb01.holds());
+    assert!(
+        cleaned.is_some(),
+        "vrrpd did not remove the VIP left behind before preempting\n{}",
+        pair.describe()
+    );
     pair.wait_sole_holder(
         true,
         Duration::from_secs(10),
@@ -632,6 +642,16 @@ fn v2_vrrpd_master_keepalived_backup_fail_over_and_back() {
 
 // ---------------------------------------------------------------------------
 // The rolling migration of docs/migrating-from-keepalived.md.
+
+/// The configuration file keepalived says it read (its first log lines).
+fn keepalived_conf_path(log: &str) -> std::path::PathBuf {
+    log.lines()
+        .find_map(|line| {
+            line.split_once("Configuration file ")
+                .map(|(_, path)| path.trim().into())
+        })
+        .unwrap_or_else(|| panic!("keepalived did not log its configuration file:\n{log}"))
+}
 
 /// `vrrpd import-keepalived FILE` then `vrrpd check --config`, as the guide says.
 fn import_and_check(host: &Host, keepalived_conf: &str) -> String {
@@ -720,22 +740,39 @@ fn rolling_migration_of_a_live_pair_keeps_the_vip_reachable() {
         "vrrpd on lb02 hears keepalived's adverts and stays backup:\n{lb02_log}"
     );
 
-    // Step 2, the master (lb01): import, check, stop keepalived (priority 0:
-    // vrrpd on lb02 takes over after its Skew_Time), start vrrpd, which
-    // preempts with its higher priority.
+    // Step 2, the master (lb01). First hand the VIP over without a gap:
+    // lower keepalived's priority below the backup's and reload it
+    // (`systemctl reload keepalived` sends SIGHUP). vrrpd on lb02 preempts
+    // the now lower-priority master (RFC 3768 §6.4.2) after its
+    // Master_Down_Interval, adds the VIP and sends GARPs before keepalived
+    // hears its advert and lets go: make before break.
     let lb01_json = import_and_check(&pair.net.lb01, &master_settings.keepalived_conf("lb01"));
-    let stopped = Instant::now();
-    pair.lb01.signal_stop();
+    let lowered = Settings {
+        priority: 50,
+        ..master_settings.clone()
+    };
+    let conf_path = keepalived_conf_path(&pair.lb01.log());
+    std::fs::write(&conf_path, lowered.keepalived_conf("lb01")).unwrap();
+    let reloaded = Instant::now();
+    pair.lb01.process().signal(Signal::SIGHUP).unwrap();
     pair.wait_sole_holder(
         false,
-        Duration::from_secs(4),
-        "vrrpd on lb02 after keepalived's stop on lb01",
+        STARTUP_ALLOWANCE + master_down_interval(LOW_PRIORITY) + ADVERT + MARGIN * 2,
+        "vrrpd on lb02 preempting the lowered keepalived master",
     );
-    assert_graceful_handover(
-        stopped.elapsed(),
-        LOW_PRIORITY,
-        "stopping keepalived on the master",
+    eprintln!(
+        "rolling migration: lb02 master {} after keepalived's reload",
+        secs(reloaded.elapsed())
     );
+    let line = "(VI_1) Entering MASTER STATE (reason: preempting lower priority master 192.0.2.41 priority 50)";
+    assert!(
+        pair.lb02.log().contains(line),
+        "the guide quotes `{line}`:\n{}",
+        pair.lb02.log()
+    );
+    pair.assert_steady_state(Duration::from_secs(2));
+    // Then keepalived, now a backup, stops without touching the VIP.
+    pair.lb01.signal_stop();
     pair.lb01.wait_exited();
     pair.lb01.daemon = Daemon::Vrrpd;
     let started = Instant::now();
@@ -748,14 +785,15 @@ fn rolling_migration_of_a_live_pair_keeps_the_vip_reachable() {
     pair.wait_sole_holder(true, Duration::from_secs(10), "vrrpd on lb01 preempting");
     assert_preemption(started.elapsed(), "vrrpd's start on lb01");
     pair.assert_steady_state(Duration::from_secs(2));
-    probe.wait_for_replies(probe.received_so_far() + 20, Duration::from_secs(3));
+    probe.wait_for_replies(20, Duration::from_secs(3));
     let report = probe.finish().unwrap();
     eprintln!("rolling migration: client {report}");
 
-    // The client's only outage is the one graceful handover of step 2.
+    // No outage: both moves were make-before-break, the client's neighbour
+    // entry following the new master's GARP. 200 ms is 20 ping intervals.
     let gap = report.longest_gap().expect("replies");
     assert!(
-        gap <= skew_time(LOW_PRIORITY) + MARGIN,
+        gap <= Duration::from_millis(200),
         "the client lost the VIP for {} during the migration: {report}",
         secs(gap)
     );
