@@ -358,6 +358,26 @@ impl Mixed {
         self.lb02.assert_running();
     }
 
+    /// Neither side dropped the other's adverts: vrrpd logged no dropped
+    /// packet and keepalived no invalid one (its words: "invalid passwd",
+    /// "Invalid VRRPv3 checksum", "invalid TTL/HL", …).
+    fn assert_no_dropped_adverts(&self) {
+        for node in [&self.lb01, &self.lb02] {
+            let log = node.log();
+            let complaint = match node.daemon {
+                Daemon::Vrrpd => log.lines().find(|l| l.contains("ignored a VRRP packet")),
+                Daemon::Keepalived => log
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().contains("invalid")),
+            };
+            assert!(
+                complaint.is_none(),
+                "{} dropped its peer's adverts: {complaint:?}",
+                node.name()
+            );
+        }
+    }
+
     /// The client pings the VIP and its ARP entry carries `holder`'s MAC.
     fn assert_client_reaches_vip_on(&self, holder: &Host) {
         assert_client_reaches(&self.net.client, vip(), holder);
@@ -528,6 +548,7 @@ fn v2_keepalived_master_vrrpd_backup_fail_over_and_back() {
     assert_preemption(restarted.elapsed(), "keepalived's restart");
     pair.assert_steady_state(Duration::from_secs(2));
     pair.assert_client_reaches_vip_on(&pair.net.lb01);
+    pair.assert_no_dropped_adverts();
 }
 
 /// vrrpd MASTER (lb01, 150) + keepalived BACKUP (lb02, 100): election, steady
@@ -638,6 +659,7 @@ fn v2_vrrpd_master_keepalived_backup_fail_over_and_back() {
     assert_preemption(restarted.elapsed(), "vrrpd's second restart");
     pair.assert_steady_state(Duration::from_secs(2));
     pair.assert_client_reaches_vip_on(&pair.net.lb01);
+    pair.assert_no_dropped_adverts();
 }
 
 // ---------------------------------------------------------------------------
@@ -1094,6 +1116,7 @@ fn v3_mixed_pair_fails_over_and_back(lb01: Daemon, lb02: Daemon, advert_ms: u32,
     pair.lb01.wait_exited();
     pair.assert_client_reaches_vip_on(&pair.net.lb02);
     pair.lb02.assert_running();
+    pair.assert_no_dropped_adverts();
 }
 
 #[test]

@@ -655,7 +655,7 @@ fn v6_mixed_pair(first: Daemon, second: Daemon, tag: &str) {
     net.assert_client_reaches_vip_on(&net.lb02);
 
     let restarted = Instant::now();
-    let _lb01 = start(&net.lb01, first, HIGH_PRIORITY);
+    let lb01_again = start(&net.lb01, first, HIGH_PRIORITY);
     let bound = STARTUP_ALLOWANCE + master_down_interval(HIGH_PRIORITY) + MARGIN;
     net.wait_sole_holder(
         &net.lb01,
@@ -671,6 +671,21 @@ fn v6_mixed_pair(first: Daemon, second: Daemon, tag: &str) {
     assert!(took <= bound, "{tag}: preemption took {}", secs(took));
     net.assert_steady_state();
     net.assert_client_reaches_vip_on(&net.lb01);
+    // keepalived accepted vrrpd's IPv6 adverts throughout (it logs rejected
+    // ones as "invalid …"), and vrrpd keepalived's.
+    let (vrrpd_log, keepalived_log) = if first == Daemon::Vrrpd {
+        (lb01.log() + &lb01_again.log(), lb02.log())
+    } else {
+        (lb02.log(), lb01.log() + &lb01_again.log())
+    };
+    assert!(
+        !vrrpd_log.contains("ignored a VRRP packet"),
+        "vrrpd dropped keepalived's adverts:\n{vrrpd_log}"
+    );
+    assert!(
+        !keepalived_log.to_ascii_lowercase().contains("invalid"),
+        "keepalived rejected vrrpd's adverts:\n{keepalived_log}"
+    );
     drop(lb02);
 }
 
