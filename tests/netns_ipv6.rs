@@ -719,3 +719,116 @@ fn helpers_parse_ping_output_and_group_bursts() {
         "fe80::40/64"
     );
 }
+
+/// Sends crafted VRRPv3 IPv6 adverts (VRID 50, priority 200, both virtual
+/// addresses) from `host`'s link-local address to ff02::12 every 100 ms with
+/// the hop limit `hop_limit` holds, until `stop` is set.
+fn send_crafted_v6_adverts(
+    host: &Host,
+    hop_limit: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    use std::net::SocketAddrV6;
+    use std::sync::atomic::Ordering;
+    use vrrpd::core::packet::{self, Advertisement, Authentication, ChecksumMode, Version};
+    let source = link_local_of(host);
+    let group: Ipv6Addr = "ff02::12".parse().unwrap();
+    let (socket, ifindex) = host
+        .in_netns(|| {
+            let ifindex = nix::net::if_::if_nametoindex("eth0").unwrap();
+            let socket =
+                Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(112))).map_err(|e| {
+                    vrrpd::lab::LabError::Io {
+                        context: "raw IPv6 socket".into(),
+                        source: e,
+                    }
+                })?;
+            socket.set_multicast_if_v6(ifindex).unwrap();
+            socket.set_multicast_loop_v6(false).unwrap();
+            socket
+                .bind(&SockAddr::from(SocketAddrV6::new(source, 0, 0, ifindex)))
+                .unwrap();
+            Ok((socket, ifindex))
+        })
+        .unwrap();
+    let advert = Advertisement {
+        version: Version::V3,
+        virtual_router_id: 50,
+        priority: 200,
+        interval_cs: 10,
+        addresses: vec![vip_link_local(), vip()],
+        authentication: Authentication::None,
+    };
+    // IPv6 always carries the pseudo-header checksum (RFC 5798 §5.2.8).
+    let bytes = packet::encode(
+        &advert,
+        IpAddr::V6(source),
+        IpAddr::V6(group),
+        ChecksumMode::WithPseudoHeader,
+    );
+    std::thread::spawn(move || {
+        let destination = SockAddr::from(SocketAddrV6::new(group, 0, 0, ifindex));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            socket
+                .set_multicast_hops_v6(hop_limit.load(Ordering::Relaxed))
+                .unwrap();
+            socket.send_to(&bytes, &destination).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+/// RFC 5798 §7.1: a receiver must drop adverts whose hop limit is not 255
+/// (they may come from off the link). vrrpd (priority 100) stays backup while
+/// a crafted priority-200 master advertises with hop limit 255, and takes
+/// over, logging why, once the same adverts arrive with hop limit 254.
+#[test]
+fn v6_vrrpd_drops_adverts_with_a_hop_limit_other_than_255() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let net = V6Lab::new("v6hop");
+    let hop_limit = Arc::new(AtomicU32::new(255));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = send_crafted_v6_adverts(&net.lb01, Arc::clone(&hop_limit), Arc::clone(&stop));
+    std::thread::sleep(Duration::from_millis(200));
+    let vrrpd = start(&net.lb02, Daemon::Vrrpd, LOW_PRIORITY);
+    let watch = STARTUP_ALLOWANCE + master_down_interval(LOW_PRIORITY) * 4;
+    let took = wait_until(watch, POLL, || net.lb02.has_address(vip()));
+    assert!(
+        took.is_none(),
+        "vrrpd took the VIP while a priority-200 master advertised with hop limit 255:\n{}",
+        vrrpd.log()
+    );
+    assert!(
+        !vrrpd.log().contains("ignored a VRRP packet"),
+        "{}",
+        vrrpd.log()
+    );
+
+    hop_limit.store(254, Ordering::Relaxed);
+    let changed = Instant::now();
+    let took = wait_until(watch, POLL, || net.lb02.has_address(vip()));
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    assert!(
+        took.is_some(),
+        "vrrpd obeyed adverts with hop limit 254:\n{}",
+        vrrpd.log()
+    );
+    assert!(
+        changed.elapsed() >= ADVERT * 2,
+        "{}",
+        secs(changed.elapsed())
+    );
+    let line = format!(
+        "(VI_6) ignored a VRRP packet from {}: TTL/hop limit is not 255",
+        link_local_of(&net.lb01)
+    );
+    assert!(
+        vrrpd.log().contains(&line),
+        "vrrpd logs `{line}`:\n{}",
+        vrrpd.log()
+    );
+}
