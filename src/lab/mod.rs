@@ -656,7 +656,20 @@ impl Host {
         config_json: &str,
         env: &[(&str, &str)],
     ) -> LabResult<LabProcess> {
-        let config_path = self.write_file("vrrpd", "json", config_json)?;
+        // Each daemon gets its own control socket in the lab directory (unless the config
+        // names one), so that labs neither share nor leave behind /run/vrrpd/control.sock.
+        let with_socket = match serde_json::from_str::<serde_json::Value>(config_json) {
+            Ok(serde_json::Value::Object(mut top)) if !top.contains_key("control_socket") => {
+                let socket = self.unique_path("control", "sock");
+                top.insert(
+                    "control_socket".to_owned(),
+                    serde_json::Value::from(socket.to_string_lossy().into_owned()),
+                );
+                serde_json::Value::Object(top).to_string()
+            }
+            _ => config_json.to_owned(),
+        };
+        let config_path = self.write_file("vrrpd", "json", &with_socket)?;
         let binary = vrrpd_binary.to_string_lossy();
         let config = config_path.to_string_lossy();
         let log_level = std::env::var("VRRPD_LAB_LOG").unwrap_or_else(|_| "debug".into());
