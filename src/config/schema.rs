@@ -104,7 +104,6 @@ pub(super) fn unicast_peers_schema(generator: &mut schemars::SchemaGenerator) ->
         "type": "array",
         "items": ip_address_schema(generator),
         "maxItems": 255,
-        "uniqueItems": true,
         "examples": [["192.0.2.42"]]
     })
 }

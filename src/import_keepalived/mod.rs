@@ -272,6 +272,10 @@ fn instance_defaults() -> Option<serde_json::Map<String, serde_json::Value>> {
 /// global_defs keywords that do not change what vrrpd would put on the wire or when.
 const GLOBAL_NO_EFFECT: &[(&str, &str)] = &[
     (
+        "vrrp_check_unicast_src",
+        "vrrpd always accepts unicast adverts only from the instance's unicast_peers",
+    ),
+    (
         "router_id",
         "identifies the host in keepalived's emails and logs",
     ),
@@ -526,10 +530,6 @@ const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
 
 /// Top-level blocks that have no effect on their own.
 const TOP_NO_EFFECT: &[(&str, &str)] = &[
-    (
-        "vrrp_check_unicast_src",
-        "vrrpd always accepts unicast adverts only from the instance's unicast_peers",
-    ),
     (
         "vrrp_script",
         "a health check; it acts only through `track_script` in a vrrp_instance, reported there",
