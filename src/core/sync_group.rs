@@ -73,13 +73,17 @@ pub fn follow(
     members: &[MemberStatus],
     transition: Option<MemberTransition>,
 ) -> Vec<(usize, SyncCommand)> {
-    // Rule 1: a fault of its own anywhere holds everybody not held yet (a member in INIT
-    // is not running: it is held, if need be, once it starts).
+    // Rule 1: a fault of its own anywhere holds everybody else not held yet. A member at
+    // fault is in FAULT anyway; it is not held, so that its recovery is a transition of
+    // its own (FAULT → BACKUP) that brings the policy back. A member in INIT is not
+    // running: it is held, if need be, once it starts.
     if members.iter().any(|member| member.own_fault) {
         return members
             .iter()
             .enumerate()
-            .filter(|(_, member)| !member.held && member.state != State::Initialize)
+            .filter(|(_, member)| {
+                !member.held && !member.own_fault && member.state != State::Initialize
+            })
             .map(|(index, _)| (index, SyncCommand::Hold))
             .collect();
     }
@@ -185,11 +189,7 @@ mod tests {
         ];
         assert_eq!(
             follow(&members, moved(0, State::Master, State::Fault)),
-            vec![
-                (0, SyncCommand::Hold),
-                (1, SyncCommand::Hold),
-                (2, SyncCommand::Hold)
-            ]
+            vec![(1, SyncCommand::Hold), (2, SyncCommand::Hold)]
         );
     }
 
@@ -200,13 +200,20 @@ mod tests {
             held: true,
             own_fault,
         };
-        // Two links down: one coming back is not enough.
+        // Two links down: one coming back (to BACKUP) is not enough, it is held too.
         let members = [
-            held(State::Fault, false),
-            held(State::Fault, true),
+            member(State::Backup),
+            MemberStatus {
+                state: State::Fault,
+                held: false,
+                own_fault: true,
+            },
             held(State::Fault, false),
         ];
-        assert_eq!(follow(&members, None), vec![]);
+        assert_eq!(
+            follow(&members, moved(0, State::Fault, State::Backup)),
+            vec![(0, SyncCommand::Hold)]
+        );
         let members = [
             held(State::Fault, false),
             held(State::Fault, false),
@@ -322,6 +329,8 @@ mod tests {
         let holds_right = members.iter().all(|m| {
             if m.state == State::Initialize {
                 !m.own_fault
+            } else if m.own_fault {
+                m.state == State::Fault
             } else if at_fault {
                 m.held && m.state == State::Fault
             } else {

@@ -762,8 +762,12 @@ impl Daemon {
                 .iter()
                 .position(|&index| self.slots[index].name() == name)
                 .map(|member| MemberTransition { member, from, to });
-            self.command_group(&group_name, &members, mover, &name)
-                .await;
+            let why = format!(
+                "{name} went from {} to {}",
+                state_name(from),
+                state_name(to)
+            );
+            self.command_group(&group_name, &members, mover, &why).await;
         }
     }
 
@@ -780,7 +784,7 @@ impl Daemon {
         group: &str,
         members: &[usize],
         transition: Option<MemberTransition>,
-        cause: &str,
+        why: &str,
     ) {
         let statuses: Vec<MemberStatus> = members
             .iter()
@@ -793,20 +797,12 @@ impl Daemon {
                 }
             })
             .collect();
-        let why = match transition {
-            Some(moved) => format!(
-                "{cause} went from {} to {}",
-                state_name(moved.from),
-                state_name(moved.to)
-            ),
-            None => "reload".to_owned(),
-        };
         for (member, command) in sync_group::follow(&statuses, transition) {
             let Some(&index) = members.get(member) else {
                 continue;
             };
             let name = self.slots[index].name().to_owned();
-            info!("{}", sync_line(group, &name, command, &why));
+            info!("{}", sync_line(group, &name, command, why));
             let input = match command {
                 SyncCommand::ForceBackup => Input::SyncForceBackup,
                 SyncCommand::ForceMaster => Input::SyncForceMaster,
@@ -818,6 +814,22 @@ impl Daemon {
             // one level down, so boxing this one call is enough.
             Box::pin(self.perform(index, actions)).await;
         }
+    }
+
+    /// Re-check the group of instance `name` when something the policy looks at changed
+    /// without a transition (a held instance's link went up or down).
+    async fn recheck_group_of(&mut self, name: &str, why: &str) {
+        let Some(group) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|group| group.instances.iter().any(|member| member == name))
+        else {
+            return;
+        };
+        let group_name = group.name.clone();
+        let members = self.group_members(&group.instances);
+        self.command_group(&group_name, &members, None, why).await;
     }
 
     /// After a reload: groups may have changed. Re-check every group's holds, and release
@@ -837,7 +849,8 @@ impl Daemon {
         }
         for group in self.config.sync_groups.clone() {
             let members = self.group_members(&group.instances);
-            self.command_group(&group.name, &members, None, "").await;
+            self.command_group(&group.name, &members, None, "reload")
+                .await;
         }
     }
 
@@ -988,7 +1001,11 @@ impl Daemon {
             if event.up { "up" } else { "down" }
         );
         for index in 0..self.slots.len() {
-            if self.slots[index].ifindex == event.index {
+            if self
+                .slots
+                .get(index)
+                .is_some_and(|slot| slot.ifindex == event.index)
+            {
                 self.feed(
                     index,
                     if event.up {
@@ -998,6 +1015,16 @@ impl Daemon {
                     },
                 )
                 .await;
+                // A held instance changes no state on LinkUp/LinkDown, but whether its
+                // group is at fault does.
+                if let Some(slot) = self.slots.get(index) {
+                    let instance = slot.name().to_owned();
+                    let why = format!(
+                        "{instance}'s interface {name} is {}",
+                        if event.up { "up" } else { "down" }
+                    );
+                    self.recheck_group_of(&instance, &why).await;
+                }
             }
         }
     }
