@@ -1537,6 +1537,66 @@ mod tests {
     }
 
     #[test]
+    fn sync_lines_say_which_member_moved_and_what_follows() {
+        let why = "VI_internal went from MASTER to FAULT";
+        assert_eq!(
+            sync_line("G_lb", "VI_public", SyncCommand::Hold, why),
+            "(VI_public) sync group G_lb: VI_internal went from MASTER to FAULT; holding VI_public out of MASTER until no member's interface is down"
+        );
+        assert!(
+            sync_line(
+                "G",
+                "B",
+                SyncCommand::ForceBackup,
+                "A went from MASTER to BACKUP"
+            )
+            .ends_with("B leaves MASTER too (sending priority 0)")
+        );
+        assert!(
+            sync_line(
+                "G",
+                "B",
+                SyncCommand::ForceMaster,
+                "A went from BACKUP to MASTER"
+            )
+            .ends_with("B becomes MASTER too")
+        );
+        assert!(
+            sync_line(
+                "G",
+                "B",
+                SyncCommand::Release,
+                "A went from FAULT to BACKUP"
+            )
+            .ends_with("releasing B: no member's interface is down")
+        );
+        assert_eq!(
+            transition_line(
+                "B",
+                State::Master,
+                State::Backup,
+                &TransitionReason::SyncGroup,
+                None,
+                "eth0"
+            ),
+            "(B) Entering BACKUP STATE (reason: its sync group follows another member)"
+        );
+    }
+
+    #[test]
+    fn non_peer_drops_read_in_operator_words() {
+        let line = drop_line(
+            "(VI_1)",
+            DropReason::NotAPeer,
+            Some("192.0.2.10".parse().unwrap()),
+        );
+        assert_eq!(
+            line,
+            "(VI_1) ignored a VRRP packet from 192.0.2.10: sender is not one of this instance's unicast_peers"
+        );
+    }
+
+    #[test]
     fn status_text_lists_every_instance() {
         assert_eq!(
             status_text([("VI_1", State::Master, 150), ("VI_2", State::Backup, 100)]),
