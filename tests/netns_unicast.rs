@@ -23,35 +23,57 @@ const LB01: &str = "192.0.2.41";
 const LB02: &str = "192.0.2.42";
 const POLL: Duration = Duration::from_millis(5);
 
-/// vrrpd's side of the user's pair, in unicast mode.
-fn vrrpd_config(priority: u8, source: &str, peer: &str) -> String {
-    serde_json::json!({
+/// vrrpd's side of the user's pair (VRRPv2 with PASS, or VRRPv3), in unicast mode.
+fn vrrpd_config_version(version: u8, priority: u8, source: &str, peer: &str) -> String {
+    let mut config = serde_json::json!({
         "instances": [{
             "name": "VI_1",
             "interface": "eth0",
             "virtual_router_id": 50,
-            "version": 2,
+            "version": version,
             "priority": priority,
-            "authentication": { "type": "pass", "password": "password" },
             "virtual_addresses": [VIP],
             "garp_master_refresh_s": 60,
             "unicast_source": source,
             "unicast_peers": [peer]
         }]
-    })
-    .to_string()
+    });
+    if version == 2 {
+        config["instances"][0]["authentication"] =
+            serde_json::json!({ "type": "pass", "password": "password" });
+    }
+    config.to_string()
+}
+
+fn vrrpd_config(priority: u8, source: &str, peer: &str) -> String {
+    vrrpd_config_version(2, priority, source, peer)
 }
 
 /// keepalived's side: the same instance with `unicast_src_ip` / `unicast_peer`.
-fn keepalived_config(router_id: &str, priority: u8, source: &str, peer: &str) -> String {
+fn keepalived_config_version(
+    version: u8,
+    router_id: &str,
+    priority: u8,
+    source: &str,
+    peer: &str,
+) -> String {
+    let authentication = if version == 2 {
+        "    authentication {\n        auth_type PASS\n        auth_pass password\n    }\n"
+    } else {
+        ""
+    };
     format!(
         "global_defs {{\n    router_id {router_id}\n    vrrp_garp_master_refresh 60\n}}\n\
-         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    version 2\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    version {version}\n\
          \x20   virtual_router_id 50\n    priority {priority}\n    advert_int 1\n\
-         \x20   authentication {{\n        auth_type PASS\n        auth_pass password\n    }}\n\
+         {authentication}\
          \x20   unicast_src_ip {source}\n    unicast_peer {{\n        {peer}\n    }}\n\
          \x20   virtual_ipaddress {{\n        {VIP}\n    }}\n}}\n"
     )
+}
+
+fn keepalived_config(router_id: &str, priority: u8, source: &str, peer: &str) -> String {
+    keepalived_config_version(2, router_id, priority, source, peer)
 }
 
 /// A pair lab whose switch floods no multicast to any host.
@@ -183,9 +205,22 @@ fn wait_for_holder(holder: &Host, other: &Host, timeout: Duration) -> bool {
 
 #[test]
 fn vrrpd_and_keepalived_in_unicast_mode_elect_fail_over_and_never_multicast() {
+    unicast_pair_with_keepalived("uni", 2);
+}
+
+/// VRRPv3's checksum covers a pseudo-header with the destination address (RFC 5798
+/// §5.2.8): keepalived accepts vrrpd's adverts only if each was checksummed for its peer.
+#[test]
+fn vrrpv3_unicast_checksums_use_the_peer_as_destination() {
+    unicast_pair_with_keepalived("univ3", 3);
+}
+
+fn unicast_pair_with_keepalived(tag: &str, version: u8) {
     let _timing = timing_guard(false);
-    let pair = unicast_lab("uni");
+    let pair = unicast_lab(tag);
     let capture = Capture::start(&pair.lb01);
+    let vrrpd_config =
+        |priority, source, peer| vrrpd_config_version(version, priority, source, peer);
 
     // lb01 (vrrpd, 150) and lb02 (keepalived, 100), each listing the other.
     let mut vrrpd = pair
@@ -194,7 +229,13 @@ fn vrrpd_and_keepalived_in_unicast_mode_elect_fail_over_and_never_multicast() {
         .unwrap();
     let mut keepalived = pair
         .lb02
-        .start_keepalived(&keepalived_config("lb02", LOW_PRIORITY, LB02, LB01))
+        .start_keepalived(&keepalived_config_version(
+            version,
+            "lb02",
+            LOW_PRIORITY,
+            LB02,
+            LB01,
+        ))
         .unwrap();
 
     // Election: both start as backup; lb01's Master_Down_Interval (3.41 s) runs out
@@ -291,6 +332,38 @@ fn vrrpd_and_keepalived_in_unicast_mode_elect_fail_over_and_never_multicast() {
         from_vrrpd.iter().any(|p| p.priority == 0),
         "no priority-0 advert from vrrpd: {from_vrrpd:?}"
     );
+    // Neither side dropped the other's adverts (checksum, authentication, TTL).
+    let keepalived_log = keepalived.log().to_lowercase();
+    for complaint in ["checksum", "invalid", "ttl"] {
+        assert!(
+            !keepalived_log.contains(complaint),
+            "keepalived complained ({complaint}):\n{keepalived_log}"
+        );
+    }
+    assert!(
+        !vrrpd_logs(&pair).contains("ignored a VRRP packet"),
+        "vrrpd dropped keepalived's adverts:\n{}",
+        vrrpd_logs(&pair)
+    );
+}
+
+/// Every vrrpd log of lb01 (it ran twice).
+fn vrrpd_logs(pair: &PairLab) -> String {
+    let mut all = String::new();
+    let mut paths: Vec<_> = std::fs::read_dir(pair.lab.dir())
+        .unwrap()
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("lb01-vrrpd"))
+                && path.extension().is_some_and(|ext| ext == "log")
+        })
+        .collect();
+    paths.sort();
+    for path in paths {
+        all.push_str(&std::fs::read_to_string(path).unwrap_or_default());
+    }
+    all
 }
 
 #[test]
