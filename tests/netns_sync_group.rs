@@ -216,3 +216,70 @@ fn cutting_the_internal_link_moves_both_addresses_vrrpd_pair() {
 fn cutting_the_internal_link_moves_both_addresses_to_keepalived() {
     cutting_the_internal_link_moves_the_whole_group("synck", true);
 }
+
+/// A reload (SIGHUP) that adds the group applies it at once: with the internal link
+/// already down, the public instance is held out of MASTER; a reload that removes the
+/// group again releases it.
+#[test]
+fn reload_adds_and_removes_a_group() {
+    let _timing = timing_guard(false);
+    let net = two_networks("syncrl");
+    let lb01 = &net.pair.lb01;
+    let grouped = vrrpd_config(HIGH_PRIORITY);
+    let mut ungrouped: serde_json::Value = serde_json::from_str(&grouped).unwrap();
+    ungrouped.as_object_mut().unwrap().remove("sync_groups");
+    let config = lb01.lab_dir().join("reload.json");
+    std::fs::write(&config, ungrouped.to_string()).unwrap();
+    let mut vrrpd = lb01
+        .spawn_with_env(
+            VRRPD,
+            &["run", "--config", &config.to_string_lossy()],
+            &[("RUST_LOG", "debug")],
+        )
+        .unwrap();
+    // Alone on both segments: master of both after Master_Down_Interval.
+    assert!(
+        wait_until(Duration::from_secs(10), POLL, || holds_both(lb01)).is_some(),
+        "lb01 did not become master of both\n{}",
+        vrrpd.log()
+    );
+    // Without a group, losing the internal link leaves the public address where it is.
+    net.pair.lab.set_link(lb01, "eth1", false).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), POLL, || !lb01
+            .has_address(internal_vip()))
+        .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lb01.has_address(vip()), "no group yet, VI_public must stay");
+
+    // Reload with the group: VI_internal is at fault, so VI_public is held.
+    std::fs::write(&config, &grouped).unwrap();
+    vrrpd.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), POLL, || !lb01.has_address(vip())).is_some(),
+        "the reloaded group did not hold VI_public\n{}",
+        vrrpd.log()
+    );
+    assert!(
+        vrrpd
+            .log()
+            .contains("sync group G_lb: reload; holding VI_public")
+    );
+
+    // Reload without it: VI_public is released and, alone, becomes master again.
+    std::fs::write(&config, ungrouped.to_string()).unwrap();
+    vrrpd.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(8), POLL, || lb01.has_address(vip())).is_some(),
+        "VI_public was not released by the reload\n{}",
+        vrrpd.log()
+    );
+    assert!(
+        vrrpd
+            .log()
+            .contains("(VI_public) no longer in a sync group: released")
+    );
+    assert!(vrrpd.is_running());
+    vrrpd.terminate(Duration::from_secs(5)).unwrap();
+}
