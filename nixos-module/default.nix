@@ -83,6 +83,11 @@ let
       tracker = name;
       inherit (check) weight;
     }) cfg.healthChecks;
+  }
+  // optionalAttrs cfg.unicast {
+    # Adverts go to the other nodes' addresses and are accepted only from them.
+    unicast_source = localNode.address;
+    unicast_peers = map (n: cfg.nodes.${n}.address) otherNodeNames;
   };
 
   # One top-level tracker per health check; the instance's `track` carries the weight.
@@ -144,6 +149,8 @@ let
 
   # For the assertions below.
   nodeNames = attrNames cfg.nodes;
+  otherNodeNames = filter (n: n != localNodeName) nodeNames;
+  nodesWithoutAddress = filter (n: cfg.nodes.${n}.address == null) nodeNames;
   # "lb01 and lb02 (priority 100)" for every pair of nodes with the same priority.
   priorityClashes = lib.concatMap (
     a:
@@ -217,6 +224,16 @@ let
     {
       assertion = cfg.garpMasterRefreshSeconds >= 0;
       message = "services.vrrp.garpMasterRefreshSeconds must be 0 (off) or a positive number of seconds.";
+    }
+    {
+      assertion = !cfg.unicast || nodesWithoutAddress == [ ];
+      message = "services.vrrp.unicast is on, but ${concatStringsSep ", " nodesWithoutAddress} ${
+        if lib.length nodesWithoutAddress == 1 then "has" else "have"
+      } no address: in unicast mode every node's services.vrrp.nodes.<name>.address is where the others send their advertisements.";
+    }
+    {
+      assertion = !cfg.unicast || otherNodeNames != [ ];
+      message = "services.vrrp.unicast is on, but services.vrrp.nodes lists no node besides this one (${localNodeName}) to send advertisements to.";
     }
     {
       assertion = cfg.watchdogSec >= 0;
@@ -299,9 +316,10 @@ let
           example = "192.168.0.41";
           description = ''
             The node's own primary address on {option}`services.vrrp.interface`.
-            Documentation for readers of the configuration; vrrpd sends its
-            advertisements from the interface's primary address, so this value
-            is not written into the config.
+            With {option}`services.vrrp.unicast` on, it is where the other nodes
+            send their advertisements (and this node's source address); otherwise
+            it only documents the configuration, since vrrpd then sends from the
+            interface's primary address.
           '';
         };
       };
@@ -488,6 +506,19 @@ in
         Serve Prometheus metrics at `http://ADDRESS/metrics` (vrrpd
         `metrics_listen`); `null` turns the endpoint off. It has no
         authentication: keep it on loopback or a management network.
+      '';
+    };
+
+    unicast = mkOption {
+      type = types.bool;
+      default = false;
+      example = true;
+      description = ''
+        Send advertisements to the other nodes' {option}`services.vrrp.nodes.<name>.address`
+        instead of the multicast group 224.0.0.18, and accept them only from those
+        addresses (vrrpd `unicast_peers`, keepalived `unicast_peer`), for networks
+        that filter multicast. The local node's address becomes the source
+        (`unicast_source`). Every node needs an `address`. IPv4 only.
       '';
     };
 

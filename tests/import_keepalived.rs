@@ -297,9 +297,8 @@ fn expected_unsupported() -> Vec<(String, usize, String)> {
     let name = "unsupported.conf";
     vec![
         at(name, "vrrp_mcast_group4", "vrrp_mcast_group4"),
-        at(name, "vrrp_sync_group", "vrrp_sync_group"),
-        at(name, "unicast_src_ip", "unicast_src_ip"),
-        at(name, "unicast_peer", "unicast_peer"),
+        at(name, "notify_master", "notify_master"),
+        at(name, "192.0.2.2 min_ttl", "192.0.2.2"),
         at(name, "track_interface", "track_interface"),
         at(name, "192.0.2.71 dev eth1", "dev"),
         at(name, "auth_type AH", "auth_type"),
@@ -346,8 +345,11 @@ fn allow_partial_prints_the_supported_subset() {
                 "advert_interval_ms": 1000,
                 "version": v(VrrpVersion::V2),
                 "priority": 150,
-                // 192.0.2.71 is on eth1: left out; unicast_src_ip is unicast mode: left out.
-                "virtual_addresses": ["192.0.2.70"]
+                // 192.0.2.71 is on eth1: left out.
+                "virtual_addresses": ["192.0.2.70"],
+                // The peer's min_ttl is left out.
+                "unicast_peers": ["192.0.2.2"],
+                "unicast_source": "192.0.2.1"
             },
             {
                 "name": "VI_2",
@@ -359,7 +361,9 @@ fn allow_partial_prints_the_supported_subset() {
                 // AH is left out.
                 "virtual_addresses": ["192.0.2.72"]
             }
-        ]
+        ],
+        // notify_master is left out.
+        "sync_groups": [{ "name": "VG_1", "instances": ["VI_1", "VI_2"] }]
     });
     assert_eq!(parsed(&out), expected);
 }
@@ -557,4 +561,91 @@ fn unknown_keywords_are_reported_not_dropped() {
 fn a_file_without_instances_is_an_error() {
     let err = import_text("no_instances", "global_defs {\n  router_id x\n}\n", true).unwrap_err();
     assert!(matches!(err, ImportError::NoInstances { .. }), "{err}");
+}
+
+#[test]
+fn unicast_peers_and_sync_groups_are_imported() {
+    let name = "unicast-sync.conf";
+    let out = import(name);
+    assert_eq!(found(&out.warnings, Severity::Unsupported), vec![]);
+    assert_eq!(
+        found(&out.warnings, Severity::Note),
+        vec![
+            at(name, "vrrp_check_unicast_src", "vrrp_check_unicast_src"),
+            at(name, "smtp_alert", "smtp_alert"),
+            (name.to_owned(), 16, "state".to_owned()),
+            (name.to_owned(), 35, "state".to_owned()),
+        ]
+    );
+    let expected = json!({
+        "$schema": "https://vrrpd.dev/schema/vrrpd.schema.json",
+        "instances": [
+            {
+                "name": "VI_public",
+                "interface": "eth0",
+                "virtual_router_id": 60,
+                "version": v(VrrpVersion::V2),
+                "priority": 150,
+                "advert_interval_ms": 1000,
+                "authentication": { "type": "pass", "password": "password" },
+                "virtual_addresses": ["192.0.2.60/24"],
+                "unicast_peers": ["192.0.2.42"],
+                "unicast_source": "192.0.2.41"
+            },
+            {
+                "name": "VI_internal",
+                "interface": "eth1",
+                "virtual_router_id": 61,
+                "version": v(VrrpVersion::V2),
+                "priority": 150,
+                "advert_interval_ms": 1000,
+                "virtual_addresses": ["198.51.100.61/24"],
+                // mcast_src_ip is keepalived's other spelling of the unicast source.
+                "unicast_peers": ["198.51.100.42"],
+                "unicast_source": "198.51.100.41"
+            }
+        ],
+        "sync_groups": [{ "name": "VG_lb", "instances": ["VI_public", "VI_internal"] }]
+    });
+    assert_eq!(parsed(&out), expected);
+    assert_eq!(out.config.sync_groups.len(), 1);
+    assert!(out.config.instances.iter().all(|i| i.is_unicast()));
+}
+
+#[test]
+fn sync_group_leftovers_are_reported() {
+    let text = "vrrp_sync_group G {\n group {\n  VI_1\n }\n track_interface {\n  eth1\n }\n}\n\
+                vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n";
+    let err = import_text("sync_group_leftovers", text, false).unwrap_err();
+    let ImportError::Unsupported { diagnostics } = &err else {
+        panic!("{err}")
+    };
+    let unsupported: Vec<&str> = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Unsupported)
+        .map(|d| d.keyword.as_str())
+        .collect();
+    assert_eq!(unsupported, ["track_interface"]);
+    // The one-member group is left out with a warning (keepalived only warns too).
+    let out = import_text("sync_group_leftovers", text, true).unwrap();
+    assert!(out.config.sync_groups.is_empty());
+    assert!(
+        out.warnings
+            .iter()
+            .any(|d| d.keyword == "vrrp_sync_group" && d.message.contains("at least 2")),
+        "{:?}",
+        out.warnings
+    );
+}
+
+#[test]
+fn a_sync_group_naming_a_missing_instance_fails_validation() {
+    let text = "vrrp_sync_group G {\n group {\n  VI_1\n  VI_9\n }\n}\n\
+                vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n";
+    let err = import_text("sync_group_missing", text, false).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("/sync_groups/0/instances/1: no instance is named \"VI_9\""),
+        "{text}"
+    );
 }

@@ -64,6 +64,8 @@ struct Dumped {
     garp_burst_count: u32,
     garp_master_refresh_s: u32,
     source_address: Option<std::net::IpAddr>,
+    unicast_peers: Vec<std::net::IpAddr>,
+    sync_group: Option<String>,
 }
 
 /// Runs keepalived on `conf` for eight seconds in a fresh namespace and parses its dump.
@@ -112,6 +114,7 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
     let mut garp_interval_ms = None;
     let mut instances: Vec<(String, Dumped)> = Vec::new();
     let mut in_addresses = false;
+    let mut in_peers = false;
     for line in &lines {
         if let Some(v) = value(line, "Gratuitous ARP interval =") {
             let seconds: f64 = v.parse().unwrap();
@@ -126,11 +129,21 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
                 },
             ));
             in_addresses = false;
+            in_peers = false;
             continue;
         }
         let Some((_, d)) = instances.last_mut() else {
             continue;
         };
+        // "   Unicast Peer :" then one "     ADDRESS min_ttl 0 max_ttl 255" line per peer.
+        if in_peers {
+            if line.starts_with("     ") && !line.trim().is_empty() {
+                let text = line.split_whitespace().next().unwrap();
+                d.unicast_peers.push(text.parse().unwrap());
+                continue;
+            }
+            in_peers = false;
+        }
         if in_addresses {
             if line.starts_with("     ") && !line.trim().is_empty() {
                 let text = line.split_whitespace().next().unwrap();
@@ -165,6 +178,10 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
             d.password = Some(v);
         } else if value(line, "Virtual IP (").is_some() {
             in_addresses = true;
+        } else if line.trim() == "Unicast Peer :" {
+            in_peers = true;
+        } else if let Some(v) = value(line, "Sync group =") {
+            d.sync_group = Some(v);
         } else if let Some(v) = value(line, "Gratuitous ARP delay =") {
             d.garp_repeat_delay_s = v.parse().unwrap();
         } else if let Some(v) = value(line, "Gratuitous ARP repeat =") {
@@ -185,7 +202,7 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
     (instances, garp_interval_ms.unwrap_or(0))
 }
 
-fn as_dumped(instance: &vrrpd::config::InstanceConfig) -> Dumped {
+fn as_dumped(config: &vrrpd::config::Config, instance: &vrrpd::config::InstanceConfig) -> Dumped {
     Dumped {
         version: if instance.version == VrrpVersion::V2 {
             2
@@ -210,7 +227,14 @@ fn as_dumped(instance: &vrrpd::config::InstanceConfig) -> Dumped {
         garp_repeat_delay_s: instance.garp_repeat_delay_s,
         garp_burst_count: instance.garp_burst_count,
         garp_master_refresh_s: instance.garp_master_refresh_s,
-        source_address: instance.source_address,
+        // keepalived keeps mcast_src_ip and unicast_src_ip in one setting.
+        source_address: instance.configured_source(),
+        unicast_peers: instance.unicast_peers.clone(),
+        sync_group: config
+            .sync_groups
+            .iter()
+            .find(|group| group.instances.contains(&instance.name))
+            .map(|group| group.name.clone()),
     }
 }
 
@@ -247,6 +271,7 @@ fn fixtures_import_as_keepalived_itself_parses_them() {
             "quirks.conf",
             "include/main.conf",
             "garp-and-source.conf",
+            "unicast-sync.conf",
         ]
         .map(conf),
     );
@@ -268,7 +293,7 @@ fn fixtures_import_as_keepalived_itself_parses_them() {
             .config
             .instances
             .iter()
-            .map(|i| (i.name.clone(), as_dumped(i)))
+            .map(|i| (i.name.clone(), as_dumped(&out.config, i)))
             .collect();
         assert_eq!(imported, dumped, "{}", path.display());
         for instance in &out.config.instances {

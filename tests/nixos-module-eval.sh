@@ -170,6 +170,11 @@ assert r["firewall"]["extraCommands"] == ""
 assert r["firewall"]["extraInputRules"].strip() == "iifname \"eth0\" meta l4proto 112 accept comment \"VRRP (services.vrrp)\"", r["firewall"]
 '
 
+check unicast '
+assert inst["unicast_source"] == "192.168.0.42" and inst["unicast_peers"] == ["192.168.0.41"], inst
+assert inst["priority"] == 100
+'
+
 check watchdogOff 'assert sc["WatchdogSec"] == "0", sc["WatchdogSec"]'
 
 check noConfigCheck '

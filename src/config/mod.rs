@@ -68,6 +68,11 @@ pub struct Config {
     /// endpoint has no authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
+    /// Groups of instances that are master together or not at all (keepalived
+    /// `vrrp_sync_group`). Default: none. Each instance may belong to at most one group.
+    /// See docs/configuration.md for the exact rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_groups: Vec<SyncGroupConfig>,
 }
 
 impl Config {
@@ -77,6 +82,25 @@ impl Config {
             .as_deref()
             .unwrap_or(DEFAULT_CONTROL_SOCKET)
     }
+}
+
+/// A sync group: instances that move between MASTER and BACKUP together, e.g. a public
+/// and an internal virtual address of one router (keepalived `vrrp_sync_group`).
+///
+/// When one member leaves MASTER for BACKUP, the others resign (priority-0 advert) and
+/// become BACKUP; when one becomes MASTER, the others become MASTER; while one is in
+/// FAULT (its interface is down), the others are held in FAULT too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncGroupConfig {
+    /// Group name, used in logs; unique among the groups. No whitespace and no '/'.
+    /// keepalived: the NAME of `vrrp_sync_group NAME`.
+    #[schemars(length(min = 1, max = 64), regex(pattern = schema::INSTANCE_NAME_PATTERN))]
+    pub name: String,
+    /// The `name`s of the member instances, at least 2, each listed once. An instance
+    /// belongs to at most one group. keepalived: `group { VI_1 VI_2 }`.
+    #[schemars(length(min = 2, max = 255))]
+    pub instances: Vec<String>,
 }
 
 /// VRRP protocol version.
@@ -339,6 +363,23 @@ pub struct InstanceConfig {
     /// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`, `notify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<NotifyConfig>,
+    /// Unicast mode: the addresses of the other routers of this virtual router, at most
+    /// 255, each listed once, of the instance's family (IPv4 only for now). When
+    /// non-empty, advertisements are sent to each of them (TTL 255) instead of to the
+    /// multicast group 224.0.0.18, and advertisements from any other address are dropped
+    /// (counted as "not a configured unicast peer"). Default: empty = multicast. For
+    /// networks that filter multicast. keepalived: `unicast_peer { ... }`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::unicast_peers_schema")]
+    pub unicast_peers: Vec<IpAddr>,
+    /// Unicast mode only: the source address of our advertisements, which must be an
+    /// address of this router (the peers list it in their `unicast_peers`). Default:
+    /// `source_address` if set, else the interface's primary address. Needs
+    /// `unicast_peers`; when `source_address` is set too, both must be equal.
+    /// keepalived: `unicast_src_ip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::ip_address_schema")]
+    pub unicast_source: Option<IpAddr>,
 }
 
 fn default_version() -> VrrpVersion {
@@ -503,6 +544,27 @@ pub fn load_value(value: &serde_json::Value, origin: &str) -> Result<Config, Con
     if let Ok(config) = &config {
         add_unless_reported(&mut problems, health::check(config));
     }
+    let groups: Vec<SyncGroupConfig> = match &config {
+        Ok(config) => config.sync_groups.clone(),
+        Err(_) => value
+            .get("sync_groups")
+            .and_then(|groups| Vec::<SyncGroupConfig>::deserialize(groups).ok())
+            .unwrap_or_default(),
+    };
+    // Membership can only be checked against the names of every instance in the document.
+    let all_names: Option<Vec<&str>> = value
+        .get("instances")
+        .and_then(serde_json::Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.get("name").and_then(serde_json::Value::as_str))
+                .collect()
+        });
+    add_unless_reported(
+        &mut problems,
+        rules::check_sync_groups(&groups, all_names.as_deref().unwrap_or_default()),
+    );
 
     match config {
         Ok(config) if problems.is_empty() => Ok(config),
@@ -607,6 +669,20 @@ impl InstanceConfig {
             .iter()
             .filter_map(|a| a.parse().ok())
             .collect()
+    }
+
+    /// Unicast mode: adverts go to `unicast_peers` and are accepted only from them.
+    pub fn is_unicast(&self) -> bool {
+        !self.unicast_peers.is_empty()
+    }
+
+    /// The configured source of our advertisements, if any: `unicast_source` in unicast
+    /// mode, else `source_address` (validation makes them agree when both are set).
+    pub fn configured_source(&self) -> Option<IpAddr> {
+        match self.unicast_source {
+            Some(source) if self.is_unicast() => Some(source),
+            _ => self.source_address,
+        }
     }
 
     /// The address family of the instance: that of its first virtual address.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::{AuthenticationConfig, ConfigProblem, InstanceConfig, VrrpVersion};
+use super::{AuthenticationConfig, ConfigProblem, InstanceConfig, SyncGroupConfig, VrrpVersion};
 
 /// Linux IFNAMSIZ is 16 bytes including the terminating NUL.
 const MAX_INTERFACE_NAME_BYTES: usize = 15;
@@ -68,6 +68,164 @@ pub(super) fn check(instances: &[(usize, &InstanceConfig)]) -> Vec<ConfigProblem
                 .and_then(|source| source_address_problem(source, family))
             {
                 report(at("source_address"), message);
+            }
+            check_unicast(instance, family, &at, &mut report);
+        } else if instance.unicast_source.is_some() && instance.unicast_peers.is_empty() {
+            report(at("unicast_source"), unicast_source_alone());
+        }
+    }
+    problems
+}
+
+fn unicast_source_alone() -> String {
+    "unicast_source is only used in unicast mode; list the peers in unicast_peers, or use source_address for multicast".to_owned()
+}
+
+/// `unicast_peers` / `unicast_source` (keepalived `unicast_peer` / `unicast_src_ip`).
+fn check_unicast(
+    instance: &InstanceConfig,
+    family: Family,
+    at: &dyn Fn(&str) -> String,
+    report: &mut dyn FnMut(String, String),
+) {
+    if instance.unicast_peers.is_empty() {
+        if instance.unicast_source.is_some() {
+            report(at("unicast_source"), unicast_source_alone());
+        }
+        return;
+    }
+    if family == Family::V6 {
+        report(
+            at("unicast_peers"),
+            "unicast peers are supported for IPv4 instances only; VRRPv3 over IPv6 uses the multicast group ff02::12".to_owned(),
+        );
+        return;
+    }
+    let source = instance.configured_source();
+    if let Some(unicast_source) = instance.unicast_source {
+        if let Some(message) = source_address_problem(unicast_source, family) {
+            report(at("unicast_source"), message);
+        } else if let Some(source_address) = instance
+            .source_address
+            .filter(|source_address| *source_address != unicast_source)
+        {
+            report(
+                at("unicast_source"),
+                format!(
+                    "{unicast_source} differs from source_address {source_address}; an instance sends from one address, so set only one of them (or both the same)"
+                ),
+            );
+        }
+    }
+    let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+    for (position, peer) in instance.unicast_peers.iter().enumerate() {
+        let pointer = at(&format!("unicast_peers/{position}"));
+        if Family::of(peer) != family {
+            report(
+                pointer,
+                format!(
+                    "{peer} is {}, but the virtual addresses are {}; peers must be of the instance's family",
+                    Family::of(peer).name(),
+                    family.name()
+                ),
+            );
+            continue;
+        }
+        if let Some(message) = unusable_address(peer) {
+            report(
+                pointer,
+                format!("{peer} {message} and cannot be a unicast peer"),
+            );
+            continue;
+        }
+        if let Some(first) = seen.insert(*peer, position) {
+            seen.insert(*peer, first);
+            report(
+                pointer,
+                format!(
+                    "{peer} is already listed at {}",
+                    at(&format!("unicast_peers/{first}"))
+                ),
+            );
+            continue;
+        }
+        if Some(*peer) == source {
+            report(
+                pointer,
+                format!("{peer} is this router's own source address; list only the other routers"),
+            );
+        } else if instance
+            .virtual_addresses
+            .iter()
+            .filter_map(|address| address.parse().ok())
+            .any(|(virtual_address, _)| virtual_address == *peer)
+        {
+            report(
+                pointer,
+                format!(
+                    "{peer} is one of this instance's virtual addresses; a peer is another router's own address"
+                ),
+            );
+        }
+    }
+}
+
+/// Sync groups: unique names, members that exist, each instance in at most one group,
+/// each member listed once. `instance_names` are every instance name in the document.
+pub(super) fn check_sync_groups(
+    groups: &[SyncGroupConfig],
+    instance_names: &[&str],
+) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    let mut group_names: HashMap<&str, usize> = HashMap::new();
+    // Instance name → (group index, member position) of its first membership.
+    let mut membership: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (index, group) in groups.iter().enumerate() {
+        let at = |key: &str| format!("/sync_groups/{index}/{key}");
+        if let Some(first) = group_names.insert(&group.name, index) {
+            group_names.insert(&group.name, first);
+            problems.push(ConfigProblem {
+                pointer: at("name"),
+                message: format!(
+                    "the group name {:?} is already used by /sync_groups/{first}",
+                    group.name
+                ),
+            });
+        }
+        if group.instances.len() < 2 {
+            problems.push(ConfigProblem {
+                pointer: at("instances"),
+                message: "a sync group needs at least 2 instances".to_owned(),
+            });
+        }
+        for (position, member) in group.instances.iter().enumerate() {
+            let pointer = at(&format!("instances/{position}"));
+            if !instance_names.contains(&member.as_str()) {
+                problems.push(ConfigProblem {
+                    pointer,
+                    message: format!("no instance is named {member:?}"),
+                });
+                continue;
+            }
+            match membership.get(member.as_str()) {
+                Some(&(first_group, first_position)) if first_group == index => {
+                    problems.push(ConfigProblem {
+                        pointer,
+                        message: format!(
+                            "{member:?} is already listed at /sync_groups/{index}/instances/{first_position}"
+                        ),
+                    })
+                }
+                Some(&(first_group, _)) => problems.push(ConfigProblem {
+                    pointer,
+                    message: format!(
+                        "{member:?} is already a member of sync group {:?} (/sync_groups/{first_group}); an instance can belong to one group only",
+                        groups[first_group].name
+                    ),
+                }),
+                None => {
+                    membership.insert(member, (index, position));
+                }
             }
         }
     }

@@ -98,6 +98,16 @@ pub(super) fn ip_address_schema(_: &mut schemars::SchemaGenerator) -> Schema {
     })
 }
 
+/// `unicast_peers`: a list of distinct IPv4/IPv6 addresses without prefix.
+pub(super) fn unicast_peers_schema(generator: &mut schemars::SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "items": ip_address_schema(generator),
+        "maxItems": 255,
+        "examples": [["192.0.2.42"]]
+    })
+}
+
 /// Values accepted for the version: the integer (written as in keepalived's `vrrp_version`).
 pub(super) fn version_values(version: &str) -> [Value; 1] {
     [version.parse::<u8>().map_or(Value::Null, Value::from)]

@@ -447,3 +447,179 @@ fn a_problem_the_schema_reports_is_not_repeated_by_the_cross_field_rules() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].pointer, "/instances/0/interface");
 }
+
+// ---- Unicast peers and sync groups ---------------------------------------------------------
+
+fn unicast_lb01() -> Value {
+    let mut doc = lb01();
+    doc["instances"][0]["unicast_source"] = json!("192.168.0.41");
+    doc["instances"][0]["unicast_peers"] = json!(["192.168.0.42"]);
+    doc
+}
+
+#[test]
+fn unicast_peers_load_and_pick_the_source() {
+    let config = load(&unicast_lb01()).expect("unicast config loads");
+    let instance = &config.instances[0];
+    assert!(instance.is_unicast());
+    assert_eq!(
+        instance.unicast_peers,
+        vec![IpAddr::from([192, 168, 0, 42])]
+    );
+    assert_eq!(
+        instance.configured_source(),
+        Some(IpAddr::from([192, 168, 0, 41]))
+    );
+    // Without unicast_source, source_address (or later the interface) is the source.
+    let mut doc = unicast_lb01();
+    doc["instances"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("unicast_source");
+    doc["instances"][0]["source_address"] = json!("192.168.0.41");
+    let config = load(&doc).expect("loads");
+    assert_eq!(
+        config.instances[0].configured_source(),
+        Some(IpAddr::from([192, 168, 0, 41]))
+    );
+    // Multicast by default, and the keys are not written out then.
+    let config = load(&lb01()).unwrap();
+    assert!(!config.instances[0].is_unicast());
+    let written = serde_json::to_value(&config).unwrap();
+    assert!(written["instances"][0].get("unicast_peers").is_none());
+    assert!(written.get("sync_groups").is_none());
+}
+
+#[test]
+fn unicast_mistakes_are_reported_where_they_are() {
+    let mut doc = unicast_lb01();
+    doc["instances"][0]["unicast_peers"] = json!([
+        "192.168.0.42",
+        "2001:db8::1",
+        "224.0.0.18",
+        "192.168.0.41",
+        "192.168.0.40",
+    ]);
+    doc["instances"][0]["source_address"] = json!("192.168.0.43");
+    let found = problems(&doc);
+    let pointers: Vec<&str> = found.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/instances/0/unicast_peers/1",
+            "/instances/0/unicast_peers/2",
+            "/instances/0/unicast_peers/3",
+            "/instances/0/unicast_peers/4",
+            "/instances/0/unicast_source",
+        ],
+        "{found:#?}"
+    );
+    assert!(found[0].message.contains("is IPv6"), "{}", found[0].message);
+    assert!(
+        found[1].message.contains("multicast"),
+        "{}",
+        found[1].message
+    );
+    assert!(found[2].message.contains("own source address"));
+    assert!(found[3].message.contains("virtual addresses"));
+    assert!(found[4].message.contains("differs from source_address"));
+}
+
+#[test]
+fn duplicate_unicast_peers_are_refused() {
+    let mut doc = unicast_lb01();
+    doc["instances"][0]["unicast_peers"] = json!(["192.168.0.42", "192.168.0.42"]);
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/instances/0/unicast_peers/1");
+    assert_eq!(
+        found[0].message,
+        "192.168.0.42 is already listed at /instances/0/unicast_peers/0"
+    );
+}
+
+#[test]
+fn unicast_source_needs_peers_and_ipv6_has_no_unicast() {
+    let mut doc = lb01();
+    doc["instances"][0]["unicast_source"] = json!("192.168.0.41");
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/instances/0/unicast_source");
+    assert!(found[0].message.contains("unicast_peers"));
+
+    let found = problems(&json!({
+        "instances": [{
+            "name": "v6", "interface": "eth0", "virtual_router_id": 1, "priority": 100,
+            "virtual_addresses": ["fe80::40"], "unicast_peers": ["fe80::42"]
+        }]
+    }));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/instances/0/unicast_peers");
+    assert!(found[0].message.contains("IPv4 instances only"));
+}
+
+fn two_instances() -> Value {
+    let mut doc = lb01();
+    let mut second = doc["instances"][0].clone();
+    second["name"] = json!("VI_2");
+    second["virtual_router_id"] = json!(51);
+    second["virtual_addresses"] = json!(["192.168.1.40"]);
+    doc["instances"].as_array_mut().unwrap().push(second);
+    doc
+}
+
+#[test]
+fn sync_groups_load() {
+    let mut doc = two_instances();
+    doc["sync_groups"] = json!([{ "name": "G1", "instances": ["VI_1", "VI_2"] }]);
+    let config = load(&doc).expect("loads");
+    assert_eq!(
+        config.sync_groups,
+        vec![SyncGroupConfig {
+            name: "G1".to_owned(),
+            instances: vec!["VI_1".to_owned(), "VI_2".to_owned()],
+        }]
+    );
+}
+
+#[test]
+fn sync_group_mistakes_are_reported_where_they_are() {
+    let mut doc = two_instances();
+    doc["sync_groups"] = json!([
+        { "name": "G1", "instances": ["VI_1", "VI_2", "VI_1"] },
+        { "name": "G1", "instances": ["VI_2", "VI_9"] },
+    ]);
+    let found = problems(&doc);
+    let pointers: Vec<&str> = found.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/sync_groups/0/instances/2",
+            "/sync_groups/1/instances/0",
+            "/sync_groups/1/instances/1",
+            "/sync_groups/1/name",
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[0]
+            .message
+            .contains("already listed at /sync_groups/0/instances/0")
+    );
+    assert!(
+        found[1]
+            .message
+            .contains("already a member of sync group \"G1\"")
+    );
+    assert_eq!(found[2].message, "no instance is named \"VI_9\"");
+    assert!(found[3].message.contains("already used by /sync_groups/0"));
+}
+
+#[test]
+fn a_sync_group_needs_two_members() {
+    let mut doc = two_instances();
+    doc["sync_groups"] = json!([{ "name": "G1", "instances": ["VI_1"] }]);
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/sync_groups/0/instances");
+}

@@ -13,11 +13,14 @@
 //!   (base + tracker weights, clamped to 1..=254; weight-0 failures mean FAULT).
 //! - [`arp`]: the gratuitous ARP frame (RFC 5227 §3, RFC 3768 §8.1) and the unsolicited
 //!   IPv6 Neighbor Advertisement (RFC 4861 §7.2.6, RFC 5798 §6.4.1).
+//! - [`sync_group`]: which members of a sync group follow a member's transition
+//!   (keepalived's `vrrp_sync_group`; not in the RFCs).
 
 pub mod arp;
 pub mod ip;
 pub mod packet;
 pub mod state;
+pub mod sync_group;
 pub mod track;
 
 pub use packet::{Advertisement, Authentication, ChecksumMode, DropReason, Version};

@@ -129,6 +129,9 @@ pub enum DropReason {
     NotVrrp,
     #[error("advertisement interval is zero")]
     ZeroInterval,
+    /// Unicast mode: only the routers in `unicast_peers` may take part.
+    #[error("sender is not one of this instance's unicast_peers")]
+    NotAPeer,
 }
 
 impl DropReason {
@@ -147,6 +150,7 @@ impl DropReason {
         DropReason::AddressFamilyMismatch,
         DropReason::NotVrrp,
         DropReason::ZeroInterval,
+        DropReason::NotAPeer,
     ];
 
     /// A stable snake_case label for counters, JSON status and metrics.
@@ -165,6 +169,7 @@ impl DropReason {
             DropReason::AddressFamilyMismatch => "address_family_mismatch",
             DropReason::NotVrrp => "not_vrrp",
             DropReason::ZeroInterval => "zero_interval",
+            DropReason::NotAPeer => "not_a_peer",
         }
     }
 }

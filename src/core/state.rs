@@ -95,6 +95,9 @@ pub enum TransitionReason {
     },
     /// No tracker holds the instance in FAULT any more.
     TrackerRecovered,
+    /// Moved by its sync group (see [`super::sync_group`]); the driver logs which member
+    /// moved and why just before.
+    SyncGroup,
 }
 
 /// Side effects for the driver to perform, in order.
@@ -139,6 +142,19 @@ pub enum Input<'a> {
     TrackerFault { tracker: &'a str },
     /// No tracker holds FAULT any more: like LinkUp (unless the link is still down).
     TrackerRecovered,
+    /// Sync group ([`super::sync_group::SyncCommand::ForceBackup`]): a master resigns with a
+    /// priority-0 advert (so the other router takes over after Skew_Time), removes its
+    /// addresses and becomes backup. Nothing in other states.
+    SyncForceBackup,
+    /// Sync group ([`super::sync_group::SyncCommand::ForceMaster`]): a backup becomes master
+    /// at once, as if its Master_Down_Timer fired. Nothing in other states.
+    SyncForceMaster,
+    /// Sync group ([`super::sync_group::SyncCommand::Hold`]): go to Fault (a master resigns
+    /// first) and stay there, whatever the link does, until [`Input::SyncRelease`].
+    SyncHold,
+    /// Sync group ([`super::sync_group::SyncCommand::Release`]): end the hold; start as
+    /// backup (master if the owner) unless the interface is down.
+    SyncRelease,
 }
 
 /// Counters for status and metrics.
@@ -231,8 +247,10 @@ pub struct Instance {
     advert_at: Option<Instant>,
     garp: GarpTimers,
     stats: Stats,
-    /// The interface is down (LinkDown without LinkUp since).
-    link_is_down: bool,
+    /// Held in Fault by its sync group ([`Input::SyncHold`]).
+    held: bool,
+    /// The interface is down ([`Input::LinkDown`] without a later [`Input::LinkUp`]).
+    link_down: bool,
     /// A tracker holds the instance in FAULT.
     tracker_fault: bool,
 }
@@ -253,7 +271,8 @@ impl Instance {
             advert_at: None,
             garp: GarpTimers::default(),
             stats: Stats::default(),
-            link_is_down: false,
+            held: false,
+            link_down: false,
             tracker_fault: false,
         }
     }
@@ -301,7 +320,17 @@ impl Instance {
         match input {
             Input::Startup => {
                 if self.state == State::Initialize {
-                    self.start(now, None, &mut actions);
+                    if self.held {
+                        // Its sync group holds it: straight to Fault until released.
+                        self.enter(
+                            State::Initialize,
+                            State::Fault,
+                            TransitionReason::SyncGroup,
+                            &mut actions,
+                        );
+                    } else {
+                        self.start(now, None, &mut actions);
+                    }
                 }
             }
             Input::Advertisement { source, advert } => {
@@ -309,13 +338,52 @@ impl Instance {
             }
             Input::Shutdown => self.shut_down(&mut actions),
             Input::LinkDown => {
-                self.link_is_down = true;
+                self.link_down = true;
                 self.link_down(&mut actions)
             }
             Input::LinkUp => {
-                self.link_is_down = false;
-                if self.state == State::Fault && !self.tracker_fault {
+                self.link_down = false;
+                if self.state == State::Fault && !self.held && !self.tracker_fault {
                     self.start(now, Some(TransitionReason::LinkUp), &mut actions);
+                }
+            }
+            Input::SyncForceBackup => {
+                if self.state == State::Master {
+                    self.send_advertisement(RESIGN_PRIORITY, &mut actions);
+                    actions.push(Action::RemoveAddresses);
+                    self.become_backup(now, TransitionReason::SyncGroup, &mut actions);
+                }
+            }
+            Input::SyncForceMaster => {
+                if self.state == State::Backup {
+                    self.become_master(now, TransitionReason::SyncGroup, &mut actions);
+                }
+            }
+            Input::SyncHold => {
+                self.held = true;
+                let from = self.state;
+                match from {
+                    State::Fault => {}
+                    State::Master => {
+                        self.send_advertisement(RESIGN_PRIORITY, &mut actions);
+                        actions.push(Action::RemoveAddresses);
+                    }
+                    State::Backup | State::Initialize => {}
+                }
+                if from != State::Fault {
+                    self.enter(
+                        from,
+                        State::Fault,
+                        TransitionReason::SyncGroup,
+                        &mut actions,
+                    );
+                }
+            }
+            Input::SyncRelease => {
+                let was_held = std::mem::replace(&mut self.held, false);
+                if was_held && self.state == State::Fault && !self.link_down && !self.tracker_fault
+                {
+                    self.start(now, Some(TransitionReason::SyncGroup), &mut actions);
                 }
             }
             Input::TrackerFault { tracker } => {
@@ -324,12 +392,22 @@ impl Instance {
             }
             Input::TrackerRecovered => {
                 let was_faulted = std::mem::replace(&mut self.tracker_fault, false);
-                if was_faulted && self.state == State::Fault && !self.link_is_down {
+                if was_faulted && self.state == State::Fault && !self.link_down && !self.held {
                     self.start(now, Some(TransitionReason::TrackerRecovered), &mut actions);
                 }
             }
         }
         actions
+    }
+
+    /// Held in Fault by its sync group ([`Input::SyncHold`]) and not released yet.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// In Fault because its interface is down (not only held by its group).
+    pub fn is_link_down(&self) -> bool {
+        self.link_down
     }
 
     /// Fire every timer due at or before `now`.
@@ -1580,6 +1658,114 @@ mod tests {
         );
     }
 
+    // ---- Sync group inputs -------------------------------------------------------------
+
+    #[test]
+    fn sync_force_backup_resigns_a_master_and_nothing_else() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let at = became + ms(100);
+        assert_eq!(
+            instance.handle(at, Input::SyncForceBackup),
+            vec![
+                Action::SendAdvertisement(advert_like(&v2_params(150), 0)),
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Backup,
+                    reason: TransitionReason::SyncGroup
+                },
+            ]
+        );
+        // A backup again, with the full Master_Down_Interval (150: 3 s + 0.414 s).
+        assert_eq!(
+            instance.next_deadline(),
+            Some(at + Duration::from_nanos(3_414_062_500))
+        );
+        assert!(instance.handle(at, Input::SyncForceBackup).is_empty());
+    }
+
+    #[test]
+    fn sync_force_master_takes_over_from_backup_only() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        let actions = instance.handle(start + ms(10), Input::SyncForceMaster);
+        assert_eq!(actions[0], Action::AddAddresses);
+        assert_eq!(sent_priorities(&actions), vec![100]);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Backup, State::Master, TransitionReason::SyncGroup)]
+        );
+        assert!(instance.handle(start, Input::SyncForceMaster).is_empty());
+        instance.handle(start, Input::LinkDown);
+        assert!(instance.handle(start, Input::SyncForceMaster).is_empty());
+        assert_eq!(instance.state(), State::Fault);
+    }
+
+    #[test]
+    fn sync_hold_keeps_fault_across_link_up_until_released() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let at = became + ms(100);
+        assert_eq!(
+            instance.handle(at, Input::SyncHold),
+            vec![
+                Action::SendAdvertisement(advert_like(&v2_params(150), 0)),
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Fault,
+                    reason: TransitionReason::SyncGroup
+                },
+            ]
+        );
+        assert!(instance.is_held());
+        assert_eq!(instance.next_deadline(), None);
+        // Its own link going down and up again does not end the hold.
+        instance.handle(at, Input::LinkDown);
+        assert!(instance.is_link_down());
+        assert!(instance.handle(at, Input::LinkUp).is_empty());
+        assert_eq!(instance.state(), State::Fault);
+        // Released: starts as backup.
+        assert_eq!(
+            transitions(&instance.handle(at, Input::SyncRelease)),
+            vec![(State::Fault, State::Backup, TransitionReason::SyncGroup)]
+        );
+        assert!(!instance.is_held());
+        // A release without a hold does nothing.
+        assert!(instance.handle(at, Input::SyncRelease).is_empty());
+    }
+
+    #[test]
+    fn sync_release_with_the_link_down_waits_for_link_up() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        instance.handle(start, Input::LinkDown);
+        // Already in Fault: the hold adds no transition.
+        assert!(instance.handle(start, Input::SyncHold).is_empty());
+        assert!(instance.handle(start, Input::SyncRelease).is_empty());
+        assert_eq!(instance.state(), State::Fault);
+        assert_eq!(
+            transitions(&instance.handle(start, Input::LinkUp)),
+            vec![(State::Fault, State::Backup, TransitionReason::LinkUp)]
+        );
+    }
+
+    #[test]
+    fn sync_hold_before_startup_keeps_the_instance_out() {
+        let start = Instant::now();
+        let mut instance = Instance::new(v2_params(255));
+        assert_eq!(
+            transitions(&instance.handle(start, Input::SyncHold)),
+            vec![(State::Initialize, State::Fault, TransitionReason::SyncGroup)]
+        );
+        assert!(instance.handle(start, Input::Startup).is_empty());
+        // The owner goes straight to master once released.
+        let actions = instance.handle(start, Input::SyncRelease);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Fault, State::Master, TransitionReason::SyncGroup)]
+        );
+    }
+
     // ---- Receive checks ----------------------------------------------------------------
 
     /// Feed `advert` to a backup and a master; assert it is dropped for `reason` without any
@@ -2081,7 +2267,7 @@ mod tests {
                     PEER_HIGHER_ADDRESS
                 };
                 let advert = advert_like(&params, peer_priority);
-                let choice = random() % 10;
+                let choice = random() % 14;
                 let actions = match choice {
                     0 => instance.handle(now, Input::Startup),
                     1 => instance.handle(now, Input::Shutdown),
@@ -2089,9 +2275,18 @@ mod tests {
                     3 => instance.handle(now, Input::LinkUp),
                     4 => instance.set_priority(now, (random() % 256) as u8),
                     5 | 6 => receive(&mut instance, now, peer, &advert),
+                    10 => instance.handle(now, Input::SyncForceBackup),
+                    11 => instance.handle(now, Input::SyncForceMaster),
+                    12 => instance.handle(now, Input::SyncHold),
+                    13 => instance.handle(now, Input::SyncRelease),
                     _ => instance.on_timeout(now),
                 };
-                if choice >= 7 {
+                // A held instance never runs (Initialize after a shutdown is not running either).
+                assert!(
+                    !instance.is_held()
+                        || matches!(instance.state(), State::Fault | State::Initialize)
+                );
+                if (7..10).contains(&choice) {
                     // Nothing overdue is left behind after on_timeout.
                     assert!(
                         instance

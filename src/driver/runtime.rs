@@ -27,6 +27,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::{self, CheckConfig, Config, ConfigError, InstanceConfig, TrackerConfig};
 use crate::core::ip::{Ipv4Datagram, parse_ipv4};
 use crate::core::packet::{self, IP_PROTOCOL_VRRP, MULTICAST_V4, MULTICAST_V6, REQUIRED_TTL};
+use crate::core::sync_group::{self, MemberStatus, MemberTransition, SyncCommand};
 use crate::core::track::{Contribution, RiseFall, TrackerInput, effective_priority};
 use crate::core::{Action, Advertisement, DropReason, Input, Instance, State, TransitionReason};
 use crate::driver::checks::{CheckSetupError, TrackerReport, spawn_tracker};
@@ -243,6 +244,13 @@ struct Daemon {
     /// are ignored.
     tracker_generation: u64,
     notify: NotifyQueue,
+    /// Transitions (instance name, from, to) its sync group has not reacted to yet.
+    sync_pending: std::collections::VecDeque<(String, State, State)>,
+    /// Set while the sync groups react, so that the transitions they cause are queued
+    /// rather than handled recursively.
+    following_sync_groups: bool,
+    /// Set once the daemon stops: members shutting down move nobody.
+    stopping: bool,
 }
 
 async fn run_loop(
@@ -265,7 +273,11 @@ async fn run_loop(
     let (control_requests, mut control) = mpsc::channel(CONTROL_QUEUE_LEN);
     let mut daemon = Daemon {
         config_path,
-        config: Config::default(),
+        config: Config {
+            // Known before the instances start, so that they follow their groups at once.
+            sync_groups: config.sync_groups.clone(),
+            ..Config::default()
+        },
         netlink: Netlink::connect()?,
         notifier,
         interfaces: HashMap::new(),
@@ -276,6 +288,9 @@ async fn run_loop(
         tracker_reports,
         tracker_generation: 0,
         notify: NotifyQueue::start(),
+        sync_pending: std::collections::VecDeque::new(),
+        following_sync_groups: false,
+        stopping: false,
     };
     // Control socket and metrics first: they are how an operator sees what follows.
     let control_path = PathBuf::from(config.control_socket_path());
@@ -432,7 +447,7 @@ impl Daemon {
         let addresses = config.addresses_with_prefix();
         let ipv6 = instance_is_ipv6(&config, &addresses);
         let link = self.netlink.link_by_name(&config.interface).await?;
-        let local_address = match config.source_address {
+        let local_address = match config.configured_source() {
             Some(address) => address,
             None => {
                 let virtual_only: Vec<IpAddr> =
@@ -722,6 +737,13 @@ impl Daemon {
             return;
         };
         let slot = &mut self.slots[index];
+        // Unicast mode: only the configured peers take part (keepalived `unicast_peer`).
+        if slot.config.is_unicast() && !slot.config.unicast_peers.contains(&source) {
+            slot.instance.count_drop(DropReason::NotAPeer);
+            let label = format!("({})", slot.name());
+            self.log_drop(&label, DropReason::NotAPeer, Some(source));
+            return;
+        }
         let actions = slot.instance.handle(
             Instant::now(),
             Input::Advertisement {
@@ -849,11 +871,137 @@ impl Daemon {
                         slot.last_transition = Some(record);
                     }
                     self.notifier.status(&self.status());
+                    if !self.stopping {
+                        self.sync_pending.push_back((name.clone(), from, to));
+                    }
                 }
                 Action::Dropped { reason, source } => {
                     self.log_drop(&format!("({name})"), reason, Some(source))
                 }
             }
+        }
+        if !self.following_sync_groups && !self.sync_pending.is_empty() {
+            self.following_sync_groups = true;
+            self.follow_sync_groups().await;
+            self.following_sync_groups = false;
+        }
+    }
+
+    /// Let the sync groups react to the queued transitions (see `core::sync_group`), and to
+    /// the transitions that causes, until nothing moves.
+    async fn follow_sync_groups(&mut self) {
+        // Each member moves at most a few times per cascade; the bound only guards bugs.
+        let mut budget = 16 * (self.slots.len() + 1);
+        while let Some((name, from, to)) = self.sync_pending.pop_front() {
+            if budget == 0 {
+                error!("sync groups did not settle; leaving the remaining transitions alone");
+                self.sync_pending.clear();
+                break;
+            }
+            budget -= 1;
+            let Some(group) = self
+                .config
+                .sync_groups
+                .iter()
+                .find(|group| group.instances.contains(&name))
+            else {
+                continue;
+            };
+            let group_name = group.name.clone();
+            let members = self.group_members(&group.instances);
+            let mover = members
+                .iter()
+                .position(|&index| self.slots[index].name() == name)
+                .map(|member| MemberTransition { member, from, to });
+            let why = format!(
+                "{name} went from {} to {}",
+                state_name(from),
+                state_name(to)
+            );
+            self.command_group(&group_name, &members, mover, &why).await;
+        }
+    }
+
+    /// Slot indexes of the running members of a group, in the group's order.
+    fn group_members(&self, names: &[String]) -> Vec<usize> {
+        names
+            .iter()
+            .filter_map(|name| self.slots.iter().position(|slot| slot.name() == name))
+            .collect()
+    }
+
+    async fn command_group(
+        &mut self,
+        group: &str,
+        members: &[usize],
+        transition: Option<MemberTransition>,
+        why: &str,
+    ) {
+        let statuses: Vec<MemberStatus> = members
+            .iter()
+            .map(|&index| {
+                let instance = &self.slots[index].instance;
+                MemberStatus {
+                    state: instance.state(),
+                    held: instance.is_held(),
+                    own_fault: instance.is_link_down() && instance.state() == State::Fault,
+                }
+            })
+            .collect();
+        for (member, command) in sync_group::follow(&statuses, transition) {
+            let Some(&index) = members.get(member) else {
+                continue;
+            };
+            let name = self.slots[index].name().to_owned();
+            info!("{}", sync_line(group, &name, command, why));
+            let input = match command {
+                SyncCommand::ForceBackup => Input::SyncForceBackup,
+                SyncCommand::ForceMaster => Input::SyncForceMaster,
+                SyncCommand::Hold => Input::SyncHold,
+                SyncCommand::Release => Input::SyncRelease,
+            };
+            let actions = self.slots[index].instance.handle(Instant::now(), input);
+            // perform → follow_sync_groups → perform: the flag above stops the recursion
+            // one level down, so boxing this one call is enough.
+            Box::pin(self.perform(index, actions)).await;
+        }
+    }
+
+    /// Re-check the group of instance `name` when something the policy looks at changed
+    /// without a transition (a held instance's link went up or down).
+    async fn recheck_group_of(&mut self, name: &str, why: &str) {
+        let Some(group) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|group| group.instances.iter().any(|member| member == name))
+        else {
+            return;
+        };
+        let group_name = group.name.clone();
+        let members = self.group_members(&group.instances);
+        self.command_group(&group_name, &members, None, why).await;
+    }
+
+    /// After a reload: groups may have changed. Re-check every group's holds, and release
+    /// instances held by a group they are no longer in.
+    async fn recheck_sync_groups(&mut self) {
+        for index in 0..self.slots.len() {
+            let name = self.slots[index].name().to_owned();
+            let grouped = self
+                .config
+                .sync_groups
+                .iter()
+                .any(|group| group.instances.contains(&name));
+            if !grouped && self.slots[index].instance.is_held() {
+                info!("({name}) no longer in a sync group: released");
+                self.feed(index, Input::SyncRelease).await;
+            }
+        }
+        for group in self.config.sync_groups.clone() {
+            let members = self.group_members(&group.instances);
+            self.command_group(&group.name, &members, None, "reload")
+                .await;
         }
     }
 
@@ -865,6 +1013,30 @@ impl Daemon {
             return;
         };
         let params = slot.instance.params();
+        if let (IpAddr::V4(source), Some(socket), true) = (
+            params.local_address,
+            &interface.socket_v4,
+            slot.config.is_unicast(),
+        ) {
+            // Unicast mode: the same advert to each peer, TTL 255 like multicast (the socket
+            // sets IP_TTL too). The v3 pseudo-header covers the destination (RFC 5798
+            // §5.2.8), so each peer gets its own checksum.
+            for peer in &slot.config.unicast_peers {
+                let IpAddr::V4(peer_v4) = *peer else {
+                    continue; // validation keeps unicast IPv4-only
+                };
+                let message =
+                    packet::encode(advert, IpAddr::V4(source), *peer, params.checksum_mode);
+                if let Err(error) = socket.send_to(&message, peer_v4, Some(source)).await {
+                    warn!(
+                        "({}) cannot send an advertisement to {peer} on {}: {error}",
+                        slot.name(),
+                        interface.link.name
+                    );
+                }
+            }
+            return;
+        }
         let result = match (
             params.local_address,
             &interface.socket_v4,
@@ -980,7 +1152,11 @@ impl Daemon {
             if event.up { "up" } else { "down" }
         );
         for index in 0..self.slots.len() {
-            if self.slots[index].ifindex == event.index {
+            if self
+                .slots
+                .get(index)
+                .is_some_and(|slot| slot.ifindex == event.index)
+            {
                 self.feed(
                     index,
                     if event.up {
@@ -990,6 +1166,16 @@ impl Daemon {
                     },
                 )
                 .await;
+                // A held instance changes no state on LinkUp/LinkDown, but whether its
+                // group is at fault does.
+                if let Some(slot) = self.slots.get(index) {
+                    let instance = slot.name().to_owned();
+                    let why = format!(
+                        "{instance}'s interface {name} is {}",
+                        if event.up { "up" } else { "down" }
+                    );
+                    self.recheck_group_of(&instance, &why).await;
+                }
             }
         }
     }
@@ -997,6 +1183,7 @@ impl Daemon {
     /// Shutdown event for every instance (RFC 3768 §6.4.2/§6.4.3): a master sends
     /// priority 0 so a backup takes over in Skew_Time, and addresses are removed.
     async fn shutdown_all(&mut self) {
+        self.stopping = true;
         for index in 0..self.slots.len() {
             self.feed(index, Input::Shutdown).await;
         }
@@ -1020,6 +1207,8 @@ impl Daemon {
                     }
                 }
                 let plan = plan_reload(&self.config.instances, &new_config.instances);
+                // The new groups apply to the instances the reload starts.
+                self.config.sync_groups = new_config.sync_groups.clone();
                 self.apply_reload(plan).await;
                 // Tracking and hooks change in place (see only_priority_changed).
                 for slot in &mut self.slots {
@@ -1056,6 +1245,7 @@ impl Daemon {
                     .collect();
                 self.slots
                     .sort_by_key(|slot| order.iter().position(|name| *name == slot.name()));
+                self.recheck_sync_groups().await;
                 info!("reload done: {}", self.status());
             }
         }
@@ -1483,6 +1673,7 @@ pub fn reason_text(
         TransitionReason::LinkUp => format!("interface {interface} is up"),
         TransitionReason::TrackerFault { tracker } => format!("tracker {tracker} failed"),
         TransitionReason::TrackerRecovered => "trackers recovered".to_owned(),
+        TransitionReason::SyncGroup => "its sync group follows another member".to_owned(),
     }
 }
 
@@ -1502,6 +1693,20 @@ pub fn drop_line(label: &str, reason: DropReason, source: Option<IpAddr>) -> Str
         Some(source) => format!("{label} ignored a VRRP packet from {source}: {reason}"),
         None => format!("{label} ignored a VRRP packet: {reason}"),
     }
+}
+
+/// The line logged before a sync group moves a member, e.g.
+/// `(VI_2) sync group G1: VI_1 went from MASTER to FAULT; holding VI_2 out of MASTER until no member is in FAULT`.
+pub fn sync_line(group: &str, member: &str, command: SyncCommand, why: &str) -> String {
+    let what = match command {
+        SyncCommand::ForceBackup => format!("{member} leaves MASTER too (sending priority 0)"),
+        SyncCommand::ForceMaster => format!("{member} becomes MASTER too"),
+        SyncCommand::Hold => {
+            format!("holding {member} out of MASTER until no member's interface is down")
+        }
+        SyncCommand::Release => format!("releasing {member}: no member's interface is down"),
+    };
+    format!("({member}) sync group {group}: {why}; {what}")
 }
 
 /// STATUS= text: `VI_1: MASTER (prio 150); VI_2: BACKUP (prio 100)`.
@@ -1649,6 +1854,8 @@ mod tests {
             garp_master_refresh_s: 60,
             track: Vec::new(),
             notify: None,
+            unicast_peers: Vec::new(),
+            unicast_source: None,
         }
     }
 
@@ -1772,6 +1979,66 @@ mod tests {
         assert_eq!(
             drop_line("eth0", DropReason::TooShort, None),
             format!("eth0 ignored a VRRP packet: {}", DropReason::TooShort)
+        );
+    }
+
+    #[test]
+    fn sync_lines_say_which_member_moved_and_what_follows() {
+        let why = "VI_internal went from MASTER to FAULT";
+        assert_eq!(
+            sync_line("G_lb", "VI_public", SyncCommand::Hold, why),
+            "(VI_public) sync group G_lb: VI_internal went from MASTER to FAULT; holding VI_public out of MASTER until no member's interface is down"
+        );
+        assert!(
+            sync_line(
+                "G",
+                "B",
+                SyncCommand::ForceBackup,
+                "A went from MASTER to BACKUP"
+            )
+            .ends_with("B leaves MASTER too (sending priority 0)")
+        );
+        assert!(
+            sync_line(
+                "G",
+                "B",
+                SyncCommand::ForceMaster,
+                "A went from BACKUP to MASTER"
+            )
+            .ends_with("B becomes MASTER too")
+        );
+        assert!(
+            sync_line(
+                "G",
+                "B",
+                SyncCommand::Release,
+                "A went from FAULT to BACKUP"
+            )
+            .ends_with("releasing B: no member's interface is down")
+        );
+        assert_eq!(
+            transition_line(
+                "B",
+                State::Master,
+                State::Backup,
+                &TransitionReason::SyncGroup,
+                None,
+                "eth0"
+            ),
+            "(B) Entering BACKUP STATE (reason: its sync group follows another member)"
+        );
+    }
+
+    #[test]
+    fn non_peer_drops_read_in_operator_words() {
+        let line = drop_line(
+            "(VI_1)",
+            DropReason::NotAPeer,
+            Some("192.0.2.10".parse().unwrap()),
+        );
+        assert_eq!(
+            line,
+            "(VI_1) ignored a VRRP packet from 192.0.2.10: sender is not one of this instance's unicast_peers"
         );
     }
 

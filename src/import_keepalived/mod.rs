@@ -20,7 +20,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::config::{
-    self, AuthenticationConfig, Config, InstanceConfig, V3Checksum, VirtualAddress, VrrpVersion,
+    self, AuthenticationConfig, Config, InstanceConfig, SyncGroupConfig, V3Checksum,
+    VirtualAddress, VrrpVersion,
 };
 use ordered::Ordered;
 use syntax::{Loc, Statement, Word};
@@ -173,7 +174,7 @@ pub fn run(path: &Path, allow_partial: bool) -> Result<ImportOutput, ImportError
     for note in lex_notes {
         importer.push(&note.loc, &note.keyword, Severity::Warning, note.message);
     }
-    let instances = importer.convert(&tree);
+    let (instances, sync_groups) = importer.convert(&tree);
     let mut diagnostics = importer.diagnostics;
     diagnostics.sort_by_key(|(seq, _)| *seq);
     let diagnostics: Vec<Diagnostic> = diagnostics.into_iter().map(|(_, d)| d).collect();
@@ -192,7 +193,7 @@ pub fn run(path: &Path, allow_partial: bool) -> Result<ImportOutput, ImportError
     {
         return Err(ImportError::Unsupported { diagnostics });
     }
-    let json = render_json(instances)?;
+    let json = render_json(instances, sync_groups)?;
     let config = config::load_str(&json, &format!("{} (imported)", path.display()))?;
     Ok(ImportOutput {
         json,
@@ -216,10 +217,14 @@ const ALWAYS_EMITTED: [&str; 7] = [
 
 /// Serializes through the `Config` types, then drops the keys that equal vrrpd's defaults
 /// (except those in [`ALWAYS_EMITTED`]), keeping the struct's key order.
-fn render_json(instances: Vec<InstanceConfig>) -> Result<String, ImportError> {
+fn render_json(
+    instances: Vec<InstanceConfig>,
+    sync_groups: Vec<SyncGroupConfig>,
+) -> Result<String, ImportError> {
     let config = Config {
         schema: Some(config::SCHEMA_ID.to_owned()),
         instances,
+        sync_groups,
         ..Config::default()
     };
     let defaults = instance_defaults();
@@ -267,6 +272,10 @@ fn instance_defaults() -> Option<serde_json::Map<String, serde_json::Value>> {
 
 /// global_defs keywords that do not change what vrrpd would put on the wire or when.
 const GLOBAL_NO_EFFECT: &[(&str, &str)] = &[
+    (
+        "vrrp_check_unicast_src",
+        "vrrpd always accepts unicast adverts only from the instance's unicast_peers",
+    ),
     (
         "router_id",
         "identifies the host in keepalived's emails and logs",
@@ -458,10 +467,6 @@ const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
     ("nftables_counters", "vrrpd manages no firewall rules"),
     ("nftables_ifindex", "vrrpd manages no firewall rules"),
     (
-        "vrrp_check_unicast_src",
-        "unicast peers are not supported yet",
-    ),
-    (
         "vrrp_skip_check_adv_addr",
         "vrrpd always checks the addresses in adverts",
     ),
@@ -558,10 +563,6 @@ const TOP_NO_EFFECT: &[(&str, &str)] = &[
 
 const TOP_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "vrrp_sync_group",
-        "vrrpd does not support sync groups yet: its instances are imported, but will fail over independently",
-    ),
-    (
         "static_ipaddress",
         "vrrpd does not configure static addresses: configure them in the system's network configuration",
     ),
@@ -583,6 +584,10 @@ const TOP_UNSUPPORTED: &[(&str, &str)] = &[
 /// vrrp_instance keywords with no effect in vrrpd.
 const INSTANCE_NO_EFFECT: &[(&str, &str)] = &[
     (
+        "check_unicast_src",
+        "vrrpd always accepts unicast adverts only from the instance's unicast_peers",
+    ),
+    (
         "accept",
         "vrrpd always accepts traffic to the virtual addresses it holds (keepalived's default)",
     ),
@@ -597,25 +602,29 @@ const INSTANCE_NO_EFFECT: &[(&str, &str)] = &[
 /// vrrp_instance keywords vrrpd does not support (yet).
 const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "unicast_peer",
-        "vrrpd does not support unicast peers yet: it sends adverts to the multicast group",
+        "unicast_ttl",
+        "vrrpd sends unicast adverts with TTL 255 and accepts only TTL 255 (peers on the same link)",
     ),
-    ("unicast_ttl", "unicast peers are not supported yet"),
     (
         "unicast_fault_no_peer",
-        "unicast peers are not supported yet",
+        "vrrpd has no FAULT state for a unicast instance without peers",
     ),
-    ("check_unicast_src", "unicast peers are not supported yet"),
     (
         "old_unicast_checksum",
-        "unicast peers are not supported yet",
+        "vrrpd computes the VRRPv3 checksum with each peer's address as destination (RFC 5798 §5.2.8)",
     ),
     (
         "track_interface",
-        "vrrpd does not support tracking other interfaces yet",
+        "not converted: add an \"interface\" tracker and a `track` entry (docs/health-checks.md)",
     ),
-    ("track_script", "vrrpd does not run health-check scripts"),
-    ("track_file", "vrrpd does not track files"),
+    (
+        "track_script",
+        "not converted: add a tracker (\"exec\", or a built-in \"http\"/\"tcp\" check) and a `track` entry (docs/health-checks.md)",
+    ),
+    (
+        "track_file",
+        "not converted: add a \"file\" tracker and a `track` entry (docs/health-checks.md)",
+    ),
     ("track_process", "vrrpd does not track processes"),
     ("track_bfd", "vrrpd does not track BFD sessions"),
     ("track_src_ip", "vrrpd does not track the source address"),
@@ -691,33 +700,36 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     ("kernel_rx_buf_size", "no setting for this"),
     (
         "notify_master",
-        "vrrpd runs no notify scripts; it logs state changes",
+        "not converted: set the instance's `notify` (the same scripts work; docs/health-checks.md)",
     ),
     (
         "notify_backup",
-        "vrrpd runs no notify scripts; it logs state changes",
+        "not converted: set the instance's `notify` (the same scripts work; docs/health-checks.md)",
     ),
     (
         "notify_fault",
-        "vrrpd runs no notify scripts; it logs state changes",
+        "not converted: set the instance's `notify` (the same scripts work; docs/health-checks.md)",
     ),
     (
         "notify_stop",
-        "vrrpd runs no notify scripts; it logs state changes",
+        "not converted: set the instance's `notify` (the same scripts work; docs/health-checks.md)",
     ),
     (
         "notify_deleted",
-        "vrrpd runs no notify scripts; it logs state changes",
+        "vrrpd has no DELETED notification; `notify.stop` runs when an instance is removed",
     ),
     (
         "notify_master_rx_lower_pri",
-        "vrrpd runs no notify scripts; it logs state changes",
+        "vrrpd runs no hook for this; it logs lower-priority adverts",
     ),
     (
         "notify",
-        "vrrpd runs no notify scripts; it logs state changes",
+        "not converted: set the instance's `notify.generic` (same arguments; docs/health-checks.md)",
     ),
-    ("notify_priority_changes", "vrrpd runs no notify scripts"),
+    (
+        "notify_priority_changes",
+        "vrrpd runs no hook on priority changes; see `vrrpd status` and the metrics",
+    ),
 ];
 
 fn lookup(table: &[(&str, &'static str)], keyword: &str) -> Option<&'static str> {
@@ -774,7 +786,7 @@ struct Draft {
     preempt_delay: Option<(u32, Loc)>,
     mcast_src: Option<IpAddr>,
     unicast_src: Option<(IpAddr, Loc)>,
-    unicast_peer: bool,
+    unicast_peers: Vec<IpAddr>,
     garp: Garp,
 }
 
@@ -873,7 +885,7 @@ impl Importer {
         self.report(statement, severity, message);
     }
 
-    fn convert(&mut self, tree: &[Statement]) -> Vec<InstanceConfig> {
+    fn convert(&mut self, tree: &[Statement]) -> (Vec<InstanceConfig>, Vec<SyncGroupConfig>) {
         let mut globals = Globals::default();
         for statement in tree.iter().filter(|s| s.name() == "global_defs") {
             self.extra_args(statement, 0);
@@ -882,6 +894,7 @@ impl Importer {
             }
         }
         let mut imported = Vec::new();
+        let mut sync_groups = Vec::new();
         for statement in tree {
             let name = statement.name();
             if name == "global_defs" {
@@ -890,6 +903,8 @@ impl Importer {
                 if let Some(instance) = self.instance(statement, &globals) {
                     imported.push(instance);
                 }
+            } else if name == "vrrp_sync_group" {
+                sync_groups.extend(self.sync_group(statement));
             } else if let Some(why) = lookup(TOP_NO_EFFECT, name) {
                 self.note_or_unsupported(statement, Severity::Note, why);
             } else if let Some(why) = lookup(TOP_UNSUPPORTED, name) {
@@ -898,7 +913,7 @@ impl Importer {
                 self.unknown(statement, "at the top level");
             }
         }
-        imported
+        (imported, sync_groups)
     }
 
     fn unknown(&mut self, statement: &Statement, place: &str) {
@@ -1212,9 +1227,28 @@ impl Importer {
                 }
             }
             "unicast_peer" => {
-                draft.unicast_peer = true;
-                let why = lookup(INSTANCE_UNSUPPORTED, name).unwrap_or_default();
-                self.report(statement, Severity::Unsupported, why);
+                self.extra_args(statement, 0);
+                for peer in self.block(statement) {
+                    if peer.block.is_some() {
+                        self.no_block(peer);
+                        continue;
+                    }
+                    if !peer.args.is_empty() {
+                        // keepalived 2.1+: `ADDRESS min_ttl N max_ttl N` per peer.
+                        self.report(
+                            peer,
+                            Severity::Unsupported,
+                            "per-peer min_ttl/max_ttl are not supported: vrrpd accepts only TTL 255, i.e. peers on the same link",
+                        );
+                    }
+                    if let Some(address) = self.address("unicast_peer", &peer.keyword) {
+                        if draft.unicast_peers.contains(&address) {
+                            self.report(peer, Severity::Warning, "listed twice; imported once");
+                        } else {
+                            draft.unicast_peers.push(address);
+                        }
+                    }
+                }
             }
             "garp_master_refresh" => {
                 draft.garp.master_refresh_s = self
@@ -1481,20 +1515,18 @@ impl Importer {
         }
 
         // keepalived uses mcast_src_ip and unicast_src_ip alike as the adverts' source
-        // address; with unicast peers, unicast mode itself is what is unsupported.
+        // address (the last one written wins); in unicast mode it is `unicast_source`.
         let mut source_address = draft.mcast_src;
-        if let Some((address, loc)) = draft.unicast_src {
-            if draft.unicast_peer {
-                self.push(
-                    &loc,
-                    "unicast_src_ip",
-                    Severity::Unsupported,
-                    "unicast peers are not supported yet",
-                );
-            } else {
-                self.push(&loc, "unicast_src_ip", Severity::Note, "without unicast_peer, keepalived uses multicast and takes this as the adverts' source address (\"A unicast keyword has been specified without any unicast peers. Defaulting to multicast\"): imported as source_address");
-                source_address = source_address.or(Some(address));
-            }
+        let mut unicast_source = None;
+        if !draft.unicast_peers.is_empty() {
+            unicast_source = draft
+                .unicast_src
+                .map(|(address, _)| address)
+                .or(draft.mcast_src);
+            source_address = None;
+        } else if let Some((address, loc)) = draft.unicast_src {
+            self.push(&loc, "unicast_src_ip", Severity::Note, "without unicast_peer, keepalived uses multicast and takes this as the adverts' source address (\"A unicast keyword has been specified without any unicast peers. Defaulting to multicast\"): imported as source_address");
+            source_address = source_address.or(Some(address));
         }
 
         let garp = draft.garp.or(globals.garp);
@@ -1523,8 +1555,65 @@ impl Importer {
             garp_burst_interval_ms,
             garp_repeat_delay_s,
             garp_master_refresh_s,
+            unicast_peers: draft.unicast_peers,
+            unicast_source,
             track: Vec::new(),
             notify: None,
+        })
+    }
+
+    /// `vrrp_sync_group NAME { group { VI_1 VI_2 } ... }` → a `sync_groups` entry. Its
+    /// notify and track keywords are reported unsupported; a group of one instance (which
+    /// keepalived only warns about) is left out with a warning.
+    fn sync_group(&mut self, statement: &Statement) -> Option<SyncGroupConfig> {
+        let Some(name) = statement.args.first() else {
+            self.report(statement, Severity::Error, "needs a group name");
+            return None;
+        };
+        self.extra_args(statement, 1);
+        let mut members: Vec<String> = Vec::new();
+        for item in self.block(statement) {
+            match item.name() {
+                "group" => {
+                    self.extra_args(item, 0);
+                    for member in self.block(item) {
+                        self.flag(member);
+                        if members.contains(&member.keyword.text) {
+                            self.report(member, Severity::Warning, "listed twice; imported once");
+                        } else {
+                            members.push(member.keyword.text.clone());
+                        }
+                    }
+                }
+                "smtp_alert" => self.note_or_unsupported(
+                    item,
+                    Severity::Note,
+                    "email alerts are not part of vrrpd",
+                ),
+                keyword if keyword.starts_with("notify") => self.note_or_unsupported(
+                    item,
+                    Severity::Unsupported,
+                    "vrrpd runs notify scripts per instance, not per sync group: set each member's `notify`",
+                ),
+                keyword if keyword.starts_with("track") || keyword == "global_tracking" || keyword == "sync_group_tracking_weight" => self.note_or_unsupported(
+                    item,
+                    Severity::Unsupported,
+                    "vrrpd does not support tracking in sync groups",
+                ),
+                _ => self.unknown(item, "in vrrp_sync_group"),
+            }
+        }
+        if members.len() < 2 {
+            self.report(
+                statement,
+                Severity::Warning,
+                "a sync group needs at least 2 instances (keepalived only warns); not imported",
+            );
+            return None;
+        }
+        Some(SyncGroupConfig {
+            name: name.text.clone(),
+            instances: members,
         })
     }
 

@@ -307,6 +307,8 @@ pub struct Lab {
     shared: Arc<LabShared>,
     hosts: Vec<Host>,
     keep_dir: bool,
+    /// Links added by [`Lab::add_link`]: (host name, host-side interface, switch-side name).
+    extra_links: Vec<(String, String, String)>,
 }
 
 impl Lab {
@@ -346,6 +348,7 @@ impl Lab {
             shared,
             hosts: Vec::new(),
             keep_dir: std::env::var_os("VRRPD_LAB_KEEP").is_some(),
+            extra_links: Vec::new(),
         };
         let sw = lab.shared.switch_netns.as_str();
         ip(&["netns", "add", sw])?;
@@ -480,6 +483,150 @@ impl Lab {
         };
         self.hosts.push(host.clone());
         Ok(host)
+    }
+
+    /// Adds a second (third, …) link to `host`: interface `interface` (e.g. "eth1") on
+    /// a segment of its own, the bridge `br-<interface>` in the switch namespace, shared
+    /// by every host given the same interface name. For tests that need two networks per
+    /// host (a public and an internal one). `addresses` as in [`Lab::add_host`].
+    pub fn add_link(&mut self, host: &Host, interface: &str, addresses: &[&str]) -> LabResult<()> {
+        let valid = !interface.is_empty()
+            && interface.len() <= MAX_HOST_NAME_LEN - 3
+            && interface != HOST_INTERFACE
+            && interface
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let known = self
+            .extra_links
+            .iter()
+            .any(|(name, link, _)| *name == host.name && link == interface);
+        if !valid || known {
+            return Err(LabError::InvalidHostName(format!(
+                "{}: interface {interface}",
+                host.name
+            )));
+        }
+        let parsed = addresses
+            .iter()
+            .map(|text| parse_cidr(text).map(|(ip, _)| (ip, (*text).to_string())))
+            .collect::<LabResult<Vec<_>>>()?;
+        let sw = self.shared.switch_netns.clone();
+        let bridge = format!("br-{interface}");
+        if !self
+            .extra_links
+            .iter()
+            .any(|(_, link, _)| link == interface)
+        {
+            ip(&[
+                "-n",
+                &sw,
+                "link",
+                "add",
+                "name",
+                &bridge,
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ])?;
+            ip(&["-n", &sw, "link", "set", "dev", &bridge, "up"])?;
+        }
+        // Switch-side names only need to be unique within the switch namespace.
+        let switch_side = format!("x{}", self.extra_links.len() + 1);
+        ip(&[
+            "-n",
+            &sw,
+            "link",
+            "add",
+            "name",
+            &switch_side,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            interface,
+            "netns",
+            &host.netns,
+        ])?;
+        self.extra_links
+            .push((host.name.clone(), interface.to_owned(), switch_side.clone()));
+        ip(&[
+            "-n",
+            &sw,
+            "link",
+            "set",
+            "dev",
+            &switch_side,
+            "master",
+            &bridge,
+        ])?;
+        ip(&["-n", &sw, "link", "set", "dev", &switch_side, "up"])?;
+        for (address, text) in &parsed {
+            let mut args = vec![
+                "-n",
+                host.netns.as_str(),
+                "addr",
+                "add",
+                text.as_str(),
+                "dev",
+                interface,
+            ];
+            if address.is_ipv6() {
+                args.push("nodad");
+            }
+            ip(&args)?;
+        }
+        ip(&["-n", &host.netns, "link", "set", "dev", interface, "up"])
+    }
+
+    /// Cable cut (`up` false) or plugged back in (`up` true) on a link added by
+    /// [`Lab::add_link`]; `eth0` is [`Host::link_down`] / [`Host::link_up`].
+    pub fn set_link(&self, host: &Host, interface: &str, up: bool) -> LabResult<()> {
+        if interface == HOST_INTERFACE {
+            return if up { host.link_up() } else { host.link_down() };
+        }
+        let Some((_, _, switch_side)) = self
+            .extra_links
+            .iter()
+            .find(|(name, link, _)| *name == host.name && link == interface)
+        else {
+            return Err(LabError::InvalidHostName(format!(
+                "{}: no link {interface}",
+                host.name
+            )));
+        };
+        let state = if up { "up" } else { "down" };
+        ip(&[
+            "-n",
+            &self.shared.switch_netns,
+            "link",
+            "set",
+            "dev",
+            switch_side,
+            state,
+        ])
+    }
+
+    /// Whether the switch floods multicast frames to `host`'s `eth0` (bridge port flag
+    /// `mcast_flood`; on by default). Off, the host receives no multicast at all, like
+    /// behind a switch or cloud network that filters it; broadcast (ARP) still passes.
+    pub fn set_multicast_flooding(&self, host: &Host, enabled: bool) -> LabResult<()> {
+        run_checked(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.shared.switch_netns,
+                "bridge",
+                "link",
+                "set",
+                "dev",
+                &host.name,
+                "mcast_flood",
+                if enabled { "on" } else { "off" },
+            ],
+        )
+        .map(drop)
     }
 
     /// Last lines of every process log of this lab, for failure reports.

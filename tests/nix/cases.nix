@@ -112,6 +112,9 @@ in
 
     watchdogOff.modules = on "lb01" { services.vrrp.watchdogSec = 0; };
 
+    # Unicast: the other node's address is the peer, the local one the source.
+    unicast.modules = on "lb02" { services.vrrp.unicast = true; };
+
     noConfigCheck.modules = on "lb01" { services.vrrp.checkConfig = false; };
 
     # examples/lb01-caddy-health.json and lb02: the pair following Caddy.
@@ -120,6 +123,13 @@ in
   };
 
   bad = {
+    unicastWithoutAddress = {
+      modules = on "lb01" {
+        services.vrrp.unicast = true;
+        services.vrrp.nodes.lb02.address = lib.mkForce null;
+      };
+      message = "services.vrrp.unicast is on, but lb02 has no address";
+    };
     hostNotInNodes = {
       modules = on "lb03" { };
       message = ''services.vrrp.nodes has no entry for this host: services.vrrp.localNode (by default networking.hostName) is "lb03", the nodes are: lb01, lb02.'';
