@@ -471,6 +471,33 @@ mod instance_tests {
     }
 
     #[test]
+    fn a_sync_group_hold_and_a_tracker_fault_both_have_to_clear() {
+        let start = Instant::now();
+        let (mut instance, at) = master(start);
+        instance.handle(at, Input::SyncHold);
+        instance.handle(at, Input::TrackerFault { tracker: "caddy" });
+        assert!(
+            instance.handle(at, Input::TrackerRecovered).is_empty(),
+            "still held by the group"
+        );
+        instance.handle(at, Input::TrackerFault { tracker: "caddy" });
+        assert!(
+            instance.handle(at, Input::SyncRelease).is_empty(),
+            "still faulted by the tracker"
+        );
+        assert_eq!(instance.state(), State::Fault);
+        let actions = instance.handle(at, Input::TrackerRecovered);
+        assert_eq!(
+            transition(&actions),
+            Some((
+                State::Fault,
+                State::Backup,
+                TransitionReason::TrackerRecovered
+            ))
+        );
+    }
+
+    #[test]
     fn an_owner_faults_and_comes_back_as_master() {
         let start = Instant::now();
         let mut instance = Instance::new(params(255));
