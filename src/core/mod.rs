@@ -19,6 +19,6 @@ pub mod state;
 
 pub use packet::{Advertisement, Authentication, ChecksumMode, DropReason, Version};
 pub use state::{
-    Action, GarpParams, Input, Instance, InstanceParams, State, Stats, TransitionReason,
-    master_down_interval, skew_time,
+    Action, AfterHandOver, GarpParams, Input, Instance, InstanceParams, State, Stats,
+    TransitionReason, master_down_interval, skew_time,
 };

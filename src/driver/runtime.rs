@@ -1062,6 +1062,12 @@ pub fn transition_line(
             format!("preempting lower priority master {source} priority {priority}")
         }
         TransitionReason::Shutdown => "shutting down".to_owned(),
+        TransitionReason::HandedOver { source, priority } => {
+            format!("handed over to the new master {source} priority {priority}")
+        }
+        TransitionReason::HandOverTimedOut => {
+            "handing over: no new master within the master down interval".to_owned()
+        }
         TransitionReason::LinkDown => format!("interface {interface} is down"),
         TransitionReason::LinkUp => format!("interface {interface} is up"),
     };
