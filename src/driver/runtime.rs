@@ -27,7 +27,9 @@ use tracing::{debug, error, info, warn};
 use crate::config::{self, Config, ConfigError, InstanceConfig};
 use crate::core::ip::{Ipv4Datagram, parse_ipv4};
 use crate::core::packet::{self, IP_PROTOCOL_VRRP, MULTICAST_V4, MULTICAST_V6, REQUIRED_TTL};
-use crate::core::{Action, Advertisement, DropReason, Input, Instance, State, TransitionReason};
+use crate::core::{
+    Action, Advertisement, AfterHandOver, DropReason, Input, Instance, State, TransitionReason,
+};
 use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
 use crate::driver::netlink::{Change, LinkEvent, LinkInfo, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
@@ -214,7 +216,13 @@ async fn run_loop(
     daemon.notifier.ready(&daemon.status());
 
     let mut failure = None;
+    // Set once SIGTERM/SIGINT arrived: masters are handing over (make-before-break) and
+    // the loop keeps running, receiving adverts and firing timers, until none is left.
+    let mut stopping = false;
     loop {
+        if stopping && !daemon.handing_over() {
+            break;
+        }
         // Idle instances (Initialize/Fault) have no deadline; wake up hourly anyway.
         let deadline = daemon
             .earliest_deadline()
@@ -223,14 +231,25 @@ async fn run_loop(
             // Signals first: a flood of packets must not delay a stop.
             biased;
             _ = terminate.recv() => {
+                if stopping {
+                    info!("SIGTERM received again, stopping at once");
+                    break;
+                }
                 info!("SIGTERM received, stopping");
-                break;
+                stopping = true;
+                daemon.begin_stop().await;
             }
             _ = interrupt.recv() => {
+                if stopping {
+                    info!("SIGINT received again, stopping at once");
+                    break;
+                }
                 info!("SIGINT received, stopping");
-                break;
+                stopping = true;
+                daemon.begin_stop().await;
             }
-            _ = hangup.recv() => daemon.reload().await,
+            // A reload while handing over would restart instances that are leaving.
+            _ = hangup.recv(), if !stopping => daemon.reload().await,
             _ = tick(&mut watchdog) => daemon.notifier.watchdog(),
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 // An advert that arrived before the deadline must reset the timer
@@ -264,7 +283,9 @@ async fn run_loop(
             Some(event) = received.recv() => daemon.on_event(event).await,
         }
     }
-    daemon.notifier.stopping();
+    if !stopping {
+        daemon.notifier.stopping();
+    }
     daemon.shutdown_all().await;
     match failure {
         None => {
@@ -845,6 +866,35 @@ impl Daemon {
         }
     }
 
+    /// The stop request: every instance with `make_before_break` hands over (a master
+    /// resigns with priority 0 but keeps serving its addresses until the new master is
+    /// heard or Master_Down_Interval passes, see [`Input::HandOver`]); the others get the
+    /// RFC's Shutdown event at once. The loop then runs until [`Daemon::handing_over`]
+    /// is false, and [`Daemon::shutdown_all`] finishes.
+    async fn begin_stop(&mut self) {
+        self.notifier.stopping();
+        for index in 0..self.slots.len() {
+            let input = stop_input(&self.slots[index].config);
+            self.feed(index, input).await;
+        }
+        if self.handing_over() {
+            info!("handing over: {}", self.handing_over_names().join(", "));
+        }
+    }
+
+    /// Whether a master is still handing over (a stop waits for it).
+    fn handing_over(&self) -> bool {
+        self.slots.iter().any(|slot| slot.instance.handing_over())
+    }
+
+    fn handing_over_names(&self) -> Vec<&str> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.instance.handing_over())
+            .map(Slot::name)
+            .collect()
+    }
+
     /// Shutdown event for every instance (RFC 3768 §6.4.2/§6.4.3): a master sends
     /// priority 0 so a backup takes over in Skew_Time, and addresses are removed.
     async fn shutdown_all(&mut self) {
@@ -922,6 +972,18 @@ impl Daemon {
                 Err(error) => error!("({name}) cannot start: {error}"),
             }
         }
+    }
+}
+
+/// What a stop request feeds an instance: a make-before-break hand-over, or, with
+/// `make_before_break` off, the RFC's Shutdown event (addresses removed at once).
+pub fn stop_input(config: &InstanceConfig) -> Input<'static> {
+    if config.make_before_break {
+        Input::HandOver {
+            then: AfterHandOver::Stop,
+        }
+    } else {
+        Input::Shutdown
     }
 }
 
@@ -1224,7 +1286,21 @@ mod tests {
             garp_burst_interval_ms: 0,
             garp_repeat_delay_s: 5,
             garp_master_refresh_s: 60,
+            make_before_break: true,
         }
+    }
+
+    #[test]
+    fn stop_hands_over_unless_make_before_break_is_off() {
+        let mut config = instance("VI_1", 150);
+        assert_eq!(
+            stop_input(&config),
+            Input::HandOver {
+                then: AfterHandOver::Stop
+            }
+        );
+        config.make_before_break = false;
+        assert_eq!(stop_input(&config), Input::Shutdown);
     }
 
     #[test]

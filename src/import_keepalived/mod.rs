@@ -1522,6 +1522,9 @@ impl Importer {
             garp_burst_interval_ms,
             garp_repeat_delay_s,
             garp_master_refresh_s,
+            // keepalived has no make-before-break; vrrpd's default (on) is what the
+            // migration is for: planned stops lose no packet.
+            make_before_break: true,
         })
     }
 
