@@ -622,9 +622,32 @@ class Prober:
 class Event:
     key = ""
     label = ""
+    # Node the client is answered by before the event, and the one that must answer after.
+    old_holder = "lb1"
+    new_holder = "lb2"
+    # Whether "takeover (master's last advert → first reply from lb2)" means something: for
+    # a master that goes away, yes; for a planned move back to lb1, no.
+    has_takeover_figure = True
 
     def supports(self, impl: Implementation) -> bool:
         return True
+
+    def prepare(self, pair: Pair) -> None:
+        """Bring the pair into the state before the event (default: lb1 master, as is)."""
+
+    def recovered(self, replies: list[tuple[int, float, str]], t_event: float) -> bool:
+        """The client is answered by the new holder after the event."""
+        mac = NODES[self.new_holder][1]
+        return any(x[2] == mac and x[1] > t_event for x in replies)
+
+    def settled(self, pair: Pair) -> bool:
+        """After recovery: the move is complete (the old holder let go)."""
+        return True
+
+    def wait_settled(self, pair: Pair, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.settled(pair) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def floor_s(self, case: Case) -> float:
         """The protocol's lower bound for the takeover: a silent master by default."""
@@ -690,14 +713,110 @@ class GracefulStop(Event):
         os.kill(pair.master.pid, signal.SIGTERM)
         return t
 
+    def settled(self, pair: Pair) -> bool:
+        # A make-before-break stop keeps the VIP until lb2's first advert: count the gaps
+        # until lb1 has really let go, not only until lb2 answered once.
+        return not pair.lab.has_vip("lb1")
+
     def restore(self, pair: Pair) -> None:
         pair.master.wait_dead()
         pair.lab.drop_vip("lb1")
         pair.restart_master()
 
 
-EVENTS: dict[str, Event] = {e.key: e for e in (LinkCut(), SigKill(), GracefulStop())}
+class Failback(Event):
+    """Planned move back: lb1 was stopped gracefully, lb2 serves; lb1 starts and preempts.
+
+    The returning lb1 starts as backup, waits its Master_Down_Interval (it discards lb2's
+    lower-priority adverts, RFC 3768 §6.4.2), adds the VIP, sends GARP, then its advert
+    makes lb2 step down (§6.4.3)."""
+
+    key = "failback"
+    label = "failback (lb1 returns)"
+    old_holder = "lb2"
+    new_holder = "lb1"
+    has_takeover_figure = False
+
+    def floor_s(self, case: Case) -> float:
+        # The returning master's own Master_Down_Interval (priority 150).
+        return master_down_s(case, NODES["lb1"][2])
+
+    def prepare(self, pair: Pair) -> None:
+        os.kill(pair.master.pid, signal.SIGTERM)
+        pair.master.wait_dead(timeout=10 + pair.case.master_down_s)
+        pair.lab.drop_vip("lb1")
+        deadline = time.monotonic() + 10 + 4 * pair.case.master_down_s
+        quiet_since = None
+        while True:
+            ok = pair.lab.has_vip("lb2") and not pair.lab.has_vip("lb1")
+            now = time.monotonic()
+            quiet_since = (quiet_since or now) if ok else None
+            if quiet_since is not None and now - quiet_since >= 1.0 + 2 * pair.case.interval_s:
+                return
+            if now > deadline:
+                raise BenchError("lb2 did not hold the VIP alone after lb1 stopped")
+            time.sleep(0.05)
+
+    def trigger(self, pair: Pair) -> float:
+        t = time.monotonic()
+        pair.restart_master()
+        return t
+
+    def settled(self, pair: Pair) -> bool:
+        return not pair.lab.has_vip("lb2")
+
+    def restore(self, pair: Pair) -> None:
+        pass
+
+
+class Restart(Event):
+    """`systemctl restart` of the master: SIGTERM, wait for the exit, start again at once.
+
+    The VIP moves to lb2 (graceful stop) and back to lb1 (failback); the outage is the
+    longest gap over both moves."""
+
+    key = "restart"
+    label = "restart of the master"
+    new_holder = "lb1"
+    has_takeover_figure = False
+
+    def floor_s(self, case: Case) -> float:
+        # lb2 takes over after its Skew_Time, then lb1 waits its Master_Down_Interval.
+        return case.skew_s + master_down_s(case, NODES["lb1"][2])
+
+    def trigger(self, pair: Pair) -> float:
+        t = time.monotonic()
+        os.kill(pair.master.pid, signal.SIGTERM)
+        pair.master.wait_dead(timeout=10 + pair.case.master_down_s)
+        pair.restart_master()
+        return t
+
+    def recovered(self, replies: list[tuple[int, float, str]], t_event: float) -> bool:
+        # Answered by lb2 after the stop, then by lb1 again after that.
+        lb1_mac, lb2_mac = NODES["lb1"][1], NODES["lb2"][1]
+        first_lb2 = min((t for _, t, mac in replies if mac == lb2_mac and t > t_event),
+                        default=None)
+        return first_lb2 is not None and any(mac == lb1_mac and t > first_lb2
+                                             for _, t, mac in replies)
+
+    def settled(self, pair: Pair) -> bool:
+        return not pair.lab.has_vip("lb2")
+
+    def restore(self, pair: Pair) -> None:
+        pass
+
+
+def master_down_s(case: Case, priority: int) -> float:
+    """Master_Down_Interval of a router with `priority` (RFC 3768 §6.1, RFC 5798 §6.1)."""
+    return 3 * case.interval_s + (256 - priority) * case.interval_s / 256
+
+
+EVENTS: dict[str, Event] = {
+    e.key: e for e in (LinkCut(), SigKill(), GracefulStop(), Failback(), Restart())
+}
 DEFAULT_EVENTS = ["linkcut", "sigkill"]
+# The planned moves of issue 6 (`--events planned`).
+PLANNED_EVENTS = ["sigterm", "failback", "restart"]
 
 
 class Pair:
@@ -755,7 +874,9 @@ class Pair:
 
 def measure_event(pair: Pair, event: Event) -> dict:
     lab, case = pair.lab, pair.case
-    lb1_mac, lb2_mac = NODES["lb1"][1], NODES["lb2"][1]
+    event.prepare(pair)
+    # The holder before the event and the one after (lb1 → lb2 unless the event says).
+    lb1_mac, lb2_mac = NODES[event.old_holder][1], NODES[event.new_holder][1]
     prober = Prober(lab)
     try:
         # Warm-up: 20 replies from the master, and one of its adverts heard, before the hit.
@@ -764,7 +885,8 @@ def measure_event(pair: Pair, event: Event) -> dict:
             and any(mac == lb1_mac for _, mac in prober.adverts),
             timeout=5 + 2 * case.interval_s,
         ):
-            raise BenchError("client gets no replies (or no adverts) from lb1 before the event")
+            raise BenchError(f"client gets no replies (or no adverts) from {event.old_holder} "
+                             f"before the event")
         # Gaps and losses count from here: earlier ones are the prober's own start (ARP).
         t_warm = time.monotonic()
         time.sleep(0.2)
@@ -778,9 +900,9 @@ def measure_event(pair: Pair, event: Event) -> dict:
         t_event = event.trigger(pair)
         # Until the client is answered by lb2, bounded by the floor plus a generous margin.
         deadline = event.floor_s(case) + 5.0
-        recovered = prober.wait_for(
-            lambda r: any(x[2] == lb2_mac and x[1] > t_event for x in r), timeout=deadline
-        )
+        recovered = prober.wait_for(lambda r: event.recovered(r, t_event), timeout=deadline)
+        if recovered:
+            event.wait_settled(pair, timeout=5 + case.master_down_s)
         time.sleep(0.3)  # a tail, to see the replies keep coming
     finally:
         prober.stop()
@@ -810,6 +932,8 @@ def measure_event(pair: Pair, event: Event) -> dict:
     def ms(seconds: float | None) -> float | None:
         return None if seconds is None else round(seconds * 1000, 1)
 
+    if not event.has_takeover_figure:
+        last_advert = None
     result = {
         "outage_ms": ms(outage),
         "takeover_ms": ms(first_lb2 - t_event if first_lb2 is not None else None),
@@ -1080,17 +1204,30 @@ def render(data: dict) -> str:
     figures = [
         ("outage_ms", "outage (longest reply gap)"),
         ("since_last_advert_ms", "takeover (master's last advert → first reply from lb2)"),
+        ("lost", "probes lost"),
     ]
     for key in data["failover_keys"]:
         case_key, event_key = key.split("/")
         case, event = CASES[case_key], EVENTS[event_key]
         for metric, label in figures:
+            if metric == "since_last_advert_ms" and not event.has_takeover_figure:
+                continue
+            if metric == "lost" and event.key not in PLANNED_EVENTS:
+                continue
             stats = {}
             for impl in impls:
                 r = res.get(impl)
                 samples = r["failover"].get(key) if isinstance(r, dict) else None
                 stats[impl] = summarize(samples, metric) if samples else None
-            row = [case.label, event.label, label, f"{event.floor_s(case) * 1000:.0f}"]
+            if metric == "lost":
+                floor = "0"
+            elif metric == "outage_ms" and event.key in PLANNED_EVENTS:
+                # A planned move can cost nothing: the best a client sees is one probe
+                # interval between replies.
+                floor = f"{PROBE_INTERVAL_S * 1000:.0f}"
+            else:
+                floor = f"{event.floor_s(case) * 1000:.0f}"
+            row = [case.label, event.label, label, floor]
             for impl in impls:
                 row.append(cell(impl, lambda r, i=impl: fmt_pair(stats[i])))
             k, v = stats["keepalived"], stats["vrrpd"]
@@ -1191,7 +1328,8 @@ def main(argv: list[str]) -> int:
                    help="1 run per event, 5 s resource window")
     p.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(CASES)}")
     p.add_argument("--events", default=",".join(DEFAULT_EVENTS),
-                   help=f"subset of {','.join(EVENTS)} (default {','.join(DEFAULT_EVENTS)})")
+                   help=f"subset of {','.join(EVENTS)} (default {','.join(DEFAULT_EVENTS)}); "
+                        f"'planned' stands for {','.join(PLANNED_EVENTS)}")
     p.add_argument("--window", type=float,
                    help="resource window in seconds (default 20, --quick 5; 0 skips)")
     p.add_argument("--write", metavar="FILE",
@@ -1217,7 +1355,9 @@ def main(argv: list[str]) -> int:
         p.error("--runs must be 1..50")
     try:
         cases = [CASES[k] for k in args.cases.split(",") if k]
-        events = [EVENTS[k] for k in args.events.split(",") if k]
+        keys = [k for k in args.events.split(",") if k]
+        keys = [e for k in keys for e in (PLANNED_EVENTS if k == "planned" else [k])]
+        events = [EVENTS[k] for k in keys]
     except KeyError as e:
         p.error(f"unknown case or event {e}")
     vrrpd_path = args.vrrpd if os.path.isabs(args.vrrpd) else os.path.join(REPO_ROOT, args.vrrpd)
