@@ -19,6 +19,11 @@ pub const RESIGN_PRIORITY: u8 = 0;
 /// Upper bound on frames per GARP burst, so a mistaken config cannot make one burst endless.
 pub const MAX_GARP_BURST_COUNT: u32 = 1000;
 
+/// The longest a make-before-break hand-over waits for a new master, whatever the
+/// intervals: a stop must end well within systemd's TimeoutStopSec (30 s in
+/// packaging/vrrpd.service), or systemd kills the daemon with the addresses still on.
+pub const MAX_HAND_OVER_WAIT: Duration = Duration::from_secs(10);
+
 const CENTISECOND: Duration = Duration::from_millis(10);
 
 /// Gratuitous ARP / unsolicited NA schedule (keepalived-like defaults).
@@ -469,11 +474,14 @@ impl Instance {
                     // Our own Master_Down_Interval at our own Advertisement_Interval: the
                     // backups learned that interval from us, and every backup's Skew_Time
                     // is shorter than this, so any live backup takes over well within it.
+                    // Capped so that long intervals cannot stretch a stop past systemd's
+                    // stop timeout.
                     let wait = master_down_interval(
                         self.params.version,
                         self.priority,
                         self.advert_interval_cs(),
-                    );
+                    )
+                    .min(MAX_HAND_OVER_WAIT);
                     self.hand_over = Some(HandOver {
                         deadline: now + wait,
                         then,
@@ -1679,6 +1687,22 @@ mod tests {
             );
             assert_eq!(instance.next_deadline(), None);
         }
+    }
+
+    #[test]
+    fn hand_over_wait_is_capped_for_long_intervals() {
+        // v3 at 40.95 s: Master_Down_Interval would be over two minutes.
+        let (mut instance, became) = started_master(v3_params(150, 4095), Instant::now());
+        instance.handle(became, STOP);
+        assert_eq!(instance.next_deadline(), Some(became + MAX_HAND_OVER_WAIT));
+        assert_eq!(
+            transitions(&instance.on_timeout(became + MAX_HAND_OVER_WAIT)),
+            vec![(
+                State::Master,
+                State::Initialize,
+                TransitionReason::HandOverTimedOut
+            )]
+        );
     }
 
     #[test]
