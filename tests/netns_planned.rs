@@ -355,6 +355,79 @@ fn v2_pass_1s_stop_without_make_before_break_loses_replies() {
     );
 }
 
+/// lb01 alone (no peer to take over), elected master.
+fn lone_master(tag: &str) -> (PairLab, LabProcess, TimingGuard) {
+    let timing = timing_guard(true);
+    let net = PairLab::new(tag);
+    let lb01 = net
+        .lb01
+        .start_vrrpd(
+            std::path::Path::new(VRRPD),
+            &V2_PASS_1S.config(HIGH_PRIORITY, true),
+        )
+        .expect("start vrrpd");
+    let limit = STARTUP_ALLOWANCE + V2_PASS_1S.master_down_interval(HIGH_PRIORITY) + MARGIN;
+    assert!(
+        wait_until(limit, POLL, || net.lb01.has_address(vip())).is_some(),
+        "lb01 alone never became master"
+    );
+    (net, lb01, timing)
+}
+
+/// Nobody takes over: the stopping master keeps serving for Master_Down_Interval, then
+/// removes the VIP and exits anyway (a stop is never blocked).
+#[test]
+fn stop_with_nobody_to_take_over_lets_go_after_master_down_interval() {
+    let (net, mut lb01, _timing) = lone_master("pnone");
+    let signalled = Instant::now();
+    lb01.signal(Signal::SIGTERM).unwrap();
+    let wait = V2_PASS_1S.master_down_interval(HIGH_PRIORITY);
+    std::thread::sleep(wait / 2);
+    assert!(
+        net.lb01.has_address(vip()) && lb01.is_running(),
+        "while nobody has taken over, the stopping master keeps the VIP"
+    );
+    let status = lb01.wait_timeout(wait + MARGIN * 2).unwrap();
+    let stopped_after = signalled.elapsed();
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "vrrpd must exit 0 after the hand-over times out, got {status:?}\n{}",
+        lb01.log()
+    );
+    assert!(
+        stopped_after >= wait - Duration::from_millis(100),
+        "let go after only {}, before Master_Down_Interval {}",
+        secs(stopped_after),
+        secs(wait)
+    );
+    assert!(!net.lb01.has_address(vip()), "the VIP was left behind");
+    assert!(
+        lb01.log()
+            .contains("no new master within the master down interval"),
+        "{}",
+        lb01.log()
+    );
+}
+
+/// A second SIGTERM during a hand-over means "now": the VIP goes at once.
+#[test]
+fn second_sigterm_during_a_hand_over_stops_at_once() {
+    let (net, mut lb01, _timing) = lone_master("ptwice");
+    lb01.signal(Signal::SIGTERM).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(net.lb01.has_address(vip()) && lb01.is_running());
+    let again = Instant::now();
+    lb01.signal(Signal::SIGTERM).unwrap();
+    let status = lb01.wait_timeout(MARGIN * 2).unwrap();
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "vrrpd must exit 0 at once on a second SIGTERM, got {status:?} after {}\n{}",
+        secs(again.elapsed()),
+        lb01.log()
+    );
+    assert!(!net.lb01.has_address(vip()), "the VIP was left behind");
+}
+
 macro_rules! planned_suite {
     ($module:ident, $variant:expr) => {
         mod $module {
