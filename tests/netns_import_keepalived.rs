@@ -66,7 +66,7 @@ struct Dumped {
     source_address: Option<std::net::IpAddr>,
 }
 
-/// Runs keepalived on `conf` for three seconds in a fresh namespace and parses its dump.
+/// Runs keepalived on `conf` for eight seconds in a fresh namespace and parses its dump.
 fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
     let ns = Namespace::new(tag);
     let run_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -80,7 +80,8 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
             "exec",
             &ns.0,
             "timeout",
-            "3",
+            // Long enough for keepalived to finish printing its dump on a loaded machine.
+            "8",
             "keepalived",
             "-n",
             "-l",
@@ -249,9 +250,20 @@ fn fixtures_import_as_keepalived_itself_parses_them() {
         ]
         .map(conf),
     );
-    for (index, path) in cases.iter().enumerate() {
+    // keepalived needs a few seconds per file to print its dump; run the files side by side.
+    let dumps: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(index, path)| scope.spawn(move || keepalived_dump(&index.to_string(), path)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("keepalived dump thread"))
+            .collect()
+    });
+    for (path, (dumped, garp_interval_ms)) in cases.iter().zip(dumps) {
         let out = run(path, false).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let (dumped, garp_interval_ms) = keepalived_dump(&index.to_string(), path);
         let imported: Vec<(String, Dumped)> = out
             .config
             .instances
