@@ -24,6 +24,15 @@ pub const MAX_GARP_BURST_COUNT: u32 = 1000;
 /// packaging/vrrpd.service), or systemd kills the daemon with the addresses still on.
 pub const MAX_HAND_OVER_WAIT: Duration = Duration::from_secs(10);
 
+/// After a planned takeover (the master resigned, or we preempted it), gratuitous ARP is
+/// sent again this long after becoming master, unless a spaced burst is still running.
+/// The old master keeps its addresses until our first advert reaches it (make-before-break,
+/// or RFC 3768 §6.4.3 when we preempt), so for those few milliseconds both answer ARP
+/// requests; a host that asked then may have kept the old master's MAC. By now the old
+/// master has let go, and this burst moves such a host over at once rather than at the
+/// second burst, seconds later.
+pub const FOLLOW_UP_GARP_DELAY: Duration = Duration::from_millis(100);
+
 const CENTISECOND: Duration = Duration::from_millis(10);
 
 /// Gratuitous ARP / unsolicited NA schedule (keepalived-like defaults).
@@ -215,6 +224,8 @@ struct GarpBurst {
 #[derive(Clone, Copy, Debug, Default)]
 struct GarpTimers {
     burst: Option<GarpBurst>,
+    /// See [`FOLLOW_UP_GARP_DELAY`].
+    follow_up_at: Option<Instant>,
     second_burst_at: Option<Instant>,
     refresh_at: Option<Instant>,
 }
@@ -224,6 +235,7 @@ enum Timer {
     MasterDown,
     Advertisement,
     GarpBurstFrame,
+    GarpFollowUp,
     GarpSecondBurst,
     GarpRefresh,
     HandOverDeadline,
@@ -695,8 +707,13 @@ impl Instance {
     fn become_master(&mut self, now: Instant, reason: TransitionReason, actions: &mut Vec<Action>) {
         let from = self.state;
         actions.push(Action::AddAddresses);
+        let planned_takeover = matches!(
+            reason,
+            TransitionReason::MasterResigned | TransitionReason::Preempt { .. }
+        );
         self.garp = GarpTimers {
             burst: None,
+            follow_up_at: planned_takeover.then(|| now + FOLLOW_UP_GARP_DELAY),
             second_burst_at: self.params.garp.second_burst_delay.map(|delay| now + delay),
             refresh_at: self.garp_refresh_period().map(|period| now + period),
         };
@@ -740,11 +757,12 @@ impl Instance {
             // Every other timer of a master handing over is cleared.
             return Some((hand_over.deadline, Timer::HandOverDeadline));
         }
-        let candidates: [(Option<Instant>, Timer); 5] = match self.state {
+        let candidates: [(Option<Instant>, Timer); 6] = match self.state {
             State::Backup => [
                 (self.master_down_at, Timer::MasterDown),
                 (None, Timer::Advertisement),
                 (None, Timer::GarpBurstFrame),
+                (None, Timer::GarpFollowUp),
                 (None, Timer::GarpSecondBurst),
                 (None, Timer::GarpRefresh),
             ],
@@ -755,6 +773,7 @@ impl Instance {
                     self.garp.burst.map(|burst| burst.next_at),
                     Timer::GarpBurstFrame,
                 ),
+                (self.garp.follow_up_at, Timer::GarpFollowUp),
                 (self.garp.second_burst_at, Timer::GarpSecondBurst),
                 (self.garp.refresh_at, Timer::GarpRefresh),
             ],
@@ -799,6 +818,13 @@ impl Instance {
                         remaining,
                     })
                 });
+            }
+            Timer::GarpFollowUp => {
+                self.garp.follow_up_at = None;
+                // A spaced burst still running already continues past the old master's exit.
+                if self.garp.burst.is_none() {
+                    self.start_garp_burst(now, actions);
+                }
             }
             Timer::GarpSecondBurst => {
                 self.garp.second_burst_at = None;
@@ -1880,6 +1906,82 @@ mod tests {
             // The new master took over after its Skew_Time, not Master_Down_Interval.
             assert_eq!(now - stop_at, new.skew_time());
         }
+    }
+
+    /// A backup that heard the 150 master at `start` + 500 ms and its priority-0 advert at
+    /// + 1200 ms; returns it and the takeover time (Skew_Time later).
+    fn backup_after_resignation(params: InstanceParams, start: Instant) -> (Instance, Instant) {
+        let mut instance = started_backup(params.clone(), start);
+        let peer = advert_like(&params, 150);
+        receive(&mut instance, start + ms(500), PEER_HIGHER_ADDRESS, &peer);
+        let resigned_at = start + ms(1200);
+        let resigned = advert_like(&params, 0);
+        receive(&mut instance, resigned_at, PEER_HIGHER_ADDRESS, &resigned);
+        let takeover = resigned_at + instance.skew_time();
+        (instance, takeover)
+    }
+
+    #[test]
+    fn planned_takeover_sends_gratuitous_arp_again_after_the_old_master_let_go() {
+        let start = Instant::now();
+        let (mut instance, takeover) = backup_after_resignation(v2_params(100), start);
+        let actions = instance.on_timeout(takeover);
+        assert_eq!(garp_count(&actions), 1);
+        let follow_up = takeover + FOLLOW_UP_GARP_DELAY;
+        assert_eq!(instance.next_deadline(), Some(follow_up));
+        assert_eq!(
+            instance.on_timeout(follow_up),
+            vec![Action::SendGratuitousArp]
+        );
+        assert_eq!(instance.next_deadline(), Some(takeover + ms(1000)));
+
+        // Preempting a lower-priority master is a planned move too.
+        let mut preempting = started_backup(v2_params(200), start);
+        let lower = advert_like(&v2_params(100), 100);
+        receive(&mut preempting, start + ms(100), PEER_LOWER_ADDRESS, &lower);
+        let became = preempting.next_deadline().unwrap();
+        let actions = preempting.on_timeout(became);
+        assert!(matches!(
+            transitions(&actions)[0].2,
+            TransitionReason::Preempt { .. }
+        ));
+        assert_eq!(
+            preempting.next_deadline(),
+            Some(became + FOLLOW_UP_GARP_DELAY)
+        );
+    }
+
+    #[test]
+    fn takeover_from_a_silent_master_has_no_follow_up_garp() {
+        let start = Instant::now();
+        let (mut instance, became) = started_master(v2_params(100), start);
+        assert_eq!(instance.next_deadline(), Some(became + ms(1000)));
+        assert_eq!(
+            garp_count(&instance.on_timeout(became + ms(1000))),
+            0,
+            "only the advert is due"
+        );
+    }
+
+    #[test]
+    fn follow_up_garp_leaves_a_running_spaced_burst_alone() {
+        let start = Instant::now();
+        let mut params = v2_params(100);
+        params.garp = GarpParams {
+            burst_count: 5,
+            burst_spacing: ms(50),
+            second_burst_delay: None,
+            master_refresh: None,
+        };
+        let (mut instance, takeover) = backup_after_resignation(params, start);
+        let mut sent = garp_count(&instance.on_timeout(takeover));
+        let mut now = takeover;
+        while now < takeover + ms(900) {
+            now += ms(10);
+            sent += garp_count(&instance.on_timeout(now));
+        }
+        // The burst's 5 frames (0, 50, …, 200 ms): the follow-up at 100 ms adds none.
+        assert_eq!(sent, 5);
     }
 
     #[test]
