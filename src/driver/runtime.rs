@@ -214,6 +214,7 @@ async fn run_loop(
     });
     info!("vrrpd started: {}", daemon.status());
     daemon.notifier.ready(&daemon.status());
+    release_startup_memory();
 
     let mut failure = None;
     // Set once SIGTERM/SIGINT arrived: masters are handing over (make-before-break) and
@@ -293,6 +294,17 @@ async fn run_loop(
             Ok(())
         }
         Some(error) => Err(error),
+    }
+}
+
+/// Give the heap that start-up used (config parsing, schema compilation, netlink
+/// dumps) back to the kernel: the daemon then runs for months on a small steady
+/// working set, and glibc would otherwise keep the freed pages resident.
+fn release_startup_memory() {
+    // SAFETY: malloc_trim only walks glibc's own free lists; no pointers are passed.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -941,6 +953,7 @@ impl Daemon {
             }
         }
         self.notifier.ready(&self.status());
+        release_startup_memory();
     }
 
     async fn apply_reload(&mut self, plan: ReloadPlan) {
