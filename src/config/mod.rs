@@ -380,6 +380,16 @@ pub struct InstanceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::ip_address_schema")]
     pub unicast_source: Option<IpAddr>,
+    /// Make-before-break on stop. Default true. When vrrpd stops (SIGTERM, `systemctl
+    /// stop` or `restart`) as master, it still sends the priority-0 advertisement of
+    /// RFC 3768/5798 §6.4.3 so that a backup takes over after its Skew_Time, but keeps the
+    /// virtual addresses, and keeps answering for them, until it hears the new master's
+    /// advertisement, or Master_Down_Interval (at most 10 s) passes with nobody taking
+    /// over; only then does it remove them and exit. No packet is lost on a planned stop. false: remove
+    /// the addresses at once, as the RFC and keepalived do (a gap of about Skew_Time).
+    /// See docs/planned-maintenance.md. keepalived: no equivalent.
+    #[serde(default = "default_true")]
+    pub make_before_break: bool,
 }
 
 fn default_version() -> VrrpVersion {

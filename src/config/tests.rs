@@ -230,6 +230,7 @@ fn omitted_keys_take_their_documented_defaults() {
     assert_eq!(instance.garp_burst_interval_ms, 0);
     assert_eq!(instance.garp_repeat_delay_s, 5);
     assert_eq!(instance.garp_master_refresh_s, 0);
+    assert!(instance.make_before_break);
 }
 
 #[test]
@@ -253,7 +254,7 @@ fn schema_defaults_match_serde_defaults() {
         }
     }
     assert_eq!(
-        checked, 10,
+        checked, 11,
         "every optional key but source_address documents its default"
     );
 }

@@ -19,6 +19,20 @@ pub const RESIGN_PRIORITY: u8 = 0;
 /// Upper bound on frames per GARP burst, so a mistaken config cannot make one burst endless.
 pub const MAX_GARP_BURST_COUNT: u32 = 1000;
 
+/// The longest a make-before-break hand-over waits for a new master, whatever the
+/// intervals: a stop must end well within systemd's TimeoutStopSec (30 s in
+/// packaging/vrrpd.service), or systemd kills the daemon with the addresses still on.
+pub const MAX_HAND_OVER_WAIT: Duration = Duration::from_secs(10);
+
+/// After a planned takeover (the master resigned, or we preempted it), gratuitous ARP is
+/// sent again this long after becoming master, unless a spaced burst is still running.
+/// The old master keeps its addresses until our first advert reaches it (make-before-break,
+/// or RFC 3768 §6.4.3 when we preempt), so for those few milliseconds both answer ARP
+/// requests; a host that asked then may have kept the old master's MAC. By now the old
+/// master has let go, and this burst moves such a host over at once rather than at the
+/// second burst, seconds later.
+pub const FOLLOW_UP_GARP_DELAY: Duration = Duration::from_millis(100);
+
 const CENTISECOND: Duration = Duration::from_millis(10);
 
 /// Gratuitous ARP / unsolicited NA schedule (keepalived-like defaults).
@@ -98,6 +112,24 @@ pub enum TransitionReason {
     /// Moved by its sync group (see [`super::sync_group`]); the driver logs which member
     /// moved and why just before.
     SyncGroup,
+    /// A make-before-break hand-over ended: the new master's advert was heard.
+    HandedOver {
+        source: IpAddr,
+        priority: u8,
+    },
+    /// A make-before-break hand-over ended: nobody took over within Master_Down_Interval.
+    HandOverTimedOut,
+}
+
+/// Where an instance goes once a make-before-break hand-over ends ([`Input::HandOver`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterHandOver {
+    /// The daemon is stopping: Initialize, like the Shutdown event.
+    Stop,
+    /// The node stays up as a backup (an operator demote). Note that a Backup whose
+    /// priority is higher than the new master's preempts it again after
+    /// Master_Down_Interval: whoever demotes must also keep the node from preempting.
+    Backup,
 }
 
 /// Side effects for the driver to perform, in order.
@@ -131,7 +163,14 @@ pub enum Input<'a> {
         advert: &'a Advertisement,
     },
     /// Shutdown event (RFC 3768 §6.4.2/6.4.3): priority-0 advert if master, addresses removed.
+    /// During a hand-over it ends the hand-over at once (a second stop request means hurry).
     Shutdown,
+    /// Make-before-break hand-over (not in the RFC, see [`Instance::handing_over`]): a master
+    /// sends the priority-0 advert like Shutdown but keeps its addresses, and so keeps
+    /// serving, until it hears the new master's advert or Master_Down_Interval passes; then
+    /// it removes them and goes where `then` says. Outside Master it acts at once: `Stop`
+    /// is a Shutdown, `Backup` leaves a Backup as it is and does nothing in Fault/Initialize.
+    HandOver { then: AfterHandOver },
     /// The interface went down: give up mastership and addresses.
     LinkDown,
     /// The interface came up again: start as backup (unless a tracker still holds FAULT).
@@ -213,6 +252,8 @@ struct GarpBurst {
 #[derive(Clone, Copy, Debug, Default)]
 struct GarpTimers {
     burst: Option<GarpBurst>,
+    /// See [`FOLLOW_UP_GARP_DELAY`].
+    follow_up_at: Option<Instant>,
     second_burst_at: Option<Instant>,
     refresh_at: Option<Instant>,
 }
@@ -222,8 +263,10 @@ enum Timer {
     MasterDown,
     Advertisement,
     GarpBurstFrame,
+    GarpFollowUp,
     GarpSecondBurst,
     GarpRefresh,
+    HandOverDeadline,
 }
 
 /// One virtual router.
@@ -246,6 +289,8 @@ pub struct Instance {
     /// Master only.
     advert_at: Option<Instant>,
     garp: GarpTimers,
+    /// Master only: a make-before-break hand-over is in progress.
+    hand_over: Option<HandOver>,
     stats: Stats,
     /// Held in Fault by its sync group ([`Input::SyncHold`]).
     held: bool,
@@ -253,6 +298,14 @@ pub struct Instance {
     link_down: bool,
     /// A tracker holds the instance in FAULT.
     tracker_fault: bool,
+}
+
+/// A master that resigned (priority 0 sent) but still holds its addresses.
+#[derive(Clone, Copy, Debug)]
+struct HandOver {
+    /// Give up waiting for a new master then (Master_Down_Interval after the resignation).
+    deadline: Instant,
+    then: AfterHandOver,
 }
 
 impl Instance {
@@ -270,6 +323,7 @@ impl Instance {
             preempt_allowed_at: None,
             advert_at: None,
             garp: GarpTimers::default(),
+            hand_over: None,
             stats: Stats::default(),
             held: false,
             link_down: false,
@@ -337,6 +391,7 @@ impl Instance {
                 self.receive(now, source, advert, &mut actions)
             }
             Input::Shutdown => self.shut_down(&mut actions),
+            Input::HandOver { then } => self.hand_over(now, then, &mut actions),
             Input::LinkDown => {
                 self.link_down = true;
                 self.link_down(&mut actions)
@@ -448,11 +503,18 @@ impl Instance {
             return actions;
         }
         self.priority = priority;
-        if self.state == State::Master {
+        // A master handing over has resigned: it announces nothing more.
+        if self.state == State::Master && self.hand_over.is_none() {
             self.send_advertisement(self.priority, &mut actions);
             self.advert_at = Some(now + self.advert_interval());
         }
         actions
+    }
+
+    /// True while a master hands over (see [`Input::HandOver`]): it has resigned with
+    /// priority 0 and sends nothing more, but still holds and serves its addresses.
+    pub fn handing_over(&self) -> bool {
+        self.hand_over.is_some()
     }
 
     /// The current master's address as we know it (ourselves when master).
@@ -496,6 +558,8 @@ impl Instance {
         let from = self.state;
         match from {
             State::Initialize => return,
+            // Already resigned when the hand-over began: just let go now.
+            State::Master if self.hand_over.is_some() => actions.push(Action::RemoveAddresses),
             State::Master => {
                 self.send_advertisement(RESIGN_PRIORITY, actions);
                 actions.push(Action::RemoveAddresses);
@@ -503,6 +567,77 @@ impl Instance {
             State::Backup | State::Fault => {}
         }
         self.enter(from, State::Initialize, TransitionReason::Shutdown, actions);
+    }
+
+    /// Make-before-break: a deliberate deviation from RFC 3768 §6.4.3 / RFC 5798 §6.4.3,
+    /// where a master leaving sends priority 0 and removes its addresses at once. Then the
+    /// addresses are nowhere for Skew_Time plus the new master's start (keepalived: 0.63 s
+    /// at 1 s adverts), and every packet sent meanwhile is lost. Here the master sends the
+    /// same priority-0 advert, so the backups take over after Skew_Time as the RFC intends,
+    /// but it keeps the addresses and keeps answering for them until the new master's first
+    /// advert shows that the addresses are served again (that advert follows the new
+    /// master's AddAddresses and GARP, §6.4.2), or until Master_Down_Interval passes with
+    /// nobody taking over. Meanwhile it sends no advert at all (it is leaving, and an
+    /// advert of ours would make the new master, or a lower-priority one, step down) and
+    /// no GARP (hosts must learn the new master's MAC, not ours).
+    fn hand_over(&mut self, now: Instant, then: AfterHandOver, actions: &mut Vec<Action>) {
+        match (self.state, then) {
+            (State::Master, _) => match &mut self.hand_over {
+                // Already handing over: a stop request overrides a demote.
+                Some(hand_over) => {
+                    if then == AfterHandOver::Stop {
+                        hand_over.then = AfterHandOver::Stop;
+                    }
+                }
+                None => {
+                    self.send_advertisement(RESIGN_PRIORITY, actions);
+                    self.advert_at = None;
+                    self.garp = GarpTimers::default();
+                    // Our own Master_Down_Interval at our own Advertisement_Interval: the
+                    // backups learned that interval from us, and every backup's Skew_Time
+                    // is shorter than this, so any live backup takes over well within it.
+                    // Capped so that long intervals cannot stretch a stop past systemd's
+                    // stop timeout.
+                    let wait = master_down_interval(
+                        self.params.version,
+                        self.priority,
+                        self.advert_interval_cs(),
+                    )
+                    .min(MAX_HAND_OVER_WAIT);
+                    self.hand_over = Some(HandOver {
+                        deadline: now + wait,
+                        then,
+                    });
+                }
+            },
+            (_, AfterHandOver::Stop) => self.shut_down(actions),
+            (_, AfterHandOver::Backup) => {}
+        }
+    }
+
+    /// End a hand-over: remove the addresses, then go where it was meant to go.
+    fn finish_hand_over(
+        &mut self,
+        now: Instant,
+        reason: TransitionReason,
+        heard: Option<(IpAddr, u8)>,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(hand_over) = self.hand_over.take() else {
+            return;
+        };
+        actions.push(Action::RemoveAddresses);
+        match hand_over.then {
+            AfterHandOver::Stop => self.enter(State::Master, State::Initialize, reason, actions),
+            AfterHandOver::Backup => {
+                self.become_backup(now, reason, actions);
+                self.heard_master = heard.map(|(address, priority)| HeardMaster {
+                    address,
+                    priority,
+                    accepted: true,
+                });
+            }
+        }
     }
 
     /// The interface went down: nothing can be sent, so just let go (keepalived's FAULT).
@@ -655,6 +790,20 @@ impl Instance {
         advert: &Advertisement,
         actions: &mut Vec<Action>,
     ) {
+        if self.hand_over.is_some() {
+            // We are leaving: any router advertising a priority above 0 now is the new
+            // master (backups never advertise), and it added its addresses and sent GARP
+            // before this advert (§6.4.2). Another resignation is not answered.
+            if advert.priority != RESIGN_PRIORITY {
+                self.learn_master_adver_interval(advert);
+                let reason = TransitionReason::HandedOver {
+                    source,
+                    priority: advert.priority,
+                };
+                self.finish_hand_over(now, reason, Some((source, advert.priority)), actions);
+            }
+            return;
+        }
         if advert.priority == RESIGN_PRIORITY {
             // Another master is leaving (a split brain healing): assert ourselves at once.
             self.send_advertisement(self.priority, actions);
@@ -693,8 +842,13 @@ impl Instance {
     fn become_master(&mut self, now: Instant, reason: TransitionReason, actions: &mut Vec<Action>) {
         let from = self.state;
         actions.push(Action::AddAddresses);
+        let planned_takeover = matches!(
+            reason,
+            TransitionReason::MasterResigned | TransitionReason::Preempt { .. }
+        );
         self.garp = GarpTimers {
             burst: None,
+            follow_up_at: planned_takeover.then(|| now + FOLLOW_UP_GARP_DELAY),
             second_burst_at: self.params.garp.second_burst_delay.map(|delay| now + delay),
             refresh_at: self.garp_refresh_period().map(|period| now + period),
         };
@@ -725,6 +879,7 @@ impl Instance {
         self.master_down_at = None;
         self.master_resigned = false;
         self.heard_master = None;
+        self.hand_over = None;
         self.state = to;
         self.stats.transitions += 1;
         actions.push(Action::Transition { from, to, reason });
@@ -733,11 +888,16 @@ impl Instance {
     // ---- Timers ------------------------------------------------------------------------
 
     fn earliest_timer(&self) -> Option<(Instant, Timer)> {
-        let candidates: [(Option<Instant>, Timer); 5] = match self.state {
+        if let Some(hand_over) = self.hand_over {
+            // Every other timer of a master handing over is cleared.
+            return Some((hand_over.deadline, Timer::HandOverDeadline));
+        }
+        let candidates: [(Option<Instant>, Timer); 6] = match self.state {
             State::Backup => [
                 (self.master_down_at, Timer::MasterDown),
                 (None, Timer::Advertisement),
                 (None, Timer::GarpBurstFrame),
+                (None, Timer::GarpFollowUp),
                 (None, Timer::GarpSecondBurst),
                 (None, Timer::GarpRefresh),
             ],
@@ -748,6 +908,7 @@ impl Instance {
                     self.garp.burst.map(|burst| burst.next_at),
                     Timer::GarpBurstFrame,
                 ),
+                (self.garp.follow_up_at, Timer::GarpFollowUp),
                 (self.garp.second_burst_at, Timer::GarpSecondBurst),
                 (self.garp.refresh_at, Timer::GarpRefresh),
             ],
@@ -793,6 +954,13 @@ impl Instance {
                     })
                 });
             }
+            Timer::GarpFollowUp => {
+                self.garp.follow_up_at = None;
+                // A spaced burst still running already continues past the old master's exit.
+                if self.garp.burst.is_none() {
+                    self.start_garp_burst(now, actions);
+                }
+            }
             Timer::GarpSecondBurst => {
                 self.garp.second_burst_at = None;
                 self.start_garp_burst(now, actions);
@@ -802,6 +970,9 @@ impl Instance {
                     .garp_refresh_period()
                     .map(|period| next_period(at, period, now));
                 self.start_garp_burst(now, actions);
+            }
+            Timer::HandOverDeadline => {
+                self.finish_hand_over(now, TransitionReason::HandOverTimedOut, None, actions)
             }
         }
     }
@@ -1589,6 +1760,365 @@ mod tests {
         assert_eq!(instance.next_deadline(), None);
     }
 
+    // ---- Make-before-break hand-over ---------------------------------------------------
+
+    const STOP: Input<'static> = Input::HandOver {
+        then: AfterHandOver::Stop,
+    };
+
+    #[test]
+    fn hand_over_resigns_but_keeps_the_addresses_until_the_new_master_is_heard() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let stop_at = became + ms(10);
+        assert_eq!(
+            instance.handle(stop_at, STOP),
+            vec![Action::SendAdvertisement(advert_like(&v2_params(150), 0))]
+        );
+        assert_eq!(instance.state(), State::Master);
+        assert!(instance.handing_over());
+        assert_eq!(instance.master_address(), Some(IpAddr::V4(LOCAL)));
+        // Nothing more is sent while waiting: no advert at the next interval, no GARP.
+        assert!(instance.on_timeout(stop_at + ms(1500)).is_empty());
+        // Another resignation is not answered (we are leaving).
+        assert!(
+            receive(
+                &mut instance,
+                stop_at + ms(1600),
+                PEER_LOWER_ADDRESS,
+                &advert_like(&v2_params(100), 0)
+            )
+            .is_empty()
+        );
+        // A lower-priority router's advert means it took over: now let go.
+        let heard_at = stop_at + ms(1700);
+        assert_eq!(
+            receive(
+                &mut instance,
+                heard_at,
+                PEER_LOWER_ADDRESS,
+                &advert_like(&v2_params(100), 100)
+            ),
+            vec![
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Initialize,
+                    reason: TransitionReason::HandedOver {
+                        source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                        priority: 100
+                    }
+                },
+            ]
+        );
+        assert!(!instance.handing_over());
+        assert_eq!(instance.next_deadline(), None);
+        assert_eq!(instance.master_address(), None);
+        assert_eq!(instance.stats().adverts_sent, 2);
+    }
+
+    #[test]
+    fn hand_over_times_out_at_master_down_interval() {
+        for (params, wait) in [
+            // v2, 1 s, priority 150: 3 s + (256 − 150)/256 s.
+            (v2_params(150), Duration::from_nanos(3_414_062_500)),
+            // v3, 10 ms, priority 150: 30 ms + 106 × 10 ms / 256.
+            (v3_params(150, 1), Duration::from_nanos(34_140_625)),
+        ] {
+            let (mut instance, became) = started_master(params.clone(), Instant::now());
+            let stop_at = became + ms(5);
+            assert_eq!(sent_priorities(&instance.handle(stop_at, STOP)), vec![0]);
+            assert_eq!(instance.next_deadline(), Some(stop_at + wait));
+            assert!(
+                instance
+                    .on_timeout(stop_at + wait - Duration::from_nanos(1))
+                    .is_empty()
+            );
+            assert_eq!(
+                instance.on_timeout(stop_at + wait),
+                vec![
+                    Action::RemoveAddresses,
+                    Action::Transition {
+                        from: State::Master,
+                        to: State::Initialize,
+                        reason: TransitionReason::HandOverTimedOut
+                    },
+                ],
+                "{:?}",
+                params.version
+            );
+            assert_eq!(instance.next_deadline(), None);
+        }
+    }
+
+    #[test]
+    fn hand_over_wait_is_capped_for_long_intervals() {
+        // v3 at 40.95 s: Master_Down_Interval would be over two minutes.
+        let (mut instance, became) = started_master(v3_params(150, 4095), Instant::now());
+        instance.handle(became, STOP);
+        assert_eq!(instance.next_deadline(), Some(became + MAX_HAND_OVER_WAIT));
+        assert_eq!(
+            transitions(&instance.on_timeout(became + MAX_HAND_OVER_WAIT)),
+            vec![(
+                State::Master,
+                State::Initialize,
+                TransitionReason::HandOverTimedOut
+            )]
+        );
+    }
+
+    #[test]
+    fn backup_and_fault_stop_at_once_on_hand_over() {
+        let start = Instant::now();
+        let mut backup = started_backup(v2_params(100), start);
+        assert_eq!(
+            backup.handle(start, STOP),
+            vec![Action::Transition {
+                from: State::Backup,
+                to: State::Initialize,
+                reason: TransitionReason::Shutdown
+            }]
+        );
+        let mut fault = started_backup(v2_params(100), start);
+        fault.handle(start, Input::LinkDown);
+        assert_eq!(
+            transitions(&fault.handle(start, STOP)),
+            vec![(State::Fault, State::Initialize, TransitionReason::Shutdown)]
+        );
+        let mut idle = Instance::new(v2_params(100));
+        assert!(idle.handle(start, STOP).is_empty());
+    }
+
+    #[test]
+    fn shutdown_during_hand_over_lets_go_without_a_second_resignation() {
+        let (mut instance, became) = started_master(v3_params(150, 1), Instant::now());
+        instance.handle(became, STOP);
+        assert_eq!(
+            instance.handle(became + ms(1), Input::Shutdown),
+            vec![
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Initialize,
+                    reason: TransitionReason::Shutdown
+                },
+            ]
+        );
+        // A second hand-over request while handing over sends nothing more either.
+        let (mut instance, became) = started_master(v3_params(150, 1), Instant::now());
+        instance.handle(became, STOP);
+        assert!(instance.handle(became + ms(1), STOP).is_empty());
+        assert!(instance.handing_over());
+    }
+
+    #[test]
+    fn priority_change_during_hand_over_is_not_announced() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.handle(became, STOP);
+        assert!(instance.set_priority(became + ms(1), 120).is_empty());
+        assert!(instance.handing_over());
+    }
+
+    #[test]
+    fn link_down_during_hand_over_ends_it() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.handle(became, STOP);
+        assert_eq!(
+            transitions(&instance.handle(became + ms(1), Input::LinkDown)),
+            vec![(State::Master, State::Fault, TransitionReason::LinkDown)]
+        );
+        assert!(!instance.handing_over());
+        assert_eq!(instance.next_deadline(), None);
+    }
+
+    #[test]
+    fn hand_over_to_backup_follows_the_new_master() {
+        let (mut instance, became) = started_master(v3_params(150, 1), Instant::now());
+        let demote = Input::HandOver {
+            then: AfterHandOver::Backup,
+        };
+        assert_eq!(sent_priorities(&instance.handle(became, demote)), vec![0]);
+        let mut peer = v3_params(100, 2);
+        peer.local_address = IpAddr::V4(PEER_LOWER_ADDRESS);
+        let heard_at = became + ms(8);
+        let actions = receive(
+            &mut instance,
+            heard_at,
+            PEER_LOWER_ADDRESS,
+            &advert_like(&peer, 100),
+        );
+        assert_eq!(actions.first(), Some(&Action::RemoveAddresses));
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Master,
+                State::Backup,
+                TransitionReason::HandedOver {
+                    source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                    priority: 100
+                }
+            )]
+        );
+        assert_eq!(
+            instance.master_address(),
+            Some(IpAddr::V4(PEER_LOWER_ADDRESS))
+        );
+        // The new master's 20 ms interval is learned: 60 ms + 106 × 20 ms / 256.
+        assert_eq!(
+            instance.next_deadline(),
+            Some(heard_at + Duration::from_nanos(68_281_250))
+        );
+        // A demote request to a backup leaves it as it is.
+        assert!(instance.handle(heard_at, demote).is_empty());
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    /// Two routers wired together: the master hands over, and at every step at least one
+    /// of them holds the addresses. The backup takes over after its Skew_Time (it got
+    /// priority 0), adds the addresses and sends GARP before its advert, and only that
+    /// advert makes the old master remove them.
+    #[test]
+    fn addresses_are_never_absent_during_a_hand_over() {
+        for (old_params, new_params) in [
+            (v2_params(150), v2_params(100)),
+            (v3_params(150, 1), v3_params(100, 1)),
+        ] {
+            let start = Instant::now();
+            let (mut old, became) = started_master(old_params.clone(), start);
+            let mut new_params = new_params;
+            new_params.local_address = IpAddr::V4(PEER_LOWER_ADDRESS);
+            let mut new = started_backup(new_params, start);
+            // The backup heard the master's last advert just before it stops.
+            let stop_at = became + ms(100);
+            receive(&mut new, stop_at, LOCAL, &advert_like(&old_params, 150));
+            let holds = |actions: &[Action], held: &mut bool| {
+                for action in actions {
+                    match action {
+                        Action::AddAddresses => *held = true,
+                        Action::RemoveAddresses => *held = false,
+                        _ => {}
+                    }
+                }
+            };
+            let (mut old_holds, mut new_holds) = (true, false);
+            let deliver = |to: &mut Instance, now: Instant, from: Ipv4Addr, actions: &[Action]| {
+                let mut replies = Vec::new();
+                for action in actions {
+                    if let Action::SendAdvertisement(advert) = action {
+                        replies.extend(receive(to, now, from, advert));
+                    }
+                }
+                replies
+            };
+            let resigned = old.handle(stop_at, STOP);
+            let replies = deliver(&mut new, stop_at, LOCAL, &resigned);
+            holds(&replies, &mut new_holds);
+            let mut now = stop_at;
+            for _ in 0..10_000 {
+                let Some(next) = [old.next_deadline(), new.next_deadline()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                else {
+                    break;
+                };
+                now = next;
+                let from_old = old.on_timeout(now);
+                holds(&from_old, &mut old_holds);
+                let from_new = new.on_timeout(now);
+                holds(&from_new, &mut new_holds);
+                let at_old = deliver(&mut old, now, PEER_LOWER_ADDRESS, &from_new);
+                holds(&at_old, &mut old_holds);
+                let at_new = deliver(&mut new, now, LOCAL, &from_old);
+                holds(&at_new, &mut new_holds);
+                assert!(old_holds || new_holds, "addresses absent at {now:?}");
+                if old.state() == State::Initialize {
+                    break;
+                }
+            }
+            assert_eq!(old.state(), State::Initialize);
+            assert_eq!(new.state(), State::Master);
+            assert!(new_holds && !old_holds);
+            // The new master took over after its Skew_Time, not Master_Down_Interval.
+            assert_eq!(now - stop_at, new.skew_time());
+        }
+    }
+
+    /// A backup that heard the 150 master at `start` + 500 ms and its priority-0 advert at
+    /// + 1200 ms; returns it and the takeover time (Skew_Time later).
+    fn backup_after_resignation(params: InstanceParams, start: Instant) -> (Instance, Instant) {
+        let mut instance = started_backup(params.clone(), start);
+        let peer = advert_like(&params, 150);
+        receive(&mut instance, start + ms(500), PEER_HIGHER_ADDRESS, &peer);
+        let resigned_at = start + ms(1200);
+        let resigned = advert_like(&params, 0);
+        receive(&mut instance, resigned_at, PEER_HIGHER_ADDRESS, &resigned);
+        let takeover = resigned_at + instance.skew_time();
+        (instance, takeover)
+    }
+
+    #[test]
+    fn planned_takeover_sends_gratuitous_arp_again_after_the_old_master_let_go() {
+        let start = Instant::now();
+        let (mut instance, takeover) = backup_after_resignation(v2_params(100), start);
+        let actions = instance.on_timeout(takeover);
+        assert_eq!(garp_count(&actions), 1);
+        let follow_up = takeover + FOLLOW_UP_GARP_DELAY;
+        assert_eq!(instance.next_deadline(), Some(follow_up));
+        assert_eq!(
+            instance.on_timeout(follow_up),
+            vec![Action::SendGratuitousArp]
+        );
+        assert_eq!(instance.next_deadline(), Some(takeover + ms(1000)));
+
+        // Preempting a lower-priority master is a planned move too.
+        let mut preempting = started_backup(v2_params(200), start);
+        let lower = advert_like(&v2_params(100), 100);
+        receive(&mut preempting, start + ms(100), PEER_LOWER_ADDRESS, &lower);
+        let became = preempting.next_deadline().unwrap();
+        let actions = preempting.on_timeout(became);
+        assert!(matches!(
+            transitions(&actions)[0].2,
+            TransitionReason::Preempt { .. }
+        ));
+        assert_eq!(
+            preempting.next_deadline(),
+            Some(became + FOLLOW_UP_GARP_DELAY)
+        );
+    }
+
+    #[test]
+    fn takeover_from_a_silent_master_has_no_follow_up_garp() {
+        let start = Instant::now();
+        let (mut instance, became) = started_master(v2_params(100), start);
+        assert_eq!(instance.next_deadline(), Some(became + ms(1000)));
+        assert_eq!(
+            garp_count(&instance.on_timeout(became + ms(1000))),
+            0,
+            "only the advert is due"
+        );
+    }
+
+    #[test]
+    fn follow_up_garp_leaves_a_running_spaced_burst_alone() {
+        let start = Instant::now();
+        let mut params = v2_params(100);
+        params.garp = GarpParams {
+            burst_count: 5,
+            burst_spacing: ms(50),
+            second_burst_delay: None,
+            master_refresh: None,
+        };
+        let (mut instance, takeover) = backup_after_resignation(params, start);
+        let mut sent = garp_count(&instance.on_timeout(takeover));
+        let mut now = takeover;
+        while now < takeover + ms(900) {
+            now += ms(10);
+            sent += garp_count(&instance.on_timeout(now));
+        }
+        // The burst's 5 frames (0, 50, …, 200 ms): the follow-up at 100 ms adds none.
+        assert_eq!(sent, 5);
+    }
+
     #[test]
     fn link_down_and_up() {
         let (mut instance, became) = started_master(v2_params(100), Instant::now());
@@ -2270,7 +2800,17 @@ mod tests {
                 let choice = random() % 14;
                 let actions = match choice {
                     0 => instance.handle(now, Input::Startup),
-                    1 => instance.handle(now, Input::Shutdown),
+                    1 if random() % 2 == 0 => instance.handle(now, Input::Shutdown),
+                    1 => instance.handle(
+                        now,
+                        Input::HandOver {
+                            then: if random() % 2 == 0 {
+                                AfterHandOver::Stop
+                            } else {
+                                AfterHandOver::Backup
+                            },
+                        },
+                    ),
                     2 => instance.handle(now, Input::LinkDown),
                     3 => instance.handle(now, Input::LinkUp),
                     4 => instance.set_priority(now, (random() % 256) as u8),

@@ -29,7 +29,9 @@ use crate::core::ip::{Ipv4Datagram, parse_ipv4};
 use crate::core::packet::{self, IP_PROTOCOL_VRRP, MULTICAST_V4, MULTICAST_V6, REQUIRED_TTL};
 use crate::core::sync_group::{self, MemberStatus, MemberTransition, SyncCommand};
 use crate::core::track::{Contribution, RiseFall, TrackerInput, effective_priority};
-use crate::core::{Action, Advertisement, DropReason, Input, Instance, State, TransitionReason};
+use crate::core::{
+    Action, Advertisement, AfterHandOver, DropReason, Input, Instance, State, TransitionReason,
+};
 use crate::driver::checks::{CheckSetupError, TrackerReport, spawn_tracker};
 use crate::driver::control::{Command, ControlRequest, ControlServer, Response};
 use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
@@ -339,7 +341,13 @@ async fn run_loop(
     release_startup_memory();
 
     let mut failure = None;
+    // Set once SIGTERM/SIGINT arrived: masters are handing over (make-before-break) and
+    // the loop keeps running, receiving adverts and firing timers, until none is left.
+    let mut stopping = false;
     loop {
+        if stopping && !daemon.handing_over() {
+            break;
+        }
         // Idle instances (Initialize/Fault) have no deadline; wake up hourly anyway.
         let deadline = daemon
             .earliest_deadline()
@@ -348,14 +356,25 @@ async fn run_loop(
             // Signals first: a flood of packets must not delay a stop.
             biased;
             _ = terminate.recv() => {
+                if stopping {
+                    info!("SIGTERM received again, stopping at once");
+                    break;
+                }
                 info!("SIGTERM received, stopping");
-                break;
+                stopping = true;
+                daemon.begin_stop().await;
             }
             _ = interrupt.recv() => {
+                if stopping {
+                    info!("SIGINT received again, stopping at once");
+                    break;
+                }
                 info!("SIGINT received, stopping");
-                break;
+                stopping = true;
+                daemon.begin_stop().await;
             }
-            _ = hangup.recv() => daemon.reload().await,
+            // A reload while handing over would restart instances that are leaving.
+            _ = hangup.recv(), if !stopping => daemon.reload().await,
             _ = tick(&mut watchdog) => daemon.notifier.watchdog(),
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 // An advert that arrived before the deadline must reset the timer
@@ -391,7 +410,9 @@ async fn run_loop(
             Some(request) = control.recv() => daemon.on_control(request),
         }
     }
-    daemon.notifier.stopping();
+    if !stopping {
+        daemon.notifier.stopping();
+    }
     daemon.shutdown_all().await;
     daemon.trackers.clear();
     daemon.notify.finish(NOTIFY_DRAIN_BOUND).await;
@@ -1180,6 +1201,37 @@ impl Daemon {
         }
     }
 
+    /// The stop request: every instance with `make_before_break` hands over (a master
+    /// resigns with priority 0 but keeps serving its addresses until the new master is
+    /// heard or Master_Down_Interval passes, see [`Input::HandOver`]); the others get the
+    /// RFC's Shutdown event at once. The loop then runs until [`Daemon::handing_over`]
+    /// is false, and [`Daemon::shutdown_all`] finishes.
+    async fn begin_stop(&mut self) {
+        // Members leaving during a stop must not drag their sync groups along.
+        self.stopping = true;
+        self.notifier.stopping();
+        for index in 0..self.slots.len() {
+            let input = stop_input(&self.slots[index].config);
+            self.feed(index, input).await;
+        }
+        if self.handing_over() {
+            info!("handing over: {}", self.handing_over_names().join(", "));
+        }
+    }
+
+    /// Whether a master is still handing over (a stop waits for it).
+    fn handing_over(&self) -> bool {
+        self.slots.iter().any(|slot| slot.instance.handing_over())
+    }
+
+    fn handing_over_names(&self) -> Vec<&str> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.instance.handing_over())
+            .map(Slot::name)
+            .collect()
+    }
+
     /// Shutdown event for every instance (RFC 3768 §6.4.2/§6.4.3): a master sends
     /// priority 0 so a backup takes over in Skew_Time, and addresses are removed.
     async fn shutdown_all(&mut self) {
@@ -1521,6 +1573,18 @@ impl Daemon {
     }
 }
 
+/// What a stop request feeds an instance: a make-before-break hand-over, or, with
+/// `make_before_break` off, the RFC's Shutdown event (addresses removed at once).
+pub fn stop_input(config: &InstanceConfig) -> Input<'static> {
+    if config.make_before_break {
+        Input::HandOver {
+            then: AfterHandOver::Stop,
+        }
+    } else {
+        Input::Shutdown
+    }
+}
+
 /// IPv6 when the virtual addresses (or, with none, the source address) are IPv6.
 fn instance_is_ipv6(config: &InstanceConfig, addresses: &[(IpAddr, u8)]) -> bool {
     match addresses.first() {
@@ -1669,6 +1733,12 @@ pub fn reason_text(
             format!("preempting lower priority master {source} priority {priority}")
         }
         TransitionReason::Shutdown => "shutting down".to_owned(),
+        TransitionReason::HandedOver { source, priority } => {
+            format!("handed over to the new master {source} priority {priority}")
+        }
+        TransitionReason::HandOverTimedOut => {
+            "handing over: no new master within the master down interval".to_owned()
+        }
         TransitionReason::LinkDown => format!("interface {interface} is down"),
         TransitionReason::LinkUp => format!("interface {interface} is up"),
         TransitionReason::TrackerFault { tracker } => format!("tracker {tracker} failed"),
@@ -1856,7 +1926,21 @@ mod tests {
             notify: None,
             unicast_peers: Vec::new(),
             unicast_source: None,
+            make_before_break: true,
         }
+    }
+
+    #[test]
+    fn stop_hands_over_unless_make_before_break_is_off() {
+        let mut config = instance("VI_1", 150);
+        assert_eq!(
+            stop_input(&config),
+            Input::HandOver {
+                then: AfterHandOver::Stop
+            }
+        );
+        config.make_before_break = false;
+        assert_eq!(stop_input(&config), Input::Shutdown);
     }
 
     #[test]

@@ -1557,6 +1557,9 @@ impl Importer {
             garp_master_refresh_s,
             unicast_peers: draft.unicast_peers,
             unicast_source,
+            // keepalived has no make-before-break; vrrpd's default (on) is what the
+            // migration is for: planned stops lose no packet.
+            make_before_break: true,
             track: Vec::new(),
             notify: None,
         })

@@ -258,7 +258,11 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
         ));
     }
 
-    step("Graceful stop: SIGTERM to vrrpd on lb01 (it sends a priority-0 advert).");
+    step(
+        "Graceful stop: SIGTERM to vrrpd on lb01 (it sends a priority-0 advert and keeps the VIP until lb02 has taken over: make-before-break).",
+    );
+    let probe = Prober::start(&client, vip, PROBE_INTERVAL, Duration::from_secs(60))?;
+    probe.wait_for_replies(20, Duration::from_secs(3));
     let stop = Instant::now();
     daemon01.signal(nix::sys::signal::Signal::SIGTERM)?;
     wait_for(
@@ -284,7 +288,17 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
     if lb01.has_address(vip) {
         detail("lb01 still holds the VIP after stopping: it should have removed it!");
     } else {
-        detail("lb01 removed the VIP before exiting.");
+        detail("lb01 removed the VIP before exiting, once it had heard lb02's first advert.");
+    }
+    probe.wait_for_replies(20, Duration::from_secs(3));
+    let report = probe.finish()?;
+    if let Some(gap) = report.longest_gap() {
+        detail(&format!(
+            "The client's longest wait for a reply during the stop: {} ({} of {} pings lost).",
+            seconds(gap),
+            report.lost(),
+            report.sent
+        ));
     }
     drop(daemon02);
     Ok(())

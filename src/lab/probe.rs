@@ -51,6 +51,11 @@ pub struct ProbeReport {
     /// Arrival time of the reply to each answered request, in arrival order
     /// (duplicates ignored).
     pub reply_times: Vec<Instant>,
+    /// When each request was sent, in order. A long pause here means the probe
+    /// itself was not scheduled (a loaded machine), not that the target was away.
+    pub send_times: Vec<Instant>,
+    /// Round-trip time of each answered request, in arrival order (like `reply_times`).
+    pub round_trips: Vec<Duration>,
 }
 
 impl ProbeReport {
@@ -69,6 +74,20 @@ impl ProbeReport {
     /// no outage this is about one interval. `None` with fewer than two replies.
     pub fn longest_gap(&self) -> Option<Duration> {
         self.reply_times
+            .windows(2)
+            .map(|w| w[1].duration_since(w[0]))
+            .max()
+    }
+
+    /// The longest round trip of an answered request: how long a packet the client
+    /// sent was held up (e.g. queued while its neighbour entry was unresolved).
+    pub fn longest_round_trip(&self) -> Option<Duration> {
+        self.round_trips.iter().copied().max()
+    }
+
+    /// The longest time between two consecutive requests: the probe's own pauses.
+    pub fn longest_send_gap(&self) -> Option<Duration> {
+        self.send_times
             .windows(2)
             .map(|w| w[1].duration_since(w[0]))
             .max()
@@ -124,6 +143,16 @@ impl std::fmt::Display for ProbeReport {
                 f,
                 ", longest gap between replies {:.3} s",
                 gap.as_secs_f64()
+            )?;
+        }
+        if let (Some(round_trip), Some(send_gap)) =
+            (self.longest_round_trip(), self.longest_send_gap())
+        {
+            write!(
+                f,
+                " (longest round trip {:.3} s, longest pause between requests {:.3} s)",
+                round_trip.as_secs_f64(),
+                send_gap.as_secs_f64()
             )?;
         }
         Ok(())
@@ -281,6 +310,8 @@ fn probe_loop(
     let mut sent: u64 = 0;
     let mut answered: Vec<bool> = Vec::new();
     let mut reply_times = Vec::new();
+    let mut send_times = Vec::new();
+    let mut round_trips = Vec::new();
     let mut buffer = [0u8; 1500];
     let mut stopped = started;
     let mut sending = true;
@@ -309,6 +340,7 @@ fn probe_loop(
             }
             sent += 1;
             answered.push(false);
+            send_times.push(now);
             stopped = now;
             next_send += interval;
             if next_send < now {
@@ -343,6 +375,9 @@ fn probe_loop(
                     {
                         *slot = true;
                         reply_times.push(arrived);
+                        if let Some(sent_at) = send_times.get(index as usize) {
+                            round_trips.push(arrived.saturating_duration_since(*sent_at));
+                        }
                         received.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -363,6 +398,8 @@ fn probe_loop(
         stopped,
         sent,
         reply_times,
+        send_times,
+        round_trips,
     })
 }
 
@@ -470,7 +507,11 @@ mod tests {
             stopped: t0 + ms(1000),
             sent: 100,
             reply_times: vec![t0, t0 + ms(10), t0 + ms(20), t0 + ms(620), t0 + ms(630)],
+            send_times: vec![t0, t0 + ms(10), t0 + ms(20), t0 + ms(30), t0 + ms(100)],
+            round_trips: vec![ms(1), ms(2), ms(1), ms(590), ms(1)],
         };
+        assert_eq!(report.longest_round_trip(), Some(ms(590)));
+        assert_eq!(report.longest_send_gap(), Some(ms(70)));
         assert_eq!(report.longest_gap(), Some(ms(600)));
         assert_eq!(report.longest_gap_at(), Some((t0 + ms(20), ms(600))));
         assert_eq!(report.lost(), 95);
