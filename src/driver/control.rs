@@ -97,6 +97,8 @@ pub enum ControlError {
 #[derive(Debug)]
 pub struct ControlServer {
     path: PathBuf,
+    /// The directory `bind` created for the socket, removed again on drop if empty.
+    created_dir: Option<PathBuf>,
     task: JoinHandle<()>,
 }
 
@@ -104,6 +106,10 @@ impl Drop for ControlServer {
     fn drop(&mut self) {
         self.task.abort();
         let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = &self.created_dir {
+            // Fails, as it should, when something else was put there meanwhile.
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
@@ -118,6 +124,7 @@ impl ControlServer {
             path: path.to_path_buf(),
             source,
         };
+        let mut created_dir = None;
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
             && !parent.exists()
@@ -125,6 +132,7 @@ impl ControlServer {
             std::fs::create_dir_all(parent).map_err(create)?;
             std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o750))
                 .map_err(create)?;
+            created_dir = Some(parent.to_path_buf());
         }
         if path.exists() {
             if UnixStream::connect(path).await.is_ok() {
@@ -137,6 +145,7 @@ impl ControlServer {
         let task = tokio::spawn(accept_loop(listener, requests));
         Ok(ControlServer {
             path: path.to_path_buf(),
+            created_dir,
             task,
         })
     }
@@ -289,6 +298,10 @@ mod tests {
             );
             drop(server);
             assert!(!path.exists(), "the socket file is removed on drop");
+            assert!(
+                !path.parent().unwrap().exists(),
+                "and the directory bind created"
+            );
         });
         let _ = std::fs::remove_dir_all(&dir);
     }
