@@ -47,11 +47,18 @@ use crate::driver::systemd::Notifier;
 /// How long a warning about dropped packets of one kind from one source
 /// silences the next ones (a misconfigured peer sends one per second).
 pub const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
-/// Received datagrams waiting for the loop; beyond this the socket's own
-/// buffer absorbs (and eventually drops) a flood instead of our memory.
+/// Datagrams handled in a row while a timer is already due, and per socket when
+/// draining: a flood is left in the socket's own buffer (which eventually drops it)
+/// rather than starving the timers.
 const EVENT_QUEUE_LEN: usize = 256;
 /// Pause after a receive error so a persistent one cannot spin the CPU.
 const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
+/// A timer that fires later than this after its deadline means the loop was stalled:
+/// adverts may then sit in a socket whose readiness the loop has not seen yet, so it
+/// reads the sockets before firing (see the timer branch). Tokio's timer has 1 ms
+/// ticks, so an on-time wake-up is up to ~1 ms late; checking only past 2 ms saves a
+/// read returning EAGAIN on every advert.
+const LATE_WAKE_DRAIN: Duration = Duration::from_millis(2);
 /// Check results waiting for the loop.
 const TRACKER_QUEUE_LEN: usize = 64;
 /// Control and metrics requests waiting for the loop.
@@ -124,18 +131,27 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     ))
 }
 
-/// Something a background receive task hands to the loop.
-#[derive(Debug)]
-enum Event {
+/// A datagram the loop received; its bytes are the first `length` of the loop's
+/// receive buffer (no copy, no allocation per advert).
+#[derive(Clone, Copy, Debug)]
+enum Received {
     /// A raw IPv4 datagram, header included.
-    Ipv4 { ifindex: u32, datagram: Vec<u8> },
+    Ipv4 { ifindex: u32, length: usize },
     /// A VRRP message from a raw IPv6 socket (no header: source and hop limit come alongside).
     Ipv6 {
         ifindex: u32,
         source: Ipv6Addr,
         hop_limit: Option<u8>,
-        message: Vec<u8>,
+        length: usize,
     },
+}
+
+/// A socket read failed with something other than "nothing queued".
+#[derive(Debug)]
+struct ReceiveFailure {
+    interface: String,
+    ipv6: bool,
+    error: io::Error,
 }
 
 /// One interface that at least one instance runs on.
@@ -146,17 +162,8 @@ struct Interface {
     socket_v6: Option<Arc<VrrpSocketV6>>,
     garp: Option<GarpSender>,
     neighbour_advertiser: Option<NeighbourAdvertiser>,
-    receivers: Vec<JoinHandle<()>>,
     /// Drops that could not be pinned on an instance (unknown VRID, unparsable packets).
     drops: BTreeMap<DropReason, u64>,
-}
-
-impl Drop for Interface {
-    fn drop(&mut self) {
-        for receiver in &self.receivers {
-            receiver.abort();
-        }
-    }
 }
 
 /// One running virtual router and what the loop needs to drive it.
@@ -238,7 +245,6 @@ struct Daemon {
     notifier: Notifier,
     interfaces: HashMap<String, Interface>,
     slots: Vec<Slot>,
-    events: mpsc::Sender<Event>,
     drop_log: DropLogLimiter,
     trackers: Vec<TrackerSlot>,
     tracker_reports: mpsc::Sender<TrackerReport>,
@@ -270,7 +276,6 @@ async fn run_loop(
     let mut interrupt = signal_handler(SignalKind::interrupt(), "SIGINT")?;
     let mut hangup = signal_handler(SignalKind::hangup(), "SIGHUP")?;
     let mut link_watcher = LinkWatcher::open()?;
-    let (events, mut received) = mpsc::channel(EVENT_QUEUE_LEN);
     let (tracker_reports, mut reports) = mpsc::channel(TRACKER_QUEUE_LEN);
     let (control_requests, mut control) = mpsc::channel(CONTROL_QUEUE_LEN);
     let mut daemon = Daemon {
@@ -284,7 +289,6 @@ async fn run_loop(
         notifier,
         interfaces: HashMap::new(),
         slots: Vec::new(),
-        events,
         drop_log: DropLogLimiter::new(DROP_WARNING_INTERVAL),
         trackers: Vec::new(),
         tracker_reports,
@@ -344,14 +348,41 @@ async fn run_loop(
     // Set once SIGTERM/SIGINT arrived: masters are handing over (make-before-break) and
     // the loop keeps running, receiving adverts and firing timers, until none is left.
     let mut stopping = false;
+    // The loop reads the sockets itself (one buffer, reused): a task per socket
+    // and a channel cost a wake-up and a copy per advert.
+    let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+    // Datagrams handled since a timer came due (see EVENT_QUEUE_LEN).
+    let mut received_while_due = 0usize;
+    // After a receive error, reading waits until then.
+    let mut receive_paused_until: Option<Instant> = None;
+    // One timer, re-armed only when the next deadline moves earlier or it has fired:
+    // a backup's master-down deadline moves later on every advert, and re-arming
+    // for that would cost timer-wheel work each time. Waking at an earlier, stale
+    // deadline is harmless: fire_timers only fires instances that are due.
+    let mut armed = Instant::now() + Duration::from_secs(3600);
+    let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(armed));
+    tokio::pin!(timer);
     loop {
         if stopping && !daemon.handing_over() {
             break;
         }
+        let now = Instant::now();
+        if receive_paused_until.is_some_and(|until| until <= now) {
+            receive_paused_until = None;
+        }
         // Idle instances (Initialize/Fault) have no deadline; wake up hourly anyway.
         let deadline = daemon
             .earliest_deadline()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            .unwrap_or_else(|| now + Duration::from_secs(3600));
+        let wake_at = receive_paused_until.map_or(deadline, |until| until.min(deadline));
+        if wake_at < armed || (wake_at != armed && timer.is_elapsed()) {
+            armed = wake_at;
+            timer.as_mut().reset(tokio::time::Instant::from_std(armed));
+        }
+        if deadline > now {
+            received_while_due = 0;
+        }
+        let receiving = receive_paused_until.is_none() && received_while_due < EVENT_QUEUE_LEN;
         tokio::select! {
             // Signals first: a flood of packets must not delay a stop.
             biased;
@@ -376,19 +407,34 @@ async fn run_loop(
             // A reload while handing over would restart instances that are leaving.
             _ = hangup.recv(), if !stopping => daemon.reload().await,
             _ = tick(&mut watchdog) => daemon.notifier.watchdog(),
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
-                // An advert that arrived before the deadline must reset the timer
-                // first (RFC 3768 §6.4.2). After a scheduling stall the packet and
-                // the timer are ready together, so handle what is already queued
-                // (in the channel, then still in the sockets), bounded so that a
-                // flood cannot starve the timers, and only then fire what is due.
-                for _ in 0..EVENT_QUEUE_LEN {
-                    match received.try_recv() {
-                        Ok(event) => daemon.on_event(event).await,
-                        Err(_) => break,
+            // Before the timer: an advert that arrived before the deadline must reset
+            // it first (RFC 3768 §6.4.2). When the packet and the timer are ready
+            // together (after a scheduling stall), this branch takes the packets
+            // first, at most EVENT_QUEUE_LEN once the timer is due.
+            result = std::future::poll_fn(|cx| daemon.poll_receive(cx, &mut buffer)), if receiving => {
+                match result {
+                    Ok(received) => {
+                        if deadline <= Instant::now() {
+                            received_while_due += 1;
+                        }
+                        daemon.on_received(received, &buffer).await;
+                    }
+                    Err(failure) => {
+                        let family = if failure.ipv6 { " (IPv6)" } else { "" };
+                        warn!("receive error on {}{family}: {}", failure.interface, failure.error);
+                        receive_paused_until = Some(Instant::now() + RECEIVE_ERROR_PAUSE);
                     }
                 }
-                daemon.drain_sockets().await;
+            }
+            () = &mut timer => {
+                // A stalled loop may have slept through an advert's arrival without
+                // seeing its readiness yet: read what the sockets hold (bounded), and
+                // only then fire what is due.
+                if Instant::now().saturating_duration_since(armed) > LATE_WAKE_DRAIN
+                    && receive_paused_until.is_none()
+                {
+                    daemon.drain_sockets(&mut buffer).await;
+                }
                 daemon.fire_timers().await;
             }
             // Before packets, so that a flood of them cannot hide a link change.
@@ -405,7 +451,6 @@ async fn run_loop(
                     }
                 }
             },
-            Some(event) = received.recv() => daemon.on_event(event).await,
             Some(report) = reports.recv() => daemon.on_tracker_report(report).await,
             Some(request) = control.recv() => daemon.on_control(request),
         }
@@ -539,7 +584,6 @@ impl Daemon {
             interface: link.name.clone(),
             source,
         };
-        let events = self.events.clone();
         let interface = self
             .interfaces
             .entry(link.name.clone())
@@ -549,7 +593,6 @@ impl Daemon {
                 socket_v6: None,
                 garp: None,
                 neighbour_advertiser: None,
-                receivers: Vec::new(),
                 drops: BTreeMap::new(),
             });
         if !ipv6 && interface.socket_v4.is_none() {
@@ -557,10 +600,6 @@ impl Daemon {
                 VrrpSocketV4::open(&link.name, link.index)
                     .map_err(|source| socket_error("raw VRRP socket (IPv4)", source))?,
             );
-            interface.receivers.push(tokio::spawn(receive_v4(
-                Arc::clone(&socket),
-                events.clone(),
-            )));
             interface.socket_v4 = Some(socket);
             interface.garp = Some(
                 GarpSender::open(link.index)
@@ -581,9 +620,6 @@ impl Daemon {
                 VrrpSocketV6::open(&link.name, link.index, link_local)
                     .map_err(|source| socket_error("raw VRRP socket (IPv6)", source))?,
             );
-            interface
-                .receivers
-                .push(tokio::spawn(receive_v6(Arc::clone(&socket), events)));
             interface.socket_v6 = Some(socket);
             interface.neighbour_advertiser = Some(
                 NeighbourAdvertiser::open(&link.name, link.index, link_local)
@@ -626,9 +662,56 @@ impl Daemon {
         }
     }
 
+    /// Wait until one of the VRRP sockets has a datagram and read it into `buffer`.
+    fn poll_receive(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buffer: &mut [u8],
+    ) -> std::task::Poll<Result<Received, ReceiveFailure>> {
+        use std::task::Poll;
+        let failure = |interface: &Interface, ipv6: bool, error: io::Error| ReceiveFailure {
+            interface: interface.link.name.clone(),
+            ipv6,
+            error,
+        };
+        for interface in self.interfaces.values() {
+            if let Some(socket) = &interface.socket_v4 {
+                match socket.poll_recv(cx, buffer) {
+                    Poll::Ready(Ok(length)) => {
+                        return Poll::Ready(Ok(Received::Ipv4 {
+                            ifindex: socket.ifindex(),
+                            length,
+                        }));
+                    }
+                    Poll::Ready(Err(error)) => {
+                        return Poll::Ready(Err(failure(interface, false, error)));
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if let Some(socket) = &interface.socket_v6 {
+                match socket.poll_recv(cx, buffer) {
+                    Poll::Ready(Ok(received)) => {
+                        return Poll::Ready(Ok(Received::Ipv6 {
+                            ifindex: socket.ifindex(),
+                            source: received.source,
+                            hop_limit: received.hop_limit,
+                            length: received.length,
+                        }));
+                    }
+                    Poll::Ready(Err(error)) => {
+                        return Poll::Ready(Err(failure(interface, true, error)));
+                    }
+                    Poll::Pending => {}
+                }
+            }
+        }
+        Poll::Pending
+    }
+
     /// Handle datagrams already waiting in the sockets, at most
     /// [`EVENT_QUEUE_LEN`] per socket.
-    async fn drain_sockets(&mut self) {
+    async fn drain_sockets(&mut self, buffer: &mut [u8]) {
         let sockets_v4: Vec<Arc<VrrpSocketV4>> = self
             .interfaces
             .values()
@@ -639,47 +722,49 @@ impl Daemon {
             .values()
             .filter_map(|interface| interface.socket_v6.clone())
             .collect();
-        let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
         for socket in sockets_v4 {
             for _ in 0..EVENT_QUEUE_LEN {
-                let Ok(length) = socket.try_recv(&mut buffer) else {
+                let Ok(length) = socket.try_recv(buffer) else {
                     break;
                 };
-                let datagram = buffer.get(..length).unwrap_or(&buffer).to_vec();
-                self.on_event(Event::Ipv4 {
+                let received = Received::Ipv4 {
                     ifindex: socket.ifindex(),
-                    datagram,
-                })
-                .await;
+                    length,
+                };
+                self.on_received(received, buffer).await;
             }
         }
         for socket in sockets_v6 {
             for _ in 0..EVENT_QUEUE_LEN {
-                let Ok(received) = socket.try_recv(&mut buffer) else {
+                let Ok(received) = socket.try_recv(buffer) else {
                     break;
                 };
-                let message = buffer.get(..received.length).unwrap_or(&buffer).to_vec();
-                let event = Event::Ipv6 {
+                let received = Received::Ipv6 {
                     ifindex: socket.ifindex(),
                     source: received.source,
                     hop_limit: received.hop_limit,
-                    message,
+                    length: received.length,
                 };
-                self.on_event(event).await;
+                self.on_received(received, buffer).await;
             }
         }
     }
 
-    async fn on_event(&mut self, event: Event) {
-        match event {
-            Event::Ipv4 { ifindex, datagram } => self.on_ipv4_datagram(ifindex, &datagram).await,
-            Event::Ipv6 {
+    /// Handle a datagram whose bytes start `buffer`.
+    async fn on_received(&mut self, received: Received, buffer: &[u8]) {
+        match received {
+            Received::Ipv4 { ifindex, length } => {
+                let datagram = buffer.get(..length).unwrap_or(buffer);
+                self.on_ipv4_datagram(ifindex, datagram).await
+            }
+            Received::Ipv6 {
                 ifindex,
                 source,
                 hop_limit,
-                message,
+                length,
             } => {
-                self.on_ipv6_message(ifindex, source, hop_limit, &message)
+                let message = buffer.get(..length).unwrap_or(buffer);
+                self.on_ipv6_message(ifindex, source, hop_limit, message)
                     .await
             }
         }
@@ -1592,51 +1677,6 @@ fn instance_is_ipv6(config: &InstanceConfig, addresses: &[(IpAddr, u8)]) -> bool
         None => config
             .source_address
             .is_some_and(|address| address.is_ipv6()),
-    }
-}
-
-async fn receive_v4(socket: Arc<VrrpSocketV4>, events: mpsc::Sender<Event>) {
-    let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
-    loop {
-        match socket.recv(&mut buffer).await {
-            Ok(length) => {
-                let event = Event::Ipv4 {
-                    ifindex: socket.ifindex(),
-                    datagram: buffer[..length].to_vec(),
-                };
-                if events.send(event).await.is_err() {
-                    return; // The loop is gone.
-                }
-            }
-            Err(error) => {
-                warn!("receive error on {}: {error}", socket.interface());
-                tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
-            }
-        }
-    }
-}
-
-async fn receive_v6(socket: Arc<VrrpSocketV6>, events: mpsc::Sender<Event>) {
-    let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
-    loop {
-        match socket.recv(&mut buffer).await {
-            Ok(received) => {
-                let length = received.length.min(buffer.len());
-                let event = Event::Ipv6 {
-                    ifindex: socket.ifindex(),
-                    source: received.source,
-                    hop_limit: received.hop_limit,
-                    message: buffer[..length].to_vec(),
-                };
-                if events.send(event).await.is_err() {
-                    return;
-                }
-            }
-            Err(error) => {
-                warn!("receive error on {} (IPv6): {error}", socket.interface());
-                tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
-            }
-        }
     }
 }
 

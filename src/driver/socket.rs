@@ -12,6 +12,7 @@
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
+use std::task::{Context, Poll, ready};
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
@@ -95,6 +96,18 @@ impl VrrpSocketV4 {
     /// ([`io::ErrorKind::WouldBlock`] otherwise).
     pub fn try_recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
         self.fd.get_ref().read(buffer)
+    }
+
+    /// [`Self::recv`] as a poll function, so the event loop can wait on every
+    /// socket from its own future (no task and channel hop per datagram).
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buffer: &mut [u8]) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = ready!(self.fd.poll_read_ready(cx))?;
+            match guard.try_io(|fd| fd.get_ref().read(buffer)) {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
     }
 
     /// Send one VRRP message (the IP payload) to 224.0.0.18; the kernel adds
@@ -301,6 +314,21 @@ impl VrrpSocketV6 {
     /// ([`io::ErrorKind::WouldBlock`] otherwise).
     pub fn try_recv(&self, buffer: &mut [u8]) -> io::Result<ReceivedV6> {
         receive_with_hop_limit(self.fd.get_ref(), buffer)
+    }
+
+    /// [`Self::recv`] as a poll function (see [`VrrpSocketV4::poll_recv`]).
+    pub fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        buffer: &mut [u8],
+    ) -> Poll<io::Result<ReceivedV6>> {
+        loop {
+            let mut guard = ready!(self.fd.poll_read_ready(cx))?;
+            match guard.try_io(|fd| receive_with_hop_limit(fd.get_ref(), buffer)) {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
     }
 
     /// Send one VRRP message to ff02::12.

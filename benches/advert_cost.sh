@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Per-advert CPU cost of vrrpd at 10 ms VRRPv3 adverts: a master (priority 255) and a backup
+# (priority 100) in two network namespaces joined by a veth, documentation addresses only.
+# Prints CPU ns per wall second (from /proc/PID/schedstat) and VmRSS/RssAnon/RssFile for both.
+#
+# Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace]
+set -euo pipefail
+vrrpd=target/release/vrrpd
+seconds=10
+strace=0
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --vrrpd) vrrpd=$2; shift 2 ;;
+        --seconds) seconds=$2; shift 2 ;;
+        --strace) strace=1; shift ;;
+        *) echo "advert_cost.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+prefix="vcost$$"
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    sleep 0.3
+    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$prefix-m" 2>/dev/null || true
+    ip netns del "$prefix-b" 2>/dev/null || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+ip netns add "$prefix-m"
+ip netns add "$prefix-b"
+ip link add eth0 netns "$prefix-m" type veth peer name eth0 netns "$prefix-b"
+ip -n "$prefix-m" addr add 192.0.2.1/24 dev eth0
+ip -n "$prefix-b" addr add 192.0.2.2/24 dev eth0
+ip -n "$prefix-m" link set eth0 up
+ip -n "$prefix-b" link set eth0 up
+config() { # name priority
+    cat <<JSON
+{ "control_socket": "$dir/$1.sock",
+  "instances": [ { "name": "$1", "interface": "eth0", "virtual_router_id": 51, "version": 3,
+    "priority": $2, "advert_interval_ms": 10, "virtual_addresses": ["192.0.2.40/24"] } ] }
+JSON
+}
+config master 255 >"$dir/master.json"
+config backup 100 >"$dir/backup.json"
+ip netns exec "$prefix-b" "$vrrpd" run -c "$dir/backup.json" 2>"$dir/backup.log" &
+pids+=($!); backup=$!
+sleep 0.5
+ip netns exec "$prefix-m" "$vrrpd" run -c "$dir/master.json" 2>"$dir/master.log" &
+pids+=($!); master=$!
+sleep 3
+for role in master backup; do kill -0 "${!role}" 2>/dev/null || { echo "$role exited:"; cat "$dir/$role.log"; exit 1; }; done
+cpu() { awk '{print $1}' "/proc/$1/schedstat"; }
+m0=$(cpu $master); b0=$(cpu $backup); t0=$(date +%s%N)
+if [[ $strace == 1 ]]; then
+    timeout "$seconds" strace -c -f -p $master -o "$dir/strace.master" 2>/dev/null &
+    timeout "$seconds" strace -c -f -p $backup -o "$dir/strace.backup" 2>/dev/null &
+    wait %3 %4 2>/dev/null || true
+else
+    sleep "$seconds"
+fi
+m1=$(cpu $master); b1=$(cpu $backup); t1=$(date +%s%N)
+wall=$(( (t1 - t0) ))
+echo "master CPU: $(( (m1 - m0) * 1000000000 / wall )) ns/s ($(awk "BEGIN{printf \"%.3f\", ($m1-$m0)*100/$wall}") %)"
+echo "backup CPU: $(( (b1 - b0) * 1000000000 / wall )) ns/s ($(awk "BEGIN{printf \"%.3f\", ($b1-$b0)*100/$wall}") %)"
+for role in master backup; do
+    pid=${!role}
+    echo "$role: $(grep -E '^(VmRSS|RssAnon|RssFile)' /proc/$pid/status | tr -s ' \t' ' ' | tr '\n' ' ')"
+done
+if [[ $strace == 1 ]]; then
+    for role in master backup; do echo "== strace $role"; cat "$dir/strace.$role"; done
+fi
+echo "== master log"; tail -5 "$dir/master.log"; echo "== backup log"; tail -5 "$dir/backup.log"
