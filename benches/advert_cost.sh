@@ -3,16 +3,22 @@
 # (priority 100) in two network namespaces joined by a veth, documentation addresses only.
 # Prints CPU ns per wall second (from /proc/PID/schedstat) and VmRSS/RssAnon/RssFile for both.
 #
-# Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace]
+# With --callgrind, both run under valgrind's callgrind; counters are zeroed after start-up
+# and dumped after the window, so the reported instructions are the steady state only
+# (divide by 100 × seconds for instructions per advert; valgrind may slow the master down).
+#
+# Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace] [--callgrind]
 set -euo pipefail
 vrrpd=target/release/vrrpd
 seconds=10
 strace=0
+wrap=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --vrrpd) vrrpd=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --strace) strace=1; shift ;;
+        --callgrind) wrap=(valgrind --tool=callgrind --callgrind-out-file="/tmp/advert_cost.%q{ROLE}.callgrind"); shift ;;
         *) echo "advert_cost.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -44,14 +50,15 @@ JSON
 }
 config master 255 >"$dir/master.json"
 config backup 100 >"$dir/backup.json"
-ip netns exec "$prefix-b" "$vrrpd" run -c "$dir/backup.json" 2>"$dir/backup.log" &
+ROLE=backup ip netns exec "$prefix-b" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" 2>"$dir/backup.log" &
 pids+=($!); backup=$!
 sleep 0.5
-ip netns exec "$prefix-m" "$vrrpd" run -c "$dir/master.json" 2>"$dir/master.log" &
+ROLE=master ip netns exec "$prefix-m" "${wrap[@]}" "$vrrpd" run -c "$dir/master.json" 2>"$dir/master.log" &
 pids+=($!); master=$!
-sleep 3
+sleep $(( ${#wrap[@]} > 0 ? 15 : 3 ))
 for role in master backup; do kill -0 "${!role}" 2>/dev/null || { echo "$role exited:"; cat "$dir/$role.log"; exit 1; }; done
 cpu() { awk '{print $1}' "/proc/$1/schedstat"; }
+[[ ${#wrap[@]} -gt 0 ]] && { callgrind_control -z $master >/dev/null; callgrind_control -z $backup >/dev/null; }
 m0=$(cpu $master); b0=$(cpu $backup); t0=$(date +%s%N)
 if [[ $strace == 1 ]]; then
     timeout "$seconds" strace -c -f -p $master -o "$dir/strace.master" 2>/dev/null &
@@ -61,6 +68,13 @@ else
     sleep "$seconds"
 fi
 m1=$(cpu $master); b1=$(cpu $backup); t1=$(date +%s%N)
+if [[ ${#wrap[@]} -gt 0 ]]; then
+    callgrind_control -d $master >/dev/null; callgrind_control -d $backup >/dev/null
+    for role in master backup; do
+        file=$(ls -t /tmp/advert_cost.$role.callgrind* | head -1)
+        echo "$role instructions (steady state): $(callgrind_annotate "$file" 2>/dev/null | grep -m1 'PROGRAM TOTALS')"
+    done
+fi
 wall=$(( (t1 - t0) ))
 echo "master CPU: $(( (m1 - m0) * 1000000000 / wall )) ns/s ($(awk "BEGIN{printf \"%.3f\", ($m1-$m0)*100/$wall}") %)"
 echo "backup CPU: $(( (b1 - b0) * 1000000000 / wall )) ns/s ($(awk "BEGIN{printf \"%.3f\", ($b1-$b0)*100/$wall}") %)"

@@ -12,6 +12,7 @@ pub mod netlink;
 pub mod runtime;
 pub mod socket;
 pub mod systemd;
+pub mod timer;
 
 pub use runtime::{RunError, run};
 pub mod checks;

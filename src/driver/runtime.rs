@@ -43,6 +43,7 @@ use crate::driver::status::{
     InstanceStatus, StatusReport, TrackContribution, TrackerStatus, TransitionRecord,
 };
 use crate::driver::systemd::Notifier;
+use crate::driver::timer::DeadlineTimer;
 
 /// How long a warning about dropped packets of one kind from one source
 /// silences the next ones (a misconfigured peer sends one per second).
@@ -55,10 +56,10 @@ const EVENT_QUEUE_LEN: usize = 256;
 const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
 /// A timer that fires later than this after its deadline means the loop was stalled:
 /// adverts may then sit in a socket whose readiness the loop has not seen yet, so it
-/// reads the sockets before firing (see the timer branch). Tokio's timer has 1 ms
-/// ticks, so an on-time wake-up is up to ~1 ms late; checking only past 2 ms saves a
-/// read returning EAGAIN on every advert.
-const LATE_WAKE_DRAIN: Duration = Duration::from_millis(2);
+/// reads the sockets before firing (see the timer branch). An on-time wake-up is
+/// tens of microseconds late; checking only past this saves a read returning EAGAIN
+/// on every advert.
+const LATE_WAKE_DRAIN: Duration = Duration::from_millis(1);
 /// Check results waiting for the loop.
 const TRACKER_QUEUE_LEN: usize = 64;
 /// Control and metrics requests waiting for the loop.
@@ -355,13 +356,9 @@ async fn run_loop(
     let mut received_while_due = 0usize;
     // After a receive error, reading waits until then.
     let mut receive_paused_until: Option<Instant> = None;
-    // One timer, re-armed only when the next deadline moves earlier or it has fired:
-    // a backup's master-down deadline moves later on every advert, and re-arming
-    // for that would cost timer-wheel work each time. Waking at an earlier, stale
-    // deadline is harmless: fire_timers only fires instances that are due.
-    let mut armed = Instant::now() + Duration::from_secs(3600);
-    let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(armed));
-    tokio::pin!(timer);
+    // One timerfd for every instance's deadline, re-armed whenever the earliest one
+    // moves (see driver::timer for why not a tokio Sleep).
+    let mut timer = DeadlineTimer::new().map_err(RunError::Runtime)?;
     loop {
         if stopping && !daemon.handing_over() {
             break;
@@ -375,9 +372,11 @@ async fn run_loop(
             .earliest_deadline()
             .unwrap_or_else(|| now + Duration::from_secs(3600));
         let wake_at = receive_paused_until.map_or(deadline, |until| until.min(deadline));
-        if wake_at < armed || (wake_at != armed && timer.is_elapsed()) {
-            armed = wake_at;
-            timer.as_mut().reset(tokio::time::Instant::from_std(armed));
+        if timer.armed() != Some(wake_at)
+            && let Err(error) = timer.arm(wake_at)
+        {
+            failure = Some(RunError::Runtime(error));
+            break;
         }
         if deadline > now {
             received_while_due = 0;
@@ -426,11 +425,15 @@ async fn run_loop(
                     }
                 }
             }
-            () = &mut timer => {
+            expired = std::future::poll_fn(|cx| timer.poll_expired(cx)) => {
+                if let Err(error) = expired {
+                    failure = Some(RunError::Runtime(error));
+                    break;
+                }
                 // A stalled loop may have slept through an advert's arrival without
                 // seeing its readiness yet: read what the sockets hold (bounded), and
                 // only then fire what is due.
-                if Instant::now().saturating_duration_since(armed) > LATE_WAKE_DRAIN
+                if Instant::now().saturating_duration_since(wake_at) > LATE_WAKE_DRAIN
                     && receive_paused_until.is_none()
                 {
                     daemon.drain_sockets(&mut buffer).await;
