@@ -142,28 +142,27 @@ impl VrrpSocketV4 {
             },
             ipi_addr: libc::in_addr { s_addr: 0 },
         });
-        let control: Vec<ControlMessage<'_>> = packet_info
-            .iter()
-            .map(ControlMessage::Ipv4PacketInfo)
-            .collect();
-        let iov = [io::IoSlice::new(message)];
-        loop {
-            let mut guard = self.fd.writable().await?;
-            let sent = guard.try_io(|fd| {
-                sendmsg(
-                    fd.as_raw_fd(),
-                    &iov,
-                    &control,
-                    MsgFlags::empty(),
-                    Some(&address),
-                )
-                .map_err(io::Error::from)
-            });
-            match sent {
-                Ok(result) => return check_sent(result?, message.len()),
-                Err(_would_block) => continue,
+        let control_with_source;
+        let control: &[ControlMessage<'_>] = match &packet_info {
+            Some(packet_info) => {
+                control_with_source = [ControlMessage::Ipv4PacketInfo(packet_info)];
+                &control_with_source
             }
-        }
+            None => &[],
+        };
+        let iov = [io::IoSlice::new(message)];
+        let sent = send_without_readiness(|| {
+            sendmsg(
+                self.fd.as_raw_fd(),
+                &iov,
+                control,
+                MsgFlags::empty(),
+                Some(&address),
+            )
+            .map_err(io::Error::from)
+        })
+        .await?;
+        check_sent(sent, message.len())
     }
 }
 
@@ -196,11 +195,34 @@ fn set_multicast_interface_v4(socket: &Socket, ifindex: u32) -> io::Result<()> {
     }
 }
 
-/// Register an owned socket with the tokio reactor.
+/// Register an owned socket with the tokio reactor, for reading only: the reactor is
+/// edge-triggered, and with write interest every sent advert would wake the loop once
+/// more when the kernel releases its buffer (see [`send_without_readiness`]).
 fn register(socket: Socket) -> io::Result<AsyncFd<Socket>> {
     // SAFETY: `Socket` owns its descriptor, which therefore stays open and
     // unchanged until the AsyncFd (which now owns the Socket) is dropped.
-    unsafe { AsyncFd::register(socket) }.map_err(|error| error.into_parts().1)
+    unsafe { AsyncFd::register_with_interest(socket, tokio::io::Interest::READABLE) }
+        .map_err(|error| error.into_parts().1)
+}
+
+/// Tries before a send that keeps finding the socket's buffer full gives up.
+const SEND_ATTEMPTS: usize = 20;
+/// Pause between those tries (so at most ~100 ms in all, a tenth of a v2 interval).
+const SEND_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Send on a socket registered for reading only: a full send buffer (EAGAIN, only
+/// under a flood on the link) is waited out with short pauses, bounded, and then
+/// reported like any other send error.
+async fn send_without_readiness(mut send: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+    for _ in 1..SEND_ATTEMPTS {
+        match send() {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::sleep(SEND_RETRY_PAUSE).await;
+            }
+            result => return result,
+        }
+    }
+    send()
 }
 
 /// Name the step that failed: "Invalid argument" alone does not tell an
@@ -334,13 +356,8 @@ impl VrrpSocketV6 {
     /// Send one VRRP message to ff02::12.
     pub async fn send(&self, message: &[u8]) -> io::Result<()> {
         let address = SockAddr::from(SocketAddrV6::new(MULTICAST_V6, 0, 0, self.ifindex));
-        loop {
-            let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| fd.get_ref().send_to(message, &address)) {
-                Ok(result) => return check_sent(result?, message.len()),
-                Err(_would_block) => continue,
-            }
-        }
+        let sent = send_without_readiness(|| self.fd.get_ref().send_to(message, &address)).await?;
+        check_sent(sent, message.len())
     }
 }
 
