@@ -16,6 +16,7 @@ pub mod systemd;
 pub use runtime::{RunError, run};
 pub mod checks;
 pub mod control;
+pub mod demoted;
 pub mod metrics;
 pub mod notify;
 pub mod status;
