@@ -419,7 +419,10 @@ impl Instance {
                 }
             }
             Input::SyncForceBackup => {
-                if self.state == State::Master {
+                // A master handing over has already resigned and becomes backup as soon as
+                // the new master is heard: letting go now would break its make-before-break
+                // (a demoted group member whose sibling finished first).
+                if self.state == State::Master && self.hand_over.is_none() {
                     self.send_advertisement(RESIGN_PRIORITY, &mut actions);
                     actions.push(Action::RemoveAddresses);
                     self.become_backup(now, TransitionReason::SyncGroup, &mut actions);
@@ -2213,6 +2216,19 @@ mod tests {
     }
 
     #[test]
+    fn sync_force_backup_leaves_a_demote_hand_over_alone() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.demote(became);
+        assert!(
+            instance
+                .handle(became + ms(10), Input::SyncForceBackup)
+                .is_empty()
+        );
+        assert!(instance.handing_over());
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
     fn promoting_a_demoted_master_announces_its_priority_at_once() {
         let (mut instance, became) = started_master(v2_params(150), Instant::now());
         instance.demote(became);
@@ -3065,7 +3081,7 @@ mod tests {
                     PEER_HIGHER_ADDRESS
                 };
                 let advert = advert_like(&params, peer_priority);
-                let choice = random() % 14;
+                let choice = random() % 16;
                 let actions = match choice {
                     0 => instance.handle(now, Input::Startup),
                     1 if random() % 2 == 0 => instance.handle(now, Input::Shutdown),
@@ -3087,8 +3103,17 @@ mod tests {
                     11 => instance.handle(now, Input::SyncForceMaster),
                     12 => instance.handle(now, Input::SyncHold),
                     13 => instance.handle(now, Input::SyncRelease),
+                    14 => instance.demote(now),
+                    15 => instance.promote(now),
                     _ => instance.on_timeout(now),
                 };
+                // A demoted instance announces nothing above priority 1 (0 to resign).
+                if instance.is_demoted() {
+                    assert!(
+                        sent_priorities(&actions).iter().all(|p| *p <= 1),
+                        "{actions:?}"
+                    );
+                }
                 // A held instance never runs (Initialize after a shutdown is not running either).
                 assert!(
                     !instance.is_held()

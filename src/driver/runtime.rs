@@ -1540,7 +1540,18 @@ impl Daemon {
         let targets: Vec<usize> = match name {
             None => (0..self.slots.len()).collect(),
             Some(name) => match self.slots.iter().position(|slot| slot.name() == name) {
-                Some(index) => vec![index],
+                // A sync group's members are master together: demoting one alone would
+                // have the group pull it back (or push the others out without a
+                // hand-over), so the hold applies to the whole group.
+                Some(index) => match self
+                    .config
+                    .sync_groups
+                    .iter()
+                    .find(|group| group.instances.iter().any(|member| member == name))
+                {
+                    Some(group) => self.group_members(&group.instances),
+                    None => vec![index],
+                },
                 None => {
                     let known: Vec<&str> = self.slots.iter().map(Slot::name).collect();
                     return Response::error(format!(
@@ -1555,8 +1566,10 @@ impl Daemon {
             (true, _) => wanted.extend(targets.iter().map(|&i| self.slots[i].name().to_owned())),
             // Promote everything also clears names no instance has any more.
             (false, None) => wanted.clear(),
-            (false, Some(name)) => {
-                wanted.remove(name);
+            (false, Some(_)) => {
+                for &index in &targets {
+                    wanted.remove(self.slots[index].name());
+                }
             }
         }
         if wanted != self.demoted {
