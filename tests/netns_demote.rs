@@ -336,11 +336,16 @@ fn v3_10ms_demote_then_promote_loses_no_reply() {
 /// until promoted. Also: an unknown instance and an absent daemon are errors.
 #[test]
 fn demoted_state_survives_a_restart_and_errors_are_clear() {
-    let variant = V3_10MS;
-    let mut pair = Pair::elect(Variant {
+    // 100 ms adverts: the restart is what is tested here, and a demoted backup's
+    // Master_Down_Interval at 10 ms (40 ms) is short enough for a loaded machine to delay
+    // the peer's adverts past it, when the demoted node rightly takes over.
+    let variant = Variant {
         tag: "dvrst",
-        ..variant
-    });
+        version: 3,
+        advert: Duration::from_millis(100),
+        pass_auth: false,
+    };
+    let mut pair = Pair::elect(variant);
     let unknown = cli(&["demote", "VI_9", "--socket"], &pair.lb01_socket);
     assert!(!unknown.status.success(), "{}", text(&unknown));
     assert!(
@@ -382,7 +387,7 @@ fn demoted_state_survives_a_restart_and_errors_are_clear() {
         .is_some(),
         "the restarted daemon answers"
     );
-    pair.assert_lb01_stays_backup(variant.master_down_interval(HIGH_PRIORITY) * 20);
+    pair.assert_lb01_stays_backup(variant.master_down_interval(HIGH_PRIORITY) * 3);
     let table = cli(&["status", "--socket"], &pair.lb01_socket);
     assert!(
         String::from_utf8_lossy(&table.stdout).contains("VI_1 (eth0 VRID 50): BACKUP, demoted"),
