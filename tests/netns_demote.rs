@@ -400,6 +400,34 @@ fn demoted_state_survives_a_restart_and_errors_are_clear() {
         pair.lb01.log()
     );
 
+    // A damaged state file: the safe reading is "demoted", said loudly.
+    pair.lb01.signal(Signal::SIGTERM).unwrap();
+    let exited = pair.lb01.wait_timeout(Duration::from_secs(5)).unwrap();
+    assert!(exited.is_some_and(|s| s.success()), "{}", pair.lb01.log());
+    std::fs::write(&state_file, "{\"instances\": [\"VI_").unwrap();
+    pair.lb01 = start(
+        &pair.net.lb01,
+        &variant.config(HIGH_PRIORITY, &pair.lb01_socket),
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), POLL, || cli(
+            &["status", "--socket"],
+            &pair.lb01_socket
+        )
+        .status
+        .success())
+        .is_some(),
+        "the restarted daemon answers"
+    );
+    pair.assert_lb01_stays_backup(variant.master_down_interval(HIGH_PRIORITY) * 3);
+    assert!(
+        pair.lb01
+            .log()
+            .contains("treating EVERY instance as demoted"),
+        "{}",
+        pair.lb01.log()
+    );
+
     let output = cli(&["promote", "--socket"], &pair.lb01_socket);
     assert!(output.status.success(), "{}", text(&output));
     pair.wait_for_failback();
