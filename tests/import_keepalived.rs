@@ -729,8 +729,9 @@ fn trackers_and_notify_scripts_convert() {
             caddy,
             // keepalived's defaults: interval 1 s, timeout = interval, rise = fall = 1.
             exec_tracker("chk_default", &["/usr/local/bin/check-default"], false, 1000, 1000),
-            // A redirection runs through /bin/sh; the timeout follows the interval.
-            exec_tracker("chk_port", &["</dev/tcp/127.0.0.1/443"], true, 500, 500),
+            // A redirection runs through /bin/sh; keepalived 2.2.7 reads `interval 0.5` as
+            // 0, hence 1 s; the timeout follows the interval.
+            exec_tracker("chk_port", &["</dev/tcp/127.0.0.1/443"], true, 1000, 1000),
             polled_tracker("file-maint", json!({ "type": "file", "path": "/run/keepalived/maint" })),
             polled_tracker("file-drain", json!({ "type": "file", "path": "/run/keepalived/drain" }))
         ]
@@ -740,6 +741,8 @@ fn trackers_and_notify_scripts_convert() {
         found(&out.warnings, Severity::Warning),
         [
             at(name, "</dev/tcp", "script"),
+            at(name, "interval 0.5", "interval"),
+            at(name, "interval 0.5", "interval"),
             at(name, "eth3 weight 254", "weight"),
             at(name, "chk_port weight -254", "weight"),
         ]
@@ -851,7 +854,7 @@ vrrp_script esc {
 }
 vrrp_script fast {
  script "/bin/check fast"
- interval 0.05
+ interval 7200
 }
 vrrp_track_file f {
  file /run/f
@@ -912,7 +915,7 @@ vrrp_instance VI_2 {
         (line("rise 200"), "rise"),
         (line("user nobody nogroup"), "user"),
         (line(r#"script "/bin/echo a\"b""#), "script"),
-        (line("interval 0.05"), "interval"),
+        (line("interval 7200"), "interval"),
         (line("init_file 5 overwrite"), "init_file"),
         (line(r#"notify "/bin/group-notify""#), "notify"),
         (line("track_script {"), "track_script"),

@@ -2,8 +2,8 @@
 //!
 //! keepalived 2.2 semantics reproduced here (from its source, keepalived/vrrp/vrrp_parser.c,
 //! vrrp_track.c, trackers/track_file.c, core/notify.c):
-//! - `vrrp_script`: `interval` default 1 s; `timeout` default 0, which means "the
-//!   interval"; `rise`/`fall` default 1; `weight` default 0, in -253..=253; a script that
+//! - `vrrp_script`: `interval` default 1 s, whole seconds in keepalived 2.2.7; `timeout`
+//!   default 0, which means "the interval"; `rise`/`fall` default 1; `weight` default 0, in -253..=253; a script that
 //!   is tracked by no instance is removed ("script X is not used").
 //! - `track_script`/`track_interface` entries: `NAME [weight W [reverse]]`, W in
 //!   -254..=254 where ±254 becomes ±253; an invalid weight falls back to the default.
@@ -299,25 +299,47 @@ impl Importer {
         );
     }
 
-    /// A vrrp_script time: decimal seconds (keepalived: 0 means 1 s) in milliseconds,
-    /// at least `min_ms` (vrrpd's lower bound) and at most an hour.
+    /// A vrrp_script `interval`/`timeout` in milliseconds. keepalived 2.2.7 reads whole
+    /// seconds with strtoul: "1.5" is read as 1 (with a warning in its log), and 0 — so
+    /// also "0.5" — becomes 1 s. (2.2.8 and later accept fractions.)
     fn script_time(&mut self, statement: &Statement, min_ms: u32) -> Option<u32> {
         let word = self.one_arg(statement)?;
-        let mut ms = self.milliseconds(statement.name(), word)?;
-        if ms == 0 {
+        let digits: String = word.text.chars().take_while(char::is_ascii_digit).collect();
+        let Ok(mut seconds) = digits.parse::<u32>() else {
+            self.push(
+                &word.loc,
+                statement.name(),
+                Severity::Error,
+                format!("expected a whole number of seconds, not {:?}", word.text),
+            );
+            return None;
+        };
+        if digits.len() != word.text.len() {
             self.report(
                 statement,
                 Severity::Warning,
-                "0 is not allowed: keepalived uses 1 s, and so does the importer",
+                format!(
+                    "keepalived 2.2.7 reads whole seconds here: {:?} is read as {seconds} \
+                     (fractions need keepalived 2.2.8); imported as keepalived 2.2.7 runs it",
+                    word.text
+                ),
             );
-            ms = 1000;
         }
+        if seconds == 0 {
+            self.report(
+                statement,
+                Severity::Warning,
+                "keepalived uses 1 s for 0 (\"must be greater than 0, setting to 1\"); so does the importer",
+            );
+            seconds = 1;
+        }
+        let ms = seconds.saturating_mul(1000);
         if !(min_ms..=3_600_000).contains(&ms) {
             self.report(
                 statement,
                 Severity::Unsupported,
                 format!(
-                    "vrrpd's {} is {min_ms} ms to 1 hour, not {ms} ms",
+                    "vrrpd's {} is {min_ms} ms to 1 hour, not {seconds} s",
                     statement.name()
                 ),
             );
