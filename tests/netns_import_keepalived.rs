@@ -423,6 +423,7 @@ fn fixtures_import_as_keepalived_itself_parses_them() {
             "garp-and-source.conf",
             "unicast-sync.conf",
             "tracking-oracle.conf",
+            "tracking-fixups.conf",
         ]
         .map(conf),
     );
