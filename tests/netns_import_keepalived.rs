@@ -76,6 +76,9 @@ struct Dumped {
 /// shows 0 for "the interval"), rise, fall.
 type DumpedScript = (Vec<String>, u32, u32, u32, u32);
 
+/// The instances, the global GARP interval (ms) and the vrrp_scripts of one dump.
+type KeepalivedDump = (Vec<(String, Dumped)>, u32, Vec<(String, DumpedScript)>);
+
 /// `'a' 'b c'` (keepalived's quoting of argv in its dump) → ["a", "b c"].
 fn dumped_argv(text: &str) -> Vec<String> {
     text.split('\'')
@@ -96,10 +99,7 @@ fn resolved(mut argv: Vec<String>) -> Vec<String> {
 }
 
 /// Runs keepalived on `conf` for eight seconds in a fresh namespace and parses its dump.
-fn keepalived_dump(
-    tag: &str,
-    conf: &Path,
-) -> (Vec<(String, Dumped)>, u32, Vec<(String, DumpedScript)>) {
+fn keepalived_dump(tag: &str, conf: &Path) -> KeepalivedDump {
     let ns = Namespace::new(tag);
     let run_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("import_keepalived")
