@@ -240,8 +240,17 @@ class Vrrpd(Implementation):
             instance["authentication"] = {"type": "pass", "password": PASSWORD}
         path = os.path.join(workdir, f"vrrpd-{node}.json")
         with open(path, "w") as f:
-            json.dump({"instances": [instance]}, f, indent=2)
+            # Each node its own control socket (for `vrrpd demote`) and state directory,
+            # both in the work directory, never the machine's /run/vrrpd or /var/lib/vrrpd.
+            json.dump({"instances": [instance],
+                       "control_socket": self.control_socket(workdir, node),
+                       "state_directory": os.path.join(workdir, f"vrrpd-{node}-state")},
+                      f, indent=2)
         return path
+
+    @staticmethod
+    def control_socket(workdir: str, node: str) -> str:
+        return os.path.join(workdir, f"vrrpd-{node}.sock")
 
     def argv(self, workdir: str, node: str, conf: str) -> list[str]:
         return [self.binary, "run", "--config", conf]
@@ -815,17 +824,57 @@ class Restart(Event):
         pass
 
 
+class Demote(Event):
+    """`vrrpd demote` on the master, then `vrrpd promote` to restore (vrrpd only: keepalived
+    has no operator handover; its column reads n/a).
+
+    The master hands over make-before-break (priority 0, keeps the VIP until lb2's first
+    advert) and stays backup; the outage is the longest gap of that move."""
+
+    key = "demote"
+    label = "vrrpd demote of the master"
+
+    def supports(self, impl: Implementation) -> bool:
+        return isinstance(impl, Vrrpd)
+
+    def floor_s(self, case: Case) -> float:
+        return case.skew_s
+
+    def _control(self, pair: Pair, verb: str) -> subprocess.Popen:
+        assert isinstance(pair.impl, Vrrpd)
+        return subprocess.Popen(
+            [pair.impl.binary, verb, "VI_1", "--socket",
+             Vrrpd.control_socket(pair.lab.workdir, "lb1")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def trigger(self, pair: Pair) -> float:
+        t = time.monotonic()
+        # The command waits for the hand-over to end; the measurement runs meanwhile.
+        self.pending = self._control(pair, "demote")
+        return t
+
+    def settled(self, pair: Pair) -> bool:
+        return not pair.lab.has_vip("lb1")
+
+    def restore(self, pair: Pair) -> None:
+        for verb in ("demote", "promote"):
+            proc = self.pending if verb == "demote" else self._control(pair, verb)
+            _, err = proc.communicate(timeout=20)
+            if proc.returncode != 0:
+                raise BenchError(f"vrrpd {verb} failed: {err.decode(errors='replace')}")
+
+
 def master_down_s(case: Case, priority: int) -> float:
     """Master_Down_Interval of a router with `priority` (RFC 3768 §6.1, RFC 5798 §6.1)."""
     return 3 * case.interval_s + (256 - priority) * case.interval_s / 256
 
 
 EVENTS: dict[str, Event] = {
-    e.key: e for e in (LinkCut(), SigKill(), GracefulStop(), Failback(), Restart())
+    e.key: e for e in (LinkCut(), SigKill(), GracefulStop(), Failback(), Restart(), Demote())
 }
 DEFAULT_EVENTS = ["linkcut", "sigkill"]
 # The planned moves of issue 6 (`--events planned`).
-PLANNED_EVENTS = ["sigterm", "failback", "restart"]
+PLANNED_EVENTS = ["sigterm", "failback", "restart", "demote"]
 
 
 class Pair:

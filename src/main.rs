@@ -81,6 +81,45 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Hand mastership to the peer without a lost packet and stay BACKUP until promoted.
+    ///
+    /// For planned maintenance. A MASTER sends a priority-0 advertisement but keeps its
+    /// virtual addresses until the new master is heard (make-before-break); this command
+    /// waits for that (bounded) and reports who took over. From then on the instance
+    /// advertises priority 1 and never preempts, whatever its configured priority, so it
+    /// takes the addresses back only if no other router serves them. The hold is saved
+    /// under the state directory and survives a restart and a reboot. Exits 1 when the
+    /// daemon cannot be reached or the instance is unknown.
+    Demote {
+        /// The instance to demote; every instance when omitted.
+        #[arg(value_name = "INSTANCE")]
+        instance: Option<String>,
+        /// The control socket; default: the config's `control_socket` when --config is
+        /// given, else /run/vrrpd/control.sock.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Read the control socket path from this configuration file.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Undo `vrrpd demote`: advertise the configured priority again.
+    ///
+    /// A BACKUP whose priority is above the master's then preempts it without a lost
+    /// packet (it adds the addresses and sends gratuitous ARP before the old master lets
+    /// go) within Master_Down_Interval. Clears the saved hold. Exits 1 when the daemon
+    /// cannot be reached or the instance is unknown.
+    Promote {
+        /// The instance to promote; every instance when omitted.
+        #[arg(value_name = "INSTANCE")]
+        instance: Option<String>,
+        /// The control socket; default: the config's `control_socket` when --config is
+        /// given, else /run/vrrpd/control.sock.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Read the control socket path from this configuration file.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Print the configuration's JSON Schema, for editors and CI validation.
     Schema,
     /// Show a failover between two vrrpd instances in throwaway network namespaces.
@@ -118,6 +157,16 @@ fn main() -> ExitCode {
             socket,
             config,
         } => status(json, socket, config),
+        Command::Demote {
+            instance,
+            socket,
+            config,
+        } => change_hold(true, instance, socket, config),
+        Command::Promote {
+            instance,
+            socket,
+            config,
+        } => change_hold(false, instance, socket, config),
         Command::Schema => schema(),
         Command::Demo => demo(),
         Command::ImportKeepalived {
@@ -154,17 +203,120 @@ fn check(config: &Path) -> u8 {
     }
 }
 
-fn status(json: bool, socket: Option<PathBuf>, config: Option<PathBuf>) -> u8 {
-    let socket = match (socket, config) {
-        (Some(socket), _) => socket,
+/// The control socket from --socket, else from --config, else the default.
+fn control_socket(socket: Option<PathBuf>, config: Option<PathBuf>) -> Result<PathBuf, u8> {
+    match (socket, config) {
+        (Some(socket), _) => Ok(socket),
         (None, Some(config)) => match vrrpd::config::load_file(&config) {
-            Ok(loaded) => PathBuf::from(loaded.control_socket_path()),
+            Ok(loaded) => Ok(PathBuf::from(loaded.control_socket_path())),
             Err(error) => {
                 eprintln!("{error}");
-                return EXIT_CONFIG_ERROR;
+                Err(EXIT_CONFIG_ERROR)
             }
         },
-        (None, None) => PathBuf::from(vrrpd::config::DEFAULT_CONTROL_SOCKET),
+        (None, None) => Ok(PathBuf::from(vrrpd::config::DEFAULT_CONTROL_SOCKET)),
+    }
+}
+
+/// `vrrpd demote` / `vrrpd promote`: ask, print what happened, and for a demoted master
+/// wait (bounded) for its make-before-break hand-over to end and say how it ended.
+fn change_hold(
+    demote: bool,
+    instance: Option<String>,
+    socket: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> u8 {
+    use vrrpd::driver::control::{Command as ControlCommand, request};
+    let socket = match control_socket(socket, config) {
+        Ok(socket) => socket,
+        Err(code) => return code,
+    };
+    let command = if demote {
+        ControlCommand::Demote { instance }
+    } else {
+        ControlCommand::Promote { instance }
+    };
+    let response = match request(&socket, &command) {
+        Ok(response) => response,
+        Err(error) => {
+            eprintln!("vrrpd: {error}");
+            return EXIT_RUNTIME_ERROR;
+        }
+    };
+    if !response.ok {
+        eprintln!(
+            "vrrpd: {}",
+            response
+                .error
+                .unwrap_or_else(|| "request refused".to_owned())
+        );
+        return EXIT_RUNTIME_ERROR;
+    }
+    let mut waiting = Vec::new();
+    for change in &response.changes {
+        println!("{}: {}", change.instance, change.message);
+        if change.handing_over {
+            waiting.push(change.instance.clone());
+        }
+    }
+    if waiting.is_empty() {
+        return EXIT_OK;
+    }
+    // The daemon gives up a hand-over after at most MAX_HAND_OVER_WAIT; a little more
+    // here so the outcome is reported rather than a guess.
+    let give_up_at = std::time::Instant::now()
+        + vrrpd::core::state::MAX_HAND_OVER_WAIT
+        + std::time::Duration::from_secs(2);
+    while !waiting.is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let report = match request(&socket, &ControlCommand::Status) {
+            Ok(vrrpd::driver::control::Response {
+                status: Some(report),
+                ..
+            }) => report,
+            Ok(other) => {
+                eprintln!("vrrpd: {}", other.error.unwrap_or_default());
+                return EXIT_RUNTIME_ERROR;
+            }
+            Err(error) => {
+                eprintln!("vrrpd: {error}");
+                return EXIT_RUNTIME_ERROR;
+            }
+        };
+        waiting.retain(|name| {
+            let Some(status) = report.instances.iter().find(|i| &i.name == name) else {
+                println!("{name}: no longer configured");
+                return false;
+            };
+            if status.handing_over {
+                return true;
+            }
+            match (status.state.as_str(), status.master_address) {
+                ("BACKUP", Some(master)) => {
+                    println!("{name}: handed over to {master}; BACKUP, demoted")
+                }
+                ("MASTER", _) => println!(
+                    "{name}: nobody took over; still MASTER (demoted, advertising priority 1) \
+                     because no other router serves the addresses"
+                ),
+                (state, _) => println!("{name}: hand-over ended; {state}, demoted"),
+            }
+            false
+        });
+        if std::time::Instant::now() >= give_up_at {
+            for name in &waiting {
+                eprintln!("vrrpd: {name}: still handing over; see `vrrpd status`");
+            }
+            return EXIT_RUNTIME_ERROR;
+        }
+    }
+    EXIT_OK
+}
+
+fn status(json: bool, socket: Option<PathBuf>, config: Option<PathBuf>) -> u8 {
+    let socket = match control_socket(socket, config) {
+        Ok(socket) => socket,
+        Err(code) => return code,
     };
     use vrrpd::driver::control::{Command as ControlCommand, request};
     let response = match request(&socket, &ControlCommand::Status) {

@@ -299,7 +299,7 @@ fn expected_unsupported() -> Vec<(String, usize, String)> {
         at(name, "vrrp_mcast_group4", "vrrp_mcast_group4"),
         at(name, "notify_master", "notify_master"),
         at(name, "192.0.2.2 min_ttl", "192.0.2.2"),
-        at(name, "track_interface", "track_interface"),
+        at(name, "eth1 weight 10 reverse", "track_interface"),
         at(name, "192.0.2.71 dev eth1", "dev"),
         at(name, "auth_type AH", "auth_type"),
     ]
@@ -316,7 +316,7 @@ fn unsupported_keywords_fail_the_import_with_their_lines() {
         expected_unsupported()
     );
     let text = err.to_string();
-    let line = line_of("unsupported.conf", "track_interface");
+    let line = line_of("unsupported.conf", "eth1 weight 10 reverse");
     assert!(
         text.contains(&format!(
             "unsupported.conf:{line}: unsupported: `track_interface`"
@@ -362,7 +362,7 @@ fn allow_partial_prints_the_supported_subset() {
                 "virtual_addresses": ["192.0.2.72"]
             }
         ],
-        // notify_master is left out.
+        // notify_master (of the sync group) is left out, and so is eth1 tracked with `reverse`.
         "sync_groups": [{ "name": "VG_1", "instances": ["VI_1", "VI_2"] }]
     });
     assert_eq!(parsed(&out), expected);
@@ -647,5 +647,327 @@ fn a_sync_group_naming_a_missing_instance_fails_validation() {
     assert!(
         text.contains("/sync_groups/0/instances/1: no instance is named \"VI_9\""),
         "{text}"
+    );
+}
+
+/// An exec tracker as the importer writes it.
+fn exec_tracker(
+    name: &str,
+    command: &[&str],
+    shell: bool,
+    interval_ms: u32,
+    timeout_ms: u32,
+) -> Value {
+    json!({
+        "name": name,
+        "check": { "type": "exec", "command": command, "shell": shell },
+        "interval_ms": interval_ms, "timeout_ms": timeout_ms, "rise": 1, "fall": 1
+    })
+}
+
+/// An interface or file tracker: polled every 100 ms (keepalived reacts at once).
+fn polled_tracker(name: &str, check: Value) -> Value {
+    json!({ "name": name, "check": check, "interval_ms": 100, "timeout_ms": 1000, "rise": 1, "fall": 1 })
+}
+
+#[test]
+fn trackers_and_notify_scripts_convert() {
+    let name = "tracking.conf";
+    let out = import(name);
+    let mut caddy = exec_tracker(
+        "chk_caddy",
+        &[
+            "/usr/bin/curl",
+            "-fsS",
+            "--max-time",
+            "2",
+            "http://127.0.0.1/health",
+        ],
+        false,
+        2000,
+        3000,
+    );
+    caddy["check"]["user"] = json!("www-data");
+    caddy["rise"] = json!(2);
+    caddy["fall"] = json!(3);
+    let expected = json!({
+        "$schema": "https://vrrpd.dev/schema/vrrpd.schema.json",
+        "instances": [{
+            "name": "VI_1",
+            "interface": "eth0",
+            "virtual_router_id": 50,
+            "version": v(VrrpVersion::V2),
+            "priority": 150,
+            "advert_interval_ms": 1000,
+            "virtual_addresses": ["192.0.2.40"],
+            "track": [
+                { "tracker": "interface-eth1", "weight": 0 },
+                { "tracker": "interface-eth2", "weight": -20 },
+                // keepalived turns 254 into 253.
+                { "tracker": "interface-eth3", "weight": 253 },
+                // The vrrp_script's own weight, then overridden ones.
+                { "tracker": "chk_caddy", "weight": -60 },
+                { "tracker": "chk_default", "weight": 10 },
+                { "tracker": "chk_port", "weight": -253 },
+                // A tracked file's weight defaults to its block's.
+                { "tracker": "file-maint", "weight": -10 },
+                { "tracker": "file-drain", "weight": 0 }
+            ],
+            "notify": {
+                "master": ["/usr/local/bin/notify.sh", "master"],
+                "backup": ["/usr/local/bin/notify.sh", "backup"],
+                "fault": ["/usr/local/bin/notify-fault"],
+                "stop": ["/usr/local/bin/notify.sh", "stop now"],
+                "generic": ["/usr/local/bin/notify-all"],
+                "timeout_s": 30
+            }
+        }],
+        "trackers": [
+            polled_tracker("interface-eth1", json!({ "type": "interface", "interface": "eth1" })),
+            polled_tracker("interface-eth2", json!({ "type": "interface", "interface": "eth2" })),
+            polled_tracker("interface-eth3", json!({ "type": "interface", "interface": "eth3" })),
+            caddy,
+            // keepalived's defaults: interval 1 s, timeout = interval, rise = fall = 1.
+            exec_tracker("chk_default", &["/usr/local/bin/check-default"], false, 1000, 1000),
+            // A redirection runs through /bin/sh; keepalived 2.2.7 reads `interval 0.5` as
+            // 0, hence 1 s; the timeout follows the interval.
+            exec_tracker("chk_port", &["</dev/tcp/127.0.0.1/443"], true, 1000, 1000),
+            polled_tracker("file-maint", json!({ "type": "file", "path": "/run/keepalived/maint" })),
+            polled_tracker("file-drain", json!({ "type": "file", "path": "/run/keepalived/drain" }))
+        ]
+    });
+    assert_eq!(parsed(&out), expected);
+    assert_eq!(
+        found(&out.warnings, Severity::Warning),
+        [
+            at(name, "</dev/tcp", "script"),
+            at(name, "interval 0.5", "interval"),
+            at(name, "interval 0.5", "interval"),
+            at(name, "eth3 weight 254", "weight"),
+            at(name, "chk_port weight -254", "weight"),
+        ]
+    );
+    let notes = found(&out.warnings, Severity::Note);
+    for expected in [
+        at(name, "vrrp_script chk_unused", "vrrp_script"),
+        at(name, "init_file 0", "init_file"),
+        at(name, "notify_master", "notify_master"),
+    ] {
+        assert!(notes.contains(&expected), "{expected:?} not in {notes:?}");
+    }
+    // The generic notify hook gets keepalived's `INSTANCE NAME STATE PRIORITY`.
+    assert!(message(&out.warnings, "vrrp_script").contains("chk_unused"));
+}
+
+#[test]
+fn sync_group_members_and_owners_lose_weighted_trackers_as_in_keepalived() {
+    let name = "tracking-fixups.conf";
+    let out = import(name);
+    let doc = parsed(&out);
+    let track = |index: usize| doc["instances"][index]["track"].clone();
+    // VI_A, in a group without sync_group_tracking_weight: the interface and the file
+    // with the default weight 1 become weight 0; the weighted script and file are
+    // dropped; its own interface is always followed.
+    assert_eq!(
+        track(0),
+        json!([{ "tracker": "interface-eth1", "weight": 0 }, { "tracker": "file-f1", "weight": 0 }])
+    );
+    assert_eq!(track(1), Value::Null);
+    // VI_O, the address owner: the weighted interface is dropped, weight 0 stays, and the
+    // file with weight 1 becomes weight 0.
+    assert_eq!(
+        track(2),
+        json!([{ "tracker": "chk", "weight": 0 }, { "tracker": "file-f1", "weight": 0 }])
+    );
+    // One tracker per tracked object, shared by the instances.
+    let names: Vec<&str> = doc["trackers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["interface-eth1", "file-f1", "chk"]);
+    let warned: Vec<usize> = found(&out.warnings, Severity::Warning)
+        .into_iter()
+        .map(|(_, line, _)| line)
+        .collect();
+    let lines = |needles: &[&str]| -> Vec<usize> {
+        let text = std::fs::read_to_string(conf(name)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // The needles are found in order, each after the previous one.
+        let mut from = 0;
+        needles
+            .iter()
+            .map(|needle| {
+                let at = from
+                    + lines[from..]
+                        .iter()
+                        .position(|l| l.trim() == *needle)
+                        .unwrap();
+                from = at + 1;
+                at + 1
+            })
+            .collect()
+    };
+    assert_eq!(
+        warned,
+        lines(&[
+            "eth1 weight -10",
+            "chk",
+            "f1",
+            "f2",
+            "eth1 weight -10",
+            "f1"
+        ])
+    );
+    assert!(
+        found(&out.warnings, Severity::Note).contains(&at(name, "      eth0", "track_interface")),
+        "{:?}",
+        out.warnings
+    );
+}
+
+#[test]
+fn sync_group_tracking_weight_keeps_the_members_weights() {
+    let text = "vrrp_script chk {\n script /bin/check\n weight -30\n}\n\
+                vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n sync_group_tracking_weight\n}\n\
+                vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n  192.0.2.1\n }\n track_script {\n  chk\n }\n}\n\
+                vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 2\n priority 100\n virtual_ipaddress {\n  192.0.2.2\n }\n}\n";
+    let out = import_text("sync_group_tracking_weight", text, false).unwrap();
+    assert_eq!(out.config.instances[0].track.len(), 1);
+    assert_eq!(out.config.instances[0].track[0].weight, -30);
+}
+
+#[test]
+fn tracking_options_vrrpd_cannot_express_are_unsupported() {
+    let text = r#"global_defs {
+ script_user nobody
+}
+vrrp_script rev {
+ script "/bin/check"
+ weight 10 reverse
+ rise 200
+ user nobody nogroup
+}
+vrrp_script esc {
+ script "/bin/echo a\"b"
+}
+vrrp_script fast {
+ script "/bin/check fast"
+ interval 7200
+}
+vrrp_track_file f {
+ file /run/f
+ init_file 5 overwrite
+}
+vrrp_sync_group G {
+ group {
+  VI_1
+  VI_2
+ }
+ notify "/bin/group-notify"
+ track_script {
+  rev
+ }
+ sync_group_tracking_weight
+}
+vrrp_instance VI_1 {
+ interface eth0
+ virtual_router_id 1
+ priority 100
+ virtual_ipaddress {
+  192.0.2.1
+ }
+ track_script {
+  rev
+  esc
+  fast weight 5 reverse
+ }
+ track_interface {
+  eth1 weight -5 reverse
+ }
+ track_file {
+  f weight 2 reverse
+ }
+ notify_master "/bin/up" root
+ notify_backup "/bin/down"
+}
+vrrp_instance VI_2 {
+ interface eth0
+ virtual_router_id 2
+ priority 100
+ virtual_ipaddress {
+  192.0.2.2
+ }
+}
+"#;
+    let err = import_text("tracking_unsupported", text, false).unwrap_err();
+    let line = |needle: &str| text.lines().position(|l| l.trim() == needle).unwrap() + 1;
+    let unsupported: Vec<(usize, String)> = err
+        .diagnostics()
+        .iter()
+        .filter(|d| d.severity == Severity::Unsupported)
+        .map(|d| (d.line, d.keyword.clone()))
+        .collect();
+    let expected: Vec<(usize, String)> = [
+        // script_user is reported for the notify program it cannot apply to.
+        (line("script_user nobody"), "script_user"),
+        (line("rise 200"), "rise"),
+        (line("user nobody nogroup"), "user"),
+        (line(r#"script "/bin/echo a\"b""#), "script"),
+        (line("interval 7200"), "interval"),
+        (line("init_file 5 overwrite"), "init_file"),
+        (line(r#"notify "/bin/group-notify""#), "notify"),
+        (line("track_script {"), "track_script"),
+        // `rev` has `weight 10 reverse` in its vrrp_script block.
+        (line("weight 10 reverse"), "track_script"),
+        (line("fast weight 5 reverse"), "track_script"),
+        (line("eth1 weight -5 reverse"), "track_interface"),
+        (line("f weight 2 reverse"), "track_file"),
+        (line(r#"notify_master "/bin/up" root"#), "notify_master"),
+    ]
+    .into_iter()
+    .map(|(l, k)| (l, k.to_owned()))
+    .collect();
+    let mut sorted = unsupported.clone();
+    sorted.sort();
+    let mut expected_sorted = expected;
+    expected_sorted.sort();
+    assert_eq!(sorted, expected_sorted, "{err}");
+    // The rest imports with --allow-partial: `esc` (unconvertible) is left out and so is
+    // every reversed tracker; notify_backup stays.
+    let out = import_text("tracking_unsupported", text, true).unwrap();
+    let instance = &out.config.instances[0];
+    assert!(instance.track.is_empty(), "{:?}", instance.track);
+    let notify = instance.notify.as_ref().unwrap();
+    assert_eq!(notify.backup, Some(vec!["/bin/down".to_owned()]));
+    assert_eq!(notify.master, None);
+    assert!(out.config.trackers.is_empty());
+}
+
+#[test]
+fn an_unterminated_quote_in_a_script_is_an_error() {
+    let text = "vrrp_script chk {\n script \"/bin/check 'x\"\n}\n\
+                vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n  192.0.2.1\n }\n track_script {\n  chk\n }\n}\n";
+    let err = import_text("unterminated_script_quote", text, true).unwrap_err();
+    let ImportError::Invalid { diagnostics } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count(),
+        1
+    );
+    let error = diagnostics
+        .iter()
+        .find(|d| d.severity == Severity::Error)
+        .unwrap();
+    assert_eq!((error.line, error.keyword.as_str()), (2, "script"));
+    assert!(
+        error.message.contains("missing terminating '"),
+        "{}",
+        error.message
     );
 }

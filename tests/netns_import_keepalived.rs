@@ -2,7 +2,7 @@
 //! installed — `.ci/run` installs it). Fails, never skips, when either is missing.
 
 use std::path::{Path, PathBuf};
-use vrrpd::config::VrrpVersion;
+use vrrpd::config::{CheckConfig, VrrpVersion};
 use vrrpd::import_keepalived::run;
 
 fn conf(name: &str) -> PathBuf {
@@ -66,10 +66,40 @@ struct Dumped {
     source_address: Option<std::net::IpAddr>,
     unicast_peers: Vec<std::net::IpAddr>,
     sync_group: Option<String>,
+    /// ("interface" | "script" | "file", name, weight), in keepalived's dump order.
+    tracked: Vec<(String, String, i32)>,
+    /// ("Backup" | "Master" | "Fault" | "Stop" | "Generic", argv), in that order.
+    notify: Vec<(String, Vec<String>)>,
+}
+
+/// A `vrrp_script` as keepalived's dump shows it: argv, interval, timeout (ms; keepalived
+/// shows 0 for "the interval"), rise, fall.
+type DumpedScript = (Vec<String>, u32, u32, u32, u32);
+
+/// The instances, the global GARP interval (ms) and the vrrp_scripts of one dump.
+type KeepalivedDump = (Vec<(String, Dumped)>, u32, Vec<(String, DumpedScript)>);
+
+/// `'a' 'b c'` (keepalived's quoting of argv in its dump) → ["a", "b c"].
+fn dumped_argv(text: &str) -> Vec<String> {
+    text.split('\'')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, word)| word.to_owned())
+        .collect()
+}
+
+/// keepalived resolves a program to its real path (e.g. /bin/true → /usr/bin/true).
+fn resolved(mut argv: Vec<String>) -> Vec<String> {
+    if let Some(program) = argv.first_mut()
+        && let Ok(real) = std::fs::canonicalize(program.as_str())
+    {
+        *program = real.display().to_string();
+    }
+    argv
 }
 
 /// Runs keepalived on `conf` for eight seconds in a fresh namespace and parses its dump.
-fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
+fn keepalived_dump(tag: &str, conf: &Path) -> KeepalivedDump {
     let ns = Namespace::new(tag);
     let run_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("import_keepalived")
@@ -115,7 +145,33 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
     let mut instances: Vec<(String, Dumped)> = Vec::new();
     let mut in_addresses = false;
     let mut in_peers = false;
+    let mut in_tracked: Option<&str> = None;
+    let mut scripts: Vec<(String, DumpedScript)> = Vec::new();
+    let mut in_script = false;
+    let seconds_ms = |v: &str| -> u32 { v.trim_end_matches(" sec").parse::<u32>().unwrap() * 1000 };
     for line in &lines {
+        if let Some(name) = value(line, "VRRP Script =") {
+            scripts.push((name, DumpedScript::default()));
+            in_script = true;
+            continue;
+        }
+        if line.starts_with("------<") || value(line, "VRRP Instance =").is_some() {
+            in_script = false;
+        }
+        if in_script && let Some((_, script)) = scripts.last_mut() {
+            if let Some(v) = value(line, "Command =") {
+                script.0 = dumped_argv(&v);
+            } else if let Some(v) = value(line, "Interval =") {
+                script.1 = seconds_ms(&v);
+            } else if let Some(v) = value(line, "Timeout =") {
+                script.2 = seconds_ms(&v);
+            } else if let Some(v) = value(line, "Rise =") {
+                script.3 = v.parse().unwrap();
+            } else if let Some(v) = value(line, "Fall =") {
+                script.4 = v.parse().unwrap();
+            }
+            continue;
+        }
         if let Some(v) = value(line, "Gratuitous ARP interval =") {
             let seconds: f64 = v.parse().unwrap();
             garp_interval_ms.get_or_insert((seconds * 1000.0).round() as u32);
@@ -135,6 +191,31 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
         let Some((_, d)) = instances.last_mut() else {
             continue;
         };
+        // "   Tracked scripts :" then one "     NAME weight W" line per entry (files:
+        // "     NAME, weight W").
+        if let Some(kind) = in_tracked {
+            if line.starts_with("     ") && !line.trim().is_empty() {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                d.tracked.push((
+                    kind.to_owned(),
+                    words[0].trim_end_matches(',').to_owned(),
+                    words[2].parse().unwrap(),
+                ));
+                continue;
+            }
+            in_tracked = None;
+        }
+        match line.trim() {
+            "Tracked interfaces :" => in_tracked = Some("interface"),
+            "Tracked scripts :" => in_tracked = Some("script"),
+            "Tracked files :" => in_tracked = Some("file"),
+            _ => {}
+        }
+        if let Some((which, rest)) = line.trim().split_once(" state transition script = ") {
+            let argv = rest.rsplit_once(", uid:gid").map_or(rest, |(argv, _)| argv);
+            d.notify.push((which.to_owned(), dumped_argv(argv)));
+            continue;
+        }
         // "   Unicast Peer :" then one "     ADDRESS min_ttl 0 max_ttl 255" line per peer.
         if in_peers {
             if line.starts_with("     ") && !line.trim().is_empty() {
@@ -199,7 +280,7 @@ fn keepalived_dump(tag: &str, conf: &Path) -> (Vec<(String, Dumped)>, u32) {
         "no instance in keepalived's dump of {}:\n{log}",
         conf.display()
     );
-    (instances, garp_interval_ms.unwrap_or(0))
+    (instances, garp_interval_ms.unwrap_or(0), scripts)
 }
 
 fn as_dumped(config: &vrrpd::config::Config, instance: &vrrpd::config::InstanceConfig) -> Dumped {
@@ -235,7 +316,76 @@ fn as_dumped(config: &vrrpd::config::Config, instance: &vrrpd::config::InstanceC
             .iter()
             .find(|group| group.instances.contains(&instance.name))
             .map(|group| group.name.clone()),
+        tracked: {
+            // keepalived's dump lists interfaces, then scripts, then files.
+            let mut tracked: Vec<(String, String, i32)> = instance
+                .track
+                .iter()
+                .map(|track| {
+                    let tracker = config
+                        .trackers
+                        .iter()
+                        .find(|t| t.name == track.tracker)
+                        .unwrap();
+                    let (kind, name) = match &tracker.check {
+                        CheckConfig::Interface { interface } => ("interface", interface.clone()),
+                        CheckConfig::File { .. } => {
+                            ("file", tracker.name.trim_start_matches("file-").to_owned())
+                        }
+                        _ => ("script", tracker.name.clone()),
+                    };
+                    (kind.to_owned(), name, track.weight)
+                })
+                .collect();
+            let rank = |kind: &str| {
+                ["interface", "script", "file"]
+                    .iter()
+                    .position(|k| *k == kind)
+            };
+            tracked.sort_by_key(|(kind, _, _)| rank(kind));
+            tracked
+        },
+        notify: instance
+            .notify
+            .iter()
+            .flat_map(|notify| {
+                // keepalived's dump order.
+                [
+                    ("Backup", &notify.backup),
+                    ("Master", &notify.master),
+                    ("Fault", &notify.fault),
+                    ("Stop", &notify.stop),
+                    ("Generic", &notify.generic),
+                ]
+                .into_iter()
+                .filter_map(|(which, argv)| {
+                    argv.as_ref()
+                        .map(|argv| (which.to_owned(), resolved(argv.clone())))
+                })
+            })
+            .collect(),
     }
+}
+
+/// The imported exec trackers as keepalived's dump shows its vrrp_scripts.
+fn as_dumped_scripts(config: &vrrpd::config::Config) -> Vec<(String, DumpedScript)> {
+    config
+        .trackers
+        .iter()
+        .filter_map(|tracker| match &tracker.check {
+            CheckConfig::Exec { command, .. } => Some((
+                tracker.name.clone(),
+                (
+                    resolved(command.clone()),
+                    tracker.interval_ms,
+                    tracker.timeout_ms,
+                    tracker.rise,
+                    tracker.fall,
+                ),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -272,6 +422,8 @@ fn fixtures_import_as_keepalived_itself_parses_them() {
             "include/main.conf",
             "garp-and-source.conf",
             "unicast-sync.conf",
+            "tracking-oracle.conf",
+            "tracking-fixups.conf",
         ]
         .map(conf),
     );
@@ -287,7 +439,7 @@ fn fixtures_import_as_keepalived_itself_parses_them() {
             .map(|h| h.join().expect("keepalived dump thread"))
             .collect()
     });
-    for (path, (dumped, garp_interval_ms)) in cases.iter().zip(dumps) {
+    for (path, (dumped, garp_interval_ms, mut scripts)) in cases.iter().zip(dumps) {
         let out = run(path, false).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let imported: Vec<(String, Dumped)> = out
             .config
@@ -296,6 +448,16 @@ fn fixtures_import_as_keepalived_itself_parses_them() {
             .map(|i| (i.name.clone(), as_dumped(&out.config, i)))
             .collect();
         assert_eq!(imported, dumped, "{}", path.display());
+        // keepalived shows "Timeout = 0 sec" for a script without `timeout`: the interval.
+        for (_, script) in &mut scripts {
+            if script.2 == 0 {
+                script.2 = script.1;
+            }
+        }
+        scripts.sort();
+        let mut imported_scripts = as_dumped_scripts(&out.config);
+        imported_scripts.sort();
+        assert_eq!(imported_scripts, scripts, "{}", path.display());
         for instance in &out.config.instances {
             assert_eq!(
                 instance.garp_burst_interval_ms,

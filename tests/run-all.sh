@@ -14,7 +14,7 @@ step() {
 
 step "format (cargo fmt --check)" cargo fmt --all -- --check
 step "lint (cargo clippy, warnings are errors)" cargo clippy --all-targets --locked -- -D warnings
-step "unit and integration tests (cargo test; root for the netns suites)" cargo test --all-targets --locked
+step "unit and integration tests (cargo test; root for the netns suites)" cargo test --all-targets --locked --no-fail-fast
 step "doc tests" cargo test --doc --locked
 step "every .nix file parses (nix-instantiate --parse)" bash tests/nix-parse.sh
 

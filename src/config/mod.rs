@@ -63,6 +63,12 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 107))]
     pub control_socket: Option<String>,
+    /// Directory where vrrpd keeps state that must survive a restart and a reboot: the
+    /// operator hold of `vrrpd demote` (file `demoted`). Created mode 0750 if missing.
+    /// Default "/var/lib/vrrpd" (systemd: StateDirectory=vrrpd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub state_directory: Option<String>,
     /// Address and port to serve Prometheus metrics on at /metrics, e.g.
     /// "127.0.0.1:9650". Default: no metrics endpoint. Prefer a loopback address: the
     /// endpoint has no authentication.
@@ -75,7 +81,16 @@ pub struct Config {
     pub sync_groups: Vec<SyncGroupConfig>,
 }
 
+/// Where vrrpd keeps its state when the config names no `state_directory`.
+pub const DEFAULT_STATE_DIRECTORY: &str = "/var/lib/vrrpd";
+
 impl Config {
+    /// The state directory in force.
+    pub fn state_directory_path(&self) -> &str {
+        self.state_directory
+            .as_deref()
+            .unwrap_or(DEFAULT_STATE_DIRECTORY)
+    }
     /// The control socket path in force.
     pub fn control_socket_path(&self) -> &str {
         self.control_socket

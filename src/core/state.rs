@@ -23,6 +23,9 @@ pub const MAX_GARP_BURST_COUNT: u32 = 1000;
 /// intervals: a stop must end well within systemd's TimeoutStopSec (30 s in
 /// packaging/vrrpd.service), or systemd kills the daemon with the addresses still on.
 pub const MAX_HAND_OVER_WAIT: Duration = Duration::from_secs(10);
+/// What a demoted instance advertises ([`Instance::demote`]): the lowest priority a
+/// router may use (RFC 3768 §5.3.4, RFC 5798 §5.2.4).
+pub const DEMOTED_PRIORITY: u8 = 1;
 
 /// After a planned takeover (the master resigned, or we preempted it), gratuitous ARP is
 /// sent again this long after becoming master, unless a spaced burst is still running.
@@ -298,6 +301,9 @@ pub struct Instance {
     link_down: bool,
     /// A tracker holds the instance in FAULT.
     tracker_fault: bool,
+    /// The operator demoted it ([`Instance::demote`]): it advertises and compares with
+    /// [`DEMOTED_PRIORITY`] and never preempts, until [`Instance::promote`].
+    demoted: bool,
 }
 
 /// A master that resigned (priority 0 sent) but still holds its addresses.
@@ -328,6 +334,7 @@ impl Instance {
             held: false,
             link_down: false,
             tracker_fault: false,
+            demoted: false,
         }
     }
     pub fn params(&self) -> &InstanceParams {
@@ -347,11 +354,20 @@ impl Instance {
             Version::V3 => self.master_adver_interval_cs,
         }
     }
+    /// The priority this instance advertises and compares with: [`DEMOTED_PRIORITY`] while
+    /// demoted, otherwise [`Instance::priority`].
+    pub fn advertised_priority(&self) -> u8 {
+        if self.demoted {
+            DEMOTED_PRIORITY
+        } else {
+            self.priority
+        }
+    }
     /// Skew_Time with the current priority and Master_Adver_Interval.
     pub fn skew_time(&self) -> Duration {
         skew_time(
             self.params.version,
-            self.priority,
+            self.advertised_priority(),
             self.master_adver_interval_cs(),
         )
     }
@@ -359,7 +375,7 @@ impl Instance {
     pub fn master_down_interval(&self) -> Duration {
         master_down_interval(
             self.params.version,
-            self.priority,
+            self.advertised_priority(),
             self.master_adver_interval_cs(),
         )
     }
@@ -403,7 +419,10 @@ impl Instance {
                 }
             }
             Input::SyncForceBackup => {
-                if self.state == State::Master {
+                // A master handing over has already resigned and becomes backup as soon as
+                // the new master is heard: letting go now would break its make-before-break
+                // (a demoted group member whose sibling finished first).
+                if self.state == State::Master && self.hand_over.is_none() {
                     self.send_advertisement(RESIGN_PRIORITY, &mut actions);
                     actions.push(Action::RemoveAddresses);
                     self.become_backup(now, TransitionReason::SyncGroup, &mut actions);
@@ -503,12 +522,73 @@ impl Instance {
             return actions;
         }
         self.priority = priority;
-        // A master handing over has resigned: it announces nothing more.
-        if self.state == State::Master && self.hand_over.is_none() {
+        // A master handing over has resigned: it announces nothing more. A demoted one
+        // keeps advertising DEMOTED_PRIORITY, so it has nothing new to say.
+        if self.state == State::Master && self.hand_over.is_none() && !self.demoted {
             self.send_advertisement(self.priority, &mut actions);
             self.advert_at = Some(now + self.advert_interval());
         }
         actions
+    }
+
+    /// Operator hold (`vrrpd demote`): hand mastership to a peer and stay backup until
+    /// [`Instance::promote`]. Not in the RFCs. While demoted the instance advertises and
+    /// compares with [`DEMOTED_PRIORITY`] (1, the lowest a router may use, RFC 3768 §5.3.4)
+    /// and never preempts; it still takes over when its Master_Down_Timer fires, because
+    /// a demoted node must keep serving the addresses when no other router can.
+    ///
+    /// A master hands over make-before-break ([`Input::HandOver`] then Backup): if nobody
+    /// takes over within the hand-over wait it stays master at priority 1. A backup, or an
+    /// instance in Fault or not started, just records the hold. Returns what to do.
+    pub fn demote(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if self.demoted {
+            return actions;
+        }
+        self.demoted = true;
+        if self.state == State::Master && self.hand_over.is_none() {
+            self.hand_over(now, AfterHandOver::Backup, &mut actions);
+        }
+        actions
+    }
+
+    /// Clear the operator hold of [`Instance::demote`]: the priority in force is advertised
+    /// again. A backup then preempts a lower-priority master through the ordinary rule
+    /// (its adverts are discarded and the Master_Down_Timer fires, RFC 3768 §6.4.2), which
+    /// is make-before-break: the new master adds its addresses and sends GARP before the
+    /// old one hears it and lets go. A master announces its restored priority at once.
+    pub fn promote(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if !std::mem::replace(&mut self.demoted, false) {
+            return actions;
+        }
+        match self.state {
+            State::Master if self.hand_over.is_none() => {
+                self.send_advertisement(self.priority, &mut actions);
+                self.advert_at = Some(now + self.advert_interval());
+            }
+            State::Master => {
+                // A demote hand-over in progress: stay leaving, but as an ordinary backup
+                // afterwards (it preempts back later if its priority says so).
+            }
+            State::Backup => {
+                // The heard master was accepted because we were demoted; judge it again
+                // at our own priority from its next advert on.
+                if let Some(heard) = &mut self.heard_master
+                    && self.params.preempt
+                    && heard.priority < self.priority
+                {
+                    heard.accepted = false;
+                }
+            }
+            State::Initialize | State::Fault => {}
+        }
+        actions
+    }
+
+    /// Demoted by the operator ([`Instance::demote`]) and not promoted since.
+    pub fn is_demoted(&self) -> bool {
+        self.demoted
     }
 
     /// True while a master hands over (see [`Input::HandOver`]): it has resigned with
@@ -540,7 +620,7 @@ impl Instance {
     fn start(&mut self, now: Instant, reason: Option<TransitionReason>, actions: &mut Vec<Action>) {
         self.preempt_allowed_at = Some(now + self.params.preempt_delay);
         self.master_adver_interval_cs = self.advert_interval_cs();
-        if self.priority == OWNER_PRIORITY {
+        if self.advertised_priority() == OWNER_PRIORITY {
             self.become_master(
                 now,
                 reason.unwrap_or(TransitionReason::AddressOwner),
@@ -600,7 +680,7 @@ impl Instance {
                     // stop timeout.
                     let wait = master_down_interval(
                         self.params.version,
-                        self.priority,
+                        self.advertised_priority(),
                         self.advert_interval_cs(),
                     )
                     .min(MAX_HAND_OVER_WAIT);
@@ -626,6 +706,17 @@ impl Instance {
         let Some(hand_over) = self.hand_over.take() else {
             return;
         };
+        if hand_over.then == AfterHandOver::Backup
+            && self.demoted
+            && reason == TransitionReason::HandOverTimedOut
+        {
+            // Nobody took over from a demoted master: nobody else can protect the
+            // addresses, so it keeps them (it never let go of them) and advertises again,
+            // at DEMOTED_PRIORITY, so any peer that appears takes over at once.
+            self.send_advertisement(self.advertised_priority(), actions);
+            self.advert_at = Some(now + self.advert_interval());
+            return;
+        }
         actions.push(Action::RemoveAddresses);
         match hand_over.then {
             AfterHandOver::Stop => self.enter(State::Master, State::Initialize, reason, actions),
@@ -767,8 +858,11 @@ impl Instance {
         let tolerated_by_preempt_delay = self
             .preempt_allowed_at
             .is_some_and(|allowed_at| now < allowed_at);
-        let accepted =
-            advert.priority >= self.priority || !self.params.preempt || tolerated_by_preempt_delay;
+        // A demoted backup never preempts, whatever the master's priority.
+        let accepted = advert.priority >= self.advertised_priority()
+            || !self.params.preempt
+            || tolerated_by_preempt_delay
+            || self.demoted;
         self.heard_master = Some(HeardMaster {
             address: source,
             priority: advert.priority,
@@ -806,12 +900,13 @@ impl Instance {
         }
         if advert.priority == RESIGN_PRIORITY {
             // Another master is leaving (a split brain healing): assert ourselves at once.
-            self.send_advertisement(self.priority, actions);
+            self.send_advertisement(self.advertised_priority(), actions);
             self.advert_at = Some(now + self.advert_interval());
             return;
         }
-        let they_win = advert.priority > self.priority
-            || (advert.priority == self.priority
+        let ours = self.advertised_priority();
+        let they_win = advert.priority > ours
+            || (advert.priority == ours
                 && address_as_integer(source) > address_as_integer(self.params.local_address));
         if they_win {
             actions.push(Action::RemoveAddresses);
@@ -830,7 +925,7 @@ impl Instance {
             // A lower-priority master means a split brain (e.g. adverts were filtered).
             // Answer at once so it steps down, and re-announce our MAC for the VIPs, since
             // hosts may have learned the other router's (as keepalived does).
-            self.send_advertisement(self.priority, actions);
+            self.send_advertisement(self.advertised_priority(), actions);
             self.advert_at = Some(now + self.advert_interval());
             actions.push(Action::SendGratuitousArp);
         }
@@ -853,7 +948,7 @@ impl Instance {
             refresh_at: self.garp_refresh_period().map(|period| now + period),
         };
         self.start_garp_burst(now, actions);
-        self.send_advertisement(self.priority, actions);
+        self.send_advertisement(self.advertised_priority(), actions);
         self.enter(from, State::Master, reason, actions);
         self.advert_at = Some(now + self.advert_interval());
     }
@@ -941,7 +1036,7 @@ impl Instance {
                 self.become_master(now, reason, actions);
             }
             Timer::Advertisement => {
-                self.send_advertisement(self.priority, actions);
+                self.send_advertisement(self.advertised_priority(), actions);
                 self.advert_at = Some(next_period(at, self.advert_interval(), now));
             }
             Timer::GarpBurstFrame => {
@@ -1972,6 +2067,195 @@ mod tests {
         assert_eq!(instance.state(), State::Backup);
     }
 
+    // ---- Operator demote / promote -----------------------------------------------------
+
+    fn peer_v2(priority: u8) -> InstanceParams {
+        InstanceParams {
+            local_address: IpAddr::V4(PEER_LOWER_ADDRESS),
+            ..v2_params(priority)
+        }
+    }
+
+    #[test]
+    fn demoting_a_master_hands_over_make_before_break_and_stays_backup() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let actions = instance.demote(became);
+        // Resigns with priority 0 but keeps the addresses until the peer is heard.
+        assert_eq!(sent_priorities(&actions), vec![0]);
+        assert!(!actions.contains(&Action::RemoveAddresses));
+        assert!(instance.handing_over());
+        assert!(instance.is_demoted());
+        assert_eq!(instance.advertised_priority(), DEMOTED_PRIORITY);
+        assert_eq!(instance.priority(), 150);
+        let heard_at = became + ms(700);
+        let actions = receive(
+            &mut instance,
+            heard_at,
+            PEER_LOWER_ADDRESS,
+            &advert_like(&peer_v2(100), 100),
+        );
+        assert_eq!(actions.first(), Some(&Action::RemoveAddresses));
+        assert_eq!(instance.state(), State::Backup);
+        // The peer's 100 is below our 150, yet a demoted backup never preempts: every
+        // advert is accepted and the Master_Down_Timer keeps being pushed back.
+        let mut now = heard_at;
+        for _ in 0..10 {
+            now += ms(1000);
+            receive(
+                &mut instance,
+                now,
+                PEER_LOWER_ADDRESS,
+                &advert_like(&peer_v2(100), 100),
+            );
+            assert!(instance.on_timeout(now + ms(999)).is_empty());
+            assert_eq!(instance.state(), State::Backup);
+        }
+        // Demoted, its Master_Down_Interval is priority 1's: 3 s + 255/256 s.
+        assert_eq!(
+            instance.next_deadline(),
+            Some(now + master_down_interval(Version::V2, 1, 100))
+        );
+    }
+
+    #[test]
+    fn demoted_backup_still_takes_over_when_the_peer_dies() {
+        let mut instance = started_backup(v2_params(150), Instant::now());
+        assert!(instance.demote(Instant::now()).is_empty());
+        let heard_at = Instant::now() + ms(100);
+        receive(
+            &mut instance,
+            heard_at,
+            PEER_LOWER_ADDRESS,
+            &advert_like(&peer_v2(100), 100),
+        );
+        let down_at = heard_at + master_down_interval(Version::V2, 1, 100);
+        assert!(instance.on_timeout(down_at - ms(1)).is_empty());
+        let actions = instance.on_timeout(down_at);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Backup, State::Master, TransitionReason::MasterDown)]
+        );
+        // It serves the addresses, but advertises 1 so any returning peer takes them back.
+        assert_eq!(sent_priorities(&actions), vec![DEMOTED_PRIORITY]);
+        let actions = receive(
+            &mut instance,
+            down_at + ms(10),
+            PEER_LOWER_ADDRESS,
+            &advert_like(&peer_v2(100), 100),
+        );
+        assert_eq!(instance.state(), State::Backup, "{actions:?}");
+    }
+
+    #[test]
+    fn demoted_master_with_nobody_to_take_over_keeps_the_addresses() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.demote(became);
+        let deadline = instance.next_deadline().unwrap();
+        let actions = instance.on_timeout(deadline);
+        assert!(!actions.contains(&Action::RemoveAddresses), "{actions:?}");
+        assert!(transitions(&actions).is_empty());
+        assert_eq!(sent_priorities(&actions), vec![DEMOTED_PRIORITY]);
+        assert_eq!(instance.state(), State::Master);
+        assert!(!instance.handing_over());
+        assert_eq!(instance.next_deadline(), Some(deadline + ms(1000)));
+    }
+
+    #[test]
+    fn demote_is_held_from_before_startup_and_beats_address_ownership() {
+        let mut instance = Instance::new(v2_params(OWNER_PRIORITY));
+        instance.demote(Instant::now());
+        let actions = instance.handle(Instant::now(), Input::Startup);
+        assert_eq!(instance.state(), State::Backup, "{actions:?}");
+        let mut fault = Instance::new(v2_params(150));
+        fault.handle(Instant::now(), Input::LinkDown);
+        assert!(fault.demote(Instant::now()).is_empty());
+        assert!(fault.is_demoted());
+        assert_eq!(fault.state(), State::Fault);
+    }
+
+    #[test]
+    fn promoting_a_backup_preempts_the_lower_priority_peer_again() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(150), start);
+        instance.demote(start);
+        let peer_advert = advert_like(&peer_v2(100), 100);
+        receive(
+            &mut instance,
+            start + ms(100),
+            PEER_LOWER_ADDRESS,
+            &peer_advert,
+        );
+        assert!(instance.promote(start + ms(200)).is_empty());
+        assert!(!instance.is_demoted());
+        // From now on its adverts are discarded: the timer set at 100 ms is not pushed back.
+        for step in 1..=3 {
+            receive(
+                &mut instance,
+                start + ms(100 + step * 1000),
+                PEER_LOWER_ADDRESS,
+                &peer_advert,
+            );
+        }
+        let down_at = start + ms(100) + master_down_interval(Version::V2, 1, 100);
+        assert_eq!(instance.next_deadline(), Some(down_at));
+        let actions = instance.on_timeout(down_at);
+        assert_eq!(
+            transitions(&actions),
+            vec![(
+                State::Backup,
+                State::Master,
+                TransitionReason::Preempt {
+                    source: IpAddr::V4(PEER_LOWER_ADDRESS),
+                    priority: 100
+                }
+            )]
+        );
+        // Addresses and GARP before the advert that makes the peer let go.
+        assert_eq!(actions.first(), Some(&Action::AddAddresses));
+        assert_eq!(sent_priorities(&actions), vec![150]);
+    }
+
+    #[test]
+    fn sync_force_backup_leaves_a_demote_hand_over_alone() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.demote(became);
+        assert!(
+            instance
+                .handle(became + ms(10), Input::SyncForceBackup)
+                .is_empty()
+        );
+        assert!(instance.handing_over());
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn promoting_a_demoted_master_announces_its_priority_at_once() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.demote(became);
+        instance.on_timeout(instance.next_deadline().unwrap());
+        let actions = instance.promote(became + ms(20_000));
+        assert_eq!(sent_priorities(&actions), vec![150]);
+        assert_eq!(instance.advertised_priority(), 150);
+        // Promote twice, or demote twice, changes nothing.
+        assert!(instance.promote(became + ms(20_001)).is_empty());
+        instance.demote(became + ms(20_002));
+        assert!(instance.demote(became + ms(20_003)).is_empty());
+    }
+
+    #[test]
+    fn priority_changes_while_demoted_are_kept_but_not_advertised() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.demote(became);
+        instance.on_timeout(instance.next_deadline().unwrap());
+        assert!(instance.set_priority(became + ms(12_000), 200).is_empty());
+        assert_eq!(instance.priority(), 200);
+        assert_eq!(instance.advertised_priority(), DEMOTED_PRIORITY);
+        assert_eq!(
+            sent_priorities(&instance.promote(became + ms(12_001))),
+            vec![200]
+        );
+    }
+
     /// Two routers wired together: the master hands over, and at every step at least one
     /// of them holds the addresses. The backup takes over after its Skew_Time (it got
     /// priority 0), adds the addresses and sends GARP before its advert, and only that
@@ -2797,7 +3081,7 @@ mod tests {
                     PEER_HIGHER_ADDRESS
                 };
                 let advert = advert_like(&params, peer_priority);
-                let choice = random() % 14;
+                let choice = random() % 16;
                 let actions = match choice {
                     0 => instance.handle(now, Input::Startup),
                     1 if random() % 2 == 0 => instance.handle(now, Input::Shutdown),
@@ -2819,8 +3103,17 @@ mod tests {
                     11 => instance.handle(now, Input::SyncForceMaster),
                     12 => instance.handle(now, Input::SyncHold),
                     13 => instance.handle(now, Input::SyncRelease),
+                    14 => instance.demote(now),
+                    15 => instance.promote(now),
                     _ => instance.on_timeout(now),
                 };
+                // A demoted instance announces nothing above priority 1 (0 to resign).
+                if instance.is_demoted() {
+                    assert!(
+                        sent_priorities(&actions).iter().all(|p| *p <= 1),
+                        "{actions:?}"
+                    );
+                }
                 // A held instance never runs (Initialize after a shutdown is not running either).
                 assert!(
                     !instance.is_held()

@@ -31,6 +31,28 @@ const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Command {
     /// Every instance's and tracker's state and counters.
     Status,
+    /// Hand mastership to a peer (make-before-break) and stay backup until `Promote`;
+    /// every instance when `instance` is absent. Kept in the state directory.
+    Demote {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+    },
+    /// Undo `Demote`; every instance when `instance` is absent.
+    Promote {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+    },
+}
+
+/// What a demote or promote did to one instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldChange {
+    pub instance: String,
+    /// In words, e.g. "MASTER: handing over (priority 0 sent, keeps the addresses until
+    /// the peer's advert)".
+    pub message: String,
+    /// A make-before-break hand-over started: the client may wait for it to end.
+    pub handing_over: bool,
 }
 
 /// An answer, as sent on the socket.
@@ -41,6 +63,9 @@ pub struct Response {
     pub status: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What `demote`/`promote` did, one entry per instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<HoldChange>,
 }
 
 impl Response {
@@ -49,6 +74,7 @@ impl Response {
             ok: false,
             status: None,
             error: Some(message.into()),
+            changes: Vec::new(),
         }
     }
     pub fn status(report: StatusReport) -> Self {
@@ -56,6 +82,15 @@ impl Response {
             ok: true,
             status: Some(report),
             error: None,
+            changes: Vec::new(),
+        }
+    }
+    pub fn changes(changes: Vec<HoldChange>) -> Self {
+        Response {
+            ok: true,
+            status: None,
+            error: None,
+            changes,
         }
     }
 }
@@ -244,6 +279,17 @@ mod tests {
             r#"{"command":"status"}"#
         );
         assert!(serde_json::from_str::<Command>(r#"{"command":"reboot"}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&Command::Demote {
+                instance: Some("VI_1".to_owned())
+            })
+            .unwrap(),
+            r#"{"command":"demote","instance":"VI_1"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Command>(r#"{"command":"promote"}"#).unwrap(),
+            Command::Promote { instance: None }
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod timer;
 pub use runtime::{RunError, run};
 pub mod checks;
 pub mod control;
+pub mod demoted;
 pub mod metrics;
 pub mod notify;
 pub mod status;

@@ -12,7 +12,7 @@
 //! The operator-facing wording (transition lines, drop warnings, STATUS=) and
 //! the reload diff are plain functions at the bottom, unit-tested without root.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -33,7 +33,8 @@ use crate::core::{
     Action, Advertisement, AfterHandOver, DropReason, Input, Instance, State, TransitionReason,
 };
 use crate::driver::checks::{CheckSetupError, TrackerReport, spawn_tracker};
-use crate::driver::control::{Command, ControlRequest, ControlServer, Response};
+use crate::driver::control::{Command, ControlRequest, ControlServer, HoldChange, Response};
+use crate::driver::demoted::{DemotedStore, Loaded};
 use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
 use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, LinkEvent, LinkInfo, LinkWatcher, Netlink, NetlinkError};
@@ -260,6 +261,10 @@ struct Daemon {
     following_sync_groups: bool,
     /// Set once the daemon stops: members shutting down move nobody.
     stopping: bool,
+    /// Where the operator hold of `vrrpd demote` is kept across restarts.
+    demoted_store: DemotedStore,
+    /// Names of the instances demoted by the operator (as in `demoted_store`).
+    demoted: BTreeSet<String>,
 }
 
 async fn run_loop(
@@ -298,6 +303,31 @@ async fn run_loop(
         sync_pending: std::collections::VecDeque::new(),
         following_sync_groups: false,
         stopping: false,
+        demoted_store: DemotedStore::new(config.state_directory_path()),
+        demoted: BTreeSet::new(),
+    };
+    daemon.demoted = match daemon.demoted_store.load() {
+        Loaded::Instances(names) => {
+            if !names.is_empty() {
+                warn!(
+                    "demoted by the operator, staying backup until `vrrpd promote`: {}",
+                    names.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            names
+        }
+        Loaded::Unreadable(problem) => {
+            // The operator demoted something, or this file would not exist: the safe
+            // reading during maintenance is that every instance stays demoted.
+            error!(
+                "{problem}; treating EVERY instance as demoted (they stay backup unless no                  other router serves the addresses). Run `vrrpd promote` to clear it."
+            );
+            config
+                .instances
+                .iter()
+                .map(|instance| instance.name.clone())
+                .collect()
+        }
     };
     // Control socket and metrics first: they are how an operator sees what follows.
     let control_path = PathBuf::from(config.control_socket_path());
@@ -455,7 +485,7 @@ async fn run_loop(
                 }
             },
             Some(report) = reports.recv() => daemon.on_tracker_report(report).await,
-            Some(request) = control.recv() => daemon.on_control(request),
+            Some(request) = control.recv() => daemon.on_control(request).await,
         }
     }
     if !stopping {
@@ -503,11 +533,14 @@ impl Daemon {
     }
 
     fn status(&self) -> String {
-        status_text(
-            self.slots
-                .iter()
-                .map(|slot| (slot.name(), slot.instance.state(), slot.instance.priority())),
-        )
+        status_text(self.slots.iter().map(|slot| {
+            (
+                slot.name(),
+                slot.instance.state(),
+                slot.instance.priority(),
+                slot.instance.is_demoted(),
+            )
+        }))
     }
 
     /// Open (or reuse) the interface, pick the source address, clean leftovers,
@@ -552,7 +585,12 @@ impl Daemon {
             }
         }
 
-        let instance = Instance::new(config.to_params(local_address));
+        let mut instance = Instance::new(config.to_params(local_address));
+        if self.demoted.contains(&config.name) {
+            // Held before Startup, so that it never preempts (nor, as an address owner,
+            // starts as master): see `Instance::demote`.
+            instance.demote(Instant::now());
+        }
         debug!(
             "({}) starting on {} from {local_address}",
             config.name, link.name
@@ -1573,12 +1611,106 @@ impl Daemon {
         }
     }
 
-    fn on_control(&mut self, request: ControlRequest) {
+    async fn on_control(&mut self, request: ControlRequest) {
         let response = match request.command {
             Command::Status => Response::status(self.status_report()),
+            Command::Demote { instance } => self.change_hold(instance.as_deref(), true).await,
+            Command::Promote { instance } => self.change_hold(instance.as_deref(), false).await,
         };
         // The client may have gone away meanwhile.
         let _ = request.reply.send(response);
+    }
+
+    /// `vrrpd demote` (`demote` true) or `vrrpd promote` for one instance, or all of them.
+    /// The hold is saved before the instance is touched: a demote that cannot be kept
+    /// across a restart is refused rather than half done.
+    async fn change_hold(&mut self, name: Option<&str>, demote: bool) -> Response {
+        let targets: Vec<usize> = match name {
+            None => (0..self.slots.len()).collect(),
+            Some(name) => match self.slots.iter().position(|slot| slot.name() == name) {
+                // A sync group's members are master together: demoting one alone would
+                // have the group pull it back (or push the others out without a
+                // hand-over), so the hold applies to the whole group.
+                Some(index) => match self
+                    .config
+                    .sync_groups
+                    .iter()
+                    .find(|group| group.instances.iter().any(|member| member == name))
+                {
+                    Some(group) => self.group_members(&group.instances),
+                    None => vec![index],
+                },
+                None => {
+                    let known: Vec<&str> = self.slots.iter().map(Slot::name).collect();
+                    return Response::error(format!(
+                        "no instance named {name:?} (instances: {})",
+                        known.join(", ")
+                    ));
+                }
+            },
+        };
+        let mut wanted = self.demoted.clone();
+        match (demote, name) {
+            (true, _) => wanted.extend(targets.iter().map(|&i| self.slots[i].name().to_owned())),
+            // Promote everything also clears names no instance has any more.
+            (false, None) => wanted.clear(),
+            (false, Some(_)) => {
+                for &index in &targets {
+                    wanted.remove(self.slots[index].name());
+                }
+            }
+        }
+        if wanted != self.demoted {
+            if let Err(error) = self.demoted_store.save(&wanted) {
+                error!("{error}");
+                return Response::error(format!("nothing changed: {error}"));
+            }
+            self.demoted = wanted;
+        }
+        let now = Instant::now();
+        let mut changes = Vec::new();
+        for index in targets {
+            let slot = &mut self.slots[index];
+            let was = slot.instance.state();
+            let was_demoted = slot.instance.is_demoted();
+            let actions = if demote {
+                slot.instance.demote(now)
+            } else {
+                slot.instance.promote(now)
+            };
+            let handing_over = slot.instance.handing_over();
+            let state = state_name(was);
+            let message = match (demote, was_demoted, was) {
+                (true, true, _) => format!("{state}, already demoted"),
+                (true, false, State::Master) if handing_over => format!(
+                    "MASTER: handing over (priority 0 sent; keeps the addresses until the                      new master is heard, at most {:.1}s), then stays BACKUP",
+                    slot.instance
+                        .master_down_interval()
+                        .min(crate::core::state::MAX_HAND_OVER_WAIT)
+                        .as_secs_f64()
+                ),
+                (true, false, _) => format!("{state}: demoted, stays BACKUP"),
+                (false, false, _) => format!("{state}, was not demoted"),
+                (false, true, State::Backup) => format!(
+                    "BACKUP: promoted, advertising priority {} again (preempts a lower-priority                      master within Master_Down_Interval)",
+                    slot.instance.priority()
+                ),
+                (false, true, _) => format!(
+                    "{state}: promoted, priority {} again",
+                    slot.instance.priority()
+                ),
+            };
+            let verb = if demote { "demote" } else { "promote" };
+            info!("({}) operator {verb}: {message}", slot.name());
+            changes.push(HoldChange {
+                instance: slot.name().to_owned(),
+                message,
+                handing_over,
+            });
+            self.perform(index, actions).await;
+        }
+        self.notifier.status(&self.status());
+        Response::changes(changes)
     }
 
     fn status_report(&self) -> StatusReport {
@@ -1621,6 +1753,8 @@ impl Daemon {
                         .iter()
                         .map(|(reason, count)| (reason.label().to_owned(), *count))
                         .collect(),
+                    demoted: slot.instance.is_demoted(),
+                    handing_over: slot.instance.handing_over(),
                 }
             })
             .collect();
@@ -1822,11 +1956,15 @@ pub fn sync_line(group: &str, member: &str, command: SyncCommand, why: &str) -> 
     format!("({member}) sync group {group}: {why}; {what}")
 }
 
-/// STATUS= text: `VI_1: MASTER (prio 150); VI_2: BACKUP (prio 100)`.
-pub fn status_text<'a>(instances: impl IntoIterator<Item = (&'a str, State, u8)>) -> String {
+/// STATUS= text: `VI_1: MASTER (prio 150); VI_2: BACKUP (prio 100, demoted)`, from
+/// (name, state, priority, demoted).
+pub fn status_text<'a>(instances: impl IntoIterator<Item = (&'a str, State, u8, bool)>) -> String {
     let parts: Vec<String> = instances
         .into_iter()
-        .map(|(name, state, priority)| format!("{name}: {} (prio {priority})", state_name(state)))
+        .map(|(name, state, priority, demoted)| {
+            let hold = if demoted { ", demoted" } else { "" };
+            format!("{name}: {} (prio {priority}{hold})", state_name(state))
+        })
         .collect();
     if parts.is_empty() {
         "no VRRP instances".to_owned()
@@ -2172,8 +2310,15 @@ mod tests {
     #[test]
     fn status_text_lists_every_instance() {
         assert_eq!(
-            status_text([("VI_1", State::Master, 150), ("VI_2", State::Backup, 100)]),
+            status_text([
+                ("VI_1", State::Master, 150, false),
+                ("VI_2", State::Backup, 100, false)
+            ]),
             "VI_1: MASTER (prio 150); VI_2: BACKUP (prio 100)"
+        );
+        assert_eq!(
+            status_text([("VI_1", State::Backup, 150, true)]),
+            "VI_1: BACKUP (prio 150, demoted)"
         );
         assert_eq!(status_text([]), "no VRRP instances");
     }

@@ -42,6 +42,13 @@ pub struct InstanceStatus {
     pub transitions: u64,
     /// Dropped adverts by reason label (e.g. "auth_mismatch").
     pub drops: BTreeMap<String, u64>,
+    /// Demoted by the operator (`vrrpd demote`): it advertises priority 1 and stays
+    /// backup until `vrrpd promote`; `effective_priority` is what it returns to.
+    #[serde(default)]
+    pub demoted: bool,
+    /// A master resigned and waiting for the new master's advert (make-before-break).
+    #[serde(default)]
+    pub handing_over: bool,
 }
 
 /// One tracker's effect on one instance.
@@ -91,9 +98,14 @@ pub fn render_table(report: &StatusReport, now_unix_ms: u64) -> String {
         out.push_str("no VRRP instances\n");
     }
     for instance in &report.instances {
+        let hold = match (instance.handing_over, instance.demoted) {
+            (true, _) => ", handing over",
+            (false, true) => ", demoted (advertises priority 1 until `vrrpd promote`)",
+            (false, false) => "",
+        };
         let _ = writeln!(
             out,
-            "{} ({} VRID {}): {}",
+            "{} ({} VRID {}): {}{hold}",
             instance.name, instance.interface, instance.virtual_router_id, instance.state
         );
         let tracks: Vec<String> = instance
@@ -262,6 +274,12 @@ pub fn render_prometheus(report: &StatusReport) -> String {
         per_instance(&|i| i.effective_priority.to_string()),
     );
     family(
+        "vrrpd_instance_demoted",
+        "gauge",
+        "1 while demoted by `vrrpd demote` (advertises priority 1, never preempts).",
+        per_instance(&|i| u8::from(i.demoted).to_string()),
+    );
+    family(
         "vrrpd_instance_base_priority",
         "gauge",
         "Configured priority.",
@@ -422,6 +440,8 @@ mod tests {
                 adverts_received: 3,
                 transitions: 2,
                 drops: BTreeMap::from([("auth_mismatch".to_owned(), 4)]),
+                demoted: false,
+                handing_over: false,
             }],
             trackers: vec![TrackerStatus {
                 name: "caddy".to_owned(),
@@ -475,6 +495,7 @@ mod tests {
             format!("vrrpd_instance_state{{{labels},state=\"BACKUP\"}} 0"),
             format!("vrrpd_instance_priority{{{labels}}} 90"),
             format!("vrrpd_instance_base_priority{{{labels}}} 150"),
+            format!("vrrpd_instance_demoted{{{labels}}} 0"),
             format!("vrrpd_instance_transitions_total{{{labels}}} 2"),
             format!("vrrpd_instance_adverts_sent_total{{{labels}}} 12"),
             format!("vrrpd_instance_adverts_received_total{{{labels}}} 3"),
@@ -495,6 +516,28 @@ mod tests {
             assert_eq!(name.ends_with("_total"), kind == "counter", "{line}");
             assert!(name.starts_with("vrrpd_"));
         }
+    }
+
+    #[test]
+    fn demoted_and_handing_over_show_in_table_and_metrics() {
+        let mut demoted = report();
+        demoted.instances[0].state = "BACKUP".to_owned();
+        demoted.instances[0].demoted = true;
+        let table = render_table(&demoted, 1_065_000);
+        assert!(
+            table.contains("VI_1 (eth0 VRID 50): BACKUP, demoted"),
+            "{table}"
+        );
+        let text = render_prometheus(&demoted);
+        assert!(
+            text.lines().any(|l| l
+                == "vrrpd_instance_demoted{instance_name=\"VI_1\",interface=\"eth0\",vrid=\"50\"} 1"),
+            "{text}"
+        );
+        demoted.instances[0].handing_over = true;
+        let table = render_table(&demoted, 1_065_000);
+        assert!(table.contains("BACKUP, handing over"), "{table}");
+        assert!(!render_table(&report(), 1_065_000).contains("demoted"));
     }
 
     #[test]

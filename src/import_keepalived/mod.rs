@@ -14,6 +14,7 @@
 mod glob;
 mod ordered;
 mod syntax;
+mod tracking;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -175,6 +176,7 @@ pub fn run(path: &Path, allow_partial: bool) -> Result<ImportOutput, ImportError
         importer.push(&note.loc, &note.keyword, Severity::Warning, note.message);
     }
     let (instances, sync_groups) = importer.convert(&tree);
+    let trackers = std::mem::take(&mut importer.defs.trackers);
     let mut diagnostics = importer.diagnostics;
     diagnostics.sort_by_key(|(seq, _)| *seq);
     let diagnostics: Vec<Diagnostic> = diagnostics.into_iter().map(|(_, d)| d).collect();
@@ -193,7 +195,7 @@ pub fn run(path: &Path, allow_partial: bool) -> Result<ImportOutput, ImportError
     {
         return Err(ImportError::Unsupported { diagnostics });
     }
-    let json = render_json(instances, sync_groups)?;
+    let json = render_json(instances, trackers, sync_groups)?;
     let config = config::load_str(&json, &format!("{} (imported)", path.display()))?;
     Ok(ImportOutput {
         json,
@@ -219,11 +221,13 @@ const ALWAYS_EMITTED: [&str; 7] = [
 /// (except those in [`ALWAYS_EMITTED`]), keeping the struct's key order.
 fn render_json(
     instances: Vec<InstanceConfig>,
+    trackers: Vec<config::TrackerConfig>,
     sync_groups: Vec<SyncGroupConfig>,
 ) -> Result<String, ImportError> {
     let config = Config {
         schema: Some(config::SCHEMA_ID.to_owned()),
         instances,
+        trackers,
         sync_groups,
         ..Config::default()
     };
@@ -292,8 +296,10 @@ const GLOBAL_NO_EFFECT: &[(&str, &str)] = &[
     ("smtp_alert_vrrp", "email alerts are not part of vrrpd"),
     ("smtp_alert_checker", "email alerts are not part of vrrpd"),
     ("no_email_faults", "email alerts are not part of vrrpd"),
-    ("enable_script_security", "vrrpd runs no scripts"),
-    ("script_user", "vrrpd runs no scripts"),
+    (
+        "enable_script_security",
+        "vrrpd does not check who owns a script's path; it runs checks and hooks as configured",
+    ),
     (
         "startup_script",
         "vrrpd runs no scripts; use ExecStartPre= in its systemd unit",
@@ -532,18 +538,6 @@ const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
 /// Top-level blocks that have no effect on their own.
 const TOP_NO_EFFECT: &[(&str, &str)] = &[
     (
-        "vrrp_script",
-        "a health check; it acts only through `track_script` in a vrrp_instance, reported there",
-    ),
-    (
-        "vrrp_track_file",
-        "a tracked file; it acts only through `track_file` in a vrrp_instance, reported there",
-    ),
-    (
-        "track_file",
-        "a tracked file; it acts only through `track_file` in a vrrp_instance, reported there",
-    ),
-    (
         "vrrp_track_process",
         "a tracked process; it acts only through `track_process` in a vrrp_instance, reported there",
     ),
@@ -612,18 +606,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     (
         "old_unicast_checksum",
         "vrrpd computes the VRRPv3 checksum with each peer's address as destination (RFC 5798 §5.2.8)",
-    ),
-    (
-        "track_interface",
-        "not converted: add an \"interface\" tracker and a `track` entry (docs/health-checks.md)",
-    ),
-    (
-        "track_script",
-        "not converted: add a tracker (\"exec\", or a built-in \"http\"/\"tcp\" check) and a `track` entry (docs/health-checks.md)",
-    ),
-    (
-        "track_file",
-        "not converted: add a \"file\" tracker and a `track` entry (docs/health-checks.md)",
     ),
     ("track_process", "vrrpd does not track processes"),
     ("track_bfd", "vrrpd does not track BFD sessions"),
@@ -699,32 +681,12 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     ),
     ("kernel_rx_buf_size", "no setting for this"),
     (
-        "notify_master",
-        "not converted: set the instance's `notify` (the same scripts work; docs/health-checks.md)",
-    ),
-    (
-        "notify_backup",
-        "not converted: set the instance's `notify` (the same scripts work; docs/health-checks.md)",
-    ),
-    (
-        "notify_fault",
-        "not converted: set the instance's `notify` (the same scripts work; docs/health-checks.md)",
-    ),
-    (
-        "notify_stop",
-        "not converted: set the instance's `notify` (the same scripts work; docs/health-checks.md)",
-    ),
-    (
         "notify_deleted",
         "vrrpd has no DELETED notification; `notify.stop` runs when an instance is removed",
     ),
     (
         "notify_master_rx_lower_pri",
         "vrrpd runs no hook for this; it logs lower-priority adverts",
-    ),
-    (
-        "notify",
-        "not converted: set the instance's `notify.generic` (same arguments; docs/health-checks.md)",
     ),
     (
         "notify_priority_changes",
@@ -788,6 +750,8 @@ struct Draft {
     unicast_src: Option<(IpAddr, Loc)>,
     unicast_peers: Vec<IpAddr>,
     garp: Garp,
+    tracks: Vec<tracking::TrackDraft>,
+    notify: tracking::NotifyDraft,
 }
 
 struct AuthDraft {
@@ -800,6 +764,8 @@ struct AuthDraft {
 struct Importer {
     /// With the reading-order position of their line, to list them in file order.
     diagnostics: Vec<(usize, Diagnostic)>,
+    /// vrrp_script and tracked-file definitions, and the trackers built from them.
+    defs: tracking::Definitions,
 }
 
 impl Importer {
@@ -886,6 +852,7 @@ impl Importer {
     }
 
     fn convert(&mut self, tree: &[Statement]) -> (Vec<InstanceConfig>, Vec<SyncGroupConfig>) {
+        self.collect_definitions(tree);
         let mut globals = Globals::default();
         for statement in tree.iter().filter(|s| s.name() == "global_defs") {
             self.extra_args(statement, 0);
@@ -897,7 +864,11 @@ impl Importer {
         let mut sync_groups = Vec::new();
         for statement in tree {
             let name = statement.name();
-            if name == "global_defs" {
+            if matches!(
+                name,
+                "global_defs" | "vrrp_script" | "vrrp_track_file" | "track_file"
+            ) {
+                // Read by collect_definitions.
                 continue;
             } else if name == "vrrp_instance" {
                 if let Some(instance) = self.instance(statement, &globals) {
@@ -913,6 +884,7 @@ impl Importer {
                 self.unknown(statement, "at the top level");
             }
         }
+        self.report_unused_scripts();
         (imported, sync_groups)
     }
 
@@ -959,6 +931,7 @@ impl Importer {
                     .and_then(|w| self.milliseconds(statement.name(), w));
             }
             "vrrp_garp_master_refresh_repeat" => self.refresh_repeat(statement),
+            "script_user" => self.script_user(statement),
             "vrrp_min_garp" => {
                 self.no_block(statement);
                 if self.boolean(statement) {
@@ -1266,6 +1239,12 @@ impl Importer {
                     .and_then(|w| self.count(statement.name(), w));
             }
             "garp_master_refresh_repeat" => self.refresh_repeat(statement),
+            "track_interface" | "track_script" | "track_file" => {
+                self.instance_tracking(statement, &mut draft.tracks);
+            }
+            "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
+                self.instance_notify(statement, &mut draft.notify);
+            }
             _ => {
                 if let Some(why) = lookup(INSTANCE_NO_EFFECT, name) {
                     self.note_or_unsupported(statement, Severity::Note, why);
@@ -1536,6 +1515,8 @@ impl Importer {
         let garp_repeat_delay_s = garp.repeat_delay_s.unwrap_or(5);
         let garp_burst_interval_ms = garp.burst_interval_ms.unwrap_or(0);
         let garp_master_refresh_s = garp.master_refresh_s.unwrap_or(0);
+        let (track, notify) =
+            self.finish_tracking(&name, priority, &interface, draft.tracks, draft.notify);
 
         Some(InstanceConfig {
             name,
@@ -1560,8 +1541,8 @@ impl Importer {
             // keepalived has no make-before-break; vrrpd's default (on) is what the
             // migration is for: planned stops lose no packet.
             make_before_break: true,
-            track: Vec::new(),
-            notify: None,
+            track,
+            notify,
         })
     }
 
@@ -1598,10 +1579,15 @@ impl Importer {
                     Severity::Unsupported,
                     "vrrpd runs notify scripts per instance, not per sync group: set each member's `notify`",
                 ),
-                keyword if keyword.starts_with("track") || keyword == "global_tracking" || keyword == "sync_group_tracking_weight" => self.note_or_unsupported(
+                "sync_group_tracking_weight" => {
+                    // Read by collect_definitions: the members keep their weighted trackers.
+                    self.flag(item);
+                    self.report(item, Severity::Note, "honoured: the members' weighted track_* entries are imported with their weights");
+                }
+                keyword if keyword.starts_with("track") || keyword == "global_tracking" => self.note_or_unsupported(
                     item,
                     Severity::Unsupported,
-                    "vrrpd does not support tracking in sync groups",
+                    "not converted: vrrpd has no trackers on a sync group; add the tracker to each member's `track` (with weight 0, a member's FAULT holds the whole group)",
                 ),
                 _ => self.unknown(item, "in vrrp_sync_group"),
             }

@@ -53,6 +53,9 @@ pub struct Token {
     pub loc: Loc,
     /// First token of its physical line.
     pub starts_line: bool,
+    /// A `\` escape inside quotes made part of this word (scripts are split again
+    /// later, by rules that the escape would change).
+    pub escaped: bool,
 }
 
 /// A word with its location.
@@ -60,6 +63,8 @@ pub struct Token {
 pub struct Word {
     pub text: String,
     pub loc: Loc,
+    /// A `\` escape inside quotes produced part of `text`.
+    pub escaped: bool,
 }
 
 /// `keyword args... [{ statements }]`.
@@ -226,12 +231,14 @@ fn include(
 fn tokenize(line: &str, loc: &Loc, braces_are_tokens: bool) -> Result<Vec<Token>, SyntaxError> {
     let mut tokens = Vec::new();
     let mut word: Option<String> = None;
-    let push = |tokens: &mut Vec<Token>, kind: TokenKind| {
+    let mut escaped = false;
+    let push = |tokens: &mut Vec<Token>, kind: TokenKind, escaped: &mut bool| {
         let starts_line = tokens.is_empty();
         tokens.push(Token {
             kind,
             loc: loc.clone(),
             starts_line,
+            escaped: std::mem::take(escaped),
         });
     };
     let mut chars = line.chars().peekable();
@@ -244,7 +251,10 @@ fn tokenize(line: &str, loc: &Loc, braces_are_tokens: bool) -> Result<Vec<Token>
                     match chars.next() {
                         None => return Err(at(loc, format!("unterminated {quote} quote"))),
                         Some(q) if q == quote => break,
-                        Some('\\') => text.push(unescape(&mut chars)),
+                        Some('\\') => {
+                            escaped = true;
+                            text.push(unescape(&mut chars));
+                        }
                         Some(other) => text.push(other),
                     }
                 }
@@ -252,7 +262,7 @@ fn tokenize(line: &str, loc: &Loc, braces_are_tokens: bool) -> Result<Vec<Token>
             '#' | '!' => break,
             '{' | '}' if braces_are_tokens => {
                 if let Some(w) = word.take() {
-                    push(&mut tokens, TokenKind::Word(w));
+                    push(&mut tokens, TokenKind::Word(w), &mut escaped);
                 }
                 push(
                     &mut tokens,
@@ -261,18 +271,19 @@ fn tokenize(line: &str, loc: &Loc, braces_are_tokens: bool) -> Result<Vec<Token>
                     } else {
                         TokenKind::Close
                     },
+                    &mut escaped,
                 );
             }
             c if c.is_whitespace() => {
                 if let Some(w) = word.take() {
-                    push(&mut tokens, TokenKind::Word(w));
+                    push(&mut tokens, TokenKind::Word(w), &mut escaped);
                 }
             }
             c => word.get_or_insert_with(String::new).push(c),
         }
     }
     if let Some(w) = word.take() {
-        push(&mut tokens, TokenKind::Word(w));
+        push(&mut tokens, TokenKind::Word(w), &mut escaped);
     }
     Ok(tokens)
 }
@@ -364,6 +375,7 @@ fn parse_block(
             TokenKind::Word(text) => Word {
                 text: text.clone(),
                 loc: token.loc.clone(),
+                escaped: token.escaped,
             },
         };
         let mut args = Vec::new();
@@ -371,11 +383,13 @@ fn parse_block(
             kind: TokenKind::Word(text),
             loc,
             starts_line: false,
+            escaped,
         }) = tokens.get(*pos)
         {
             args.push(Word {
                 text: text.clone(),
                 loc: loc.clone(),
+                escaped: *escaped,
             });
             *pos += 1;
         }

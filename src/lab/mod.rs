@@ -806,12 +806,24 @@ impl Host {
         // Each daemon gets its own control socket in the lab directory (unless the config
         // names one), so that labs neither share nor leave behind /run/vrrpd/control.sock.
         let with_socket = match serde_json::from_str::<serde_json::Value>(config_json) {
-            Ok(serde_json::Value::Object(mut top)) if !top.contains_key("control_socket") => {
-                let socket = self.unique_path("control", "sock");
-                top.insert(
-                    "control_socket".to_owned(),
-                    serde_json::Value::from(socket.to_string_lossy().into_owned()),
-                );
+            Ok(serde_json::Value::Object(mut top)) => {
+                if !top.contains_key("control_socket") {
+                    let socket = self.unique_path("control", "sock");
+                    top.insert(
+                        "control_socket".to_owned(),
+                        serde_json::Value::from(socket.to_string_lossy().into_owned()),
+                    );
+                }
+                // One state directory per host, kept across restarts of its daemon (the
+                // demoted hold must survive them), never the machine's /var/lib/vrrpd.
+                if !top.contains_key("state_directory") {
+                    top.insert(
+                        "state_directory".to_owned(),
+                        serde_json::Value::from(
+                            self.state_directory().to_string_lossy().into_owned(),
+                        ),
+                    );
+                }
                 serde_json::Value::Object(top).to_string()
             }
             _ => config_json.to_owned(),
@@ -1134,6 +1146,12 @@ impl Host {
                     ))
                 })
         })
+    }
+
+    /// The state directory this host's daemons use (see `state_directory`): the same
+    /// for every daemon started on this host, inside the lab directory.
+    pub fn state_directory(&self) -> PathBuf {
+        self.shared.dir.join(format!("{}-state", self.name))
     }
 
     fn unique_path(&self, label: &str, extension: &str) -> PathBuf {
