@@ -7,17 +7,23 @@
 # and dumped after the window, so the reported instructions are the steady state only
 # (divide by 100 × seconds for instructions per advert; valgrind may slow the master down).
 #
+# With --keepalived, the same pair runs keepalived instead (its parent and VRRP child
+# are summed), for a baseline measured on the same machine at the same time.
+#
 # Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace] [--callgrind]
+#                                    [--keepalived]
 set -euo pipefail
 vrrpd=target/release/vrrpd
 seconds=10
 strace=0
 wrap=()
+keepalived=0
 while [[ $# -gt 0 ]]; do
     case $1 in
         --vrrpd) vrrpd=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --strace) strace=1; shift ;;
+        --keepalived) keepalived=1; shift ;;
         --callgrind) wrap=(valgrind --tool=callgrind --callgrind-out-file="/tmp/advert_cost.%q{ROLE}.callgrind"); shift ;;
         *) echo "advert_cost.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -27,7 +33,13 @@ dir=$(mktemp -d)
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    sleep 0.3
+    # Bounded wait (30 × 0.1 s) for a clean exit, then force.
+    for _ in $(seq 1 30); do
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [[ $alive == 0 ]] && break
+        sleep 0.1
+    done
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     ip netns del "$prefix-m" 2>/dev/null || true
     ip netns del "$prefix-b" 2>/dev/null || true
@@ -48,6 +60,46 @@ config() { # name priority
     "priority": $2, "advert_interval_ms": 10, "virtual_addresses": ["192.0.2.40/24"] } ] }
 JSON
 }
+kconfig() { # name priority
+    cat <<CONF
+global_defs { router_id $1 }
+vrrp_instance $1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    version 3
+    priority $2
+    advert_int 0.01
+    virtual_ipaddress { 192.0.2.40/24 }
+}
+CONF
+}
+if [[ $keepalived == 1 ]]; then
+    for role in master:255 backup:100; do
+        name=${role%%:*}
+        kconfig "$name" "${role##*:}" >"$dir/$name.conf"
+        ip netns exec "$prefix-${name:0:1}" keepalived -n -l -P -f "$dir/$name.conf" \
+            -p "$dir/$name.pid" -r "$dir/$name.vrrp.pid" >"$dir/$name.log" 2>&1 &
+        pids+=($!)
+        sleep 0.5
+    done
+    sleep 3
+    t0=$(date +%s%N)
+    declare -A c0
+    all() { pgrep -f "keepalived -n -l -P -f $dir/$1.conf" | tr '\n' ' '; }
+    sum_cpu() { local t=0; for p in $(all "$1"); do t=$((t + $(awk '{print $1}' /proc/$p/schedstat))); done; echo $t; }
+    m0=$(sum_cpu master); b0=$(sum_cpu backup)
+    sleep "$seconds"
+    m1=$(sum_cpu master); b1=$(sum_cpu backup); t1=$(date +%s%N)
+    wall=$((t1 - t0))
+    echo "keepalived master CPU: $(( (m1 - m0) * 1000000000 / wall )) ns/s (processes: $(all master))"
+    echo "keepalived backup CPU: $(( (b1 - b0) * 1000000000 / wall )) ns/s"
+    for role in master backup; do
+        rss=0; for p in $(all "$role"); do rss=$((rss + $(awk '/^VmRSS/{print $2}' /proc/$p/status))); done
+        echo "keepalived $role: VmRSS summed: $rss kB"
+    done
+    exit 0
+fi
 config master 255 >"$dir/master.json"
 config backup 100 >"$dir/backup.json"
 ROLE=backup ip netns exec "$prefix-b" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" 2>"$dir/backup.log" &
