@@ -210,9 +210,6 @@ class Vrrpd(Implementation):
 
     def __init__(self, binary: str):
         self.binary = binary
-        # src/config VrrpVersion serialises as the strings "2"/"3"; should the config accept
-        # plain numbers instead, `vrrpd check` tells (see _version_value).
-        self.version_as_string: bool | None = None
 
     def available(self) -> str | None:
         if not (os.path.isfile(self.binary) and os.access(self.binary, os.X_OK)):
@@ -230,7 +227,7 @@ class Vrrpd(Implementation):
             "name": "VI_1",
             "interface": "eth0",
             "virtual_router_id": VRID,
-            "version": self._version_value(workdir, case.version),
+            "version": case.version,
             "priority": priority,
             "advert_interval_ms": case.interval_ms,
             "virtual_addresses": [VIP],
@@ -254,25 +251,6 @@ class Vrrpd(Implementation):
 
     def argv(self, workdir: str, node: str, conf: str) -> list[str]:
         return [self.binary, "run", "--config", conf]
-
-    def _version_value(self, workdir: str, version: int) -> str | int:
-        if self.version_as_string is None:
-            self.version_as_string = True
-            for as_string in (True, False):
-                probe = {"instances": [{
-                    "name": "VI_1", "interface": "eth0", "virtual_router_id": VRID,
-                    "version": str(version) if as_string else version, "priority": 100,
-                    "advert_interval_ms": 1000, "virtual_addresses": [VIP],
-                }]}
-                path = os.path.join(workdir, "vrrpd-version-probe.json")
-                with open(path, "w") as f:
-                    json.dump(probe, f)
-                check = subprocess.run([self.binary, "check", "--config", path],
-                                       capture_output=True, text=True, timeout=10)
-                if check.returncode == 0:
-                    self.version_as_string = as_string
-                    break
-        return str(version) if self.version_as_string else version
 
 
 # --------------------------------------------------------------------------------------------
