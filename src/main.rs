@@ -141,6 +141,10 @@ enum Command {
         #[arg(long)]
         allow_partial: bool,
     },
+    /// Internal: the daemon's schema check, run in a short-lived child process. Reads a
+    /// config document on stdin and writes its schema problems to stdout as JSON lines.
+    #[command(name = vrrpd::config::isolated::SCHEMA_CHECK_COMMAND, hide = true)]
+    InternalSchemaCheck,
 }
 
 fn main() -> ExitCode {
@@ -173,6 +177,10 @@ fn main() -> ExitCode {
             file,
             allow_partial,
         } => import_keepalived(&file, allow_partial),
+        Command::InternalSchemaCheck => vrrpd::config::isolated::serve_schema_check(
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ),
     })
 }
 

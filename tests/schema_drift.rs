@@ -35,3 +35,10 @@ fn schema_text_is_pretty_json_with_a_trailing_newline() {
         "pretty-printed with two-space indentation"
     );
 }
+
+#[test]
+fn configs_are_validated_against_the_committed_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(vrrpd::config::SCHEMA_PATH);
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(vrrpd::config::SCHEMA_TEXT, committed);
+}

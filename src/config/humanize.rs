@@ -14,12 +14,16 @@ use serde_json::Value;
 use super::ConfigProblem;
 use super::schema::{V2_INTERVAL_MS, V3_INTERVAL_MS};
 
-/// The schema is a constant of the build: generate it and compile the validator once.
-static SCHEMA: LazyLock<Value> = LazyLock::new(super::schema);
+/// The schema is a constant of the build (the committed text, see [`super::SCHEMA_TEXT`]):
+/// parse it and compile the validator once.
+static SCHEMA: LazyLock<Result<Value, String>> = LazyLock::new(|| {
+    serde_json::from_str(super::SCHEMA_TEXT).map_err(|error| format!("not JSON: {error}"))
+});
 static VALIDATOR: LazyLock<Result<Validator, String>> = LazyLock::new(|| {
+    let schema = SCHEMA.as_ref().map_err(Clone::clone)?;
     jsonschema::options()
         .should_validate_formats(true)
-        .build(&SCHEMA)
+        .build(schema)
         .map_err(|error| error.to_string())
 });
 
@@ -373,7 +377,10 @@ fn known_keys(error: &ValidationError<'_>) -> Vec<String> {
     else {
         return Vec::new();
     };
-    SCHEMA
+    let Ok(schema) = &*SCHEMA else {
+        return Vec::new();
+    };
+    schema
         .pointer(&parent)
         .and_then(|s| s.get("properties"))
         .and_then(Value::as_object)

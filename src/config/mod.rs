@@ -3,7 +3,8 @@
 //!
 //! Every load runs the same pipeline ([`load_value`]):
 //! 1. parse the JSON text;
-//! 2. validate it against [`schema()`] (formats enforced) and turn every error into a
+//! 2. validate it against the committed schema ([`SCHEMA_TEXT`], kept equal to
+//!    [`schema()`] by the drift test; formats enforced) and turn every error into a
 //!    [`ConfigProblem`] with the JSON pointer of the offending value and a plain message;
 //! 3. deserialize into [`Config`];
 //! 4. check the rules one schema cannot express (uniqueness across instances, address
@@ -11,11 +12,16 @@
 //!
 //! All problems found are reported together in [`ConfigError::Invalid`].
 //!
+//! The daemon runs step 2 in a short-lived child process ([`isolated`]): the validator
+//! and its regex engines are most of the binary's code and a good part of its start-up
+//! heap, and a process that never runs that code never has it resident.
+//!
 //! API CONTRACT (shared by the driver, the importer and the NixOS module): keep
 //! these field names and JSON keys; add fields, docs and validation freely.
 
 mod health;
 mod humanize;
+pub mod isolated;
 mod rules;
 mod schema;
 
@@ -37,6 +43,11 @@ pub const SCHEMA_ID: &str = "https://vrrpd.dev/schema/vrrpd.schema.json";
 
 /// Where the committed copy of the schema lives, relative to the repository root.
 pub const SCHEMA_PATH: &str = "schema/vrrpd.schema.json";
+
+/// The committed schema ([`SCHEMA_PATH`]), which configs are validated against. Embedded
+/// rather than generated from the types at run time, so that loading a config runs no
+/// schemars code; `tests/schema_drift.rs` keeps it equal to [`schema_text`].
+pub const SCHEMA_TEXT: &str = include_str!("../../schema/vrrpd.schema.json");
 
 /// The vrrpd configuration file: a list of VRRP instances (virtual routers).
 ///
@@ -467,6 +478,10 @@ pub enum ConfigError {
         path: String,
         problems: Vec<ConfigProblem>,
     },
+    /// The schema check could not give an answer (see [`isolated`]): the config is
+    /// treated as invalid rather than used unchecked.
+    #[error("cannot validate {path}: {reason}")]
+    Unchecked { path: String, reason: String },
 }
 
 fn count_problems(count: usize) -> String {
@@ -514,27 +529,51 @@ pub fn schema_text() -> String {
 /// Parse, validate against the schema, deserialize, check cross-field rules.
 /// `origin` names the source in messages (a path, or "<demo>").
 pub fn load_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|source| ConfigError::Json {
-            path: origin.to_owned(),
-            source,
-        })?;
-    load_value(&value, origin)
+    load_value(&parse_document(text, origin)?, origin)
 }
 
-pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+/// The file's text; `read_to_string`'s errors (including "not UTF-8") as [`ConfigError::Read`].
+pub fn read_file(path: &std::path::Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
-    })?;
-    load_str(&text, &path.display().to_string())
+    })
+}
+
+/// Load a file with every check run in this process (`vrrpd check`, the CLI). The daemon
+/// uses [`isolated::load_file`], which gives the same answers.
+pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+    load_str(&read_file(path)?, &path.display().to_string())
+}
+
+/// Step 1: the JSON text as a document, or [`ConfigError::Json`].
+pub fn parse_document(text: &str, origin: &str) -> Result<serde_json::Value, ConfigError> {
+    serde_json::from_str(text).map_err(|source| ConfigError::Json {
+        path: origin.to_owned(),
+        source,
+    })
+}
+
+/// Step 2 alone: every schema violation in `document`, in document order.
+pub fn schema_problems(document: &serde_json::Value) -> Vec<ConfigProblem> {
+    humanize::schema_problems(document)
 }
 
 /// Validate an already parsed document and deserialize it: the same checks as
 /// [`load_str`]. Code that builds a [`Config`] (the importer, the demo) can check it with
 /// `load_value(&serde_json::to_value(&config)?, origin)`.
 pub fn load_value(value: &serde_json::Value, origin: &str) -> Result<Config, ConfigError> {
-    let mut problems = humanize::schema_problems(value);
+    load_checked_value(value, origin, schema_problems(value))
+}
+
+/// Steps 3 and 4 on a document whose schema check (step 2, [`schema_problems`]) was done
+/// elsewhere, e.g. in a child process: `schema_problems` is what it found.
+pub fn load_checked_value(
+    value: &serde_json::Value,
+    origin: &str,
+    schema_problems: Vec<ConfigProblem>,
+) -> Result<Config, ConfigError> {
+    let mut problems = schema_problems;
     let config = Config::deserialize(value);
 
     // Cross-field rules run on every instance that deserializes, even when another one

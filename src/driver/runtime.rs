@@ -65,6 +65,8 @@ const LATE_WAKE_DRAIN: Duration = Duration::from_millis(1);
 const TRACKER_QUEUE_LEN: usize = 64;
 /// Control and metrics requests waiting for the loop.
 const CONTROL_QUEUE_LEN: usize = 16;
+/// Checked configs of reloads waiting for the loop (one per SIGHUP in flight).
+const RELOAD_QUEUE_LEN: usize = 4;
 /// How long the exit waits for queued notify hooks (e.g. the STOP hooks) to finish.
 const NOTIFY_DRAIN_BOUND: Duration = Duration::from_secs(60);
 
@@ -121,11 +123,13 @@ impl RunError {
 
 /// Load `config_path` and run until SIGTERM/SIGINT. Blocks the calling thread.
 pub fn run(config_path: &Path) -> Result<(), RunError> {
-    let config = config::load_file(config_path)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
+    // The schema check runs in a child process (see config::isolated): the validator's
+    // code and heap never become part of the long-running daemon.
+    let config = runtime.block_on(config::isolated::load_file(config_path))?;
     runtime.block_on(run_loop(
         config_path.to_path_buf(),
         config,
@@ -265,6 +269,10 @@ struct Daemon {
     demoted_store: DemotedStore,
     /// Names of the instances demoted by the operator (as in `demoted_store`).
     demoted: BTreeSet<String>,
+    /// Where a reload's task sends the checked new config (see [`Daemon::begin_reload`]).
+    reloaded: mpsc::Sender<(u64, Result<Config, ConfigError>)>,
+    /// Bumped at each SIGHUP: only the newest reload's result is applied.
+    reload_generation: u64,
 }
 
 async fn run_loop(
@@ -284,6 +292,7 @@ async fn run_loop(
     let mut link_watcher = LinkWatcher::open()?;
     let (tracker_reports, mut reports) = mpsc::channel(TRACKER_QUEUE_LEN);
     let (control_requests, mut control) = mpsc::channel(CONTROL_QUEUE_LEN);
+    let (reloaded, mut reloads) = mpsc::channel(RELOAD_QUEUE_LEN);
     let mut daemon = Daemon {
         config_path,
         config: Config {
@@ -305,6 +314,8 @@ async fn run_loop(
         stopping: false,
         demoted_store: DemotedStore::new(config.state_directory_path()),
         demoted: BTreeSet::new(),
+        reloaded,
+        reload_generation: 0,
     };
     daemon.demoted = match daemon.demoted_store.load() {
         Loaded::Instances(names) => {
@@ -434,7 +445,10 @@ async fn run_loop(
                 daemon.begin_stop().await;
             }
             // A reload while handing over would restart instances that are leaving.
-            _ = hangup.recv(), if !stopping => daemon.reload().await,
+            _ = hangup.recv(), if !stopping => daemon.begin_reload(),
+            Some((generation, loaded)) = reloads.recv(), if !stopping => {
+                daemon.finish_reload(generation, loaded).await
+            }
             _ = tick(&mut watchdog) => daemon.notifier.watchdog(),
             // Before the timer: an advert that arrived before the deadline must reset
             // it first (RFC 3768 §6.4.2). When the packet and the timer are ready
@@ -1369,11 +1383,30 @@ impl Daemon {
         self.close_unused_interfaces();
     }
 
-    /// SIGHUP: re-read the config; on error keep running the old one.
-    async fn reload(&mut self) {
+    /// SIGHUP: re-read and check the config in a task, so that the loop keeps sending
+    /// and receiving adverts while the schema check's child process runs (see
+    /// config::isolated); [`Daemon::finish_reload`] applies the result.
+    fn begin_reload(&mut self) {
         self.notifier.reloading();
         info!("SIGHUP received, reloading {}", self.config_path.display());
-        match config::load_file(&self.config_path) {
+        self.reload_generation += 1;
+        let generation = self.reload_generation;
+        let path = self.config_path.clone();
+        let reloaded = self.reloaded.clone();
+        tokio::spawn(async move {
+            let loaded = config::isolated::load_file(&path).await;
+            // Fails only when the loop has ended: nothing to apply then.
+            let _ = reloaded.send((generation, loaded)).await;
+        });
+    }
+
+    /// The checked config of a reload: apply it, or on error keep running the old one.
+    async fn finish_reload(&mut self, generation: u64, loaded: Result<Config, ConfigError>) {
+        if generation != self.reload_generation {
+            debug!("a later SIGHUP superseded this reload");
+            return;
+        }
+        match loaded {
             Err(error) => {
                 error!("reload failed, still running the previous configuration: {error}")
             }
