@@ -320,7 +320,8 @@ async fn run_loop(
             // The operator demoted something, or this file would not exist: the safe
             // reading during maintenance is that every instance stays demoted.
             error!(
-                "{problem}; treating EVERY instance as demoted (they stay backup unless no                  other router serves the addresses). Run `vrrpd promote` to clear it."
+                "{problem}; treating EVERY instance as demoted (they stay backup unless no \
+                 other router serves the addresses). Run `vrrpd promote` to clear it."
             );
             config
                 .instances
@@ -1683,7 +1684,8 @@ impl Daemon {
             let message = match (demote, was_demoted, was) {
                 (true, true, _) => format!("{state}, already demoted"),
                 (true, false, State::Master) if handing_over => format!(
-                    "MASTER: handing over (priority 0 sent; keeps the addresses until the                      new master is heard, at most {:.1}s), then stays BACKUP",
+                    "MASTER: handing over (priority 0 sent; keeps the addresses until the \
+                     new master is heard, at most {:.1}s), then stays BACKUP",
                     slot.instance
                         .master_down_interval()
                         .min(crate::core::state::MAX_HAND_OVER_WAIT)
@@ -1692,7 +1694,8 @@ impl Daemon {
                 (true, false, _) => format!("{state}: demoted, stays BACKUP"),
                 (false, false, _) => format!("{state}, was not demoted"),
                 (false, true, State::Backup) => format!(
-                    "BACKUP: promoted, advertising priority {} again (preempts a lower-priority                      master within Master_Down_Interval)",
+                    "BACKUP: promoted, advertising priority {} again (preempts a lower-priority \
+                     master within Master_Down_Interval)",
                     slot.instance.priority()
                 ),
                 (false, true, _) => format!(
