@@ -315,6 +315,139 @@ fn stop_with_nobody_to_take_over_lets_go_after_master_down_interval() {
     );
 }
 
+/// Rewrites lb01's config file and sends SIGHUP.
+fn reload_lb01(pair: &Pair, config: String) {
+    std::fs::write(config_path_of(&pair.lb01), config).unwrap();
+    pair.lb01.signal(Signal::SIGHUP).unwrap();
+}
+
+/// Waits until lb02 holds the VIP after lb01 started handing over (priority 0: lb02
+/// takes over after its Skew_Time).
+fn wait_for_lb02_takeover(pair: &Pair, what: &str) {
+    let limit = pair.variant.skew_time(LOW_PRIORITY) + pair.variant.advert + MARGIN * 4;
+    assert!(
+        pair.wait(limit, |p| p.lb02_holds()).is_some(),
+        "lb02 did not take over within {} of {what}\n{}",
+        secs(limit),
+        pair.lb01.log()
+    );
+}
+
+fn assert_logged(process: &LabProcess, lines: &[&str]) {
+    let log = process.log();
+    for line in lines {
+        assert!(log.contains(line), "expected {line:?} in the log:\n{log}");
+    }
+}
+
+/// A reload that changes more than the priority restarts the instance. On the master
+/// that is a planned move like a restart of the daemon: hand over, start again, fail
+/// back, without a lost reply.
+fn reload_that_restarts_the_master_instance_loses_no_reply(variant: Variant) {
+    let mut pair = Pair::elect(variant, true);
+    let probe = pair.start_client();
+    let event = Instant::now();
+    // garp_master_refresh_s is neither the priority nor tracking: a restart.
+    let changed = variant.config(
+        HIGH_PRIORITY,
+        serde_json::json!({ "instance": { "garp_master_refresh_s": 30 } }),
+    );
+    reload_lb01(&pair, changed);
+    wait_for_lb02_takeover(&pair, "the reload");
+    pair.wait_for_failback();
+    pair.assert_client_settled_on(&pair.net.lb01, &probe);
+    let report = probe.finish().unwrap();
+    assert_no_lost_reply(
+        variant.tag,
+        "reload restarting the master's instance",
+        &report,
+        MAX_GAP,
+        Some(event),
+    );
+    assert!(pair.lb01.is_running(), "{}", pair.lb01.log());
+    assert_logged(
+        &pair.lb01,
+        &[
+            "(VI_1) handing over before the reload stops it",
+            "(VI_1) stopped by reload (handed over)",
+            "(VI_1) started by reload",
+        ],
+    );
+}
+
+/// A reload that takes the master's instance out of the config hands the VIP to lb02
+/// without a lost reply; the daemon runs on with what is left.
+#[test]
+fn reload_that_removes_the_master_instance_loses_no_reply() {
+    let mut pair = Pair::elect(V2_PASS_1S, true);
+    let probe = pair.start_client();
+    let event = Instant::now();
+    // Only another router (VRID 51, another address) is left in lb01's config.
+    let other = V2_PASS_1S.config(
+        HIGH_PRIORITY,
+        serde_json::json!({ "instance": {
+            "name": "VI_2", "virtual_router_id": 51, "virtual_addresses": ["192.0.2.50"]
+        } }),
+    );
+    reload_lb01(&pair, other);
+    wait_for_lb02_takeover(&pair, "the reload");
+    let gone = pair.wait(MARGIN * 4, |p| !p.lb01_holds());
+    assert!(gone.is_some(), "lb01 kept the VIP after handing over");
+    pair.assert_client_settled_on(&pair.net.lb02, &probe);
+    let report = probe.finish().unwrap();
+    assert_no_lost_reply(
+        V2_PASS_1S.tag,
+        "reload removing the master's instance",
+        &report,
+        MAX_GAP,
+        Some(event),
+    );
+    assert!(pair.lb01.is_running(), "{}", pair.lb01.log());
+    assert_logged(
+        &pair.lb01,
+        &[
+            "(VI_1) handing over before the reload stops it",
+            "(VI_1) stopped by reload (handed over)",
+            "(VI_2) started by reload",
+        ],
+    );
+}
+
+/// Renaming the instance (same interface and VRID) is a removal plus an addition that
+/// needs the same VRID: the new one starts only after the old one has handed over, then
+/// takes the VIP back by preemption; no reply is lost.
+#[test]
+fn reload_that_renames_the_master_instance_loses_no_reply() {
+    let variant = V3_10MS;
+    let pair = Pair::elect(variant, true);
+    let probe = pair.start_client();
+    let event = Instant::now();
+    let renamed = variant.config(
+        HIGH_PRIORITY,
+        serde_json::json!({ "instance": { "name": "VI_lb" } }),
+    );
+    reload_lb01(&pair, renamed);
+    wait_for_lb02_takeover(&pair, "the reload");
+    pair.wait_for_failback();
+    pair.assert_client_settled_on(&pair.net.lb01, &probe);
+    let report = probe.finish().unwrap();
+    assert_no_lost_reply(
+        variant.tag,
+        "reload renaming the master's instance",
+        &report,
+        MAX_GAP,
+        Some(event),
+    );
+    assert_logged(
+        &pair.lb01,
+        &[
+            "(VI_lb) starts once (VI_1) has handed over VRID 50 on eth0",
+            "(VI_1) stopped by reload (handed over)",
+            "(VI_lb) started by reload",
+        ],
+    );
+}
+
 /// A second SIGTERM during a hand-over means "now": the VIP goes at once.
 #[test]
 fn second_sigterm_during_a_hand_over_stops_at_once() {
@@ -352,6 +485,11 @@ macro_rules! planned_suite {
             #[test]
             fn restart_of_the_master_loses_no_reply() {
                 super::restart_of_the_master_loses_no_reply($variant);
+            }
+
+            #[test]
+            fn reload_that_restarts_the_master_instance_loses_no_reply() {
+                super::reload_that_restarts_the_master_instance_loses_no_reply($variant);
             }
         }
     };

@@ -338,3 +338,14 @@ pub fn assert_no_lost_reply(
         secs(max_gap)
     );
 }
+
+/// The `--config` path a lab daemon was started with (from /proc), to edit it for a reload.
+pub fn config_path_of(process: &vrrpd::lab::LabProcess) -> std::path::PathBuf {
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", process.pid())).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect();
+    let at = args.iter().position(|arg| arg == "--config").unwrap();
+    std::path::PathBuf::from(&args[at + 1])
+}
