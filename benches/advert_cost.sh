@@ -10,20 +10,27 @@
 # With --keepalived, the same pair runs keepalived instead (its parent and VRRP child
 # are summed), for a baseline measured on the same machine at the same time.
 #
+# With --floor, the master is benches/advert_floor.c (built here with cc): one timerfd
+# read and one sendto per advert and nothing else, the least any VRRP master can do. Its
+# CPU figure is the kernel's price of the 10 ms cadence, which no implementation avoids.
+# The backup is still vrrpd.
+#
 # Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace] [--callgrind]
-#                                    [--keepalived]
+#                                    [--keepalived | --floor]
 set -euo pipefail
 vrrpd=target/release/vrrpd
 seconds=10
 strace=0
 wrap=()
 keepalived=0
+floor=0
 while [[ $# -gt 0 ]]; do
     case $1 in
         --vrrpd) vrrpd=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --strace) strace=1; shift ;;
         --keepalived) keepalived=1; shift ;;
+        --floor) floor=1; shift ;;
         --callgrind) wrap=(valgrind --tool=callgrind --callgrind-out-file="/tmp/advert_cost.%q{ROLE}.callgrind"); shift ;;
         *) echo "advert_cost.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -105,7 +112,13 @@ config backup 100 >"$dir/backup.json"
 ROLE=backup ip netns exec "$prefix-b" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" 2>"$dir/backup.log" &
 pids+=($!); backup=$!
 sleep 0.5
-ROLE=master ip netns exec "$prefix-m" "${wrap[@]}" "$vrrpd" run -c "$dir/master.json" 2>"$dir/master.log" &
+if [[ $floor == 1 ]]; then
+    here=$(cd "$(dirname "$0")" && pwd)
+    cc -O2 -o "$dir/advert_floor" "$here/advert_floor.c"
+    ip netns exec "$prefix-m" "$dir/advert_floor" eth0 192.0.2.1 51 255 1 192.0.2.40 2>"$dir/master.log" &
+else
+    ROLE=master ip netns exec "$prefix-m" "${wrap[@]}" "$vrrpd" run -c "$dir/master.json" 2>"$dir/master.log" &
+fi
 pids+=($!); master=$!
 sleep $(( ${#wrap[@]} > 0 ? 15 : 3 ))
 for role in master backup; do kill -0 "${!role}" 2>/dev/null || { echo "$role exited:"; cat "$dir/$role.log"; exit 1; }; done

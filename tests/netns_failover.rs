@@ -30,38 +30,9 @@ const MARGIN: Duration = Duration::from_millis(500);
 /// How often the tests look for the VIP while waiting for a change.
 const POLL: Duration = Duration::from_millis(2);
 
-#[derive(Clone, Copy, Debug)]
-struct Variant {
-    tag: &'static str,
-    /// VRRP version, written as the integer 2 or 3 (like keepalived).
-    version: u8,
-    advert: Duration,
-    pass_auth: bool,
-    /// Run alone (no other test of this binary at the same time).
-    timing_sensitive: bool,
-}
-
-const V2_PASS_1S: Variant = Variant {
-    tag: "v2p1s",
-    version: 2,
-    advert: Duration::from_secs(1),
-    pass_auth: true,
-    timing_sensitive: false,
-};
-const V3_100MS: Variant = Variant {
-    tag: "v3100",
-    version: 3,
-    advert: Duration::from_millis(100),
-    pass_auth: false,
-    timing_sensitive: false,
-};
-const V3_10MS: Variant = Variant {
-    tag: "v310",
-    version: 3,
-    advert: Duration::from_millis(10),
-    pass_auth: false,
-    timing_sensitive: true,
-};
+const V2_PASS_1S: Variant = Variant::v2_pass_1s("v2p1s");
+const V3_100MS: Variant = Variant::v3("v3100", Duration::from_millis(100));
+const V3_10MS: Variant = Variant::v3("v310", Duration::from_millis(10));
 
 /// The daemon under test: vrrpd, or keepalived to check the suite itself.
 fn under_test_is_keepalived() -> bool {
@@ -83,51 +54,26 @@ fn start_node(host: &Host, variant: Variant, priority: u8, preempt: bool) -> Lab
     } else {
         host.start_vrrpd(
             std::path::Path::new(VRRPD),
-            &variant.config(priority, preempt),
+            &vrrpd_config(&variant, priority, preempt),
         )
         .expect("start vrrpd")
     }
 }
 
-impl Variant {
-    fn skew_time(&self, priority: u8) -> Duration {
-        self.advert * (256 - u32::from(priority)) / 256
-    }
+/// The earliest a backup may declare the master dead after the master stops: its
+/// timer was last reset by an advert at most one interval before the event, so at
+/// least 2 intervals (+ skew) remain. 5 % slack for a master that sent its last advert
+/// slightly late.
+fn earliest_takeover_after_silence(variant: &Variant) -> Duration {
+    variant.advert * 2 * 95 / 100
+}
 
-    fn master_down_interval(&self, priority: u8) -> Duration {
-        self.advert * 3 + self.skew_time(priority)
-    }
-
-    /// The earliest a backup may declare the master dead after the master
-    /// stops: its timer was last reset by an advert at most one interval
-    /// before the event, so at least 2 intervals (+ skew) remain. 5 % slack
-    /// for a master that sent its last advert slightly late.
-    fn earliest_takeover_after_silence(&self) -> Duration {
-        self.advert * 2 * 95 / 100
-    }
-
-    fn config(&self, priority: u8, preempt: bool) -> String {
-        let authentication = if self.pass_auth {
-            serde_json::json!({ "type": "pass", "password": "password" })
-        } else {
-            serde_json::json!({ "type": "none" })
-        };
-        serde_json::json!({
-            "instances": [{
-                "name": "VI_1",
-                "interface": "eth0",
-                "virtual_router_id": 50,
-                "version": self.version,
-                "priority": priority,
-                "advert_interval_ms": self.advert.as_millis() as u64,
-                "authentication": authentication,
-                "virtual_addresses": [VIP],
-                "preempt": preempt,
-                "garp_master_refresh_s": 60
-            }]
-        })
-        .to_string()
-    }
+/// A vrrpd config for the pair, with `preempt` set explicitly.
+fn vrrpd_config(variant: &Variant, priority: u8, preempt: bool) -> String {
+    variant.config(
+        priority,
+        serde_json::json!({ "instance": { "preempt": preempt } }),
+    )
 }
 
 /// lb01 (priority 150) and lb02 (priority 100) running vrrpd, lb01 elected.
@@ -240,39 +186,7 @@ impl Pair {
     /// Asserts the client reaches the VIP on `holder`: pings are answered
     /// and the client's ARP entry for the VIP carries `holder`'s MAC (GARP).
     fn assert_client_reaches_vip_on(&self, holder: &Host) {
-        let mac = holder.mac().unwrap();
-        let probe = Prober::start(
-            &self.net.client,
-            self.vip,
-            Duration::from_millis(10),
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        // The pings make the client resolve the VIP (if it has no entry yet).
-        let moved = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
-            self.net
-                .client
-                .neighbour_mac(self.vip)
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some(mac.as_str())
-        });
-        // Then at least 20 more replies (waited for, not timed: a loaded
-        // machine may pace the probe slower than every 10 ms).
-        let answered = probe.wait_for_replies(20, Duration::from_secs(3));
-        let report = probe.finish().unwrap();
-        assert!(
-            moved.is_some(),
-            "the client's ARP entry for the VIP should point at {} ({mac}), found {:?}",
-            holder.name(),
-            self.net.client.neighbour_mac(self.vip)
-        );
-        assert!(
-            answered,
-            "client pings to the VIP on {} after its ARP entry settled: {report}",
-            holder.name()
-        );
+        assert_client_reaches(&self.net.client, self.vip, holder, Duration::from_secs(2));
     }
 }
 
@@ -359,7 +273,7 @@ fn assert_takeover_after_master_silence(pair: &Pair, event: Instant, what: &str)
         secs(bound)
     );
     assert!(
-        takeover >= variant.earliest_takeover_after_silence(),
+        takeover >= earliest_takeover_after_silence(&variant),
         "lb02 took over only {} after {what}: before its Master_Down_Timer could have expired",
         secs(takeover)
     );
@@ -382,23 +296,18 @@ fn master_link_cut_backup_takes_over_within_master_down_interval(variant: Varian
     let cut = Instant::now();
     pair.net.lb01.link_down().unwrap();
     let takeover = assert_takeover_after_master_silence(&pair, cut, "lb01's cable cut");
-    let mac = pair.net.lb02.mac().unwrap();
-    let moved = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
-        pair.net
-            .client
-            .neighbour_mac(pair.vip)
-            .ok()
-            .flatten()
-            .as_deref()
-            == Some(mac.as_str())
-    });
+    let moved = wait_for_neighbour(
+        &pair.net.client,
+        pair.vip,
+        &pair.net.lb02,
+        Duration::from_secs(2),
+    );
     probe.wait_for_replies(10, Duration::from_secs(3));
     let report = probe.finish().unwrap();
     eprintln!("{}: client during the cable cut: {report}", variant.tag);
-    assert!(
-        moved.is_some(),
-        "the client's ARP entry for the VIP never moved to lb02"
-    );
+    if let Err(message) = moved {
+        panic!("after the cable cut (lb02's GARP): {message}");
+    }
     assert!(
         report.replies_since(cut + takeover) >= 10,
         "the client's pings to the VIP came back: {report}"
@@ -592,7 +501,8 @@ fn variant_timers_follow_the_rfc_formulas() {
         V3_100MS.master_down_interval(LOW_PRIORITY),
         Duration::from_micros(360_937) + Duration::from_nanos(500)
     );
-    let config: serde_json::Value = serde_json::from_str(&V2_PASS_1S.config(150, false)).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&vrrpd_config(&V2_PASS_1S, 150, false)).unwrap();
     assert_eq!(config["instances"][0]["authentication"]["type"], "pass");
     assert_eq!(config["instances"][0]["preempt"], false);
 }

@@ -712,17 +712,6 @@ generic INSTANCE VI_1 STOP 150
     assert_eq!(read_log(), expected);
 }
 
-/// The `--config` path a lab daemon was started with (from /proc), to edit it for a reload.
-fn config_path_of(process: &LabProcess) -> PathBuf {
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", process.pid())).unwrap();
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-        .collect();
-    let at = args.iter().position(|arg| arg == "--config").unwrap();
-    PathBuf::from(&args[at + 1])
-}
-
 /// Adding a tracker by reload (SIGHUP) applies in place: the master does not restart (no
 /// INIT in between), its priority drops, and the backup takes over by preemption.
 #[test]

@@ -38,22 +38,12 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// RFC 3768 §6.1 Skew_Time for `priority` at 1 s adverts.
 fn skew_time(priority: u8) -> Duration {
-    skew_time_at(ADVERT, priority)
+    common::skew_time(ADVERT, priority)
 }
 
 /// RFC 3768 §6.1 Master_Down_Interval for `priority` at 1 s adverts.
 fn master_down_interval(priority: u8) -> Duration {
-    master_down_interval_at(ADVERT, priority)
-}
-
-/// Skew_Time (RFC 3768 §6.1; RFC 5798 §6.1 with Master_Adver_Interval).
-fn skew_time_at(advert: Duration, priority: u8) -> Duration {
-    advert * (256 - u32::from(priority)) / 256
-}
-
-/// Master_Down_Interval = 3 × interval + Skew_Time.
-fn master_down_interval_at(advert: Duration, priority: u8) -> Duration {
-    advert * 3 + skew_time_at(advert, priority)
+    common::master_down_interval(ADVERT, priority)
 }
 
 /// The earliest a backup may declare a silent master dead: its timer was last
@@ -380,38 +370,8 @@ impl Mixed {
 
     /// The client pings the VIP and its ARP entry carries `holder`'s MAC.
     fn assert_client_reaches_vip_on(&self, holder: &Host) {
-        assert_client_reaches(&self.net.client, vip(), holder);
+        assert_client_reaches(&self.net.client, vip(), holder, Duration::from_secs(2));
     }
-}
-
-/// The client's pings to `target` are answered by `holder`: its neighbour
-/// entry for the VIP carries `holder`'s MAC (moved there by GARP) and at
-/// least 20 replies come back.
-fn assert_client_reaches(client: &Host, target: IpAddr, holder: &Host) {
-    let mac = holder.mac().unwrap();
-    let probe = Prober::start(
-        client,
-        target,
-        Duration::from_millis(10),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let moved = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
-        client.neighbour_mac(target).ok().flatten().as_deref() == Some(mac.as_str())
-    });
-    let answered = probe.wait_for_replies(20, Duration::from_secs(3));
-    let report = probe.finish().unwrap();
-    assert!(
-        moved.is_some(),
-        "the client's neighbour entry for {target} should point at {} ({mac}), found {:?}",
-        holder.name(),
-        client.neighbour_mac(target)
-    );
-    assert!(
-        answered,
-        "client pings to {target} on {}: {report}",
-        holder.name()
-    );
 }
 
 /// Asserts a takeover after the master fell silent at `event` took at least
@@ -1038,8 +998,10 @@ fn v3_mixed_pair_fails_over_and_back(lb01: Daemon, lb02: Daemon, advert_ms: u32,
     pair.lb01.start();
     pair.lb02.start();
     // At 10 ms the backup can win the race to start; lb01 then preempts.
-    let limit =
-        STARTUP_ALLOWANCE * 2 + master_down_interval_at(advert, LOW_PRIORITY) + advert * 2 + MARGIN;
+    let limit = STARTUP_ALLOWANCE * 2
+        + common::master_down_interval(advert, LOW_PRIORITY)
+        + advert * 2
+        + MARGIN;
     pair.wait_sole_holder(true, limit, "VRRPv3 election");
     std::thread::sleep((advert * 3 / 2).max(Duration::from_millis(100)));
     pair.assert_steady_state(Duration::from_secs(2));
@@ -1047,7 +1009,7 @@ fn v3_mixed_pair_fails_over_and_back(lb01: Daemon, lb02: Daemon, advert_ms: u32,
 
     let cut = Instant::now();
     pair.net.lb01.link_down().unwrap();
-    let bound = master_down_interval_at(advert, LOW_PRIORITY) + MARGIN;
+    let bound = common::master_down_interval(advert, LOW_PRIORITY) + MARGIN;
     let done = wait_until(bound + Duration::from_secs(2), POLL, || pair.lb02.holds());
     let took = cut.elapsed();
     assert!(
@@ -1075,7 +1037,7 @@ fn v3_mixed_pair_fails_over_and_back(lb01: Daemon, lb02: Daemon, advert_ms: u32,
 
     let plugged = Instant::now();
     pair.net.lb01.link_up().unwrap();
-    let bound = STARTUP_ALLOWANCE + master_down_interval_at(advert, HIGH_PRIORITY) + MARGIN;
+    let bound = STARTUP_ALLOWANCE + common::master_down_interval(advert, HIGH_PRIORITY) + MARGIN;
     pair.wait_sole_holder(
         true,
         bound + Duration::from_secs(2),
@@ -1095,7 +1057,7 @@ fn v3_mixed_pair_fails_over_and_back(lb01: Daemon, lb02: Daemon, advert_ms: u32,
 
     let stopped = Instant::now();
     pair.lb01.signal_stop();
-    let bound = skew_time_at(advert, LOW_PRIORITY) + MARGIN;
+    let bound = common::skew_time(advert, LOW_PRIORITY) + MARGIN;
     pair.wait_sole_holder(
         false,
         bound + Duration::from_secs(2),
@@ -1274,7 +1236,7 @@ fn v3_vrrpd_accepts_both_checksum_forms_and_drops_broken_ones() {
     let mut vrrpd = Node::new(&net.lb02, Daemon::Vrrpd, Settings::v3(LOW_PRIORITY, 100));
     vrrpd.start();
     let advert = Duration::from_millis(100);
-    let watch = STARTUP_ALLOWANCE + master_down_interval_at(advert, LOW_PRIORITY) * 4;
+    let watch = STARTUP_ALLOWANCE + common::master_down_interval(advert, LOW_PRIORITY) * 4;
     for form in ["message_only", "with_pseudo_header"] {
         *packet.lock().unwrap() = crafted_v3_advert(200, form);
         let took = wait_until(watch, POLL, || vrrpd.holds());

@@ -15,7 +15,7 @@ use common::{
     HIGH_PRIORITY, LOW_PRIORITY, TimingGuard, require_root, sample_holders, secs, timing_guard,
 };
 use nix::sys::signal::Signal;
-use vrrpd::lab::{Host, Lab, LabProcess, Prober, wait_until};
+use vrrpd::lab::{Host, Lab, LabProcess, wait_until};
 
 const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
 
@@ -41,12 +41,12 @@ fn vip_link_local() -> IpAddr {
 
 /// RFC 5798 §6.1: Skew_Time = (256 − Priority) × Master_Adver_Interval / 256.
 fn skew_time(priority: u8) -> Duration {
-    ADVERT * (256 - u32::from(priority)) / 256
+    common::skew_time(ADVERT, priority)
 }
 
 /// RFC 5798 §6.1: Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time.
 fn master_down_interval(priority: u8) -> Duration {
-    ADVERT * 3 + skew_time(priority)
+    common::master_down_interval(ADVERT, priority)
 }
 
 fn vrrpd_config(priority: u8) -> String {
@@ -182,30 +182,7 @@ impl V6Lab {
     /// The client's pings reach the VIP on `holder` (its neighbour entry for
     /// the VIP carries `holder`'s MAC).
     fn assert_client_reaches_vip_on(&self, holder: &Host) {
-        let mac = holder.mac().unwrap();
-        let probe = Prober::start(
-            &self.client,
-            vip(),
-            Duration::from_millis(10),
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        let moved = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
-            self.client.neighbour_mac(vip()).ok().flatten().as_deref() == Some(mac.as_str())
-        });
-        let answered = probe.wait_for_replies(20, Duration::from_secs(3));
-        let report = probe.finish().unwrap();
-        assert!(
-            moved.is_some(),
-            "the client's neighbour entry for {VIP} should be {} ({mac}), found {:?}",
-            holder.name(),
-            self.client.neighbour_mac(vip())
-        );
-        assert!(
-            answered,
-            "client pings to {VIP} on {}: {report}",
-            holder.name()
-        );
+        common::assert_client_reaches(&self.client, vip(), holder, Duration::from_secs(2));
     }
 }
 

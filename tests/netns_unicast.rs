@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use nix::sys::signal::Signal;
-use vrrpd::lab::{Host, LabProcess, Prober, wait_until};
+use vrrpd::lab::{Host, LabProcess, wait_until};
 
 const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
 const LB01: &str = "192.0.2.41";
@@ -171,29 +171,7 @@ fn read_capture(file: &Path) -> Vec<Captured> {
 
 /// The client's pings reach the VIP, answered by `holder` (its ARP entry has `holder`'s MAC).
 fn assert_client_reaches_vip_on(pair: &PairLab, holder: &Host) {
-    let mac = holder.mac().unwrap();
-    let probe = Prober::start(
-        &pair.client,
-        vip(),
-        Duration::from_millis(10),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let moved = wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
-        pair.client.neighbour_mac(vip()).ok().flatten().as_deref() == Some(mac.as_str())
-    });
-    let answered = probe.wait_for_replies(20, Duration::from_secs(3));
-    let report = probe.finish().unwrap();
-    assert!(
-        moved.is_some(),
-        "the client's ARP entry for the VIP should point at {} ({mac})",
-        holder.name()
-    );
-    assert!(
-        answered,
-        "client pings to the VIP on {}: {report}",
-        holder.name()
-    );
+    assert_client_reaches(&pair.client, vip(), holder, Duration::from_secs(3));
 }
 
 fn wait_for_holder(holder: &Host, other: &Host, timeout: Duration) -> bool {

@@ -185,11 +185,28 @@ struct Slot {
     last_advert: Option<(IpAddr, u8)>,
     /// For `vrrpd status`.
     last_transition: Option<TransitionRecord>,
+    /// Set when a reload removes or restarts the instance while it is master: it hands
+    /// over (make-before-break) and leaves once the new master is heard.
+    leaving: Option<Leaving>,
+}
+
+/// A reload is taking this instance out: what starts once it has handed over.
+#[derive(Debug, Default)]
+struct Leaving {
+    /// The restarted instance's new config, and any added instance that needs the same
+    /// interface and VRID: they start once this one is gone.
+    then_start: Vec<InstanceConfig>,
 }
 
 impl Slot {
     fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Whether this slot still takes part in the daemon's decisions (sync groups,
+    /// trackers, operator commands): not when a reload is taking it out.
+    fn active(&self) -> bool {
+        self.leaving.is_none()
     }
 
     fn interface_name(&self) -> &str {
@@ -331,7 +348,8 @@ async fn run_loop(
             // The operator demoted something, or this file would not exist: the safe
             // reading during maintenance is that every instance stays demoted.
             error!(
-                "{problem}; treating EVERY instance as demoted (they stay backup unless no                  other router serves the addresses). Run `vrrpd promote` to clear it."
+                "{problem}; treating EVERY instance as demoted (they stay backup unless no \
+                 other router serves the addresses). Run `vrrpd promote` to clear it."
             );
             config
                 .instances
@@ -404,6 +422,9 @@ async fn run_loop(
         if stopping && !daemon.handing_over() {
             break;
         }
+        if daemon.reload_handing_over() {
+            daemon.finish_leaving().await;
+        }
         let now = Instant::now();
         if receive_paused_until.is_some_and(|until| until <= now) {
             receive_paused_until = None;
@@ -445,8 +466,11 @@ async fn run_loop(
                 daemon.begin_stop().await;
             }
             // A reload while handing over would restart instances that are leaving.
-            _ = hangup.recv(), if !stopping => daemon.begin_reload(),
-            Some((generation, loaded)) = reloads.recv(), if !stopping => {
+            // Nor while a reload still hands an instance over: the signal stays pending
+            // and is taken once that is done (bounded by MAX_HAND_OVER_WAIT).
+            _ = hangup.recv(), if !stopping && !daemon.reload_handing_over() => daemon.begin_reload(),
+            // The checked config of a reload (see begin_reload), applied on the same terms.
+            Some((generation, loaded)) = reloads.recv(), if !stopping && !daemon.reload_handing_over() => {
                 daemon.finish_reload(generation, loaded).await
             }
             _ = tick(&mut watchdog) => daemon.notifier.watchdog(),
@@ -617,6 +641,7 @@ impl Daemon {
             addresses,
             last_advert: None,
             last_transition: None,
+            leaving: None,
         });
         let index = self.slots.len() - 1;
         self.feed(index, Input::Startup).await;
@@ -1032,7 +1057,8 @@ impl Daemon {
                         slot.last_transition = Some(record);
                     }
                     self.notifier.status(&self.status());
-                    if !self.stopping {
+                    let leaving = self.slots.get(index).is_some_and(|slot| !slot.active());
+                    if !self.stopping && !leaving {
                         self.sync_pending.push_back((name.clone(), from, to));
                     }
                 }
@@ -1087,7 +1113,11 @@ impl Daemon {
     fn group_members(&self, names: &[String]) -> Vec<usize> {
         names
             .iter()
-            .filter_map(|name| self.slots.iter().position(|slot| slot.name() == name))
+            .filter_map(|name| {
+                self.slots
+                    .iter()
+                    .position(|slot| slot.active() && slot.name() == name)
+            })
             .collect()
     }
 
@@ -1422,7 +1452,7 @@ impl Daemon {
                 self.config.sync_groups = new_config.sync_groups.clone();
                 self.apply_reload(plan).await;
                 // Tracking and hooks change in place (see only_priority_changed).
-                for slot in &mut self.slots {
+                for slot in self.slots.iter_mut().filter(|slot| slot.leaving.is_none()) {
                     if let Some(fresh) = new_config
                         .instances
                         .iter()
@@ -1465,32 +1495,118 @@ impl Daemon {
     }
 
     async fn apply_reload(&mut self, plan: ReloadPlan) {
-        for name in plan
-            .removed
+        let mut to_start: Vec<InstanceConfig> = plan.added;
+        let restarted_names: Vec<String> = plan
+            .restarted
             .iter()
-            .chain(plan.restarted.iter().map(|config| &config.name))
-        {
-            if let Some(index) = self.slots.iter().position(|slot| slot.name() == name) {
-                self.feed(index, Input::Shutdown).await;
+            .map(|config| config.name.clone())
+            .collect();
+        let mut restart_configs = plan.restarted;
+        for name in plan.removed.iter().chain(restarted_names.iter()) {
+            let Some(index) = self
+                .slots
+                .iter()
+                .position(|slot| slot.active() && slot.name() == name)
+            else {
+                continue;
+            };
+            let restart = restart_configs
+                .iter()
+                .position(|config| &config.name == name)
+                .map(|position| restart_configs.remove(position));
+            // A master hands over first (make-before-break, like a stop), so that moving
+            // an instance out of this daemon's config loses no packet; everything else
+            // stops at once (RFC 3768 §6.4.3 Shutdown semantics via stop_input).
+            let input = stop_input(&self.slots[index].config);
+            self.feed(index, input).await;
+            let Some(slot) = self.slots.get_mut(index) else {
+                continue;
+            };
+            if slot.instance.handing_over() {
+                info!("({name}) handing over before the reload stops it");
+                slot.leaving = Some(Leaving {
+                    then_start: restart.into_iter().collect(),
+                });
+            } else {
                 self.slots.remove(index);
                 info!("({name}) stopped by reload");
+                to_start.extend(restart);
             }
         }
         self.close_unused_interfaces();
         for (name, priority) in &plan.reprioritized {
-            if let Some(index) = self.slots.iter().position(|slot| slot.name() == name) {
+            if let Some(index) = self
+                .slots
+                .iter()
+                .position(|slot| slot.active() && slot.name() == name)
+            {
                 self.slots[index].config.priority = *priority;
                 info!("({name}) priority changed to {priority} by reload");
                 // The trackers' weights apply on top of the new base.
                 self.apply_tracking(index).await;
             }
         }
-        for config in plan.restarted.into_iter().chain(plan.added) {
-            let name = config.name.clone();
-            match self.start_instance(config).await {
-                Ok(()) => info!("({name}) started by reload"),
-                Err(error) => error!("({name}) cannot start: {error}"),
+        for config in to_start {
+            self.start_or_queue(config).await;
+        }
+    }
+
+    /// Start `config` now, or, when an instance that a reload is taking out still holds
+    /// its interface and VRID (a rename, say), once that one has handed over.
+    async fn start_or_queue(&mut self, config: InstanceConfig) {
+        let clashing = self.slots.iter_mut().find(|slot| {
+            slot.leaving.is_some()
+                && slot.config.interface == config.interface
+                && slot.config.virtual_router_id == config.virtual_router_id
+        });
+        if let Some(slot) = clashing {
+            info!(
+                "({}) starts once ({}) has handed over VRID {} on {}",
+                config.name,
+                slot.name(),
+                config.virtual_router_id,
+                config.interface
+            );
+            if let Some(leaving) = &mut slot.leaving {
+                leaving.then_start.push(config);
             }
+            return;
+        }
+        let name = config.name.clone();
+        match self.start_instance(config).await {
+            Ok(()) => info!("({name}) started by reload"),
+            Err(error) => error!("({name}) cannot start: {error}"),
+        }
+    }
+
+    /// Whether a reload is still waiting for an instance to hand over (a further
+    /// reload waits for it).
+    fn reload_handing_over(&self) -> bool {
+        self.slots.iter().any(|slot| slot.leaving.is_some())
+    }
+
+    /// Take out the instances a reload removed once their hand-over is over (the new
+    /// master was heard, or the wait ran out), and start what waited for them.
+    async fn finish_leaving(&mut self) {
+        while let Some(index) = self
+            .slots
+            .iter()
+            .position(|slot| slot.leaving.is_some() && !slot.instance.handing_over())
+        {
+            let slot = self.slots.remove(index);
+            info!("({}) stopped by reload (handed over)", slot.name());
+            self.close_unused_interfaces();
+            if self.stopping {
+                continue;
+            }
+            for config in slot
+                .leaving
+                .map(|leaving| leaving.then_start)
+                .unwrap_or_default()
+            {
+                self.start_or_queue(config).await;
+            }
+            self.notifier.status(&self.status());
         }
     }
 }
@@ -1608,7 +1724,7 @@ impl Daemon {
     /// Recompute the effective priority and the tracker FAULT of slot `index` and hand
     /// them to the core.
     async fn apply_tracking(&mut self, index: usize) {
-        let Some(slot) = self.slots.get(index) else {
+        let Some(slot) = self.slots.get(index).filter(|slot| slot.active()) else {
             return;
         };
         let tracked = self.tracked(slot);
@@ -1659,8 +1775,14 @@ impl Daemon {
     /// across a restart is refused rather than half done.
     async fn change_hold(&mut self, name: Option<&str>, demote: bool) -> Response {
         let targets: Vec<usize> = match name {
-            None => (0..self.slots.len()).collect(),
-            Some(name) => match self.slots.iter().position(|slot| slot.name() == name) {
+            None => (0..self.slots.len())
+                .filter(|&index| self.slots[index].active())
+                .collect(),
+            Some(name) => match self
+                .slots
+                .iter()
+                .position(|slot| slot.active() && slot.name() == name)
+            {
                 // A sync group's members are master together: demoting one alone would
                 // have the group pull it back (or push the others out without a
                 // hand-over), so the hold applies to the whole group.
@@ -1716,7 +1838,8 @@ impl Daemon {
             let message = match (demote, was_demoted, was) {
                 (true, true, _) => format!("{state}, already demoted"),
                 (true, false, State::Master) if handing_over => format!(
-                    "MASTER: handing over (priority 0 sent; keeps the addresses until the                      new master is heard, at most {:.1}s), then stays BACKUP",
+                    "MASTER: handing over (priority 0 sent; keeps the addresses until the \
+                     new master is heard, at most {:.1}s), then stays BACKUP",
                     slot.instance
                         .master_down_interval()
                         .min(crate::core::state::MAX_HAND_OVER_WAIT)
@@ -1725,7 +1848,8 @@ impl Daemon {
                 (true, false, _) => format!("{state}: demoted, stays BACKUP"),
                 (false, false, _) => format!("{state}, was not demoted"),
                 (false, true, State::Backup) => format!(
-                    "BACKUP: promoted, advertising priority {} again (preempts a lower-priority                      master within Master_Down_Interval)",
+                    "BACKUP: promoted, advertising priority {} again (preempts a lower-priority \
+                     master within Master_Down_Interval)",
                     slot.instance.priority()
                 ),
                 (false, true, _) => format!(

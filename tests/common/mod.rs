@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use vrrpd::lab::{Host, Lab};
+use vrrpd::lab::{Host, Lab, ProbeReport, Prober, wait_until};
 
 pub const VIP: &str = "192.0.2.40";
 pub const LB01_ADDRESS: &str = "192.0.2.41/24";
@@ -128,4 +128,224 @@ pub fn keepalived_config(
          \x20   virtual_router_id 50\n    priority {priority}\n    advert_int {advert_int}\n\
          {authentication}{nopreempt}    virtual_ipaddress {{\n        {VIP}\n    }}\n}}\n"
     )
+}
+
+/// RFC 3768 §6.1 / RFC 5798 §6.1: Skew_Time = (256 − Priority) × interval / 256.
+pub fn skew_time(advert: Duration, priority: u8) -> Duration {
+    advert * (256 - u32::from(priority)) / 256
+}
+
+/// RFC 3768 §6.1 / RFC 5798 §6.1: Master_Down_Interval = 3 × interval + Skew_Time.
+pub fn master_down_interval(advert: Duration, priority: u8) -> Duration {
+    advert * 3 + skew_time(advert, priority)
+}
+
+/// One way of running the user's pair: protocol version, advert interval, authentication.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant {
+    /// Short, unique per test binary: it names the lab's namespaces.
+    pub tag: &'static str,
+    /// VRRP version, written as the integer 2 or 3 (like keepalived).
+    pub version: u8,
+    pub advert: Duration,
+    /// keepalived's `auth_type PASS` (VRRPv2 only).
+    pub pass_auth: bool,
+    /// Run alone (no other test of this binary at the same time).
+    pub timing_sensitive: bool,
+}
+
+impl Variant {
+    /// The user's setting: VRRPv2, simple-text password, 1 s adverts.
+    pub const fn v2_pass_1s(tag: &'static str) -> Variant {
+        Variant {
+            tag,
+            version: 2,
+            advert: Duration::from_secs(1),
+            pass_auth: true,
+            timing_sensitive: false,
+        }
+    }
+
+    /// VRRPv3 at `advert`; 10 ms and faster runs alone.
+    pub const fn v3(tag: &'static str, advert: Duration) -> Variant {
+        Variant {
+            tag,
+            version: 3,
+            advert,
+            pass_auth: false,
+            timing_sensitive: advert.as_millis() <= 10,
+        }
+    }
+
+    pub fn skew_time(&self, priority: u8) -> Duration {
+        skew_time(self.advert, priority)
+    }
+
+    pub fn master_down_interval(&self, priority: u8) -> Duration {
+        master_down_interval(self.advert, priority)
+    }
+
+    /// A vrrpd config with the user's instance VI_1 (VRID 50, the VIP on eth0) at
+    /// `priority`; `extra` adds or overrides keys, `"instance"` ones inside the instance,
+    /// the others at the top level.
+    pub fn config(&self, priority: u8, extra: serde_json::Value) -> String {
+        let authentication = if self.pass_auth {
+            serde_json::json!({ "type": "pass", "password": "password" })
+        } else {
+            serde_json::json!({ "type": "none" })
+        };
+        let mut instance = serde_json::json!({
+            "name": "VI_1",
+            "interface": "eth0",
+            "virtual_router_id": 50,
+            "version": self.version,
+            "priority": priority,
+            "advert_interval_ms": self.advert.as_millis() as u64,
+            "authentication": authentication,
+            "virtual_addresses": [VIP],
+            "garp_master_refresh_s": 60
+        });
+        let mut config = serde_json::Map::new();
+        if let serde_json::Value::Object(extra) = extra {
+            for (key, value) in extra {
+                if key == "instance" {
+                    if let serde_json::Value::Object(fields) = value {
+                        for (field, value) in fields {
+                            instance[field] = value;
+                        }
+                    }
+                } else {
+                    config.insert(key, value);
+                }
+            }
+        }
+        config.insert("instances".into(), serde_json::json!([instance]));
+        serde_json::Value::Object(config).to_string()
+    }
+}
+
+/// Whether `client`'s neighbour entry for `target` carries `mac`.
+pub fn neighbour_is(client: &Host, target: IpAddr, mac: &str) -> bool {
+    client.neighbour_mac(target).ok().flatten().as_deref() == Some(mac)
+}
+
+/// Waits (bounded) until `client`'s neighbour entry for `target` carries `holder`'s MAC
+/// (its gratuitous ARP / unsolicited NA arrived); the error says what the entry held.
+pub fn wait_for_neighbour(
+    client: &Host,
+    target: IpAddr,
+    holder: &Host,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mac = holder.mac().map_err(|error| error.to_string())?;
+    match wait_until(timeout, Duration::from_millis(10), || {
+        neighbour_is(client, target, &mac)
+    }) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "the client's neighbour entry for {target} should point at {} ({mac}) within {}, \
+             found {:?}",
+            holder.name(),
+            secs(timeout),
+            client.neighbour_mac(target)
+        )),
+    }
+}
+
+/// The client reaches `target` on `holder`: while it pings every 10 ms, its neighbour
+/// entry moves to `holder`'s MAC, then at least 20 more pings are answered (waited for,
+/// not timed: a loaded machine may pace the probe slower than every 10 ms).
+pub fn assert_client_reaches(client: &Host, target: IpAddr, holder: &Host, arp_timeout: Duration) {
+    let probe = Prober::start(
+        client,
+        target,
+        Duration::from_millis(10),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    // The pings make the client resolve the target (if it has no entry yet).
+    let moved = wait_for_neighbour(client, target, holder, arp_timeout);
+    let answered = probe.wait_for_replies(20, Duration::from_secs(3));
+    let report = probe.finish().unwrap();
+    if let Err(message) = moved {
+        panic!("{message}");
+    }
+    assert!(
+        answered,
+        "client pings to {target} on {}: {report}",
+        holder.name()
+    );
+}
+
+/// The longest time between two consecutive replies while the probe kept sending
+/// regularly. A gap during which the probe itself paused (it was not scheduled on a
+/// loaded machine: it neither sent nor read) says nothing about the VIP and is skipped;
+/// a request that was never answered shows in [`ProbeReport::lost`] anyway.
+pub fn longest_gap_while_probing(report: &ProbeReport) -> Duration {
+    let regular = 2 * report.interval;
+    report
+        .reply_times
+        .windows(2)
+        .filter(|pair| {
+            let (from, to) = (pair[0], pair[1]);
+            let sends: Vec<Instant> = report
+                .send_times
+                .iter()
+                .copied()
+                .filter(|sent| *sent + regular >= from && *sent <= to)
+                .collect();
+            sends
+                .windows(2)
+                .all(|w| w[1].duration_since(w[0]) < regular)
+        })
+        .map(|pair| pair[1].duration_since(pair[0]))
+        .max()
+        .unwrap_or_default()
+}
+
+/// A planned move lost nothing: the probe ran (≥ 50 requests), every request was
+/// answered, and no two replies were further apart than `max_gap` while the probe ran
+/// regularly. `event` (when given) places the longest gap in the printed summary.
+pub fn assert_no_lost_reply(
+    tag: &str,
+    what: &str,
+    report: &ProbeReport,
+    max_gap: Duration,
+    event: Option<Instant>,
+) {
+    let gap_while_probing = longest_gap_while_probing(report);
+    let gap_at = match (event, report.longest_gap_at()) {
+        (Some(event), Some((at, _))) => format!(
+            "; longest gap at +{:.3} s after the event",
+            at.saturating_duration_since(event).as_secs_f64()
+        ),
+        _ => String::new(),
+    };
+    eprintln!(
+        "{tag}: {what}: client {report}{gap_at}; longest gap while the probe ran regularly {}",
+        secs(gap_while_probing)
+    );
+    assert!(report.sent >= 50, "the probe ran: {report}");
+    assert_eq!(
+        report.lost(),
+        0,
+        "{what}: the client lost replies: {report}"
+    );
+    assert!(
+        gap_while_probing < max_gap,
+        "{what}: the client waited {} between two replies (at most {}): {report}",
+        secs(gap_while_probing),
+        secs(max_gap)
+    );
+}
+
+/// The `--config` path a lab daemon was started with (from /proc), to edit it for a reload.
+pub fn config_path_of(process: &vrrpd::lab::LabProcess) -> std::path::PathBuf {
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", process.pid())).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect();
+    let at = args.iter().position(|arg| arg == "--config").unwrap();
+    std::path::PathBuf::from(&args[at + 1])
 }

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Steady-state cost at 10 ms VRRPv3 adverts, vrrpd against keepalived and against the floor,
+# interleaved so that all three see the same machine load: ROUNDS × (floor, vrrpd,
+# keepalived), each a fresh benches/advert_cost.sh pair measured for SECONDS. Prints the
+# median of each figure and its ratio to keepalived's, as a Markdown table.
+#
+# The floor (benches/advert_floor.c) is a master that only reads a periodic timerfd and
+# sends a pre-built advert: the kernel's price of one wake-up and one multicast send per
+# advert, which every implementation pays. Its backup is vrrpd.
+#
+# Usage: sudo benches/advert_compare.sh [--rounds N] [--seconds S] [--vrrpd PATH]
+set -euo pipefail
+rounds=5
+seconds=10
+vrrpd=target/release/vrrpd
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --rounds) rounds=$2; shift 2 ;;
+        --seconds) seconds=$2; shift 2 ;;
+        --vrrpd) vrrpd=$2; shift 2 ;;
+        *) echo "advert_compare.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+here=$(cd "$(dirname "$0")" && pwd)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for round in $(seq 1 "$rounds"); do
+    for impl in floor vrrpd keepalived; do
+        case $impl in
+            floor) args=(--floor) ;;
+            vrrpd) args=() ;;
+            keepalived) args=(--keepalived) ;;
+        esac
+        bash "$here/advert_cost.sh" --vrrpd "$vrrpd" --seconds "$seconds" "${args[@]}" \
+            >"$out/$impl.$round" 2>&1 || { cat "$out/$impl.$round" >&2; exit 1; }
+    done
+done
+python3 - "$out" "$rounds" <<'PY'
+import re, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def figures(path):
+    text = open(path).read()
+    f = {}
+    for role in ("master", "backup"):
+        m = re.search(rf"{role} CPU: (\d+) ns/s", text)
+        f[f"{role}_cpu"] = int(m.group(1)) / 1e6 if m else None
+        m = re.search(rf"{role}: VmRSS: (\d+) kB", text) or re.search(rf"{role}: VmRSS summed: (\d+) kB", text)
+        f[f"{role}_rss"] = int(m.group(1)) / 1024 if m else None
+    return f
+data = {impl: [figures(f"{out}/{impl}.{r}") for r in range(1, rounds + 1)] for impl in ("floor", "vrrpd", "keepalived")}
+def median(impl, key):
+    values = [run[key] for run in data[impl] if run[key] is not None]
+    return statistics.median(values) if values else None
+rows = [("master CPU, ms per s", "master_cpu"), ("backup CPU, ms per s", "backup_cpu"),
+        ("master VmRSS, MiB", "master_rss"), ("backup VmRSS, MiB", "backup_rss")]
+print(f"Median of {rounds} interleaved rounds (schedstat CPU; VmRSS summed over each daemon's processes).\n")
+print("| Figure | floor | keepalived | vrrpd | vrrpd/keepalived | floor/keepalived |")
+print("|---|---:|---:|---:|---:|---:|")
+for label, key in rows:
+    k, v, f = median("keepalived", key), median("vrrpd", key), median("floor", key)
+    fmt = lambda x: "–" if x is None else f"{x:.2f}"
+    ratio = lambda a, b: "–" if a is None or not b else f"{a / b:.2f}×"
+    floor_cell = fmt(f) if key != "backup_cpu" and key != "backup_rss" else "(vrrpd)"
+    print(f"| {label} | {floor_cell} | {fmt(k)} | {fmt(v)} | {ratio(v, k)} | {ratio(f, k) if floor_cell != '(vrrpd)' else '–'} |")
+print("\nPer round (master CPU ms/s: floor / keepalived / vrrpd):",
+      "; ".join(f"{data['floor'][i]['master_cpu']:.2f} / {data['keepalived'][i]['master_cpu']:.2f} / {data['vrrpd'][i]['master_cpu']:.2f}"
+                for i in range(rounds)))
+PY

@@ -1,0 +1,121 @@
+/*
+ * advert_floor: the least work any VRRP master can do per advertisement, as a yardstick
+ * for benches/advert_cost.sh --floor. It is not a VRRP implementation: no state machine,
+ * no receive path, no addresses, no logging. Per advert it makes exactly one blocking
+ * read() on a periodic CLOCK_MONOTONIC timerfd (the one wake-up the interval requires)
+ * and one sendto() of a pre-built VRRPv3 advertisement (the one packet the RFC requires,
+ * RFC 5798 §6.4.3: "Send an ADVERTISEMENT" every Advertisement_Interval).
+ *
+ * Whatever a real daemon costs above this figure is its own overhead; what this figure
+ * costs is the kernel's price for a timer wake-up and a multicast send, which every
+ * implementation pays.
+ *
+ * Usage: advert_floor IFNAME SOURCE-IPV4 VRID PRIORITY INTERVAL-CS VIP-IPV4
+ * Build: cc -O2 -o advert_floor benches/advert_floor.c
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define VRRP_PROTOCOL 112
+
+static uint16_t fold(uint32_t sum)
+{
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+static uint32_t add_bytes(uint32_t sum, const uint8_t *bytes, size_t length)
+{
+    for (size_t i = 0; i + 1 < length; i += 2)
+        sum += (uint32_t)(bytes[i] << 8 | bytes[i + 1]);
+    if (length & 1)
+        sum += (uint32_t)(bytes[length - 1] << 8);
+    return sum;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 7) {
+        fprintf(stderr, "usage: %s IFNAME SOURCE-IPV4 VRID PRIORITY INTERVAL-CS VIP-IPV4\n", argv[0]);
+        return 2;
+    }
+    struct in_addr source, vip, group;
+    if (inet_pton(AF_INET, argv[2], &source) != 1 || inet_pton(AF_INET, argv[6], &vip) != 1) {
+        fprintf(stderr, "advert_floor: bad IPv4 address\n");
+        return 2;
+    }
+    inet_pton(AF_INET, "224.0.0.18", &group);
+    long interval_cs = strtol(argv[5], NULL, 10);
+    if (interval_cs < 1 || interval_cs > 4095) {
+        fprintf(stderr, "advert_floor: interval must be 1..4095 centiseconds\n");
+        return 2;
+    }
+
+    /* VRRPv3 advertisement (RFC 5798 §5.1), one IPv4 address, checksum over the IPv4
+     * pseudo-header and the message (RFC 5798 §5.2.8, what keepalived sends). */
+    uint8_t advert[12];
+    advert[0] = 0x31;
+    advert[1] = (uint8_t)atoi(argv[3]);
+    advert[2] = (uint8_t)atoi(argv[4]);
+    advert[3] = 1;
+    advert[4] = (uint8_t)((interval_cs >> 8) & 0x0f);
+    advert[5] = (uint8_t)(interval_cs & 0xff);
+    advert[6] = advert[7] = 0;
+    memcpy(advert + 8, &vip, 4);
+    uint8_t pseudo[12];
+    memcpy(pseudo, &source, 4);
+    memcpy(pseudo + 4, &group, 4);
+    pseudo[8] = 0;
+    pseudo[9] = VRRP_PROTOCOL;
+    pseudo[10] = 0;
+    pseudo[11] = sizeof advert;
+    uint16_t checksum = fold(add_bytes(add_bytes(0, pseudo, sizeof pseudo), advert, sizeof advert));
+    advert[6] = (uint8_t)(checksum >> 8);
+    advert[7] = (uint8_t)(checksum & 0xff);
+
+    int sock = socket(AF_INET, SOCK_RAW, VRRP_PROTOCOL);
+    if (sock < 0) {
+        perror("advert_floor: socket");
+        return 1;
+    }
+    int ttl = 255, loop = 0;
+    struct ip_mreqn interface = {.imr_address = source, .imr_ifindex = (int)if_nametoindex(argv[1])};
+    if (setsockopt(sock, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) < 0 ||
+        setsockopt(sock, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) < 0 ||
+        setsockopt(sock, IPPROTO_IP, IP_MULTICAST_IF, &interface, sizeof interface) < 0 ||
+        setsockopt(sock, SOL_SOCKET, SO_BINDTODEVICE, argv[1], (socklen_t)strlen(argv[1])) < 0) {
+        perror("advert_floor: setsockopt");
+        return 1;
+    }
+    struct sockaddr_in destination = {.sin_family = AF_INET, .sin_addr = group};
+
+    int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    long interval_ns = interval_cs * 10000000L;
+    struct itimerspec period = {
+        .it_interval = {.tv_sec = interval_ns / 1000000000L, .tv_nsec = interval_ns % 1000000000L},
+        .it_value = {.tv_sec = interval_ns / 1000000000L, .tv_nsec = interval_ns % 1000000000L},
+    };
+    if (timer < 0 || timerfd_settime(timer, 0, &period, NULL) < 0) {
+        perror("advert_floor: timerfd");
+        return 1;
+    }
+    for (;;) {
+        uint64_t expirations;
+        if (read(timer, &expirations, sizeof expirations) != sizeof expirations && errno != EINTR) {
+            perror("advert_floor: read");
+            return 1;
+        }
+        if (sendto(sock, advert, sizeof advert, 0, (struct sockaddr *)&destination, sizeof destination) < 0)
+            perror("advert_floor: sendto");
+    }
+}
