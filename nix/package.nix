@@ -15,6 +15,7 @@ let
     fileset = lib.fileset.unions [
       ../Cargo.toml
       ../Cargo.lock
+      ../build.rs
       ../src
       ../schema
       (lib.fileset.maybeMissing ../tests)
