@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
         --strace) strace=1; shift ;;
         --keepalived) keepalived=1; shift ;;
         --floor) floor=1; shift ;;
-        --callgrind) wrap=(valgrind --tool=callgrind --callgrind-out-file="/tmp/advert_cost.%q{ROLE}.callgrind"); shift ;;
+        --callgrind) wrap=(env VRRPD_SCHEMA_CHECK=in-process valgrind --tool=callgrind --callgrind-out-file="/tmp/advert_cost.%q{ROLE}.callgrind"); shift ;;
         *) echo "advert_cost.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done

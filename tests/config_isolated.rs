@@ -242,13 +242,19 @@ fn the_hidden_subcommand_answers_in_json_lines() {
     assert!(!String::from_utf8_lossy(&help.stdout).contains(isolated::SCHEMA_CHECK_COMMAND));
 }
 
+/// In both modes: the schema check in a child (the default), and in the daemon itself
+/// (`VRRPD_SCHEMA_CHECK=in-process`, for valgrind and debugging).
 #[test]
 fn run_refuses_an_invalid_config_like_check_does() {
     let scratch = Scratch::new("run");
-    for (name, text) in [
+    let cases = [
         ("schema.json", INVALID_SCHEMA),
         ("rules.json", INVALID_RULES),
-    ] {
+    ];
+    for ((name, text), mode) in cases
+        .iter()
+        .flat_map(|case| [(*case, "child"), (*case, "in-process")])
+    {
         let path = scratch.file(name, text);
         let check = std::process::Command::new(VRRPD)
             .args(["check", "--config"])
@@ -259,10 +265,11 @@ fn run_refuses_an_invalid_config_like_check_does() {
             .args(["run", "--config"])
             .arg(&path)
             .env("RUST_LOG", "info")
+            .env(isolated::SCHEMA_CHECK_ENV, mode)
             .output()
             .unwrap();
         assert_eq!(check.status.code(), Some(2));
-        assert_eq!(run.status.code(), Some(2), "{run:?}");
+        assert_eq!(run.status.code(), Some(2), "{mode}: {run:?}");
         // Every problem line of `check` is in the daemon's log too.
         let check_text = String::from_utf8_lossy(&check.stderr);
         let run_text = String::from_utf8_lossy(&run.stderr);
@@ -274,7 +281,7 @@ fn run_refuses_an_invalid_config_like_check_does() {
         for line in problem_lines {
             assert!(
                 run_text.contains(line),
-                "{line:?} missing from:\n{run_text}"
+                "{mode}: {line:?} missing from:\n{run_text}"
             );
         }
         assert!(

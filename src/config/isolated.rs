@@ -55,9 +55,18 @@ enum AnswerLine {
     Done { problems: usize },
 }
 
-/// Read, parse and fully check `path`, with the schema check in a child process.
-/// Same answers as [`super::load_file`]; see the module documentation for failures.
+/// Set to `in-process` to run the schema check in the daemon itself: for tools that run
+/// the daemon but cannot run a copy of it from `/proc/self/exe` (valgrind, which the
+/// kernel's link names instead of vrrpd), and for debugging. Nothing else changes.
+pub const SCHEMA_CHECK_ENV: &str = "VRRPD_SCHEMA_CHECK";
+
+/// Read, parse and fully check `path`, with the schema check in a child process (or
+/// in-process, see [`SCHEMA_CHECK_ENV`]). Same answers as [`super::load_file`]; see the
+/// module documentation for failures.
 pub async fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    if std::env::var(SCHEMA_CHECK_ENV).is_ok_and(|value| value == "in-process") {
+        return super::load_file(path);
+    }
     load_file_with(Path::new(SELF_EXE), path, SCHEMA_CHECK_TIMEOUT).await
 }
 
