@@ -5,8 +5,9 @@
 # median of each figure and its ratio to keepalived's, as a Markdown table.
 #
 # The floor (benches/advert_floor.c) is a master that only reads a periodic timerfd and
-# sends a pre-built advert: the kernel's price of one wake-up and one multicast send per
-# advert, which every implementation pays. Its backup is vrrpd.
+# sends a pre-built advert, and a backup that only makes one blocking recv per advert: the
+# kernel's price of one wake-up and one multicast send (or receive) per advert, which
+# every implementation pays.
 #
 # Usage: sudo benches/advert_compare.sh [--rounds N] [--seconds S] [--vrrpd PATH]
 set -euo pipefail
@@ -60,9 +61,9 @@ for label, key in rows:
     k, v, f = median("keepalived", key), median("vrrpd", key), median("floor", key)
     fmt = lambda x: "–" if x is None else f"{x:.2f}"
     ratio = lambda a, b: "–" if a is None or not b else f"{a / b:.2f}×"
-    floor_cell = fmt(f) if key != "backup_cpu" and key != "backup_rss" else "(vrrpd)"
-    print(f"| {label} | {floor_cell} | {fmt(k)} | {fmt(v)} | {ratio(v, k)} | {ratio(f, k) if floor_cell != '(vrrpd)' else '–'} |")
-print("\nPer round (master CPU ms/s: floor / keepalived / vrrpd):",
-      "; ".join(f"{data['floor'][i]['master_cpu']:.2f} / {data['keepalived'][i]['master_cpu']:.2f} / {data['vrrpd'][i]['master_cpu']:.2f}"
-                for i in range(rounds)))
+    print(f"| {label} | {fmt(f)} | {fmt(k)} | {fmt(v)} | {ratio(v, k)} | {ratio(f, k)} |")
+for role in ("master", "backup"):
+    print(f"\nPer round ({role} CPU ms/s: floor / keepalived / vrrpd):",
+          "; ".join(f"{data['floor'][i][role + '_cpu']:.2f} / {data['keepalived'][i][role + '_cpu']:.2f} / {data['vrrpd'][i][role + '_cpu']:.2f}"
+                    for i in range(rounds)))
 PY

@@ -10,10 +10,11 @@
 # With --keepalived, the same pair runs keepalived instead (its parent and VRRP child
 # are summed), for a baseline measured on the same machine at the same time.
 #
-# With --floor, the master is benches/advert_floor.c (built here with cc): one timerfd
-# read and one sendto per advert and nothing else, the least any VRRP master can do. Its
-# CPU figure is the kernel's price of the 10 ms cadence, which no implementation avoids.
-# The backup is still vrrpd.
+# With --floor, both ends are benches/advert_floor.c (built here with cc): the master
+# makes one timerfd read and one sendto per advert, the backup one blocking recv per
+# advert, and nothing else: the least any VRRP master, and any backup that looks at each
+# advert, can do. Their CPU figures are the kernel's price of the 10 ms cadence, which no
+# such implementation avoids.
 #
 # Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace] [--callgrind]
 #                                    [--keepalived | --floor]
@@ -109,12 +110,16 @@ if [[ $keepalived == 1 ]]; then
 fi
 config master 255 >"$dir/master.json"
 config backup 100 >"$dir/backup.json"
-ROLE=backup ip netns exec "$prefix-b" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" 2>"$dir/backup.log" &
-pids+=($!); backup=$!
-sleep 0.5
 if [[ $floor == 1 ]]; then
     here=$(cd "$(dirname "$0")" && pwd)
     cc -O2 -o "$dir/advert_floor" "$here/advert_floor.c"
+    ip netns exec "$prefix-b" "$dir/advert_floor" receive eth0 2>"$dir/backup.log" &
+else
+    ROLE=backup ip netns exec "$prefix-b" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" 2>"$dir/backup.log" &
+fi
+pids+=($!); backup=$!
+sleep 0.5
+if [[ $floor == 1 ]]; then
     ip netns exec "$prefix-m" "$dir/advert_floor" eth0 192.0.2.1 51 255 1 192.0.2.40 2>"$dir/master.log" &
 else
     ROLE=master ip netns exec "$prefix-m" "${wrap[@]}" "$vrrpd" run -c "$dir/master.json" 2>"$dir/master.log" &

@@ -10,7 +10,13 @@
  * costs is the kernel's price for a timer wake-up and a multicast send, which every
  * implementation pays.
  *
+ * The receive mode is the same yardstick for a backup: it joins 224.0.0.18 on IFNAME and
+ * makes one blocking recv() per advert (the one wake-up per received advert an
+ * implementation that looks at each advert needs), and nothing else: no validation, no
+ * timer.
+ *
  * Usage: advert_floor IFNAME SOURCE-IPV4 VRID PRIORITY INTERVAL-CS VIP-IPV4
+ *        advert_floor receive IFNAME
  * Build: cc -O2 -o advert_floor benches/advert_floor.c
  */
 #include <arpa/inet.h>
@@ -43,8 +49,33 @@ static uint32_t add_bytes(uint32_t sum, const uint8_t *bytes, size_t length)
     return sum;
 }
 
+static int receive_forever(const char *ifname)
+{
+    int sock = socket(AF_INET, SOCK_RAW, VRRP_PROTOCOL);
+    if (sock < 0) {
+        perror("advert_floor: socket");
+        return 1;
+    }
+    struct ip_mreqn membership = {.imr_ifindex = (int)if_nametoindex(ifname)};
+    inet_pton(AF_INET, "224.0.0.18", &membership.imr_multiaddr);
+    if (setsockopt(sock, IPPROTO_IP, IP_ADD_MEMBERSHIP, &membership, sizeof membership) < 0 ||
+        setsockopt(sock, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) < 0) {
+        perror("advert_floor: setsockopt");
+        return 1;
+    }
+    uint8_t buffer[2048];
+    for (;;) {
+        if (recv(sock, buffer, sizeof buffer, 0) < 0 && errno != EINTR) {
+            perror("advert_floor: recv");
+            return 1;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "receive") == 0)
+        return receive_forever(argv[2]);
     if (argc != 7) {
         fprintf(stderr, "usage: %s IFNAME SOURCE-IPV4 VRID PRIORITY INTERVAL-CS VIP-IPV4\n", argv[0]);
         return 2;
