@@ -27,15 +27,14 @@ pub struct GarpSender {
 impl GarpSender {
     /// Open the sender for the interface with index `ifindex` (needs CAP_NET_RAW).
     pub fn open(ifindex: u32) -> io::Result<Self> {
-        // The protocol of an AF_PACKET socket is the EtherType in network byte order.
-        let protocol = i32::from(ETHERTYPE_ARP.to_be());
-        let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(protocol)))?;
+        // Protocol 0: a send-only packet socket (packet(7): "no packets are received").
+        // With ETH_P_ARP the kernel would hand it a copy of every ARP frame on the host,
+        // to be dropped for want of buffer space; the EtherType of what we send is in
+        // the destination address instead.
+        let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0)))?;
         // A send that would block is reported rather than stalling the event
         // loop; the next refresh burst sends again.
         socket.set_nonblocking(true)?;
-        // We never read: a zero receive buffer keeps the kernel from queueing
-        // every ARP packet on the LAN for us.
-        socket.set_recv_buffer_size(0)?;
         let destination = link_layer_address(ifindex, ETHERTYPE_ARP, BROADCAST_MAC)?;
         Ok(GarpSender {
             socket,
