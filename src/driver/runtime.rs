@@ -990,13 +990,18 @@ impl Daemon {
     /// Perform the core's actions for slot `index`, in order.
     async fn perform(&mut self, index: usize, actions: Vec<Action>) {
         for action in actions {
+            // The master's every advert: nothing to name or log (no allocation per advert).
+            if let Action::SendAdvertisement(advert) = &action {
+                self.send_advertisement(index, advert).await;
+                continue;
+            }
             let Some(slot) = self.slots.get(index) else {
                 return;
             };
             let name = slot.name().to_owned();
             let ifindex = slot.ifindex;
             match action {
-                Action::SendAdvertisement(advert) => self.send_advertisement(index, &advert).await,
+                Action::SendAdvertisement(_) => {} // sent above
                 Action::AddAddresses => {
                     for (address, prefix_len) in slot.addresses.clone() {
                         match self.netlink.add_address(ifindex, address, prefix_len).await {
