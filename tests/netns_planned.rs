@@ -340,33 +340,53 @@ fn assert_logged(process: &LabProcess, lines: &[&str]) {
     }
 }
 
+/// One reload of the master's config as a planned move: lb01 hands over to lb02, then
+/// (when `fails_back`) takes the VIP back by preemption; the client loses no reply,
+/// lb01's daemon keeps running and its journal has `log_lines`.
+fn reload_the_master_without_a_lost_reply(
+    variant: Variant,
+    config: String,
+    what: &str,
+    fails_back: bool,
+    log_lines: &[&str],
+) {
+    let mut pair = Pair::elect(variant, true);
+    let probe = pair.start_client();
+    let event = Instant::now();
+    reload_lb01(&pair, config);
+    wait_for_lb02_takeover(&pair, what);
+    let holder = if fails_back {
+        pair.wait_for_failback();
+        &pair.net.lb01
+    } else {
+        let gone = pair.wait(MARGIN * 4, |p| !p.lb01_holds());
+        assert!(
+            gone.is_some(),
+            "{what}: lb01 kept the VIP after handing over"
+        );
+        &pair.net.lb02
+    };
+    pair.assert_client_settled_on(holder, &probe);
+    let report = probe.finish().unwrap();
+    assert_no_lost_reply(variant.tag, what, &report, MAX_GAP, Some(event));
+    assert!(pair.lb01.is_running(), "{}", pair.lb01.log());
+    assert_logged(&pair.lb01, log_lines);
+}
+
 /// A reload that changes more than the priority restarts the instance. On the master
 /// that is a planned move like a restart of the daemon: hand over, start again, fail
 /// back, without a lost reply.
 fn reload_that_restarts_the_master_instance_loses_no_reply(variant: Variant) {
-    let mut pair = Pair::elect(variant, true);
-    let probe = pair.start_client();
-    let event = Instant::now();
     // garp_master_refresh_s is neither the priority nor tracking: a restart.
     let changed = variant.config(
         HIGH_PRIORITY,
         serde_json::json!({ "instance": { "garp_master_refresh_s": 30 } }),
     );
-    reload_lb01(&pair, changed);
-    wait_for_lb02_takeover(&pair, "the reload");
-    pair.wait_for_failback();
-    pair.assert_client_settled_on(&pair.net.lb01, &probe);
-    let report = probe.finish().unwrap();
-    assert_no_lost_reply(
-        variant.tag,
+    reload_the_master_without_a_lost_reply(
+        variant,
+        changed,
         "reload restarting the master's instance",
-        &report,
-        MAX_GAP,
-        Some(event),
-    );
-    assert!(pair.lb01.is_running(), "{}", pair.lb01.log());
-    assert_logged(
-        &pair.lb01,
+        true,
         &[
             "(VI_1) handing over before the reload stops it",
             "(VI_1) stopped by reload (handed over)",
@@ -379,9 +399,6 @@ fn reload_that_restarts_the_master_instance_loses_no_reply(variant: Variant) {
 /// without a lost reply; the daemon runs on with what is left.
 #[test]
 fn reload_that_removes_the_master_instance_loses_no_reply() {
-    let mut pair = Pair::elect(V2_PASS_1S, true);
-    let probe = pair.start_client();
-    let event = Instant::now();
     // Only another router (VRID 51, another address) is left in lb01's config.
     let other = V2_PASS_1S.config(
         HIGH_PRIORITY,
@@ -389,22 +406,11 @@ fn reload_that_removes_the_master_instance_loses_no_reply() {
             "name": "VI_2", "virtual_router_id": 51, "virtual_addresses": ["192.0.2.50"]
         } }),
     );
-    reload_lb01(&pair, other);
-    wait_for_lb02_takeover(&pair, "the reload");
-    let gone = pair.wait(MARGIN * 4, |p| !p.lb01_holds());
-    assert!(gone.is_some(), "lb01 kept the VIP after handing over");
-    pair.assert_client_settled_on(&pair.net.lb02, &probe);
-    let report = probe.finish().unwrap();
-    assert_no_lost_reply(
-        V2_PASS_1S.tag,
+    reload_the_master_without_a_lost_reply(
+        V2_PASS_1S,
+        other,
         "reload removing the master's instance",
-        &report,
-        MAX_GAP,
-        Some(event),
-    );
-    assert!(pair.lb01.is_running(), "{}", pair.lb01.log());
-    assert_logged(
-        &pair.lb01,
+        false,
         &[
             "(VI_1) handing over before the reload stops it",
             "(VI_1) stopped by reload (handed over)",
@@ -418,28 +424,15 @@ fn reload_that_removes_the_master_instance_loses_no_reply() {
 /// takes the VIP back by preemption; no reply is lost.
 #[test]
 fn reload_that_renames_the_master_instance_loses_no_reply() {
-    let variant = V3_10MS;
-    let pair = Pair::elect(variant, true);
-    let probe = pair.start_client();
-    let event = Instant::now();
-    let renamed = variant.config(
+    let renamed = V3_10MS.config(
         HIGH_PRIORITY,
         serde_json::json!({ "instance": { "name": "VI_lb" } }),
     );
-    reload_lb01(&pair, renamed);
-    wait_for_lb02_takeover(&pair, "the reload");
-    pair.wait_for_failback();
-    pair.assert_client_settled_on(&pair.net.lb01, &probe);
-    let report = probe.finish().unwrap();
-    assert_no_lost_reply(
-        variant.tag,
+    reload_the_master_without_a_lost_reply(
+        V3_10MS,
+        renamed,
         "reload renaming the master's instance",
-        &report,
-        MAX_GAP,
-        Some(event),
-    );
-    assert_logged(
-        &pair.lb01,
+        true,
         &[
             "(VI_lb) starts once (VI_1) has handed over VRID 50 on eth0",
             "(VI_1) stopped by reload (handed over)",
