@@ -11,89 +11,18 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::driver::status::StatusReport;
+pub use crate::core::control::{Command, HoldChange, Response};
 
 /// Longest request line accepted.
 const MAX_REQUEST_LEN: usize = 64 * 1024;
 /// A client that sends nothing for this long is disconnected.
 const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A request, as sent on the socket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-pub enum Command {
-    /// Every instance's and tracker's state and counters.
-    Status,
-    /// Hand mastership to a peer (make-before-break) and stay backup until `Promote`;
-    /// every instance when `instance` is absent. Kept in the state directory.
-    Demote {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        instance: Option<String>,
-    },
-    /// Undo `Demote`; every instance when `instance` is absent.
-    Promote {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        instance: Option<String>,
-    },
-}
-
-/// What a demote or promote did to one instance.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HoldChange {
-    pub instance: String,
-    /// In words, e.g. "MASTER: handing over (priority 0 sent, keeps the addresses until
-    /// the peer's advert)".
-    pub message: String,
-    /// A make-before-break hand-over started: the client may wait for it to end.
-    pub handing_over: bool,
-}
-
-/// An answer, as sent on the socket.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Response {
-    pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<StatusReport>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// What `demote`/`promote` did, one entry per instance.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<HoldChange>,
-}
-
-impl Response {
-    pub fn error(message: impl Into<String>) -> Self {
-        Response {
-            ok: false,
-            status: None,
-            error: Some(message.into()),
-            changes: Vec::new(),
-        }
-    }
-    pub fn status(report: StatusReport) -> Self {
-        Response {
-            ok: true,
-            status: Some(report),
-            error: None,
-            changes: Vec::new(),
-        }
-    }
-    pub fn changes(changes: Vec<HoldChange>) -> Self {
-        Response {
-            ok: true,
-            status: None,
-            error: None,
-            changes,
-        }
-    }
-}
 
 /// A request handed to the event loop with the way back.
 #[derive(Debug)]
@@ -271,6 +200,7 @@ pub fn request(path: &Path, command: &Command) -> Result<Response, ControlError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::status::StatusReport;
 
     #[test]
     fn the_wire_format_is_tagged_json() {

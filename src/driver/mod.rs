@@ -20,4 +20,4 @@ pub mod control;
 pub mod demoted;
 pub mod metrics;
 pub mod notify;
-pub mod status;
+pub use crate::core::status;

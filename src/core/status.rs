@@ -1,7 +1,7 @@
 //! What `vrrpd status` and `/metrics` report: the status model (serialized as the control
 //! socket's JSON answer), its table rendering and its Prometheus text rendering.
 //!
-//! Pure: built by the event loop from its instances and trackers, rendered here, so the
+//! Pure: built by the node (`core::node`) from its instances and trackers, rendered here, so the
 //! wording and the metric names are unit-tested without root.
 
 use std::collections::BTreeMap;

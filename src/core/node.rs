@@ -1,0 +1,1812 @@
+//! The node: every instance of the daemon and every decision across instances, pure.
+//!
+//! Why the boundary sits here. The shell (`driver`) owns what only the kernel or systemd
+//! can answer: sockets, netlink, signals, the timerfd, sd_notify, the control socket,
+//! child processes, the file that keeps the demoted set. Everything it learns becomes a
+//! [`NodeInput`] carrying `now`; everything the daemon does becomes a [`NodeAction`] the
+//! shell performs, in order. So every decision — the §7.1 receive checks, the state
+//! machines, sync groups, trackers turned into priority and FAULT, reload plans and
+//! hand-overs, operator demote/promote, drop accounting and its log rate limit, what STATUS=
+//! says — runs here without a socket, a runtime or a clock, and whole pairs of daemons
+//! can be simulated in virtual time (`tests/sim`). The node never reads the clock: `now`
+//! comes with each input, and [`Node::next_deadline`] says when to call it next.
+//!
+//! Inputs whose outcome needs the shell's I/O are split in two, connlib-style: the node
+//! asks ([`NodeAction::PersistDemoted`], [`NodeAction::LoadConfig`],
+//! [`NodeAction::RestartTrackers`]) and the shell answers with a later input
+//! ([`NodeInput::Persisted`], [`NodeInput::ConfigLoaded`],
+//! [`NodeInput::TrackerSetupFailed`]).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::config::{CheckConfig, Config, InstanceConfig, NotifyConfig, TrackerConfig};
+
+use super::arp;
+use super::control::{Command, HoldChange, Response};
+use super::drop_log::{DROP_WARNING_INTERVAL, DropLog, DropLogLimiter};
+use super::packet::Advertisement;
+use super::packet::{self, DropReason, MULTICAST_V4, MULTICAST_V6};
+use super::receive::{self, ReceivedPacket, Receiver, Rejected};
+use super::reload::{ReloadPlan, plan_reload, stop_input};
+use super::state::{Action, Input, Instance, MAX_HAND_OVER_WAIT, State};
+use super::status::{
+    InstanceStatus, StatusReport, TrackContribution, TrackerStatus, TransitionRecord,
+};
+use super::sync_group::{self, MemberStatus, MemberTransition, SyncCommand};
+use super::track::{Contribution, RiseFall, TrackerInput, effective_priority};
+use super::wording::{drop_line, reason_text, state_name, status_text, sync_line, transition_line};
+
+/// Where an instance runs, as the shell found it: the interface and the address our
+/// adverts come from (configured, or the interface's primary one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub ifindex: u32,
+    pub interface: String,
+    pub up: bool,
+    /// None for links without an Ethernet address (then no GARP/NA is possible).
+    pub mac: Option<[u8; 6]>,
+    pub local_address: IpAddr,
+}
+
+/// A checked config for a reload, with a placement (or why there is none) for each of its
+/// instances, by name. Only the instances the reload starts use theirs.
+#[derive(Clone, Debug)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub placements: BTreeMap<String, Result<Placement, String>>,
+}
+
+/// What the shell tells the node. Each is handled at the `now` passed along.
+#[derive(Clone, Debug)]
+pub enum NodeInput<'a> {
+    /// Start every instance of the config given to [`Node::new`].
+    Start,
+    /// A datagram from a VRRP socket on interface `ifindex`.
+    Datagram {
+        ifindex: u32,
+        packet: ReceivedPacket<'a>,
+    },
+    /// [`Node::next_deadline`] has come.
+    Timeout,
+    /// The interface went up or down; `mac` as read when it came up.
+    Link {
+        ifindex: u32,
+        up: bool,
+        mac: Option<[u8; 6]>,
+    },
+    /// One result of a tracker's check (`generation` as in [`NodeAction::RestartTrackers`]).
+    TrackerResult {
+        tracker: usize,
+        generation: u64,
+        healthy: bool,
+        /// A file tracker's integer.
+        value: Option<i64>,
+        detail: String,
+    },
+    /// A tracker of [`NodeAction::RestartTrackers`] could not be started.
+    TrackerSetupFailed {
+        tracker: usize,
+        generation: u64,
+        error: String,
+    },
+    /// An operator or metrics request; answered by [`NodeAction::Reply`] with the same id.
+    Control { request: u64, command: Command },
+    /// The outcome of [`NodeAction::PersistDemoted`].
+    Persisted {
+        request: u64,
+        result: Result<(), String>,
+    },
+    /// SIGHUP: re-read the config.
+    ReloadRequested,
+    /// The outcome of [`NodeAction::LoadConfig`]: a checked config, or why it is not one.
+    ConfigLoaded {
+        generation: u64,
+        result: Result<LoadedConfig, String>,
+    },
+    /// SIGTERM/SIGINT: masters hand over (make-before-break), then everything stops.
+    Stop,
+    /// A second stop request, or the shell cannot go on: stop at once.
+    StopNow,
+}
+
+/// Log levels of [`NodeAction::Log`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// What the node asks the shell to do, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeAction {
+    /// Send this VRRP message from `source` to `destination` (the multicast group, or a
+    /// unicast peer) on `ifindex`, with TTL/hop limit 255.
+    SendAdvertisement {
+        instance: usize,
+        ifindex: u32,
+        source: IpAddr,
+        destination: IpAddr,
+        message: Vec<u8>,
+    },
+    /// Add these addresses to the interface.
+    AddAddresses {
+        instance: String,
+        ifindex: u32,
+        addresses: Vec<(IpAddr, u8)>,
+    },
+    /// Remove them; `leftover` when they are what a previous run left behind at start.
+    RemoveAddresses {
+        instance: String,
+        ifindex: u32,
+        addresses: Vec<(IpAddr, u8)>,
+        leftover: bool,
+    },
+    /// Send one gratuitous ARP frame (RFC 5227 §3, RFC 3768 §8.1.1).
+    SendGratuitousArp {
+        instance: String,
+        ifindex: u32,
+        address: IpAddr,
+        frame: Vec<u8>,
+    },
+    /// Send one unsolicited Neighbor Advertisement (RFC 4861 §7.2.6, RFC 5798 §6.4.2).
+    SendNeighbourAdvertisement {
+        instance: String,
+        ifindex: u32,
+        address: IpAddr,
+        message: Vec<u8>,
+    },
+    Log {
+        level: LogLevel,
+        line: String,
+    },
+    /// Run the notify hooks of one transition (keepalived's state names: MASTER, BACKUP,
+    /// FAULT, STOP).
+    RunHooks {
+        notify: NotifyConfig,
+        instance: String,
+        state: &'static str,
+        old_state: &'static str,
+        priority: u8,
+    },
+    /// Keep this set of demoted instances across restarts; answer with [`NodeInput::Persisted`].
+    PersistDemoted {
+        request: u64,
+        names: BTreeSet<String>,
+    },
+    /// The answer to [`NodeInput::Control`].
+    Reply {
+        request: u64,
+        response: Response,
+    },
+    /// Stop every tracker task and start these; their results carry `generation`.
+    RestartTrackers {
+        generation: u64,
+        trackers: Vec<TrackerConfig>,
+    },
+    /// Load and check the config file again; answer with [`NodeInput::ConfigLoaded`].
+    LoadConfig {
+        generation: u64,
+    },
+    /// sd_notify STATUS=.
+    Status(String),
+    /// sd_notify READY=1 with STATUS= (start-up done, or a reload done).
+    Ready(String),
+    /// sd_notify RELOADING=1.
+    Reloading,
+    /// sd_notify STOPPING=1.
+    Stopping,
+    /// Close the sockets of every interface not in `in_use`.
+    CloseUnusedInterfaces {
+        in_use: Vec<u32>,
+    },
+    /// Everything has stopped: the shell may exit.
+    Exit,
+}
+
+/// What the node knows of one interface its instances run on.
+#[derive(Clone, Debug)]
+struct Link {
+    name: String,
+    up: bool,
+    mac: Option<[u8; 6]>,
+    /// Drops that could not be pinned on an instance (unknown VRID, unparsable packets).
+    drops: BTreeMap<DropReason, u64>,
+}
+
+/// One running virtual router.
+#[derive(Debug)]
+struct Slot {
+    config: InstanceConfig,
+    instance: Instance,
+    ifindex: u32,
+    ipv6: bool,
+    addresses: Vec<(IpAddr, u8)>,
+    /// Source and priority of the last advert the instance accepted, for the
+    /// "last master" part of the transition line.
+    last_advert: Option<(IpAddr, u8)>,
+    /// For `vrrpd status`.
+    last_transition: Option<TransitionRecord>,
+    /// Set when a reload removes or restarts the instance while it is master: it hands
+    /// over (make-before-break) and leaves once the new master is heard.
+    leaving: Option<Leaving>,
+}
+
+/// A reload is taking this instance out: what starts once it has handed over.
+#[derive(Debug, Default)]
+struct Leaving {
+    /// The restarted instance's new config, and any added instance that needs the same
+    /// interface and VRID: they start once this one is gone.
+    then_start: Vec<(InstanceConfig, Result<Placement, String>)>,
+}
+
+impl Slot {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Whether this slot still takes part in the daemon's decisions (sync groups,
+    /// trackers, operator commands): not when a reload is taking it out.
+    fn active(&self) -> bool {
+        self.leaving.is_none()
+    }
+}
+
+/// One health check and what its results amount to so far.
+#[derive(Debug)]
+struct TrackerState {
+    config: TrackerConfig,
+    counter: RiseFall,
+    /// A file tracker's integer (0 until read).
+    value: Option<i64>,
+    last_result: String,
+    checks: u64,
+    failures: u64,
+}
+
+impl TrackerState {
+    fn new(config: TrackerConfig) -> Self {
+        let value = matches!(config.check, CheckConfig::File { .. }).then_some(0);
+        TrackerState {
+            counter: RiseFall::new(config.rise, config.fall),
+            config,
+            value,
+            last_result: "not checked yet".to_owned(),
+            checks: 0,
+            failures: 0,
+        }
+    }
+
+    /// What the policy sees, with an instance's `weight` for it.
+    fn input(&self, weight: i32) -> TrackerInput {
+        match self.value {
+            Some(value) => TrackerInput::File { value, weight },
+            None => TrackerInput::Check {
+                healthy: self.counter.healthy(),
+                weight,
+            },
+        }
+    }
+}
+
+/// One instance as [`Node::instance_states`] shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceView {
+    pub name: String,
+    pub ifindex: u32,
+    pub state: State,
+    /// What it advertises and compares with (1 while demoted).
+    pub advertised_priority: u8,
+    pub preempt: bool,
+    pub handing_over: bool,
+    pub demoted: bool,
+    pub local_address: IpAddr,
+}
+
+/// A demote or promote waiting for [`NodeInput::Persisted`].
+#[derive(Debug)]
+struct PendingHold {
+    request: u64,
+    targets: Vec<String>,
+    demote: bool,
+    wanted: BTreeSet<String>,
+}
+
+/// The demoted set read at start, as the shell found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DemotedAtStart {
+    Instances(BTreeSet<String>),
+    /// The file exists but cannot be read or understood (the text says why).
+    Unreadable(String),
+}
+
+/// Bound on the sync-group cascade per member: each member moves at most a few times per
+/// cascade, so the bound only guards bugs.
+const SYNC_CASCADE_STEPS_PER_MEMBER: usize = 16;
+
+/// Every instance of the daemon and every decision across them. See the module doc.
+#[derive(Debug)]
+pub struct Node {
+    /// The running config: the instances that run, the sync groups, the trackers.
+    config: Config,
+    /// Placements for the instances of `config` not started yet (consumed by Start).
+    initial_placements: BTreeMap<String, Placement>,
+    links: BTreeMap<u32, Link>,
+    slots: Vec<Slot>,
+    trackers: Vec<TrackerState>,
+    /// Bumped whenever the tracker tasks are restarted, so late results of the old ones
+    /// are ignored.
+    tracker_generation: u64,
+    drop_log: DropLogLimiter,
+    /// Transitions (instance name, from, to) its sync group has not reacted to yet.
+    sync_pending: VecDeque<(String, State, State)>,
+    /// Set while the sync groups react, so that the transitions they cause are queued
+    /// rather than handled recursively.
+    following_sync_groups: bool,
+    /// Set once the daemon stops: members shutting down move nobody.
+    stopping: bool,
+    exited: bool,
+    /// Names of the instances demoted by the operator (as persisted).
+    demoted: BTreeSet<String>,
+    pending_holds: Vec<PendingHold>,
+    /// Bumped at each reload request: only the newest reload's result is applied.
+    reload_generation: u64,
+    /// The wall clock at one `now`, so transition records carry a Unix time without the
+    /// node reading a clock.
+    wall_clock: (Instant, u64),
+    actions: VecDeque<NodeAction>,
+}
+
+impl Node {
+    /// A node for `config`, whose instances run where `placements` says (by name). Nothing
+    /// happens until [`NodeInput::Start`]. `unix_ms` is the wall clock at `now`.
+    pub fn new(
+        config: Config,
+        placements: BTreeMap<String, Placement>,
+        demoted: DemotedAtStart,
+        now: Instant,
+        unix_ms: u64,
+    ) -> Self {
+        let mut node = Node {
+            config,
+            initial_placements: placements,
+            links: BTreeMap::new(),
+            slots: Vec::new(),
+            trackers: Vec::new(),
+            tracker_generation: 0,
+            drop_log: DropLogLimiter::new(DROP_WARNING_INTERVAL),
+            sync_pending: VecDeque::new(),
+            following_sync_groups: false,
+            stopping: false,
+            exited: false,
+            demoted: BTreeSet::new(),
+            pending_holds: Vec::new(),
+            reload_generation: 0,
+            wall_clock: (now, unix_ms),
+            actions: VecDeque::new(),
+        };
+        node.demoted = match demoted {
+            DemotedAtStart::Instances(names) => {
+                if !names.is_empty() {
+                    node.log(
+                        LogLevel::Warn,
+                        format!(
+                            "demoted by the operator, staying backup until `vrrpd promote`: {}",
+                            names.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                }
+                names
+            }
+            DemotedAtStart::Unreadable(problem) => {
+                // The operator demoted something, or this file would not exist: the safe
+                // reading during maintenance is that every instance stays demoted.
+                node.log(
+                    LogLevel::Error,
+                    format!(
+                        "{problem}; treating EVERY instance as demoted (they stay backup unless \
+                         no other router serves the addresses). Run `vrrpd promote` to clear it."
+                    ),
+                );
+                node.config
+                    .instances
+                    .iter()
+                    .map(|instance| instance.name.clone())
+                    .collect()
+            }
+        };
+        node
+    }
+
+    /// Handle one input at `now`; then take the actions with [`Node::poll_action`].
+    pub fn handle(&mut self, now: Instant, input: NodeInput<'_>) {
+        match input {
+            NodeInput::Start => self.start(now),
+            NodeInput::Datagram { ifindex, packet } => self.on_datagram(now, ifindex, packet),
+            NodeInput::Timeout => self.fire_timers(now),
+            NodeInput::Link { ifindex, up, mac } => self.on_link(now, ifindex, up, mac),
+            NodeInput::TrackerResult {
+                tracker,
+                generation,
+                healthy,
+                value,
+                detail,
+            } => self.on_tracker_result(now, tracker, generation, healthy, value, detail),
+            NodeInput::TrackerSetupFailed {
+                tracker,
+                generation,
+                error,
+            } => {
+                if generation == self.tracker_generation
+                    && let Some(state) = self.trackers.get_mut(tracker)
+                {
+                    // Keep the tracker (status shows it) but nothing runs it.
+                    state.last_result = error.clone();
+                    self.log(LogLevel::Error, format!("trackers: {error}"));
+                }
+            }
+            NodeInput::Control { request, command } => self.on_control(now, request, command),
+            NodeInput::Persisted { request, result } => self.on_persisted(now, request, result),
+            NodeInput::ReloadRequested => {
+                self.reload_generation += 1;
+                self.push(NodeAction::Reloading);
+                self.push(NodeAction::LoadConfig {
+                    generation: self.reload_generation,
+                });
+            }
+            NodeInput::ConfigLoaded { generation, result } => {
+                self.on_config_loaded(now, generation, result)
+            }
+            NodeInput::Stop => {
+                if self.stopping {
+                    self.shutdown_all(now);
+                } else {
+                    self.begin_stop(now);
+                }
+            }
+            NodeInput::StopNow => {
+                if !self.stopping {
+                    self.push(NodeAction::Stopping);
+                }
+                self.shutdown_all(now);
+            }
+        }
+        self.settle(now);
+    }
+
+    /// The next action to perform, in order.
+    pub fn poll_action(&mut self) -> Option<NodeAction> {
+        self.actions.pop_front()
+    }
+
+    /// When [`NodeInput::Timeout`] is next due; None when no instance has a timer running.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.instance.next_deadline())
+            .min()
+    }
+
+    /// Whether a reload request may be taken now. Not while stopping (it would restart
+    /// instances that are leaving), nor while a reload still hands an instance over: the
+    /// shell leaves the signal pending until then (bounded by MAX_HAND_OVER_WAIT).
+    pub fn accepts_reload(&self) -> bool {
+        !self.stopping && !self.reload_handing_over()
+    }
+
+    /// Whether the interface is known, and up.
+    pub fn link_is_up(&self, ifindex: u32) -> Option<bool> {
+        self.links.get(&ifindex).map(|link| link.up)
+    }
+
+    /// The STATUS= text.
+    pub fn status_text(&self) -> String {
+        status_text(self.slots.iter().map(|slot| {
+            (
+                slot.name(),
+                slot.instance.state(),
+                slot.instance.priority(),
+                slot.instance.is_demoted(),
+            )
+        }))
+    }
+
+    /// The trackers to run, and the generation their results must carry.
+    pub fn tracker_generation(&self) -> u64 {
+        self.tracker_generation
+    }
+
+    /// Whether a stop request came (the node is handing over or has exited).
+    pub fn stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// The generation a [`NodeInput::ConfigLoaded`] must carry to be applied.
+    pub fn reload_generation(&self) -> u64 {
+        self.reload_generation
+    }
+
+    /// The name of the instance that [`NodeAction::SendAdvertisement::instance`] names.
+    pub fn instance_name(&self, index: usize) -> Option<&str> {
+        self.slots.get(index).map(Slot::name)
+    }
+
+    /// Whether [`NodeAction::Exit`] has been emitted.
+    pub fn exited(&self) -> bool {
+        self.exited
+    }
+
+    /// A short view of every instance, in config order (for the simulator and tests).
+    pub fn instance_states(&self) -> Vec<InstanceView> {
+        self.slots
+            .iter()
+            .map(|slot| InstanceView {
+                name: slot.name().to_owned(),
+                ifindex: slot.ifindex,
+                state: slot.instance.state(),
+                advertised_priority: slot.instance.advertised_priority(),
+                preempt: slot.config.preempt,
+                handing_over: slot.instance.handing_over(),
+                demoted: slot.instance.is_demoted(),
+                local_address: slot.instance.params().local_address,
+            })
+            .collect()
+    }
+
+    /// Whether a master is handing over (a stop waits for it).
+    pub fn handing_over(&self) -> bool {
+        self.slots.iter().any(|slot| slot.instance.handing_over())
+    }
+
+    /// What `vrrpd status` reports.
+    pub fn status_report(&self) -> StatusReport {
+        let instances = self
+            .slots
+            .iter()
+            .map(|slot| {
+                let stats = slot.instance.stats();
+                let tracks = self
+                    .tracked(slot)
+                    .into_iter()
+                    .map(|(tracker, weight, input)| {
+                        let contribution = input.contribution();
+                        TrackContribution {
+                            tracker,
+                            weight,
+                            contribution: match contribution {
+                                Contribution::Weight(weight) => weight,
+                                Contribution::Fault => 0,
+                            },
+                            fault: contribution == Contribution::Fault,
+                        }
+                    })
+                    .collect();
+                InstanceStatus {
+                    name: slot.name().to_owned(),
+                    interface: slot.config.interface.clone(),
+                    virtual_router_id: slot.config.virtual_router_id,
+                    state: state_name(slot.instance.state()).to_owned(),
+                    base_priority: slot.config.priority,
+                    effective_priority: slot.instance.priority(),
+                    tracks,
+                    master_address: slot.instance.master_address(),
+                    last_transition: slot.last_transition.clone(),
+                    adverts_sent: stats.adverts_sent,
+                    adverts_received: stats.adverts_received,
+                    transitions: stats.transitions,
+                    drops: stats
+                        .drops
+                        .iter()
+                        .map(|(reason, count)| (reason.label().to_owned(), *count))
+                        .collect(),
+                    demoted: slot.instance.is_demoted(),
+                    handing_over: slot.instance.handing_over(),
+                }
+            })
+            .collect();
+        let trackers = self
+            .trackers
+            .iter()
+            .map(|tracker| TrackerStatus {
+                name: tracker.config.name.clone(),
+                kind: tracker.config.check.kind().to_owned(),
+                healthy: tracker.counter.healthy(),
+                checked: tracker.checks > 0,
+                value: tracker.value,
+                last_result: tracker.last_result.clone(),
+                checks: tracker.checks,
+                failures: tracker.failures,
+            })
+            .collect();
+        let interface_drops = self
+            .links
+            .values()
+            .filter(|link| !link.drops.is_empty())
+            .map(|link| {
+                (
+                    link.name.clone(),
+                    link.drops
+                        .iter()
+                        .map(|(reason, count)| (reason.label().to_owned(), *count))
+                        .collect(),
+                )
+            })
+            .collect();
+        StatusReport {
+            instances,
+            trackers,
+            interface_drops,
+        }
+    }
+
+    // ---- Start, stop -------------------------------------------------------------------
+
+    fn start(&mut self, now: Instant) {
+        if !self.slots.is_empty() || self.exited {
+            return;
+        }
+        let trackers = self.config.trackers.clone();
+        self.restart_trackers(&trackers);
+        let instances = self.config.instances.clone();
+        let placements = std::mem::take(&mut self.initial_placements);
+        for config in instances {
+            match placements.get(&config.name) {
+                Some(placement) => self.start_instance(now, config, placement.clone()),
+                None => self.log(
+                    LogLevel::Error,
+                    format!("({}) cannot start: no interface found for it", config.name),
+                ),
+            }
+        }
+        let status = self.status_text();
+        self.log(LogLevel::Info, format!("vrrpd started: {status}"));
+        self.push(NodeAction::Ready(status));
+    }
+
+    /// Clean leftovers and take the instance out of Initialize.
+    fn start_instance(&mut self, now: Instant, config: InstanceConfig, placement: Placement) {
+        let addresses = config.addresses_with_prefix();
+        let ipv6 = instance_is_ipv6(&config, &addresses);
+        self.links.entry(placement.ifindex).or_insert_with(|| Link {
+            name: placement.interface.clone(),
+            up: placement.up,
+            mac: placement.mac,
+            drops: BTreeMap::new(),
+        });
+        // We are not master yet: whatever a previous run (killed before it could clean
+        // up) or an operator left on the interface must go, or two hosts would answer
+        // for the VIPs.
+        self.push(NodeAction::RemoveAddresses {
+            instance: config.name.clone(),
+            ifindex: placement.ifindex,
+            addresses: addresses.clone(),
+            leftover: true,
+        });
+        let mut instance = Instance::new(config.to_params(placement.local_address));
+        if self.demoted.contains(&config.name) {
+            // Held before Startup, so that it never preempts (nor, as an address owner,
+            // starts as master): see `Instance::demote`.
+            instance.demote(now);
+        }
+        self.log(
+            LogLevel::Debug,
+            format!(
+                "({}) starting on {} from {}",
+                config.name, placement.interface, placement.local_address
+            ),
+        );
+        self.slots.push(Slot {
+            config,
+            instance,
+            ifindex: placement.ifindex,
+            ipv6,
+            addresses,
+            last_advert: None,
+            last_transition: None,
+            leaving: None,
+        });
+        let index = self.slots.len() - 1;
+        self.feed(now, index, Input::Startup);
+        if !placement.up {
+            self.feed(now, index, Input::LinkDown);
+        }
+        self.apply_tracking(now, index);
+    }
+
+    /// The stop request: every instance with `make_before_break` hands over (a master
+    /// resigns with priority 0 but keeps serving its addresses until the new master is
+    /// heard or Master_Down_Interval passes, see [`Input::HandOver`]); the others get the
+    /// RFC's Shutdown event at once. [`Node::settle`] finishes once none is handing over.
+    fn begin_stop(&mut self, now: Instant) {
+        // Members leaving during a stop must not drag their sync groups along.
+        self.stopping = true;
+        self.push(NodeAction::Stopping);
+        for index in 0..self.slots.len() {
+            let input = stop_input(&self.slots[index].config);
+            self.feed(now, index, input);
+        }
+        if self.handing_over() {
+            let names: Vec<&str> = self
+                .slots
+                .iter()
+                .filter(|slot| slot.instance.handing_over())
+                .map(Slot::name)
+                .collect();
+            let line = format!("handing over: {}", names.join(", "));
+            self.log(LogLevel::Info, line);
+        }
+    }
+
+    /// Shutdown event for every instance (RFC 3768 §6.4.2/§6.4.3): a master sends
+    /// priority 0 so a backup takes over in Skew_Time, and addresses are removed.
+    fn shutdown_all(&mut self, now: Instant) {
+        if self.exited {
+            return;
+        }
+        self.stopping = true;
+        for index in 0..self.slots.len() {
+            self.feed(now, index, Input::Shutdown);
+        }
+        self.slots.clear();
+        self.links.clear();
+        self.push(NodeAction::CloseUnusedInterfaces { in_use: Vec::new() });
+        self.exited = true;
+        self.push(NodeAction::Exit);
+    }
+
+    /// After every input: end what has finished (a reload's hand-overs, a stop).
+    fn settle(&mut self, now: Instant) {
+        if self.reload_handing_over() {
+            self.finish_leaving(now);
+        }
+        if self.stopping && !self.exited && !self.handing_over() {
+            self.shutdown_all(now);
+        }
+    }
+
+    // ---- Receiving ---------------------------------------------------------------------
+
+    fn slot_for(&self, ifindex: u32, ipv6: bool, vrid: u8) -> Option<usize> {
+        self.slots.iter().position(|slot| {
+            slot.ifindex == ifindex && slot.ipv6 == ipv6 && slot.config.virtual_router_id == vrid
+        })
+    }
+
+    fn on_datagram(&mut self, now: Instant, ifindex: u32, packet: ReceivedPacket<'_>) {
+        let ipv6 = packet.is_ipv6();
+        let checked = receive::check(packet, |vrid| {
+            let index = self.slot_for(ifindex, ipv6, vrid)?;
+            let slot = &self.slots[index];
+            Some((
+                index,
+                Receiver {
+                    params: slot.instance.params(),
+                    unicast_peers: &slot.config.unicast_peers,
+                },
+            ))
+        });
+        match checked {
+            Ok(accepted) => {
+                let index = accepted.instance;
+                let actions = self.slots[index].instance.handle(
+                    now,
+                    Input::Advertisement {
+                        source: accepted.source,
+                        advert: &accepted.advert,
+                    },
+                );
+                if !actions
+                    .iter()
+                    .any(|action| matches!(action, Action::Dropped { .. }))
+                {
+                    self.slots[index].last_advert =
+                        Some((accepted.source, accepted.advert.priority));
+                }
+                self.perform(now, index, actions);
+            }
+            Err(rejected) => self.count_rejected(now, ifindex, ipv6, rejected),
+        }
+    }
+
+    /// Count (on the instance when the VRID names one, else on the interface) and log.
+    fn count_rejected(&mut self, now: Instant, ifindex: u32, ipv6: bool, rejected: Rejected) {
+        let owner = rejected
+            .vrid
+            .and_then(|vrid| self.slot_for(ifindex, ipv6, vrid));
+        let label = match owner {
+            Some(index) => {
+                let slot = &mut self.slots[index];
+                slot.instance.count_drop(rejected.reason);
+                format!("({})", slot.name())
+            }
+            None => match self.links.get_mut(&ifindex) {
+                Some(link) => {
+                    *link.drops.entry(rejected.reason).or_default() += 1;
+                    link.name.clone()
+                }
+                None => format!("interface index {ifindex}"),
+            },
+        };
+        self.log_drop(now, &label, rejected.reason, rejected.source);
+    }
+
+    /// At most one warning per (reason, source) per [`DROP_WARNING_INTERVAL`].
+    fn log_drop(&mut self, now: Instant, label: &str, reason: DropReason, source: Option<IpAddr>) {
+        let line = drop_line(label, reason, source);
+        let Some(source) = source else {
+            self.log(LogLevel::Debug, line);
+            return;
+        };
+        match self.drop_log.check(now, reason, source) {
+            DropLog::Warn { suppressed: 0 } => self.log(LogLevel::Warn, line),
+            DropLog::Warn { suppressed } => self.log(
+                LogLevel::Warn,
+                format!("{line} ({suppressed} more like it not logged)"),
+            ),
+            DropLog::Quiet => self.log(LogLevel::Debug, line),
+        }
+    }
+
+    // ---- Timers, links -----------------------------------------------------------------
+
+    fn fire_timers(&mut self, now: Instant) {
+        for index in 0..self.slots.len() {
+            let due = self.slots[index]
+                .instance
+                .next_deadline()
+                .is_some_and(|deadline| deadline <= now);
+            if due {
+                let actions = self.slots[index].instance.on_timeout(now);
+                self.perform(now, index, actions);
+            }
+        }
+    }
+
+    fn on_link(&mut self, now: Instant, ifindex: u32, up: bool, mac: Option<[u8; 6]>) {
+        let Some(link) = self.links.get_mut(&ifindex) else {
+            return;
+        };
+        if link.up == up {
+            return; // The kernel notifies for many other changes.
+        }
+        link.up = up;
+        if up {
+            // The MAC may have changed while the link was down (bonding, a new NIC).
+            link.mac = mac.or(link.mac);
+        }
+        let name = link.name.clone();
+        let updown = if up { "up" } else { "down" };
+        self.log(LogLevel::Info, format!("interface {name} is {updown}"));
+        for index in 0..self.slots.len() {
+            if self
+                .slots
+                .get(index)
+                .is_some_and(|slot| slot.ifindex == ifindex)
+            {
+                self.feed(now, index, if up { Input::LinkUp } else { Input::LinkDown });
+                // A held instance changes no state on LinkUp/LinkDown, but whether its
+                // group is at fault does.
+                if let Some(slot) = self.slots.get(index) {
+                    let instance = slot.name().to_owned();
+                    let why = format!("{instance}'s interface {name} is {updown}");
+                    self.recheck_group_of(now, &instance, &why);
+                }
+            }
+        }
+    }
+
+    // ---- Performing an instance's actions ----------------------------------------------
+
+    /// Feed one input to slot `index` and perform what it asks.
+    fn feed(&mut self, now: Instant, index: usize, input: Input<'_>) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        let actions = slot.instance.handle(now, input);
+        self.perform(now, index, actions);
+    }
+
+    /// Turn slot `index`'s actions into the node's, in order; then let the sync groups react.
+    fn perform(&mut self, now: Instant, index: usize, actions: Vec<Action>) {
+        for action in actions {
+            let Some(slot) = self.slots.get(index) else {
+                return;
+            };
+            match action {
+                Action::SendAdvertisement(advert) => self.send_advertisement(index, &advert),
+                Action::AddAddresses => {
+                    let action = NodeAction::AddAddresses {
+                        instance: slot.name().to_owned(),
+                        ifindex: slot.ifindex,
+                        addresses: slot.addresses.clone(),
+                    };
+                    self.push(action);
+                }
+                Action::RemoveAddresses => {
+                    let action = NodeAction::RemoveAddresses {
+                        instance: slot.name().to_owned(),
+                        ifindex: slot.ifindex,
+                        addresses: slot.addresses.clone(),
+                        leftover: false,
+                    };
+                    self.push(action);
+                }
+                Action::SendGratuitousArp => self.announce(index),
+                Action::Transition { from, to, reason } => {
+                    let interface = slot.config.interface.as_str();
+                    let line = transition_line(
+                        slot.name(),
+                        from,
+                        to,
+                        &reason,
+                        slot.last_advert,
+                        interface,
+                    );
+                    let record = TransitionRecord {
+                        from: state_name(from).to_owned(),
+                        to: state_name(to).to_owned(),
+                        reason: reason_text(&reason, slot.last_advert, interface),
+                        at_unix_ms: self.unix_ms(now),
+                    };
+                    let name = slot.name().to_owned();
+                    let hooks = slot
+                        .config
+                        .notify
+                        .clone()
+                        .map(|notify| NodeAction::RunHooks {
+                            notify,
+                            instance: name.clone(),
+                            state: match to {
+                                State::Initialize => "STOP",
+                                other => state_name(other),
+                            },
+                            old_state: state_name(from),
+                            priority: slot.instance.priority(),
+                        });
+                    let leaving = !slot.active();
+                    self.log(LogLevel::Info, line);
+                    if let Some(hooks) = hooks {
+                        self.push(hooks);
+                    }
+                    self.slots[index].last_transition = Some(record);
+                    self.push(NodeAction::Status(self.status_text()));
+                    if !self.stopping && !leaving {
+                        self.sync_pending.push_back((name, from, to));
+                    }
+                }
+                Action::Dropped { reason, source } => {
+                    let label = format!("({})", slot.name());
+                    self.log_drop(now, &label, reason, Some(source));
+                }
+            }
+        }
+        if !self.following_sync_groups && !self.sync_pending.is_empty() {
+            self.following_sync_groups = true;
+            self.follow_sync_groups(now);
+            self.following_sync_groups = false;
+        }
+    }
+
+    /// Encode the advert for each destination: the multicast group (RFC 3768 §5.2.2,
+    /// RFC 5798 §5.1.1.2), or each unicast peer (keepalived `unicast_peer`), whose v3
+    /// pseudo-header then covers that peer (RFC 5798 §5.2.8).
+    fn send_advertisement(&mut self, index: usize, advert: &Advertisement) {
+        let slot = &self.slots[index];
+        let params = slot.instance.params();
+        let source = params.local_address;
+        let ifindex = slot.ifindex;
+        if slot.config.is_unicast() {
+            let messages: Vec<(IpAddr, Vec<u8>)> = slot
+                .config
+                .unicast_peers
+                .iter()
+                // Validation keeps a unicast instance's peers in its own family.
+                .filter(|peer| peer.is_ipv4() == source.is_ipv4())
+                .map(|peer| {
+                    (
+                        *peer,
+                        packet::encode(advert, source, *peer, params.checksum_mode),
+                    )
+                })
+                .collect();
+            for (destination, message) in messages {
+                self.push(NodeAction::SendAdvertisement {
+                    instance: index,
+                    ifindex,
+                    source,
+                    destination,
+                    message,
+                });
+            }
+            return;
+        }
+        let destination = match source {
+            IpAddr::V4(_) => IpAddr::V4(MULTICAST_V4),
+            IpAddr::V6(_) => IpAddr::V6(MULTICAST_V6),
+        };
+        let message = packet::encode(advert, source, destination, params.checksum_mode);
+        self.push(NodeAction::SendAdvertisement {
+            instance: index,
+            ifindex,
+            source,
+            destination,
+            message,
+        });
+    }
+
+    /// One gratuitous ARP per IPv4 virtual address (RFC 3768 §8.1.1), one unsolicited NA
+    /// per IPv6 one (RFC 5798 §6.4.2); the instance schedules the bursts and refreshes.
+    fn announce(&mut self, index: usize) {
+        let slot = &self.slots[index];
+        let Some(mac) = self.links.get(&slot.ifindex).and_then(|link| link.mac) else {
+            let line = format!(
+                "({}) {} has no Ethernet address: no gratuitous ARP/NA",
+                slot.name(),
+                slot.config.interface
+            );
+            self.log(LogLevel::Debug, line);
+            return;
+        };
+        let local_address = slot.instance.params().local_address;
+        let mut announcements = Vec::with_capacity(slot.addresses.len());
+        for (address, _) in &slot.addresses {
+            let instance = slot.name().to_owned();
+            let ifindex = slot.ifindex;
+            match (address, local_address) {
+                (IpAddr::V4(v4), _) => announcements.push(NodeAction::SendGratuitousArp {
+                    instance,
+                    ifindex,
+                    address: *address,
+                    frame: arp::gratuitous_arp_frame(mac, *v4).to_vec(),
+                }),
+                (IpAddr::V6(v6), IpAddr::V6(source)) => {
+                    announcements.push(NodeAction::SendNeighbourAdvertisement {
+                        instance,
+                        ifindex,
+                        address: *address,
+                        message: arp::unsolicited_neighbour_advertisement(mac, *v6, source)
+                            .to_vec(),
+                    })
+                }
+                (IpAddr::V6(_), IpAddr::V4(_)) => {}
+            }
+        }
+        self.actions.extend(announcements);
+    }
+
+    // ---- Sync groups -------------------------------------------------------------------
+
+    /// Let the sync groups react to the queued transitions (see `core::sync_group`), and to
+    /// the transitions that causes, until nothing moves.
+    fn follow_sync_groups(&mut self, now: Instant) {
+        let mut budget = SYNC_CASCADE_STEPS_PER_MEMBER * (self.slots.len() + 1);
+        while let Some((name, from, to)) = self.sync_pending.pop_front() {
+            if budget == 0 {
+                self.log(
+                    LogLevel::Error,
+                    "sync groups did not settle; leaving the remaining transitions alone"
+                        .to_owned(),
+                );
+                self.sync_pending.clear();
+                break;
+            }
+            budget -= 1;
+            let Some(group) = self
+                .config
+                .sync_groups
+                .iter()
+                .find(|group| group.instances.contains(&name))
+            else {
+                continue;
+            };
+            let group_name = group.name.clone();
+            let members = self.group_members(&group.instances);
+            let mover = members
+                .iter()
+                .position(|&index| self.slots[index].name() == name)
+                .map(|member| MemberTransition { member, from, to });
+            let why = format!(
+                "{name} went from {} to {}",
+                state_name(from),
+                state_name(to)
+            );
+            self.command_group(now, &group_name, &members, mover, &why);
+        }
+    }
+
+    /// Slot indexes of the running members of a group, in the group's order.
+    fn group_members(&self, names: &[String]) -> Vec<usize> {
+        names
+            .iter()
+            .filter_map(|name| {
+                self.slots
+                    .iter()
+                    .position(|slot| slot.active() && slot.name() == name)
+            })
+            .collect()
+    }
+
+    fn command_group(
+        &mut self,
+        now: Instant,
+        group: &str,
+        members: &[usize],
+        transition: Option<MemberTransition>,
+        why: &str,
+    ) {
+        let statuses: Vec<MemberStatus> = members
+            .iter()
+            .map(|&index| {
+                let instance = &self.slots[index].instance;
+                MemberStatus {
+                    state: instance.state(),
+                    held: instance.is_held(),
+                    own_fault: instance.is_link_down() && instance.state() == State::Fault,
+                }
+            })
+            .collect();
+        for (member, command) in sync_group::follow(&statuses, transition) {
+            let Some(&index) = members.get(member) else {
+                continue;
+            };
+            let name = self.slots[index].name().to_owned();
+            self.log(LogLevel::Info, sync_line(group, &name, command, why));
+            let input = match command {
+                SyncCommand::ForceBackup => Input::SyncForceBackup,
+                SyncCommand::ForceMaster => Input::SyncForceMaster,
+                SyncCommand::Hold => Input::SyncHold,
+                SyncCommand::Release => Input::SyncRelease,
+            };
+            let actions = self.slots[index].instance.handle(now, input);
+            // perform → follow_sync_groups → perform: the flag stops the recursion one
+            // level down; the transitions this causes are queued and taken by the loop.
+            self.perform(now, index, actions);
+        }
+    }
+
+    /// Re-check the group of instance `name` when something the policy looks at changed
+    /// without a transition (a held instance's link went up or down).
+    fn recheck_group_of(&mut self, now: Instant, name: &str, why: &str) {
+        let Some(group) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|group| group.instances.iter().any(|member| member == name))
+        else {
+            return;
+        };
+        let group_name = group.name.clone();
+        let members = self.group_members(&group.instances);
+        self.command_group(now, &group_name, &members, None, why);
+    }
+
+    /// After a reload: groups may have changed. Re-check every group's holds, and release
+    /// instances held by a group they are no longer in.
+    fn recheck_sync_groups(&mut self, now: Instant) {
+        for index in 0..self.slots.len() {
+            let name = self.slots[index].name().to_owned();
+            let grouped = self
+                .config
+                .sync_groups
+                .iter()
+                .any(|group| group.instances.contains(&name));
+            if !grouped && self.slots[index].instance.is_held() {
+                self.log(
+                    LogLevel::Info,
+                    format!("({name}) no longer in a sync group: released"),
+                );
+                self.feed(now, index, Input::SyncRelease);
+            }
+        }
+        for group in self.config.sync_groups.clone() {
+            let members = self.group_members(&group.instances);
+            self.command_group(now, &group.name, &members, None, "reload");
+        }
+    }
+
+    // ---- Reload ------------------------------------------------------------------------
+
+    fn on_config_loaded(
+        &mut self,
+        now: Instant,
+        generation: u64,
+        result: Result<LoadedConfig, String>,
+    ) {
+        if generation != self.reload_generation {
+            self.log(
+                LogLevel::Debug,
+                "a later SIGHUP superseded this reload".to_owned(),
+            );
+            return;
+        }
+        match result {
+            Err(error) => self.log(
+                LogLevel::Error,
+                format!("reload failed, still running the previous configuration: {error}"),
+            ),
+            Ok(LoadedConfig {
+                config: new_config,
+                mut placements,
+            }) => {
+                if new_config.trackers != self.config.trackers {
+                    // Restart every check; a tracker whose config did not change keeps its
+                    // results (a reload must not reset a failed check to healthy).
+                    self.restart_trackers(&new_config.trackers);
+                }
+                let plan = plan_reload(&self.config.instances, &new_config.instances);
+                // The new groups apply to the instances the reload starts.
+                self.config.sync_groups = new_config.sync_groups.clone();
+                self.config.trackers = new_config.trackers.clone();
+                self.apply_reload(now, plan, &mut placements);
+                // Tracking and hooks change in place (see reload::only_priority_changed).
+                for slot in self.slots.iter_mut().filter(|slot| slot.leaving.is_none()) {
+                    if let Some(fresh) = new_config
+                        .instances
+                        .iter()
+                        .find(|config| config.name == slot.config.name)
+                    {
+                        slot.config.track = fresh.track.clone();
+                        slot.config.notify = fresh.notify.clone();
+                    }
+                }
+                for index in 0..self.slots.len() {
+                    self.apply_tracking(now, index);
+                }
+                // The shell opened sockets for every instance of the new config (it cannot
+                // know the plan): close what no instance ended up using.
+                self.forget_unused_links();
+                self.push(NodeAction::CloseUnusedInterfaces {
+                    in_use: self.interfaces_in_use(),
+                });
+                // Remember only what runs: an instance that failed to start counts as
+                // "added" again at the next reload, which then retries it.
+                let running: Vec<InstanceConfig> = new_config
+                    .instances
+                    .iter()
+                    .filter(|config| self.slots.iter().any(|slot| slot.name() == config.name))
+                    .cloned()
+                    .collect();
+                self.config = Config {
+                    instances: running,
+                    ..new_config
+                };
+                // Keep the config's order for STATUS= and logs.
+                let order: Vec<String> = self
+                    .config
+                    .instances
+                    .iter()
+                    .map(|instance| instance.name.clone())
+                    .collect();
+                self.slots
+                    .sort_by_key(|slot| order.iter().position(|name| name == slot.name()));
+                self.recheck_sync_groups(now);
+                let line = format!("reload done: {}", self.status_text());
+                self.log(LogLevel::Info, line);
+            }
+        }
+        self.push(NodeAction::Ready(self.status_text()));
+    }
+
+    fn apply_reload(
+        &mut self,
+        now: Instant,
+        plan: ReloadPlan,
+        placements: &mut BTreeMap<String, Result<Placement, String>>,
+    ) {
+        let mut placed = |config: InstanceConfig| {
+            let placement = placements
+                .remove(&config.name)
+                .unwrap_or_else(|| Err("no interface found for it".to_owned()));
+            (config, placement)
+        };
+        let mut to_start: Vec<(InstanceConfig, Result<Placement, String>)> =
+            plan.added.into_iter().map(&mut placed).collect();
+        let restarted_names: Vec<String> = plan
+            .restarted
+            .iter()
+            .map(|config| config.name.clone())
+            .collect();
+        let mut restart_configs: Vec<(InstanceConfig, Result<Placement, String>)> =
+            plan.restarted.into_iter().map(&mut placed).collect();
+        for name in plan.removed.iter().chain(restarted_names.iter()) {
+            let Some(index) = self
+                .slots
+                .iter()
+                .position(|slot| slot.active() && slot.name() == name)
+            else {
+                continue;
+            };
+            let restart = restart_configs
+                .iter()
+                .position(|(config, _)| &config.name == name)
+                .map(|position| restart_configs.remove(position));
+            // A master hands over first (make-before-break, like a stop), so that moving
+            // an instance out of this daemon's config loses no packet; everything else
+            // stops at once (RFC 3768 §6.4.3 Shutdown semantics via stop_input).
+            let input = stop_input(&self.slots[index].config);
+            self.feed(now, index, input);
+            if self.slots[index].instance.handing_over() {
+                self.log(
+                    LogLevel::Info,
+                    format!("({name}) handing over before the reload stops it"),
+                );
+                self.slots[index].leaving = Some(Leaving {
+                    then_start: restart.into_iter().collect(),
+                });
+            } else {
+                self.slots.remove(index);
+                self.log(LogLevel::Info, format!("({name}) stopped by reload"));
+                to_start.extend(restart);
+            }
+        }
+        for (name, priority) in &plan.reprioritized {
+            if let Some(index) = self
+                .slots
+                .iter()
+                .position(|slot| slot.active() && slot.name() == name)
+            {
+                self.slots[index].config.priority = *priority;
+                self.log(
+                    LogLevel::Info,
+                    format!("({name}) priority changed to {priority} by reload"),
+                );
+                // The trackers' weights apply on top of the new base.
+                self.apply_tracking(now, index);
+            }
+        }
+        for (config, placement) in to_start {
+            self.start_or_queue(now, config, placement);
+        }
+    }
+
+    /// Start `config` now, or, when an instance that a reload is taking out still holds
+    /// its interface and VRID (a rename, say), once that one has handed over.
+    fn start_or_queue(
+        &mut self,
+        now: Instant,
+        config: InstanceConfig,
+        placement: Result<Placement, String>,
+    ) {
+        let clashing = self.slots.iter().position(|slot| {
+            slot.leaving.is_some()
+                && slot.config.interface == config.interface
+                && slot.config.virtual_router_id == config.virtual_router_id
+        });
+        if let Some(index) = clashing {
+            let line = format!(
+                "({}) starts once ({}) has handed over VRID {} on {}",
+                config.name,
+                self.slots[index].name(),
+                config.virtual_router_id,
+                config.interface
+            );
+            self.log(LogLevel::Info, line);
+            if let Some(leaving) = &mut self.slots[index].leaving {
+                leaving.then_start.push((config, placement));
+            }
+            return;
+        }
+        let name = config.name.clone();
+        match placement {
+            Ok(placement) => {
+                self.start_instance(now, config, placement);
+                self.log(LogLevel::Info, format!("({name}) started by reload"));
+            }
+            Err(error) => self.log(LogLevel::Error, format!("({name}) cannot start: {error}")),
+        }
+    }
+
+    /// Whether a reload is still waiting for an instance to hand over.
+    fn reload_handing_over(&self) -> bool {
+        self.slots.iter().any(|slot| slot.leaving.is_some())
+    }
+
+    /// Take out the instances a reload removed once their hand-over is over (the new
+    /// master was heard, or the wait ran out), and start what waited for them.
+    fn finish_leaving(&mut self, now: Instant) {
+        while let Some(index) = self
+            .slots
+            .iter()
+            .position(|slot| slot.leaving.is_some() && !slot.instance.handing_over())
+        {
+            let slot = self.slots.remove(index);
+            self.log(
+                LogLevel::Info,
+                format!("({}) stopped by reload (handed over)", slot.name()),
+            );
+            if !self.stopping {
+                for (config, placement) in slot
+                    .leaving
+                    .map(|leaving| leaving.then_start)
+                    .unwrap_or_default()
+                {
+                    self.start_or_queue(now, config, placement);
+                }
+            }
+            self.forget_unused_links();
+            self.push(NodeAction::CloseUnusedInterfaces {
+                in_use: self.interfaces_in_use(),
+            });
+            if !self.stopping {
+                self.push(NodeAction::Status(self.status_text()));
+            }
+        }
+    }
+
+    /// The interfaces an instance runs on, or will once a hand-over ends.
+    fn interfaces_in_use(&self) -> Vec<u32> {
+        let mut in_use: Vec<u32> = self.slots.iter().map(|slot| slot.ifindex).collect();
+        for slot in &self.slots {
+            if let Some(leaving) = &slot.leaving {
+                in_use.extend(
+                    leaving
+                        .then_start
+                        .iter()
+                        .filter_map(|(_, placement)| placement.as_ref().ok())
+                        .map(|placement| placement.ifindex),
+                );
+            }
+        }
+        in_use.sort_unstable();
+        in_use.dedup();
+        in_use
+    }
+
+    /// Forget the interfaces no instance uses any more (their drop counters go with them).
+    fn forget_unused_links(&mut self) {
+        let in_use = self.interfaces_in_use();
+        self.links.retain(|ifindex, _| in_use.contains(ifindex));
+    }
+
+    // ---- Trackers ----------------------------------------------------------------------
+
+    /// A new generation of trackers; a tracker whose config did not change keeps its results.
+    fn restart_trackers(&mut self, configs: &[TrackerConfig]) {
+        self.tracker_generation += 1;
+        let mut previous = std::mem::take(&mut self.trackers);
+        for config in configs {
+            let state = match previous.iter().position(|old| old.config == *config) {
+                Some(position) => previous.swap_remove(position),
+                None => TrackerState::new(config.clone()),
+            };
+            self.trackers.push(state);
+        }
+        self.push(NodeAction::RestartTrackers {
+            generation: self.tracker_generation,
+            trackers: configs.to_vec(),
+        });
+    }
+
+    fn on_tracker_result(
+        &mut self,
+        now: Instant,
+        tracker: usize,
+        generation: u64,
+        healthy: bool,
+        value: Option<i64>,
+        detail: String,
+    ) {
+        if generation != self.tracker_generation {
+            return; // From a tracker that a reload replaced.
+        }
+        let Some(state) = self.trackers.get_mut(tracker) else {
+            return;
+        };
+        state.checks += 1;
+        if !healthy {
+            state.failures += 1;
+        }
+        let name = state.config.name.clone();
+        let (changed, line) = match (state.value, value) {
+            (Some(old), Some(new)) => {
+                state.value = Some(new);
+                let line =
+                    (old != new).then(|| (LogLevel::Info, format!("tracker {name}: {detail}")));
+                (old != new, line)
+            }
+            _ => match state.counter.record(healthy) {
+                Some(true) => (
+                    true,
+                    Some((LogLevel::Info, format!("tracker {name} is up: {detail}"))),
+                ),
+                Some(false) => (
+                    true,
+                    Some((LogLevel::Warn, format!("tracker {name} is down: {detail}"))),
+                ),
+                None => (
+                    false,
+                    Some((LogLevel::Debug, format!("tracker {name}: {detail}"))),
+                ),
+            },
+        };
+        state.last_result = detail;
+        if let Some((level, line)) = line {
+            self.log(level, line);
+        }
+        if changed {
+            for index in 0..self.slots.len() {
+                if self.slots[index]
+                    .config
+                    .track
+                    .iter()
+                    .any(|track| track.tracker == name)
+                {
+                    self.apply_tracking(now, index);
+                }
+            }
+        }
+    }
+
+    /// The instance's tracked inputs: (tracker name, weight, what the policy sees).
+    fn tracked(&self, slot: &Slot) -> Vec<(String, i32, TrackerInput)> {
+        slot.config
+            .track
+            .iter()
+            .filter_map(|track| {
+                let tracker = self
+                    .trackers
+                    .iter()
+                    .find(|tracker| tracker.config.name == track.tracker)?;
+                Some((
+                    track.tracker.clone(),
+                    track.weight,
+                    tracker.input(track.weight),
+                ))
+            })
+            .collect()
+    }
+
+    /// Recompute the effective priority and the tracker FAULT of slot `index` and hand
+    /// them to the instance.
+    fn apply_tracking(&mut self, now: Instant, index: usize) {
+        let Some(slot) = self.slots.get(index).filter(|slot| slot.active()) else {
+            return;
+        };
+        let tracked = self.tracked(slot);
+        let effective = effective_priority(
+            slot.config.priority,
+            tracked.iter().map(|(_, _, input)| *input),
+        );
+        let faulting = tracked
+            .iter()
+            .find(|(_, _, input)| input.contribution() == Contribution::Fault)
+            .map(|(name, _, _)| name.clone());
+        if effective.priority != slot.instance.priority() {
+            let line = format!(
+                "({}) priority {} -> {} (base {})",
+                slot.name(),
+                slot.instance.priority(),
+                effective.priority,
+                slot.config.priority
+            );
+            self.log(LogLevel::Info, line);
+            let actions = self.slots[index]
+                .instance
+                .set_priority(now, effective.priority);
+            self.perform(now, index, actions);
+        }
+        let held = self.slots[index].instance.tracker_fault();
+        match faulting {
+            Some(tracker) if !held => {
+                self.feed(now, index, Input::TrackerFault { tracker: &tracker })
+            }
+            None if held => self.feed(now, index, Input::TrackerRecovered),
+            _ => {}
+        }
+    }
+
+    // ---- Operator commands -------------------------------------------------------------
+
+    fn on_control(&mut self, now: Instant, request: u64, command: Command) {
+        match command {
+            Command::Status => {
+                let response = Response::status(self.status_report());
+                self.push(NodeAction::Reply { request, response });
+            }
+            Command::Demote { instance } => self.request_hold(now, request, instance, true),
+            Command::Promote { instance } => self.request_hold(now, request, instance, false),
+        }
+    }
+
+    /// `vrrpd demote` (`demote` true) or `vrrpd promote` for one instance, or all of them.
+    /// The hold is saved before the instance is touched ([`NodeAction::PersistDemoted`]):
+    /// a demote that cannot be kept across a restart is refused rather than half done.
+    fn request_hold(&mut self, now: Instant, request: u64, name: Option<String>, demote: bool) {
+        let targets: Vec<usize> = match &name {
+            None => (0..self.slots.len())
+                .filter(|&index| self.slots[index].active())
+                .collect(),
+            Some(name) => match self
+                .slots
+                .iter()
+                .position(|slot| slot.active() && slot.name() == name)
+            {
+                // A sync group's members are master together: demoting one alone would
+                // have the group pull it back (or push the others out without a
+                // hand-over), so the hold applies to the whole group.
+                Some(index) => match self
+                    .config
+                    .sync_groups
+                    .iter()
+                    .find(|group| group.instances.iter().any(|member| member == name))
+                {
+                    Some(group) => self.group_members(&group.instances),
+                    None => vec![index],
+                },
+                None => {
+                    let known: Vec<&str> = self.slots.iter().map(Slot::name).collect();
+                    let response = Response::error(format!(
+                        "no instance named {name:?} (instances: {})",
+                        known.join(", ")
+                    ));
+                    self.push(NodeAction::Reply { request, response });
+                    return;
+                }
+            },
+        };
+        let targets: Vec<String> = targets
+            .into_iter()
+            .map(|index| self.slots[index].name().to_owned())
+            .collect();
+        let mut wanted = self.demoted.clone();
+        match (demote, &name) {
+            (true, _) => wanted.extend(targets.iter().cloned()),
+            // Promote everything also clears names no instance has any more.
+            (false, None) => wanted.clear(),
+            (false, Some(_)) => {
+                for target in &targets {
+                    wanted.remove(target);
+                }
+            }
+        }
+        if wanted == self.demoted {
+            self.apply_hold(now, request, &targets, demote);
+            return;
+        }
+        self.push(NodeAction::PersistDemoted {
+            request,
+            names: wanted.clone(),
+        });
+        self.pending_holds.push(PendingHold {
+            request,
+            targets,
+            demote,
+            wanted,
+        });
+    }
+
+    fn on_persisted(&mut self, now: Instant, request: u64, result: Result<(), String>) {
+        let Some(position) = self
+            .pending_holds
+            .iter()
+            .position(|pending| pending.request == request)
+        else {
+            return;
+        };
+        let pending = self.pending_holds.remove(position);
+        match result {
+            Err(error) => {
+                self.log(LogLevel::Error, error.clone());
+                let response = Response::error(format!("nothing changed: {error}"));
+                self.push(NodeAction::Reply { request, response });
+            }
+            Ok(()) => {
+                self.demoted = pending.wanted;
+                self.apply_hold(now, request, &pending.targets, pending.demote);
+            }
+        }
+    }
+
+    fn apply_hold(&mut self, now: Instant, request: u64, targets: &[String], demote: bool) {
+        let mut changes = Vec::new();
+        for name in targets {
+            let Some(index) = self
+                .slots
+                .iter()
+                .position(|slot| slot.active() && slot.name() == name)
+            else {
+                continue;
+            };
+            let slot = &mut self.slots[index];
+            let was = slot.instance.state();
+            let was_demoted = slot.instance.is_demoted();
+            let actions = if demote {
+                slot.instance.demote(now)
+            } else {
+                slot.instance.promote(now)
+            };
+            let handing_over = slot.instance.handing_over();
+            let state = state_name(was);
+            let message = match (demote, was_demoted, was) {
+                (true, true, _) => format!("{state}, already demoted"),
+                (true, false, State::Master) if handing_over => format!(
+                    "MASTER: handing over (priority 0 sent; keeps the addresses until the \
+                     new master is heard, at most {:.1}s), then stays BACKUP",
+                    slot.instance
+                        .master_down_interval()
+                        .min(MAX_HAND_OVER_WAIT)
+                        .as_secs_f64()
+                ),
+                (true, false, _) => format!("{state}: demoted, stays BACKUP"),
+                (false, false, _) => format!("{state}, was not demoted"),
+                (false, true, State::Backup) => format!(
+                    "BACKUP: promoted, advertising priority {} again (preempts a lower-priority \
+                     master within Master_Down_Interval)",
+                    slot.instance.priority()
+                ),
+                (false, true, _) => format!(
+                    "{state}: promoted, priority {} again",
+                    slot.instance.priority()
+                ),
+            };
+            let verb = if demote { "demote" } else { "promote" };
+            let line = format!("({}) operator {verb}: {message}", slot.name());
+            changes.push(HoldChange {
+                instance: slot.name().to_owned(),
+                message,
+                handing_over,
+            });
+            self.log(LogLevel::Info, line);
+            self.perform(now, index, actions);
+        }
+        self.push(NodeAction::Status(self.status_text()));
+        self.push(NodeAction::Reply {
+            request,
+            response: Response::changes(changes),
+        });
+    }
+
+    // ---- Helpers -----------------------------------------------------------------------
+
+    fn push(&mut self, action: NodeAction) {
+        self.actions.push_back(action);
+    }
+
+    fn log(&mut self, level: LogLevel, line: String) {
+        self.actions.push_back(NodeAction::Log { level, line });
+    }
+
+    fn unix_ms(&self, now: Instant) -> u64 {
+        let (at, unix_ms) = self.wall_clock;
+        let elapsed = u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(0);
+        unix_ms.saturating_add(elapsed)
+    }
+}
+
+/// IPv6 when the virtual addresses (or, with none, the source address) are IPv6.
+pub fn instance_is_ipv6(config: &InstanceConfig, addresses: &[(IpAddr, u8)]) -> bool {
+    match addresses.first() {
+        Some((address, _)) => address.is_ipv6(),
+        None => config
+            .source_address
+            .is_some_and(|address| address.is_ipv6()),
+    }
+}
+
+/// How long the node may sleep at most when nothing has a deadline (Initialize/Fault only):
+/// the shell wakes up this often anyway.
+pub const IDLE_WAKE_UP: Duration = Duration::from_secs(3600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::reload::tests::instance;
+
+    #[test]
+    fn ipv6_instances_are_recognised_by_their_addresses() {
+        let mut config = instance("a", 100);
+        assert!(!instance_is_ipv6(
+            &config,
+            &[("192.0.2.40".parse().unwrap(), 32)]
+        ));
+        assert!(instance_is_ipv6(
+            &config,
+            &[("2001:db8::40".parse().unwrap(), 128)]
+        ));
+        config.source_address = Some("fe80::1".parse().unwrap());
+        assert!(instance_is_ipv6(&config, &[]));
+    }
+}
