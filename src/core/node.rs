@@ -859,10 +859,55 @@ impl Node {
                 .next_deadline()
                 .is_some_and(|deadline| deadline <= now);
             if due {
+                let was_handing_over = self.slots[index].instance.handing_over();
                 let actions = self.slots[index].instance.on_timeout(now);
                 self.perform(now, index, actions);
+                if was_handing_over {
+                    self.after_hand_over_kept(now, index);
+                }
             }
         }
+    }
+
+    /// A hand-over that nobody took over ends with the instance keeping its addresses, as
+    /// MASTER, without a transition. If a member of its sync group already became BACKUP
+    /// meanwhile (it handed over to the other router, whose group then followed), the
+    /// group told this one to leave MASTER too but a hand-over ignores that: do it now,
+    /// so that the members are master together or not at all.
+    fn after_hand_over_kept(&mut self, now: Instant, index: usize) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        if slot.instance.handing_over() || slot.instance.state() != State::Master || !slot.active()
+        {
+            return;
+        }
+        let name = slot.name().to_owned();
+        let Some(group) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|group| group.instances.contains(&name))
+        else {
+            return;
+        };
+        let group_name = group.name.clone();
+        let members = self.group_members(&group.instances);
+        let Some(sibling) = members
+            .iter()
+            .map(|&member| &self.slots[member])
+            .find(|member| member.instance.state() == State::Backup && !member.instance.is_held())
+            .map(|member| member.name().to_owned())
+        else {
+            return;
+        };
+        let why =
+            format!("{name} kept MASTER (nobody took over its hand-over) but {sibling} is BACKUP");
+        self.log(
+            LogLevel::Info,
+            sync_line(&group_name, &name, SyncCommand::ForceBackup, &why),
+        );
+        self.feed(now, index, Input::SyncForceBackup);
     }
 
     fn on_link(&mut self, now: Instant, ifindex: u32, up: bool, mac: Option<[u8; 6]>) {

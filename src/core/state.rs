@@ -706,13 +706,13 @@ impl Instance {
         let Some(hand_over) = self.hand_over.take() else {
             return;
         };
-        if hand_over.then == AfterHandOver::Backup
-            && self.demoted
-            && reason == TransitionReason::HandOverTimedOut
-        {
-            // Nobody took over from a demoted master: nobody else can protect the
-            // addresses, so it keeps them (it never let go of them) and advertises again,
-            // at DEMOTED_PRIORITY, so any peer that appears takes over at once.
+        if hand_over.then == AfterHandOver::Backup && reason == TransitionReason::HandOverTimedOut {
+            // Nobody took over from a master that meant to stay up as a backup (a demote,
+            // even one promoted again meanwhile): nobody else can protect the addresses, so
+            // it keeps them (it never let go of them) and advertises again, at the priority
+            // it now has (DEMOTED_PRIORITY while demoted, so any peer that appears takes
+            // over at once). Letting go here would leave the addresses with nobody until a
+            // backup's Master_Down_Timer fires (found by the simulator, tests/simulation.rs).
             self.send_advertisement(self.advertised_priority(), actions);
             self.advert_at = Some(now + self.advert_interval());
             return;
@@ -2230,6 +2230,25 @@ mod tests {
         );
         assert!(instance.handing_over());
         assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn a_demote_hand_over_promoted_meanwhile_keeps_the_addresses_when_nobody_takes_over() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.demote(became);
+        assert!(instance.handing_over());
+        // Promoted before anyone took over (the peer was down when priority 0 went out).
+        assert!(instance.promote(became + ms(500)).is_empty());
+        let deadline = instance.next_deadline().unwrap();
+        let actions = instance.on_timeout(deadline);
+        assert!(!actions.contains(&Action::RemoveAddresses), "{actions:?}");
+        assert_eq!(sent_priorities(&actions), vec![150]);
+        assert_eq!(instance.state(), State::Master);
+        assert!(!instance.handing_over());
+        assert_eq!(
+            instance.next_deadline(),
+            Some(deadline + Duration::from_secs(1))
+        );
     }
 
     #[test]
