@@ -16,8 +16,8 @@
 //! and its regex engines are most of the binary's code and a good part of its start-up
 //! heap, and a process that never runs that code never has it resident.
 //!
-//! API CONTRACT (shared by the driver, the importer and the NixOS module): keep
-//! these field names and JSON keys; add fields, docs and validation freely.
+//! The JSON keys are a published interface (the schema, the importer's output and the
+//! NixOS module all write them): renaming one breaks every existing config.
 
 mod health;
 mod humanize;

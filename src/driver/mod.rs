@@ -1,13 +1,14 @@
-//! The I/O shell around the pure core: raw VRRP sockets ([`socket`]), netlink
-//! ([`netlink`]), gratuitous ARP ([`garp`]), systemd notification ([`systemd`])
-//! and the event loop that ties them to [`crate::core::Instance`] ([`runtime`]).
+//! The I/O shell around the pure core: raw VRRP sockets ([`socket`], [`interfaces`]),
+//! netlink ([`netlink`]), gratuitous ARP and NA ([`garp`]), systemd notification
+//! ([`systemd`]), health-check tasks ([`checks`]), notify hooks ([`notify`]), the control
+//! socket and metrics ([`control`], [`metrics`]), the demoted-set file ([`demoted`]) and
+//! the event loop that ties them to [`crate::core::node::Node`] ([`runtime`]).
 //!
-//! Everything that touches the kernel lives here; everything that decides lives
-//! in [`crate::core`]. The runtime's decisions about *how* to talk to operators
-//! (log lines, status text, reload plans, log rate limits) are plain functions in
-//! [`runtime`] so they are unit-tested without root.
+//! Everything that touches the kernel lives here; everything that decides lives in
+//! [`crate::core`] (see docs/architecture.md).
 
 pub mod garp;
+pub mod interfaces;
 pub mod netlink;
 pub mod runtime;
 pub mod socket;

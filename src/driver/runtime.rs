@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,17 +23,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{self, Config, ConfigError, InstanceConfig};
+use crate::config::{self, Config, ConfigError};
 use crate::core::node::{
-    DemotedAtStart, IDLE_WAKE_UP, LoadedConfig, LogLevel, Node, NodeAction, NodeInput, Placement,
-    instance_is_ipv6,
+    DemotedAtStart, IDLE_WAKE_UP, LoadedConfig, LogLevel, Node, NodeAction, NodeInput,
 };
-use crate::core::packet::MULTICAST_V4;
-use crate::core::receive::ReceivedPacket;
 use crate::driver::checks::{CheckSetupError, TrackerReport, spawn_tracker};
 use crate::driver::control::{ControlRequest, ControlServer, Response};
 use crate::driver::demoted::{DemotedStore, Loaded};
-use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
+use crate::driver::interfaces::{self, Interface, ReceiveFailure, Received, place};
 use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, LinkEvent, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::notify::{NotifyQueue, hooks_for};
@@ -130,64 +126,6 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     ))
 }
 
-/// A datagram the loop received; its bytes are the first `length` of the loop's
-/// receive buffer (no copy, no allocation per advert).
-#[derive(Clone, Copy, Debug)]
-enum Received {
-    /// A raw IPv4 datagram, header included.
-    Ipv4 { ifindex: u32, length: usize },
-    /// A VRRP message from a raw IPv6 socket (no header: source and hop limit come alongside).
-    Ipv6 {
-        ifindex: u32,
-        source: Ipv6Addr,
-        hop_limit: Option<u8>,
-        length: usize,
-    },
-}
-
-impl Received {
-    fn input(self, buffer: &[u8]) -> NodeInput<'_> {
-        let bytes = |length: usize| buffer.get(..length).unwrap_or(buffer);
-        match self {
-            Received::Ipv4 { ifindex, length } => NodeInput::Datagram {
-                ifindex,
-                packet: ReceivedPacket::Ipv4(bytes(length)),
-            },
-            Received::Ipv6 {
-                ifindex,
-                source,
-                hop_limit,
-                length,
-            } => NodeInput::Datagram {
-                ifindex,
-                packet: ReceivedPacket::Ipv6 {
-                    source,
-                    hop_limit,
-                    message: bytes(length),
-                },
-            },
-        }
-    }
-}
-
-/// A socket read failed with something other than "nothing queued".
-#[derive(Debug)]
-struct ReceiveFailure {
-    interface: String,
-    ipv6: bool,
-    error: io::Error,
-}
-
-/// The sockets of one interface that at least one instance runs on.
-#[derive(Debug)]
-struct Interface {
-    name: String,
-    socket_v4: Option<Arc<VrrpSocketV4>>,
-    socket_v6: Option<Arc<VrrpSocketV6>>,
-    garp: Option<GarpSender>,
-    neighbour_advertiser: Option<NeighbourAdvertiser>,
-}
-
 /// What the loop owns besides the node: the kernel and systemd side.
 struct Shell {
     config_path: PathBuf,
@@ -278,7 +216,8 @@ async fn run_loop(
         let placement = place(&netlink, &mut interfaces, instance).await?;
         placements.insert(instance.name.clone(), placement);
     }
-    let node = Node::new(config, placements, demoted, Instant::now(), unix_ms_now());
+    let started = Instant::now();
+    let node = Node::new(config, placements, demoted, started, unix_ms_now());
     let mut shell = Shell {
         config_path,
         node,
@@ -296,7 +235,7 @@ async fn run_loop(
         starting: true,
         exited: false,
     };
-    shell.feed(Instant::now(), NodeInput::Start).await;
+    shell.feed(started, NodeInput::Start).await;
     shell.starting = false;
     if let Some(failure) = shell.startup_failure.take() {
         return Err(failure);
@@ -357,7 +296,7 @@ async fn run_loop(
             // it first (RFC 3768 §6.4.2). When the packet and the timer are ready
             // together (after a scheduling stall), this branch takes the packets
             // first, at most EVENT_QUEUE_LEN once the timer is due.
-            result = std::future::poll_fn(|cx| shell.poll_receive(cx, &mut buffer)), if receiving => {
+            result = std::future::poll_fn(|cx| interfaces::poll_receive(&shell.interfaces, cx, &mut buffer)), if receiving => {
                 Event::Received(result)
             }
             expired = std::future::poll_fn(|cx| timer.poll_expired(cx)) => Event::Timer(expired),
@@ -478,94 +417,6 @@ enum Event {
     Control(ControlRequest),
 }
 
-/// Find where `config` runs (its interface and source address) and open the sockets its
-/// family needs there.
-async fn place(
-    netlink: &Netlink,
-    interfaces: &mut HashMap<u32, Interface>,
-    config: &InstanceConfig,
-) -> Result<Placement, RunError> {
-    let addresses = config.addresses_with_prefix();
-    let ipv6 = instance_is_ipv6(config, &addresses);
-    let link = netlink.link_by_name(&config.interface).await?;
-    let local_address = match config.configured_source() {
-        Some(address) => address,
-        None => {
-            let virtual_only: Vec<IpAddr> = addresses.iter().map(|(address, _)| *address).collect();
-            netlink
-                .primary_address(link.index, ipv6, &virtual_only)
-                .await?
-                .ok_or_else(|| RunError::NoLocalAddress {
-                    instance: config.name.clone(),
-                    interface: config.interface.clone(),
-                    family: if ipv6 { "IPv6 link-local" } else { "IPv4" },
-                })?
-        }
-    };
-    open_interface(interfaces, link.index, &link.name, ipv6, local_address)?;
-    Ok(Placement {
-        ifindex: link.index,
-        interface: link.name,
-        up: link.up,
-        mac: link.mac,
-        local_address,
-    })
-}
-
-/// Make sure the interface has the sockets an instance of this family needs.
-fn open_interface(
-    interfaces: &mut HashMap<u32, Interface>,
-    ifindex: u32,
-    name: &str,
-    ipv6: bool,
-    local_address: IpAddr,
-) -> Result<(), RunError> {
-    let socket_error = |what: &'static str, source: io::Error| RunError::Socket {
-        what,
-        interface: name.to_owned(),
-        source,
-    };
-    let interface = interfaces.entry(ifindex).or_insert_with(|| Interface {
-        name: name.to_owned(),
-        socket_v4: None,
-        socket_v6: None,
-        garp: None,
-        neighbour_advertiser: None,
-    });
-    if !ipv6 && interface.socket_v4.is_none() {
-        let socket = Arc::new(
-            VrrpSocketV4::open(name, ifindex)
-                .map_err(|source| socket_error("raw VRRP socket (IPv4)", source))?,
-        );
-        interface.socket_v4 = Some(socket);
-        interface.garp = Some(
-            GarpSender::open(ifindex)
-                .map_err(|source| socket_error("gratuitous ARP socket", source))?,
-        );
-    }
-    if ipv6 && interface.socket_v6.is_none() {
-        let IpAddr::V6(link_local) = local_address else {
-            return Err(socket_error(
-                "raw VRRP socket (IPv6)",
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "an IPv6 instance needs an IPv6 source address",
-                ),
-            ));
-        };
-        let socket = Arc::new(
-            VrrpSocketV6::open(name, ifindex, link_local)
-                .map_err(|source| socket_error("raw VRRP socket (IPv6)", source))?,
-        );
-        interface.socket_v6 = Some(socket);
-        interface.neighbour_advertiser = Some(
-            NeighbourAdvertiser::open(name, ifindex, link_local)
-                .map_err(|source| socket_error("neighbour advertisement socket", source))?,
-        );
-    }
-    Ok(())
-}
-
 /// Give the heap that start-up used (config parsing, schema compilation, netlink
 /// dumps) back to the kernel: the daemon then runs for months on a small steady
 /// working set, and glibc would otherwise keep the freed pages resident.
@@ -618,8 +469,23 @@ impl Shell {
                 destination,
                 message,
             } => {
-                self.send_advertisement(instance, ifindex, source, destination, &message)
-                    .await
+                let Some(interface) = self.interfaces.get(&ifindex) else {
+                    return;
+                };
+                if let Err(error) =
+                    interfaces::send_advertisement(interface, source, destination, &message).await
+                {
+                    let name = self.node.instance_name(instance).unwrap_or("?");
+                    let to = if destination.is_multicast() {
+                        String::new()
+                    } else {
+                        format!(" to {destination}")
+                    };
+                    warn!(
+                        "({name}) cannot send an advertisement{to} on {}: {error}",
+                        interface.name
+                    );
+                }
             }
             NodeAction::AddAddresses {
                 instance,
@@ -788,97 +654,6 @@ impl Shell {
             || format!("interface index {ifindex}"),
             |interface| interface.name.clone(),
         )
-    }
-
-    async fn send_advertisement(
-        &self,
-        instance: usize,
-        ifindex: u32,
-        source: IpAddr,
-        destination: IpAddr,
-        message: &[u8],
-    ) {
-        let Some(interface) = self.interfaces.get(&ifindex) else {
-            return;
-        };
-        let result = match (
-            source,
-            destination,
-            &interface.socket_v4,
-            &interface.socket_v6,
-        ) {
-            (IpAddr::V4(source), IpAddr::V4(group), Some(socket), _) if group == MULTICAST_V4 => {
-                socket.send_from(message, source).await
-            }
-            // Unicast mode: TTL 255 like multicast (the socket sets IP_TTL too).
-            (IpAddr::V4(source), IpAddr::V4(peer), Some(socket), _) => {
-                socket.send_to(message, peer, Some(source)).await
-            }
-            (IpAddr::V6(_), IpAddr::V6(_), _, Some(socket)) => socket.send(message).await,
-            _ => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "no socket of the instance's family",
-            )),
-        };
-        if let Err(error) = result {
-            let name = self.node.instance_name(instance).unwrap_or("?");
-            let to = if destination.is_multicast() {
-                String::new()
-            } else {
-                format!(" to {destination}")
-            };
-            warn!(
-                "({name}) cannot send an advertisement{to} on {}: {error}",
-                interface.name
-            );
-        }
-    }
-
-    /// Wait until one of the VRRP sockets has a datagram and read it into `buffer`.
-    fn poll_receive(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buffer: &mut [u8],
-    ) -> std::task::Poll<Result<Received, ReceiveFailure>> {
-        use std::task::Poll;
-        let failure = |interface: &Interface, ipv6: bool, error: io::Error| ReceiveFailure {
-            interface: interface.name.clone(),
-            ipv6,
-            error,
-        };
-        for interface in self.interfaces.values() {
-            if let Some(socket) = &interface.socket_v4 {
-                match socket.poll_recv(cx, buffer) {
-                    Poll::Ready(Ok(length)) => {
-                        return Poll::Ready(Ok(Received::Ipv4 {
-                            ifindex: socket.ifindex(),
-                            length,
-                        }));
-                    }
-                    Poll::Ready(Err(error)) => {
-                        return Poll::Ready(Err(failure(interface, false, error)));
-                    }
-                    Poll::Pending => {}
-                }
-            }
-            if let Some(socket) = &interface.socket_v6 {
-                match socket.poll_recv(cx, buffer) {
-                    Poll::Ready(Ok(received)) => {
-                        return Poll::Ready(Ok(Received::Ipv6 {
-                            ifindex: socket.ifindex(),
-                            source: received.source,
-                            hop_limit: received.hop_limit,
-                            length: received.length,
-                        }));
-                    }
-                    Poll::Ready(Err(error)) => {
-                        return Poll::Ready(Err(failure(interface, true, error)));
-                    }
-                    Poll::Pending => {}
-                }
-            }
-        }
-        Poll::Pending
     }
 
     /// Handle datagrams already waiting in the sockets, at most [`EVENT_QUEUE_LEN`] per

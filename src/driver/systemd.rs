@@ -1,5 +1,4 @@
 //! systemd's notify protocol (sd_notify(3)): READY, STATUS, WATCHDOG, RELOADING, STOPPING.
-//! API CONTRACT (used by the event loop): keep names and signatures; add freely.
 //!
 //! # Why not `sd_notify::notify`
 //!

@@ -513,19 +513,37 @@ fn garbage(world: &World, rng: &mut Rng) -> Vec<u8> {
         IpAddr::V4(vrrpd::core::packet::MULTICAST_V4),
         vrrpd::core::ChecksumMode::WithPseudoHeader,
     );
-    match rng.below(4) {
+    match rng.below(5) {
         0 => (0..rng.below(90)).map(|_| rng.below(256) as u8).collect(),
+        // A correct checksum over a header that lies: the address count, the length.
+        4 => {
+            let mut lying = message.clone();
+            lying[3] = rng.below(256) as u8;
+            lying.truncate(rng.below(lying.len() as u64 + 1) as usize);
+            if lying.len() >= 8 {
+                lying[6] = 0;
+                lying[7] = 0;
+                let checksum = vrrpd::core::packet::internet_checksum(&lying, None);
+                lying[6..8].copy_from_slice(&checksum.to_be_bytes());
+            }
+            ipv4_datagram(source, vrrpd::core::packet::MULTICAST_V4, 255, &lying)
+        }
         1 => {
+            // A flipped bit in the IP header keeps the VRRP checksum valid: such an advert
+            // is well-formed, so an odd interval only goes with a VRID nobody runs.
             let odd = vrrpd::core::packet::encode(
                 &vrrpd::core::packet::Advertisement {
                     interval_cs: odd_interval,
-                    ..advert
+                    virtual_router_id: 52,
+                    ..advert.clone()
                 },
                 IpAddr::V4(source),
                 IpAddr::V4(vrrpd::core::packet::MULTICAST_V4),
                 vrrpd::core::ChecksumMode::WithPseudoHeader,
             );
-            let mut datagram = ipv4_datagram(source, vrrpd::core::packet::MULTICAST_V4, 255, &odd);
+            let mutated = if rng.chance(50) { &odd } else { &message };
+            let mut datagram =
+                ipv4_datagram(source, vrrpd::core::packet::MULTICAST_V4, 255, mutated);
             let at = rng.below(datagram.len() as u64) as usize;
             datagram[at] ^= 1 << rng.below(8);
             datagram
