@@ -25,14 +25,14 @@ const ADDRESS_B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const VIRTUAL_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 40);
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// True when we can create namespaces; otherwise the test says so and passes
-/// (CI runs these as root).
-fn have_root() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("skipped: needs root for network namespaces");
-    }
-    root
+/// These tests build network namespaces and need root; like `tests/common`, they fail
+/// without it rather than pass untested (CI runs them as root).
+fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test builds network namespaces and must run as root (CI does); \
+         run `sudo -E cargo test --test driver_io`"
+    );
 }
 
 fn ip(args: &[&str]) {
@@ -149,9 +149,7 @@ fn internet_checksum(bytes: &[u8]) -> u16 {
 
 #[test]
 fn advertisement_crosses_the_link_with_ttl_255() {
-    if !have_root() {
-        return;
-    }
+    require_root();
     let pair = NamespacePair::new("adv");
     let index_a = link_index(&pair.a);
     let index_b = link_index(&pair.b);
@@ -207,9 +205,7 @@ fn advertisement_crosses_the_link_with_ttl_255() {
 
 #[test]
 fn advertisement_leaves_from_the_configured_source_address() {
-    if !have_root() {
-        return;
-    }
+    require_root();
     let pair = NamespacePair::new("src");
     let index_a = link_index(&pair.a);
     let index_b = link_index(&pair.b);
@@ -258,9 +254,7 @@ fn advertisement_leaves_from_the_configured_source_address() {
 
 #[test]
 fn ipv6_advertisement_arrives_with_hop_limit_255_from_the_link_local_source() {
-    if !have_root() {
-        return;
-    }
+    require_root();
     let pair = NamespacePair::new("adv6");
     let index_a = link_index(&pair.a);
     let index_b = link_index(&pair.b);
@@ -326,9 +320,7 @@ fn ipv6_advertisement_arrives_with_hop_limit_255_from_the_link_local_source() {
 
 #[test]
 fn netlink_adds_and_removes_virtual_addresses_idempotently() {
-    if !have_root() {
-        return;
-    }
+    require_root();
     let pair = NamespacePair::new("addr");
     let namespace = pair.a.clone();
     let worker = in_namespace(&pair.a, move || {
@@ -425,9 +417,7 @@ async fn wait_for_link(
 
 #[test]
 fn link_watcher_reports_down_and_up() {
-    if !have_root() {
-        return;
-    }
+    require_root();
     let pair = NamespacePair::new("link");
     let namespace = pair.a.clone();
     let index = link_index(&pair.a);
@@ -446,9 +436,7 @@ fn link_watcher_reports_down_and_up() {
 
 #[test]
 fn gratuitous_arp_frame_reaches_the_peer() {
-    if !have_root() {
-        return;
-    }
+    require_root();
     let pair = NamespacePair::new("garp");
     let index_a = link_index(&pair.a);
     let index_b = link_index(&pair.b);
@@ -525,9 +513,7 @@ fn gratuitous_arp_frame_reaches_the_peer() {
 
 #[test]
 fn neighbour_advertisement_reaches_the_peer_with_hop_limit_255() {
-    if !have_root() {
-        return;
-    }
+    require_root();
     let pair = NamespacePair::new("na");
     let index_a = link_index(&pair.a);
     ip(&[
@@ -631,9 +617,7 @@ fn neighbour_advertisement_reaches_the_peer_with_hop_limit_255() {
 
 #[test]
 fn queued_advertisement_is_read_without_waiting() {
-    if !have_root() {
-        return;
-    }
+    require_root();
     let pair = NamespacePair::new("try");
     let index_a = link_index(&pair.a);
     let index_b = link_index(&pair.b);

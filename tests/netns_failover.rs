@@ -9,7 +9,14 @@
 //!   Master_Down_Interval = 3 × Advertisement_Interval + Skew_Time
 //!
 //! `VRRPD_LAB_IMPLEMENTATION=keepalived` runs the same suite against
-//! keepalived instead, which validates the tests themselves.
+//! keepalived instead, which validates the tests themselves (`tests/run-all.sh` does).
+//! `VRRPD_LAB_BINARY=PATH` runs another vrrpd build, e.g. one with a planted timer bug,
+//! to show that a bound fails against a wrong implementation.
+//!
+//! Every takeover bound is the protocol timer it tests plus
+//! [`takeover_absorber`] (1.5 advert intervals), small enough that the next wrong answer
+//! (Master_Down_Interval instead of Skew_Time, twice Master_Down_Interval, preempting
+//! without waiting) fails it.
 
 mod common;
 
@@ -20,12 +27,12 @@ use common::*;
 use nix::sys::signal::Signal;
 use vrrpd::lab::{Host, LabProcess, Prober, wait_until};
 
-const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
-
 /// Allowance for a daemon process to start (exec, config load, sockets)
-/// before its protocol timers even begin.
+/// before its protocol timers even begin. Only in liveness waits (the election), never
+/// in a bound that tells one timer from another.
 const STARTUP_ALLOWANCE: Duration = Duration::from_millis(500);
-/// Margin beyond each protocol bound, for scheduling and polling.
+/// Extra time in liveness waits (the election, "eventually") for scheduling on a loaded
+/// machine; timing assertions use [`takeover_absorber`] instead.
 const MARGIN: Duration = Duration::from_millis(500);
 /// How often the tests look for the VIP while waiting for a change.
 const POLL: Duration = Duration::from_millis(2);
@@ -52,11 +59,8 @@ fn start_node(host: &Host, variant: Variant, priority: u8, preempt: bool) -> Lab
         );
         host.start_keepalived(&config).expect("start keepalived")
     } else {
-        host.start_vrrpd(
-            std::path::Path::new(VRRPD),
-            &vrrpd_config(&variant, priority, preempt),
-        )
-        .expect("start vrrpd")
+        host.start_vrrpd(&vrrpd_binary(), &vrrpd_config(&variant, priority, preempt))
+            .expect("start vrrpd")
     }
 }
 
@@ -253,23 +257,34 @@ fn steady_state_never_both_nodes_hold_vip(variant: Variant) {
 }
 
 /// Shared by the two hard-failure cases: the backup must wait out
-/// Master_Down_Interval, not less, and take over within it + margin.
-fn assert_takeover_after_master_silence(pair: &Pair, event: Instant, what: &str) -> Duration {
+/// Master_Down_Interval, not less, and take over within it + [`takeover_absorber`].
+/// `before` and `after` bracket the event (the `ip` command or the kill): the upper
+/// bound counts from `after` (the backup's timer was last reset before the event, so
+/// before `after`), the lower bound from `before`. Returns the takeover from `before`.
+fn assert_takeover_after_master_silence(
+    pair: &Pair,
+    before: Instant,
+    after: Instant,
+    what: &str,
+) -> Duration {
     let variant = pair.variant;
-    let bound = variant.master_down_interval(LOW_PRIORITY) + MARGIN;
+    // Master_Down_Interval + 1.5 intervals: a backup with twice the RFC's interval takes
+    // over no sooner than 2 × Master_Down_Interval − 1 interval after the silence.
+    let bound = silence_takeover_bound(variant.advert, LOW_PRIORITY);
     let taken = pair.wait(bound + Duration::from_secs(3), |p| p.lb02_holds());
-    let takeover = event.elapsed();
+    let (takeover, since_after) = (before.elapsed(), after.elapsed());
     assert!(taken.is_some(), "lb02 never took over after {what}");
     eprintln!(
-        "{}: takeover after {what}: {} (bound {})",
+        "{}: takeover after {what}: {} ({} after it returned; bound {})",
         variant.tag,
         secs(takeover),
+        secs(since_after),
         secs(bound)
     );
     assert!(
-        takeover <= bound,
-        "lb02 took over {} after {what}; Master_Down_Interval + margin is {}",
-        secs(takeover),
+        since_after <= bound,
+        "lb02 took over {} after {what}; Master_Down_Interval + the absorber is {}",
+        secs(since_after),
         secs(bound)
     );
     assert!(
@@ -295,7 +310,8 @@ fn master_link_cut_backup_takes_over_within_master_down_interval(variant: Varian
     );
     let cut = Instant::now();
     pair.net.lb01.link_down().unwrap();
-    let takeover = assert_takeover_after_master_silence(&pair, cut, "lb01's cable cut");
+    let takeover =
+        assert_takeover_after_master_silence(&pair, cut, Instant::now(), "lb01's cable cut");
     let moved = wait_for_neighbour(
         &pair.net.client,
         pair.vip,
@@ -329,7 +345,9 @@ fn master_sigkill_backup_takes_over_within_master_down_interval(variant: Variant
         pair.net.lb01.signal_all(Signal::SIGKILL);
     }
     pair.lb01.kill9().unwrap();
-    assert_takeover_after_master_silence(&pair, killed, "SIGKILL of lb01's vrrpd");
+    // SIGKILL takes effect at once; `kill9` returns later, after reaping the process, so
+    // both bounds count from the signal.
+    assert_takeover_after_master_silence(&pair, killed, killed, "SIGKILL of lb01's vrrpd");
     // lb01's kernel still has the VIP a killed daemon could not remove; the
     // client must nevertheless be steered to lb02 by its gratuitous ARP.
     pair.assert_client_reaches_vip_on(&pair.net.lb02);
@@ -339,7 +357,11 @@ fn master_sigkill_backup_takes_over_within_master_down_interval(variant: Variant
 fn master_sigterm_backup_takes_over_within_skew_time_and_vip_removed(variant: Variant) {
     let mut pair = Pair::elect(variant);
     let handover = pair.stop_lb01_gracefully();
-    let bound = variant.skew_time(LOW_PRIORITY) + MARGIN;
+    // Skew_Time + 1.5 intervals; a backup that ignored the priority-0 advert would wait
+    // at least Master_Down_Interval − one interval, half an interval more (see
+    // `takeover_absorber`).
+    let bound = skew_takeover_bound(variant.advert, LOW_PRIORITY);
+    assert!(bound < earliest_takeover_ignoring_priority_zero(variant.advert, LOW_PRIORITY));
     eprintln!(
         "{}: takeover after SIGTERM: {} (bound {})",
         variant.tag,
@@ -348,7 +370,7 @@ fn master_sigterm_backup_takes_over_within_skew_time_and_vip_removed(variant: Va
     );
     assert!(
         handover <= bound,
-        "after lb01's priority-0 advert lb02 must take over within Skew_Time + margin ({}), took {}",
+        "after lb01's priority-0 advert lb02 must take over within Skew_Time + the absorber ({}), took {}",
         secs(bound),
         secs(handover)
     );
@@ -366,30 +388,59 @@ fn master_sigterm_backup_takes_over_within_skew_time_and_vip_removed(variant: Va
 fn returning_higher_priority_node_preempts(variant: Variant) {
     let mut pair = Pair::elect(variant);
     pair.stop_lb01_gracefully();
-    let started = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(3), POLL, || !has_vrrp_socket(
+            &pair.net.lb01
+        ))
+        .is_some(),
+        "the stopped daemon's VRRP socket is still open on lb01"
+    );
+    let restarted = Instant::now();
     pair.restart_lb01(true);
+    // Counted from the moment lb01's new daemon has its VRRP socket open: it opens it
+    // before its instance starts, so its Master_Down_Timer starts after this (process
+    // start-up, which varies, is outside the measurement).
+    let socket = wait_for_vrrp_socket(&pair.net.lb01, Duration::from_secs(5))
+        .expect("lb01's daemon opened its VRRP socket");
+    eprintln!(
+        "{}: lb01's VRRP socket seen {} after the restart (lb01 holds the VIP: {})",
+        variant.tag,
+        secs(socket - restarted),
+        pair.lb01_holds()
+    );
     // RFC 3768 §6.4.2 / RFC 5798 §6.4.2: a backup discards adverts of lower
     // priority when preempting, so its Master_Down_Timer runs out.
-    let bound = STARTUP_ALLOWANCE + variant.master_down_interval(HIGH_PRIORITY) + MARGIN;
+    let mdi = variant.master_down_interval(HIGH_PRIORITY);
+    // + 1.5 intervals: the daemon's start between the socket and the timer, the
+    // address add, the poll (see `takeover_absorber`).
+    let bound = mdi + takeover_absorber(variant.advert);
+    // − one interval: the socket is seen up to a poll period (plus scheduling) after it
+    // opened. A node that preempted on the first lower-priority advert it heard (within
+    // one interval of its start) fails this by about an interval + Skew_Time.
+    let earliest = mdi - variant.advert;
     let back = pair.wait(bound + Duration::from_secs(3), |p| p.lb01_holds());
-    let preempted = started.elapsed();
+    let preempted = socket.elapsed();
     assert!(back.is_some(), "lb01 never preempted");
     eprintln!(
-        "{}: preemption {} after restart (bound {})",
+        "{}: preemption {} after the VRRP socket opened (bounds {} ..= {})",
         variant.tag,
         secs(preempted),
+        secs(earliest),
         secs(bound)
     );
     assert!(
         preempted <= bound,
-        "lb01 preempted {} after starting; bound {}",
+        "lb01 preempted {} after its VRRP socket opened; bound Master_Down_Interval + one \
+         interval = {}",
         secs(preempted),
         secs(bound)
     );
     assert!(
-        preempted >= variant.advert * 3,
-        "lb01 preempted after only {}: it must wait its Master_Down_Interval",
-        secs(preempted)
+        preempted >= earliest,
+        "lb01 preempted after only {}: it must wait its Master_Down_Interval ({}) before \
+         preempting a lower priority",
+        secs(preempted),
+        secs(mdi)
     );
     // The old master yields on lb01's first advert.
     let released = pair.wait(variant.advert * 2 + MARGIN, |p| !p.lb02_holds());
@@ -425,16 +476,25 @@ fn returning_node_without_preempt_leaves_vip_where_it_is(variant: Variant) {
     // lb01 is a live backup nonetheless: it takes over when lb02 leaves.
     let signalled = Instant::now();
     pair.lb02.signal(Signal::SIGTERM).unwrap();
-    let bound = variant.skew_time(HIGH_PRIORITY) + MARGIN;
+    // Skew_Time + 1.5 intervals, below what ignoring priority 0 would take (as above).
+    let bound = skew_takeover_bound(variant.advert, HIGH_PRIORITY);
     let taken = pair.wait(bound + Duration::from_secs(3), |p| p.lb01_holds());
     assert!(
         taken.is_some(),
         "lb01 (non-preempting backup) never took over after lb02 stopped"
     );
+    let took = signalled.elapsed();
+    eprintln!(
+        "{}: non-preempting lb01 took over {} after lb02's SIGTERM (bound {})",
+        variant.tag,
+        secs(took),
+        secs(bound)
+    );
     assert!(
-        signalled.elapsed() <= bound,
-        "lb01 took {} after lb02's SIGTERM",
-        secs(signalled.elapsed())
+        took <= bound,
+        "lb01 took {} after lb02's SIGTERM; bound Skew_Time + the absorber = {}",
+        secs(took),
+        secs(bound)
     );
 }
 

@@ -101,9 +101,11 @@ fn resolved(mut argv: Vec<String>) -> Vec<String> {
 /// Runs keepalived on `conf` for eight seconds in a fresh namespace and parses its dump.
 fn keepalived_dump(tag: &str, conf: &Path) -> KeepalivedDump {
     let ns = Namespace::new(tag);
+    // Named after this process, like every other lab name: two test runs at once (two
+    // worktrees sharing a target directory) must not share keepalived's pid files.
     let run_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("import_keepalived")
-        .join(format!("ka-{tag}"));
+        .join(format!("ka-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&run_dir).unwrap();
     let pid = |name: &str| run_dir.join(name).display().to_string();
     let output = std::process::Command::new("ip")
@@ -133,6 +135,7 @@ fn keepalived_dump(tag: &str, conf: &Path) -> KeepalivedDump {
         .output()
         .unwrap();
     drop(ns);
+    let _ = std::fs::remove_dir_all(&run_dir);
     let log = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     // Lines look like "Thu Nov 26 15:29:30 2026:    Priority = 150".

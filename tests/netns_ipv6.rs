@@ -8,16 +8,15 @@
 mod common;
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    HIGH_PRIORITY, LOW_PRIORITY, TimingGuard, require_root, sample_holders, secs, timing_guard,
+    HIGH_PRIORITY, LOW_PRIORITY, StoppingThread, TimingGuard,
+    earliest_takeover_ignoring_priority_zero, require_root, sample_holders, secs,
+    skew_takeover_bound, timing_guard, vrrpd_binary,
 };
 use nix::sys::signal::Signal;
 use vrrpd::lab::{Host, Lab, LabProcess, wait_until};
-
-const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
 
 /// The link-local virtual address, first in the list (RFC 5798 §5.2.9).
 const VIP_LINK_LOCAL: &str = "fe80::40";
@@ -37,11 +36,6 @@ fn vip() -> IpAddr {
 
 fn vip_link_local() -> IpAddr {
     VIP_LINK_LOCAL.parse().unwrap()
-}
-
-/// RFC 5798 §6.1: Skew_Time = (256 − Priority) × Master_Adver_Interval / 256.
-fn skew_time(priority: u8) -> Duration {
-    common::skew_time(ADVERT, priority)
 }
 
 /// RFC 5798 §6.1: Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time.
@@ -99,7 +93,7 @@ enum Daemon {
 fn start(host: &Host, daemon: Daemon, priority: u8) -> LabProcess {
     match daemon {
         Daemon::Vrrpd => host
-            .start_vrrpd(Path::new(VRRPD), &vrrpd_config(priority))
+            .start_vrrpd(&vrrpd_binary(), &vrrpd_config(priority))
             .expect("starting vrrpd"),
         Daemon::Keepalived => host
             .start_keepalived(&keepalived_config(host.name(), priority))
@@ -604,13 +598,25 @@ fn v6_mixed_pair(first: Daemon, second: Daemon, tag: &str) {
 
     let stopped = Instant::now();
     lb01.signal(Signal::SIGTERM).unwrap();
-    let bound = skew_time(LOW_PRIORITY) + MARGIN;
-    net.wait_sole_holder(
-        &net.lb02,
+    // Skew_Time + 1.5 intervals (`common::takeover_absorber`); a backup that ignored the
+    // priority-0 advert would need at least Master_Down_Interval − one interval.
+    let bound = skew_takeover_bound(ADVERT, LOW_PRIORITY);
+    assert!(bound < earliest_takeover_ignoring_priority_zero(ADVERT, LOW_PRIORITY));
+    let taken = wait_until(
         bound + Duration::from_secs(2),
-        "handover after the master's SIGTERM",
+        Duration::from_millis(1),
+        || net.lb02.has_address(vip()),
     );
     let took = stopped.elapsed();
+    assert!(
+        taken.is_some(),
+        "{tag}: lb02 never took over after lb01's SIGTERM"
+    );
+    net.wait_sole_holder(
+        &net.lb02,
+        Duration::from_secs(2),
+        "lb02 alone after the master's SIGTERM",
+    );
     eprintln!(
         "{tag}: IPv6 handover after SIGTERM: {} (bound {})",
         secs(took),
@@ -699,12 +705,14 @@ fn helpers_parse_ping_output_and_group_bursts() {
 
 /// Sends crafted VRRPv3 IPv6 adverts (VRID 50, priority 200, both virtual
 /// addresses) from `host`'s link-local address to ff02::12 every 100 ms with
-/// the hop limit `hop_limit` holds, until `stop` is set.
+/// the hop limit `hop_limit` holds, until the returned guard is stopped or dropped (when
+/// the test fails).
 fn send_crafted_v6_adverts(
     host: &Host,
     hop_limit: std::sync::Arc<std::sync::atomic::AtomicU32>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<()> {
+) -> StoppingThread {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = std::sync::Arc::clone(&stop);
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     use std::net::SocketAddrV6;
     use std::sync::atomic::Ordering;
@@ -744,17 +752,18 @@ fn send_crafted_v6_adverts(
         IpAddr::V6(group),
         ChecksumMode::WithPseudoHeader,
     );
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let destination = SockAddr::from(SocketAddrV6::new(group, 0, 0, ifindex));
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        while !stopped.load(Ordering::Relaxed) && Instant::now() < deadline {
             socket
                 .set_multicast_hops_v6(hop_limit.load(Ordering::Relaxed))
                 .unwrap();
             socket.send_to(&bytes, &destination).unwrap();
             std::thread::sleep(Duration::from_millis(100));
         }
-    })
+    });
+    StoppingThread::new(stop, thread)
 }
 
 /// RFC 5798 §7.1: a receiver must drop adverts whose hop limit is not 255
@@ -764,11 +773,11 @@ fn send_crafted_v6_adverts(
 #[test]
 fn v6_vrrpd_drops_adverts_with_a_hop_limit_other_than_255() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::atomic::{AtomicU32, Ordering};
     let net = V6Lab::new("v6hop");
     let hop_limit = Arc::new(AtomicU32::new(255));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sender = send_crafted_v6_adverts(&net.lb01, Arc::clone(&hop_limit), Arc::clone(&stop));
+    // Stops (on drop) when an assertion below fails, before the lab goes away.
+    let sender = send_crafted_v6_adverts(&net.lb01, Arc::clone(&hop_limit));
     std::thread::sleep(Duration::from_millis(200));
     let vrrpd = start(&net.lb02, Daemon::Vrrpd, LOW_PRIORITY);
     let watch = STARTUP_ALLOWANCE + master_down_interval(LOW_PRIORITY) * 4;
@@ -787,8 +796,7 @@ fn v6_vrrpd_drops_adverts_with_a_hop_limit_other_than_255() {
     hop_limit.store(254, Ordering::Relaxed);
     let changed = Instant::now();
     let took = wait_until(watch, POLL, || net.lb02.has_address(vip()));
-    stop.store(true, Ordering::Relaxed);
-    sender.join().unwrap();
+    sender.stop();
     assert!(
         took.is_some(),
         "vrrpd obeyed adverts with hop limit 254:\n{}",

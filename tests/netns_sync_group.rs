@@ -157,7 +157,7 @@ fn cutting_the_internal_link_moves_the_whole_group(tag: &str, lb02_keepalived: b
     } else {
         Duration::from_millis(610) + Duration::from_secs(1)
     };
-    let moved = wait_until(Duration::from_secs(8), POLL, || {
+    wait_until(Duration::from_secs(8), POLL, || {
         holds_both(lb02) && holds_none(lb01)
     })
     .unwrap_or_else(|| {
@@ -166,13 +166,14 @@ fn cutting_the_internal_link_moves_the_whole_group(tag: &str, lb02_keepalived: b
             net.pair.lab.log_tails(40)
         )
     });
+    // From the cut itself, not from the end of the `ip` command.
+    let moved = cut.elapsed();
     assert!(
         moved < bound,
         "both addresses took {} to move (bound {})",
         secs(moved),
         secs(bound)
     );
-    assert!(cut.elapsed() < Duration::from_secs(10));
     assert!(
         vrrpd.log().contains(
             "(VI_public) sync group G_lb: VI_internal went from MASTER to FAULT; holding VI_public out of MASTER"

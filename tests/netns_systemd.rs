@@ -182,7 +182,7 @@ fn systemd_notify_ready_status_watchdog_reload_and_stop_end_to_end() {
         "no READY=1 within 5 s{}",
         context(&daemon, &listener)
     );
-    let (ready_index, ready) = ready.unwrap();
+    let (_, ready) = ready.unwrap();
     eprintln!("READY=1 after {}", secs(ready.at.duration_since(started)));
 
     // STATUS= reports the instance state; alone, it becomes master.
@@ -233,7 +233,6 @@ fn systemd_notify_ready_status_watchdog_reload_and_stop_end_to_end() {
         "a {} gap between WATCHDOG=1 would have tripped a 200 ms watchdog",
         secs(longest)
     );
-    assert!(ready_index < listener.len());
 
     // SIGHUP: RELOADING=1 (with MONOTONIC_USEC, as Type=notify-reload
     // requires), then READY=1 again; the VIP stays put throughout.

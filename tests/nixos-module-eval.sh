@@ -12,7 +12,8 @@
 #
 # NIXPKGS_LIB is the `lib/` directory of a nixpkgs checkout (or of
 # github:nix-community/nixpkgs.lib). Without it the test is SKIPPED, says so, and
-# exits 0; a skip is not a pass.
+# exits 77 (the automake "skipped" status, which tests/run-all.sh counts as skipped);
+# a skip is not a pass.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,7 +22,7 @@ fixtures="$repo/tests/nix"
 if [[ -z "${NIXPKGS_LIB:-}" ]]; then
   echo "SKIPPED: NIXPKGS_LIB not set — module evaluation NOT tested"
   echo "         (set NIXPKGS_LIB to a nixpkgs lib/ directory to run it)"
-  exit 0
+  exit 77
 fi
 if [[ ! -f "$NIXPKGS_LIB/default.nix" || ! -f "$NIXPKGS_LIB/modules.nix" ]]; then
   echo "FAIL: NIXPKGS_LIB=$NIXPKGS_LIB is not a nixpkgs lib/ directory (no default.nix/modules.nix)" >&2

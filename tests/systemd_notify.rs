@@ -6,7 +6,7 @@ use std::os::linux::net::SocketAddrExt as _;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vrrpd::driver::systemd::{
     Notifier, NotifyError, NotifySocket, parse_watchdog_interval, status_line,
@@ -31,6 +31,33 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How long a send that does not block may take: a non-blocking `sendto` returns in
+/// microseconds; this absorbs scheduling on a loaded machine. A send that blocked on an
+/// unread socket would never return, so any finite limit tells them apart.
+const NON_BLOCKING_LIMIT: Duration = Duration::from_secs(1);
+
+/// Runs `work` on a thread of its own and fails unless it returns within `limit`: a call
+/// that blocked would otherwise hang the test instead of failing it (the blocked thread
+/// is left behind; the test binary's exit ends it).
+fn returns_within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        let _ = done.send(work());
+    });
+    match result.recv_timeout(limit) {
+        Ok(value) => {
+            eprintln!("{what}: returned after {:?}", started.elapsed());
+            value
+        }
+        Err(_) => panic!("{what} did not return within {limit:?}: it blocked"),
     }
 }
 
@@ -212,16 +239,21 @@ fn dead_socket_fails_without_panicking_or_blocking() {
     let dir = TempDir::new("dead");
     let missing = dir.0.join("nobody-listens");
     let notifier = Notifier::with_socket(&missing, None);
-    let error = notifier.send("WATCHDOG=1").expect_err("no listener");
+    // The failing send and the fire-and-forget forms (which only log, however often they
+    // are called) all return at once.
+    let error = returns_within(NON_BLOCKING_LIMIT, "sends to a dead socket", move || {
+        let error = notifier.send("WATCHDOG=1");
+        for _ in 0..3 {
+            notifier.watchdog();
+            notifier.ready("x");
+            notifier.reloading();
+            notifier.stopping();
+        }
+        error
+    })
+    .expect_err("no listener");
     assert!(matches!(error, NotifyError::Send { .. }), "{error:?}");
     assert!(error.to_string().contains("nobody-listens"), "{error}");
-    // The fire-and-forget forms only log, however often they are called.
-    for _ in 0..3 {
-        notifier.watchdog();
-        notifier.ready("x");
-        notifier.reloading();
-        notifier.stopping();
-    }
 }
 
 #[test]
@@ -229,14 +261,19 @@ fn full_manager_queue_does_not_block() {
     let dir = TempDir::new("full");
     let (manager, path) = Manager::at_path(&dir);
     let notifier = Notifier::with_socket(&path, None);
-    // Nobody reads: the receive queue fills up and sends must fail fast instead of waiting.
-    let mut refused = None;
-    for attempt in 0..100_000 {
-        if let Err(error) = notifier.send("WATCHDOG=1") {
-            refused = Some((attempt, error));
-            break;
+    // Nobody reads: the receive queue fills up and sends must fail fast instead of waiting
+    // (a blocking send would wait here forever). Then the fire-and-forget form only logs.
+    let refused = returns_within(NON_BLOCKING_LIMIT, "sends to a full queue", move || {
+        let mut refused = None;
+        for attempt in 0..100_000 {
+            if let Err(error) = notifier.send("WATCHDOG=1") {
+                refused = Some((attempt, error));
+                break;
+            }
         }
-    }
+        notifier.watchdog(); // logged, not blocking
+        refused
+    });
     let (attempt, error) = refused.expect("the queue of an unread socket fills up");
     assert!(attempt > 0, "the first datagrams fit in the queue");
     match error {
@@ -245,7 +282,6 @@ fn full_manager_queue_does_not_block() {
         }
         other => panic!("unexpected error {other:?}"),
     }
-    notifier.watchdog(); // logged, not blocking
     assert_eq!(manager.receive(), "WATCHDOG=1");
 }
 

@@ -658,15 +658,25 @@ mod tests {
         });
     }
 
-    /// Without root (the Nix build sandbox), `user` is documented to be ignored: the check
-    /// runs as vrrpd's own user. As root, the next test checks the switch itself.
+    /// `user` switches uid and gid when vrrpd is root, and is documented to be ignored
+    /// without root (the Nix build sandbox): the check then runs as vrrpd's own user. One
+    /// test that asserts what applies where it runs, never returning early: as root (CI) it
+    /// checks the switch, and the unprivileged case too by running itself again as
+    /// `nobody`; without root it checks the unprivileged case.
     #[test]
-    fn exec_checks_run_as_vrrpd_itself_when_not_root() {
+    fn exec_checks_switch_user_as_root_and_run_as_vrrpd_itself_otherwise() {
         if nix::unistd::geteuid().is_root() {
-            // The root case is `exec_checks_run_as_the_configured_user`.
-            return;
+            exec_checks_run_as_the_configured_user();
+            exec_checks_run_as_vrrpd_itself_when_not_root_in_a_child();
+        } else {
+            exec_checks_run_as_vrrpd_itself_when_not_root();
         }
+    }
+
+    /// Without root, `user` is ignored: the check runs as vrrpd's own user.
+    fn exec_checks_run_as_vrrpd_itself_when_not_root() {
         let me = nix::unistd::geteuid();
+        assert!(!me.is_root());
         let config = TrackerConfig {
             name: "as-me".to_owned(),
             check: CheckConfig::Exec {
@@ -688,14 +698,36 @@ mod tests {
         });
     }
 
-    /// `user` switches uid and gid when vrrpd is root (CI runs the tests as root; the Nix
-    /// sandbox does not: there `exec_checks_run_as_vrrpd_itself_when_not_root` runs instead).
-    #[test]
+    /// As root, runs this test binary again as `nobody`, filtered to the test above, which
+    /// then takes its unprivileged branch; "1 passed" shows the filter matched it.
+    fn exec_checks_run_as_vrrpd_itself_when_not_root_in_a_child() {
+        use std::os::unix::process::CommandExt as _;
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        let module = module_path!();
+        let module = module.split_once("::").map_or(module, |(_, rest)| rest);
+        let name =
+            format!("{module}::exec_checks_switch_user_as_root_and_run_as_vrrpd_itself_otherwise");
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &name, "--test-threads=1"])
+            .uid(nobody.uid.as_raw())
+            .gid(nobody.gid.as_raw())
+            .current_dir("/")
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.status.success() && said.contains("1 passed"),
+            "the unprivileged case, run as nobody: {}\n{said}",
+            output.status
+        );
+    }
+
+    /// `user` switches uid and gid when vrrpd is root.
     fn exec_checks_run_as_the_configured_user() {
-        if !nix::unistd::geteuid().is_root() {
-            // The non-root case is `exec_checks_run_as_vrrpd_itself_when_not_root`.
-            return;
-        }
         let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
         let script = format!(
             "[ \"$(id -u)\" = {} ] && [ \"$(id -g)\" = {} ] && [ \"$(id -G)\" = {} ]",

@@ -140,6 +140,78 @@ pub fn master_down_interval(advert: Duration, priority: u8) -> Duration {
     advert * 3 + skew_time(advert, priority)
 }
 
+/// What a takeover bound adds to the protocol timer it tests, for everything that is
+/// not that timer: the signal or `ip` command that causes the event, the packet
+/// crossing the lab's bridge, the new master's netlink address add, the test's poll of
+/// the address, and scheduling on a loaded 2-core machine. One and a half advertisement
+/// intervals (15 ms at 10 ms adverts: one interval was measured too little on a 2-core
+/// machine under a parallel build, with 18–19 ms handovers against a 16 ms bound).
+///
+/// Why not more: a backup that ignores a priority-0 advert and waits out
+/// Master_Down_Interval instead takes over no sooner than 2 intervals + Skew_Time after
+/// the master left (its timer was last reset by an advert at most one interval before),
+/// so a Skew_Time bound with this absorber, Skew_Time + 1.5 intervals, still fails it by
+/// half an interval; the absorber must stay below 2 intervals. Likewise a backup whose
+/// Master_Down_Interval is twice the RFC's takes over no sooner than
+/// 2 × Master_Down_Interval − 1 interval after the master fell silent, well above
+/// Master_Down_Interval + 1.5 intervals.
+pub fn takeover_absorber(advert: Duration) -> Duration {
+    advert * 3 / 2
+}
+
+/// The upper bound on a takeover after the master resigned with a priority-0 advert
+/// (RFC 3768 / RFC 5798 §6.4.2): the backup's Skew_Time plus [`takeover_absorber`].
+pub fn skew_takeover_bound(advert: Duration, backup_priority: u8) -> Duration {
+    skew_time(advert, backup_priority) + takeover_absorber(advert)
+}
+
+/// The earliest a backup that ignored the priority-0 advert (waiting out its
+/// Master_Down_Interval instead) could take over after the master left: its timer was
+/// last reset at most one interval before. Every Skew_Time bound must stay below this.
+pub fn earliest_takeover_ignoring_priority_zero(advert: Duration, backup_priority: u8) -> Duration {
+    master_down_interval(advert, backup_priority) - advert
+}
+
+/// The upper bound on a takeover after the master fell silent (cable cut, SIGKILL),
+/// counted from the moment the event had certainly happened: Master_Down_Interval plus
+/// [`takeover_absorber`].
+pub fn silence_takeover_bound(advert: Duration, backup_priority: u8) -> Duration {
+    master_down_interval(advert, backup_priority) + takeover_absorber(advert)
+}
+
+/// The daemon under test's binary: `VRRPD_LAB_BINARY` if set (a patched build, to show
+/// that a timing test fails against a wrong implementation), else this crate's vrrpd.
+pub fn vrrpd_binary() -> std::path::PathBuf {
+    std::env::var_os("VRRPD_LAB_BINARY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_vrrpd").into())
+}
+
+/// Whether a raw IP socket for protocol 112 (VRRP), IPv4 or IPv6, is open in `host`'s
+/// namespace (`/proc/thread-self/net/raw{,6}`, whose local "port" is the protocol). A
+/// daemon opens it before its instances start, so before their Master_Down_Timer runs.
+pub fn has_vrrp_socket(host: &Host) -> bool {
+    host.in_netns(|| {
+        let mut found = false;
+        for table in ["/proc/thread-self/net/raw", "/proc/thread-self/net/raw6"] {
+            let text = std::fs::read_to_string(table).unwrap_or_default();
+            found |= text.lines().skip(1).any(|line| {
+                line.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|local| local.ends_with(":0070"))
+            });
+        }
+        Ok(found)
+    })
+    .unwrap_or(false)
+}
+
+/// Waits (bounded, polling every millisecond) until `host` has a VRRP socket open; the
+/// moment it was seen. At most a poll period plus scheduling after the daemon opened it.
+pub fn wait_for_vrrp_socket(host: &Host, timeout: Duration) -> Option<Instant> {
+    wait_until(timeout, Duration::from_millis(1), || has_vrrp_socket(host)).map(|_| Instant::now())
+}
+
 /// One way of running the user's pair: protocol version, advert interval, authentication.
 #[derive(Clone, Copy, Debug)]
 pub struct Variant {
@@ -348,4 +420,41 @@ pub fn config_path_of(process: &vrrpd::lab::LabProcess) -> std::path::PathBuf {
         .collect();
     let at = args.iter().position(|arg| arg == "--config").unwrap();
     std::path::PathBuf::from(&args[at + 1])
+}
+
+/// A background thread (e.g. one sending crafted adverts) that runs until `stop` is set.
+/// Dropping this sets it and waits for the thread, also when the test fails and unwinds,
+/// so the thread never outlives its test.
+pub struct StoppingThread {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StoppingThread {
+    pub fn new(
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        thread: std::thread::JoinHandle<()>,
+    ) -> StoppingThread {
+        StoppingThread {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread and waits for it; a panic in the thread fails the test.
+    pub fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the background thread panicked");
+        }
+    }
+}
+
+impl Drop for StoppingThread {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
