@@ -20,6 +20,15 @@ step "format (cargo fmt --check)" cargo fmt --all -- --check
 step "lint (cargo clippy, warnings are errors)" cargo clippy --all-targets --locked -- -D warnings
 step "unit and integration tests (cargo test; root for the netns suites)" cargo test --all-targets --locked --no-fail-fast
 step "doc tests" cargo test --doc --locked
+# The tests' own validity: the failover suite's timing bounds against a second,
+# independent implementation (tests/netns_failover.rs, VRRPD_LAB_IMPLEMENTATION). The
+# other netns suites do not take it: interop, ipv6, unicast and sync_group already run
+# keepalived as one side of every mixed pair; health, planned, demote, reload, systemd,
+# demo, lab_keepalived and import_keepalived test vrrpd-only features (trackers, status
+# and metrics, demote/promote, make-before-break hand-over, reload, sd_notify, the
+# importer) that keepalived does not have.
+step "failover suite against keepalived (validity of the tests)" \
+  env VRRPD_LAB_IMPLEMENTATION=keepalived cargo test --locked --test netns_failover
 step "every .nix file parses (nix-instantiate --parse)" bash tests/nix-parse.sh
 
 # The module evaluation needs the nixpkgs library, which cannot be downloaded here.

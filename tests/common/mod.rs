@@ -187,29 +187,52 @@ pub fn vrrpd_binary() -> std::path::PathBuf {
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_vrrpd").into())
 }
 
-/// Whether a raw IP socket for protocol 112 (VRRP), IPv4 or IPv6, is open in `host`'s
-/// namespace (`/proc/thread-self/net/raw{,6}`, whose local "port" is the protocol). A
-/// daemon opens it before its instances start, so before their Master_Down_Timer runs.
-pub fn has_vrrp_socket(host: &Host) -> bool {
-    host.in_netns(|| {
-        let mut found = false;
-        for table in ["/proc/thread-self/net/raw", "/proc/thread-self/net/raw6"] {
-            let text = std::fs::read_to_string(table).unwrap_or_default();
-            found |= text.lines().skip(1).any(|line| {
-                line.split_whitespace()
-                    .nth(1)
-                    .is_some_and(|local| local.ends_with(":0070"))
-            });
-        }
-        Ok(found)
-    })
-    .unwrap_or(false)
+/// Whether this thread's network namespace has a raw IP socket for protocol 112 (VRRP),
+/// IPv4 or IPv6, open (`/proc/thread-self/net/raw{,6}`, whose local "port" is the
+/// protocol).
+fn vrrp_socket_in_this_netns() -> bool {
+    ["/proc/thread-self/net/raw", "/proc/thread-self/net/raw6"]
+        .iter()
+        .any(|table| {
+            std::fs::read_to_string(table)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .any(|line| {
+                    line.split_whitespace()
+                        .nth(1)
+                        .is_some_and(|local| local.ends_with(":0070"))
+                })
+        })
 }
 
-/// Waits (bounded, polling every millisecond) until `host` has a VRRP socket open; the
-/// moment it was seen. At most a poll period plus scheduling after the daemon opened it.
+/// Whether a VRRP raw socket is open in `host`'s namespace. A daemon opens it before its
+/// instances start, so before their Master_Down_Timer runs (vrrpd: `open_interface`
+/// before `Input::Startup`; keepalived 2.2.7, under strace: its raw sockets, then the
+/// timer).
+pub fn has_vrrp_socket(host: &Host) -> bool {
+    host.in_netns(|| Ok(vrrp_socket_in_this_netns()))
+        .unwrap_or(false)
+}
+
+/// Waits (bounded) until `host` has a VRRP socket open; the moment it was seen. One
+/// thread stays in the namespace and looks every 250 µs, so the moment is at most that
+/// plus scheduling after the daemon opened the socket.
 pub fn wait_for_vrrp_socket(host: &Host, timeout: Duration) -> Option<Instant> {
-    wait_until(timeout, Duration::from_millis(1), || has_vrrp_socket(host)).map(|_| Instant::now())
+    host.in_netns(|| {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if vrrp_socket_in_this_netns() {
+                return Ok(Some(Instant::now()));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_micros(250));
+        }
+    })
+    .ok()
+    .flatten()
 }
 
 /// One way of running the user's pair: protocol version, advert interval, authentication.
