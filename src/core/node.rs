@@ -869,8 +869,8 @@ impl Node {
         }
     }
 
-    /// A hand-over that nobody took over ends with the instance keeping its addresses, as
-    /// MASTER, without a transition. If a member of its sync group already became BACKUP
+    /// A hand-over that nobody took over, or that a promote ended, leaves the instance
+    /// keeping its addresses, as MASTER, without a transition. If a member of its sync group already became BACKUP
     /// meanwhile (it handed over to the other router, whose group then followed), the
     /// group told this one to leave MASTER too but a hand-over ignores that: do it now,
     /// so that the members are master together or not at all.
@@ -1758,6 +1758,7 @@ impl Node {
             let slot = &mut self.slots[index];
             let was = slot.instance.state();
             let was_demoted = slot.instance.is_demoted();
+            let was_handing_over = slot.instance.handing_over();
             let actions = if demote {
                 slot.instance.demote(now)
             } else {
@@ -1796,6 +1797,10 @@ impl Node {
             });
             self.log(LogLevel::Info, line);
             self.perform(now, index, actions);
+            if was_handing_over {
+                // A promote ends a demote hand-over with the instance still MASTER.
+                self.after_hand_over_kept(now, index);
+            }
         }
         self.push(NodeAction::Status(self.status_text()));
         self.push(NodeAction::Reply {

@@ -568,8 +568,22 @@ impl Instance {
                 self.advert_at = Some(now + self.advert_interval());
             }
             State::Master => {
-                // A demote hand-over in progress: stay leaving, but as an ordinary backup
-                // afterwards (it preempts back later if its priority says so).
+                // A demote hand-over in progress. Its only purpose was the demote, so it
+                // ends here: the instance never let go of its addresses, and advertising
+                // its priority at once keeps the peer a backup (one that took over after
+                // our priority-0 advert steps down when it hears this). Going through
+                // with it would move the addresses away and, Master_Down_Interval later,
+                // back by preemption: two moves for nothing (found by the simulator). A
+                // hand-over for a stop (`AfterHandOver::Stop`) goes on.
+                if self
+                    .hand_over
+                    .is_some_and(|hand_over| hand_over.then == AfterHandOver::Backup)
+                {
+                    self.hand_over = None;
+                    self.send_advertisement(self.priority, &mut actions);
+                    self.advert_at = Some(now + self.advert_interval());
+                    self.garp.refresh_at = self.garp_refresh_period().map(|period| now + period);
+                }
             }
             State::Backup => {
                 // The heard master was accepted because we were demoted; judge it again
@@ -2233,22 +2247,40 @@ mod tests {
     }
 
     #[test]
-    fn a_demote_hand_over_promoted_meanwhile_keeps_the_addresses_when_nobody_takes_over() {
+    fn a_demote_hand_over_that_nobody_takes_keeps_the_addresses() {
         let (mut instance, became) = started_master(v2_params(150), Instant::now());
         instance.demote(became);
         assert!(instance.handing_over());
-        // Promoted before anyone took over (the peer was down when priority 0 went out).
-        assert!(instance.promote(became + ms(500)).is_empty());
         let deadline = instance.next_deadline().unwrap();
         let actions = instance.on_timeout(deadline);
         assert!(!actions.contains(&Action::RemoveAddresses), "{actions:?}");
-        assert_eq!(sent_priorities(&actions), vec![150]);
+        assert_eq!(sent_priorities(&actions), vec![DEMOTED_PRIORITY]);
         assert_eq!(instance.state(), State::Master);
         assert!(!instance.handing_over());
-        assert_eq!(
-            instance.next_deadline(),
-            Some(deadline + Duration::from_secs(1))
+    }
+
+    #[test]
+    fn promoting_during_a_demote_hand_over_ends_it_and_advertises_at_once() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.demote(became);
+        assert!(instance.handing_over());
+        let actions = instance.promote(became + ms(500));
+        assert_eq!(sent_priorities(&actions), vec![150]);
+        assert!(!actions.contains(&Action::RemoveAddresses));
+        assert!(!instance.handing_over());
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), Some(became + ms(1_500)));
+        // A stop's hand-over is not cancelled by a promote.
+        let (mut stopping, became) = started_master(v2_params(150), Instant::now());
+        stopping.demote(became);
+        stopping.handle(
+            became + ms(10),
+            Input::HandOver {
+                then: AfterHandOver::Stop,
+            },
         );
+        assert!(stopping.promote(became + ms(20)).is_empty());
+        assert!(stopping.handing_over());
     }
 
     #[test]

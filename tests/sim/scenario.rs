@@ -581,6 +581,35 @@ fn check(
                 .map(|(_, _, holders)| holders.clone())
                 .unwrap_or_default()
         };
+        // d) two holders that hear each other: at most one advert interval plus two
+        // deliveries (the lower master hears the higher one's next advert).
+        let audible_from = if kind == Kind::Planned {
+            Duration::ZERO
+        } else {
+            quiet
+        };
+        let bound = advert + max_delay * 2 + ms(1);
+        let mut since: Option<Duration> = None;
+        for (when, _, holders) in
+            history
+                .iter()
+                .chain(std::iter::once(&&(end, vip, BTreeSet::new())))
+        {
+            match (holders.len() >= 2, since) {
+                (true, None) => since = Some(*when),
+                (false, Some(start)) => {
+                    let counted_from = start.max(audible_from);
+                    if *when > counted_from && *when - counted_from > bound {
+                        return Err(format!(
+                            "property d: {vip} had two holders from {start:?} to {when:?} \
+                             (audible from {audible_from:?}, bound {bound:?})"
+                        ));
+                    }
+                    since = None;
+                }
+                _ => {}
+            }
+        }
         // a) exactly one holder from `converged` to the end.
         let mut bad = vec![(converged, holders_at(converged))];
         bad.extend(
@@ -653,35 +682,6 @@ fn check(
             return Err(format!(
                 "property c: {vip} held by nobody at {when:?} during planned moves"
             ));
-        }
-        // d) two holders that hear each other: at most one advert interval plus two
-        // deliveries (the lower master hears the higher one's next advert).
-        let audible_from = if kind == Kind::Planned {
-            Duration::ZERO
-        } else {
-            quiet
-        };
-        let bound = advert + max_delay * 2 + ms(1);
-        let mut since: Option<Duration> = None;
-        for (when, _, holders) in
-            history
-                .iter()
-                .chain(std::iter::once(&&(end, vip, BTreeSet::new())))
-        {
-            match (holders.len() >= 2, since) {
-                (true, None) => since = Some(*when),
-                (false, Some(start)) => {
-                    let counted_from = start.max(audible_from);
-                    if *when > counted_from && *when - counted_from > bound {
-                        return Err(format!(
-                            "property d: {vip} had two holders from {start:?} to {when:?} \
-                             (audible from {audible_from:?}, bound {bound:?})"
-                        ));
-                    }
-                    since = None;
-                }
-                _ => {}
-            }
         }
     }
     // e) sync groups, as checked after every step.
