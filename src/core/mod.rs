@@ -25,6 +25,6 @@ pub mod track;
 
 pub use packet::{Advertisement, Authentication, ChecksumMode, DropReason, Version};
 pub use state::{
-    Action, AfterHandOver, GarpParams, Input, Instance, InstanceParams, State, Stats,
+    Action, AfterHandOver, FaultCauses, GarpParams, Input, Instance, InstanceParams, State, Stats,
     TransitionReason, master_down_interval, skew_time,
 };
