@@ -4,8 +4,10 @@
 //! deadline, so it can be unit-tested exhaustively without root.
 //!
 //! Where each RFC section lives:
-//! - [`packet`]: the advertisement format (RFC 3768 §5, RFC 5798/9568 §5),
-//!   checksums and the receive checks that need only the packet (§7.1).
+//! - [`packet`]: the advertisement format (RFC 3768 §5, RFC 5798/9568 §5), its
+//!   checksum and the receive checks that need only the packet (§7.1).
+//! - [`checksum`]: the Internet checksum (RFC 1071) with the IPv4/IPv6 pseudo-headers,
+//!   the one implementation behind the advert, Neighbor Advertisement and lab ICMP checksums.
 //! - [`ip`]: parsing the IPv4 header a raw socket hands us (TTL, addresses).
 //! - [`state`]: the state machine and its timers (RFC 3768 §6, RFC 5798/9568 §6),
 //!   and the receive checks that need the instance's config (§7.1: VRID, auth, interval).
@@ -17,6 +19,7 @@
 //!   (keepalived's `vrrp_sync_group`; not in the RFCs).
 
 pub mod arp;
+pub mod checksum;
 pub mod ip;
 pub mod packet;
 pub mod state;
