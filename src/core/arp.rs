@@ -1,6 +1,5 @@
 //! Gratuitous ARP frames (RFC 5227 §3 "ARP Announcement", RFC 3768 §8.1.1) and unsolicited
 //! IPv6 Neighbor Advertisements (RFC 4861 §7.2.6, RFC 5798 §6.4.1).
-//! API CONTRACT: keep names and signatures; add freely.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

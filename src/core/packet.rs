@@ -1,6 +1,4 @@
 //! VRRP advertisement codec: RFC 3768 §5 (v2), RFC 5798 §5 and RFC 9568 §5 (v3).
-//!
-//! API CONTRACT (shared by the driver): keep these names and signatures; add freely.
 
 use std::net::IpAddr;
 
@@ -178,7 +176,8 @@ impl DropReason {
 
 /// Decode the VRRP message (the IP payload). `source`/`destination` are needed
 /// for the v3 pseudo-header checksum; both checksum forms are accepted for v3 IPv4.
-/// TTL is checked by the caller via [`crate::core::ip`] (it lives in the IP header).
+/// The TTL / hop limit (§7.1 first rule) lives in the IP header, which this function
+/// does not see: it is checked in `core::receive::check`.
 ///
 /// The checks here are the ones that need only the packet (RFC 3768 §7.1, RFC 5798 §7.1):
 /// length, version, type, address count against length, checksum and address family.

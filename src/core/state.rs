@@ -3,7 +3,10 @@
 //! Pure: the caller passes `now`, feeds inputs, performs the returned actions and
 //! calls [`Instance::on_timeout`] at [`Instance::next_deadline`].
 //!
-//! API CONTRACT (shared by the driver): keep these names and signatures; add freely.
+//! An instance is in one role at a time (Initialize, Backup, Master, and Fault, which is not
+//! in the RFCs), and each role carries its own timers: a Backup its Master_Down_Timer, a
+//! Master its Adver_Timer and GARP schedule (or, handing over, only its deadline).
+//! [`State`] is the public name of the role.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -79,7 +82,8 @@ pub enum State {
     Initialize,
     Backup,
     Master,
-    /// Not in the RFC: the interface is down (keepalived's FAULT). No adverts, no addresses.
+    /// Not in the RFC (keepalived's FAULT): the interface is down, a tracker failed or the
+    /// sync group holds the instance (see [`FaultCauses`]). No adverts, no addresses.
     Fault,
 }
 
@@ -176,13 +180,15 @@ pub enum Input<'a> {
     HandOver { then: AfterHandOver },
     /// The interface went down: give up mastership and addresses.
     LinkDown,
-    /// The interface came up again: start as backup (unless a tracker still holds FAULT).
+    /// The interface came up again: leave Fault as at Startup (backup, or master if the
+    /// owner), unless a tracker or the sync group still holds it there.
     LinkUp,
     /// A tracker puts the instance in FAULT: like LinkDown (addresses removed, no adverts),
     /// but a master first resigns with priority 0 since the link still works
     /// (RFC 3768 §6.4.3 Shutdown), so the backup takes over after Skew_Time.
     TrackerFault { tracker: &'a str },
-    /// No tracker holds FAULT any more: like LinkUp (unless the link is still down).
+    /// No tracker holds FAULT any more: like LinkUp (unless the link is still down or the
+    /// sync group holds the instance).
     TrackerRecovered,
     /// Sync group ([`super::sync_group::SyncCommand::ForceBackup`]): a master resigns with a
     /// priority-0 advert (so the other router takes over after Skew_Time), removes its
@@ -195,7 +201,7 @@ pub enum Input<'a> {
     /// first) and stay there, whatever the link does, until [`Input::SyncRelease`].
     SyncHold,
     /// Sync group ([`super::sync_group::SyncCommand::Release`]): end the hold; start as
-    /// backup (master if the owner) unless the interface is down.
+    /// backup (master if the owner) unless the interface is down or a tracker holds FAULT.
     SyncRelease,
 }
 
@@ -206,7 +212,7 @@ pub struct Stats {
     /// Adverts that passed every receive check (drops are counted in `drops` instead).
     pub adverts_received: u64,
     pub transitions: u64,
-    /// Indexed like [`DropReason::ALL`].
+    /// By reason; a reason never seen has no entry (see [`DropReason::ALL`] for them all).
     pub drops: std::collections::BTreeMap<DropReason, u64>,
     /// Accepted adverts whose address list differs from ours. RFC 3768 §7.1 would drop them
     /// (unless from the owner); RFC 5798 §7.1 and keepalived only log, and so do we.
@@ -501,7 +507,8 @@ pub struct Instance {
 /// A master that resigned (priority 0 sent) but still holds its addresses.
 #[derive(Clone, Copy, Debug)]
 struct HandOver {
-    /// Give up waiting for a new master then (Master_Down_Interval after the resignation).
+    /// Give up waiting for a new master then: Master_Down_Interval after the resignation,
+    /// at most [`MAX_HAND_OVER_WAIT`].
     deadline: Instant,
     then: AfterHandOver,
 }
@@ -567,8 +574,9 @@ impl Instance {
     /// Handle one input at `now`.
     ///
     /// Inputs that are not events in the current state do nothing: Startup outside Initialize
-    /// (in Fault the instance waits for LinkUp), LinkUp outside Fault, Shutdown in Initialize,
-    /// LinkDown in Fault. LinkDown before Startup moves Initialize to Fault.
+    /// (in Fault the instance waits for its last [`FaultCauses`] to clear), LinkUp outside
+    /// Fault, Shutdown in Initialize, LinkDown in Fault. LinkDown, TrackerFault and SyncHold
+    /// before Startup move Initialize to Fault.
     pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Vec<Action> {
         let mut actions = Vec::new();
         match input {
