@@ -1,8 +1,9 @@
 //! Gratuitous ARP frames (RFC 5227 §3 "ARP Announcement", RFC 3768 §8.1.1) and unsolicited
 //! IPv6 Neighbor Advertisements (RFC 4861 §7.2.6, RFC 5798 §6.4.1).
-//! API CONTRACT: keep names and signatures; add freely.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::checksum::internet_checksum_with_pseudo_header;
 
 /// Length of an Ethernet + ARP frame, without padding.
 pub const GRATUITOUS_ARP_FRAME_LEN: usize = 42;
@@ -85,22 +86,12 @@ pub fn neighbour_advertisement(
 
 /// RFC 4443 §2.3: the Internet checksum over the IPv6 pseudo-header (RFC 8200 §8.1) and message.
 fn icmpv6_checksum(message: &[u8], source: Ipv6Addr, destination: Ipv6Addr) -> u16 {
-    let mut sum: u64 = 0;
-    let mut add = |bytes: &[u8]| {
-        for word in bytes.chunks(2) {
-            let high = u64::from(word[0]) << 8;
-            sum += high | word.get(1).map_or(0, |low| u64::from(*low));
-        }
-    };
-    add(&source.octets());
-    add(&destination.octets());
-    add(&(message.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, IP_PROTOCOL_ICMPV6]);
-    add(message);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    internet_checksum_with_pseudo_header(
+        message,
+        source.into(),
+        destination.into(),
+        IP_PROTOCOL_ICMPV6,
+    )
 }
 
 #[cfg(test)]

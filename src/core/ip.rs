@@ -1,5 +1,4 @@
 //! The IPv4 header as a raw IPPROTO_VRRP socket delivers it (RFC 791).
-//! API CONTRACT: keep names and signatures; add freely.
 
 use std::net::Ipv4Addr;
 

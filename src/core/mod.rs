@@ -6,7 +6,9 @@
 //! only translates between it and the kernel (see docs/architecture.md).
 //!
 //! Where each RFC section lives:
-//! - [`packet`]: the advertisement format (RFC 3768 §5, RFC 5798/9568 §5) and checksums.
+//! - [`packet`]: the advertisement format (RFC 3768 §5, RFC 5798/9568 §5).
+//! - [`checksum`]: the Internet checksum (RFC 1071) with the IPv4/IPv6 pseudo-headers,
+//!   the one implementation behind the advert, Neighbor Advertisement and lab ICMP checksums.
 //! - [`receive`]: every receive check of §7.1, in one function, in the RFC's order.
 //! - [`ip`]: parsing the IPv4 header a raw socket hands us (TTL, addresses).
 //! - [`state`]: the state machine and its timers (RFC 3768 §6, RFC 5798/9568 §6).
@@ -22,6 +24,7 @@
 //!   status snapshot and the control protocol's messages.
 
 pub mod arp;
+pub mod checksum;
 pub mod control;
 pub mod drop_log;
 pub mod ip;
@@ -37,6 +40,6 @@ pub mod wording;
 
 pub use packet::{Advertisement, Authentication, ChecksumMode, DropReason, Version};
 pub use state::{
-    Action, AfterHandOver, GarpParams, Input, Instance, InstanceParams, State, Stats,
+    Action, AfterHandOver, FaultCauses, GarpParams, Input, Instance, InstanceParams, State, Stats,
     TransitionReason, master_down_interval, skew_time,
 };

@@ -1,8 +1,8 @@
 //! VRRP advertisement codec: RFC 3768 §5 (v2), RFC 5798 §5 and RFC 9568 §5 (v3).
-//!
-//! API CONTRACT (shared by the driver): keep these names and signatures; add freely.
 
 use std::net::IpAddr;
+
+use super::checksum;
 
 /// IP protocol number assigned to VRRP (RFC 3768 §5.2.4, RFC 5798 §5.1.1.3).
 pub const IP_PROTOCOL_VRRP: u8 = 112;
@@ -176,7 +176,8 @@ impl DropReason {
 
 /// Decode the VRRP message (the IP payload). `source`/`destination` are needed
 /// for the v3 pseudo-header checksum; both checksum forms are accepted for v3 IPv4.
-/// TTL is checked by the caller via [`crate::core::ip`] (it lives in the IP header).
+/// The TTL / hop limit (§7.1 first rule) lives in the IP header, which this function
+/// does not see: it is checked in `core::receive::check`.
 ///
 /// The checks here are the ones that need only the packet (RFC 3768 §7.1, RFC 5798 §7.1):
 /// length, version, type, address count against length, checksum and address family.
@@ -429,48 +430,20 @@ fn read_addresses(bytes: &[u8], family: AddressFamily) -> Vec<IpAddr> {
     }
 }
 
-/// One's-complement sum of big-endian 16-bit words (RFC 1071); an odd last byte is padded.
-fn ones_complement_sum(bytes: &[u8]) -> u64 {
-    let mut words = bytes.chunks_exact(2);
-    let mut sum: u64 = (&mut words)
-        .map(|word| u64::from(u16::from_be_bytes([word[0], word[1]])))
-        .sum();
-    if let [last] = words.remainder() {
-        sum += u64::from(*last) << 8;
-    }
-    sum
-}
-
-/// Sum of the IPv4 (RFC 768 style) or IPv6 (RFC 8200 §8.1) pseudo-header with protocol 112.
-/// Both layouts hold source, destination, length and next header on 16-bit boundaries,
-/// so their sums only differ in how many address words there are.
-fn pseudo_header_sum(source: IpAddr, destination: IpAddr, length: usize) -> u64 {
-    let address_sum = |address: IpAddr| match address {
-        IpAddr::V4(v4) => ones_complement_sum(&v4.octets()),
-        IpAddr::V6(v6) => ones_complement_sum(&v6.octets()),
-    };
-    let length = length as u64;
-    address_sum(source)
-        + address_sum(destination)
-        + (length >> 16)
-        + (length & 0xffff)
-        + u64::from(IP_PROTOCOL_VRRP)
-}
-
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
-/// The Internet checksum (RFC 1071) of `message` (whose checksum field must be zero),
-/// optionally with the pseudo-header of (`source`, `destination`).
+/// The VRRP checksum ([`super::checksum`], RFC 1071) of `message` (whose checksum field
+/// must be zero), with the pseudo-header of (`source`, `destination`) and protocol 112 when
+/// given: v3 always over IPv6 and by default over IPv4 (RFC 5798 §5.2.8), never for v2
+/// (RFC 3768 §5.3.8) nor v3 IPv4 in the RFC 9568 §5.2.8 form.
 pub fn internet_checksum(message: &[u8], pseudo_header: Option<(IpAddr, IpAddr)>) -> u16 {
-    let pseudo = pseudo_header.map_or(0, |(source, destination)| {
-        pseudo_header_sum(source, destination, message.len())
-    });
-    !fold(ones_complement_sum(message) + pseudo)
+    match pseudo_header {
+        Some((source, destination)) => checksum::internet_checksum_with_pseudo_header(
+            message,
+            source,
+            destination,
+            IP_PROTOCOL_VRRP,
+        ),
+        None => checksum::internet_checksum(message),
+    }
 }
 
 /// A received message (checksum field included) sums to 0xffff when its checksum is right.

@@ -3,7 +3,10 @@
 //! Pure: the caller passes `now`, feeds inputs, performs the returned actions and
 //! calls [`Instance::on_timeout`] at [`Instance::next_deadline`].
 //!
-//! API CONTRACT (shared by the driver): keep these names and signatures; add freely.
+//! An instance is in one role at a time (Initialize, Backup, Master, and Fault, which is not
+//! in the RFCs), and each role carries its own timers: a Backup its Master_Down_Timer, a
+//! Master its Adver_Timer and GARP schedule (or, handing over, only its deadline).
+//! [`State`] is the public name of the role.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -79,7 +82,8 @@ pub enum State {
     Initialize,
     Backup,
     Master,
-    /// Not in the RFC: the interface is down (keepalived's FAULT). No adverts, no addresses.
+    /// Not in the RFC (keepalived's FAULT): the interface is down, a tracker failed or the
+    /// sync group holds the instance (see [`FaultCauses`]). No adverts, no addresses.
     Fault,
 }
 
@@ -176,13 +180,15 @@ pub enum Input<'a> {
     HandOver { then: AfterHandOver },
     /// The interface went down: give up mastership and addresses.
     LinkDown,
-    /// The interface came up again: start as backup (unless a tracker still holds FAULT).
+    /// The interface came up again: leave Fault as at Startup (backup, or master if the
+    /// owner), unless a tracker or the sync group still holds it there.
     LinkUp,
     /// A tracker puts the instance in FAULT: like LinkDown (addresses removed, no adverts),
     /// but a master first resigns with priority 0 since the link still works
     /// (RFC 3768 §6.4.3 Shutdown), so the backup takes over after Skew_Time.
     TrackerFault { tracker: &'a str },
-    /// No tracker holds FAULT any more: like LinkUp (unless the link is still down).
+    /// No tracker holds FAULT any more: like LinkUp (unless the link is still down or the
+    /// sync group holds the instance).
     TrackerRecovered,
     /// Sync group ([`super::sync_group::SyncCommand::ForceBackup`]): a master resigns with a
     /// priority-0 advert (so the other router takes over after Skew_Time), removes its
@@ -195,7 +201,7 @@ pub enum Input<'a> {
     /// first) and stay there, whatever the link does, until [`Input::SyncRelease`].
     SyncHold,
     /// Sync group ([`super::sync_group::SyncCommand::Release`]): end the hold; start as
-    /// backup (master if the owner) unless the interface is down.
+    /// backup (master if the owner) unless the interface is down or a tracker holds FAULT.
     SyncRelease,
 }
 
@@ -206,7 +212,7 @@ pub struct Stats {
     /// Adverts that passed every receive check (drops are counted in `drops` instead).
     pub adverts_received: u64,
     pub transitions: u64,
-    /// Indexed like [`DropReason::ALL`].
+    /// By reason; a reason never seen has no entry (see [`DropReason::ALL`] for them all).
     pub drops: std::collections::BTreeMap<DropReason, u64>,
     /// Accepted adverts whose address list differs from ours. RFC 3768 §7.1 would drop them
     /// (unless from the owner); RFC 5798 §7.1 and keepalived only log, and so do we.
@@ -233,6 +239,103 @@ pub fn skew_time(version: Version, priority: u8, interval_cs: u16) -> Duration {
 /// `interval_cs` is Advertisement_Interval for v2 and Master_Adver_Interval for v3.
 pub fn master_down_interval(version: Version, priority: u8, interval_cs: u16) -> Duration {
     CENTISECOND * 3 * u32::from(interval_cs) + skew_time(version, priority, interval_cs)
+}
+/// What an instance is doing, with the timers and data that only this role has, so a
+/// timer of one role can neither fire nor linger in another (RFC 3768 §6.4, RFC 5798 §6.4).
+///
+/// The Fault causes are not part of [`Role::Fault`]: they are facts the inputs report
+/// (the link is down, a tracker failed, the sync group holds) and stay true whatever the
+/// role, see [`FaultCauses`].
+#[derive(Debug)]
+enum Role {
+    /// RFC 3768 §6.4.1, RFC 5798 §6.4.1: waiting for the Startup event, or stopped by
+    /// Shutdown. No timers.
+    Initialize,
+    /// RFC 3768 §6.4.2, RFC 5798 §6.4.2.
+    Backup(Backup),
+    /// RFC 3768 §6.4.3, RFC 5798 §6.4.3.
+    Master(Master),
+    /// Not in the RFCs (keepalived's FAULT): no adverts, no addresses, no timers, until
+    /// the last of the [`FaultCauses`] clears. Entered only when a cause appears, so at
+    /// least one holds while here.
+    Fault,
+}
+
+impl Role {
+    fn state(&self) -> State {
+        match self {
+            Role::Initialize => State::Initialize,
+            Role::Backup(_) => State::Backup,
+            Role::Master(_) => State::Master,
+            Role::Fault => State::Fault,
+        }
+    }
+}
+
+/// A Backup's timer and what it heard from the master.
+#[derive(Debug)]
+struct Backup {
+    /// Master_Down_Timer (RFC 3768 §6.2, RFC 5798 §6.2).
+    master_down_at: Instant,
+    /// The Master_Down_Timer was set to Skew_Time by a priority-0 advert.
+    master_resigned: bool,
+    heard_master: Option<HeardMaster>,
+}
+
+impl Backup {
+    /// Why we take over when the Master_Down_Timer fires.
+    fn takeover_reason(&self) -> TransitionReason {
+        if self.master_resigned {
+            return TransitionReason::MasterResigned;
+        }
+        match self.heard_master {
+            Some(HeardMaster {
+                address,
+                priority,
+                accepted: false,
+            }) => TransitionReason::Preempt {
+                source: address,
+                priority,
+            },
+            _ => TransitionReason::MasterDown,
+        }
+    }
+}
+
+/// A Master either serves (advertises and holds the addresses) or hands over.
+#[derive(Debug)]
+enum Master {
+    /// Adver_Timer (RFC 3768 §6.2, RFC 5798 §6.2) and the gratuitous ARP schedule.
+    Serving {
+        advert_at: Instant,
+        garp: GarpTimers,
+    },
+    /// A make-before-break hand-over ([`Input::HandOver`]): it has resigned with priority
+    /// 0 and sends nothing more (no advert timer, no GARP), but still holds its addresses.
+    HandingOver(HandOver),
+}
+
+/// Why an instance is, or must go, in Fault. These are what the inputs reported, kept in
+/// every role: the link may go down before the Startup event ([`Input::LinkDown`] then
+/// moves Initialize to Fault), a sync group may hold an instance not started yet, and a
+/// Shutdown from Fault changes nothing about the link. Fault is left when the last one
+/// clears.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FaultCauses {
+    /// The interface is down ([`Input::LinkDown`] without a later [`Input::LinkUp`]).
+    pub link_down: bool,
+    /// Held by its sync group ([`Input::SyncHold`] without a later [`Input::SyncRelease`]).
+    pub held_by_sync_group: bool,
+    /// A tracker holds FAULT ([`Input::TrackerFault`] without a later
+    /// [`Input::TrackerRecovered`]): the one named by the latest [`Input::TrackerFault`].
+    pub tracker: Option<String>,
+}
+
+impl FaultCauses {
+    /// Whether any cause holds.
+    pub fn any(&self) -> bool {
+        self.link_down || self.held_by_sync_group || self.tracker.is_some()
+    }
 }
 
 /// The last advert heard from another router while Backup.
@@ -261,46 +364,141 @@ struct GarpTimers {
     refresh_at: Option<Instant>,
 }
 
+impl GarpTimers {
+    /// The schedule of a new master: a burst now (see [`GarpTimers::start_burst`]), the
+    /// follow-up burst after a planned takeover, the second burst and the refresh.
+    fn on_becoming_master(
+        params: &GarpParams,
+        now: Instant,
+        planned_takeover: bool,
+        actions: &mut Vec<Action>,
+    ) -> Self {
+        let mut garp = GarpTimers {
+            burst: None,
+            follow_up_at: planned_takeover.then(|| now + FOLLOW_UP_GARP_DELAY),
+            second_burst_at: params.second_burst_delay.map(|delay| now + delay),
+            refresh_at: params.refresh_period().map(|period| now + period),
+        };
+        garp.start_burst(params, now, actions);
+        garp
+    }
+
+    /// The earliest GARP timer.
+    fn earliest(&self) -> Option<(Instant, GarpTimer)> {
+        [
+            (self.burst.map(|burst| burst.next_at), GarpTimer::BurstFrame),
+            (self.follow_up_at, GarpTimer::FollowUp),
+            (self.second_burst_at, GarpTimer::SecondBurst),
+            (self.refresh_at, GarpTimer::Refresh),
+        ]
+        .into_iter()
+        .filter_map(|(at, timer)| at.map(|at| (at, timer)))
+        .min_by_key(|(at, _)| *at)
+    }
+
+    fn fire(
+        &mut self,
+        timer: GarpTimer,
+        params: &GarpParams,
+        at: Instant,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        match timer {
+            GarpTimer::BurstFrame => {
+                actions.push(Action::SendGratuitousArp);
+                self.burst = self.burst.and_then(|burst| {
+                    let remaining = burst.remaining.saturating_sub(1);
+                    (remaining > 0).then(|| GarpBurst {
+                        next_at: burst.next_at + params.burst_spacing,
+                        remaining,
+                    })
+                });
+            }
+            GarpTimer::FollowUp => {
+                self.follow_up_at = None;
+                // A spaced burst still running already continues past the old master's exit.
+                if self.burst.is_none() {
+                    self.start_burst(params, now, actions);
+                }
+            }
+            GarpTimer::SecondBurst => {
+                self.second_burst_at = None;
+                self.start_burst(params, now, actions);
+            }
+            GarpTimer::Refresh => {
+                self.refresh_at = params
+                    .refresh_period()
+                    .map(|period| next_period(at, period, now));
+                self.start_burst(params, now, actions);
+            }
+        }
+    }
+
+    /// One burst of `burst_count` frames: the first now, the others `burst_spacing` apart
+    /// (all now when the spacing is zero). A burst replaces one still in progress.
+    fn start_burst(&mut self, params: &GarpParams, now: Instant, actions: &mut Vec<Action>) {
+        let count = params.burst_count.min(MAX_GARP_BURST_COUNT);
+        if count == 0 {
+            self.burst = None;
+            return;
+        }
+        let spacing = params.burst_spacing;
+        if spacing.is_zero() {
+            actions.extend((0..count).map(|_| Action::SendGratuitousArp));
+            self.burst = None;
+        } else {
+            actions.push(Action::SendGratuitousArp);
+            self.burst = (count > 1).then(|| GarpBurst {
+                next_at: now + spacing,
+                remaining: count - 1,
+            });
+        }
+    }
+}
+
+impl GarpParams {
+    /// The refresh period, None when off (unset or zero).
+    fn refresh_period(&self) -> Option<Duration> {
+        self.master_refresh.filter(|period| !period.is_zero())
+    }
+}
+
+/// Which timer is due: each belongs to one role ([`Instance::earliest_timer`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Timer {
+    /// Backup.
     MasterDown,
+    /// Master, serving.
     Advertisement,
-    GarpBurstFrame,
-    GarpFollowUp,
-    GarpSecondBurst,
-    GarpRefresh,
+    /// Master, serving.
+    Garp(GarpTimer),
+    /// Master, handing over.
     HandOverDeadline,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GarpTimer {
+    BurstFrame,
+    FollowUp,
+    SecondBurst,
+    Refresh,
 }
 
 /// One virtual router.
 #[derive(Debug)]
 pub struct Instance {
     params: InstanceParams,
-    state: State,
+    role: Role,
     /// The priority in force: the configured one, or what [`Instance::set_priority`] set.
     priority: u8,
     /// v3 Master_Adver_Interval (RFC 5798 §6.1), learned from the master while Backup.
     /// v2 has no such variable: it always equals our Advertisement_Interval.
     master_adver_interval_cs: u16,
-    /// Backup only.
-    master_down_at: Option<Instant>,
-    /// The Master_Down_Timer was set to Skew_Time by a priority-0 advert.
-    master_resigned: bool,
-    heard_master: Option<HeardMaster>,
     /// Lower-priority masters are tolerated until then (keepalived `preempt_delay`).
     preempt_allowed_at: Option<Instant>,
-    /// Master only.
-    advert_at: Option<Instant>,
-    garp: GarpTimers,
-    /// Master only: a make-before-break hand-over is in progress.
-    hand_over: Option<HandOver>,
     stats: Stats,
-    /// Held in Fault by its sync group ([`Input::SyncHold`]).
-    held: bool,
-    /// The interface is down ([`Input::LinkDown`] without a later [`Input::LinkUp`]).
-    link_down: bool,
-    /// A tracker holds the instance in FAULT.
-    tracker_fault: bool,
+    fault_causes: FaultCauses,
     /// The operator demoted it ([`Instance::demote`]): it advertises and compares with
     /// [`DEMOTED_PRIORITY`] and never preempts, until [`Instance::promote`].
     demoted: bool,
@@ -309,7 +507,8 @@ pub struct Instance {
 /// A master that resigned (priority 0 sent) but still holds its addresses.
 #[derive(Clone, Copy, Debug)]
 struct HandOver {
-    /// Give up waiting for a new master then (Master_Down_Interval after the resignation).
+    /// Give up waiting for a new master then: Master_Down_Interval after the resignation,
+    /// at most [`MAX_HAND_OVER_WAIT`].
     deadline: Instant,
     then: AfterHandOver,
 }
@@ -320,20 +519,12 @@ impl Instance {
         let master_adver_interval_cs = params.advert_interval_cs.max(1);
         Instance {
             params,
-            state: State::Initialize,
+            role: Role::Initialize,
             priority,
             master_adver_interval_cs,
-            master_down_at: None,
-            master_resigned: false,
-            heard_master: None,
             preempt_allowed_at: None,
-            advert_at: None,
-            garp: GarpTimers::default(),
-            hand_over: None,
             stats: Stats::default(),
-            held: false,
-            link_down: false,
-            tracker_fault: false,
+            fault_causes: FaultCauses::default(),
             demoted: false,
         }
     }
@@ -341,7 +532,7 @@ impl Instance {
         &self.params
     }
     pub fn state(&self) -> State {
-        self.state
+        self.role.state()
     }
     /// The priority in force (the configured one unless [`Instance::set_priority`] changed it).
     pub fn priority(&self) -> u8 {
@@ -383,21 +574,17 @@ impl Instance {
     /// Handle one input at `now`.
     ///
     /// Inputs that are not events in the current state do nothing: Startup outside Initialize
-    /// (in Fault the instance waits for LinkUp), LinkUp outside Fault, Shutdown in Initialize,
-    /// LinkDown in Fault. LinkDown before Startup moves Initialize to Fault.
+    /// (in Fault the instance waits for its last [`FaultCauses`] to clear), LinkUp outside
+    /// Fault, Shutdown in Initialize, LinkDown in Fault. LinkDown, TrackerFault and SyncHold
+    /// before Startup move Initialize to Fault.
     pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Vec<Action> {
         let mut actions = Vec::new();
         match input {
             Input::Startup => {
-                if self.state == State::Initialize {
-                    if self.held {
+                if let Role::Initialize = self.role {
+                    if self.fault_causes.held_by_sync_group {
                         // Its sync group holds it: straight to Fault until released.
-                        self.enter(
-                            State::Initialize,
-                            State::Fault,
-                            TransitionReason::SyncGroup,
-                            &mut actions,
-                        );
+                        self.enter(Role::Fault, TransitionReason::SyncGroup, &mut actions);
                     } else {
                         self.start(now, None, &mut actions);
                     }
@@ -409,66 +596,52 @@ impl Instance {
             Input::Shutdown => self.shut_down(&mut actions),
             Input::HandOver { then } => self.hand_over(now, then, &mut actions),
             Input::LinkDown => {
-                self.link_down = true;
+                self.fault_causes.link_down = true;
                 self.link_down(&mut actions)
             }
             Input::LinkUp => {
-                self.link_down = false;
-                if self.state == State::Fault && !self.held && !self.tracker_fault {
-                    self.start(now, Some(TransitionReason::LinkUp), &mut actions);
-                }
+                self.fault_causes.link_down = false;
+                self.leave_fault_if_no_cause(now, TransitionReason::LinkUp, &mut actions);
             }
             Input::SyncForceBackup => {
                 // A master handing over has already resigned and becomes backup as soon as
                 // the new master is heard: letting go now would break its make-before-break
                 // (a demoted group member whose sibling finished first).
-                if self.state == State::Master && self.hand_over.is_none() {
-                    self.send_advertisement(RESIGN_PRIORITY, &mut actions);
-                    actions.push(Action::RemoveAddresses);
-                    self.become_backup(now, TransitionReason::SyncGroup, &mut actions);
+                if let Role::Master(Master::Serving { .. }) = self.role {
+                    self.resign(&mut actions);
+                    self.become_backup(now, TransitionReason::SyncGroup, None, &mut actions);
                 }
             }
             Input::SyncForceMaster => {
-                if self.state == State::Backup {
+                if let Role::Backup(_) = self.role {
                     self.become_master(now, TransitionReason::SyncGroup, &mut actions);
                 }
             }
             Input::SyncHold => {
-                self.held = true;
-                let from = self.state;
-                match from {
-                    State::Fault => {}
-                    State::Master => {
-                        self.send_advertisement(RESIGN_PRIORITY, &mut actions);
-                        actions.push(Action::RemoveAddresses);
+                self.fault_causes.held_by_sync_group = true;
+                match self.role {
+                    Role::Fault => {}
+                    // Also while handing over: a second priority-0 advert.
+                    Role::Master(_) => {
+                        self.resign(&mut actions);
+                        self.enter(Role::Fault, TransitionReason::SyncGroup, &mut actions);
                     }
-                    State::Backup | State::Initialize => {}
-                }
-                if from != State::Fault {
-                    self.enter(
-                        from,
-                        State::Fault,
-                        TransitionReason::SyncGroup,
-                        &mut actions,
-                    );
+                    Role::Backup(_) | Role::Initialize => {
+                        self.enter(Role::Fault, TransitionReason::SyncGroup, &mut actions);
+                    }
                 }
             }
             Input::SyncRelease => {
-                let was_held = std::mem::replace(&mut self.held, false);
-                if was_held && self.state == State::Fault && !self.link_down && !self.tracker_fault
-                {
-                    self.start(now, Some(TransitionReason::SyncGroup), &mut actions);
-                }
+                self.fault_causes.held_by_sync_group = false;
+                self.leave_fault_if_no_cause(now, TransitionReason::SyncGroup, &mut actions);
             }
             Input::TrackerFault { tracker } => {
-                self.tracker_fault = true;
+                self.fault_causes.tracker = Some(tracker.to_owned());
                 self.tracker_fault_enter(tracker, &mut actions);
             }
             Input::TrackerRecovered => {
-                let was_faulted = std::mem::replace(&mut self.tracker_fault, false);
-                if was_faulted && self.state == State::Fault && !self.link_down && !self.held {
-                    self.start(now, Some(TransitionReason::TrackerRecovered), &mut actions);
-                }
+                self.fault_causes.tracker = None;
+                self.leave_fault_if_no_cause(now, TransitionReason::TrackerRecovered, &mut actions);
             }
         }
         actions
@@ -476,12 +649,19 @@ impl Instance {
 
     /// Held in Fault by its sync group ([`Input::SyncHold`]) and not released yet.
     pub fn is_held(&self) -> bool {
-        self.held
+        self.fault_causes.held_by_sync_group
     }
 
-    /// In Fault because its interface is down (not only held by its group).
+    /// The interface is down ([`Input::LinkDown`] without a later [`Input::LinkUp`]). It is
+    /// remembered whatever the role (see [`FaultCauses`]), so only in Fault does it mean the
+    /// instance is in Fault because of its link.
     pub fn is_link_down(&self) -> bool {
-        self.link_down
+        self.fault_causes.link_down
+    }
+
+    /// Why the instance is in Fault, or must go there (see [`FaultCauses`]).
+    pub fn fault_causes(&self) -> &FaultCauses {
+        &self.fault_causes
     }
 
     /// Fire every timer due at or before `now`.
@@ -524,9 +704,11 @@ impl Instance {
         self.priority = priority;
         // A master handing over has resigned: it announces nothing more. A demoted one
         // keeps advertising DEMOTED_PRIORITY, so it has nothing new to say.
-        if self.state == State::Master && self.hand_over.is_none() && !self.demoted {
+        if let Role::Master(Master::Serving { .. }) = self.role
+            && !self.demoted
+        {
             self.send_advertisement(self.priority, &mut actions);
-            self.advert_at = Some(now + self.advert_interval());
+            self.restart_advert_timer(now);
         }
         actions
     }
@@ -546,7 +728,7 @@ impl Instance {
             return actions;
         }
         self.demoted = true;
-        if self.state == State::Master && self.hand_over.is_none() {
+        if let Role::Master(Master::Serving { .. }) = self.role {
             self.hand_over(now, AfterHandOver::Backup, &mut actions);
         }
         actions
@@ -562,12 +744,12 @@ impl Instance {
         if !std::mem::replace(&mut self.demoted, false) {
             return actions;
         }
-        match self.state {
-            State::Master if self.hand_over.is_none() => {
+        match &mut self.role {
+            Role::Master(Master::Serving { .. }) => {
                 self.send_advertisement(self.priority, &mut actions);
-                self.advert_at = Some(now + self.advert_interval());
+                self.restart_advert_timer(now);
             }
-            State::Master => {
+            Role::Master(Master::HandingOver(hand_over)) => {
                 // A demote hand-over in progress. Its only purpose was the demote, so it
                 // ends here: the instance never let go of its addresses, and advertising
                 // its priority at once keeps the peer a backup (one that took over after
@@ -575,27 +757,32 @@ impl Instance {
                 // with it would move the addresses away and, Master_Down_Interval later,
                 // back by preemption: two moves for nothing (found by the simulator). A
                 // hand-over for a stop (`AfterHandOver::Stop`) goes on.
-                if self
-                    .hand_over
-                    .is_some_and(|hand_over| hand_over.then == AfterHandOver::Backup)
-                {
-                    self.hand_over = None;
+                if hand_over.then == AfterHandOver::Backup {
                     self.send_advertisement(self.priority, &mut actions);
-                    self.advert_at = Some(now + self.advert_interval());
-                    self.garp.refresh_at = self.garp_refresh_period().map(|period| now + period);
+                    self.role = Role::Master(Master::Serving {
+                        advert_at: now + self.advert_interval(),
+                        garp: GarpTimers {
+                            refresh_at: self
+                                .params
+                                .garp
+                                .refresh_period()
+                                .map(|period| now + period),
+                            ..GarpTimers::default()
+                        },
+                    });
                 }
             }
-            State::Backup => {
+            Role::Backup(backup) => {
                 // The heard master was accepted because we were demoted; judge it again
                 // at our own priority from its next advert on.
-                if let Some(heard) = &mut self.heard_master
+                if let Some(heard) = &mut backup.heard_master
                     && self.params.preempt
                     && heard.priority < self.priority
                 {
                     heard.accepted = false;
                 }
             }
-            State::Initialize | State::Fault => {}
+            Role::Initialize | Role::Fault => {}
         }
         actions
     }
@@ -608,15 +795,15 @@ impl Instance {
     /// True while a master hands over (see [`Input::HandOver`]): it has resigned with
     /// priority 0 and sends nothing more, but still holds and serves its addresses.
     pub fn handing_over(&self) -> bool {
-        self.hand_over.is_some()
+        matches!(self.role, Role::Master(Master::HandingOver(_)))
     }
 
     /// The current master's address as we know it (ourselves when master).
     pub fn master_address(&self) -> Option<IpAddr> {
-        match self.state {
-            State::Master => Some(self.params.local_address),
-            State::Backup => self.heard_master.map(|heard| heard.address),
-            State::Initialize | State::Fault => None,
+        match &self.role {
+            Role::Master(_) => Some(self.params.local_address),
+            Role::Backup(backup) => backup.heard_master.map(|heard| heard.address),
+            Role::Initialize | Role::Fault => None,
         }
     }
     pub fn stats(&self) -> &Stats {
@@ -629,8 +816,8 @@ impl Instance {
 
     // ---- Events ------------------------------------------------------------------------
 
-    /// The Startup event (RFC 3768 §6.4.1, RFC 5798 §6.4.1); also used for LinkUp from Fault,
-    /// with `reason` LinkUp.
+    /// The Startup event (RFC 3768 §6.4.1, RFC 5798 §6.4.1); also used to leave Fault, with
+    /// the reason that ended it.
     fn start(&mut self, now: Instant, reason: Option<TransitionReason>, actions: &mut Vec<Action>) {
         self.preempt_allowed_at = Some(now + self.params.preempt_delay);
         self.master_adver_interval_cs = self.advert_interval_cs();
@@ -641,26 +828,41 @@ impl Instance {
                 actions,
             );
         } else {
-            self.become_backup(now, reason.unwrap_or(TransitionReason::Startup), actions);
+            self.become_backup(
+                now,
+                reason.unwrap_or(TransitionReason::Startup),
+                None,
+                actions,
+            );
         }
     }
 
-    /// Shutdown (RFC 3768 §6.4.2 / §6.4.3, RFC 5798 likewise): a master resigns with a
-    /// priority-0 advert so a backup takes over after Skew_Time instead of
-    /// Master_Down_Interval.
-    fn shut_down(&mut self, actions: &mut Vec<Action>) {
-        let from = self.state;
-        match from {
-            State::Initialize => return,
-            // Already resigned when the hand-over began: just let go now.
-            State::Master if self.hand_over.is_some() => actions.push(Action::RemoveAddresses),
-            State::Master => {
-                self.send_advertisement(RESIGN_PRIORITY, actions);
-                actions.push(Action::RemoveAddresses);
-            }
-            State::Backup | State::Fault => {}
+    /// A Fault cause just cleared: start again if it was the last one. Outside Fault there
+    /// is nothing to leave (the cause is only forgotten).
+    fn leave_fault_if_no_cause(
+        &mut self,
+        now: Instant,
+        reason: TransitionReason,
+        actions: &mut Vec<Action>,
+    ) {
+        if let Role::Fault = self.role
+            && !self.fault_causes.any()
+        {
+            self.start(now, Some(reason), actions);
         }
-        self.enter(from, State::Initialize, TransitionReason::Shutdown, actions);
+    }
+
+    /// The Shutdown event (RFC 3768 §6.4.2 / §6.4.3, RFC 5798 likewise): a master resigns
+    /// ([`Instance::resign`]), every role but Initialize goes to Initialize.
+    fn shut_down(&mut self, actions: &mut Vec<Action>) {
+        match self.role {
+            Role::Initialize => return,
+            // Already resigned when the hand-over began: just let go now.
+            Role::Master(Master::HandingOver(_)) => actions.push(Action::RemoveAddresses),
+            Role::Master(Master::Serving { .. }) => self.resign(actions),
+            Role::Backup(_) | Role::Fault => {}
+        }
+        self.enter(Role::Initialize, TransitionReason::Shutdown, actions);
     }
 
     /// Make-before-break: a deliberate deviation from RFC 3768 §6.4.3 / RFC 5798 §6.4.3,
@@ -675,35 +877,33 @@ impl Instance {
     /// advert of ours would make the new master, or a lower-priority one, step down) and
     /// no GARP (hosts must learn the new master's MAC, not ours).
     fn hand_over(&mut self, now: Instant, then: AfterHandOver, actions: &mut Vec<Action>) {
-        match (self.state, then) {
-            (State::Master, _) => match &mut self.hand_over {
-                // Already handing over: a stop request overrides a demote.
-                Some(hand_over) => {
-                    if then == AfterHandOver::Stop {
-                        hand_over.then = AfterHandOver::Stop;
-                    }
+        match (&mut self.role, then) {
+            // Already handing over: a stop request overrides a demote.
+            (Role::Master(Master::HandingOver(hand_over)), _) => {
+                if then == AfterHandOver::Stop {
+                    hand_over.then = AfterHandOver::Stop;
                 }
-                None => {
-                    self.send_advertisement(RESIGN_PRIORITY, actions);
-                    self.advert_at = None;
-                    self.garp = GarpTimers::default();
-                    // Our own Master_Down_Interval at our own Advertisement_Interval: the
-                    // backups learned that interval from us, and every backup's Skew_Time
-                    // is shorter than this, so any live backup takes over well within it.
-                    // Capped so that long intervals cannot stretch a stop past systemd's
-                    // stop timeout.
-                    let wait = master_down_interval(
-                        self.params.version,
-                        self.advertised_priority(),
-                        self.advert_interval_cs(),
-                    )
-                    .min(MAX_HAND_OVER_WAIT);
-                    self.hand_over = Some(HandOver {
-                        deadline: now + wait,
-                        then,
-                    });
-                }
-            },
+            }
+            (Role::Master(Master::Serving { .. }), _) => {
+                // Resign, but keep the addresses.
+                self.send_resignation(actions);
+                // Our own Master_Down_Interval at our own Advertisement_Interval: the
+                // backups learned that interval from us, and every backup's Skew_Time
+                // is shorter than this, so any live backup takes over well within it.
+                // Capped so that long intervals cannot stretch a stop past systemd's
+                // stop timeout.
+                let wait = master_down_interval(
+                    self.params.version,
+                    self.advertised_priority(),
+                    self.advert_interval_cs(),
+                )
+                .min(MAX_HAND_OVER_WAIT);
+                // The advert and GARP timers end here: a master handing over sends nothing.
+                self.role = Role::Master(Master::HandingOver(HandOver {
+                    deadline: now + wait,
+                    then,
+                }));
+            }
             (_, AfterHandOver::Stop) => self.shut_down(actions),
             (_, AfterHandOver::Backup) => {}
         }
@@ -714,10 +914,10 @@ impl Instance {
         &mut self,
         now: Instant,
         reason: TransitionReason,
-        heard: Option<(IpAddr, u8)>,
+        heard: Option<HeardMaster>,
         actions: &mut Vec<Action>,
     ) {
-        let Some(hand_over) = self.hand_over.take() else {
+        let Role::Master(Master::HandingOver(hand_over)) = self.role else {
             return;
         };
         if hand_over.then == AfterHandOver::Backup && reason == TransitionReason::HandOverTimedOut {
@@ -728,57 +928,49 @@ impl Instance {
             // over at once). Letting go here would leave the addresses with nobody until a
             // backup's Master_Down_Timer fires (found by the simulator, tests/simulation.rs).
             self.send_advertisement(self.advertised_priority(), actions);
-            self.advert_at = Some(now + self.advert_interval());
+            // The GARP schedule ended with the hand-over and is not restarted.
+            self.role = Role::Master(Master::Serving {
+                advert_at: now + self.advert_interval(),
+                garp: GarpTimers::default(),
+            });
             return;
         }
         actions.push(Action::RemoveAddresses);
         match hand_over.then {
-            AfterHandOver::Stop => self.enter(State::Master, State::Initialize, reason, actions),
-            AfterHandOver::Backup => {
-                self.become_backup(now, reason, actions);
-                self.heard_master = heard.map(|(address, priority)| HeardMaster {
-                    address,
-                    priority,
-                    accepted: true,
-                });
-            }
+            AfterHandOver::Stop => self.enter(Role::Initialize, reason, actions),
+            AfterHandOver::Backup => self.become_backup(now, reason, heard, actions),
         }
     }
 
     /// The interface went down: nothing can be sent, so just let go (keepalived's FAULT).
     fn link_down(&mut self, actions: &mut Vec<Action>) {
-        let from = self.state;
-        match from {
-            State::Fault => return,
-            State::Master => actions.push(Action::RemoveAddresses),
-            State::Backup | State::Initialize => {}
+        match self.role {
+            Role::Fault => return,
+            Role::Master(_) => actions.push(Action::RemoveAddresses),
+            Role::Backup(_) | Role::Initialize => {}
         }
-        self.enter(from, State::Fault, TransitionReason::LinkDown, actions);
+        self.enter(Role::Fault, TransitionReason::LinkDown, actions);
     }
 
     /// A tracker failed: leave Backup/Master (or Initialize) for Fault. Unlike a link going
-    /// down, the link still works, so a master resigns with a priority-0 advert first
-    /// (RFC 3768 §6.4.3): the backup takes over after Skew_Time instead of
-    /// Master_Down_Interval.
+    /// down, the link still works, so a master resigns first ([`Instance::resign`]): the
+    /// backup takes over after Skew_Time instead of Master_Down_Interval.
     fn tracker_fault_enter(&mut self, tracker: &str, actions: &mut Vec<Action>) {
-        let from = self.state;
-        match from {
-            State::Fault => return,
-            State::Master => {
-                self.send_advertisement(RESIGN_PRIORITY, actions);
-                actions.push(Action::RemoveAddresses);
-            }
-            State::Backup | State::Initialize => {}
+        match self.role {
+            Role::Fault => return,
+            // Also while handing over: a second priority-0 advert.
+            Role::Master(_) => self.resign(actions),
+            Role::Backup(_) | Role::Initialize => {}
         }
         let reason = TransitionReason::TrackerFault {
             tracker: tracker.to_owned(),
         };
-        self.enter(from, State::Fault, reason, actions);
+        self.enter(Role::Fault, reason, actions);
     }
 
     /// Whether a tracker holds the instance in FAULT.
     pub fn tracker_fault(&self) -> bool {
-        self.tracker_fault
+        self.fault_causes.tracker.is_some()
     }
 
     /// The receive checks that need our configuration (RFC 3768 §7.1, RFC 5798 §7.1), then
@@ -803,11 +995,11 @@ impl Instance {
         if !same_addresses(&advert.addresses, &self.params.addresses) {
             self.stats.address_list_mismatches += 1;
         }
-        match self.state {
-            State::Backup => self.backup_receive(now, source, advert),
-            State::Master => self.master_receive(now, source, advert, actions),
+        match self.role {
+            Role::Backup(_) => self.backup_receive(now, source, advert),
+            Role::Master(_) => self.master_receive(now, source, advert, actions),
             // Not taking part: RFC §6.4 defines no reaction outside Backup and Master.
-            State::Initialize | State::Fault => {}
+            Role::Initialize | Role::Fault => {}
         }
     }
 
@@ -861,12 +1053,11 @@ impl Instance {
             // The master is leaving: take over after Skew_Time, so the highest-priority backup
             // goes first. Never postpone an already earlier deadline.
             let resign_deadline = now + self.skew_time();
-            self.master_down_at = Some(
-                self.master_down_at
-                    .map_or(resign_deadline, |at| at.min(resign_deadline)),
-            );
-            self.master_resigned = true;
-            self.heard_master = None;
+            if let Role::Backup(backup) = &mut self.role {
+                backup.master_down_at = backup.master_down_at.min(resign_deadline);
+                backup.master_resigned = true;
+                backup.heard_master = None;
+            }
             return;
         }
         let tolerated_by_preempt_delay = self
@@ -877,15 +1068,21 @@ impl Instance {
             || !self.params.preempt
             || tolerated_by_preempt_delay
             || self.demoted;
-        self.heard_master = Some(HeardMaster {
+        if accepted {
+            self.learn_master_adver_interval(advert);
+        }
+        let master_down_at = now + self.master_down_interval();
+        let Role::Backup(backup) = &mut self.role else {
+            return;
+        };
+        backup.heard_master = Some(HeardMaster {
             address: source,
             priority: advert.priority,
             accepted,
         });
         if accepted {
-            self.learn_master_adver_interval(advert);
-            self.master_down_at = Some(now + self.master_down_interval());
-            self.master_resigned = false;
+            backup.master_down_at = master_down_at;
+            backup.master_resigned = false;
         }
         // Otherwise discard: the Master_Down_Timer keeps running and we preempt when it fires.
     }
@@ -898,7 +1095,7 @@ impl Instance {
         advert: &Advertisement,
         actions: &mut Vec<Action>,
     ) {
-        if self.hand_over.is_some() {
+        if self.handing_over() {
             // We are leaving: any router advertising a priority above 0 now is the new
             // master (backups never advertise), and it added its addresses and sent GARP
             // before this advert (§6.4.2). Another resignation is not answered.
@@ -908,14 +1105,19 @@ impl Instance {
                     source,
                     priority: advert.priority,
                 };
-                self.finish_hand_over(now, reason, Some((source, advert.priority)), actions);
+                let new_master = HeardMaster {
+                    address: source,
+                    priority: advert.priority,
+                    accepted: true,
+                };
+                self.finish_hand_over(now, reason, Some(new_master), actions);
             }
             return;
         }
         if advert.priority == RESIGN_PRIORITY {
             // Another master is leaving (a split brain healing): assert ourselves at once.
             self.send_advertisement(self.advertised_priority(), actions);
-            self.advert_at = Some(now + self.advert_interval());
+            self.restart_advert_timer(now);
             return;
         }
         let ours = self.advertised_priority();
@@ -929,18 +1131,18 @@ impl Instance {
                 source,
                 priority: advert.priority,
             };
-            self.become_backup(now, reason, actions);
-            self.heard_master = Some(HeardMaster {
+            let new_master = HeardMaster {
                 address: source,
                 priority: advert.priority,
                 accepted: true,
-            });
+            };
+            self.become_backup(now, reason, Some(new_master), actions);
         } else {
             // A lower-priority master means a split brain (e.g. adverts were filtered).
             // Answer at once so it steps down, and re-announce our MAC for the VIPs, since
             // hosts may have learned the other router's (as keepalived does).
             self.send_advertisement(self.advertised_priority(), actions);
-            self.advert_at = Some(now + self.advert_interval());
+            self.restart_advert_timer(now);
             actions.push(Action::SendGratuitousArp);
         }
     }
@@ -949,136 +1151,89 @@ impl Instance {
 
     /// Become master: addresses, GARP, advert, then the Transition (RFC 3768 §6.4.1 / §6.4.2).
     fn become_master(&mut self, now: Instant, reason: TransitionReason, actions: &mut Vec<Action>) {
-        let from = self.state;
         actions.push(Action::AddAddresses);
         let planned_takeover = matches!(
             reason,
             TransitionReason::MasterResigned | TransitionReason::Preempt { .. }
         );
-        self.garp = GarpTimers {
-            burst: None,
-            follow_up_at: planned_takeover.then(|| now + FOLLOW_UP_GARP_DELAY),
-            second_burst_at: self.params.garp.second_burst_delay.map(|delay| now + delay),
-            refresh_at: self.garp_refresh_period().map(|period| now + period),
-        };
-        self.start_garp_burst(now, actions);
+        let garp =
+            GarpTimers::on_becoming_master(&self.params.garp, now, planned_takeover, actions);
         self.send_advertisement(self.advertised_priority(), actions);
-        self.enter(from, State::Master, reason, actions);
-        self.advert_at = Some(now + self.advert_interval());
+        let advert_at = now + self.advert_interval();
+        self.enter(
+            Role::Master(Master::Serving { advert_at, garp }),
+            reason,
+            actions,
+        );
     }
 
-    fn become_backup(&mut self, now: Instant, reason: TransitionReason, actions: &mut Vec<Action>) {
-        let from = self.state;
-        self.enter(from, State::Backup, reason, actions);
-        self.master_down_at = Some(now + self.master_down_interval());
-    }
-
-    /// Change state: clear every timer of the old state and emit the one Transition.
-    fn enter(
+    /// Become backup, with the Master_Down_Timer at Master_Down_Interval (RFC 3768 §6.4.1 /
+    /// §6.4.3); `heard_master` is the master we step down for, if any.
+    fn become_backup(
         &mut self,
-        from: State,
-        to: State,
+        now: Instant,
         reason: TransitionReason,
+        heard_master: Option<HeardMaster>,
         actions: &mut Vec<Action>,
     ) {
-        if to != State::Master {
-            self.advert_at = None;
-            self.garp = GarpTimers::default();
-        }
-        self.master_down_at = None;
-        self.master_resigned = false;
-        self.heard_master = None;
-        self.hand_over = None;
-        self.state = to;
+        let backup = Backup {
+            master_down_at: now + self.master_down_interval(),
+            master_resigned: false,
+            heard_master,
+        };
+        self.enter(Role::Backup(backup), reason, actions);
+    }
+
+    /// Change role, and so drop every timer of the old one; emit the one Transition.
+    fn enter(&mut self, role: Role, reason: TransitionReason, actions: &mut Vec<Action>) {
+        let from = self.role.state();
+        let to = role.state();
+        self.role = role;
         self.stats.transitions += 1;
         actions.push(Action::Transition { from, to, reason });
     }
 
     // ---- Timers ------------------------------------------------------------------------
 
+    /// The earliest timer of the current role: the other roles' timers do not exist.
     fn earliest_timer(&self) -> Option<(Instant, Timer)> {
-        if let Some(hand_over) = self.hand_over {
-            // Every other timer of a master handing over is cleared.
-            return Some((hand_over.deadline, Timer::HandOverDeadline));
+        match &self.role {
+            Role::Initialize | Role::Fault => None,
+            Role::Backup(backup) => Some((backup.master_down_at, Timer::MasterDown)),
+            Role::Master(Master::HandingOver(hand_over)) => {
+                Some((hand_over.deadline, Timer::HandOverDeadline))
+            }
+            Role::Master(Master::Serving { advert_at, garp }) => {
+                // On a tie the advert goes first.
+                let advert = (*advert_at, Timer::Advertisement);
+                Some(match garp.earliest() {
+                    Some((at, timer)) if at < advert.0 => (at, Timer::Garp(timer)),
+                    _ => advert,
+                })
+            }
         }
-        let candidates: [(Option<Instant>, Timer); 6] = match self.state {
-            State::Backup => [
-                (self.master_down_at, Timer::MasterDown),
-                (None, Timer::Advertisement),
-                (None, Timer::GarpBurstFrame),
-                (None, Timer::GarpFollowUp),
-                (None, Timer::GarpSecondBurst),
-                (None, Timer::GarpRefresh),
-            ],
-            State::Master => [
-                (None, Timer::MasterDown),
-                (self.advert_at, Timer::Advertisement),
-                (
-                    self.garp.burst.map(|burst| burst.next_at),
-                    Timer::GarpBurstFrame,
-                ),
-                (self.garp.follow_up_at, Timer::GarpFollowUp),
-                (self.garp.second_burst_at, Timer::GarpSecondBurst),
-                (self.garp.refresh_at, Timer::GarpRefresh),
-            ],
-            State::Initialize | State::Fault => return None,
-        };
-        candidates
-            .into_iter()
-            .filter_map(|(at, timer)| at.map(|at| (at, timer)))
-            .min_by_key(|(at, _)| *at)
     }
 
     fn fire(&mut self, timer: Timer, at: Instant, now: Instant, actions: &mut Vec<Action>) {
         match timer {
             Timer::MasterDown => {
-                let reason = if self.master_resigned {
-                    TransitionReason::MasterResigned
-                } else {
-                    match self.heard_master {
-                        Some(HeardMaster {
-                            address,
-                            priority,
-                            accepted: false,
-                        }) => TransitionReason::Preempt {
-                            source: address,
-                            priority,
-                        },
-                        _ => TransitionReason::MasterDown,
-                    }
+                let Role::Backup(backup) = &self.role else {
+                    return;
                 };
+                let reason = backup.takeover_reason();
                 self.become_master(now, reason, actions);
             }
             Timer::Advertisement => {
+                let next = next_period(at, self.advert_interval(), now);
                 self.send_advertisement(self.advertised_priority(), actions);
-                self.advert_at = Some(next_period(at, self.advert_interval(), now));
-            }
-            Timer::GarpBurstFrame => {
-                actions.push(Action::SendGratuitousArp);
-                self.garp.burst = self.garp.burst.and_then(|burst| {
-                    let remaining = burst.remaining.saturating_sub(1);
-                    (remaining > 0).then(|| GarpBurst {
-                        next_at: burst.next_at + self.params.garp.burst_spacing,
-                        remaining,
-                    })
-                });
-            }
-            Timer::GarpFollowUp => {
-                self.garp.follow_up_at = None;
-                // A spaced burst still running already continues past the old master's exit.
-                if self.garp.burst.is_none() {
-                    self.start_garp_burst(now, actions);
+                if let Role::Master(Master::Serving { advert_at, .. }) = &mut self.role {
+                    *advert_at = next;
                 }
             }
-            Timer::GarpSecondBurst => {
-                self.garp.second_burst_at = None;
-                self.start_garp_burst(now, actions);
-            }
-            Timer::GarpRefresh => {
-                self.garp.refresh_at = self
-                    .garp_refresh_period()
-                    .map(|period| next_period(at, period, now));
-                self.start_garp_burst(now, actions);
+            Timer::Garp(timer) => {
+                if let Role::Master(Master::Serving { garp, .. }) = &mut self.role {
+                    garp.fire(timer, &self.params.garp, at, now, actions);
+                }
             }
             Timer::HandOverDeadline => {
                 self.finish_hand_over(now, TransitionReason::HandOverTimedOut, None, actions)
@@ -1086,28 +1241,26 @@ impl Instance {
         }
     }
 
-    /// One burst of `burst_count` frames: the first now, the others `burst_spacing` apart
-    /// (all now when the spacing is zero). A burst replaces one still in progress.
-    fn start_garp_burst(&mut self, now: Instant, actions: &mut Vec<Action>) {
-        let count = self.params.garp.burst_count.min(MAX_GARP_BURST_COUNT);
-        if count == 0 {
-            self.garp.burst = None;
-            return;
-        }
-        let spacing = self.params.garp.burst_spacing;
-        if spacing.is_zero() {
-            actions.extend((0..count).map(|_| Action::SendGratuitousArp));
-            self.garp.burst = None;
-        } else {
-            actions.push(Action::SendGratuitousArp);
-            self.garp.burst = (count > 1).then(|| GarpBurst {
-                next_at: now + spacing,
-                remaining: count - 1,
-            });
-        }
+    // ---- Helpers -----------------------------------------------------------------------
+
+    /// A master stops being master while its link still works (RFC 3768 §6.4.3, RFC 5798
+    /// §6.4.3, the Shutdown event): "Send an ADVERTISEMENT with Priority = 0", so the
+    /// backups take over after their Skew_Time instead of Master_Down_Interval (§6.4.2),
+    /// then remove the addresses, which only the master may answer for (§6.4.2: a backup
+    /// must neither answer ARP / Neighbor Solicitations for them nor accept packets
+    /// addressed to them). Shutdown, a tracker fault and the sync group's ForceBackup and
+    /// Hold all resign this way; the caller then leaves Master. A link that went down
+    /// cannot carry the advert, so [`Input::LinkDown`] only removes the addresses.
+    fn resign(&mut self, actions: &mut Vec<Action>) {
+        self.send_resignation(actions);
+        actions.push(Action::RemoveAddresses);
     }
 
-    // ---- Helpers -----------------------------------------------------------------------
+    /// The priority-0 advert of [`Instance::resign`] alone: a make-before-break hand-over
+    /// ([`Input::HandOver`]) sends it but keeps the addresses until a new master is heard.
+    fn send_resignation(&mut self, actions: &mut Vec<Action>) {
+        self.send_advertisement(RESIGN_PRIORITY, actions);
+    }
 
     fn send_advertisement(&mut self, priority: u8, actions: &mut Vec<Action>) {
         let authentication = match self.params.version {
@@ -1125,6 +1278,15 @@ impl Instance {
         }));
     }
 
+    /// A serving master just advertised out of turn: the next advert is one
+    /// Advertisement_Interval from now (RFC 3768 §6.4.3 "Reset the Adver_Timer").
+    fn restart_advert_timer(&mut self, now: Instant) {
+        let next = now + self.advert_interval();
+        if let Role::Master(Master::Serving { advert_at, .. }) = &mut self.role {
+            *advert_at = next;
+        }
+    }
+
     /// RFC 5798 §6.4.2 / §6.4.3: Master_Adver_Interval := the advert's interval (v3 only).
     fn learn_master_adver_interval(&mut self, advert: &Advertisement) {
         if self.params.version == Version::V3 {
@@ -1140,13 +1302,6 @@ impl Instance {
 
     fn advert_interval(&self) -> Duration {
         CENTISECOND * u32::from(self.advert_interval_cs())
-    }
-
-    fn garp_refresh_period(&self) -> Option<Duration> {
-        self.params
-            .garp
-            .master_refresh
-            .filter(|period| !period.is_zero())
     }
 }
 
@@ -3201,6 +3356,130 @@ mod tests {
                 );
             }
             assert_eq!(instance.stats().transitions, transitions_seen);
+        }
+    }
+    // ---- Roles and Fault causes --------------------------------------------------------
+
+    /// Each role's deadline comes from its own timers only: a Backup has just its
+    /// Master_Down_Timer, a serving Master its advert and GARP timers, a Master handing
+    /// over just its hand-over deadline, and Initialize and Fault none.
+    #[test]
+    fn each_role_has_only_its_own_timers() {
+        let start = Instant::now();
+        let mut params = v2_params(100);
+        params.garp = GarpParams {
+            burst_count: 3,
+            burst_spacing: ms(40),
+            second_burst_delay: Some(ms(5000)),
+            master_refresh: Some(ms(60_000)),
+        };
+        let mut instance = Instance::new(params.clone());
+        assert_eq!(instance.next_deadline(), None, "Initialize");
+
+        instance.handle(start, Input::Startup);
+        let down_interval = instance.master_down_interval();
+        assert_eq!(instance.next_deadline(), Some(start + down_interval));
+
+        let became_master_at = start + down_interval;
+        instance.on_timeout(became_master_at);
+        assert_eq!(instance.state(), State::Master);
+        // The second GARP frame (40 ms) comes before the advert (1 s).
+        assert_eq!(instance.next_deadline(), Some(became_master_at + ms(40)));
+
+        let hand_over_at = became_master_at + ms(10);
+        instance.handle(
+            hand_over_at,
+            Input::HandOver {
+                then: AfterHandOver::Stop,
+            },
+        );
+        // No GARP frame or advert any more: only the hand-over deadline.
+        let wait = master_down_interval(Version::V2, 100, 100);
+        assert_eq!(instance.next_deadline(), Some(hand_over_at + wait));
+        assert!(instance.on_timeout(became_master_at + ms(40)).is_empty());
+
+        let (mut master, _) = started_master(params, start);
+        master.handle(start, Input::LinkDown);
+        assert_eq!(master.state(), State::Fault);
+        assert_eq!(master.next_deadline(), None, "Fault");
+    }
+
+    #[test]
+    fn fault_causes_name_what_holds_the_instance() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        assert_eq!(*instance.fault_causes(), FaultCauses::default());
+        instance.handle(start, Input::TrackerFault { tracker: "caddy" });
+        instance.handle(start, Input::LinkDown);
+        instance.handle(start, Input::SyncHold);
+        assert_eq!(
+            *instance.fault_causes(),
+            FaultCauses {
+                link_down: true,
+                held_by_sync_group: true,
+                tracker: Some("caddy".to_owned()),
+            }
+        );
+        instance.handle(start, Input::TrackerRecovered);
+        instance.handle(start, Input::SyncRelease);
+        assert_eq!(instance.state(), State::Fault, "the link is still down");
+        let actions = instance.handle(start, Input::LinkUp);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Fault, State::Backup, TransitionReason::LinkUp)]
+        );
+        assert!(!instance.fault_causes().any());
+    }
+
+    /// Random inputs, trackers included: Fault is only ever entered with a cause, and left
+    /// as soon as the last one clears; a held instance never runs.
+    #[test]
+    fn random_sequences_keep_fault_and_its_causes_together() {
+        let mut seed = 0x0fed_cba9_8765_4321u64;
+        let mut random = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200 {
+            let mut params = v3_params([1, 100, 200, 255][round % 4], 10);
+            params.preempt = round % 3 != 0;
+            let mut instance = Instance::new(params.clone());
+            let mut now = Instant::now();
+            for _ in 0..300 {
+                now += Duration::from_micros(random() % 200_000);
+                let advert = advert_like(&params, (random() % 256) as u8);
+                let before = instance.state();
+                match random() % 14 {
+                    0 => instance.handle(now, Input::Startup),
+                    1 => instance.handle(now, Input::Shutdown),
+                    2 => instance.handle(now, Input::LinkDown),
+                    3 => instance.handle(now, Input::LinkUp),
+                    4 => instance.handle(now, Input::TrackerFault { tracker: "caddy" }),
+                    5 => instance.handle(now, Input::TrackerRecovered),
+                    6 => instance.handle(now, Input::SyncHold),
+                    7 => instance.handle(now, Input::SyncRelease),
+                    8 => instance.handle(
+                        now,
+                        Input::HandOver {
+                            then: AfterHandOver::Backup,
+                        },
+                    ),
+                    9 => receive(&mut instance, now, PEER_HIGHER_ADDRESS, &advert),
+                    _ => instance.on_timeout(now),
+                };
+                if instance.state() == State::Fault {
+                    assert!(instance.fault_causes().any());
+                } else if before == State::Fault && instance.state() != State::Initialize {
+                    // Left by its last cause clearing (a Shutdown keeps the causes).
+                    assert!(!instance.fault_causes().any());
+                }
+                assert!(
+                    !instance.is_held()
+                        || matches!(instance.state(), State::Fault | State::Initialize)
+                );
+            }
         }
     }
 }

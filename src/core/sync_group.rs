@@ -61,7 +61,8 @@ pub enum SyncCommand {
     ForceMaster,
     /// Go to (or stay in) FAULT until released; a master resigns first. `Input::SyncHold`.
     Hold,
-    /// End a hold: start as BACKUP unless the interface is down. `Input::SyncRelease`.
+    /// End a hold: start as BACKUP unless the interface is down or a tracker holds FAULT.
+    /// `Input::SyncRelease`.
     Release,
 }
 

@@ -19,6 +19,7 @@ use nix::sched::{CloneFlags, setns};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::{Host, LabError, LabResult, NETNS_RUN_DIR};
+use crate::core::checksum::internet_checksum;
 
 const ICMPV4_ECHO_REQUEST: u8 = 8;
 const ICMPV4_ECHO_REPLY: u8 = 0;
@@ -437,23 +438,6 @@ fn parse_echo_reply(target: IpAddr, packet: &[u8], identifier: u16) -> Option<u1
         return None;
     }
     Some(u16::from_be_bytes([icmp[6], icmp[7]]))
-}
-
-/// RFC 1071 one's-complement sum.
-fn internet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for chunk in data.chunks(2) {
-        let word = if chunk.len() == 2 {
-            u16::from_be_bytes([chunk[0], chunk[1]])
-        } else {
-            u16::from(chunk[0]) << 8
-        };
-        sum += u32::from(word);
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 #[cfg(test)]
