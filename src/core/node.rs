@@ -798,13 +798,7 @@ impl Node {
                         advert: &accepted.advert,
                     },
                 );
-                if !actions
-                    .iter()
-                    .any(|action| matches!(action, Action::Dropped { .. }))
-                {
-                    self.slots[index].last_advert =
-                        Some((accepted.source, accepted.advert.priority));
-                }
+                self.slots[index].last_advert = Some((accepted.source, accepted.advert.priority));
                 self.perform(now, index, actions);
             }
             Err(rejected) => self.count_rejected(now, ifindex, ipv6, rejected),
@@ -1021,10 +1015,6 @@ impl Node {
                     if !self.stopping && !leaving {
                         self.sync_pending.push_back((name, from, to));
                     }
-                }
-                Action::Dropped { reason, source } => {
-                    let label = format!("({})", slot.name());
-                    self.log_drop(now, &label, reason, Some(source));
                 }
             }
         }

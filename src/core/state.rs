@@ -11,9 +11,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::packet::{
-    Advertisement, Authentication, ChecksumMode, DropReason, Version, v2_interval_seconds,
-};
+use super::packet::{Advertisement, Authentication, ChecksumMode, DropReason, Version};
 
 /// Priority of the address owner (RFC 3768 §5.3.4, RFC 5798 §5.2.4).
 pub const OWNER_PRIORITY: u8 = 255;
@@ -156,15 +154,14 @@ pub enum Action {
         to: State,
         reason: TransitionReason,
     },
-    /// A received advert was dropped (already counted in [`Stats`]).
-    Dropped { reason: DropReason, source: IpAddr },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Input<'a> {
     /// Leave Initialize (RFC 3768 §6.4.1 Startup event).
     Startup,
-    /// A decoded advert for our VRID, from `source`, already TTL-checked.
+    /// A decoded advert for our VRID, from `source`, that passed every §7.1 check
+    /// (`core::receive::check`).
     Advertisement {
         source: IpAddr,
         advert: &'a Advertisement,
@@ -973,8 +970,9 @@ impl Instance {
         self.fault_causes.tracker.is_some()
     }
 
-    /// The receive checks that need our configuration (RFC 3768 §7.1, RFC 5798 §7.1), then
-    /// the state's reaction (§6.4.2 Backup, §6.4.3 Master).
+    /// An advert that passed every §7.1 check (`core::receive::check`): the state's
+    /// reaction (§6.4.2 Backup, §6.4.3 Master). Our own adverts, looped back by the
+    /// multicast socket, are ignored.
     fn receive(
         &mut self,
         now: Instant,
@@ -984,11 +982,6 @@ impl Instance {
     ) {
         if source == self.params.local_address {
             self.stats.own_adverts_ignored += 1;
-            return;
-        }
-        if let Err(reason) = self.check_advertisement(source, advert) {
-            self.count_drop(reason);
-            actions.push(Action::Dropped { reason, source });
             return;
         }
         self.stats.adverts_received += 1;
@@ -1001,50 +994,6 @@ impl Instance {
             // Not taking part: RFC §6.4 defines no reaction outside Backup and Master.
             Role::Initialize | Role::Fault => {}
         }
-    }
-
-    /// RFC 3768 / RFC 5798 §7.1 also discard every advert while we are the address owner.
-    /// We keep processing them: two owners by mistake still settle by the address tie-break,
-    /// and an owner hearing a lower-priority master heals the split brain (`master_receive`).
-    fn check_advertisement(
-        &self,
-        source: IpAddr,
-        advert: &Advertisement,
-    ) -> Result<(), DropReason> {
-        if advert.virtual_router_id != self.params.virtual_router_id {
-            return Err(DropReason::UnknownVirtualRouterId);
-        }
-        if advert.version != self.params.version {
-            return Err(DropReason::BadVersion);
-        }
-        let our_family = self.params.local_address.is_ipv4();
-        if source.is_ipv4() != our_family
-            || advert
-                .addresses
-                .iter()
-                .any(|address| address.is_ipv4() != our_family)
-        {
-            return Err(DropReason::AddressFamilyMismatch);
-        }
-        if self.params.version == Version::V2 {
-            // RFC 3768 §7.1: auth type, then auth data, then the interval must match ours.
-            if advert.authentication.auth_type() != self.params.authentication.auth_type() {
-                return Err(DropReason::AuthTypeMismatch);
-            }
-            if self.params.authentication != Authentication::None
-                && advert.authentication != self.params.authentication
-            {
-                return Err(DropReason::AuthMismatch);
-            }
-            // Compared as sent: our interval as whole seconds on the wire.
-            if advert.interval_cs
-                != u16::from(v2_interval_seconds(self.params.advert_interval_cs)) * 100
-            {
-                return Err(DropReason::IntervalMismatch);
-            }
-        }
-        // v3 (RFC 5798 / RFC 9568 §7.1) has no interval check: Master_Adver_Interval is learned.
-        Ok(())
     }
 
     /// RFC 3768 §6.4.2, RFC 5798 §6.4.2.
@@ -1334,7 +1283,7 @@ fn same_addresses(theirs: &[IpAddr], ours: &[IpAddr]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::net::Ipv4Addr;
 
     const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 42);
     const PEER_LOWER_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 41);
@@ -2792,120 +2741,6 @@ mod tests {
 
     // ---- Receive checks ----------------------------------------------------------------
 
-    /// Feed `advert` to a backup and a master; assert it is dropped for `reason` without any
-    /// change of state or timers.
-    fn assert_dropped(
-        params: InstanceParams,
-        advert: &Advertisement,
-        source: IpAddr,
-        reason: DropReason,
-    ) {
-        let start = Instant::now();
-        let backup = started_backup(params.clone(), start);
-        let (master, _) = started_master(params, start);
-        for mut instance in [backup, master] {
-            let state = instance.state();
-            let deadline = instance.next_deadline();
-            let received = instance.stats().adverts_received;
-            let actions = instance.handle(start + ms(500), Input::Advertisement { source, advert });
-            assert_eq!(
-                actions,
-                vec![Action::Dropped { reason, source }],
-                "{reason:?} in {state:?}"
-            );
-            assert_eq!(instance.state(), state);
-            assert_eq!(instance.next_deadline(), deadline);
-            assert_eq!(instance.stats().drops.get(&reason), Some(&1));
-            assert_eq!(instance.stats().drops.values().sum::<u64>(), 1);
-            assert_eq!(instance.stats().adverts_received, received);
-        }
-    }
-
-    #[test]
-    fn every_config_dependent_drop() {
-        let peer = IpAddr::V4(PEER_HIGHER_ADDRESS);
-        let good = advert_like(&v2_params(200), 200);
-        assert_dropped(
-            v2_params(100),
-            &Advertisement {
-                virtual_router_id: 51,
-                ..good.clone()
-            },
-            peer,
-            DropReason::UnknownVirtualRouterId,
-        );
-        assert_dropped(
-            v2_params(100),
-            &advert_like(&v3_params(200, 100), 200),
-            peer,
-            DropReason::BadVersion,
-        );
-        assert_dropped(
-            v2_params(100),
-            &Advertisement {
-                authentication: Authentication::None,
-                ..good.clone()
-            },
-            peer,
-            DropReason::AuthTypeMismatch,
-        );
-        assert_dropped(
-            v2_params(100),
-            &Advertisement {
-                authentication: Authentication::Other {
-                    auth_type: 2,
-                    data: *b"password",
-                },
-                ..good.clone()
-            },
-            peer,
-            DropReason::AuthTypeMismatch,
-        );
-        assert_dropped(
-            InstanceParams {
-                authentication: Authentication::None,
-                ..v2_params(100)
-            },
-            &good,
-            peer,
-            DropReason::AuthTypeMismatch,
-        );
-        assert_dropped(
-            v2_params(100),
-            &Advertisement {
-                authentication: Authentication::simple_password(b"passw0rd"),
-                ..good.clone()
-            },
-            peer,
-            DropReason::AuthMismatch,
-        );
-        assert_dropped(
-            v2_params(100),
-            &Advertisement {
-                interval_cs: 200,
-                ..good.clone()
-            },
-            peer,
-            DropReason::IntervalMismatch,
-        );
-        // Address family: an IPv6 source, or IPv6 addresses in the list.
-        assert_dropped(
-            v2_params(100),
-            &good,
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-            DropReason::AddressFamilyMismatch,
-        );
-        assert_dropped(
-            v3_params(100, 100),
-            &Advertisement {
-                addresses: vec!["2001:db8::40".parse().unwrap()],
-                ..advert_like(&v3_params(200, 100), 200)
-            },
-            peer,
-            DropReason::AddressFamilyMismatch,
-        );
-    }
-
     #[test]
     fn v3_interval_difference_is_not_a_drop() {
         let start = Instant::now();
@@ -3224,25 +3059,8 @@ mod tests {
             instance.next_deadline(),
             Some(resigned + Duration::from_nanos(609_375_000))
         );
-        // With another password, keepalived's adverts are dropped.
-        let params = InstanceParams {
-            authentication: Authentication::simple_password(b"secret"),
-            ..v2_params(100)
-        };
-        let mut instance = started_backup(params, start);
-        assert_eq!(
-            instance.handle(
-                heard,
-                Input::Advertisement {
-                    source: keepalived,
-                    advert: &master
-                }
-            ),
-            vec![Action::Dropped {
-                reason: DropReason::AuthMismatch,
-                source: keepalived
-            }]
-        );
+        // With another password, keepalived's adverts are dropped before they reach the
+        // instance: see core::receive's tests.
     }
 
     // ---- Whole-life properties ---------------------------------------------------------
