@@ -98,7 +98,11 @@ let
         # The module's default: VRRPv3 at 100 ms, no password.
         instances.v6 = {
           virtualRouterId = 50;
-          virtualAddresses = [ vip6 ];
+          # RFC 5798 §5.2.9: an IPv6 instance lists a link-local address first.
+          virtualAddresses = [
+            "fe80::100"
+            vip6
+          ];
         };
       };
     };

@@ -330,6 +330,21 @@ let
         message = "${at "virtualAddresses"} mixes IPv4 and IPv6 addresses, but an instance carries one address family: for dual stack define two instances in services.vrrp.instances (one VRRPv3 instance per family) and put them in services.vrrp.syncGroups.";
       }
       {
+        # RFC 5798 §5.2.9; `vrrpd check` refuses it too, this says it at evaluation.
+        assertion =
+          familyOf inst != 6
+          || inst.virtualAddresses == [ ]
+          || lib.any (p: lib.hasPrefix p (lib.toLower (lib.head inst.virtualAddresses))) [
+            "fe8"
+            "fe9"
+            "fea"
+            "feb"
+          ];
+        message = "${at "virtualAddresses"} starts with ${lib.head inst.virtualAddresses}, but an IPv6 instance's first virtual address must be a link-local one (fe80::/10, RFC 5798 §5.2.9), e.g. [ \"fe80::40\" ${
+          concatMapStringsSep " " (a: "\"${a}\"") inst.virtualAddresses
+        } ].";
+      }
+      {
         assertion = !(familyOf inst == 6 && inst.virtualAddresses != [ ] && inst.version == 2);
         message = "${at "version"} is 2, but ${at "virtualAddresses"} are IPv6: VRRPv2 (RFC 3768) is IPv4 only. Use version = 3.";
       }
@@ -569,8 +584,15 @@ let
         virtualAddresses = mkOption {
           type = types.listOf types.str;
           default = [ ];
-          example = [ "2001:db8::40" ];
-          description = "Addresses the MASTER of this instance holds, all of one address family.";
+          example = [
+            "fe80::40"
+            "2001:db8::40"
+          ];
+          description = ''
+            Addresses the MASTER of this instance holds, all of one address
+            family. An IPv6 instance lists a link-local address first
+            (RFC 5798 §5.2.9).
+          '';
         };
         version = mkOption {
           type = types.enum [
@@ -793,7 +815,7 @@ in
       example = literalExpression ''
         {
           v4 = { virtualRouterId = 50; virtualAddresses = [ "192.0.2.40" ]; };
-          v6 = { virtualRouterId = 50; virtualAddresses = [ "2001:db8::40" ]; };
+          v6 = { virtualRouterId = 50; virtualAddresses = [ "fe80::40" "2001:db8::40" ]; };
         }
       '';
       description = ''

@@ -38,6 +38,14 @@ if command -v jq >/dev/null; then
   jq_prefix=$(dirname "$(dirname "$(command -v jq)")")
 fi
 
+# The daemon's own `vrrpd check` on every rendered config, as the module's
+# checkConfig does at build time (the stub pkgs here cannot run it): VRRPD_BIN,
+# else vrrpd on PATH, else this repository's debug build.
+vrrpd_bin=${VRRPD_BIN:-$(command -v vrrpd || true)}
+if [[ -z "$vrrpd_bin" && -x "${CARGO_TARGET_DIR:-$repo/target}/debug/vrrpd" ]]; then
+  vrrpd_bin=${CARGO_TARGET_DIR:-$repo/target}/debug/vrrpd
+fi
+
 failures=0
 passes=0
 pass() { echo "ok   $*"; passes=$((passes + 1)); }
@@ -70,6 +78,14 @@ EOF
     pass "good.$case"
   else
     fail "good.$case:"; sed 's/^/     /' "$work/$case.py.err" >&2
+  fi
+  [[ -n "$vrrpd_bin" && $case != noConfigCheck ]] || return 0
+  python3 -c 'import json, sys; json.dump(json.load(open(sys.argv[1]))["rendered"], open(sys.argv[2], "w"))' \
+    "$work/$case.json" "$work/$case.rendered.json"
+  if "$vrrpd_bin" check --config "$work/$case.rendered.json" >"$work/$case.check" 2>&1; then
+    pass "good.$case: vrrpd check accepts the rendered config"
+  else
+    fail "good.$case: vrrpd check refuses the rendered config:"; sed 's/^/     /' "$work/$case.check" >&2
   fi
 }
 
@@ -195,7 +211,7 @@ v4, v6 = insts
 assert v4 == {"name": "v4", "interface": "eth0", "version": 3, "virtual_router_id": 50, "priority": 100,
     "advert_interval_ms": 100, "authentication": {"type": "none"}, "virtual_addresses": ["192.0.2.40"],
     "garp_master_refresh_s": 0}, v4
-assert v6["virtual_addresses"] == ["2001:db8::40"] and v6["virtual_router_id"] == 50 and v6["priority"] == 100, v6
+assert v6["virtual_addresses"] == ["fe80::40", "2001:db8::40"] and v6["virtual_router_id"] == 50 and v6["priority"] == 100, v6
 assert v6["version"] == 3 and v6["advert_interval_ms"] == 100
 assert r["rendered"]["sync_groups"] == [{"name": "frontend", "instances": ["v4", "v6"]}], r["rendered"]
 assert r["description"] == "vrrpd VRRP daemon (v4, VRID 50, v6, VRID 50)", r["description"]
@@ -347,7 +363,7 @@ for node, priority, address, address6 in [("lb01", 150, "192.0.2.1", "2001:db8::
     assert v4["version"] == 2 and v4["advert_interval_ms"] == 1000
     assert v4["authentication"] == {"type": "pass", "password": "@SECRET@"}
     # The dual-stack instance: the module's default, VRRPv3 at 100 ms.
-    assert v6["priority"] == priority and v6["virtual_addresses"] == ["2001:db8::100"]
+    assert v6["priority"] == priority and v6["virtual_addresses"] == ["fe80::100", "2001:db8::100"]
     assert v6["version"] == 3 and v6["advert_interval_ms"] == 100, v6
     assert v6["authentication"] == {"type": "none"}
     assert n["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json")
@@ -384,6 +400,10 @@ for case in $bad_cases; do
     pass "bad.$case fails with its message"
   fi
 done
+
+if [[ -z "$vrrpd_bin" ]]; then
+  echo "SKIPPED: vrrpd check of the rendered configs (no vrrpd: set VRRPD_BIN or build target/debug/vrrpd)"
+fi
 
 echo
 if ((failures > 0)); then

@@ -100,7 +100,10 @@ let
       };
       instances.v6 = {
         virtualRouterId = 50;
-        virtualAddresses = [ "2001:db8::40" ];
+        virtualAddresses = [
+          "fe80::40"
+          "2001:db8::40"
+        ];
       };
       syncGroups.frontend = [
         "v4"
@@ -240,7 +243,10 @@ in
         };
         instances.v6 = {
           virtualRouterId = 50;
-          virtualAddresses = [ "2001:db8::40" ];
+          virtualAddresses = [
+            "fe80::40"
+            "2001:db8::40"
+          ];
         };
       };
     };
@@ -388,6 +394,13 @@ in
         };
       };
       message = "services.vrrp.instances.both.virtualAddresses mixes IPv4 and IPv6 addresses";
+    };
+    ipv6WithoutLinkLocalFirst = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v6.virtualAddresses = lib.mkForce [ "2001:db8::40" ];
+      };
+      message = ''services.vrrp.instances.v6.virtualAddresses starts with 2001:db8::40, but an IPv6 instance's first virtual address must be a link-local one (fe80::/10, RFC 5798 §5.2.9), e.g. [ "fe80::40" "2001:db8::40" ].'';
     };
     ipv6WithVersion2 = {
       modules = vrrpdPair "lb01" {
