@@ -124,8 +124,11 @@ pkgs.testers.runNixOSTest {
 
     VIP = "${vip}"
     VIP6 = "${vip6}"
-    HOLDS_VIP4 = f"ip -4 -o address show dev eth1 | grep -qF 'inet {VIP}/'"
-    HOLDS_VIP6 = f"ip -6 -o address show dev eth1 | grep -qF 'inet6 {VIP6}/'"
+    # No pipe into a grep that can stop early (-q, or output to /dev/null, which
+    # GNU grep treats alike): its writer dies of SIGPIPE, and the driver's
+    # pipefail turns a match into a failure. Command substitution reads it all.
+    HOLDS_VIP4 = f"test -n \"$(ip -4 -o address show dev eth1 to {VIP}/32)\""
+    HOLDS_VIP6 = f"test -n \"$(ip -6 -o address show dev eth1 to {VIP6}/128)\""
     HOLDS_VIP = f"{HOLDS_VIP4} && {HOLDS_VIP6}"
     HOLDS_ANY_VIP = f"{{ {HOLDS_VIP4}; }} || {{ {HOLDS_VIP6}; }}"
 
@@ -150,7 +153,7 @@ pkgs.testers.runNixOSTest {
             client.wait_until_succeeds(
                 f"ip {family} neigh flush to {vip} dev eth1; "
                 f"ping {family} -c 1 -W 1 {vip} && "
-                f"ip {family} neigh show to {vip} dev eth1 | grep -qi 'lladdr {mac}'",
+                f"[[ \"$(ip {family} neigh show to {vip} dev eth1)\" == *'lladdr {mac}'* ]]",
                 timeout=30,
             )
 
@@ -174,8 +177,8 @@ pkgs.testers.runNixOSTest {
         lb01.fail("grep -qF '@SECRET@' /run/vrrpd/vrrpd.json")
 
     with subtest("openFirewall accepts VRRP on iptables (lb01) and nftables (lb02)"):
-        lb01.succeed("iptables -S nixos-fw | grep -E -- '-i eth1 -p (112|vrrp) -j nixos-fw-accept'")
-        lb02.succeed("nft list chain inet nixos-fw input-allow | grep -E 'meta l4proto (112|vrrp) accept'")
+        lb01.succeed("iptables -S nixos-fw > /tmp/fw && grep -E -- '-i eth1 -p (112|vrrp) -j nixos-fw-accept' /tmp/fw")
+        lb02.succeed("nft list chain inet nixos-fw input-allow > /tmp/fw && grep -E 'meta l4proto (112|vrrp) accept' /tmp/fw")
 
     with subtest("the VIP is on lb01 and the client reaches it"):
         wait_for_master(lb01, lb02)
@@ -214,7 +217,8 @@ pkgs.testers.runNixOSTest {
         # (systemd 258); `systemctl reload` fails if any ExecReload= command does.
         lb01.succeed("sleep 1 && systemctl reload vrrpd.service && sleep 5")
         lb01.succeed("kill $(cat /tmp/monitor.pid)")
-        lb01.fail(f"grep -F Deleted /tmp/address-events | grep -qF -e '{VIP}/' -e '{VIP6}/'")
+        lb01.succeed("grep -F Deleted /tmp/address-events > /tmp/deleted-addresses || true")
+        lb01.fail(f"grep -F -e '{VIP}/' -e '{VIP6}/' /tmp/deleted-addresses")
         assert main_pid(lb01) == pid, "reload restarted the daemon"
         lb01.succeed("systemctl is-active vrrpd.service")
         lb01.succeed("grep -qF '\"password\": \"password\"' /run/vrrpd/vrrpd.json")

@@ -381,6 +381,17 @@ else
   fail "flake wiring:"; cat "$work/flake.err" "$work/flake.py.err" 2>/dev/null | sed 's/^/     /' >&2
 fi
 
+# --- The VM test's shell commands survive the driver's pipefail ------------------
+# A pipe into `grep -q` (or `head`) can kill its writer with SIGPIPE, and pipefail
+# then fails a command whose grep matched (journalctl's output is long enough).
+# Pipes into grep are refused altogether:
+# GNU grep stops at the first match with -q and also when its output is /dev/null.
+if grep -nE '\|[[:space:]]*(grep|head)([[:space:]]|$)' "$repo/nix/vm-test.nix" >"$work/pipes"; then
+  fail "nix/vm-test.nix pipes into grep or head:"; sed 's/^/     /' "$work/pipes" >&2
+else
+  pass "nix/vm-test.nix has no pipe into grep or head (SIGPIPE under pipefail)"
+fi
+
 # --- Every bad option fails with its message -------------------------------------
 bad_cases=$(nix-instantiate --eval --strict --json -E \
   "builtins.attrNames (import $fixtures/cases.nix { lib = import $NIXPKGS_LIB; }).bad" |
