@@ -53,6 +53,7 @@
           module-eval = pkgs.callPackage ./nix/module-eval-check.nix {
             src = self;
             nixpkgsLib = "${nixpkgs}/lib";
+            vrrpd = self.packages.${system}.default;
           };
 
           # `nix-instantiate --parse` on every .nix file.

@@ -5,6 +5,8 @@
   nix,
   python3,
   jq,
+  # `vrrpd check` on every rendered config.
+  vrrpd,
   # The repository (the flake's `self`).
   src,
   # A nixpkgs `lib/` directory.
@@ -17,6 +19,7 @@ runCommand "vrrpd-nixos-module-eval"
       nix
       python3
       jq
+      vrrpd
     ];
   }
   ''

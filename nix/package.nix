@@ -2,42 +2,46 @@
 {
   lib,
   rustPlatform,
+  coreutils,
 }:
 
 let
   cargoToml = lib.importTOML ../Cargo.toml;
   root = ../.;
 
-  # Only what the build and the tests read, so editing docs or Nix files does
-  # not rebuild the daemon.
+  # Only what the build and the tests read, so editing the README or the Nix
+  # files does not rebuild the daemon. docs/ is read by tests
+  # (tests/schema_descriptions.rs checks docs/configuration.md against the
+  # schema). tests/source-set-check.sh copies exactly this set and runs the
+  # check phase on it, so a file missing here fails CI, not `nix build`.
+  sourceFileset = lib.fileset.unions [
+    ../Cargo.toml
+    ../Cargo.lock
+    ../build.rs
+    ../src
+    ../schema
+    ../docs
+    (lib.fileset.maybeMissing ../tests)
+    (lib.fileset.maybeMissing ../examples)
+    (lib.fileset.maybeMissing ../packaging)
+    (lib.fileset.maybeMissing ../benches)
+  ];
   src = lib.fileset.toSource {
     inherit root;
-    fileset = lib.fileset.unions [
-      ../Cargo.toml
-      ../Cargo.lock
-      ../build.rs
-      ../src
-      ../schema
-      (lib.fileset.maybeMissing ../tests)
-      (lib.fileset.maybeMissing ../examples)
-      (lib.fileset.maybeMissing ../packaging)
-      (lib.fileset.maybeMissing ../benches)
-    ];
+    fileset = sourceFileset;
   };
 
   # Integration tests that need root and network namespaces (ip netns, veth,
   # raw sockets) cannot run in the build sandbox: tests/netns_*.rs and
   # tests/driver_io.rs. Every other tests/*.rs runs.
   needsRoot = name: lib.hasPrefix "netns_" name || name == "driver_io.rs";
-  sandboxSafeTests = lib.optionals (builtins.pathExists ../tests) (
-    map (lib.removeSuffix ".rs") (
-      lib.filter (name: lib.hasSuffix ".rs" name && !needsRoot name) (
-        lib.attrNames (
-          lib.filterAttrs (_: kind: kind == "regular") (builtins.readDir ../tests)
-        )
-      )
+  testFiles = lib.optionals (builtins.pathExists ../tests) (
+    lib.filter (lib.hasSuffix ".rs") (
+      lib.attrNames (lib.filterAttrs (_: kind: kind == "regular") (builtins.readDir ../tests))
     )
   );
+  sandboxSafeTests = map (lib.removeSuffix ".rs") (lib.filter (name: !needsRoot name) testFiles);
+  excludedTests = map (lib.removeSuffix ".rs") (lib.filter needsRoot testFiles);
 in
 rustPlatform.buildRustPackage {
   pname = cargoToml.package.name;
@@ -58,6 +62,11 @@ rustPlatform.buildRustPackage {
     name
   ]) sandboxSafeTests;
 
+  # Tests that need root or network namespaces and are in the targets above
+  # skip themselves here, printing "SKIPPED <test>: <reason>"; without this
+  # variable they fail when not root, so CI (root) never skips them silently.
+  env.VRRPD_TEST_SANDBOX = "1";
+
   postInstall = ''
     install -Dm644 schema/vrrpd.schema.json $out/share/vrrpd/vrrpd.schema.json
 
@@ -66,11 +75,20 @@ rustPlatform.buildRustPackage {
       install -Dm644 -t $out/share/vrrpd/examples "$example"
     done
 
-    # The distribution unit, with the binary path pointing into the store.
+    # The distribution unit, with every command pointing into the store:
+    # NixOS has neither /usr/bin/vrrpd nor /bin/kill.
     if [ -f packaging/vrrpd.service ]; then
       install -Dm644 packaging/vrrpd.service $out/lib/systemd/system/vrrpd.service
-      sed -E -i "s#(^Exec[A-Za-z]*=[-@:+!]*)(/[^ ]*/)?vrrpd( |$)#\1$out/bin/vrrpd\3#" \
+      sed -E -i \
+        -e "s#(^Exec[A-Za-z]*=[-@:+!]*)(/[^ ]*/)?vrrpd( |$)#\1$out/bin/vrrpd\3#" \
+        -e "s#(^Exec[A-Za-z]*=[-@:+!]*)(/[^ ]*/)?kill( |$)#\1${coreutils}/bin/kill\3#" \
         $out/lib/systemd/system/vrrpd.service
+      # Any other command would still name a path that NixOS does not have.
+      if grep -E '^Exec[A-Za-z]*=' $out/lib/systemd/system/vrrpd.service |
+        grep -vE "^Exec[A-Za-z]*=[-@:+!]*(/nix/store/|$out/)"; then
+        echo "packaging/vrrpd.service: the Exec lines above do not point into the store" >&2
+        exit 1
+      fi
     fi
   '';
 
@@ -84,6 +102,11 @@ rustPlatform.buildRustPackage {
     done
     runHook postInstallCheck
   '';
+
+  passthru = {
+    # For tests/nix/package-source.nix.
+    inherit sourceFileset excludedTests;
+  };
 
   meta = {
     inherit (cargoToml.package) description;

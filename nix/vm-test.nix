@@ -1,13 +1,18 @@
 # NixOS VM test: the user's pair (lb01 MASTER, lb02 BACKUP) and a client on one
-# VLAN, with documentation addresses (RFC 5737).
+# VLAN, with documentation addresses (RFC 5737, RFC 3849), dual stack: an IPv4
+# instance at VRRPv2 with a passwordFile (as next to keepalived) and an IPv6
+# instance at the module's default, VRRPv3 at 100 ms.
 #
 #   nix build .#checks.x86_64-linux.vm-test -L
 #
-# - the VIP is on lb01 and the client reaches it (its ARP entry is lb01's MAC);
-# - lb01's cable is pulled: the VIP moves to lb02 and the client reaches it;
+# - both VIPs are on lb01 and the client reaches them (its neighbour entries
+#   are lb01's MAC);
+# - lb01's cable is pulled: both VIPs move to lb02 and the client reaches them;
 # - lb01's cable is back: lb01 preempts;
 # - the daemon is frozen with SIGSTOP: systemd's watchdog restarts it;
-# - `systemctl reload vrrpd` keeps the daemon, the VIP, and never deletes it.
+# - `systemctl reload vrrpd` with the passwordFile keeps the daemon and the
+#   VIPs, never deletes them, and the runtime config still has the secret
+#   (systemd 258 gives ExecReload= no credentials).
 #
 # lb01 uses the iptables firewall and lb02 the nftables one, so `openFirewall`
 # is exercised for both: without the rule the adverts are dropped and both
@@ -19,10 +24,16 @@
 
 let
   vip = "192.0.2.100";
+  vip6 = "2001:db8::100";
   addresses = {
     lb01 = "192.0.2.1";
     lb02 = "192.0.2.2";
     client = "192.0.2.10";
+  };
+  addresses6 = {
+    lb01 = "2001:db8::1";
+    lb02 = "2001:db8::2";
+    client = "2001:db8::10";
   };
 
   # The test framework numbers the VLAN addresses 192.168.1.N; use 192.0.2.0/24.
@@ -35,6 +46,12 @@ let
         {
           address = addresses.${name};
           prefixLength = 24;
+        }
+      ];
+      networking.interfaces.eth1.ipv6.addresses = lib.mkForce [
+        {
+          address = addresses6.${name};
+          prefixLength = 64;
         }
       ];
       networking.primaryIPAddress = lib.mkForce addresses.${name};
@@ -54,8 +71,6 @@ let
       services.vrrp = {
         enable = true;
         interface = "eth1";
-        virtualRouterId = 50;
-        virtualAddresses = [ vip ];
         # A store path only because this is a test; real secrets live outside
         # the store (agenix, sops-nix, a file written by hand).
         authentication.passwordFile = "${pkgs.writeText "vrrp-password" "password\n"}";
@@ -65,12 +80,29 @@ let
         nodes = {
           lb01 = {
             address = addresses.lb01;
+            address6 = addresses6.lb01;
             priority = 150;
           };
           lb02 = {
             address = addresses.lb02;
+            address6 = addresses6.lb02;
             priority = 100;
           };
+        };
+        # VRRPv2 at 1 s with the password, as next to keepalived.
+        instances.v4 = {
+          version = 2;
+          virtualRouterId = 50;
+          virtualAddresses = [ vip ];
+        };
+        # The module's default: VRRPv3 at 100 ms, no password.
+        instances.v6 = {
+          virtualRouterId = 50;
+          # RFC 5798 §5.2.9: an IPv6 instance lists a link-local address first.
+          virtualAddresses = [
+            "fe80::100"
+            vip6
+          ];
         };
       };
     };
@@ -88,8 +120,17 @@ pkgs.testers.runNixOSTest {
   };
 
   testScript = ''
+    import shlex
+
     VIP = "${vip}"
-    HOLDS_VIP = f"ip -4 -o address show dev eth1 | grep -qF 'inet {VIP}/'"
+    VIP6 = "${vip6}"
+    # No pipe into a grep that can stop early (-q, or output to /dev/null, which
+    # GNU grep treats alike): its writer dies of SIGPIPE, and the driver's
+    # pipefail turns a match into a failure. Command substitution reads it all.
+    HOLDS_VIP4 = f"test -n \"$(ip -4 -o address show dev eth1 to {VIP}/32)\""
+    HOLDS_VIP6 = f"test -n \"$(ip -6 -o address show dev eth1 to {VIP6}/128)\""
+    HOLDS_VIP = f"{HOLDS_VIP4} && {HOLDS_VIP6}"
+    HOLDS_ANY_VIP = f"{{ {HOLDS_VIP4}; }} || {{ {HOLDS_VIP6}; }}"
 
 
     def mac_of(machine):
@@ -102,18 +143,25 @@ pkgs.testers.runNixOSTest {
 
     def wait_for_master(master, backup):
         master.wait_until_succeeds(HOLDS_VIP, timeout=30)
-        backup.wait_until_fails(HOLDS_VIP, timeout=30)
+        backup.wait_until_fails(HOLDS_ANY_VIP, timeout=30)
 
 
     def client_reaches(machine):
-        # Forget the old neighbour entry, so the reply must come from `machine`.
+        # Forget the old neighbour entries, so the replies must come from `machine`.
         mac = mac_of(machine)
-        client.wait_until_succeeds(
-            f"ip neigh flush to {VIP} dev eth1; "
-            f"ping -c 1 -W 1 {VIP} && "
-            f"ip neigh show to {VIP} dev eth1 | grep -qi 'lladdr {mac}'",
-            timeout=30,
-        )
+        for family, vip in (("-4", VIP), ("-6", VIP6)):
+            client.wait_until_succeeds(
+                f"ip {family} neigh flush to {vip} dev eth1; "
+                f"ping {family} -c 1 -W 1 {vip} && "
+                f"[[ \"$(ip {family} neigh show to {vip} dev eth1)\" == *'lladdr {mac}'* ]]",
+                timeout=30,
+            )
+
+
+    def journal_has(machine, pattern):
+        # journalctl --grep exits 1 when nothing matches: no pipe to grep -q,
+        # whose early exit could kill journalctl with SIGPIPE under pipefail.
+        machine.succeed(f"journalctl --unit vrrpd.service --grep {shlex.quote(pattern)} --quiet > /dev/null")
 
 
     start_all()
@@ -129,8 +177,8 @@ pkgs.testers.runNixOSTest {
         lb01.fail("grep -qF '@SECRET@' /run/vrrpd/vrrpd.json")
 
     with subtest("openFirewall accepts VRRP on iptables (lb01) and nftables (lb02)"):
-        lb01.succeed("iptables -S nixos-fw | grep -E -- '-i eth1 -p (112|vrrp) -j nixos-fw-accept'")
-        lb02.succeed("nft list chain inet nixos-fw input-allow | grep -E 'meta l4proto (112|vrrp) accept'")
+        lb01.succeed("iptables -S nixos-fw > /tmp/fw && grep -E -- '-i eth1 -p (112|vrrp) -j nixos-fw-accept' /tmp/fw")
+        lb02.succeed("nft list chain inet nixos-fw input-allow > /tmp/fw && grep -E 'meta l4proto (112|vrrp) accept' /tmp/fw")
 
     with subtest("the VIP is on lb01 and the client reaches it"):
         wait_for_master(lb01, lb02)
@@ -155,23 +203,28 @@ pkgs.testers.runNixOSTest {
             timeout=120,
         )
         lb01.wait_for_unit("vrrpd.service")
-        lb01.succeed("journalctl --unit vrrpd.service | grep -q 'Watchdog timeout'")
+        journal_has(lb01, "Watchdog timeout")
         assert main_pid(lb01) != pid, "the daemon was not replaced"
         wait_for_master(lb01, lb02)
         client_reaches(lb01)
 
-    with subtest("systemctl reload keeps the daemon and the VIP"):
+    with subtest("systemctl reload with the passwordFile keeps the daemon, the secret and the VIPs"):
         pid = main_pid(lb01)
         lb01.succeed(
-            "ip -4 monitor address > /tmp/address-events 2>&1 & echo $! > /tmp/monitor.pid"
+            "ip monitor address > /tmp/address-events 2>&1 & echo $! > /tmp/monitor.pid"
         )
+        # The reload runs the prepare script without $CREDENTIALS_DIRECTORY
+        # (systemd 258); `systemctl reload` fails if any ExecReload= command does.
         lb01.succeed("sleep 1 && systemctl reload vrrpd.service && sleep 5")
         lb01.succeed("kill $(cat /tmp/monitor.pid)")
-        lb01.fail(f"grep -F Deleted /tmp/address-events | grep -qF '{VIP}/'")
+        lb01.succeed("grep -F Deleted /tmp/address-events > /tmp/deleted-addresses || true")
+        lb01.fail(f"grep -F -e '{VIP}/' -e '{VIP6}/' /tmp/deleted-addresses")
         assert main_pid(lb01) == pid, "reload restarted the daemon"
         lb01.succeed("systemctl is-active vrrpd.service")
+        lb01.succeed("grep -qF '\"password\": \"password\"' /run/vrrpd/vrrpd.json")
+        lb01.fail("grep -qF '@SECRET@' /run/vrrpd/vrrpd.json")
         lb01.succeed(HOLDS_VIP)
-        lb02.fail(HOLDS_VIP)
+        lb02.fail(HOLDS_ANY_VIP)
         client_reaches(lb01)
   '';
 }

@@ -1,14 +1,22 @@
-# NixOS module `services.vrrp`: one VRRP instance shared by a group of nodes.
+# NixOS module `services.vrrp`: VRRP instances shared by a group of nodes.
 #
 # Every node of the group imports the same `services.vrrp` settings; each one
 # renders its own vrrpd JSON config, picking its entry in `nodes` by
 # `networking.hostName`. The node with the highest priority is the MASTER
 # (with preemption on, which is the default).
 #
+# The short form (`virtualRouterId`, `virtualAddresses`, ... at the top level)
+# renders one instance, named `instanceName`. `instances.<name>` renders
+# several (dual stack needs one per address family; a public and an internal
+# VIP are two, often in a `syncGroups` entry); they take the top-level options
+# (interface, version, interval, authentication, unicast, health checks) as
+# their defaults and share `nodes` and its priorities.
+#
 # The rendered JSON is validated at build time by `vrrpd check`, so a bad
 # config fails `nixos-rebuild`, not the boot.
 {
   config,
+  options,
   lib,
   pkgs,
   ...
@@ -17,10 +25,14 @@
 let
   inherit (lib)
     attrNames
+    concatMap
     concatMapStringsSep
     concatStringsSep
     filter
+    hasInfix
+    length
     literalExpression
+    mapAttrs
     mapAttrsToList
     mkEnableOption
     mkIf
@@ -33,6 +45,7 @@ let
     recursiveUpdate
     stringLength
     types
+    unique
     ;
 
   cfg = config.services.vrrp;
@@ -40,6 +53,7 @@ let
   jsonFormat = pkgs.formats.json { };
 
   schemaId = "https://vrrpd.dev/schema/vrrpd.schema.json";
+  docs = "https://github.com/vrrpd/vrrpd/blob/main/docs";
 
   # The password stays out of the store: the rendered JSON carries this
   # placeholder and ExecStartPre swaps in the secret from the credential
@@ -56,6 +70,16 @@ let
   localNode =
     cfg.nodes.${localNodeName} or (throw "services.vrrp: no entry for this host (${localNodeName}) in services.vrrp.nodes");
 
+  nodeNames = attrNames cfg.nodes;
+  otherNodeNames = filter (n: n != localNodeName) nodeNames;
+
+  # The defaults of version and interval: VRRPv3 at 100 ms when every node runs
+  # vrrpd (the module's nodes always do), keepalived's VRRPv2 at 1 s with the
+  # keepalived preset (a group that still has keepalived nodes).
+  fastDefaults = cfg.preset == "vrrpd";
+  defaultVersion = if fastDefaults then 3 else 2;
+  defaultIntervalFor = version: if fastDefaults && version == 3 then 100 else 1000;
+
   renderedAuthentication =
     if usesPassword then
       {
@@ -65,32 +89,72 @@ let
     else
       { type = "none"; };
 
-  # Only what the options express; `instanceSettings` and `settings` go on top.
-  # `preempt` is written only when it is off, because on is vrrpd's default.
-  renderedInstance = {
+  # The short form as an instance: the same fields as `instances.<name>`.
+  shortFormInstance = {
     name = cfg.instanceName;
-    inherit (cfg) interface version;
-    virtual_router_id = cfg.virtualRouterId;
-    inherit (localNode) priority;
-    advert_interval_ms = cfg.advertIntervalMs;
-    authentication = renderedAuthentication;
-    virtual_addresses = cfg.virtualAddresses;
-    garp_master_refresh_s = cfg.garpMasterRefreshSeconds;
-  }
-  // optionalAttrs (!cfg.preempt) { preempt = false; }
-  // optionalAttrs (cfg.healthChecks != { }) {
-    track = mapAttrsToList (name: check: {
-      tracker = name;
-      inherit (check) weight;
-    }) cfg.healthChecks;
-  }
-  // optionalAttrs cfg.unicast {
-    # Adverts go to the other nodes' addresses and are accepted only from them.
-    unicast_source = localNode.address;
-    unicast_peers = map (n: cfg.nodes.${n}.address) otherNodeNames;
+    optionPath = "services.vrrp";
+    inherit (cfg)
+      interface
+      virtualRouterId
+      virtualAddresses
+      version
+      advertIntervalMs
+      preempt
+      garpMasterRefreshSeconds
+      unicast
+      notify
+      ;
+    priorities = { };
+    track = mapAttrs (_: check: check.weight) cfg.healthChecks;
+    settings = { };
   };
 
-  # One top-level tracker per health check; the instance's `track` carries the weight.
+  instanceList =
+    if cfg.instances == { } then
+      [ shortFormInstance ]
+    else
+      mapAttrsToList (name: inst: inst // { optionPath = "services.vrrp.instances.${name}"; }) cfg.instances;
+
+  familyOf = inst: if lib.all (hasInfix ":") inst.virtualAddresses then 6 else 4;
+  mixedFamilies =
+    inst: lib.any (hasInfix ":") inst.virtualAddresses && !(lib.all (hasInfix ":") inst.virtualAddresses);
+
+  priorityOf = inst: node: inst.priorities.${node} or cfg.nodes.${node}.priority;
+
+  # Unicast: IPv4 instances use `address`, IPv6 instances `address6`.
+  unicastAddressOption = inst: if familyOf inst == 6 then "address6" else "address";
+  unicastAddressOf = inst: node: cfg.nodes.${node}.${unicastAddressOption inst};
+
+  # Only what the options express; `instanceSettings` and the instance's
+  # `settings` go on top. `preempt` is written only when it is off, because on
+  # is vrrpd's default.
+  renderInstance =
+    inst:
+    let
+      base = {
+        inherit (inst) name interface version;
+        virtual_router_id = inst.virtualRouterId;
+        priority = priorityOf inst localNodeName;
+        advert_interval_ms = inst.advertIntervalMs;
+        # The password is VRRPv2's; VRRPv3 (RFC 5798) has no authentication.
+        authentication = if inst.version == 2 then renderedAuthentication else { type = "none"; };
+        virtual_addresses = inst.virtualAddresses;
+        garp_master_refresh_s = inst.garpMasterRefreshSeconds;
+      }
+      // optionalAttrs (!inst.preempt) { preempt = false; }
+      // optionalAttrs (inst.track != { }) {
+        track = mapAttrsToList (tracker: weight: { inherit tracker weight; }) inst.track;
+      }
+      // optionalAttrs (inst.notify != null) { inherit (inst) notify; }
+      // optionalAttrs inst.unicast {
+        # Adverts go to the other nodes' addresses and are accepted only from them.
+        unicast_source = unicastAddressOf inst localNodeName;
+        unicast_peers = map (unicastAddressOf inst) otherNodeNames;
+      };
+    in
+    recursiveUpdate (recursiveUpdate base cfg.instanceSettings) inst.settings;
+
+  # One top-level tracker per health check; each instance's `track` carries the weight.
   renderedTrackers = mapAttrsToList (name: check: {
     inherit name;
     inherit (check) check rise fall;
@@ -101,7 +165,10 @@ let
   renderedSettings = recursiveUpdate (
     {
       "$schema" = schemaId;
-      instances = [ (recursiveUpdate renderedInstance cfg.instanceSettings) ];
+      instances = map renderInstance instanceList;
+    }
+    // optionalAttrs (cfg.syncGroups != { }) {
+      sync_groups = mapAttrsToList (name: instances: { inherit name instances; }) cfg.syncGroups;
     }
     // optionalAttrs (cfg.healthChecks != { }) { trackers = renderedTrackers; }
     // optionalAttrs (cfg.metricsListen != null) { metrics_listen = cfg.metricsListen; }
@@ -127,61 +194,212 @@ let
   # reloads the daemon (SIGHUP) instead of restarting it: a restart would give
   # up MASTER for a moment, a reload keeps the VIP in place.
   etcConfigPath = "/etc/vrrpd/vrrpd.json";
-  runtimeConfigPath = "/run/vrrpd/vrrpd.json";
+  runtimeDirectory = "/run/vrrpd";
+  runtimeConfigPath = "${runtimeDirectory}/vrrpd.json";
+  runtimeSecretPath = "${runtimeDirectory}/${passwordCredential}";
   daemonConfigPath = if usesPasswordFile then runtimeConfigPath else etcConfigPath;
 
-  # Writes the runtime config with the secret in place of the placeholder.
-  # jq builds the JSON string, so quotes or backslashes in the secret are safe.
-  # One trailing newline (as `echo` leaves) is not part of the password.
-  prepareRuntimeConfig = pkgs.writeShellScript "vrrpd-prepare-config" ''
-    set -euo pipefail
-    umask 077
-    ${pkgs.jq}/bin/jq \
-      --rawfile secret "$CREDENTIALS_DIRECTORY/${passwordCredential}" \
-      --arg placeholder ${lib.escapeShellArg passwordPlaceholder} \
-      '.instances |= map(
-         if .authentication.password? == $placeholder
-         then .authentication.password = ($secret | rtrimstr("\n"))
-         else . end)' \
-      ${etcConfigPath} > ${runtimeConfigPath}.tmp
-    mv ${runtimeConfigPath}.tmp ${runtimeConfigPath}
-  '';
+  # Writes the runtime config: /etc/vrrpd/vrrpd.json with the secret in place
+  # of the placeholder. jq builds the JSON string, so quotes or backslashes in
+  # the secret are safe. One trailing newline (as `echo` leaves) is not part of
+  # the password.
+  #
+  # The start script (ExecStartPre) copies the secret from the credential directory to
+  # the runtime directory (0700, the service's own); the reload script
+  # (ExecReload) reads that copy. systemd 258 (NixOS 25.11) gives ExecReload= no
+  # credentials: $CREDENTIALS_DIRECTORY is unset there, and refreshing them at
+  # reload came later (systemd PR #40093). So a reload picks up every change of
+  # the Nix config, and a changed password file takes effect at the next start.
+  prepareRuntimeConfig =
+    mode:
+    pkgs.writeShellScript "vrrpd-prepare-config-${mode}" ''
+      set -euo pipefail
+      umask 077
+      ${
+        if mode == "start" then
+          ''
+            if [ -z "''${CREDENTIALS_DIRECTORY:-}" ]; then
+              echo "vrrpd-prepare-config: no credential directory (LoadCredential=${passwordCredential})" >&2
+              exit 1
+            fi
+            cp "$CREDENTIALS_DIRECTORY/${passwordCredential}" ${runtimeSecretPath}.tmp
+            mv ${runtimeSecretPath}.tmp ${runtimeSecretPath}
+          ''
+        else
+          ''
+            if [ ! -f ${runtimeSecretPath} ]; then
+              echo "vrrpd-prepare-config: ${runtimeSecretPath} is missing: restart vrrpd to read the password file again" >&2
+              exit 1
+            fi
+          ''
+      }
+      ${pkgs.jq}/bin/jq \
+        --rawfile secret ${runtimeSecretPath} \
+        --arg placeholder ${lib.escapeShellArg passwordPlaceholder} \
+        '.instances |= map(
+           if .authentication.password? == $placeholder
+           then .authentication.password = ($secret | rtrimstr("\n"))
+           else . end)' \
+        ${etcConfigPath} > ${runtimeConfigPath}.tmp
+      mv ${runtimeConfigPath}.tmp ${runtimeConfigPath}
+    '';
 
-  # For the assertions below.
-  nodeNames = attrNames cfg.nodes;
-  otherNodeNames = filter (n: n != localNodeName) nodeNames;
-  nodesWithoutAddress = filter (n: cfg.nodes.${n}.address == null) nodeNames;
+  # The firewall the host uses. networking.firewall.backend (NixOS 25.11) also
+  # knows firewalld; older NixOS only has networking.nftables.enable.
+  firewallBackend =
+    if options.networking.firewall ? backend then
+      config.networking.firewall.backend
+    else if config.networking.nftables.enable then
+      "nftables"
+    else
+      "iptables";
+  openFirewallInterfaces = unique (map (inst: inst.interface) instanceList);
+
   # "lb01 and lb02 (priority 100)" for every pair of nodes with the same priority.
-  priorityClashes = lib.concatMap (
-    a:
-    map (b: "${a} and ${b} (priority ${toString cfg.nodes.${a}.priority})") (
-      filter (b: a < b && cfg.nodes.${a}.priority == cfg.nodes.${b}.priority) nodeNames
-    )
-  ) nodeNames;
+  priorityClashes =
+    inst:
+    concatMap (
+      a:
+      map (b: "${a} and ${b} (priority ${toString (priorityOf inst a)})") (
+        filter (b: a < b && priorityOf inst a == priorityOf inst b) nodeNames
+      )
+    ) nodeNames;
 
   nodesWithBadPriority = filter (
     n: cfg.nodes.${n}.priority < 1 || cfg.nodes.${n}.priority > 255
   ) nodeNames;
 
   advertIntervalProblem =
+    inst:
     let
-      ms = cfg.advertIntervalMs;
+      ms = inst.advertIntervalMs;
     in
-    if cfg.version == 2 then
+    if inst.version == 2 then
       optionalString (ms < 1000 || ms > 255000 || lib.mod ms 1000 != 0)
-        "services.vrrp.advertIntervalMs is ${toString ms}, but VRRPv2 carries the interval in whole seconds in one octet (RFC 3768 §5.3): use a multiple of 1000 between 1000 and 255000."
+        "${inst.optionPath}.advertIntervalMs is ${toString ms}, but VRRPv2 carries the interval in whole seconds in one octet (RFC 3768 §5.3): use a multiple of 1000 between 1000 and 255000."
     else
       optionalString (ms < 10 || ms > 40950 || lib.mod ms 10 != 0)
-        "services.vrrp.advertIntervalMs is ${toString ms}, but VRRPv3 carries the interval in centiseconds in 12 bits (RFC 5798 §5.2): use a multiple of 10 between 10 and 40950.";
+        "${inst.optionPath}.advertIntervalMs is ${toString ms}, but VRRPv3 carries the interval in centiseconds in 12 bits (RFC 5798 §5.2): use a multiple of 10 between 10 and 40950.";
+
+  # The assertions every instance (and the short form) must pass.
+  instanceAssertions =
+    inst:
+    let
+      at = field: "${inst.optionPath}.${field}";
+      nodesWithoutAddress = filter (n: unicastAddressOf inst n == null) nodeNames;
+      badOverrides = filter (n: !(cfg.nodes ? ${n})) (attrNames inst.priorities);
+      badOverridePriorities = filter (n: inst.priorities.${n} < 1 || inst.priorities.${n} > 255) (
+        attrNames inst.priorities
+      );
+      unknownTracks = filter (t: !(cfg.healthChecks ? ${t})) (attrNames inst.track);
+      isShortForm = inst.optionPath == "services.vrrp";
+    in
+    [
+      {
+        assertion = priorityClashes inst == [ ];
+        message = "${
+          if isShortForm then "services.vrrp.nodes" else "${inst.optionPath} (services.vrrp.nodes and ${at "priorities"})"
+        }: ${concatStringsSep "; " (priorityClashes inst)} share a priority. Give every node its own priority so the MASTER is the node you chose (on a tie VRRP falls back to comparing IP addresses).";
+      }
+      {
+        assertion = badOverrides == [ ];
+        message = "${at "priorities"} names ${concatStringsSep ", " badOverrides}, which ${
+          if length badOverrides == 1 then "is" else "are"
+        } not in services.vrrp.nodes (the nodes are: ${concatStringsSep ", " nodeNames}).";
+      }
+      {
+        assertion = badOverridePriorities == [ ];
+        message = "${at "priorities"}: priority must be between 1 and 255; ${
+          concatMapStringsSep ", " (n: "${n} has ${toString inst.priorities.${n}}") badOverridePriorities
+        }.";
+      }
+      {
+        assertion = inst.virtualRouterId != null;
+        message = "${at "virtualRouterId"} is not set: give the instance its VRID (1 to 255, the same on every node), or define services.vrrp.instances.<name>.";
+      }
+      {
+        assertion = inst.virtualRouterId == null || (inst.virtualRouterId >= 1 && inst.virtualRouterId <= 255);
+        message = "${at "virtualRouterId"} is ${toString inst.virtualRouterId}, but a VRID must be between 1 and 255 (RFC 5798 §5.2.3).";
+      }
+      {
+        assertion = inst.virtualAddresses != [ ];
+        message = "${at "virtualAddresses"} is empty: list at least one address for the MASTER to hold, e.g. [ \"192.168.0.40\" ].";
+      }
+      {
+        assertion = !mixedFamilies inst;
+        message = "${at "virtualAddresses"} mixes IPv4 and IPv6 addresses, but an instance carries one address family: for dual stack define two instances in services.vrrp.instances (one VRRPv3 instance per family) and put them in services.vrrp.syncGroups.";
+      }
+      {
+        # RFC 5798 §5.2.9; `vrrpd check` refuses it too, this says it at evaluation.
+        assertion =
+          familyOf inst != 6
+          || inst.virtualAddresses == [ ]
+          || lib.any (p: lib.hasPrefix p (lib.toLower (lib.head inst.virtualAddresses))) [
+            "fe8"
+            "fe9"
+            "fea"
+            "feb"
+          ];
+        message = "${at "virtualAddresses"} starts with ${lib.head inst.virtualAddresses}, but an IPv6 instance's first virtual address must be a link-local one (fe80::/10, RFC 5798 §5.2.9), e.g. [ \"fe80::40\" ${
+          concatMapStringsSep " " (a: "\"${a}\"") inst.virtualAddresses
+        } ].";
+      }
+      {
+        assertion = !(familyOf inst == 6 && inst.virtualAddresses != [ ] && inst.version == 2);
+        message = "${at "version"} is 2, but ${at "virtualAddresses"} are IPv6: VRRPv2 (RFC 3768) is IPv4 only. Use version = 3.";
+      }
+      {
+        assertion = inst.interface != null && inst.interface != "";
+        message = "${at "interface"} is ${
+          if inst.interface == null then "not set" else "empty"
+        }: name the interface that carries the virtual addresses, e.g. \"eth0\".";
+      }
+      {
+        assertion = !(isShortForm && usesPassword && inst.version == 3);
+        message = "services.vrrp.authentication is set, but version is 3: VRRPv3 (RFC 5798) has no authentication. In a group that still has keepalived nodes set services.vrrp.preset = \"keepalived\" (VRRPv2 at 1 s, as keepalived) or version = 2; once every node runs vrrpd drop the password (VRRPv2's travels in plain text anyway).";
+      }
+      {
+        assertion = advertIntervalProblem inst == "";
+        message = advertIntervalProblem inst;
+      }
+      {
+        assertion = inst.garpMasterRefreshSeconds >= 0;
+        message = "${at "garpMasterRefreshSeconds"} must be 0 (off) or a positive number of seconds.";
+      }
+      {
+        assertion = unknownTracks == [ ];
+        message = "${at "track"} names ${concatStringsSep ", " unknownTracks}, but services.vrrp.healthChecks has no such check (it has: ${
+          concatStringsSep ", " (attrNames cfg.healthChecks)
+        }).";
+      }
+      {
+        assertion = !inst.unicast || nodesWithoutAddress == [ ];
+        message = "${at "unicast"} is on, but ${concatStringsSep ", " nodesWithoutAddress} ${
+          if length nodesWithoutAddress == 1 then "has" else "have"
+        } no ${unicastAddressOption inst}: in unicast mode every node's services.vrrp.nodes.<name>.${unicastAddressOption inst} is where the others send their advertisements${
+          optionalString (familyOf inst == 6) " (an IPv6 instance uses address6)"
+        }.";
+      }
+      {
+        # vrrpd's config check refuses unicast_peers on IPv6 instances today
+        # (src/config/rules.rs); the module renders address6 for them, so only
+        # this assertion goes when the daemon learns it.
+        assertion = !(inst.unicast && familyOf inst == 6);
+        message = "${at "unicast"} is on for an IPv6 instance, but vrrpd sends IPv6 advertisements only to the multicast group ff02::12 (unicast is IPv4 only for now): set ${at "unicast"} = false.";
+      }
+      {
+        assertion = !inst.unicast || otherNodeNames != [ ];
+        message = "${at "unicast"} is on, but services.vrrp.nodes lists no node besides this one (${localNodeName}) to send advertisements to.";
+      }
+    ];
+
+  instanceNames = map (inst: inst.name) instanceList;
+  syncGroupMembers = concatMap (group: cfg.syncGroups.${group}) (attrNames cfg.syncGroups);
 
   vrrpAssertions = [
     {
       assertion = localNodeKnown;
       message = "services.vrrp.nodes has no entry for this host: services.vrrp.localNode (by default networking.hostName) is \"${localNodeName}\", the nodes are: ${concatStringsSep ", " nodeNames}. Add services.vrrp.nodes.\"${localNodeName}\" or fix networking.hostName.";
-    }
-    {
-      assertion = priorityClashes == [ ];
-      message = "services.vrrp.nodes: ${concatStringsSep "; " priorityClashes} share a priority. Give every node its own priority so the MASTER is the node you chose (on a tie VRRP falls back to comparing IP addresses).";
     }
     {
       assertion = nodesWithBadPriority == [ ];
@@ -190,20 +408,16 @@ let
       }.";
     }
     {
-      assertion = cfg.virtualRouterId >= 1 && cfg.virtualRouterId <= 255;
-      message = "services.vrrp.virtualRouterId is ${toString cfg.virtualRouterId}, but a VRID must be between 1 and 255 (RFC 5798 §5.2.3).";
+      assertion = cfg.instances == { } || (cfg.virtualRouterId == null && cfg.virtualAddresses == [ ]);
+      message = "services.vrrp: virtualRouterId and virtualAddresses are the short form of one instance, but services.vrrp.instances is set too (${concatStringsSep ", " (attrNames cfg.instances)}): move them into an entry of services.vrrp.instances.";
     }
     {
-      assertion = cfg.virtualAddresses != [ ];
-      message = "services.vrrp.virtualAddresses is empty: list at least one address for the MASTER to hold, e.g. [ \"192.168.0.40\" ].";
-    }
-    {
-      assertion = cfg.interface != "";
-      message = "services.vrrp.interface is empty: name the interface that carries the virtual addresses, e.g. \"eth0\".";
-    }
-    {
-      assertion = !(usesPassword && cfg.version == 3);
-      message = "services.vrrp.authentication is set, but version is 3: VRRPv3 (RFC 5798) has no authentication. Use version = 2 (keepalived's auth_type PASS) or drop the password.";
+      # With several instances the password goes to the VRRPv2 ones (an IPv4
+      # instance next to keepalived, a VRRPv3 IPv6 one beside it); one must use it.
+      assertion = cfg.instances == { } || !usesPassword || lib.any (inst: inst.version == 2) instanceList;
+      message = "services.vrrp.authentication is set, but no instance of services.vrrp.instances is VRRPv2 (${
+        concatMapStringsSep ", " (inst: "${inst.name}: version ${toString inst.version}") instanceList
+      }): the password is VRRPv2's, VRRPv3 (RFC 5798) has none. Set version = 2 (or preset = \"keepalived\") where a keepalived node needs it, or drop the password.";
     }
     {
       assertion = !(cfg.authentication.password != null && usesPasswordFile);
@@ -218,29 +432,29 @@ let
       message = "services.vrrp.authentication.passwordFile must be an absolute path given as a string (\"/run/secrets/vrrp\"), not a Nix path, which would copy the secret into the world-readable store.";
     }
     {
-      assertion = advertIntervalProblem == "";
-      message = advertIntervalProblem;
-    }
-    {
-      assertion = cfg.garpMasterRefreshSeconds >= 0;
-      message = "services.vrrp.garpMasterRefreshSeconds must be 0 (off) or a positive number of seconds.";
-    }
-    {
-      assertion = !cfg.unicast || nodesWithoutAddress == [ ];
-      message = "services.vrrp.unicast is on, but ${concatStringsSep ", " nodesWithoutAddress} ${
-        if lib.length nodesWithoutAddress == 1 then "has" else "have"
-      } no address: in unicast mode every node's services.vrrp.nodes.<name>.address is where the others send their advertisements.";
-    }
-    {
-      assertion = !cfg.unicast || otherNodeNames != [ ];
-      message = "services.vrrp.unicast is on, but services.vrrp.nodes lists no node besides this one (${localNodeName}) to send advertisements to.";
-    }
-    {
       assertion = cfg.watchdogSec >= 0;
       message = "services.vrrp.watchdogSec must be 0 (off) or a positive number of seconds.";
     }
-  ];
-
+    {
+      assertion = !(cfg.openFirewall && firewallBackend == "firewalld");
+      message = "services.vrrp.openFirewall does not support the firewalld backend (networking.firewall.backend = \"firewalld\"): allow VRRP (IP protocol 112) on ${concatStringsSep ", " openFirewallInterfaces} in firewalld yourself (e.g. a rich rule `rule protocol value=\"vrrp\" accept` in the interface's zone) and set openFirewall = false. Without it the peers' advertisements are dropped and every node becomes MASTER.";
+    }
+  ]
+  ++ lib.mapAttrsToList (group: members: {
+    assertion = lib.all (m: lib.elem m instanceNames) members && length (unique members) >= 2;
+    message = "services.vrrp.syncGroups.${group} is [ ${concatStringsSep " " members} ]: a sync group needs at least two distinct instances, each one of services.vrrp.instances (${concatStringsSep ", " instanceNames}).";
+  }) cfg.syncGroups
+  ++ [
+    {
+      assertion = length syncGroupMembers == length (unique syncGroupMembers);
+      message = "services.vrrp.syncGroups: an instance belongs to at most one sync group; ${
+        concatStringsSep ", " (unique (filter (m: lib.count (x: x == m) syncGroupMembers > 1) syncGroupMembers))
+      } ${
+        if length (unique (filter (m: lib.count (x: x == m) syncGroupMembers > 1) syncGroupMembers)) == 1 then "is" else "are"
+      } in several.";
+    }
+  ]
+  ++ concatMap instanceAssertions instanceList;
   healthCheckModule =
     { name, ... }:
     {
@@ -259,7 +473,8 @@ let
             What health check `${name}` runs, as the `check` object of a vrrpd
             tracker: `{ type = "http"; url = ...; }`, `"tcp"` (`address`),
             `"exec"` (`command`), `"interface"` (`interface`) or `"file"`
-            (`path`). See docs/health-checks.md.
+            (`path`). See
+            ${docs}/health-checks.md.
           '';
         };
         weight = mkOption {
@@ -297,6 +512,7 @@ let
       };
     };
 
+
   nodeModule =
     { name, ... }:
     {
@@ -305,9 +521,12 @@ let
           type = types.int;
           example = 150;
           description = ''
-            VRRP priority of node `${name}`, 1 to 255. The node with the highest
-            priority becomes MASTER; every node must have its own priority.
-            255 is reserved by RFC 5798 for the owner of the virtual addresses.
+            VRRP priority of node `${name}`, 1 to 255, for every instance
+            (override it per instance with
+            {option}`services.vrrp.instances.<name>.priorities`). The node with
+            the highest priority becomes MASTER; every node must have its own
+            priority. 255 is reserved by RFC 5798 for the owner of the virtual
+            addresses.
           '';
         };
         address = mkOption {
@@ -315,11 +534,138 @@ let
           default = null;
           example = "192.168.0.41";
           description = ''
-            The node's own primary address on {option}`services.vrrp.interface`.
-            With {option}`services.vrrp.unicast` on, it is where the other nodes
-            send their advertisements (and this node's source address); otherwise
-            it only documents the configuration, since vrrpd then sends from the
-            interface's primary address.
+            The node's own primary IPv4 address on the instances' interface.
+            With unicast on, it is where the other nodes send the
+            advertisements of IPv4 instances (and this node's source address);
+            otherwise it only documents the configuration, since vrrpd then
+            sends from the interface's primary address.
+          '';
+        };
+        address6 = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "2001:db8::41";
+          description = ''
+            The node's own IPv6 address on the instances' interface: the
+            unicast peer address of IPv6 instances, as
+            {option}`services.vrrp.nodes.<name>.address` is for IPv4 ones.
+            vrrpd does not send IPv6 advertisements by unicast yet (an
+            assertion says so); until then it documents the configuration.
+          '';
+        };
+      };
+    };
+
+  instanceModule =
+    { name, config, ... }:
+    {
+      options = {
+        name = mkOption {
+          type = types.str;
+          default = name;
+          description = "The instance's name in logs, in the config and in {option}`services.vrrp.syncGroups`.";
+        };
+        interface = mkOption {
+          type = types.nullOr types.str;
+          default = cfg.interface;
+          defaultText = literalExpression "config.services.vrrp.interface";
+          example = "eth1";
+          description = "Interface that sends this instance's advertisements and holds its addresses.";
+        };
+        virtualRouterId = mkOption {
+          type = types.nullOr types.int;
+          default = null;
+          example = 51;
+          description = ''
+            The instance's VRID, 1 to 255, the same on every node and unique on
+            the link per address family (an IPv4 and an IPv6 instance may share one).
+          '';
+        };
+        virtualAddresses = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [
+            "fe80::40"
+            "2001:db8::40"
+          ];
+          description = ''
+            Addresses the MASTER of this instance holds, all of one address
+            family. An IPv6 instance lists a link-local address first
+            (RFC 5798 §5.2.9).
+          '';
+        };
+        version = mkOption {
+          type = types.enum [
+            2
+            3
+          ];
+          default = cfg.version;
+          defaultText = literalExpression "config.services.vrrp.version";
+          description = "VRRP version of this instance. IPv6 instances need 3.";
+        };
+        advertIntervalMs = mkOption {
+          type = types.int;
+          default = if config.version == cfg.version then cfg.advertIntervalMs else defaultIntervalFor config.version;
+          defaultText = literalExpression "config.services.vrrp.advertIntervalMs (for the instance's version)";
+          description = "Advertisement interval of this instance in milliseconds.";
+        };
+        preempt = mkOption {
+          type = types.bool;
+          default = cfg.preempt;
+          defaultText = literalExpression "config.services.vrrp.preempt";
+          description = "Whether a higher-priority node takes this instance back when it returns.";
+        };
+        priorities = mkOption {
+          type = types.attrsOf types.int;
+          default = { };
+          example = {
+            lb01 = 100;
+            lb02 = 150;
+          };
+          description = ''
+            Per-node priorities for this instance, over
+            {option}`services.vrrp.nodes.<name>.priority`; e.g. to make the
+            other node the MASTER of a second VIP (active/active).
+          '';
+        };
+        garpMasterRefreshSeconds = mkOption {
+          type = types.int;
+          default = cfg.garpMasterRefreshSeconds;
+          defaultText = literalExpression "config.services.vrrp.garpMasterRefreshSeconds";
+          description = "Gratuitous ARP (or unsolicited NA) refresh while MASTER, in seconds; 0 is off.";
+        };
+        unicast = mkOption {
+          type = types.bool;
+          default = cfg.unicast;
+          defaultText = literalExpression "config.services.vrrp.unicast";
+          description = "Unicast advertisements to the other nodes (IPv4 instances: `address`).";
+        };
+        track = mkOption {
+          type = types.attrsOf types.int;
+          default = mapAttrs (_: check: check.weight) cfg.healthChecks;
+          defaultText = literalExpression "every services.vrrp.healthChecks entry with its weight";
+          example = {
+            caddy = -60;
+          };
+          description = ''
+            Health checks of {option}`services.vrrp.healthChecks` this instance
+            follows, with their weight (0: FAULT while the check fails). `{ }`
+            follows none.
+          '';
+        };
+        notify = mkOption {
+          type = types.nullOr jsonFormat.type;
+          default = cfg.notify;
+          defaultText = literalExpression "config.services.vrrp.notify";
+          description = "Programs run on this instance's transitions (vrrpd `notify`).";
+        };
+        settings = mkOption {
+          type = types.submodule { freeformType = jsonFormat.type; };
+          default = { };
+          example = literalExpression "{ preempt_delay_s = 30; }";
+          description = ''
+            Extra keys of this instance's object, merged (recursively) over what
+            the options render and over {option}`services.vrrp.instanceSettings`.
           '';
         };
       };
@@ -369,29 +715,37 @@ in
     };
 
     interface = mkOption {
-      type = types.str;
+      type = types.nullOr types.str;
+      default = null;
       example = "eth0";
-      description = "Interface that sends the advertisements and holds the virtual addresses.";
+      description = ''
+        Interface that sends the advertisements and holds the virtual
+        addresses; the default of every entry of {option}`services.vrrp.instances`.
+      '';
     };
 
     virtualRouterId = mkOption {
-      type = types.int;
+      type = types.nullOr types.int;
+      default = null;
       example = 50;
       description = ''
-        Virtual router ID (VRID), 1 to 255. All nodes of the group use the
-        same one; it must be unique on the link.
+        Virtual router ID (VRID), 1 to 255, of the short form's one instance.
+        All nodes of the group use the same one; it must be unique on the
+        link. Leave it unset when you use {option}`services.vrrp.instances`.
       '';
     };
 
     virtualAddresses = mkOption {
       type = types.listOf types.str;
+      default = [ ];
       example = [
         "192.168.0.40"
         "192.168.0.50/24"
       ];
       description = ''
-        Addresses the MASTER holds, with an optional prefix length (/32 or
-        /128 without one). One address family per instance.
+        Addresses the MASTER of the short form's instance holds, with an
+        optional prefix length (/32 or /128 without one). One address family
+        per instance: for dual stack use {option}`services.vrrp.instances`.
       '';
     };
 
@@ -400,24 +754,124 @@ in
         2
         3
       ];
-      default = 2;
-      example = 3;
+      default = defaultVersion;
+      defaultText = literalExpression ''if config.services.vrrp.preset == "keepalived" then 2 else 3'';
+      example = 2;
       description = ''
-        VRRP version. The default 2 (RFC 3768) is what keepalived speaks by
-        default, so vrrpd and keepalived nodes interoperate during a
-        migration, and it is the only version with a password. Use 3
-        (RFC 5798/9568) for IPv6 or sub-second advertisement intervals.
+        VRRP version: 3 (RFC 5798/9568) by default, 2 (RFC 3768) with
+        `preset = "keepalived"`. 2 is what keepalived speaks by default, so
+        vrrpd and keepalived nodes interoperate during a migration, and it is
+        the only version with a password; 3 is needed for IPv6 and
+        sub-second intervals. See {option}`services.vrrp.preset` for the
+        trade-off.
       '';
     };
 
     advertIntervalMs = mkOption {
       type = types.int;
-      default = 1000;
-      example = 200;
+      default = defaultIntervalFor cfg.version;
+      defaultText = literalExpression ''if preset == "vrrpd" && version == 3 then 100 else 1000'';
+      example = 1000;
       description = ''
-        Advertisement interval in milliseconds (keepalived `advert_int` × 1000).
+        Advertisement interval in milliseconds (keepalived `advert_int` × 1000):
+        100 by default, 1000 with VRRPv2 or `preset = "keepalived"`.
         VRRPv2 needs whole seconds (1000 to 255000); VRRPv3 takes multiples
         of 10 ms up to 40950. A backup takes over after about three intervals.
+      '';
+    };
+
+    preset = mkOption {
+      type = types.enum [
+        "vrrpd"
+        "keepalived"
+      ];
+      default = "vrrpd";
+      example = "keepalived";
+      description = ''
+        Where the defaults of {option}`services.vrrp.version` and
+        {option}`services.vrrp.advertIntervalMs` come from.
+
+        - `"vrrpd"`: every node of the group runs vrrpd (in this module they
+          all do): VRRPv3 at 100 ms. A node's death costs about 0.36 s of
+          outage (Master_Down_Interval: 3 × 100 ms plus skew) instead of
+          3.6 s at VRRPv2 and 1 s.
+        - `"keepalived"`: a group that still has keepalived nodes (during a
+          migration): VRRPv2 at 1 s, keepalived's defaults, and the only
+          version with a password.
+
+        The trade-off: VRRPv3 has no authentication, and VRRPv2's PASS is an
+        8-byte password in plain text on the wire, which keeps out mistakes,
+        not attackers. At 100 ms a backup on a machine that stalls for more
+        than about 300 ms can take over by mistake (none in 10 minutes of
+        full CPU load in our measurements; several at 10 ms). See
+        ${docs}/migrating-from-keepalived.md
+        for the switch, its order and the measured outages.
+      '';
+    };
+
+    instances = mkOption {
+      type = types.attrsOf (types.submodule instanceModule);
+      default = { };
+      example = literalExpression ''
+        {
+          v4 = { virtualRouterId = 50; virtualAddresses = [ "192.0.2.40" ]; };
+          v6 = { virtualRouterId = 50; virtualAddresses = [ "fe80::40" "2001:db8::40" ]; };
+        }
+      '';
+      description = ''
+        Several VRRP instances, by name, instead of the short form
+        ({option}`services.vrrp.virtualRouterId`,
+        {option}`services.vrrp.virtualAddresses`). Dual stack needs one
+        VRRPv3 instance per address family; a public and an internal VIP are
+        two instances. Every instance shares {option}`services.vrrp.nodes`
+        and takes the top-level interface, version, interval, preempt,
+        GARP refresh, unicast, notify and health checks as defaults, each of
+        which it can override; the authentication is shared. See
+        ${docs}/nixos.md.
+      '';
+    };
+
+    syncGroups = mkOption {
+      type = types.attrsOf (types.listOf types.str);
+      default = { };
+      example = {
+        frontend = [
+          "v4"
+          "v6"
+        ];
+      };
+      description = ''
+        Instances that move between MASTER and BACKUP together (vrrpd
+        `sync_groups`, keepalived `vrrp_sync_group`), by group name: the names
+        of at least two entries of {option}`services.vrrp.instances`, each in
+        at most one group.
+      '';
+    };
+
+    notify = mkOption {
+      type = types.nullOr jsonFormat.type;
+      default = null;
+      example = literalExpression ''
+        { master = [ "systemctl" "start" "--no-block" "vip-up.service" ]; }
+      '';
+      description = ''
+        Programs run on state transitions (vrrpd `notify`: `master`,
+        `backup`, `fault`, `stop`, `generic`, each a program and its
+        arguments), for every instance that does not set its own. They run as
+        the service's user, inside its sandbox; put the packages they call
+        into {option}`services.vrrp.extraPackages`. See
+        ${docs}/configuration.md.
+      '';
+    };
+
+    extraPackages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+      example = literalExpression "[ pkgs.curl pkgs.systemd ]";
+      description = ''
+        Packages on the service's `PATH` (`systemd.services.vrrpd.path`), for
+        what `exec` health checks and notify programs call (`curl`,
+        `systemctl`), so they do not depend on the system's `PATH`.
       '';
     };
 
@@ -439,7 +893,7 @@ in
         example = "password";
         description = ''
           VRRPv2 simple-text password (keepalived `auth_type PASS`), at most
-          8 bytes. It ends up in the world-readable Nix store; it travels in
+          8 bytes, for every VRRPv2 instance (VRRPv3 has no authentication). It ends up in the world-readable Nix store; it travels in
           clear text on the wire anyway, but prefer
           {option}`services.vrrp.authentication.passwordFile`.
         '';
@@ -450,12 +904,17 @@ in
         example = "/run/secrets/vrrp-password";
         description = ''
           File holding the VRRPv2 simple-text password (one trailing newline is
-          ignored), read at start and at reload through systemd's
-          `LoadCredential=`, so the secret never enters the Nix store. Give an
-          absolute path as a string. The config in the store carries a
-          placeholder; the daemon reads a copy with the secret from
-          `/run/vrrpd/vrrpd.json`. After changing the file's content, run
-          `systemctl reload vrrpd`.
+          ignored), read through systemd's `LoadCredential=` when the service
+          starts, so the secret never enters the Nix store. Give an absolute
+          path as a string. The config in the store carries a placeholder; at
+          start the secret is copied into the service's runtime directory and
+          the daemon reads the config with the secret from
+          `/run/vrrpd/vrrpd.json`. A reload (`systemctl reload vrrpd`, and
+          every `nixos-rebuild switch` that changes the config) re-renders it
+          from that copy, because systemd 258 (NixOS 25.11) gives
+          `ExecReload=` no credentials. So after changing the file's content,
+          run `systemctl restart vrrpd` (the MASTER hands over first), not
+          reload.
         '';
       };
     };
@@ -490,11 +949,13 @@ in
         }
       '';
       description = ''
-        Health checks the instance follows, by name (vrrpd `trackers` plus the
-        instance's `track` entries; keepalived `vrrp_script` and
-        `track_script`). With a negative weight larger than the gap between
-        the nodes' priorities, a node whose service fails hands the virtual
-        addresses to a healthy peer.
+        Health checks, by name (vrrpd `trackers`; keepalived `vrrp_script`).
+        Every instance follows all of them with their weight (its `track`
+        entries; keepalived `track_script`) unless it sets
+        {option}`services.vrrp.instances.<name>.track`. With a negative weight
+        larger than the gap between the nodes' priorities, a node whose
+        service fails hands the virtual addresses to a healthy peer. See
+        ${docs}/health-checks.md.
       '';
     };
 
@@ -518,7 +979,9 @@ in
         instead of the multicast group 224.0.0.18, and accept them only from those
         addresses (vrrpd `unicast_peers`, keepalived `unicast_peer`), for networks
         that filter multicast. The local node's address becomes the source
-        (`unicast_source`). Every node needs an `address`. IPv4 only.
+        (`unicast_source`). Every node needs an `address`. The default of every
+        instance; vrrpd supports it for IPv4 instances only so far (an IPv6
+        instance with unicast fails an assertion).
       '';
     };
 
@@ -527,10 +990,11 @@ in
       default = false;
       example = true;
       description = ''
-        Accept VRRP (IP protocol 112) on {option}`services.vrrp.interface` in
-        the NixOS firewall, for both the iptables and the nftables backend.
-        Without it the firewall drops the peers' advertisements and every node
-        becomes MASTER (split brain).
+        Accept VRRP (IP protocol 112) on every instance's interface in the
+        NixOS firewall, for the iptables and the nftables backend
+        (`networking.firewall.backend`). firewalld is not supported: an
+        assertion asks you to open it there. Without it the firewall drops the
+        peers' advertisements and every node becomes MASTER (split brain).
       '';
     };
 
@@ -566,9 +1030,11 @@ in
         }
       '';
       description = ''
-        Extra keys of the instance object, merged (recursively) over what the
+        Extra keys of every instance object, merged (recursively) over what the
         options above render, for every instance field of the schema
-        (`share/vrrpd/vrrpd.schema.json` in the package) without an option here.
+        (`share/vrrpd/vrrpd.schema.json` in the package,
+        ${docs}/configuration.md)
+        without an option here.
       '';
     };
 
@@ -586,8 +1052,10 @@ in
       description = ''
         Freeform top-level config, merged over the rendered config with
         `lib.recursiveUpdate`: top-level keys are merged, and a list given here
-        (such as `instances`) replaces the rendered one entirely. The result is
-        still checked by `vrrpd check` at build time.
+        (such as `instances`) replaces the rendered one entirely; for several
+        instances use {option}`services.vrrp.instances`, which keeps `nodes`,
+        priorities and unicast. The result is still checked by `vrrpd check` at
+        build time.
       '';
     };
 
@@ -616,7 +1084,10 @@ in
       environment.etc."vrrpd/vrrpd.json".source = checkedConfigFile;
 
       systemd.services.vrrpd = {
-        description = "vrrpd VRRP daemon (${cfg.instanceName}, VRID ${toString cfg.virtualRouterId})";
+        description = "vrrpd VRRP daemon (${
+          concatMapStringsSep ", " (inst: "${inst.name}, VRID ${toString inst.virtualRouterId}") instanceList
+        })";
+        path = cfg.extraPackages;
         wantedBy = [ "multi-user.target" ];
         wants = [ "network-online.target" ];
         after = [ "network-online.target" ];
@@ -627,9 +1098,9 @@ in
           Type = "notify";
           NotifyAccess = "main";
           WatchdogSec = toString cfg.watchdogSec;
-          ExecStartPre = optional usesPasswordFile prepareRuntimeConfig;
+          ExecStartPre = optional usesPasswordFile (prepareRuntimeConfig "start");
           ExecStart = "${cfg.package}/bin/vrrpd run --config ${daemonConfigPath}";
-          ExecReload = optional usesPasswordFile prepareRuntimeConfig ++ [
+          ExecReload = optional usesPasswordFile (prepareRuntimeConfig "reload") ++ [
             "${pkgs.coreutils}/bin/kill -HUP $MAINPID"
           ];
           Restart = "on-failure";
@@ -690,18 +1161,25 @@ in
       };
     }
 
-    (mkIf (cfg.openFirewall && !config.networking.nftables.enable) {
+    (mkIf (cfg.openFirewall && firewallBackend == "iptables") {
       # Runs just before the firewall's final refuse rule; the chain is
       # flushed on every firewall (re)start, so no stop command is needed.
-      networking.firewall.extraCommands = ''
-        ip46tables -A nixos-fw -i ${lib.escapeShellArg cfg.interface} -p 112 -j nixos-fw-accept
-      '';
+      networking.firewall.extraCommands = concatMapStringsSep "\n" (
+        interface: "ip46tables -A nixos-fw -i ${lib.escapeShellArg interface} -p 112 -j nixos-fw-accept"
+      ) openFirewallInterfaces;
     })
 
-    (mkIf (cfg.openFirewall && config.networking.nftables.enable) {
-      networking.firewall.extraInputRules = ''
-        iifname "${cfg.interface}" meta l4proto 112 accept comment "VRRP (services.vrrp)"
-      '';
+    (mkIf (cfg.openFirewall && firewallBackend == "nftables") {
+      networking.firewall.extraInputRules = concatMapStringsSep "\n" (
+        interface: "iifname \"${interface}\" meta l4proto 112 accept comment \"VRRP (services.vrrp)\""
+      ) openFirewallInterfaces;
     })
   ]);
+
+  meta = {
+    # The type accepts only members of lib.maintainers, which has no entry
+    # for this project yet; add it here when the module goes to nixpkgs.
+    maintainers = [ ];
+    doc = ../docs/nixos.md;
+  };
 }

@@ -31,12 +31,31 @@ fn vrrpd_demo_command_fails_over_preempts_and_leaves_nothing_behind() {
         "preempts",
         "lb01 removed the VIP before exiting",
         "Nothing was left behind",
+        "Both power cuts side by side",
     ] {
         assert!(
             stdout.contains(expected),
             "demo output lacks {expected:?}:\n{stdout}"
         );
     }
+    // The side-by-side rows: the takeover (first figure) of each power cut.
+    let takeover = |row: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(row))
+            .unwrap_or_else(|| panic!("no {row:?} row:\n{stdout}"));
+        line[line.find(") ").unwrap() + 2..]
+            .split_whitespace()
+            .next()
+            .and_then(|figure| figure.parse().ok())
+            .unwrap_or_else(|| panic!("no takeover figure in {line:?}"))
+    };
+    let slow = takeover("VRRPv2, 1 s (keepalived)");
+    let fast = takeover("VRRPv3, 100 ms (vrrpd)");
+    // Master_Down_Interval: 3.61 s at VRRPv2 and 1 s, 0.36 s at VRRPv3 and 100 ms
+    // (a power cut lands anywhere within the last advert interval).
+    assert!((2.5..=4.2).contains(&slow), "VRRPv2 takeover {slow} s");
+    assert!((0.2..=0.9).contains(&fast), "VRRPv3 takeover {fast} s");
     let namespaces = Command::new("ip")
         .args(["netns", "list"])
         .output()

@@ -39,6 +39,14 @@ if command -v jq >/dev/null; then
   jq_prefix=$(dirname "$(dirname "$(command -v jq)")")
 fi
 
+# The daemon's own `vrrpd check` on every rendered config, as the module's
+# checkConfig does at build time (the stub pkgs here cannot run it): VRRPD_BIN,
+# else vrrpd on PATH, else this repository's debug build.
+vrrpd_bin=${VRRPD_BIN:-$(command -v vrrpd || true)}
+if [[ -z "$vrrpd_bin" && -x "${CARGO_TARGET_DIR:-$repo/target}/debug/vrrpd" ]]; then
+  vrrpd_bin=${CARGO_TARGET_DIR:-$repo/target}/debug/vrrpd
+fi
+
 failures=0
 passes=0
 pass() { echo "ok   $*"; passes=$((passes + 1)); }
@@ -72,6 +80,14 @@ EOF
   else
     fail "good.$case:"; sed 's/^/     /' "$work/$case.py.err" >&2
   fi
+  [[ -n "$vrrpd_bin" && $case != noConfigCheck ]] || return 0
+  python3 -c 'import json, sys; json.dump(json.load(open(sys.argv[1]))["rendered"], open(sys.argv[2], "w"))' \
+    "$work/$case.json" "$work/$case.rendered.json"
+  if "$vrrpd_bin" check --config "$work/$case.rendered.json" >"$work/$case.check" 2>&1; then
+    pass "good.$case: vrrpd check accepts the rendered config"
+  else
+    fail "good.$case: vrrpd check refuses the rendered config:"; sed 's/^/     /' "$work/$case.check" >&2
+  fi
 }
 
 # --- The user's pair renders exactly the committed examples -------------------
@@ -101,6 +117,15 @@ EOF
   fi
 done
 
+# The fixtures of the pair are the examples, byte for byte (one copy of the truth).
+for host in lb01 lb02; do
+  if cmp -s "$fixtures/expected-$host.json" "$repo/examples/$host.json"; then
+    pass "tests/nix/expected-$host.json is byte-identical to examples/$host.json"
+  else
+    fail "tests/nix/expected-$host.json differs from examples/$host.json"
+  fi
+done
+
 # --- The service unit -----------------------------------------------------------
 check lb01 '
 assert sc["Type"] == "notify", sc["Type"]
@@ -120,7 +145,12 @@ assert "network-online.target" in r["after"] and "network-online.target" in r["w
 assert r["wantedBy"] == ["multi-user.target"]
 # A config change reloads instead of restarting, and the config was checked.
 assert r["reloadTriggers"] == [r["etcConfig"]] == ["vrrpd.json"]
-assert r["firewall"] == {"extraCommands": "", "extraInputRules": ""}
+assert r["firewall"] == {"extraCommands": "", "extraInputRules": "", "backend": "iptables"}, r["firewall"]
+assert r["path"] == [], r["path"]
+assert r["description"] == "vrrpd VRRP daemon (VI_1, VRID 50)", r["description"]
+# meta as nixpkgs modules have it: no maintainer outside lib.maintainers, the docs page.
+assert r["meta"]["maintainers"] == [], r["meta"]
+assert [d["file"] for d in r["meta"]["doc"]] and all(d["value"].endswith("/docs/nixos.md") for d in r["meta"]["doc"]), r["meta"]["doc"]
 # The rendered JSON goes through `vrrpd check` of the configured package at build time.
 assert "vrrpd check --config /nix/store/" in r["configCheck"] and "-vrrpd-unchecked.json" in r["configCheck"], r["configCheck"]
 assert r["configCheckInputs"] == ["vrrpd-0.1.0"], r["configCheckInputs"]
@@ -131,10 +161,14 @@ assert inst["authentication"] == {"type": "pass", "password": "@SECRET@"}, inst[
 assert sc["LoadCredential"] == ["vrrp-password:/run/secrets/vrrp-password"], sc["LoadCredential"]
 assert sc["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json"), sc["ExecStart"]
 assert len(sc["ExecStartPre"]) == 1
-# The reload regenerates the runtime config before the SIGHUP.
-assert sc["ExecReload"][0] == sc["ExecStartPre"][0] and sc["ExecReload"][1].endswith("kill -HUP $MAINPID")
+# The reload regenerates the runtime config before the SIGHUP, without credentials
+# (systemd 258 gives ExecReload= none): only the start script reads them.
+assert len(sc["ExecReload"]) == 2 and sc["ExecReload"][1].endswith("kill -HUP $MAINPID"), sc["ExecReload"]
 assert "$CREDENTIALS_DIRECTORY/vrrp-password" in r["prepareScript"]
+assert "CREDENTIALS_DIRECTORY" not in r["reloadScript"], r["reloadScript"]
+assert "/run/vrrpd/vrrp-password" in r["reloadScript"]
 open(sys.argv[1] + ".script", "w").write(r["prepareScript"])
+open(sys.argv[1] + ".reload", "w").write(r["reloadScript"])
 open(sys.argv[1] + ".rendered", "w").write(json.dumps(r["rendered"]))
 '
 
@@ -161,12 +195,71 @@ assert inst["version"] == 3 and inst["advert_interval_ms"] == 100
 assert inst["authentication"] == {"type": "none"}
 '
 
+# Where nothing old is in the way: VRRPv3 at 100 ms by default.
+check fastDefault '
+assert inst["version"] == 3 and inst["advert_interval_ms"] == 100, inst
+assert inst["authentication"] == {"type": "none"}
+'
+check version2Only 'assert inst["version"] == 2 and inst["advert_interval_ms"] == 1000, inst'
+check keepalivedPresetVersion3 'assert inst["version"] == 3 and inst["advert_interval_ms"] == 1000, inst'
+check intervalOnly 'assert inst["version"] == 3 and inst["advert_interval_ms"] == 200, inst'
+
+# Dual stack: one VRRPv3 instance per family, in a sync group, sharing the nodes.
+check dualStack '
+insts = r["rendered"]["instances"]
+assert [i["name"] for i in insts] == ["v4", "v6"], insts
+v4, v6 = insts
+assert v4 == {"name": "v4", "interface": "eth0", "version": 3, "virtual_router_id": 50, "priority": 100,
+    "advert_interval_ms": 100, "authentication": {"type": "none"}, "virtual_addresses": ["192.0.2.40"],
+    "garp_master_refresh_s": 0}, v4
+assert v6["virtual_addresses"] == ["fe80::40", "2001:db8::40"] and v6["virtual_router_id"] == 50 and v6["priority"] == 100, v6
+assert v6["version"] == 3 and v6["advert_interval_ms"] == 100
+assert r["rendered"]["sync_groups"] == [{"name": "frontend", "instances": ["v4", "v6"]}], r["rendered"]
+assert r["description"] == "vrrpd VRRP daemon (v4, VRID 50, v6, VRID 50)", r["description"]
+assert r["firewall"]["extraInputRules"].strip() == "iifname \"eth0\" meta l4proto 112 accept comment \"VRRP (services.vrrp)\"", r["firewall"]
+'
+
+# A public and an internal VIP with per-instance overrides.
+check severalInstances '
+internal, public = r["rendered"]["instances"]
+assert internal["name"] == "internal" and public["name"] == "public"
+assert public["interface"] == "eth0" and internal["interface"] == "eth1"
+# lb01: 150 on public (nodes), 90 on internal (override); internal is VRRPv2 at 2 s.
+assert public["priority"] == 150 and internal["priority"] == 90, (public, internal)
+assert public["version"] == 3 and public["advert_interval_ms"] == 100
+assert internal["version"] == 2 and internal["advert_interval_ms"] == 2000
+assert internal["preempt"] is False and "preempt" not in public
+assert public["track"] == [{"tracker": "caddy", "weight": -60}] and "track" not in internal, (public, internal)
+assert internal["notify"] == {"master": ["/bin/true"]} and public["notify"] == {"backup": ["/bin/false"]}
+assert internal["garp_burst_count"] == 3 and public["preempt_delay_s"] == 30 and internal["preempt_delay_s"] == 30
+assert [t["name"] for t in r["rendered"]["trackers"]] == ["caddy"]
+assert r["firewall"]["extraCommands"].splitlines() == [
+    "ip46tables -A nixos-fw -i eth1 -p 112 -j nixos-fw-accept",
+    "ip46tables -A nixos-fw -i eth0 -p 112 -j nixos-fw-accept"], r["firewall"]
+assert r["path"] == ["curl", "systemd"], r["path"]
+'
+
+# The password goes to the VRRPv2 instance only.
+check passwordOnVersion2Instance '
+v4, v6 = r["rendered"]["instances"]
+assert v4["authentication"] == {"type": "pass", "password": "@SECRET@"} and v4["version"] == 2, v4
+assert v6["authentication"] == {"type": "none"} and v6["version"] == 3, v6
+assert sc["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json")
+'
+
+check unicastInstances '
+(i,) = r["rendered"]["instances"]
+assert i["unicast_source"] == "192.168.0.41" and i["unicast_peers"] == ["192.168.0.42"], i
+'
+
 check firewallIptables '
+assert r["firewall"]["backend"] == "iptables"
 assert r["firewall"]["extraInputRules"] == ""
 assert r["firewall"]["extraCommands"].strip() == "ip46tables -A nixos-fw -i eth0 -p 112 -j nixos-fw-accept", r["firewall"]
 '
 
 check firewallNftables '
+assert r["firewall"]["backend"] == "nftables"
 assert r["firewall"]["extraCommands"] == ""
 assert r["firewall"]["extraInputRules"].strip() == "iifname \"eth0\" meta l4proto 112 accept comment \"VRRP (services.vrrp)\"", r["firewall"]
 '
@@ -208,6 +301,38 @@ EOF
   else
     fail "passwordFile substitution:"; sed 's/^/     /' "$work/prepare.err" >&2
   fi
+
+  # The reload, as systemd 258 runs ExecReload=: no CREDENTIALS_DIRECTORY (and the
+  # credential gone), a new config from the rebuild; the secret read at start stays.
+  sed -e "s#/etc/vrrpd/#$work/etc/#g" -e "s#/run/vrrpd/#$work/run/#g" "$work/passwordFile.json.reload" >"$work/reload.sh"
+  python3 - "$work/etc/vrrpd.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["instances"][0]["priority"] = 120
+json.dump(c, open(sys.argv[1], "w"))
+EOF
+  rm -rf "$work/credentials"
+  if env -u CREDENTIALS_DIRECTORY bash "$work/reload.sh" 2>"$work/reload.err" &&
+    python3 - "$work/run/vrrpd.json" <<'EOF'; then
+import json, sys
+runtime = json.load(open(sys.argv[1]))
+inst = runtime["instances"][0]
+assert inst["priority"] == 120, inst
+assert inst["authentication"] == {"type": "pass", "password": 'p"a\\ss'}, inst
+EOF
+    pass "passwordFile: reload without credentials re-renders the new config with the secret read at start"
+  else
+    fail "passwordFile reload without CREDENTIALS_DIRECTORY:"; sed 's/^/     /' "$work/reload.err" >&2
+  fi
+  # A reload before any start (no copy of the secret) fails with a clear message.
+  rm -f "$work/run/vrrp-password"
+  if env -u CREDENTIALS_DIRECTORY bash "$work/reload.sh" 2>"$work/reload2.err"; then
+    fail "passwordFile: reload without the start's copy of the secret succeeded"
+  elif grep -q "restart vrrpd" "$work/reload2.err"; then
+    pass "passwordFile: reload without the start's copy says to restart"
+  else
+    fail "passwordFile: reload without the copy failed without the message:"; sed 's/^/     /' "$work/reload2.err" >&2
+  fi
 fi
 
 # --- flake.nix wiring and the VM test's nodes (mock nixpkgs, real library) -------
@@ -228,18 +353,26 @@ for s in systems:
 assert f["overlay"].endswith("/nix/package.nix"), f["overlay"]
 vm = f["vmTest"]
 assert vm["nodes"] == ["client", "lb01", "lb02"], vm["nodes"]
-for node, priority, address in [("lb01", 150, "192.0.2.1"), ("lb02", 100, "192.0.2.2")]:
+for node, priority, address, address6 in [("lb01", 150, "192.0.2.1", "2001:db8::1"), ("lb02", 100, "192.0.2.2", "2001:db8::2")]:
     n = vm[node]
     assert n["failedAssertions"] == [], n["failedAssertions"]
     # nixosModules.default defaults the package to this flake's build.
     assert n["package"] == "vrrpd-x86_64-linux", n["package"]
-    inst = n["rendered"]["instances"][0]
-    assert inst["priority"] == priority and inst["interface"] == "eth1"
-    assert inst["virtual_addresses"] == ["192.0.2.100"]
-    assert inst["authentication"] == {"type": "pass", "password": "@SECRET@"}
+    v4, v6 = n["rendered"]["instances"]
+    assert v4["priority"] == priority and v4["interface"] == "eth1"
+    assert v4["virtual_addresses"] == ["192.0.2.100"]
+    assert v4["version"] == 2 and v4["advert_interval_ms"] == 1000
+    assert v4["authentication"] == {"type": "pass", "password": "@SECRET@"}
+    # The dual-stack instance: the module's default, VRRPv3 at 100 ms.
+    assert v6["priority"] == priority and v6["virtual_addresses"] == ["fe80::100", "2001:db8::100"]
+    assert v6["version"] == 3 and v6["advert_interval_ms"] == 100, v6
+    assert v6["authentication"] == {"type": "none"}
     assert n["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json")
+    # The reload re-renders the secret config without credentials.
+    assert n["ExecReload"][0].endswith("-vrrpd-prepare-config-reload"), n["ExecReload"]
     assert n["WatchdogSec"] == "5"
     assert n["eth1"] == [{"address": address, "prefixLength": 24}], n["eth1"]
+    assert n["eth1v6"] == [{"address": address6, "prefixLength": 64}], n["eth1v6"]
 # lb01 uses the iptables firewall, lb02 nftables.
 assert "-p 112" in vm["lb01"]["firewall"]["extraCommands"] and vm["lb01"]["firewall"]["extraInputRules"] == ""
 assert "l4proto 112" in vm["lb02"]["firewall"]["extraInputRules"] and vm["lb02"]["firewall"]["extraCommands"] == ""
@@ -247,6 +380,17 @@ EOF
   pass "flake outputs and the VM test's lb01/lb02 evaluate through nixosModules.default"
 else
   fail "flake wiring:"; cat "$work/flake.err" "$work/flake.py.err" 2>/dev/null | sed 's/^/     /' >&2
+fi
+
+# --- The VM test's shell commands survive the driver's pipefail ------------------
+# A pipe into `grep -q` (or `head`) can kill its writer with SIGPIPE, and pipefail
+# then fails a command whose grep matched (journalctl's output is long enough).
+# Pipes into grep are refused altogether:
+# GNU grep stops at the first match with -q and also when its output is /dev/null.
+if grep -nE '\|[[:space:]]*(grep|head)([[:space:]]|$)' "$repo/nix/vm-test.nix" >"$work/pipes"; then
+  fail "nix/vm-test.nix pipes into grep or head:"; sed 's/^/     /' "$work/pipes" >&2
+else
+  pass "nix/vm-test.nix has no pipe into grep or head (SIGPIPE under pipefail)"
 fi
 
 # --- Every bad option fails with its message -------------------------------------
@@ -268,6 +412,10 @@ for case in $bad_cases; do
     pass "bad.$case fails with its message"
   fi
 done
+
+if [[ -z "$vrrpd_bin" ]]; then
+  echo "SKIPPED: vrrpd check of the rendered configs (no vrrpd: set VRRPD_BIN or build target/debug/vrrpd)"
+fi
 
 echo
 if ((failures > 0)); then

@@ -39,6 +39,15 @@ else
   skipped=$((skipped + 1))
 fi
 
+# The package's check phase on exactly the Nix source set, as an unprivileged user
+# in a fresh network namespace (what `nix build` does); needs the nixpkgs library.
+if [ -n "${NIXPKGS_LIB:-}" ]; then
+  step "package check phase on its Nix source set (unprivileged, no network)" bash tests/source-set-check.sh
+else
+  printf '\n==> package check phase on its Nix source set: SKIPPED (set NIXPKGS_LIB); not counted as passed\n'
+  skipped=$((skipped + 1))
+fi
+
 printf '\n'
 for f in "${failures[@]}"; do printf 'FAILED: %s\n' "$f"; done
 printf 'suites: %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"

@@ -9,10 +9,32 @@ use std::time::{Duration, Instant};
 use super::{Host, Lab, LabError, LabProcess, Prober, require_iproute2, require_root, wait_until};
 
 const VIP: &str = "192.0.2.40";
+/// The user's keepalived setup: VRRPv2, 1 s.
 const ADVERT_INTERVAL: Duration = Duration::from_secs(1);
+/// The NixOS module's default once every node runs vrrpd: VRRPv3, 100 ms.
+const FAST_ADVERT_INTERVAL: Duration = Duration::from_millis(100);
 const MASTER_PRIORITY: u8 = 150;
 const BACKUP_PRIORITY: u8 = 100;
 const PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The same pair once both nodes run vrrpd: VRRPv3 at 100 ms (VRRPv3 has no
+/// authentication), everything else unchanged.
+fn fast_instance_config(priority: u8) -> String {
+    let config = serde_json::json!({
+        "instances": [{
+            "name": "VI_1",
+            "interface": "eth0",
+            "virtual_router_id": 50,
+            "version": 3,
+            "priority": priority,
+            "advert_interval_ms": FAST_ADVERT_INTERVAL.as_millis() as u64,
+            "virtual_addresses": [VIP],
+            "preempt": true,
+            "garp_master_refresh_s": 60
+        }]
+    });
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}
 
 /// The user's keepalived instance, as vrrpd JSON (VRRPv2, PASS "password",
 /// VRID 50, advert 1 s, periodic GARP every 60 s), with lab addresses.
@@ -37,11 +59,73 @@ fn instance_config(priority: u8) -> String {
 /// RFC 3768 §6.1: Skew_Time = (256 − Priority) / 256 s;
 /// Master_Down_Interval = 3 × Advertisement_Interval + Skew_Time.
 fn master_down_interval(priority: u8) -> Duration {
-    ADVERT_INTERVAL * 3 + skew_time(priority)
+    master_down_interval_at(priority, ADVERT_INTERVAL)
 }
 
 fn skew_time(priority: u8) -> Duration {
-    ADVERT_INTERVAL * (256 - u32::from(priority)) / 256
+    skew_time_at(priority, ADVERT_INTERVAL)
+}
+
+/// RFC 5798 §6.1 (VRRPv3): Skew_Time = ((256 − Priority) × Master_Adver_Interval) / 256;
+/// at 1 s it is RFC 3768's.
+fn master_down_interval_at(priority: u8, interval: Duration) -> Duration {
+    interval * 3 + skew_time_at(priority, interval)
+}
+
+fn skew_time_at(priority: u8, interval: Duration) -> Duration {
+    interval * (256 - u32::from(priority)) / 256
+}
+
+/// One power cut, seen from lb02 and from the client.
+struct Outage {
+    takeover: Duration,
+    longest_gap: Option<Duration>,
+    lost: u64,
+    sent: u64,
+}
+
+/// Cuts lb01's power while the client pings the VIP, and measures how long
+/// lb02 takes to hold it and how long the client waits for a reply.
+#[allow(clippy::too_many_arguments)] // the lab's three hosts, two daemons, the VIP and the timer
+fn power_cut(
+    lab: &Lab,
+    lb01: &Host,
+    daemon01: &mut LabProcess,
+    lb02: &Host,
+    daemon02: &mut LabProcess,
+    client: &Host,
+    vip: IpAddr,
+    interval: Duration,
+) -> Result<Outage, DemoError> {
+    let probe = Prober::start(client, vip, PROBE_INTERVAL, Duration::from_secs(60))?;
+    std::thread::sleep(Duration::from_secs(1));
+    let power_cut = Instant::now();
+    lb01.power_off()?;
+    let _ = daemon01.try_wait();
+    wait_for(
+        lab,
+        &mut [(lb02, daemon02)],
+        "lb02 taking over the VIP",
+        master_down_interval_at(BACKUP_PRIORITY, interval) + Duration::from_secs(5),
+        || lb02.has_address(vip),
+    )?;
+    let takeover = power_cut.elapsed();
+    // Let the client's traffic settle on lb02 before reading the probe.
+    let _ = wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
+        client
+            .neighbour_mac(vip)
+            .ok()
+            .flatten()
+            .is_some_and(|mac| lb02.mac().is_ok_and(|m| m == mac))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let report = probe.finish()?;
+    Ok(Outage {
+        takeover,
+        longest_gap: report.longest_gap(),
+        lost: report.lost(),
+        sent: report.sent,
+    })
 }
 
 fn step(text: &str) {
@@ -179,44 +263,32 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
     step(
         "The client pings the VIP every 10 ms; now lb01 loses power (SIGKILL for vrrpd, cable cut).",
     );
-    let probe = Prober::start(&client, vip, PROBE_INTERVAL, Duration::from_secs(60))?;
-    std::thread::sleep(Duration::from_secs(1));
-    let power_cut = Instant::now();
-    lb01.power_off()?;
-    let _ = daemon01.try_wait();
-    wait_for(
+    let slow = power_cut(
         lab,
-        &mut [(&lb02, &mut daemon02)],
-        "lb02 taking over the VIP",
-        master_down_interval(BACKUP_PRIORITY) + Duration::from_secs(5),
-        || lb02.has_address(vip),
+        &lb01,
+        &mut daemon01,
+        &lb02,
+        &mut daemon02,
+        &client,
+        vip,
+        ADVERT_INTERVAL,
     )?;
-    let takeover = power_cut.elapsed();
-    // Let the client's traffic settle on lb02 before reading the probe.
-    let _ = wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
-        client
-            .neighbour_mac(vip)
-            .ok()
-            .flatten()
-            .is_some_and(|mac| lb02.mac().is_ok_and(|m| m == mac))
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    let report = probe.finish()?;
+    let takeover = slow.takeover;
     detail(&format!(
         "lb02 took over the VIP {} after the power cut.",
         seconds(takeover)
     ));
-    match report.longest_gap() {
+    match slow.longest_gap {
         Some(gap) => detail(&format!(
             "The client's longest wait for a reply: {} ({} of {} pings lost).",
             seconds(gap),
-            report.lost(),
-            report.sent
+            slow.lost,
+            slow.sent
         )),
         None => detail(&format!(
             "The client got {} replies out of {} pings.",
-            report.received(),
-            report.sent
+            slow.sent - slow.lost,
+            slow.sent
         )),
     }
     let bound = master_down_interval(BACKUP_PRIORITY);
@@ -300,6 +372,70 @@ fn demo_steps(lab: &mut Lab, vrrpd: &Path, vip: IpAddr) -> Result<(), DemoError>
             report.sent
         ));
     }
+    daemon02.signal(nix::sys::signal::Signal::SIGTERM)?;
+    if daemon02.wait_timeout(Duration::from_secs(10))?.is_none() {
+        daemon02.kill9()?;
+    }
+
+    step(
+        "The same power cut once both nodes run vrrpd: VRRPv3 at 100 ms (the NixOS module's default; VRRPv3 has no password).",
+    );
+    let mut daemon01 = lb01.start_vrrpd(vrrpd, &fast_instance_config(MASTER_PRIORITY))?;
+    let mut daemon02 = lb02.start_vrrpd(vrrpd, &fast_instance_config(BACKUP_PRIORITY))?;
+    wait_for(
+        lab,
+        &mut [(&lb01, &mut daemon01), (&lb02, &mut daemon02)],
+        "the VRRPv3 election (lb01 holding the VIP, lb02 not)",
+        master_down_interval_at(BACKUP_PRIORITY, FAST_ADVERT_INTERVAL) + Duration::from_secs(5),
+        || lb01.has_address(vip) && !lb02.has_address(vip),
+    )?;
+    let fast = power_cut(
+        lab,
+        &lb01,
+        &mut daemon01,
+        &lb02,
+        &mut daemon02,
+        &client,
+        vip,
+        FAST_ADVERT_INTERVAL,
+    )?;
+    detail(&format!(
+        "lb02 took over the VIP {} after the power cut.",
+        seconds(fast.takeover)
+    ));
+
+    step("Both power cuts side by side (the client pings every 10 ms):");
+    let gap = |outage: &Outage| {
+        outage
+            .longest_gap
+            .map_or_else(|| "none".to_string(), seconds)
+    };
+    detail(&format!(
+        "{:<28} {:>9} {:>15} {:>12} {:>10}",
+        "", "takeover", "client waited", "pings lost", "expected"
+    ));
+    for (label, outage, interval) in [
+        ("VRRPv2, 1 s (keepalived)", &slow, ADVERT_INTERVAL),
+        ("VRRPv3, 100 ms (vrrpd)", &fast, FAST_ADVERT_INTERVAL),
+    ] {
+        detail(&format!(
+            "{label:<28} {:>9} {:>15} {:>12} {:>10}",
+            seconds(outage.takeover),
+            gap(outage),
+            format!("{} of {}", outage.lost, outage.sent),
+            format!(
+                "≤ {:.2} s",
+                master_down_interval_at(BACKUP_PRIORITY, interval).as_secs_f64()
+            ),
+        ));
+    }
+    detail(
+        "Expected: Master_Down_Interval = 3 × interval + (256−100)/256 × interval after the last advert heard.",
+    );
+    detail(
+        "Once every node runs vrrpd, switch both to VRRPv3 at 100 ms: docs/migrating-from-keepalived.md, last step.",
+    );
+    drop(daemon01);
     drop(daemon02);
     Ok(())
 }
@@ -317,6 +453,29 @@ mod tests {
             master_down_interval(150),
             Duration::from_nanos(3_414_062_500)
         );
+        // RFC 5798 at 100 ms: 300 ms + 156/256 × 100 ms = 360.9375 ms.
+        assert_eq!(
+            master_down_interval_at(100, FAST_ADVERT_INTERVAL),
+            Duration::from_micros(360_937) + Duration::from_nanos(500)
+        );
+    }
+
+    #[test]
+    fn demo_fast_config_is_the_same_pair_at_vrrpv3_100_ms() {
+        let slow: serde_json::Value = serde_json::from_str(&instance_config(100)).unwrap();
+        let fast: serde_json::Value = serde_json::from_str(&fast_instance_config(100)).unwrap();
+        let (slow, fast) = (&slow["instances"][0], &fast["instances"][0]);
+        assert_eq!(fast["version"], 3);
+        assert_eq!(fast["advert_interval_ms"], 100);
+        assert!(fast.get("authentication").is_none());
+        for same in [
+            "virtual_router_id",
+            "priority",
+            "virtual_addresses",
+            "interface",
+        ] {
+            assert_eq!(fast[same], slow[same], "{same}");
+        }
     }
 
     #[test]

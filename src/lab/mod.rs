@@ -110,6 +110,49 @@ pub fn require_root() -> LabResult<()> {
     }
 }
 
+/// Set by the Nix package's check phase (nix/package.nix `env`): tests that
+/// need root or network namespaces skip there instead of failing.
+pub const SANDBOX_ENV: &str = "VRRPD_TEST_SANDBOX";
+
+/// For a test that needs root: `true` means "skip this test now".
+///
+/// As root it returns `false`. Not root in the Nix build sandbox
+/// ([`SANDBOX_ENV`] = 1) it prints `SKIPPED <test>: <reason>` straight to
+/// stderr, past the test harness's capture, so the skip shows in the build log
+/// and `tests/source-set-check.sh` counts it as skipped, not passed. Not root
+/// anywhere else it panics: CI runs as root, and a silent skip there would
+/// hide a broken setup.
+pub fn skip_without_root(test: &str, reason: &str) -> bool {
+    let in_sandbox = std::env::var_os(SANDBOX_ENV).is_some_and(|v| v == "1");
+    match root_test_decision(nix::unistd::geteuid().is_root(), in_sandbox) {
+        RootTest::Run => false,
+        RootTest::Skip => {
+            let line = format!("SKIPPED {test}: {reason} (not root in the build sandbox)\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+            true
+        }
+        RootTest::Fail => panic!(
+            "{test} needs root ({reason}); run the tests as root, as CI does, \
+             or set {SANDBOX_ENV}=1 to skip it as the Nix build does"
+        ),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RootTest {
+    Run,
+    Skip,
+    Fail,
+}
+
+fn root_test_decision(is_root: bool, in_sandbox: bool) -> RootTest {
+    match (is_root, in_sandbox) {
+        (true, _) => RootTest::Run,
+        (false, true) => RootTest::Skip,
+        (false, false) => RootTest::Fail,
+    }
+}
+
 /// Fails with [`LabError::MissingTool`] unless `ip` (iproute2) can be run.
 pub fn require_iproute2() -> LabResult<()> {
     match Command::new("ip")
@@ -1232,6 +1275,45 @@ fn netns_pids(netns: &str) -> Vec<u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn root_tests_run_as_root_skip_in_the_sandbox_and_fail_elsewhere() {
+        assert_eq!(super::root_test_decision(true, false), super::RootTest::Run);
+        assert_eq!(super::root_test_decision(true, true), super::RootTest::Run);
+        assert_eq!(
+            super::root_test_decision(false, true),
+            super::RootTest::Skip
+        );
+        assert_eq!(
+            super::root_test_decision(false, false),
+            super::RootTest::Fail
+        );
+    }
+
+    /// Needs root (network namespaces): runs in CI, shows as SKIPPED in the Nix
+    /// build sandbox (and in tests/source-set-check.sh).
+    #[test]
+    fn a_lab_host_is_a_namespace_that_goes_away_with_the_lab() {
+        if super::skip_without_root(
+            "lab::tests::a_lab_host_is_a_namespace_that_goes_away_with_the_lab",
+            "creates a network namespace",
+        ) {
+            return;
+        }
+        let listed = |name: &str| {
+            let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|line| line.split_whitespace().next() == Some(name))
+        };
+        let mut lab = super::Lab::new("unit").unwrap();
+        let host = lab.add_host("h1", &["192.0.2.41/24"]).unwrap();
+        let netns = host.netns().to_owned();
+        assert!(listed(&netns), "{netns} not in `ip netns list`");
+        drop(host);
+        drop(lab);
+        assert!(!listed(&netns), "{netns} left behind");
+    }
+
     use super::*;
 
     #[test]

@@ -8,10 +8,12 @@
 let
   # The user's keepalived pair (lb01/lb02, VRID 50, VIP 192.168.0.40, PASS
   # "password", advert_int 1, vrrp_garp_master_refresh 60), as documented in
-  # docs/nixos.md.
+  # docs/nixos.md: preset "keepalived" keeps VRRPv2 at 1 s.
   userPair = {
     services.vrrp = {
       enable = true;
+      # The pair runs next to keepalived nodes during the migration.
+      preset = "keepalived";
       interface = "eth0";
       virtualRouterId = 50;
       virtualAddresses = [ "192.168.0.40" ];
@@ -57,6 +59,59 @@ let
 
   noPassword = {
     services.vrrp.authentication.password = lib.mkForce null;
+  };
+
+  # A pair that runs vrrpd on both nodes, with no keepalived defaults in the way.
+  vrrpdPair = hostName: extra: [
+    {
+      networking.hostName = hostName;
+      services.vrrp = {
+        enable = true;
+        interface = "eth0";
+        nodes = {
+          lb01 = {
+            address = "192.168.0.41";
+            address6 = "2001:db8::41";
+            priority = 150;
+          };
+          lb02 = {
+            address = "192.168.0.42";
+            address6 = "2001:db8::42";
+            priority = 100;
+          };
+        };
+      };
+    }
+    extra
+  ];
+  shortForm = {
+    services.vrrp = {
+      virtualRouterId = 50;
+      virtualAddresses = [ "192.168.0.40" ];
+    };
+  };
+
+  # docs/nixos.md's dual-stack pair.
+  dualStack = {
+    services.vrrp = {
+      instances.v4 = {
+        virtualRouterId = 50;
+        virtualAddresses = [ "192.0.2.40" ];
+      };
+      instances.v6 = {
+        virtualRouterId = 50;
+        virtualAddresses = [
+          "fe80::40"
+          "2001:db8::40"
+        ];
+      };
+      syncGroups.frontend = [
+        "v4"
+        "v6"
+      ];
+      openFirewall = true;
+    };
+    networking.nftables.enable = true;
   };
 in
 {
@@ -116,6 +171,95 @@ in
     unicast.modules = on "lb02" { services.vrrp.unicast = true; };
 
     noConfigCheck.modules = on "lb01" { services.vrrp.checkConfig = false; };
+
+    # The defaults when every node runs vrrpd, and what overrides them.
+    fastDefault.modules = vrrpdPair "lb01" shortForm;
+    version2Only.modules = vrrpdPair "lb01" {
+      imports = [ shortForm ];
+      services.vrrp.version = 2;
+    };
+    keepalivedPresetVersion3.modules = vrrpdPair "lb01" {
+      imports = [ shortForm ];
+      services.vrrp = {
+        preset = "keepalived";
+        version = 3;
+      };
+    };
+    intervalOnly.modules = vrrpdPair "lb01" {
+      imports = [ shortForm ];
+      services.vrrp.advertIntervalMs = 200;
+    };
+
+    dualStack.modules = vrrpdPair "lb02" dualStack;
+
+    severalInstances.modules = vrrpdPair "lb01" (
+      { pkgs, ... }:
+      {
+        services.vrrp = {
+          openFirewall = true;
+          extraPackages = [
+            (pkgs.fakePackage "curl")
+            (pkgs.fakePackage "systemd")
+          ];
+          healthChecks.caddy = {
+            check = {
+              type = "tcp";
+              address = "127.0.0.1:443";
+            };
+            weight = -60;
+          };
+          notify.backup = [ "/bin/false" ];
+          instanceSettings.preempt_delay_s = 30;
+          instances.public = {
+            virtualRouterId = 50;
+            virtualAddresses = [ "192.0.2.40" ];
+          };
+          instances.internal = {
+            interface = "eth1";
+            virtualRouterId = 51;
+            virtualAddresses = [ "198.51.100.40" ];
+            version = 2;
+            advertIntervalMs = 2000;
+            preempt = false;
+            priorities = {
+              lb01 = 90;
+              lb02 = 110;
+            };
+            track = { };
+            notify.master = [ "/bin/true" ];
+            settings.garp_burst_count = 3;
+          };
+        };
+      }
+    );
+
+    passwordOnVersion2Instance.modules = vrrpdPair "lb01" {
+      services.vrrp = {
+        authentication.passwordFile = "/run/secrets/vrrp-password";
+        instances.v4 = {
+          version = 2;
+          virtualRouterId = 50;
+          virtualAddresses = [ "192.0.2.40" ];
+        };
+        instances.v6 = {
+          virtualRouterId = 50;
+          virtualAddresses = [
+            "fe80::40"
+            "2001:db8::40"
+          ];
+        };
+      };
+    };
+
+    unicastInstances.modules = vrrpdPair "lb01" {
+      services.vrrp = {
+        unicast = true;
+        instances.v4 = {
+          virtualRouterId = 50;
+          virtualAddresses = [ "192.0.2.40" ];
+        };
+      };
+    };
 
     # examples/lb01-caddy-health.json and lb02: the pair following Caddy.
     caddyHealthLb01.modules = on "lb01" caddyHealth;
@@ -206,6 +350,162 @@ in
         };
       };
       message = "services.vrrp.advertIntervalMs is 15, but VRRPv3 carries the interval in centiseconds";
+    };
+    # The documented pair without preset = "keepalived": VRRPv3 has no password.
+    defaultVersionWithPassword = {
+      modules = on "lb01" { services.vrrp.preset = lib.mkForce "vrrpd"; };
+      message = ''services.vrrp.authentication is set, but version is 3: VRRPv3 (RFC 5798) has no authentication. In a group that still has keepalived nodes set services.vrrp.preset = "keepalived"'';
+    };
+    passwordWithoutVersion2Instance = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.authentication.password = "password";
+      };
+      message = "services.vrrp.authentication is set, but no instance of services.vrrp.instances is VRRPv2 (v4: version 3, v6: version 3)";
+    };
+    shortFormAndInstances = {
+      modules = vrrpdPair "lb01" {
+        imports = [
+          shortForm
+          dualStack
+        ];
+      };
+      message = "services.vrrp: virtualRouterId and virtualAddresses are the short form of one instance, but services.vrrp.instances is set too (v4, v6)";
+    };
+    noVirtualRouterId = {
+      modules = vrrpdPair "lb01" { services.vrrp.virtualAddresses = [ "192.0.2.40" ]; };
+      message = "services.vrrp.virtualRouterId is not set";
+    };
+    instanceWithoutInterface = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.interface = lib.mkForce null;
+      };
+      message = "services.vrrp.instances.v4.interface is not set: name the interface";
+    };
+    mixedFamilies = {
+      modules = vrrpdPair "lb01" {
+        services.vrrp.instances.both = {
+          virtualRouterId = 50;
+          virtualAddresses = [
+            "192.0.2.40"
+            "2001:db8::40"
+          ];
+        };
+      };
+      message = "services.vrrp.instances.both.virtualAddresses mixes IPv4 and IPv6 addresses";
+    };
+    ipv6WithoutLinkLocalFirst = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v6.virtualAddresses = lib.mkForce [ "2001:db8::40" ];
+      };
+      message = ''services.vrrp.instances.v6.virtualAddresses starts with 2001:db8::40, but an IPv6 instance's first virtual address must be a link-local one (fe80::/10, RFC 5798 §5.2.9), e.g. [ "fe80::40" "2001:db8::40" ].'';
+    };
+    ipv6WithVersion2 = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v6.version = 2;
+      };
+      message = "services.vrrp.instances.v6.version is 2, but services.vrrp.instances.v6.virtualAddresses are IPv6: VRRPv2 (RFC 3768) is IPv4 only.";
+    };
+    instanceIntervalProblem = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v4.advertIntervalMs = 105;
+      };
+      message = "services.vrrp.instances.v4.advertIntervalMs is 105, but VRRPv3 carries the interval in centiseconds";
+    };
+    instanceVridTooLarge = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v6.virtualRouterId = lib.mkForce 300;
+      };
+      message = "services.vrrp.instances.v6.virtualRouterId is 300, but a VRID must be between 1 and 255";
+    };
+    syncGroupUnknownInstance = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.syncGroups.frontend = lib.mkForce [
+          "v4"
+          "v7"
+        ];
+      };
+      message = "services.vrrp.syncGroups.frontend is [ v4 v7 ]: a sync group needs at least two distinct instances, each one of services.vrrp.instances (v4, v6).";
+    };
+    syncGroupOneMember = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.syncGroups.frontend = lib.mkForce [ "v4" ];
+      };
+      message = "services.vrrp.syncGroups.frontend is [ v4 ]: a sync group needs at least two distinct instances";
+    };
+    instanceInTwoSyncGroups = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v4b = {
+          virtualRouterId = 51;
+          virtualAddresses = [ "192.0.2.41" ];
+        };
+        services.vrrp.syncGroups.other = [
+          "v4"
+          "v4b"
+        ];
+      };
+      message = "services.vrrp.syncGroups: an instance belongs to at most one sync group; v4 is in several.";
+    };
+    unknownTrack = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v4.track.nginx = -50;
+      };
+      message = "services.vrrp.instances.v4.track names nginx, but services.vrrp.healthChecks has no such check";
+    };
+    priorityOverrideUnknownNode = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v6.priorities.lb03 = 120;
+      };
+      message = "services.vrrp.instances.v6.priorities names lb03, which is not in services.vrrp.nodes (the nodes are: lb01, lb02).";
+    };
+    priorityOverrideClash = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v6.priorities.lb02 = 150;
+      };
+      message = "services.vrrp.instances.v6 (services.vrrp.nodes and services.vrrp.instances.v6.priorities): lb01 and lb02 (priority 150) share a priority.";
+    };
+    priorityOverrideOutOfRange = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.instances.v6.priorities.lb02 = 256;
+      };
+      message = "services.vrrp.instances.v6.priorities: priority must be between 1 and 255; lb02 has 256.";
+    };
+    ipv6Unicast = {
+      modules = vrrpdPair "lb01" {
+        imports = [ dualStack ];
+        services.vrrp.unicast = true;
+      };
+      message = "services.vrrp.instances.v6.unicast is on for an IPv6 instance, but vrrpd sends IPv6 advertisements only to the multicast group ff02::12";
+    };
+    instanceUnicastWithoutAddress = {
+      modules = vrrpdPair "lb01" {
+        services.vrrp.unicast = true;
+        services.vrrp.nodes.lb02.address = lib.mkForce null;
+        services.vrrp.instances.v4 = {
+          virtualRouterId = 50;
+          virtualAddresses = [ "192.0.2.40" ];
+        };
+      };
+      message = "services.vrrp.instances.v4.unicast is on, but lb02 has no address";
+    };
+    firewalld = {
+      modules = on "lb01" {
+        services.vrrp.openFirewall = true;
+        services.firewalld.enable = true;
+      };
+      message = "services.vrrp.openFirewall does not support the firewalld backend (networking.firewall.backend = \"firewalld\"): allow VRRP (IP protocol 112) on eth0 in firewalld yourself";
     };
     negativeWatchdog = {
       modules = on "lb01" { services.vrrp.watchdogSec = -1; };

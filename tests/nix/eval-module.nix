@@ -60,8 +60,17 @@ in
         reloadTriggers = map (d: d.name) service.reloadTriggers;
         # The secret-substitution script, if the module wrote one.
         prepareScript = lib.concatMapStrings (s: s.text) service.serviceConfig.ExecStartPre;
+        # The reload's secret step (the first ExecReload command, when it is a script).
+        reloadScript = lib.concatMapStrings (s: s.text or "") service.serviceConfig.ExecReload;
+        inherit (service) description;
+        path = map (p: p.name) service.path;
+        meta = {
+          inherit (config.meta) maintainers;
+          # toString: the path itself, not a copy in the store.
+          doc = map (d: d // { value = toString d.value; }) config.meta.doc;
+        };
         firewall = {
-          inherit (config.networking.firewall) extraCommands extraInputRules;
+          inherit (config.networking.firewall) extraCommands extraInputRules backend;
         };
       };
 }

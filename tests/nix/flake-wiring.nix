@@ -67,10 +67,12 @@ let
       rendered = config.services.vrrp.renderedSettings;
       package = config.services.vrrp.package.name;
       inherit (config.systemd.services.vrrpd.serviceConfig) ExecStart LoadCredential WatchdogSec;
+      ExecReload = map toString config.systemd.services.vrrpd.serviceConfig.ExecReload;
       firewall = {
         inherit (config.networking.firewall) extraCommands extraInputRules;
       };
       eth1 = config.networking.interfaces.eth1.ipv4.addresses;
+      eth1v6 = config.networking.interfaces.eth1.ipv6.addresses;
     };
 in
 {

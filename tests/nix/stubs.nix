@@ -55,11 +55,14 @@ let
     jq =
       if hostJqPrefix == null then fakeDerivation "jq" { } else { outPath = hostJqPrefix; } // { type = "derivation"; name = "jq"; };
     coreutils = fakeDerivation "coreutils" { };
+    fakePackage = name: fakeDerivation name { };
     vrrpd = fakeDerivation "vrrpd-0.1.0" { };
   };
 
   # The NixOS options the module defines values for.
-  nixosOptionsModule = {
+  nixosOptionsModule =
+    { config, ... }:
+    {
     options = {
       assertions = mkOption {
         type = types.listOf types.unspecified;
@@ -76,6 +79,42 @@ let
       networking.nftables.enable = mkOption {
         type = types.bool;
         default = false;
+      };
+      services.firewalld.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      # NixOS 25.11's option and default (nixos/modules/services/networking/firewall.nix).
+      networking.firewall.backend = mkOption {
+        type = types.enum [
+          "iptables"
+          "nftables"
+          "firewalld"
+        ];
+        default =
+          if config.services.firewalld.enable then
+            "firewalld"
+          else if config.networking.nftables.enable then
+            "nftables"
+          else
+            "iptables";
+      };
+      # As nixos/modules/misc/meta.nix and modules/generic/meta-maintainers.nix
+      # declare them: maintainers must be members of lib.maintainers, doc is a
+      # path (one per module file).
+      meta.maintainers = mkOption {
+        type = types.listOf (
+          lib.mkOptionType {
+            name = "maintainer";
+            check = m: lib.elem m (lib.attrValues lib.maintainers);
+          }
+        );
+        default = [ ];
+      };
+      meta.doc = mkOption {
+        type = types.path // {
+          merge = _loc: defs: defs;
+        };
       };
       networking.firewall.extraCommands = mkOption {
         type = types.lines;
