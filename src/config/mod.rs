@@ -115,7 +115,7 @@ impl Config {
 ///
 /// When one member leaves MASTER for BACKUP, the others resign (priority-0 advert) and
 /// become BACKUP; when one becomes MASTER, the others become MASTER; while one is in
-/// FAULT (its interface is down), the others are held in FAULT too.
+/// FAULT of its own (its interface is down, or a tracker with weight 0 failed), the others are held in FAULT too.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncGroupConfig {

@@ -1179,7 +1179,7 @@ impl Node {
                 MemberStatus {
                     state: instance.state(),
                     held: instance.is_held(),
-                    own_fault: instance.is_link_down() && instance.state() == State::Fault,
+                    own_fault: instance.has_own_fault(),
                 }
             })
             .collect();

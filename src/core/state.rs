@@ -240,32 +240,48 @@ pub fn master_down_interval(version: Version, priority: u8, interval_cs: u16) ->
 /// What an instance is doing, with the timers and data that only this role has, so a
 /// timer of one role can neither fire nor linger in another (RFC 3768 §6.4, RFC 5798 §6.4).
 ///
-/// The Fault causes are not part of [`Role::Fault`]: they are facts the inputs report
-/// (the link is down, a tracker failed, the sync group holds) and stay true whatever the
-/// role, see [`FaultCauses`].
+/// Backup and Master have no Fault causes: a cause that appears moves them to Fault.
 #[derive(Debug)]
 enum Role {
     /// RFC 3768 §6.4.1, RFC 5798 §6.4.1: waiting for the Startup event, or stopped by
-    /// Shutdown. No timers.
-    Initialize,
+    /// Shutdown. No timers. A Shutdown from Fault keeps the causes that still hold (the
+    /// link stays down whatever the instance does), so that a later Startup goes straight
+    /// back to Fault; before the first Startup they are empty, because a cause reported
+    /// then moves the instance to Fault at once.
+    Initialize(FaultCauses),
     /// RFC 3768 §6.4.2, RFC 5798 §6.4.2.
     Backup(Backup),
     /// RFC 3768 §6.4.3, RFC 5798 §6.4.3.
     Master(Master),
     /// Not in the RFCs (keepalived's FAULT): no adverts, no addresses, no timers, until
-    /// the last of the [`FaultCauses`] clears. Entered only when a cause appears, so at
-    /// least one holds while here.
-    Fault,
+    /// the last of its causes clears. Entered only when a cause appears, and left when the
+    /// last one clears, so at least one holds while here.
+    Fault(FaultCauses),
 }
 
 impl Role {
     fn state(&self) -> State {
         match self {
-            Role::Initialize => State::Initialize,
+            Role::Initialize(_) => State::Initialize,
             Role::Backup(_) => State::Backup,
             Role::Master(_) => State::Master,
-            Role::Fault => State::Fault,
+            Role::Fault(_) => State::Fault,
         }
+    }
+
+    /// The Fault causes this role keeps (Initialize and Fault; see [`Role::Initialize`]).
+    fn fault_causes_mut(&mut self) -> Option<&mut FaultCauses> {
+        match self {
+            Role::Initialize(causes) | Role::Fault(causes) => Some(causes),
+            Role::Backup(_) | Role::Master(_) => None,
+        }
+    }
+
+    /// The causes a move to Fault starts from: those kept in Initialize, none otherwise.
+    fn take_fault_causes(&mut self) -> FaultCauses {
+        self.fault_causes_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 }
 
@@ -312,11 +328,9 @@ enum Master {
     HandingOver(HandOver),
 }
 
-/// Why an instance is, or must go, in Fault. These are what the inputs reported, kept in
-/// every role: the link may go down before the Startup event ([`Input::LinkDown`] then
-/// moves Initialize to Fault), a sync group may hold an instance not started yet, and a
-/// Shutdown from Fault changes nothing about the link. Fault is left when the last one
-/// clears.
+/// Why an instance is in Fault: what the inputs reported and nothing has cleared yet.
+/// Fault is left when the last one clears. [`Role::Fault`] carries them, and
+/// [`Role::Initialize`] keeps them across a Shutdown from Fault.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FaultCauses {
     /// The interface is down ([`Input::LinkDown`] without a later [`Input::LinkUp`]).
@@ -332,6 +346,21 @@ impl FaultCauses {
     /// Whether any cause holds.
     pub fn any(&self) -> bool {
         self.link_down || self.held_by_sync_group || self.tracker.is_some()
+    }
+
+    /// The reason to give for entering Fault with these causes (None: no cause holds).
+    fn reason(&self) -> Option<TransitionReason> {
+        if self.link_down {
+            Some(TransitionReason::LinkDown)
+        } else if let Some(tracker) = &self.tracker {
+            Some(TransitionReason::TrackerFault {
+                tracker: tracker.clone(),
+            })
+        } else if self.held_by_sync_group {
+            Some(TransitionReason::SyncGroup)
+        } else {
+            None
+        }
     }
 }
 
@@ -495,7 +524,6 @@ pub struct Instance {
     /// Lower-priority masters are tolerated until then (keepalived `preempt_delay`).
     preempt_allowed_at: Option<Instant>,
     stats: Stats,
-    fault_causes: FaultCauses,
     /// The operator demoted it ([`Instance::demote`]): it advertises and compares with
     /// [`DEMOTED_PRIORITY`] and never preempts, until [`Instance::promote`].
     demoted: bool,
@@ -516,12 +544,11 @@ impl Instance {
         let master_adver_interval_cs = params.advert_interval_cs.max(1);
         Instance {
             params,
-            role: Role::Initialize,
+            role: Role::Initialize(FaultCauses::default()),
             priority,
             master_adver_interval_cs,
             preempt_allowed_at: None,
             stats: Stats::default(),
-            fault_causes: FaultCauses::default(),
             demoted: false,
         }
     }
@@ -578,10 +605,12 @@ impl Instance {
         let mut actions = Vec::new();
         match input {
             Input::Startup => {
-                if let Role::Initialize = self.role {
-                    if self.fault_causes.held_by_sync_group {
-                        // Its sync group holds it: straight to Fault until released.
-                        self.enter(Role::Fault, TransitionReason::SyncGroup, &mut actions);
+                if let Role::Initialize(causes) = &mut self.role {
+                    if let Some(reason) = causes.reason() {
+                        // A cause that still holds from before a Shutdown, or the sync
+                        // group holding an instance not started yet: straight to Fault.
+                        let causes = std::mem::take(causes);
+                        self.enter(Role::Fault(causes), reason, &mut actions);
                     } else {
                         self.start(now, None, &mut actions);
                     }
@@ -592,12 +621,11 @@ impl Instance {
             }
             Input::Shutdown => self.shut_down(&mut actions),
             Input::HandOver { then } => self.hand_over(now, then, &mut actions),
-            Input::LinkDown => {
-                self.fault_causes.link_down = true;
-                self.link_down(&mut actions)
-            }
+            Input::LinkDown => self.link_down(&mut actions),
             Input::LinkUp => {
-                self.fault_causes.link_down = false;
+                if let Some(causes) = self.role.fault_causes_mut() {
+                    causes.link_down = false;
+                }
                 self.leave_fault_if_no_cause(now, TransitionReason::LinkUp, &mut actions);
             }
             Input::SyncForceBackup => {
@@ -614,30 +642,28 @@ impl Instance {
                     self.become_master(now, TransitionReason::SyncGroup, &mut actions);
                 }
             }
-            Input::SyncHold => {
-                self.fault_causes.held_by_sync_group = true;
-                match self.role {
-                    Role::Fault => {}
-                    // Also while handing over: a second priority-0 advert.
-                    Role::Master(_) => {
-                        self.resign(&mut actions);
-                        self.enter(Role::Fault, TransitionReason::SyncGroup, &mut actions);
-                    }
-                    Role::Backup(_) | Role::Initialize => {
-                        self.enter(Role::Fault, TransitionReason::SyncGroup, &mut actions);
-                    }
-                }
-            }
+            Input::SyncHold => self.fault_enter(
+                |causes| causes.held_by_sync_group = true,
+                TransitionReason::SyncGroup,
+                &mut actions,
+            ),
             Input::SyncRelease => {
-                self.fault_causes.held_by_sync_group = false;
+                if let Some(causes) = self.role.fault_causes_mut() {
+                    causes.held_by_sync_group = false;
+                }
                 self.leave_fault_if_no_cause(now, TransitionReason::SyncGroup, &mut actions);
             }
-            Input::TrackerFault { tracker } => {
-                self.fault_causes.tracker = Some(tracker.to_owned());
-                self.tracker_fault_enter(tracker, &mut actions);
-            }
+            Input::TrackerFault { tracker } => self.fault_enter(
+                |causes| causes.tracker = Some(tracker.to_owned()),
+                TransitionReason::TrackerFault {
+                    tracker: tracker.to_owned(),
+                },
+                &mut actions,
+            ),
             Input::TrackerRecovered => {
-                self.fault_causes.tracker = None;
+                if let Some(causes) = self.role.fault_causes_mut() {
+                    causes.tracker = None;
+                }
                 self.leave_fault_if_no_cause(now, TransitionReason::TrackerRecovered, &mut actions);
             }
         }
@@ -646,19 +672,35 @@ impl Instance {
 
     /// Held in Fault by its sync group ([`Input::SyncHold`]) and not released yet.
     pub fn is_held(&self) -> bool {
-        self.fault_causes.held_by_sync_group
+        self.fault_causes().held_by_sync_group
     }
 
-    /// The interface is down ([`Input::LinkDown`] without a later [`Input::LinkUp`]). It is
-    /// remembered whatever the role (see [`FaultCauses`]), so only in Fault does it mean the
-    /// instance is in Fault because of its link.
+    /// In Fault, or kept in Initialize across a Shutdown, because its interface is down
+    /// ([`Input::LinkDown`] without a later [`Input::LinkUp`]).
     pub fn is_link_down(&self) -> bool {
-        self.fault_causes.link_down
+        self.fault_causes().link_down
     }
 
-    /// Why the instance is in Fault, or must go there (see [`FaultCauses`]).
+    /// In Fault for a cause of its own (the link or a tracker), not only because its sync
+    /// group holds it: what holds the rest of its group (`core::sync_group` rule 1).
+    pub fn has_own_fault(&self) -> bool {
+        match &self.role {
+            Role::Fault(causes) => causes.link_down || causes.tracker.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Why the instance is in Fault (empty in Backup and Master, which have no causes).
     pub fn fault_causes(&self) -> &FaultCauses {
-        &self.fault_causes
+        const NONE: &FaultCauses = &FaultCauses {
+            link_down: false,
+            held_by_sync_group: false,
+            tracker: None,
+        };
+        match &self.role {
+            Role::Initialize(causes) | Role::Fault(causes) => causes,
+            Role::Backup(_) | Role::Master(_) => NONE,
+        }
     }
 
     /// Fire every timer due at or before `now`.
@@ -779,7 +821,7 @@ impl Instance {
                     heard.accepted = false;
                 }
             }
-            Role::Initialize | Role::Fault => {}
+            Role::Initialize(_) | Role::Fault(_) => {}
         }
         actions
     }
@@ -800,7 +842,7 @@ impl Instance {
         match &self.role {
             Role::Master(_) => Some(self.params.local_address),
             Role::Backup(backup) => backup.heard_master.map(|heard| heard.address),
-            Role::Initialize | Role::Fault => None,
+            Role::Initialize(_) | Role::Fault(_) => None,
         }
     }
     pub fn stats(&self) -> &Stats {
@@ -842,8 +884,8 @@ impl Instance {
         reason: TransitionReason,
         actions: &mut Vec<Action>,
     ) {
-        if let Role::Fault = self.role
-            && !self.fault_causes.any()
+        if let Role::Fault(causes) = &self.role
+            && !causes.any()
         {
             self.start(now, Some(reason), actions);
         }
@@ -853,13 +895,19 @@ impl Instance {
     /// ([`Instance::resign`]), every role but Initialize goes to Initialize.
     fn shut_down(&mut self, actions: &mut Vec<Action>) {
         match self.role {
-            Role::Initialize => return,
+            Role::Initialize(_) => return,
             // Already resigned when the hand-over began: just let go now.
             Role::Master(Master::HandingOver(_)) => actions.push(Action::RemoveAddresses),
             Role::Master(Master::Serving { .. }) => self.resign(actions),
-            Role::Backup(_) | Role::Fault => {}
+            Role::Backup(_) | Role::Fault(_) => {}
         }
-        self.enter(Role::Initialize, TransitionReason::Shutdown, actions);
+        // The causes that still hold go along (see [`Role::Initialize`]).
+        let causes = self.role.take_fault_causes();
+        self.enter(
+            Role::Initialize(causes),
+            TransitionReason::Shutdown,
+            actions,
+        );
     }
 
     /// Make-before-break: a deliberate deviation from RFC 3768 §6.4.3 / RFC 5798 §6.4.3,
@@ -934,40 +982,55 @@ impl Instance {
         }
         actions.push(Action::RemoveAddresses);
         match hand_over.then {
-            AfterHandOver::Stop => self.enter(Role::Initialize, reason, actions),
+            AfterHandOver::Stop => {
+                self.enter(Role::Initialize(FaultCauses::default()), reason, actions)
+            }
             AfterHandOver::Backup => self.become_backup(now, reason, heard, actions),
         }
     }
 
     /// The interface went down: nothing can be sent, so just let go (keepalived's FAULT).
     fn link_down(&mut self, actions: &mut Vec<Action>) {
-        match self.role {
-            Role::Fault => return,
+        match &mut self.role {
+            Role::Fault(causes) => {
+                causes.link_down = true;
+                return;
+            }
             Role::Master(_) => actions.push(Action::RemoveAddresses),
-            Role::Backup(_) | Role::Initialize => {}
+            Role::Backup(_) | Role::Initialize(_) => {}
         }
-        self.enter(Role::Fault, TransitionReason::LinkDown, actions);
+        let mut causes = self.role.take_fault_causes();
+        causes.link_down = true;
+        self.enter(Role::Fault(causes), TransitionReason::LinkDown, actions);
     }
 
-    /// A tracker failed: leave Backup/Master (or Initialize) for Fault. Unlike a link going
+    /// A tracker failed or the sync group holds the instance: leave Backup/Master (or
+    /// Initialize) for Fault, or add the cause when already there. Unlike a link going
     /// down, the link still works, so a master resigns first ([`Instance::resign`]): the
     /// backup takes over after Skew_Time instead of Master_Down_Interval.
-    fn tracker_fault_enter(&mut self, tracker: &str, actions: &mut Vec<Action>) {
-        match self.role {
-            Role::Fault => return,
+    fn fault_enter(
+        &mut self,
+        add_cause: impl FnOnce(&mut FaultCauses),
+        reason: TransitionReason,
+        actions: &mut Vec<Action>,
+    ) {
+        match &mut self.role {
+            Role::Fault(causes) => {
+                add_cause(causes);
+                return;
+            }
             // Also while handing over: a second priority-0 advert.
             Role::Master(_) => self.resign(actions),
-            Role::Backup(_) | Role::Initialize => {}
+            Role::Backup(_) | Role::Initialize(_) => {}
         }
-        let reason = TransitionReason::TrackerFault {
-            tracker: tracker.to_owned(),
-        };
-        self.enter(Role::Fault, reason, actions);
+        let mut causes = self.role.take_fault_causes();
+        add_cause(&mut causes);
+        self.enter(Role::Fault(causes), reason, actions);
     }
 
     /// Whether a tracker holds the instance in FAULT.
     pub fn tracker_fault(&self) -> bool {
-        self.fault_causes.tracker.is_some()
+        self.fault_causes().tracker.is_some()
     }
 
     /// An advert that passed every §7.1 check (`core::receive::check`): the state's
@@ -992,7 +1055,7 @@ impl Instance {
             Role::Backup(_) => self.backup_receive(now, source, advert),
             Role::Master(_) => self.master_receive(now, source, advert, actions),
             // Not taking part: RFC §6.4 defines no reaction outside Backup and Master.
-            Role::Initialize | Role::Fault => {}
+            Role::Initialize(_) | Role::Fault(_) => {}
         }
     }
 
@@ -1147,7 +1210,7 @@ impl Instance {
     /// The earliest timer of the current role: the other roles' timers do not exist.
     fn earliest_timer(&self) -> Option<(Instant, Timer)> {
         match &self.role {
-            Role::Initialize | Role::Fault => None,
+            Role::Initialize(_) | Role::Fault(_) => None,
             Role::Backup(backup) => Some((backup.master_down_at, Timer::MasterDown)),
             Role::Master(Master::HandingOver(hand_over)) => {
                 Some((hand_over.deadline, Timer::HandOverDeadline))
@@ -3247,6 +3310,46 @@ mod tests {
             vec![(State::Fault, State::Backup, TransitionReason::LinkUp)]
         );
         assert!(!instance.fault_causes().any());
+    }
+
+    /// A Shutdown does not bring a link up: started again while it is still down, the
+    /// instance goes straight back to Fault instead of running on a dead link.
+    #[test]
+    fn a_cause_kept_across_shutdown_sends_the_next_startup_to_fault() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        instance.handle(start, Input::LinkDown);
+        instance.handle(start, Input::Shutdown);
+        assert_eq!(instance.state(), State::Initialize);
+        assert!(instance.is_link_down());
+        let actions = instance.handle(start, Input::Startup);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Initialize, State::Fault, TransitionReason::LinkDown)]
+        );
+        let actions = instance.handle(start, Input::LinkUp);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Fault, State::Backup, TransitionReason::LinkUp)]
+        );
+    }
+
+    /// What holds a sync group (`core::sync_group` rule 1) is a fault of the instance's own
+    /// (its link or a tracker), not its group's hold.
+    #[test]
+    fn own_fault_is_the_link_or_a_tracker_not_the_group_hold() {
+        let start = Instant::now();
+        let mut instance = started_backup(v2_params(100), start);
+        assert!(!instance.has_own_fault());
+        instance.handle(start, Input::SyncHold);
+        assert_eq!(instance.state(), State::Fault);
+        assert!(!instance.has_own_fault());
+        instance.handle(start, Input::TrackerFault { tracker: "caddy" });
+        assert!(instance.has_own_fault());
+        instance.handle(start, Input::TrackerRecovered);
+        assert!(!instance.has_own_fault());
+        instance.handle(start, Input::LinkDown);
+        assert!(instance.has_own_fault());
     }
 
     /// Random inputs, trackers included: Fault is only ever entered with a cause, and left

@@ -7,7 +7,7 @@
 //! every transition of a member, says which other members to push where:
 //!
 //! 1. **Fault holds the group.** While any member is in FAULT of its own (its interface is
-//!    down), every other member is held in FAULT too ([`SyncCommand::Hold`]); a held master
+//!    down, or a tracker with weight 0 failed), every other member is held in FAULT too ([`SyncCommand::Hold`]); a held master
 //!    first resigns with a priority-0 advert, so the other router takes over after Skew_Time.
 //! 2. **Recovery releases it.** Once no member has a fault of its own, the held members are
 //!    released ([`SyncCommand::Release`]) and start again as BACKUP, like after a link-up.
@@ -40,7 +40,8 @@ pub struct MemberStatus {
     pub state: State,
     /// Held in FAULT by the group ([`SyncCommand::Hold`]), not released yet.
     pub held: bool,
-    /// In FAULT of its own: its interface is down (false in any other state).
+    /// In FAULT of its own: its interface is down or a tracker holds it there, not only
+    /// its group (false in any other state).
     pub own_fault: bool,
 }
 

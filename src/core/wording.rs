@@ -90,9 +90,11 @@ pub fn sync_line(group: &str, member: &str, command: SyncCommand, why: &str) -> 
         SyncCommand::ForceBackup => format!("{member} leaves MASTER too (sending priority 0)"),
         SyncCommand::ForceMaster => format!("{member} becomes MASTER too"),
         SyncCommand::Hold => {
-            format!("holding {member} out of MASTER until no member's interface is down")
+            format!(
+                "holding {member} out of MASTER until no member is in FAULT of its own (link or tracker)"
+            )
         }
-        SyncCommand::Release => format!("releasing {member}: no member's interface is down"),
+        SyncCommand::Release => format!("releasing {member}: no member is in FAULT of its own"),
     };
     format!("({member}) sync group {group}: {why}; {what}")
 }
@@ -192,7 +194,7 @@ mod tests {
         let why = "VI_internal went from MASTER to FAULT";
         assert_eq!(
             sync_line("G_lb", "VI_public", SyncCommand::Hold, why),
-            "(VI_public) sync group G_lb: VI_internal went from MASTER to FAULT; holding VI_public out of MASTER until no member's interface is down"
+            "(VI_public) sync group G_lb: VI_internal went from MASTER to FAULT; holding VI_public out of MASTER until no member is in FAULT of its own (link or tracker)"
         );
         assert!(
             sync_line(

@@ -61,18 +61,20 @@ fn base_config(protocol: Protocol, sync: bool) -> Config {
             (3, 1000, ""),
         ] {
             for sync in [false, true] {
-                let instance = |name: &str, interface: &str, vrid: u8, vip: &str| {
+                // VI_1 loses priority when the tracker fails; VI_2 (sync groups only)
+                // goes to FAULT, which must hold its whole group (property e).
+                let instance = |name: &str, interface: &str, vrid: u8, vip: &str, weight: i32| {
                     format!(
                         r#"{{ "name": "{name}", "interface": "{interface}", "virtual_router_id": {vrid},
                           "version": {version}, "priority": 100, "advert_interval_ms": {interval}, {auth}
                           "virtual_addresses": ["{vip}"], "garp_master_refresh_s": 60,
-                          "track": [{{ "tracker": "caddy", "weight": -60 }}] }}"#
+                          "track": [{{ "tracker": "caddy", "weight": {weight} }}] }}"#
                     )
                 };
-                let mut instances = vec![instance("VI_1", "eth0", 50, "192.0.2.40")];
+                let mut instances = vec![instance("VI_1", "eth0", 50, "192.0.2.40", -60)];
                 let mut groups = String::new();
                 if sync {
-                    instances.push(instance("VI_2", "eth1", 51, "198.51.100.40"));
+                    instances.push(instance("VI_2", "eth1", 51, "198.51.100.40", 0));
                     groups = r#", "sync_groups": [{ "name": "G", "instances": ["VI_1", "VI_2"] }]"#
                         .to_owned();
                 }
