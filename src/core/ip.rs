@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::packet::{DropReason, IP_PROTOCOL_VRRP, REQUIRED_TTL};
+use super::packet::DropReason;
 
 /// Length of an IPv4 header without options (IHL = 5).
 pub const IPV4_MIN_HEADER_LEN: usize = 20;
@@ -18,26 +18,12 @@ pub struct Ipv4Datagram<'a> {
     pub payload: &'a [u8],
 }
 
-impl Ipv4Datagram<'_> {
-    /// The IP-level receive checks of RFC 3768 §7.1 / RFC 5798 §7.1: the protocol is VRRP
-    /// ([`DropReason::NotVrrp`]) and the TTL is 255 ([`DropReason::BadTtl`]), which proves
-    /// the sender is on this link.
-    pub fn check_vrrp(&self) -> Result<(), DropReason> {
-        if self.protocol != IP_PROTOCOL_VRRP {
-            return Err(DropReason::NotVrrp);
-        }
-        if self.ttl != REQUIRED_TTL {
-            return Err(DropReason::BadTtl);
-        }
-        Ok(())
-    }
-}
-
 /// Parse the IPv4 header (IHL honoured, options skipped).
 ///
 /// Errors: fewer bytes than the header or the total length claim → [`DropReason::TooShort`];
 /// not version 4, or an IHL / total length that contradicts itself → [`DropReason::NotVrrp`].
-/// The protocol is returned, not checked: see [`Ipv4Datagram::check_vrrp`].
+/// The protocol and TTL are returned, not checked: the §7.1 receive checks are all in
+/// `core::receive::check`, in RFC order.
 /// Linux hands raw sockets the header as it was on the wire (total length in network
 /// order, including the header), unlike the BSDs.
 pub fn parse_ipv4(datagram: &[u8]) -> Result<Ipv4Datagram<'_>, DropReason> {
@@ -89,7 +75,6 @@ mod tests {
         assert_eq!(datagram.ttl, 255);
         assert_eq!(datagram.protocol, 112);
         assert_eq!(datagram.payload, &KEEPALIVED_V2_DATAGRAM[20..]);
-        assert_eq!(datagram.check_vrrp(), Ok(()));
     }
 
     #[test]
@@ -136,21 +121,6 @@ mod tests {
         assert_eq!(parse_ipv4(&with(0, 0x44)), Err(DropReason::NotVrrp)); // IHL 4 < 5
         assert_eq!(parse_ipv4(&with(0, 0x4f)), Err(DropReason::NotVrrp)); // IHL 15: 60 > total length 40
         assert_eq!(parse_ipv4(&with(3, 19)), Err(DropReason::NotVrrp)); // total length < header
-    }
-
-    #[test]
-    fn check_vrrp_reports_protocol_and_ttl() {
-        let mut bytes = KEEPALIVED_V2_DATAGRAM;
-        bytes[8] = 254;
-        assert_eq!(
-            parse_ipv4(&bytes).unwrap().check_vrrp(),
-            Err(DropReason::BadTtl)
-        );
-        bytes[9] = 17;
-        assert_eq!(
-            parse_ipv4(&bytes).unwrap().check_vrrp(),
-            Err(DropReason::NotVrrp)
-        );
     }
 
     #[test]

@@ -221,7 +221,7 @@ mod tests {
                 SyncCommand::Release,
                 "A went from FAULT to BACKUP"
             )
-            .ends_with("releasing B: no member's interface is down")
+            .ends_with("releasing B: no member is in FAULT of its own")
         );
         assert_eq!(
             transition_line(
