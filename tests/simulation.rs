@@ -26,6 +26,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// One worker's steps, most steps in one scenario, and failures (seed, message).
+type WorkerTotals = (u64, u64, Vec<(u64, String)>);
+
 fn run_caught(seed: u64) -> Result<u64, String> {
     match std::panic::catch_unwind(|| scenario::run(seed)) {
         Ok(Ok(outcome)) => Ok(outcome.steps),
@@ -49,21 +52,25 @@ fn random_scenarios() {
     let started = Instant::now();
     // Panics are caught and reported with their seed: keep their default message quiet.
     std::panic::set_hook(Box::new(|_| {}));
-    let results: Vec<(u64, Vec<(u64, String)>)> = std::thread::scope(|scope| {
+    let results: Vec<WorkerTotals> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|worker| {
                 scope.spawn(move || {
                     let mut steps = 0;
+                    let mut most = 0;
                     let mut failures = Vec::new();
                     let mut seed = base + worker;
                     while seed < base + count {
                         match run_caught(seed) {
-                            Ok(taken) => steps += taken,
+                            Ok(taken) => {
+                                steps += taken;
+                                most = most.max(taken);
+                            }
                             Err(message) => failures.push((seed, message)),
                         }
                         seed += threads;
                     }
-                    (steps, failures)
+                    (steps, most, failures)
                 })
             })
             .collect();
@@ -73,11 +80,13 @@ fn random_scenarios() {
             .collect()
     });
     let _ = std::panic::take_hook();
-    let steps: u64 = results.iter().map(|(steps, _)| steps).sum();
-    let mut failures: Vec<(u64, String)> = results.into_iter().flat_map(|(_, f)| f).collect();
+    let steps: u64 = results.iter().map(|(steps, _, _)| steps).sum();
+    let most = results.iter().map(|(_, most, _)| *most).max().unwrap_or(0);
+    let mut failures: Vec<(u64, String)> = results.into_iter().flat_map(|(_, _, f)| f).collect();
     failures.sort();
     println!(
-        "{count} scenarios from seed {base}: {steps} steps in {:.1?}, {} failed",
+        "{count} scenarios from seed {base}: {steps} steps (at most {most} in one; budget {}) in {:.1?}, {} failed",
+        sim::MAX_STEPS,
         started.elapsed(),
         failures.len()
     );

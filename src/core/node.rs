@@ -791,6 +791,7 @@ impl Node {
         match checked {
             Ok(accepted) => {
                 let index = accepted.instance;
+                let was_handing_over = self.slots[index].instance.handing_over();
                 let actions = self.slots[index].instance.handle(
                     now,
                     Input::Advertisement {
@@ -800,6 +801,10 @@ impl Node {
                 );
                 self.slots[index].last_advert = Some((accepted.source, accepted.advert.priority));
                 self.perform(now, index, actions);
+                if was_handing_over {
+                    // Another master's resignation ends a demote hand-over by serving again.
+                    self.after_hand_over_kept(now, index);
+                }
             }
             Err(rejected) => self.count_rejected(now, ifindex, ipv6, rejected),
         }
@@ -863,7 +868,8 @@ impl Node {
         }
     }
 
-    /// A hand-over that nobody took over, or that a promote ended, leaves the instance
+    /// A hand-over that nobody took over, that a promote ended, or that another master's
+    /// resignation ended, leaves the instance
     /// keeping its addresses, as MASTER, without a transition. If a member of its sync group already became BACKUP
     /// meanwhile (it handed over to the other router, whose group then followed), the
     /// group told this one to leave MASTER too but a hand-over ignores that: do it now,

@@ -324,7 +324,8 @@ enum Master {
         garp: GarpTimers,
     },
     /// A make-before-break hand-over ([`Input::HandOver`]): it has resigned with priority
-    /// 0 and sends nothing more (no advert timer, no GARP), but still holds its addresses.
+    /// 0 and sends nothing but that resignation again every Advertisement_Interval (no
+    /// advert of its own priority, no GARP), but still holds its addresses.
     HandingOver(HandOver),
 }
 
@@ -499,6 +500,8 @@ enum Timer {
     Advertisement,
     /// Master, serving.
     Garp(GarpTimer),
+    /// Master, handing over: the priority-0 advert again.
+    Resignation,
     /// Master, handing over.
     HandOverDeadline,
 }
@@ -536,6 +539,8 @@ struct HandOver {
     /// at most [`MAX_HAND_OVER_WAIT`].
     deadline: Instant,
     then: AfterHandOver,
+    /// The priority-0 advert is sent again then, every Advertisement_Interval.
+    resign_again_at: Instant,
 }
 
 impl Instance {
@@ -832,7 +837,8 @@ impl Instance {
     }
 
     /// True while a master hands over (see [`Input::HandOver`]): it has resigned with
-    /// priority 0 and sends nothing more, but still holds and serves its addresses.
+    /// priority 0 and sends nothing but that resignation, but still holds and serves its
+    /// addresses.
     pub fn handing_over(&self) -> bool {
         matches!(self.role, Role::Master(Master::HandingOver(_)))
     }
@@ -918,9 +924,13 @@ impl Instance {
     /// but it keeps the addresses and keeps answering for them until the new master's first
     /// advert shows that the addresses are served again (that advert follows the new
     /// master's AddAddresses and GARP, §6.4.2), or until Master_Down_Interval passes with
-    /// nobody taking over. Meanwhile it sends no advert at all (it is leaving, and an
-    /// advert of ours would make the new master, or a lower-priority one, step down) and
-    /// no GARP (hosts must learn the new master's MAC, not ours).
+    /// nobody taking over. Meanwhile it sends no advert with a priority of its own (it is
+    /// leaving, and such an advert would make the new master, or a lower-priority one, step
+    /// down) and no GARP (hosts must learn the new master's MAC, not ours); only the
+    /// priority-0 advert again every Advertisement_Interval, so that a backup that lost
+    /// the first one still takes over after Skew_Time, a new master whose first advert we
+    /// lost answers at once (§6.4.3: a master hearing priority 0 advertises), and a master
+    /// that hands over on the other side of a healed partition learns that we leave too.
     fn hand_over(&mut self, now: Instant, then: AfterHandOver, actions: &mut Vec<Action>) {
         match (&mut self.role, then) {
             // Already handing over: a stop request overrides a demote.
@@ -943,10 +953,11 @@ impl Instance {
                     self.advert_interval_cs(),
                 )
                 .min(MAX_HAND_OVER_WAIT);
-                // The advert and GARP timers end here: a master handing over sends nothing.
+                // The advert and GARP timers end here; only the resignation repeats.
                 self.role = Role::Master(Master::HandingOver(HandOver {
                     deadline: now + wait,
                     then,
+                    resign_again_at: now + self.advert_interval(),
                 }));
             }
             (_, AfterHandOver::Stop) => self.shut_down(actions),
@@ -972,12 +983,7 @@ impl Instance {
             // it now has (DEMOTED_PRIORITY while demoted, so any peer that appears takes
             // over at once). Letting go here would leave the addresses with nobody until a
             // backup's Master_Down_Timer fires (found by the simulator, tests/simulation.rs).
-            self.send_advertisement(self.advertised_priority(), actions);
-            // The GARP schedule ended with the hand-over and is not restarted.
-            self.role = Role::Master(Master::Serving {
-                advert_at: now + self.advert_interval(),
-                garp: GarpTimers::default(),
-            });
+            self.resume_serving(now, actions);
             return;
         }
         actions.push(Action::RemoveAddresses);
@@ -987,6 +993,17 @@ impl Instance {
             }
             AfterHandOver::Backup => self.become_backup(now, reason, heard, actions),
         }
+    }
+
+    /// End a hand-over by serving again: advertise now at the priority in force (it never
+    /// let go of the addresses). The GARP schedule ended with the hand-over and is not
+    /// restarted: the hosts never learned another MAC.
+    fn resume_serving(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        self.send_advertisement(self.advertised_priority(), actions);
+        self.role = Role::Master(Master::Serving {
+            advert_at: now + self.advert_interval(),
+            garp: GarpTimers::default(),
+        });
     }
 
     /// The interface went down: nothing can be sent, so just let go (keepalived's FAULT).
@@ -1107,11 +1124,22 @@ impl Instance {
         advert: &Advertisement,
         actions: &mut Vec<Action>,
     ) {
-        if self.handing_over() {
+        if let Role::Master(Master::HandingOver(hand_over)) = &self.role {
             // We are leaving: any router advertising a priority above 0 now is the new
             // master (backups never advertise), and it added its addresses and sent GARP
-            // before this advert (§6.4.2). Another resignation is not answered.
-            if advert.priority != RESIGN_PRIORITY {
+            // before this advert (§6.4.2).
+            if advert.priority == RESIGN_PRIORITY {
+                // Another master resigns too (both were demoted while a partition kept
+                // them apart): nobody is left to take over, so one that means to stay up
+                // as a backup serves again at once, as when its hand-over times out, and
+                // §6.4.3's master-against-master comparison keeps one of them. Waiting
+                // for the deadline would leave two holders for up to
+                // Master_Down_Interval (found by the simulator's soak, property d). A
+                // master that stops lets the other one have the addresses.
+                if hand_over.then == AfterHandOver::Backup {
+                    self.resume_serving(now, actions);
+                }
+            } else {
                 self.learn_master_adver_interval(advert);
                 let reason = TransitionReason::HandedOver {
                     source,
@@ -1213,7 +1241,12 @@ impl Instance {
             Role::Initialize(_) | Role::Fault(_) => None,
             Role::Backup(backup) => Some((backup.master_down_at, Timer::MasterDown)),
             Role::Master(Master::HandingOver(hand_over)) => {
-                Some((hand_over.deadline, Timer::HandOverDeadline))
+                // On a tie the deadline goes first: no resignation just before letting go.
+                Some(if hand_over.resign_again_at < hand_over.deadline {
+                    (hand_over.resign_again_at, Timer::Resignation)
+                } else {
+                    (hand_over.deadline, Timer::HandOverDeadline)
+                })
             }
             Role::Master(Master::Serving { advert_at, garp }) => {
                 // On a tie the advert goes first.
@@ -1245,6 +1278,13 @@ impl Instance {
             Timer::Garp(timer) => {
                 if let Role::Master(Master::Serving { garp, .. }) = &mut self.role {
                     garp.fire(timer, &self.params.garp, at, now, actions);
+                }
+            }
+            Timer::Resignation => {
+                let next = next_period(at, self.advert_interval(), now);
+                self.send_resignation(actions);
+                if let Role::Master(Master::HandingOver(hand_over)) = &mut self.role {
+                    hand_over.resign_again_at = next;
                 }
             }
             Timer::HandOverDeadline => {
@@ -2046,6 +2086,25 @@ mod tests {
         then: AfterHandOver::Stop,
     };
 
+    /// Run a hand-over's timers up to its deadline, which is returned: every firing before
+    /// it must be the priority-0 advert again, one Advertisement_Interval apart.
+    fn resignations_until_deadline(instance: &mut Instance) -> (Instant, usize) {
+        let Role::Master(Master::HandingOver(HandOver { deadline, .. })) = instance.role else {
+            panic!("not handing over: {:?}", instance.role);
+        };
+        let mut resignations = 0;
+        while let Some(at) = instance.next_deadline().filter(|&at| at < deadline) {
+            assert_eq!(
+                sent_priorities(&instance.on_timeout(at)),
+                vec![0],
+                "at {at:?}"
+            );
+            resignations += 1;
+            assert!(resignations < 100);
+        }
+        (deadline, resignations)
+    }
+
     #[test]
     fn hand_over_resigns_but_keeps_the_addresses_until_the_new_master_is_heard() {
         let (mut instance, became) = started_master(v2_params(150), Instant::now());
@@ -2057,7 +2116,13 @@ mod tests {
         assert_eq!(instance.state(), State::Master);
         assert!(instance.handing_over());
         assert_eq!(instance.master_address(), Some(IpAddr::V4(LOCAL)));
-        // Nothing more is sent while waiting: no advert at the next interval, no GARP.
+        // Nothing but the resignation again is sent while waiting: no advert of its own
+        // priority, no GARP.
+        assert!(instance.on_timeout(stop_at + ms(999)).is_empty());
+        assert_eq!(
+            instance.on_timeout(stop_at + ms(1000)),
+            vec![Action::SendAdvertisement(advert_like(&v2_params(150), 0))]
+        );
         assert!(instance.on_timeout(stop_at + ms(1500)).is_empty());
         // Another resignation is not answered (we are leaving).
         assert!(
@@ -2093,7 +2158,7 @@ mod tests {
         assert!(!instance.handing_over());
         assert_eq!(instance.next_deadline(), None);
         assert_eq!(instance.master_address(), None);
-        assert_eq!(instance.stats().adverts_sent, 2);
+        assert_eq!(instance.stats().adverts_sent, 3);
     }
 
     #[test]
@@ -2107,7 +2172,10 @@ mod tests {
             let (mut instance, became) = started_master(params.clone(), Instant::now());
             let stop_at = became + ms(5);
             assert_eq!(sent_priorities(&instance.handle(stop_at, STOP)), vec![0]);
-            assert_eq!(instance.next_deadline(), Some(stop_at + wait));
+            let (deadline, resignations) = resignations_until_deadline(&mut instance);
+            assert_eq!(deadline, stop_at + wait);
+            // Three Advertisement_Intervals fit in Master_Down_Interval.
+            assert_eq!(resignations, 3, "{:?}", params.version);
             assert!(
                 instance
                     .on_timeout(stop_at + wait - Duration::from_nanos(1))
@@ -2335,7 +2403,7 @@ mod tests {
     fn demoted_master_with_nobody_to_take_over_keeps_the_addresses() {
         let (mut instance, became) = started_master(v2_params(150), Instant::now());
         instance.demote(became);
-        let deadline = instance.next_deadline().unwrap();
+        let (deadline, _) = resignations_until_deadline(&mut instance);
         let actions = instance.on_timeout(deadline);
         assert!(!actions.contains(&Action::RemoveAddresses), "{actions:?}");
         assert!(transitions(&actions).is_empty());
@@ -2418,12 +2486,46 @@ mod tests {
         let (mut instance, became) = started_master(v2_params(150), Instant::now());
         instance.demote(became);
         assert!(instance.handing_over());
-        let deadline = instance.next_deadline().unwrap();
+        let (deadline, _) = resignations_until_deadline(&mut instance);
         let actions = instance.on_timeout(deadline);
         assert!(!actions.contains(&Action::RemoveAddresses), "{actions:?}");
         assert_eq!(sent_priorities(&actions), vec![DEMOTED_PRIORITY]);
         assert_eq!(instance.state(), State::Master);
         assert!(!instance.handing_over());
+    }
+
+    /// Both masters of a healed partition demoted: each hears the other resign. The one
+    /// that stays up as a backup serves again at once (the usual master-against-master
+    /// comparison then keeps one), instead of both holding the addresses until the
+    /// deadline; one that stops waits for whoever serves.
+    #[test]
+    fn a_demote_hand_over_that_hears_another_resignation_serves_again() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        instance.demote(became);
+        let heard_at = became + ms(300);
+        let actions = receive(
+            &mut instance,
+            heard_at,
+            PEER_LOWER_ADDRESS,
+            &advert_like(&v2_params(100), 0),
+        );
+        assert_eq!(sent_priorities(&actions), vec![DEMOTED_PRIORITY]);
+        assert!(!actions.contains(&Action::RemoveAddresses));
+        assert!(transitions(&actions).is_empty());
+        assert!(!instance.handing_over());
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.next_deadline(), Some(heard_at + ms(1000)));
+
+        let (mut stopping, became) = started_master(v2_params(150), Instant::now());
+        stopping.handle(became, STOP);
+        let actions = receive(
+            &mut stopping,
+            became + ms(300),
+            PEER_LOWER_ADDRESS,
+            &advert_like(&v2_params(100), 0),
+        );
+        assert!(actions.is_empty(), "{actions:?}");
+        assert!(stopping.handing_over());
     }
 
     #[test]
@@ -3274,10 +3376,13 @@ mod tests {
                 then: AfterHandOver::Stop,
             },
         );
-        // No GARP frame or advert any more: only the hand-over deadline.
-        let wait = master_down_interval(Version::V2, 100, 100);
-        assert_eq!(instance.next_deadline(), Some(hand_over_at + wait));
+        // No GARP frame or advert any more: only the resignation again, one interval
+        // on, and the hand-over deadline.
+        assert_eq!(instance.next_deadline(), Some(hand_over_at + ms(1000)));
         assert!(instance.on_timeout(became_master_at + ms(40)).is_empty());
+        let wait = master_down_interval(Version::V2, 100, 100);
+        let (deadline, _) = resignations_until_deadline(&mut instance);
+        assert_eq!(deadline, hand_over_at + wait);
 
         let (mut master, _) = started_master(params, start);
         master.handle(start, Input::LinkDown);

@@ -167,8 +167,16 @@ pub struct World {
     pub protocol: scenario::Protocol,
 }
 
-/// More than any scenario needs; reaching it is itself a failure (property f).
-pub const MAX_STEPS: u64 = 2_000_000;
+/// More than any scenario needs (the most seen in a million scenarios is under 500);
+/// reaching it is itself a failure (property f).
+pub const MAX_STEPS: u64 = 20_000;
+
+/// More actions than one input can legitimately cause (a GARP burst for every VIP and a
+/// reload's hand-overs are a few dozen); more is a node that sends without end (property f).
+pub const MAX_ACTIONS_PER_INPUT: usize = 1_000;
+
+/// More events than a scenario ever has queued at once; more is unbounded growth (property f).
+pub const MAX_QUEUED_EVENTS: usize = 100_000;
 
 impl World {
     pub fn new(seed: u64, configs: Vec<(&str, u8, Config)>) -> Self {
@@ -236,6 +244,10 @@ impl World {
         self.sequence += 1;
         self.event_bodies.insert(id, event);
         self.events.push(Reverse((at, self.sequence, id)));
+        assert!(
+            self.events.len() < MAX_QUEUED_EVENTS,
+            "property f: more than {MAX_QUEUED_EVENTS} events queued"
+        );
     }
 
     fn placements(&self, host: usize, config: &Config) -> BTreeMap<String, Placement> {
@@ -413,6 +425,10 @@ impl World {
         let mut actions = Vec::new();
         while let Some(action) = node.poll_action() {
             actions.push(action);
+            assert!(
+                actions.len() <= MAX_ACTIONS_PER_INPUT,
+                "property f: one input caused more than {MAX_ACTIONS_PER_INPUT} actions"
+            );
         }
         if let (Some(lines), Some(input)) = (self.trace.as_mut(), summary) {
             lines.push(TraceLine {
