@@ -409,7 +409,10 @@ async fn wait_for_link(
             .await
             .expect("link event within the timeout")
             .expect("watcher alive");
-        if event.index == index && event.up == up {
+        if let vrrpd::driver::netlink::KernelEvent::Link(event) = event
+            && event.index == index
+            && event.up == up
+        {
             return event;
         }
     }
@@ -429,6 +432,44 @@ fn link_watcher_reports_down_and_up() {
             assert_eq!(down.name.as_deref(), Some(INTERFACE));
             ip(&["-n", &namespace, "link", "set", INTERFACE, "up"]);
             wait_for_link(&mut watcher, index, true).await;
+        })
+    });
+    worker.join().expect("watcher thread");
+}
+
+/// Someone else's `ip addr add` / `ip addr del` reaches the watcher as address events
+/// (RTNLGRP_IPV4_IFADDR), with the interface they happened on.
+#[test]
+fn link_watcher_reports_addresses_that_come_and_go() {
+    require_root();
+    let pair = NamespacePair::new("addr");
+    let namespace = pair.a.clone();
+    let index = link_index(&pair.a);
+    let worker = in_namespace(&pair.a, move || {
+        block_on(async move {
+            let mut watcher = LinkWatcher::open().expect("watcher");
+            let vip = IpAddr::V4(VIRTUAL_ADDRESS);
+            let cidr = format!("{VIRTUAL_ADDRESS}/32");
+            for (verb, present) in [("add", true), ("del", false)] {
+                ip(&["-n", &namespace, "addr", verb, &cidr, "dev", INTERFACE]);
+                let deadline = Instant::now() + TIMEOUT;
+                loop {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let event = tokio::time::timeout(left, watcher.next())
+                        .await
+                        .expect("address event within the timeout")
+                        .expect("watcher alive");
+                    if event
+                        == (vrrpd::driver::netlink::KernelEvent::Address {
+                            index,
+                            address: vip,
+                            present,
+                        })
+                    {
+                        break;
+                    }
+                }
+            }
         })
     });
     worker.join().expect("watcher thread");

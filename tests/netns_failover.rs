@@ -337,6 +337,48 @@ fn master_link_cut_backup_takes_over_within_master_down_interval(variant: Varian
     pair.assert_running();
 }
 
+/// Someone else removes the VIP from the master (a network manager reconfiguring the
+/// link, a DHCP client, `ip addr flush`): the master puts it back within one advert
+/// interval plus 100 ms, and the backup does not take over (keepalived restores it too;
+/// the suite's validity run checks that).
+fn vip_removed_from_the_master_comes_back(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    let vip = pair.vip.to_string();
+    let interface = pair.net.lb01.interface().to_owned();
+    let removed = Instant::now();
+    // No prefix: iproute2's wildcard deletion, whatever prefix the daemon added.
+    pair.net
+        .lb01
+        .run("ip", &["addr", "del", &vip, "dev", &interface])
+        .expect("ip addr del");
+    let deleted = removed.elapsed();
+    let bound = variant.advert + Duration::from_millis(100);
+    let back = pair.wait(bound * 4, |p| p.lb01_holds());
+    match back {
+        Some(after) => assert!(
+            after <= bound,
+            "lb01 put the VIP back after {} (ip addr del took {}), more than one advert \
+             interval + 100 ms ({})",
+            secs(after),
+            secs(deleted),
+            secs(bound)
+        ),
+        None => panic!(
+            "lb01 never put the VIP back within {} after someone removed it",
+            secs(bound * 4)
+        ),
+    }
+    // Still lb01's alone a Master_Down_Interval later: nothing made the backup take over.
+    std::thread::sleep(variant.master_down_interval(LOW_PRIORITY));
+    assert!(
+        pair.lb01_holds() && !pair.lb02_holds(),
+        "after the VIP came back: lb01 holds {}, lb02 holds {}",
+        pair.lb01_holds(),
+        pair.lb02_holds()
+    );
+    pair.assert_running();
+}
+
 fn master_sigkill_backup_takes_over_within_master_down_interval(variant: Variant) {
     let mut pair = Pair::elect(variant);
     let before = Instant::now();
@@ -541,6 +583,11 @@ macro_rules! failover_suite {
             #[test]
             fn returning_node_without_preempt_leaves_vip_where_it_is() {
                 super::returning_node_without_preempt_leaves_vip_where_it_is($variant);
+            }
+
+            #[test]
+            fn vip_removed_from_the_master_comes_back() {
+                super::vip_removed_from_the_master_comes_back($variant);
             }
         }
     };

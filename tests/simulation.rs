@@ -11,7 +11,9 @@
 
 mod sim;
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -283,4 +285,47 @@ fn golden_demote_across_restart() {
     world.control(0, Command::Promote { instance: None });
     world.run_for(ms(1_000));
     compare_with_golden("demote_across_restart", &traced(world));
+}
+
+/// Someone else removes the VIP from the master (a network manager reconfiguring eth0, an
+/// `ip addr flush`): vrrpd puts it back at once and announces it, without a state change;
+/// someone else adding it to the backup has it removed again.
+#[test]
+fn addresses_changed_by_someone_else_are_put_right() {
+    let vip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 40));
+    let mut world = pair(Protocol::V2Pass1s, false, (150, true), (100, true));
+    world.start(0);
+    world.start(1);
+    world.run_for(ms(6_000));
+    assert_eq!(world.holders(vip), BTreeSet::from([0]));
+    let before = traced_len(&world);
+    world.flush_addresses(0);
+    assert!(world.holders(vip).is_empty());
+    world.run_for(ms(1));
+    assert_eq!(
+        world.holders(vip),
+        BTreeSet::from([0]),
+        "put back within the step"
+    );
+    let lines = &world.trace.as_ref().expect("traced")[before..];
+    let words = serde_json::to_string(lines).expect("trace serializes");
+    assert!(
+        words.contains("was removed from eth0 while MASTER"),
+        "{words}"
+    );
+    assert!(words.contains(r#""garp":"192.0.2.40""#), "{words}");
+    assert!(!words.contains("Entering"), "no state change: {words}");
+
+    world.add_foreign_address(1, 1, vip);
+    assert_eq!(world.holders(vip), BTreeSet::from([0, 1]));
+    world.run_for(ms(1));
+    assert_eq!(
+        world.holders(vip),
+        BTreeSet::from([0]),
+        "removed from the backup"
+    );
+}
+
+fn traced_len(world: &World) -> usize {
+    world.trace.as_ref().map_or(0, Vec::len)
 }

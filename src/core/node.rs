@@ -30,13 +30,16 @@ use super::packet::Advertisement;
 use super::packet::{self, DropReason, MULTICAST_V4, MULTICAST_V6};
 use super::receive::{self, ReceivedPacket, Receiver, Rejected};
 use super::reload::{ReloadPlan, plan_reload, stop_input};
-use super::state::{Action, Input, Instance, MAX_HAND_OVER_WAIT, State};
+use super::state::{Action, Input, Instance, MAX_HAND_OVER_WAIT, OWNER_PRIORITY, State};
 use super::status::{
     InstanceStatus, StatusReport, TrackContribution, TrackerStatus, TransitionRecord,
 };
 use super::sync_group::{self, MemberStatus, MemberTransition, SyncCommand};
 use super::track::{Contribution, RiseFall, TrackerInput, effective_priority};
-use super::wording::{drop_line, reason_text, state_name, status_text, sync_line, transition_line};
+use super::wording::{
+    address_added_line, address_removed_line, drop_line, reason_text, state_name, status_text,
+    sync_line, transition_line,
+};
 
 /// Where an instance runs, as the shell found it: the interface and the address our
 /// adverts come from (configured, or the interface's primary one).
@@ -75,6 +78,13 @@ pub enum NodeInput<'a> {
         ifindex: u32,
         up: bool,
         mac: Option<[u8; 6]>,
+    },
+    /// An address appeared on (`present`) or went from interface `ifindex` (netlink
+    /// RTM_NEWADDR / RTM_DELADDR), whoever changed it: our own changes come back too.
+    Address {
+        ifindex: u32,
+        address: IpAddr,
+        present: bool,
     },
     /// One result of a tracker's check (`generation` as in [`NodeAction::RestartTrackers`]).
     TrackerResult {
@@ -428,6 +438,11 @@ impl Node {
             NodeInput::Datagram { ifindex, packet } => self.on_datagram(now, ifindex, packet),
             NodeInput::Timeout => self.fire_timers(now),
             NodeInput::Link { ifindex, up, mac } => self.on_link(now, ifindex, up, mac),
+            NodeInput::Address {
+                ifindex,
+                address,
+                present,
+            } => self.on_address(ifindex, address, present),
             NodeInput::TrackerResult {
                 tracker,
                 generation,
@@ -943,6 +958,65 @@ impl Node {
         }
     }
 
+    /// Keep the kernel's addresses what the roles say (the addresses are the master's, RFC
+    /// 3768 §6.4.3, and nobody else's, §6.4.2): a virtual address that someone else (a
+    /// network manager reconfiguring the link, a DHCP client, `ip addr flush`) removed
+    /// from a master is put back and announced again, and one that someone else added to
+    /// a backup or a faulty instance is removed, each with a warning. Both are idempotent,
+    /// so our own changes coming back as events, even late, do no harm. An address owner
+    /// (priority 255) is left alone: its virtual address is the interface's own.
+    fn on_address(&mut self, ifindex: u32, address: IpAddr, present: bool) {
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            if !slot.active()
+                || slot.ifindex != ifindex
+                || slot.config.priority == OWNER_PRIORITY
+                || self.stopping
+            {
+                continue;
+            }
+            let Some(&(_, prefix_len)) = slot.addresses.iter().find(|(vip, _)| *vip == address)
+            else {
+                continue;
+            };
+            let state = slot.instance.state();
+            let name = slot.name().to_owned();
+            let interface = slot.config.interface.clone();
+            match (present, state) {
+                (false, State::Master) => {
+                    let handing_over = slot.instance.handing_over();
+                    self.log(
+                        LogLevel::Warn,
+                        address_removed_line(&name, address, &interface, handing_over),
+                    );
+                    self.push(NodeAction::AddAddresses {
+                        instance: name,
+                        ifindex,
+                        addresses: vec![(address, prefix_len)],
+                    });
+                    // A master handing over sends no GARP: hosts must learn the new
+                    // master's MAC, not ours.
+                    if !handing_over {
+                        self.announce_address(index, address);
+                    }
+                }
+                (true, State::Backup | State::Fault) => {
+                    self.log(
+                        LogLevel::Warn,
+                        address_added_line(&name, address, &interface, state),
+                    );
+                    self.push(NodeAction::RemoveAddresses {
+                        instance: name,
+                        ifindex,
+                        addresses: vec![(address, prefix_len)],
+                        leftover: false,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
     // ---- Performing an instance's actions ----------------------------------------------
 
     /// Feed one input to slot `index` and perform what it asks.
@@ -1081,6 +1155,15 @@ impl Node {
     /// One gratuitous ARP per IPv4 virtual address (RFC 3768 §8.1.1), one unsolicited NA
     /// per IPv6 one (RFC 5798 §6.4.2); the instance schedules the bursts and refreshes.
     fn announce(&mut self, index: usize) {
+        self.announce_matching(index, |_| true);
+    }
+
+    /// The same for one virtual address only (one put back after someone removed it).
+    fn announce_address(&mut self, index: usize, address: IpAddr) {
+        self.announce_matching(index, |vip| vip == address);
+    }
+
+    fn announce_matching(&mut self, index: usize, wanted: impl Fn(IpAddr) -> bool) {
         let slot = &self.slots[index];
         let Some(mac) = self.links.get(&slot.ifindex).and_then(|link| link.mac) else {
             let line = format!(
@@ -1093,7 +1176,7 @@ impl Node {
         };
         let local_address = slot.instance.params().local_address;
         let mut announcements = Vec::with_capacity(slot.addresses.len());
-        for (address, _) in &slot.addresses {
+        for (address, _) in slot.addresses.iter().filter(|(vip, _)| wanted(*vip)) {
             let instance = slot.name().to_owned();
             let ifindex = slot.ifindex;
             match (address, local_address) {

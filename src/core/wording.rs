@@ -116,6 +116,38 @@ pub fn status_text<'a>(instances: impl IntoIterator<Item = (&'a str, State, u8, 
     }
 }
 
+/// A virtual address someone else removed from a master: put back.
+pub fn address_removed_line(
+    instance: &str,
+    address: IpAddr,
+    interface: &str,
+    handing_over: bool,
+) -> String {
+    let announce = if handing_over {
+        "no gratuitous ARP/NA: handing over"
+    } else {
+        "announcing it again (gratuitous ARP/NA)"
+    };
+    format!(
+        "({instance}) virtual address {address} was removed from {interface} while MASTER, \
+         not by vrrpd: putting it back, {announce}"
+    )
+}
+
+/// A virtual address someone else added to a non-master: taken away again.
+pub fn address_added_line(
+    instance: &str,
+    address: IpAddr,
+    interface: &str,
+    state: State,
+) -> String {
+    format!(
+        "({instance}) virtual address {address} appeared on {interface} while {}, not added \
+         by vrrpd: removing it (only the master holds it)",
+        state_name(state)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,7 +222,20 @@ pub struct LinkEvent {
     pub up: bool,
 }
 
-/// Link notifications from the kernel (RTNLGRP_LINK).
+/// What the kernel notified: a link changed, or an address came or went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelEvent {
+    Link(LinkEvent),
+    /// RTM_NEWADDR (`present`) or RTM_DELADDR on interface `index`.
+    Address {
+        index: u32,
+        address: IpAddr,
+        present: bool,
+    },
+}
+
+/// Link and address notifications from the kernel (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
+/// RTNLGRP_IPV6_IFADDR).
 pub struct LinkWatcher {
     messages: UnboundedReceiver<(
         NetlinkMessage<RouteNetlinkMessage>,
@@ -241,9 +254,12 @@ impl std::fmt::Debug for LinkWatcher {
 impl LinkWatcher {
     /// Subscribe. Must be called inside a tokio runtime.
     pub fn open() -> Result<Self, NetlinkError> {
-        let (connection, handle, messages) =
-            rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
-                .map_err(NetlinkError::Open)?;
+        let (connection, handle, messages) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ])
+        .map_err(NetlinkError::Open)?;
         tokio::spawn(connection);
         Ok(LinkWatcher {
             messages,
@@ -251,35 +267,56 @@ impl LinkWatcher {
         })
     }
 
-    /// The next link event; None when the netlink connection is gone.
-    /// Events are reported on every notification: the caller compares with
+    /// The next event; None when the netlink connection is gone.
+    /// Link events are reported on every notification: the caller compares with
     /// what it knew (the kernel notifies for many changes besides up/down).
-    pub async fn next(&mut self) -> Option<LinkEvent> {
+    pub async fn next(&mut self) -> Option<KernelEvent> {
         while let Some((message, _)) = self.messages.next().await {
             if let NetlinkPayload::InnerMessage(inner) = message.payload {
-                match inner {
+                let event = match inner {
                     RouteNetlinkMessage::NewLink(link) => {
                         let info = link_info(&link);
-                        return Some(LinkEvent {
+                        KernelEvent::Link(LinkEvent {
                             index: info.index,
                             name: Some(info.name),
                             up: info.up,
-                        });
+                        })
                     }
                     RouteNetlinkMessage::DelLink(link) => {
                         let info = link_info(&link);
-                        return Some(LinkEvent {
+                        KernelEvent::Link(LinkEvent {
                             index: info.index,
                             name: Some(info.name),
                             up: false,
-                        });
+                        })
                     }
-                    _ => {}
-                }
+                    RouteNetlinkMessage::NewAddress(message) => {
+                        let Some(event) = address_event(&message, true) else {
+                            continue;
+                        };
+                        event
+                    }
+                    RouteNetlinkMessage::DelAddress(message) => {
+                        let Some(event) = address_event(&message, false) else {
+                            continue;
+                        };
+                        event
+                    }
+                    _ => continue,
+                };
+                return Some(event);
             }
         }
         None
     }
+}
+
+fn address_event(message: &AddressMessage, present: bool) -> Option<KernelEvent> {
+    Some(KernelEvent::Address {
+        index: message.header.index,
+        address: interface_address(message)?.address,
+        present,
+    })
 }
 
 /// Whether rtnetlink's error is a kernel error with one of `errnos`.

@@ -32,7 +32,7 @@ use crate::driver::control::{ControlRequest, ControlServer, Response};
 use crate::driver::demoted::{DemotedStore, Loaded};
 use crate::driver::interfaces::{self, Interface, ReceiveFailure, Received, place};
 use crate::driver::metrics::MetricsServer;
-use crate::driver::netlink::{Change, LinkEvent, LinkWatcher, Netlink, NetlinkError};
+use crate::driver::netlink::{Change, KernelEvent, LinkEvent, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::notify::{NotifyQueue, hooks_for};
 use crate::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
 use crate::driver::systemd::Notifier;
@@ -354,7 +354,19 @@ async fn run_loop(
                 }
                 shell.feed(now, NodeInput::Timeout).await;
             }
-            Event::Link(Some(event)) => shell.link_changed(now, event).await,
+            Event::Link(Some(KernelEvent::Link(event))) => shell.link_changed(now, event).await,
+            Event::Link(Some(KernelEvent::Address {
+                index,
+                address,
+                present,
+            })) => {
+                let input = NodeInput::Address {
+                    ifindex: index,
+                    address,
+                    present,
+                };
+                shell.feed(now, input).await;
+            }
             Event::Link(None) => {
                 warn!("the netlink link monitor closed; reopening it");
                 match LinkWatcher::open() {
@@ -412,7 +424,7 @@ enum Event {
     Watchdog,
     Received(Result<Received, ReceiveFailure>),
     Timer(io::Result<()>),
-    Link(Option<LinkEvent>),
+    Link(Option<KernelEvent>),
     Tracker(TrackerReport),
     Control(ControlRequest),
 }

@@ -133,6 +133,14 @@ enum Event {
     Timer { host: usize },
     /// A stalled host's loop runs again.
     StallEnds { host: usize },
+    /// The kernel's notification that an address came or went (RTM_NEWADDR/DELADDR), for
+    /// vrrpd's own changes as for anyone else's.
+    AddressNotice {
+        host: usize,
+        ifindex: u32,
+        address: IpAddr,
+        present: bool,
+    },
 }
 
 /// Where the world records what happened, for the property checks.
@@ -318,6 +326,45 @@ impl World {
         }
     }
 
+    /// Add or remove one address on a host's interface, as `ip addr` would: a change (and
+    /// only a change) is notified to the host's vrrpd, after the current step.
+    fn set_address(&mut self, host: usize, ifindex: u32, address: IpAddr, present: bool) {
+        let held = self.hosts[host].addresses.entry(ifindex).or_default();
+        let changed = if present {
+            held.insert(address)
+        } else {
+            held.remove(&address)
+        };
+        if changed {
+            self.note_holders();
+            let notice = Event::AddressNotice {
+                host,
+                ifindex,
+                address,
+                present,
+            };
+            self.schedule(self.now, notice);
+        }
+    }
+
+    /// Someone else (a network manager, `ip addr flush`) removes every virtual address
+    /// from the host's interfaces.
+    pub fn flush_addresses(&mut self, host: usize) {
+        let held: Vec<(u32, IpAddr)> = self.hosts[host]
+            .addresses
+            .iter()
+            .flat_map(|(&ifindex, addresses)| addresses.iter().map(move |&a| (ifindex, a)))
+            .collect();
+        for (ifindex, address) in held {
+            self.set_address(host, ifindex, address, false);
+        }
+    }
+
+    /// Someone else adds a virtual address to the host's interface.
+    pub fn add_foreign_address(&mut self, host: usize, ifindex: u32, address: IpAddr) {
+        self.set_address(host, ifindex, address, true);
+    }
+
     pub fn report_tracker(&mut self, host: usize, tracker: usize, healthy: bool) {
         self.hosts[host].tracker_healthy.insert(tracker, healthy);
         let Some(node) = &self.hosts[host].node else {
@@ -467,18 +514,16 @@ impl World {
             NodeAction::AddAddresses {
                 ifindex, addresses, ..
             } => {
-                let held = self.hosts[host].addresses.entry(ifindex).or_default();
-                held.extend(addresses.iter().map(|(address, _)| *address));
-                self.note_holders();
+                for (address, _) in addresses {
+                    self.set_address(host, ifindex, address, true);
+                }
             }
             NodeAction::RemoveAddresses {
                 ifindex, addresses, ..
             } => {
-                let held = self.hosts[host].addresses.entry(ifindex).or_default();
-                for (address, _) in &addresses {
-                    held.remove(address);
+                for (address, _) in addresses {
+                    self.set_address(host, ifindex, address, false);
                 }
-                self.note_holders();
             }
             NodeAction::PersistDemoted { request, names } => {
                 self.hosts[host].demoted_file = names;
@@ -646,6 +691,34 @@ impl World {
                 if due {
                     self.input(host, NodeInput::Timeout);
                 }
+            }
+            Event::AddressNotice {
+                host,
+                ifindex,
+                address,
+                present,
+            } => {
+                // A process that is not running hears nothing (it removes what it finds
+                // when it starts); a stalled loop reads the notice when it runs again.
+                if !self.running(host) {
+                    return;
+                }
+                if let Some(until) = self.hosts[host].stalled_until {
+                    let notice = Event::AddressNotice {
+                        host,
+                        ifindex,
+                        address,
+                        present,
+                    };
+                    self.schedule(until, notice);
+                    return;
+                }
+                let input = NodeInput::Address {
+                    ifindex,
+                    address,
+                    present,
+                };
+                self.input(host, input);
             }
             Event::StallEnds { host } => {
                 if self.hosts[host]

@@ -167,6 +167,10 @@ enum Step {
     Promote(usize),
     Stall(usize, Duration),
     Garbage(usize),
+    /// Someone else removes every virtual address from the host's interfaces.
+    Flush(usize),
+    /// Someone else adds the first VIP to the host's eth0.
+    ForeignAdd(usize),
 }
 
 /// What went wrong, with the seed that shows it.
@@ -308,7 +312,7 @@ fn scenario(seed: u64, trace: bool, slot: &mut Option<World>) -> Result<Outcome,
             let end = (start + rng.duration(master_down * 5)).min(fault_phase + master_down * 2);
             let host = rng.below(count as u64) as usize;
             let other = (host + 1 + rng.below(count as u64 - 1) as usize) % count;
-            match rng.below(12) {
+            match rng.below(14) {
                 0 => {
                     let lossy = LinkQuality {
                         loss_percent: 10 + rng.below(60),
@@ -359,6 +363,8 @@ fn scenario(seed: u64, trace: bool, slot: &mut Option<World>) -> Result<Outcome,
                     }
                 }
                 10 => script.push((start, Step::Stall(host, rng.duration(master_down * 3)))),
+                11 => script.push((start, Step::Flush(host))),
+                12 => script.push((start, Step::ForeignAdd(host))),
                 _ => {
                     for offset in 0..1 + rng.below(20) {
                         script.push((start + ms(offset), Step::Garbage(host)));
@@ -483,6 +489,10 @@ fn apply(world: &mut World, rng: &mut Rng, step: Step) {
         Step::Garbage(host) => {
             let datagram = garbage(world, rng);
             world.inject(host, 1, datagram);
+        }
+        Step::Flush(host) => world.flush_addresses(host),
+        Step::ForeignAdd(host) => {
+            world.add_foreign_address(host, 1, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 40)))
         }
     }
 }

@@ -66,6 +66,11 @@ pub fn input_summary(input: &NodeInput<'_>) -> Value {
         },
         NodeInput::Timeout => json!("timeout"),
         NodeInput::Link { ifindex, up, .. } => json!({ "link": { "ifindex": ifindex, "up": up } }),
+        NodeInput::Address {
+            ifindex,
+            address,
+            present,
+        } => json!({ "address": { "ifindex": ifindex, "address": address, "present": present } }),
         NodeInput::TrackerResult {
             tracker, healthy, ..
         } => json!({ "tracker_result": { "tracker": tracker, "healthy": healthy } }),
