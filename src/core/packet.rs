@@ -181,8 +181,8 @@ impl DropReason {
 ///
 /// The checks here are the ones that need only the packet (RFC 3768 §7.1, RFC 5798 §7.1):
 /// length, version, type, address count against length, checksum and address family.
-/// The ones that need the instance's configuration (VRID, auth, interval) live in
-/// [`crate::core::state`].
+/// They run as part of `core::receive::check`, which holds every §7.1 rule in the RFC's
+/// order, with the ones that need the instance's configuration (VRID, auth, interval).
 pub fn decode(
     message: &[u8],
     source: IpAddr,
