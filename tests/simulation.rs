@@ -329,3 +329,51 @@ fn addresses_changed_by_someone_else_are_put_right() {
 fn traced_len(world: &World) -> usize {
     world.trace.as_ref().map_or(0, Vec::len)
 }
+
+/// A sync group held by one member's link, whose other member's tracker (weight 0) fails
+/// meanwhile: once the link is up and the tracker healthy again, the group runs again.
+/// Found by the soak: the tracker's recovery changed no state (the member stayed held),
+/// so nothing re-checked the group, and both members stayed in FAULT for good.
+#[test]
+fn a_group_held_by_a_tracker_recovers_with_it() {
+    let spec = HostSpec {
+        name: "lb01".to_owned(),
+        octet: 41,
+        priority: 150,
+        preempt: true,
+        tracked: true,
+    };
+    let config = scenario::host_config(Protocol::V3Ms100, true, &spec, &[]);
+    let mut world = World::new(1, vec![("lb01", 41, config)]);
+    world.start(0);
+    world.report_tracker(0, 0, true);
+    world.run_for(ms(1_000));
+    let states = |world: &World| -> Vec<vrrpd::core::State> {
+        let node = world.hosts[0].node.as_ref().expect("running");
+        node.instance_states()
+            .into_iter()
+            .map(|view| view.state)
+            .collect()
+    };
+    use vrrpd::core::State::{Fault, Master};
+    assert_eq!(states(&world), vec![Master, Master]);
+    world.set_link(0, 1, false);
+    world.run_for(ms(100));
+    for _ in 0..5 {
+        world.report_tracker(0, 0, false);
+    }
+    world.run_for(ms(100));
+    assert_eq!(states(&world), vec![Fault, Fault]);
+    world.set_link(0, 1, true);
+    world.run_for(ms(100));
+    assert_eq!(
+        states(&world),
+        vec![Fault, Fault],
+        "VI_2's tracker still holds"
+    );
+    for _ in 0..5 {
+        world.report_tracker(0, 0, true);
+    }
+    world.run_for(ms(1_000));
+    assert_eq!(states(&world), vec![Master, Master]);
+}

@@ -1713,12 +1713,22 @@ impl Node {
             self.perform(now, index, actions);
         }
         let held = self.slots[index].instance.tracker_fault();
-        match faulting {
+        let why = match faulting {
             Some(tracker) if !held => {
-                self.feed(now, index, Input::TrackerFault { tracker: &tracker })
+                self.feed(now, index, Input::TrackerFault { tracker: &tracker });
+                format!("tracker {tracker} failed")
             }
-            None if held => self.feed(now, index, Input::TrackerRecovered),
-            _ => {}
+            None if held => {
+                self.feed(now, index, Input::TrackerRecovered);
+                "its tracker recovered".to_owned()
+            }
+            _ => return,
+        };
+        // An instance its group holds changes no state when its tracker fails or
+        // recovers, but whether the group is at fault of its own does (as on_link).
+        if let Some(slot) = self.slots.get(index) {
+            let instance = slot.name().to_owned();
+            self.recheck_group_of(now, &instance, &format!("{instance}: {why}"));
         }
     }
 

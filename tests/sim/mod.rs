@@ -79,6 +79,18 @@ impl LinkQuality {
     };
 }
 
+/// What a stalled loop finds waiting when it runs again, in arrival order: datagrams in
+/// its VRRP sockets, address notices in its netlink socket.
+#[derive(Clone, Debug)]
+pub enum Waiting {
+    Datagram(u32, Vec<u8>),
+    AddressNotice {
+        ifindex: u32,
+        address: IpAddr,
+        present: bool,
+    },
+}
+
 /// One simulated machine: its interfaces' addresses outlive its vrrpd process.
 pub struct Host {
     pub name: String,
@@ -93,7 +105,7 @@ pub struct Host {
     pub link_up: BTreeMap<u32, bool>,
     /// The loop does nothing until then; what arrives meanwhile waits in its sockets.
     pub stalled_until: Option<Instant>,
-    pub stalled_inbox: Vec<(u32, Vec<u8>)>,
+    pub stalled_inbox: Vec<Waiting>,
     /// The tracker results this host's checks report, by tracker index.
     pub tracker_healthy: BTreeMap<usize, bool>,
     next_request: u64,
@@ -668,7 +680,9 @@ impl World {
                     return;
                 }
                 if self.hosts[host].stalled_until.is_some() {
-                    self.hosts[host].stalled_inbox.push((ifindex, datagram));
+                    self.hosts[host]
+                        .stalled_inbox
+                        .push(Waiting::Datagram(ifindex, datagram));
                     return;
                 }
                 self.input(
@@ -703,14 +717,13 @@ impl World {
                 if !self.running(host) {
                     return;
                 }
-                if let Some(until) = self.hosts[host].stalled_until {
-                    let notice = Event::AddressNotice {
-                        host,
+                if self.hosts[host].stalled_until.is_some() {
+                    let notice = Waiting::AddressNotice {
                         ifindex,
                         address,
                         present,
                     };
-                    self.schedule(until, notice);
+                    self.hosts[host].stalled_inbox.push(notice);
                     return;
                 }
                 let input = NodeInput::Address {
@@ -731,14 +744,28 @@ impl World {
                 // Like the shell after a late wake-up: what the sockets hold first, then
                 // the timers.
                 let inbox = std::mem::take(&mut self.hosts[host].stalled_inbox);
-                for (ifindex, datagram) in inbox {
-                    self.input(
-                        host,
-                        NodeInput::Datagram {
+                for waiting in inbox {
+                    match waiting {
+                        Waiting::Datagram(ifindex, datagram) => self.input(
+                            host,
+                            NodeInput::Datagram {
+                                ifindex,
+                                packet: ReceivedPacket::Ipv4(&datagram),
+                            },
+                        ),
+                        Waiting::AddressNotice {
                             ifindex,
-                            packet: ReceivedPacket::Ipv4(&datagram),
-                        },
-                    );
+                            address,
+                            present,
+                        } => self.input(
+                            host,
+                            NodeInput::Address {
+                                ifindex,
+                                address,
+                                present,
+                            },
+                        ),
+                    }
                 }
                 self.input(host, NodeInput::Timeout);
             }
