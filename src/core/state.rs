@@ -322,11 +322,32 @@ enum Master {
     Serving {
         advert_at: Instant,
         garp: GarpTimers,
+        answers: OutOfTurnAnswers,
     },
     /// A make-before-break hand-over ([`Input::HandOver`]): it has resigned with priority
     /// 0 and sends nothing but that resignation again every Advertisement_Interval (no
     /// advert of its own priority, no GARP), but still holds its addresses.
     HandingOver(HandOver),
+}
+
+/// A serving master's adverts out of turn: the answers to another master's priority-0
+/// advert (RFC 3768 §6.4.3, RFC 5798 §6.4.3) and to a lower-priority master (a split
+/// brain, keepalived's behaviour). Each such advert costs us an advert and, for a split
+/// brain, a gratuitous ARP/NA per address, so a flood of forged adverts would be
+/// amplified. At most one answer goes out per Advertisement_Interval (a burst of one);
+/// a split brain heard within that interval of the last answer is answered by the next
+/// regular advert instead, which is due within one interval (the answer restarted the
+/// Adver_Timer) and then carries the gratuitous ARP/NA the answer would have sent, and
+/// counts as the answer. A real split brain so still heals within one
+/// Advertisement_Interval, and the hosts' caches end on our MAC; under a flood of forged
+/// lower-priority adverts the master sends its regular adverts and nothing more, each
+/// with one gratuitous ARP/NA per address.
+#[derive(Clone, Copy, Debug, Default)]
+struct OutOfTurnAnswers {
+    /// When the last answer went out.
+    last_at: Option<Instant>,
+    /// A split brain was heard since: the next regular advert announces the addresses.
+    garp_owed: bool,
 }
 
 /// Why an instance is in Fault: what the inputs reported and nothing has cleared yet.
@@ -813,6 +834,7 @@ impl Instance {
                                 .map(|period| now + period),
                             ..GarpTimers::default()
                         },
+                        answers: OutOfTurnAnswers::default(),
                     });
                 }
             }
@@ -1003,6 +1025,7 @@ impl Instance {
         self.role = Role::Master(Master::Serving {
             advert_at: now + self.advert_interval(),
             garp: GarpTimers::default(),
+            answers: OutOfTurnAnswers::default(),
         });
     }
 
@@ -1155,9 +1178,9 @@ impl Instance {
             return;
         }
         if advert.priority == RESIGN_PRIORITY {
-            // Another master is leaving (a split brain healing): assert ourselves at once.
-            self.send_advertisement(self.advertised_priority(), actions);
-            self.restart_advert_timer(now);
+            // Another master is leaving (a split brain healing): assert ourselves at once,
+            // at most once per Advertisement_Interval (see OutOfTurnAnswers).
+            self.answer_out_of_turn(now, false, actions);
             return;
         }
         let ours = self.advertised_priority();
@@ -1180,9 +1203,33 @@ impl Instance {
         } else {
             // A lower-priority master means a split brain (e.g. adverts were filtered).
             // Answer at once so it steps down, and re-announce our MAC for the VIPs, since
-            // hosts may have learned the other router's (as keepalived does).
-            self.send_advertisement(self.advertised_priority(), actions);
-            self.restart_advert_timer(now);
+            // hosts may have learned the other router's (as keepalived does); at most
+            // once per Advertisement_Interval (see OutOfTurnAnswers).
+            self.answer_out_of_turn(now, true, actions);
+        }
+    }
+
+    /// Advertise now (and announce the addresses when `split_brain`), unless an answer went
+    /// out less than one Advertisement_Interval ago: then the next regular advert, due
+    /// within that interval, answers instead (see [`OutOfTurnAnswers`]).
+    fn answer_out_of_turn(&mut self, now: Instant, split_brain: bool, actions: &mut Vec<Action>) {
+        let interval = self.advert_interval();
+        let Role::Master(Master::Serving { answers, .. }) = &mut self.role else {
+            return;
+        };
+        let allowed = answers
+            .last_at
+            .is_none_or(|last| now.saturating_duration_since(last) >= interval);
+        if !allowed {
+            answers.garp_owed |= split_brain;
+            return;
+        }
+        answers.last_at = Some(now);
+        // This answer announces the addresses itself.
+        answers.garp_owed &= !split_brain;
+        self.send_advertisement(self.advertised_priority(), actions);
+        self.restart_advert_timer(now);
+        if split_brain {
             actions.push(Action::SendGratuitousArp);
         }
     }
@@ -1201,7 +1248,11 @@ impl Instance {
         self.send_advertisement(self.advertised_priority(), actions);
         let advert_at = now + self.advert_interval();
         self.enter(
-            Role::Master(Master::Serving { advert_at, garp }),
+            Role::Master(Master::Serving {
+                advert_at,
+                garp,
+                answers: OutOfTurnAnswers::default(),
+            }),
             reason,
             actions,
         );
@@ -1248,7 +1299,9 @@ impl Instance {
                     (hand_over.deadline, Timer::HandOverDeadline)
                 })
             }
-            Role::Master(Master::Serving { advert_at, garp }) => {
+            Role::Master(Master::Serving {
+                advert_at, garp, ..
+            }) => {
                 // On a tie the advert goes first.
                 let advert = (*advert_at, Timer::Advertisement);
                 Some(match garp.earliest() {
@@ -1271,8 +1324,16 @@ impl Instance {
             Timer::Advertisement => {
                 let next = next_period(at, self.advert_interval(), now);
                 self.send_advertisement(self.advertised_priority(), actions);
-                if let Role::Master(Master::Serving { advert_at, .. }) = &mut self.role {
+                if let Role::Master(Master::Serving {
+                    advert_at, answers, ..
+                }) = &mut self.role
+                {
                     *advert_at = next;
+                    if std::mem::take(&mut answers.garp_owed) {
+                        // This advert is the answer: the next may come an interval on.
+                        answers.last_at = Some(now);
+                        actions.push(Action::SendGratuitousArp);
+                    }
                 }
             }
             Timer::Garp(timer) => {
@@ -2038,6 +2099,124 @@ mod tests {
         );
         assert_eq!(instance.state(), State::Master);
         assert_eq!(instance.next_deadline(), Some(at + ms(1000)));
+    }
+
+    /// A flood of forged lower-priority adverts (5,000/s for 5 s, as issue 11 measured) is
+    /// not amplified: the master answers the first at once and then at most once per
+    /// Advertisement_Interval, and its regular adverts keep their cadence.
+    #[test]
+    fn split_brain_answers_are_limited_to_one_per_advert_interval() {
+        let start = Instant::now();
+        let (mut instance, became) = started_master(v2_params(150), start);
+        let forged = advert_like(&v2_params(100), 1);
+        let mut adverts = 0;
+        let mut announcements = 0;
+        let mut now = became;
+        let end = became + ms(5000);
+        while now < end {
+            now += Duration::from_micros(200);
+            let mut actions = instance.on_timeout(now);
+            actions.extend(receive(&mut instance, now, PEER_HIGHER_ADDRESS, &forged));
+            for action in actions {
+                match action {
+                    Action::SendAdvertisement(advert) => {
+                        assert_eq!(advert.priority, 150);
+                        adverts += 1;
+                    }
+                    Action::SendGratuitousArp => announcements += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert_eq!(instance.state(), State::Master);
+        // 5 s at 1 s: the first forged advert is answered at once; after it the regular
+        // adverts answer (with their announcement), and nothing is sent besides them.
+        assert!(
+            (5..=6).contains(&adverts),
+            "{adverts} adverts for 25,000 forged ones"
+        );
+        assert!(
+            (5..=6).contains(&announcements),
+            "{announcements} announcements for 25,000 forged adverts"
+        );
+    }
+
+    #[test]
+    fn a_split_brain_heard_right_after_an_answer_is_announced_by_the_next_advert() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let lower = advert_like(&v2_params(100), 100);
+        let answered = became + ms(400);
+        let first = receive(&mut instance, answered, PEER_HIGHER_ADDRESS, &lower);
+        assert_eq!(
+            first,
+            vec![
+                Action::SendAdvertisement(advert_like(&v2_params(150), 150)),
+                Action::SendGratuitousArp
+            ]
+        );
+        // Another one 300 ms later: inside the interval, so no answer now...
+        let again = receive(
+            &mut instance,
+            answered + ms(300),
+            PEER_HIGHER_ADDRESS,
+            &lower,
+        );
+        assert_eq!(again, vec![]);
+        assert_eq!(instance.next_deadline(), Some(answered + ms(1000)));
+        // ...but the regular advert one interval after the answer announces the addresses.
+        let regular = instance.on_timeout(answered + ms(1000));
+        assert_eq!(
+            regular,
+            vec![
+                Action::SendAdvertisement(advert_like(&v2_params(150), 150)),
+                Action::SendGratuitousArp
+            ]
+        );
+        // And only once: the advert after it is a plain one.
+        let next = instance.on_timeout(answered + ms(2000));
+        assert_eq!(
+            next,
+            vec![Action::SendAdvertisement(advert_like(&v2_params(150), 150))]
+        );
+        // A split brain an interval after the last answer is answered at once again.
+        let later = receive(
+            &mut instance,
+            answered + ms(2100),
+            PEER_HIGHER_ADDRESS,
+            &lower,
+        );
+        assert_eq!(
+            later,
+            vec![
+                Action::SendAdvertisement(advert_like(&v2_params(150), 150)),
+                Action::SendGratuitousArp
+            ]
+        );
+    }
+
+    #[test]
+    fn resignations_of_another_master_are_answered_at_most_once_per_interval() {
+        let (mut instance, became) = started_master(v2_params(150), Instant::now());
+        let resigning = advert_like(&v2_params(100), 0);
+        let at = became + ms(100);
+        assert_eq!(
+            receive(&mut instance, at, PEER_HIGHER_ADDRESS, &resigning),
+            vec![Action::SendAdvertisement(advert_like(&v2_params(150), 150))]
+        );
+        for step in 1..10 {
+            let actions = receive(
+                &mut instance,
+                at + ms(step * 50),
+                PEER_HIGHER_ADDRESS,
+                &resigning,
+            );
+            assert_eq!(actions, vec![], "answer {step} within the interval");
+        }
+        // No GARP is owed for a resignation: the next regular advert is a plain one.
+        assert_eq!(
+            instance.on_timeout(at + ms(1000)),
+            vec![Action::SendAdvertisement(advert_like(&v2_params(150), 150))]
+        );
     }
 
     // ---- Shutdown, link ----------------------------------------------------------------
