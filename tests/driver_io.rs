@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use vrrpd::driver::garp::{
     BROADCAST_MAC, ETHERTYPE_ARP, GarpSender, NeighbourAdvertiser, link_layer_address,
 };
-use vrrpd::driver::netlink::{Change, LinkWatcher, Netlink};
+use vrrpd::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink};
 use vrrpd::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
 
 const INTERFACE: &str = "vr0";
@@ -401,7 +401,7 @@ async fn wait_for_link(
     watcher: &mut LinkWatcher,
     index: u32,
     up: bool,
-) -> vrrpd::driver::netlink::LinkEvent {
+) -> vrrpd::driver::netlink::LinkInfo {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -429,7 +429,7 @@ fn link_watcher_reports_down_and_up() {
             let mut watcher = LinkWatcher::open().expect("watcher");
             ip(&["-n", &namespace, "link", "set", INTERFACE, "down"]);
             let down = wait_for_link(&mut watcher, index, false).await;
-            assert_eq!(down.name.as_deref(), Some(INTERFACE));
+            assert_eq!(down.name, INTERFACE);
             ip(&["-n", &namespace, "link", "set", INTERFACE, "up"]);
             wait_for_link(&mut watcher, index, true).await;
         })
@@ -473,6 +473,103 @@ fn link_watcher_reports_addresses_that_come_and_go() {
         })
     });
     worker.join().expect("watcher thread");
+}
+
+/// Deleting the interface reaches the watcher as LinkGone with its index (the daemon
+/// then waits for an interface of the same name, see core::node `on_link_gone`), and one
+/// created again under the same name comes back as a Link event with a new index.
+#[test]
+fn link_watcher_reports_an_interface_deleted_and_created_again() {
+    require_root();
+    let pair = NamespacePair::new("gone");
+    let namespace = pair.a.clone();
+    let worker = in_namespace(&pair.a, move || {
+        block_on(async move {
+            let mut watcher = LinkWatcher::open().expect("watcher");
+            let add = [
+                "-n", &namespace, "link", "add", "vrrp-mv0", "link", INTERFACE,
+            ];
+            ip(&[add.as_slice(), &["type", "macvlan", "mode", "bridge"]].concat());
+            let created = next_matching(&mut watcher, |event| match event {
+                KernelEvent::Link(link) if link.name == "vrrp-mv0" => Some(link.index),
+                _ => None,
+            })
+            .await;
+            ip(&["-n", &namespace, "link", "del", "vrrp-mv0"]);
+            next_matching(&mut watcher, |event| {
+                (*event == KernelEvent::LinkGone { index: created }).then_some(())
+            })
+            .await;
+            ip(&[add.as_slice(), &["type", "macvlan", "mode", "bridge"]].concat());
+            let again = next_matching(&mut watcher, |event| match event {
+                KernelEvent::Link(link) if link.name == "vrrp-mv0" => Some(link.index),
+                _ => None,
+            })
+            .await;
+            assert_ne!(again, created, "a recreated interface gets a new index");
+        })
+    });
+    worker.join().expect("watcher thread");
+}
+
+/// Notifications the loop does not read in time overflow the socket (ENOBUFS): the
+/// watcher says so (Overrun), so that the daemon re-reads every link and address.
+#[test]
+fn link_watcher_reports_an_overrun_when_notifications_are_lost() {
+    require_root();
+    let pair = NamespacePair::new("nobufs");
+    let namespace = pair.a.clone();
+    let worker = in_namespace(&pair.a, move || {
+        block_on(async move {
+            let mut watcher = LinkWatcher::open_with_receive_buffer(Some(4096)).expect("watcher");
+            // Nothing reads the socket while `ip` runs (this thread's runtime is not
+            // polled): 300 notifications cannot fit in a few kilobytes.
+            let batch: String = (1..=300)
+                .map(|n| format!("addr add 198.51.100.{}/32 dev {INTERFACE}\n", n % 250 + 1))
+                .collect::<String>()
+                + &(1..=50)
+                    .map(|n| format!("addr del 198.51.100.{n}/32 dev {INTERFACE}\n"))
+                    .collect::<String>();
+            let mut child = Command::new("ip")
+                .args(["-n", &namespace, "-force", "-batch", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("run ip -batch");
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(batch.as_bytes())
+                .expect("write the batch");
+            child.wait().expect("ip -batch");
+            next_matching(&mut watcher, |event| {
+                (*event == KernelEvent::Overrun).then_some(())
+            })
+            .await;
+        })
+    });
+    worker.join().expect("watcher thread");
+}
+
+/// The first event for which `wanted` says Some, within TIMEOUT.
+async fn next_matching<T>(
+    watcher: &mut LinkWatcher,
+    wanted: impl Fn(&KernelEvent) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, watcher.next())
+            .await
+            .expect("the event within the timeout")
+            .expect("watcher alive");
+        if let Some(found) = wanted(&event) {
+            return found;
+        }
+    }
 }
 
 #[test]

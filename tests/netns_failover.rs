@@ -379,6 +379,60 @@ fn vip_removed_from_the_master_comes_back(variant: Variant) {
     pair.assert_running();
 }
 
+/// The master's interface is deleted (a NIC unplugged, a VLAN or bond torn down) and
+/// created again under the same name, with a new index: the backup takes over while it
+/// is gone, and the master's daemon, still running, finds the new interface, reopens its
+/// sockets and multicast membership there, and preempts back. keepalived 2.2.7 recovers
+/// too (the suite's validity run checks it against the same bounds).
+fn interface_recreated_the_master_resumes_and_preempts_back(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    let before = Instant::now();
+    pair.net
+        .lb01
+        .delete_interface()
+        .expect("delete lb01's eth0");
+    let deleted = Instant::now();
+    // Nothing can be sent on a deleted link, so there is no priority-0 advert: the
+    // backup takes over once its Master_Down_Timer runs out.
+    assert_takeover_after_master_silence(&pair, before, deleted, "deleting lb01's eth0");
+    std::thread::sleep(variant.advert * 2);
+    pair.net
+        .lb01
+        .recreate_interface()
+        .expect("create lb01's eth0 again");
+    let recreated = Instant::now();
+    // The daemon locates the new interface (its address arrives right after it), becomes
+    // backup, discards lb02's lower-priority adverts and preempts after its own
+    // Master_Down_Interval (RFC 3768 §6.4.2).
+    let bound = STARTUP_ALLOWANCE + variant.master_down_interval(HIGH_PRIORITY) + MARGIN;
+    let back = pair.wait(bound + Duration::from_secs(3), |p| p.lb01_holds());
+    let since = recreated.elapsed();
+    assert!(
+        back.is_some(),
+        "lb01 never took the VIP back after its eth0 was created again:\n{}",
+        pair.lb01.log()
+    );
+    eprintln!(
+        "{}: lb01 preempted back {} after its eth0 was created again (bound {})",
+        variant.tag,
+        secs(since),
+        secs(bound)
+    );
+    assert!(
+        since <= bound,
+        "lb01 took the VIP back {} after its eth0 came back; bound {}",
+        secs(since),
+        secs(bound)
+    );
+    let released = pair.wait(variant.advert * 2 + MARGIN, |p| !p.lb02_holds());
+    assert!(
+        released.is_some(),
+        "lb02 kept the VIP after lb01 preempted back"
+    );
+    pair.assert_client_reaches_vip_on(&pair.net.lb01);
+    pair.assert_running();
+}
+
 fn master_sigkill_backup_takes_over_within_master_down_interval(variant: Variant) {
     let mut pair = Pair::elect(variant);
     let before = Instant::now();
@@ -588,6 +642,11 @@ macro_rules! failover_suite {
             #[test]
             fn vip_removed_from_the_master_comes_back() {
                 super::vip_removed_from_the_master_comes_back($variant);
+            }
+
+            #[test]
+            fn interface_recreated_the_master_resumes_and_preempts_back() {
+                super::interface_recreated_the_master_resumes_and_preempts_back($variant);
             }
         }
     };

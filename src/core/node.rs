@@ -53,6 +53,16 @@ pub struct Placement {
     pub local_address: IpAddr,
 }
 
+/// One interface as the kernel has it (see [`NodeInput::Resync`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkSnapshot {
+    pub ifindex: u32,
+    pub name: String,
+    pub up: bool,
+    pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+}
+
 /// A checked config for a reload, with a placement (or why there is none) for each of its
 /// instances, by name. Only the instances the reload starts use theirs.
 #[derive(Clone, Debug)]
@@ -73,11 +83,31 @@ pub enum NodeInput<'a> {
     },
     /// [`Node::next_deadline`] has come.
     Timeout,
-    /// The interface went up or down; `mac` as read when it came up.
+    /// The kernel's news of an interface (netlink RTM_NEWLINK): sent for every change
+    /// (up/down, a rename, a new MAC or MTU, a new interface), with what it is now. The
+    /// node compares with what it knew.
     Link {
         ifindex: u32,
+        name: String,
         up: bool,
+        /// None for links without an Ethernet address (then no GARP/NA is possible).
         mac: Option<[u8; 6]>,
+        mtu: Option<u32>,
+    },
+    /// The interface was deleted (netlink RTM_DELLINK).
+    LinkGone { ifindex: u32 },
+    /// The outcome of [`NodeAction::Locate`]: where the instance can run now, or why it
+    /// cannot yet (no such interface, no address to advertise from).
+    Located {
+        instance: String,
+        result: Result<Placement, String>,
+    },
+    /// Every link and address as the kernel has them now, read again after its
+    /// notifications overflowed (netlink ENOBUFS): some changes may have been lost.
+    Resync {
+        links: Vec<LinkSnapshot>,
+        /// (interface index, address) for every address of every interface.
+        addresses: Vec<(u32, IpAddr)>,
     },
     /// An address appeared on (`present`) or went from interface `ifindex` (netlink
     /// RTM_NEWADDR / RTM_DELADDR), whoever changed it: our own changes come back too.
@@ -209,6 +239,12 @@ pub enum NodeAction {
     Reloading,
     /// sd_notify STOPPING=1.
     Stopping,
+    /// Find where `instance` runs now (its interface by name, and the address to advertise
+    /// from) and open the sockets it needs there; answer with [`NodeInput::Located`].
+    Locate {
+        instance: String,
+        config: Box<InstanceConfig>,
+    },
     /// Close the sockets of every interface not in `in_use`.
     CloseUnusedInterfaces {
         in_use: Vec<u32>,
@@ -223,6 +259,8 @@ struct Link {
     name: String,
     up: bool,
     mac: Option<[u8; 6]>,
+    /// None until the kernel's first notification for the link says it.
+    mtu: Option<u32>,
     /// Drops that could not be pinned on an instance (unknown VRID, unparsable packets).
     drops: BTreeMap<DropReason, u64>,
 }
@@ -232,7 +270,12 @@ struct Link {
 struct Slot {
     config: InstanceConfig,
     instance: Instance,
-    ifindex: u32,
+    /// The interface it runs on; None while there is none of its configured name that it
+    /// can use (absent at start, deleted, renamed): it then waits in FAULT, and the node
+    /// asks the shell to locate it again whenever an interface of that name shows up.
+    ifindex: Option<u32>,
+    /// A [`NodeAction::Locate`] for it is out.
+    locating: bool,
     ipv6: bool,
     addresses: Vec<(IpAddr, u8)>,
     /// Source and priority of the last advert the instance accepted, for the
@@ -256,6 +299,11 @@ struct Leaving {
 impl Slot {
     fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Whether it waits for its interface, with no [`NodeAction::Locate`] out.
+    fn waiting(&self) -> bool {
+        self.ifindex.is_none() && !self.locating && self.active()
     }
 
     /// Whether this slot still takes part in the daemon's decisions (sync groups,
@@ -306,7 +354,8 @@ impl TrackerState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceView {
     pub name: String,
-    pub ifindex: u32,
+    /// None while the instance waits for its interface.
+    pub ifindex: Option<u32>,
     pub state: State,
     /// What it advertises and compares with (1 while demoted).
     pub advertised_priority: u8,
@@ -342,8 +391,9 @@ const SYNC_CASCADE_STEPS_PER_MEMBER: usize = 16;
 pub struct Node {
     /// The running config: the instances that run, the sync groups, the trackers.
     config: Config,
-    /// Placements for the instances of `config` not started yet (consumed by Start).
-    initial_placements: BTreeMap<String, Placement>,
+    /// Placements for the instances of `config` not started yet (consumed by Start), or
+    /// why the shell found none (the instance then starts in FAULT and waits).
+    initial_placements: BTreeMap<String, Result<Placement, String>>,
     links: BTreeMap<u32, Link>,
     slots: Vec<Slot>,
     trackers: Vec<TrackerState>,
@@ -375,7 +425,7 @@ impl Node {
     /// happens until [`NodeInput::Start`]. `unix_ms` is the wall clock at `now`.
     pub fn new(
         config: Config,
-        placements: BTreeMap<String, Placement>,
+        placements: BTreeMap<String, Result<Placement, String>>,
         demoted: DemotedAtStart,
         now: Instant,
         unix_ms: u64,
@@ -437,7 +487,16 @@ impl Node {
             NodeInput::Start => self.start(now),
             NodeInput::Datagram { ifindex, packet } => self.on_datagram(now, ifindex, packet),
             NodeInput::Timeout => self.fire_timers(now),
-            NodeInput::Link { ifindex, up, mac } => self.on_link(now, ifindex, up, mac),
+            NodeInput::Link {
+                ifindex,
+                name,
+                up,
+                mac,
+                mtu,
+            } => self.on_link(now, ifindex, &name, up, mac, mtu),
+            NodeInput::LinkGone { ifindex } => self.on_link_gone(now, ifindex),
+            NodeInput::Located { instance, result } => self.on_located(now, &instance, result),
+            NodeInput::Resync { links, addresses } => self.on_resync(now, links, addresses),
             NodeInput::Address {
                 ifindex,
                 address,
@@ -666,14 +725,12 @@ impl Node {
         let trackers = self.config.trackers.clone();
         self.restart_trackers(&trackers);
         let instances = self.config.instances.clone();
-        let placements = std::mem::take(&mut self.initial_placements);
+        let mut placements = std::mem::take(&mut self.initial_placements);
         for config in instances {
-            match placements.get(&config.name) {
-                Some(placement) => self.start_instance(now, config, placement.clone()),
-                None => self.log(
-                    LogLevel::Error,
-                    format!("({}) cannot start: no interface found for it", config.name),
-                ),
+            match placements.remove(&config.name) {
+                Some(Ok(placement)) => self.start_instance(now, config, placement),
+                Some(Err(why)) => self.start_detached(now, config, &why),
+                None => self.start_detached(now, config, "no interface found for it"),
             }
         }
         let status = self.status_text();
@@ -689,6 +746,7 @@ impl Node {
             name: placement.interface.clone(),
             up: placement.up,
             mac: placement.mac,
+            mtu: None,
             drops: BTreeMap::new(),
         });
         // We are not master yet: whatever a previous run (killed before it could clean
@@ -716,7 +774,8 @@ impl Node {
         self.slots.push(Slot {
             config,
             instance,
-            ifindex: placement.ifindex,
+            ifindex: Some(placement.ifindex),
+            locating: false,
             ipv6,
             addresses,
             last_advert: None,
@@ -728,6 +787,48 @@ impl Node {
         if !placement.up {
             self.feed(now, index, Input::LinkDown);
         }
+        self.apply_tracking(now, index);
+    }
+
+    /// Start an instance whose interface cannot be used (`why`): it waits in FAULT, and is
+    /// located again whenever an interface of its configured name appears or gains an
+    /// address (keepalived needs `dynamic_interfaces` for this; a daemon that exits here
+    /// would leave the addresses unguarded until someone notices).
+    fn start_detached(&mut self, now: Instant, config: InstanceConfig, why: &str) {
+        let addresses = config.addresses_with_prefix();
+        let ipv6 = instance_is_ipv6(&config, &addresses);
+        let unspecified = if ipv6 {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        };
+        let local_address = config.configured_source().unwrap_or(unspecified);
+        let mut instance = Instance::new(config.to_params(local_address));
+        if self.demoted.contains(&config.name) {
+            instance.demote(now);
+        }
+        self.log(
+            LogLevel::Error,
+            format!(
+                "({}) cannot use interface {}: {why}; FAULT until it can (vrrpd watches for it)",
+                config.name, config.interface
+            ),
+        );
+        self.slots.push(Slot {
+            config,
+            instance,
+            ifindex: None,
+            locating: false,
+            ipv6,
+            addresses,
+            last_advert: None,
+            last_transition: None,
+            leaving: None,
+        });
+        let index = self.slots.len() - 1;
+        // LinkDown before Startup: straight from Initialize to Fault.
+        self.feed(now, index, Input::LinkDown);
+        self.feed(now, index, Input::Startup);
         self.apply_tracking(now, index);
     }
 
@@ -786,7 +887,9 @@ impl Node {
 
     fn slot_for(&self, ifindex: u32, ipv6: bool, vrid: u8) -> Option<usize> {
         self.slots.iter().position(|slot| {
-            slot.ifindex == ifindex && slot.ipv6 == ipv6 && slot.config.virtual_router_id == vrid
+            slot.ifindex == Some(ifindex)
+                && slot.ipv6 == ipv6
+                && slot.config.virtual_router_id == vrid
         })
     }
 
@@ -925,26 +1028,71 @@ impl Node {
         self.feed(now, index, Input::SyncForceBackup);
     }
 
-    fn on_link(&mut self, now: Instant, ifindex: u32, up: bool, mac: Option<[u8; 6]>) {
+    /// RTM_NEWLINK, for every change. What each means for the instances on the link:
+    /// - up/down: LinkUp/LinkDown (Fault while down, RFC 5798 §6.4 leaves link handling
+    ///   to the implementation; keepalived's FAULT);
+    /// - a rename: the config names the interface, so the instances on it wait in FAULT
+    ///   for an interface of their configured name (which may be this one renamed back);
+    /// - a new MAC: hosts hold the old one for our addresses, so a master announces them
+    ///   again (gratuitous ARP/NA) at once;
+    /// - a new MTU: logged, nothing else (our adverts are far smaller than any MTU the
+    ///   kernel accepts for an Ethernet link, 68 bytes for IPv4, 1280 for IPv6);
+    /// - an interface we do not know, named as one an instance waits for: locate it.
+    fn on_link(
+        &mut self,
+        now: Instant,
+        ifindex: u32,
+        name: &str,
+        up: bool,
+        mac: Option<[u8; 6]>,
+        mtu: Option<u32>,
+    ) {
+        let Some(link) = self.links.get_mut(&ifindex) else {
+            self.locate_waiting(Some(name));
+            return;
+        };
+        if link.name != name {
+            let old = std::mem::replace(&mut link.name, name.to_owned());
+            let why = format!("interface {old} was renamed to {name}");
+            self.detach(now, ifindex, &why);
+            // An instance may be configured for the new name.
+            self.locate_waiting(Some(name));
+            return;
+        }
+        let old_mtu = link.mtu;
+        if mtu.is_some() {
+            link.mtu = mtu;
+        }
+        if let (Some(old), Some(new)) = (old_mtu, mtu)
+            && old != new
+        {
+            self.log(
+                LogLevel::Info,
+                format!("interface {name}: MTU {old} -> {new} (no effect on VRRP)"),
+            );
+        }
         let Some(link) = self.links.get_mut(&ifindex) else {
             return;
         };
-        if link.up == up {
+        let new_mac = mac.filter(|mac| Some(*mac) != link.mac);
+        if let Some(mac) = new_mac {
+            link.mac = Some(mac);
+        }
+        let up_changed = link.up != up;
+        link.up = up;
+        if let Some(mac) = new_mac.filter(|_| up && !up_changed) {
+            self.mac_changed(ifindex, name, mac);
+        }
+        if !up_changed {
             return; // The kernel notifies for many other changes.
         }
-        link.up = up;
-        if up {
-            // The MAC may have changed while the link was down (bonding, a new NIC).
-            link.mac = mac.or(link.mac);
-        }
-        let name = link.name.clone();
         let updown = if up { "up" } else { "down" };
         self.log(LogLevel::Info, format!("interface {name} is {updown}"));
         for index in 0..self.slots.len() {
             if self
                 .slots
                 .get(index)
-                .is_some_and(|slot| slot.ifindex == ifindex)
+                .is_some_and(|slot| slot.ifindex == Some(ifindex))
             {
                 self.feed(now, index, if up { Input::LinkUp } else { Input::LinkDown });
                 // A held instance changes no state on LinkUp/LinkDown, but whether its
@@ -958,6 +1106,189 @@ impl Node {
         }
     }
 
+    /// The link's MAC changed while it was up: every serving master on it announces its
+    /// addresses again, so that hosts stop sending to the old MAC.
+    fn mac_changed(&mut self, ifindex: u32, name: &str, mac: [u8; 6]) {
+        let mac_text = mac
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        self.log(
+            LogLevel::Info,
+            format!("interface {name}: MAC address is now {mac_text}"),
+        );
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            if slot.ifindex == Some(ifindex)
+                && slot.instance.state() == State::Master
+                && !slot.instance.handing_over()
+            {
+                let line = format!(
+                    "({}) announcing its addresses again from the new MAC",
+                    slot.name()
+                );
+                self.log(LogLevel::Info, line);
+                self.announce(index);
+            }
+        }
+    }
+
+    /// RTM_DELLINK: the instances on the link go to FAULT and wait for an interface of
+    /// their configured name (a VLAN or bond rebuilt, a NIC replugged, a veth recreated
+    /// comes back with a new index). Nothing can be sent on a deleted link, so a master
+    /// cannot resign with priority 0: the backup takes over after Master_Down_Interval.
+    fn on_link_gone(&mut self, now: Instant, ifindex: u32) {
+        let Some(link) = self.links.get(&ifindex) else {
+            return;
+        };
+        let why = format!("interface {} was deleted", link.name);
+        self.detach(now, ifindex, &why);
+    }
+
+    /// Take every instance off link `ifindex` (deleted or renamed: `why`): FAULT, and wait.
+    fn detach(&mut self, now: Instant, ifindex: u32, why: &str) {
+        let mut waiting = Vec::new();
+        for index in 0..self.slots.len() {
+            if self.slots[index].ifindex != Some(ifindex) {
+                continue;
+            }
+            // Detached first: the kernel took the link's addresses with it, and nothing
+            // more may be sent on it or asked of it (see `perform`).
+            self.slots[index].ifindex = None;
+            waiting.push(self.slots[index].name().to_owned());
+            self.feed(now, index, Input::LinkDown);
+            let instance = self.slots[index].name().to_owned();
+            self.recheck_group_of(now, &instance, why);
+        }
+        self.links.remove(&ifindex);
+        if !waiting.is_empty() {
+            self.log(
+                LogLevel::Warn,
+                format!(
+                    "{why}: {} in FAULT until an interface of that name is back",
+                    waiting.join(", ")
+                ),
+            );
+        }
+        self.forget_unused_links();
+        self.push(NodeAction::CloseUnusedInterfaces {
+            in_use: self.interfaces_in_use(),
+        });
+    }
+
+    /// Ask the shell to locate every instance that waits for an interface named `name`
+    /// (None: whatever its name). Sent when a link we do not run on shows up with that
+    /// name, and when an address appears on a link we do not run on: an interface that
+    /// exists but has no address to advertise from yet (just created, or so at start)
+    /// becomes usable then. At most one request per instance is out at a time.
+    fn locate_waiting(&mut self, name: Option<&str>) {
+        if self.stopping {
+            return;
+        }
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            if !slot.waiting() || name.is_some_and(|name| slot.config.interface != name) {
+                continue;
+            }
+            slot.locating = true;
+            let action = NodeAction::Locate {
+                instance: slot.name().to_owned(),
+                config: Box::new(slot.config.clone()),
+            };
+            self.push(action);
+        }
+    }
+
+    /// The shell's answer to [`NodeAction::Locate`].
+    fn on_located(&mut self, now: Instant, instance: &str, result: Result<Placement, String>) {
+        let Some(index) = self
+            .slots
+            .iter()
+            .position(|slot| slot.name() == instance && slot.ifindex.is_none() && slot.locating)
+        else {
+            return; // Removed by a reload, or placed meanwhile.
+        };
+        self.slots[index].locating = false;
+        let placement = match result {
+            Ok(placement) => placement,
+            Err(why) => {
+                // Usually an interface that was just created and has no address yet: its
+                // address notification locates it again.
+                let line = format!("({instance}) cannot use its interface yet: {why}");
+                self.log(LogLevel::Debug, line);
+                return;
+            }
+        };
+        let link = self.links.entry(placement.ifindex).or_insert_with(|| Link {
+            name: placement.interface.clone(),
+            up: placement.up,
+            mac: placement.mac,
+            mtu: None,
+            drops: BTreeMap::new(),
+        });
+        let up = link.up;
+        let slot = &mut self.slots[index];
+        if !slot.instance.relocate(placement.local_address) {
+            return; // Not in Fault (cannot happen while detached); leave it detached.
+        }
+        slot.ifindex = Some(placement.ifindex);
+        let line = format!(
+            "({instance}) interface {} is back (index {}), advertising from {}{}",
+            placement.interface,
+            placement.ifindex,
+            placement.local_address,
+            if up {
+                ""
+            } else {
+                "; waiting for it to come up"
+            }
+        );
+        self.log(LogLevel::Info, line);
+        if up {
+            self.feed(now, index, Input::LinkUp);
+            let why = format!("{instance}'s interface {} is back", placement.interface);
+            self.recheck_group_of(now, instance, &why);
+        }
+        self.push(NodeAction::Status(self.status_text()));
+    }
+
+    /// After the kernel's notifications overflowed: what changed meanwhile is found by
+    /// comparing everything with what the kernel says now, as if each change had been
+    /// notified (links deleted, renamed, up/down, new; then every virtual address).
+    fn on_resync(&mut self, now: Instant, links: Vec<LinkSnapshot>, addresses: Vec<(u32, IpAddr)>) {
+        self.log(
+            LogLevel::Warn,
+            "the kernel's link and address notifications overflowed (some were lost): \
+             re-reading every link and address"
+                .to_owned(),
+        );
+        let gone: Vec<u32> = self
+            .links
+            .keys()
+            .copied()
+            .filter(|known| !links.iter().any(|link| link.ifindex == *known))
+            .collect();
+        for ifindex in gone {
+            self.on_link_gone(now, ifindex);
+        }
+        for link in &links {
+            self.on_link(now, link.ifindex, &link.name, link.up, link.mac, link.mtu);
+        }
+        // An interface that could not be used before may have an address now.
+        self.locate_waiting(None);
+        let expected: Vec<(u32, IpAddr)> = self
+            .slots
+            .iter()
+            .filter_map(|slot| slot.ifindex.map(|ifindex| (ifindex, slot)))
+            .flat_map(|(ifindex, slot)| slot.addresses.iter().map(move |(vip, _)| (ifindex, *vip)))
+            .collect();
+        for (ifindex, vip) in expected {
+            let present = addresses.contains(&(ifindex, vip));
+            self.on_address(ifindex, vip, present);
+        }
+    }
+
     /// Keep the kernel's addresses what the roles say (the addresses are the master's, RFC
     /// 3768 §6.4.3, and nobody else's, §6.4.2): a virtual address that someone else (a
     /// network manager reconfiguring the link, a DHCP client, `ip addr flush`) removed
@@ -966,10 +1297,16 @@ impl Node {
     /// so our own changes coming back as events, even late, do no harm. An address owner
     /// (priority 255) is left alone: its virtual address is the interface's own.
     fn on_address(&mut self, ifindex: u32, address: IpAddr, present: bool) {
+        if !self.links.contains_key(&ifindex) {
+            if present {
+                self.locate_waiting(None);
+            }
+            return;
+        }
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
             if !slot.active()
-                || slot.ifindex != ifindex
+                || slot.ifindex != Some(ifindex)
                 || slot.config.priority == OWNER_PRIORITY
                 || self.stopping
             {
@@ -1036,22 +1373,28 @@ impl Node {
             };
             match action {
                 Action::SendAdvertisement(advert) => self.send_advertisement(index, &advert),
+                // Without an interface (deleted, renamed) there is nothing to change: the
+                // kernel took the addresses with the link.
                 Action::AddAddresses => {
-                    let action = NodeAction::AddAddresses {
-                        instance: slot.name().to_owned(),
-                        ifindex: slot.ifindex,
-                        addresses: slot.addresses.clone(),
-                    };
-                    self.push(action);
+                    if let Some(ifindex) = slot.ifindex {
+                        let action = NodeAction::AddAddresses {
+                            instance: slot.name().to_owned(),
+                            ifindex,
+                            addresses: slot.addresses.clone(),
+                        };
+                        self.push(action);
+                    }
                 }
                 Action::RemoveAddresses => {
-                    let action = NodeAction::RemoveAddresses {
-                        instance: slot.name().to_owned(),
-                        ifindex: slot.ifindex,
-                        addresses: slot.addresses.clone(),
-                        leftover: false,
-                    };
-                    self.push(action);
+                    if let Some(ifindex) = slot.ifindex {
+                        let action = NodeAction::RemoveAddresses {
+                            instance: slot.name().to_owned(),
+                            ifindex,
+                            addresses: slot.addresses.clone(),
+                            leftover: false,
+                        };
+                        self.push(action);
+                    }
                 }
                 Action::SendGratuitousArp => self.announce(index),
                 Action::Transition { from, to, reason } => {
@@ -1112,7 +1455,9 @@ impl Node {
         let slot = &self.slots[index];
         let params = slot.instance.params();
         let source = params.local_address;
-        let ifindex = slot.ifindex;
+        let Some(ifindex) = slot.ifindex else {
+            return;
+        };
         if slot.config.is_unicast() {
             let messages: Vec<(IpAddr, Vec<u8>)> = slot
                 .config
@@ -1165,7 +1510,10 @@ impl Node {
 
     fn announce_matching(&mut self, index: usize, wanted: impl Fn(IpAddr) -> bool) {
         let slot = &self.slots[index];
-        let Some(mac) = self.links.get(&slot.ifindex).and_then(|link| link.mac) else {
+        let Some(ifindex) = slot.ifindex else {
+            return;
+        };
+        let Some(mac) = self.links.get(&ifindex).and_then(|link| link.mac) else {
             let line = format!(
                 "({}) {} has no Ethernet address: no gratuitous ARP/NA",
                 slot.name(),
@@ -1178,7 +1526,6 @@ impl Node {
         let mut announcements = Vec::with_capacity(slot.addresses.len());
         for (address, _) in slot.addresses.iter().filter(|(vip, _)| wanted(*vip)) {
             let instance = slot.name().to_owned();
-            let ifindex = slot.ifindex;
             match (address, local_address) {
                 (IpAddr::V4(v4), _) => announcements.push(NodeAction::SendGratuitousArp {
                     instance,
@@ -1519,7 +1866,10 @@ impl Node {
                 self.start_instance(now, config, placement);
                 self.log(LogLevel::Info, format!("({name}) started by reload"));
             }
-            Err(error) => self.log(LogLevel::Error, format!("({name}) cannot start: {error}")),
+            Err(error) => {
+                self.start_detached(now, config, &error);
+                self.log(LogLevel::Info, format!("({name}) started by reload"));
+            }
         }
     }
 
@@ -1562,7 +1912,7 @@ impl Node {
 
     /// The interfaces an instance runs on, or will once a hand-over ends.
     fn interfaces_in_use(&self) -> Vec<u32> {
-        let mut in_use: Vec<u32> = self.slots.iter().map(|slot| slot.ifindex).collect();
+        let mut in_use: Vec<u32> = self.slots.iter().filter_map(|slot| slot.ifindex).collect();
         for slot in &self.slots {
             if let Some(leaving) = &slot.leaving {
                 in_use.extend(
@@ -1947,5 +2297,272 @@ mod tests {
         ));
         config.source_address = Some("fe80::1".parse().unwrap());
         assert!(instance_is_ipv6(&config, &[]));
+    }
+
+    // ---- Interfaces that change under us (issue 11) ------------------------------------
+
+    const CONFIG: &str = r#"{
+        "instances": [{
+            "name": "VI_1", "interface": "eth0", "virtual_router_id": 50, "version": 3,
+            "priority": 150, "advert_interval_ms": 100,
+            "virtual_addresses": ["192.0.2.40"]
+        }]
+    }"#;
+    const VIP: &str = "192.0.2.40";
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    fn placement(ifindex: u32, local: &str) -> Placement {
+        Placement {
+            ifindex,
+            interface: "eth0".to_owned(),
+            up: true,
+            mac: Some(MAC),
+            local_address: local.parse().unwrap(),
+        }
+    }
+
+    fn node_with(placement: Result<Placement, String>, now: Instant) -> Node {
+        let config = crate::config::load_str(CONFIG, "test").unwrap();
+        let placements = BTreeMap::from([("VI_1".to_owned(), placement)]);
+        let demoted = DemotedAtStart::Instances(BTreeSet::new());
+        let mut node = Node::new(config, placements, demoted, now, 0);
+        node.handle(now, NodeInput::Start);
+        drain(&mut node);
+        node
+    }
+
+    fn drain(node: &mut Node) -> Vec<NodeAction> {
+        std::iter::from_fn(|| node.poll_action()).collect()
+    }
+
+    /// A master on eth0 (index 5), after it took over (no peer).
+    fn master(now: Instant) -> (Node, Instant) {
+        let mut node = node_with(Ok(placement(5, "192.0.2.1")), now);
+        let later = now + Duration::from_secs(1);
+        node.handle(later, NodeInput::Timeout);
+        drain(&mut node);
+        assert_eq!(node.instance_states()[0].state, State::Master);
+        (node, later)
+    }
+
+    fn link(ifindex: u32, name: &str, mac: [u8; 6], mtu: u32) -> NodeInput<'static> {
+        NodeInput::Link {
+            ifindex,
+            name: name.to_owned(),
+            up: true,
+            mac: Some(mac),
+            mtu: Some(mtu),
+        }
+    }
+
+    fn locates(actions: &[NodeAction]) -> Vec<&str> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                NodeAction::Locate { instance, .. } => Some(instance.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn sends_on(actions: &[NodeAction], wanted: u32) -> bool {
+        actions.iter().any(|action| match action {
+            NodeAction::SendAdvertisement { ifindex, .. }
+            | NodeAction::AddAddresses { ifindex, .. }
+            | NodeAction::RemoveAddresses { ifindex, .. }
+            | NodeAction::SendGratuitousArp { ifindex, .. } => *ifindex == wanted,
+            _ => false,
+        })
+    }
+
+    #[test]
+    fn a_deleted_interface_puts_its_instances_in_fault_until_one_of_that_name_is_back() {
+        let (mut node, now) = master(Instant::now());
+        node.handle(now, NodeInput::LinkGone { ifindex: 5 });
+        let actions = drain(&mut node);
+        let view = &node.instance_states()[0];
+        assert_eq!((view.state, view.ifindex), (State::Fault, None));
+        // Nothing is asked of the deleted link; its sockets are closed.
+        assert!(!sends_on(&actions, 5), "{actions:?}");
+        assert!(actions.contains(&NodeAction::CloseUnusedInterfaces { in_use: vec![] }));
+        // Another interface appearing means nothing to it.
+        node.handle(now, link(6, "eth1", MAC, 1500));
+        assert!(locates(&drain(&mut node)).is_empty());
+        // eth0 created again (new index 7): the node asks where it runs now.
+        node.handle(now, link(7, "eth0", MAC, 1500));
+        assert_eq!(locates(&drain(&mut node)), vec!["VI_1"]);
+        // Only one request at a time.
+        node.handle(now, link(7, "eth0", MAC, 1500));
+        assert!(locates(&drain(&mut node)).is_empty());
+        // The new interface has no address yet: it keeps waiting...
+        let result = Err("no IPv4 address".to_owned());
+        node.handle(
+            now,
+            NodeInput::Located {
+                instance: "VI_1".to_owned(),
+                result,
+            },
+        );
+        drain(&mut node);
+        assert_eq!(node.instance_states()[0].state, State::Fault);
+        // ...until an address appears on it.
+        let address = NodeInput::Address {
+            ifindex: 7,
+            address: "192.0.2.9".parse().unwrap(),
+            present: true,
+        };
+        node.handle(now, address);
+        assert_eq!(locates(&drain(&mut node)), vec!["VI_1"]);
+        let result = Ok(placement(7, "192.0.2.9"));
+        node.handle(
+            now,
+            NodeInput::Located {
+                instance: "VI_1".to_owned(),
+                result,
+            },
+        );
+        drain(&mut node);
+        let view = &node.instance_states()[0];
+        assert_eq!((view.state, view.ifindex), (State::Backup, Some(7)));
+        assert_eq!(view.local_address, "192.0.2.9".parse::<IpAddr>().unwrap());
+        // And it takes over on the new interface, from the new address.
+        node.handle(now + Duration::from_secs(1), NodeInput::Timeout);
+        let actions = drain(&mut node);
+        assert_eq!(node.instance_states()[0].state, State::Master);
+        assert!(sends_on(&actions, 7), "{actions:?}");
+        assert!(!sends_on(&actions, 5), "{actions:?}");
+    }
+
+    #[test]
+    fn an_interface_missing_at_start_is_waited_for_in_fault() {
+        let now = Instant::now();
+        let mut node = node_with(Err("interface \"eth0\" does not exist".to_owned()), now);
+        let view = &node.instance_states()[0];
+        assert_eq!((view.state, view.ifindex), (State::Fault, None));
+        assert!(!node.exited());
+        // An address appearing on some interface we do not know may be the one we need.
+        let address = NodeInput::Address {
+            ifindex: 3,
+            address: "192.0.2.1".parse().unwrap(),
+            present: true,
+        };
+        node.handle(now, address);
+        assert_eq!(locates(&drain(&mut node)), vec!["VI_1"]);
+        let result = Ok(placement(3, "192.0.2.1"));
+        node.handle(
+            now,
+            NodeInput::Located {
+                instance: "VI_1".to_owned(),
+                result,
+            },
+        );
+        drain(&mut node);
+        assert_eq!(node.instance_states()[0].state, State::Backup);
+    }
+
+    #[test]
+    fn a_renamed_interface_is_left_and_its_instances_wait_for_the_configured_name() {
+        let (mut node, now) = master(Instant::now());
+        node.handle(now, link(5, "lan0", MAC, 1500));
+        let actions = drain(&mut node);
+        assert!(locates(&actions).is_empty());
+        let view = &node.instance_states()[0];
+        assert_eq!((view.state, view.ifindex), (State::Fault, None));
+        // Renamed back: the same interface is located again.
+        node.handle(now, link(5, "eth0", MAC, 1500));
+        assert_eq!(locates(&drain(&mut node)), vec!["VI_1"]);
+    }
+
+    #[test]
+    fn a_new_mac_while_master_is_announced_at_once_and_an_mtu_change_only_logged() {
+        let (mut node, now) = master(Instant::now());
+        node.handle(now, link(5, "eth0", MAC, 1500));
+        drain(&mut node);
+        let new_mac = [2, 0, 0, 0, 0, 9];
+        node.handle(now, link(5, "eth0", new_mac, 1500));
+        let actions = drain(&mut node);
+        let frames: Vec<&Vec<u8>> = actions
+            .iter()
+            .filter_map(|action| match action {
+                NodeAction::SendGratuitousArp { frame, .. } => Some(frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(frames.len(), 1, "{actions:?}");
+        // Ethernet source = the new MAC.
+        assert_eq!(&frames[0][6..12], &new_mac);
+        node.handle(now, link(5, "eth0", new_mac, 9000));
+        let actions = drain(&mut node);
+        assert!(
+            actions.iter().all(|action| matches!(
+                action,
+                NodeAction::Log {
+                    level: LogLevel::Info,
+                    ..
+                }
+            )),
+            "{actions:?}"
+        );
+        assert_eq!(actions.len(), 1);
+        assert_eq!(node.instance_states()[0].state, State::Master);
+    }
+
+    #[test]
+    fn a_resync_finds_what_the_lost_notifications_said() {
+        let (mut node, now) = master(Instant::now());
+        // Lost: the VIP was flushed. Nothing else changed.
+        let links = vec![LinkSnapshot {
+            ifindex: 5,
+            name: "eth0".to_owned(),
+            up: true,
+            mac: Some(MAC),
+            mtu: Some(1500),
+        }];
+        node.handle(
+            now,
+            NodeInput::Resync {
+                links: links.clone(),
+                addresses: vec![(5, "192.0.2.1".parse().unwrap())],
+            },
+        );
+        let actions = drain(&mut node);
+        let vip: IpAddr = VIP.parse().unwrap();
+        assert!(
+            actions.iter().any(|action| matches!(action,
+                NodeAction::AddAddresses { ifindex: 5, addresses, .. } if addresses == &vec![(vip, 32)])),
+            "{actions:?}"
+        );
+        // A resync that finds everything as it should be changes nothing.
+        node.handle(
+            now,
+            NodeInput::Resync {
+                links,
+                addresses: vec![(5, "192.0.2.1".parse().unwrap()), (5, vip)],
+            },
+        );
+        let actions = drain(&mut node);
+        assert!(
+            actions
+                .iter()
+                .all(|action| matches!(action, NodeAction::Log { .. })),
+            "{actions:?}"
+        );
+        // Lost: eth0 deleted and created again as index 8.
+        node.handle(
+            now,
+            NodeInput::Resync {
+                links: vec![LinkSnapshot {
+                    ifindex: 8,
+                    name: "eth0".to_owned(),
+                    up: true,
+                    mac: Some(MAC),
+                    mtu: Some(1500),
+                }],
+                addresses: vec![(8, "192.0.2.1".parse().unwrap())],
+            },
+        );
+        let actions = drain(&mut node);
+        assert_eq!(node.instance_states()[0].state, State::Fault);
+        assert_eq!(locates(&actions), vec!["VI_1"]);
     }
 }

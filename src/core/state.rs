@@ -581,6 +581,17 @@ impl Instance {
     pub fn params(&self) -> &InstanceParams {
         &self.params
     }
+    /// The interface came back (recreated with a new index, or it appeared after start)
+    /// with this primary address: our adverts come from it from now on. Only while the
+    /// instance sends nothing (Initialize or Fault); elsewhere it does nothing and returns
+    /// false, because a master's or backup's comparisons (§6.4.3) rest on the address.
+    pub fn relocate(&mut self, local_address: IpAddr) -> bool {
+        if !matches!(self.role, Role::Initialize(_) | Role::Fault(_)) {
+            return false;
+        }
+        self.params.local_address = local_address;
+        true
+    }
     pub fn state(&self) -> State {
         self.role.state()
     }

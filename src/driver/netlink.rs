@@ -41,6 +41,7 @@ pub struct LinkInfo {
     /// None for links without an Ethernet address (then no GARP is possible).
     pub mac: Option<[u8; 6]>,
     pub up: bool,
+    pub mtu: Option<u32>,
 }
 
 /// One address configured on an interface.
@@ -106,6 +107,36 @@ impl Netlink {
             }),
             None => Err(NetlinkError::NoSuchInterfaceIndex(index)),
         }
+    }
+
+    /// Every link (a full dump, for a resync after lost notifications).
+    pub async fn links(&self) -> Result<Vec<LinkInfo>, NetlinkError> {
+        let mut replies = self.handle.link().get().execute();
+        let mut found = Vec::new();
+        while let Some(reply) = replies.next().await {
+            let message = reply.map_err(|source| NetlinkError::Request {
+                what: "listing interfaces".to_owned(),
+                source,
+            })?;
+            found.push(link_info(&message));
+        }
+        Ok(found)
+    }
+
+    /// Every address of every interface, as (interface index, address).
+    pub async fn all_addresses(&self) -> Result<Vec<(u32, IpAddr)>, NetlinkError> {
+        let mut replies = self.handle.address().get().execute();
+        let mut found = Vec::new();
+        while let Some(reply) = replies.next().await {
+            let message = reply.map_err(|source| NetlinkError::Request {
+                what: "listing addresses".to_owned(),
+                source,
+            })?;
+            if let Some(address) = interface_address(&message) {
+                found.push((message.header.index, address.address));
+            }
+        }
+        Ok(found)
     }
 
     /// Every address on the interface, in the kernel's order (for IPv4 the
@@ -214,18 +245,16 @@ impl Netlink {
     }
 }
 
-/// A link came up or went down (or disappeared: then `up` is false).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkEvent {
-    pub index: u32,
-    pub name: Option<String>,
-    pub up: bool,
-}
-
 /// What the kernel notified: a link changed, or an address came or went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KernelEvent {
-    Link(LinkEvent),
+    /// RTM_NEWLINK: a link is new or changed (up/down, name, MAC, MTU...); what it is now.
+    Link(LinkInfo),
+    /// RTM_DELLINK.
+    LinkGone { index: u32 },
+    /// The socket's buffer overflowed (ENOBUFS): notifications were lost, so whoever
+    /// keeps state from them must read everything again.
+    Overrun,
     /// RTM_NEWADDR (`present`) or RTM_DELADDR on interface `index`.
     Address {
         index: u32,
@@ -254,12 +283,27 @@ impl std::fmt::Debug for LinkWatcher {
 impl LinkWatcher {
     /// Subscribe. Must be called inside a tokio runtime.
     pub fn open() -> Result<Self, NetlinkError> {
-        let (connection, handle, messages) = rtnetlink::new_multicast_connection(&[
+        Self::open_with_receive_buffer(None)
+    }
+
+    /// The same with the socket's receive buffer set to `bytes` (SO_RCVBUF; the kernel
+    /// doubles it and caps it at net.core.rmem_max); None keeps the kernel's default.
+    /// A small one makes an overrun easy to provoke in tests.
+    pub fn open_with_receive_buffer(bytes: Option<usize>) -> Result<Self, NetlinkError> {
+        use rtnetlink::sys::AsyncSocket;
+        let (mut connection, handle, messages) = rtnetlink::new_multicast_connection(&[
             MulticastGroup::Link,
             MulticastGroup::Ipv4Ifaddr,
             MulticastGroup::Ipv6Ifaddr,
         ])
         .map_err(NetlinkError::Open)?;
+        if let Some(bytes) = bytes {
+            connection
+                .socket_mut()
+                .socket_mut()
+                .set_rx_buf_sz(bytes)
+                .map_err(NetlinkError::Open)?;
+        }
         tokio::spawn(connection);
         Ok(LinkWatcher {
             messages,
@@ -272,24 +316,16 @@ impl LinkWatcher {
     /// what it knew (the kernel notifies for many changes besides up/down).
     pub async fn next(&mut self) -> Option<KernelEvent> {
         while let Some((message, _)) = self.messages.next().await {
+            // netlink-proto turns a receive that failed with ENOBUFS into this message.
+            if let NetlinkPayload::Overrun(_) = message.payload {
+                return Some(KernelEvent::Overrun);
+            }
             if let NetlinkPayload::InnerMessage(inner) = message.payload {
                 let event = match inner {
-                    RouteNetlinkMessage::NewLink(link) => {
-                        let info = link_info(&link);
-                        KernelEvent::Link(LinkEvent {
-                            index: info.index,
-                            name: Some(info.name),
-                            up: info.up,
-                        })
-                    }
-                    RouteNetlinkMessage::DelLink(link) => {
-                        let info = link_info(&link);
-                        KernelEvent::Link(LinkEvent {
-                            index: info.index,
-                            name: Some(info.name),
-                            up: false,
-                        })
-                    }
+                    RouteNetlinkMessage::NewLink(link) => KernelEvent::Link(link_info(&link)),
+                    RouteNetlinkMessage::DelLink(link) => KernelEvent::LinkGone {
+                        index: link.header.index,
+                    },
                     RouteNetlinkMessage::NewAddress(message) => {
                         let Some(event) = address_event(&message, true) else {
                             continue;
@@ -332,9 +368,11 @@ pub fn link_info(message: &LinkMessage) -> LinkInfo {
     let mut name = String::new();
     let mut mac = None;
     let mut oper_state = None;
+    let mut mtu = None;
     for attribute in &message.attributes {
         match attribute {
             LinkAttribute::IfName(n) => name = n.clone(),
+            LinkAttribute::Mtu(value) => mtu = Some(*value),
             LinkAttribute::Address(bytes) => mac = <[u8; 6]>::try_from(bytes.as_slice()).ok(),
             LinkAttribute::OperState(state) => oper_state = Some(*state),
             _ => {}
@@ -345,6 +383,7 @@ pub fn link_info(message: &LinkMessage) -> LinkInfo {
         name,
         mac,
         up: link_is_up(message.header.flags, oper_state),
+        mtu,
     }
 }
 
@@ -512,7 +551,8 @@ mod tests {
                 index: 4,
                 name: "eth0".into(),
                 mac: Some([2, 0, 0, 0, 0, 1]),
-                up: true
+                up: true,
+                mtu: None,
             }
         );
         message

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{self, Config, ConfigError};
+use crate::core::node::LinkSnapshot;
 use crate::core::node::{
     DemotedAtStart, IDLE_WAKE_UP, LoadedConfig, LogLevel, Node, NodeAction, NodeInput,
 };
@@ -32,7 +33,7 @@ use crate::driver::control::{ControlRequest, ControlServer, Response};
 use crate::driver::demoted::{DemotedStore, Loaded};
 use crate::driver::interfaces::{self, Interface, ReceiveFailure, Received, place};
 use crate::driver::metrics::MetricsServer;
-use crate::driver::netlink::{Change, KernelEvent, LinkEvent, LinkWatcher, Netlink, NetlinkError};
+use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::notify::{NotifyQueue, hooks_for};
 use crate::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
 use crate::driver::systemd::Notifier;
@@ -213,7 +214,17 @@ async fn run_loop(
     let mut interfaces = HashMap::new();
     let mut placements = BTreeMap::new();
     for instance in &config.instances {
-        let placement = place(&netlink, &mut interfaces, instance).await?;
+        let placement = match place(&netlink, &mut interfaces, instance).await {
+            Ok(placement) => Ok(placement),
+            // An interface that does not exist yet, or has no address yet, is waited for
+            // (the instance starts in FAULT); anything else (a socket we may not open) is
+            // a start-up error.
+            Err(
+                error @ (RunError::Netlink(NetlinkError::NoSuchInterface(_))
+                | RunError::NoLocalAddress { .. }),
+            ) => Err(error.to_string()),
+            Err(error) => return Err(error),
+        };
         placements.insert(instance.name.clone(), placement);
     }
     let started = Instant::now();
@@ -354,7 +365,22 @@ async fn run_loop(
                 }
                 shell.feed(now, NodeInput::Timeout).await;
             }
-            Event::Link(Some(KernelEvent::Link(event))) => shell.link_changed(now, event).await,
+            Event::Link(Some(KernelEvent::Link(link))) => {
+                let input = NodeInput::Link {
+                    ifindex: link.index,
+                    name: link.name,
+                    up: link.up,
+                    mac: link.mac,
+                    mtu: link.mtu,
+                };
+                shell.feed(now, input).await;
+            }
+            Event::Link(Some(KernelEvent::LinkGone { index })) => {
+                shell
+                    .feed(now, NodeInput::LinkGone { ifindex: index })
+                    .await;
+            }
+            Event::Link(Some(KernelEvent::Overrun)) => shell.resync(now).await,
             Event::Link(Some(KernelEvent::Address {
                 index,
                 address,
@@ -635,6 +661,13 @@ impl Shell {
             NodeAction::Ready(status) => self.notifier.ready(&status),
             NodeAction::Reloading => self.notifier.reloading(),
             NodeAction::Stopping => self.notifier.stopping(),
+            NodeAction::Locate { instance, config } => {
+                let result = place(&self.netlink, &mut self.interfaces, &config)
+                    .await
+                    .map_err(|error| error.to_string());
+                self.node
+                    .handle(now, NodeInput::Located { instance, result });
+            }
             NodeAction::CloseUnusedInterfaces { in_use } => self
                 .interfaces
                 .retain(|ifindex, _| in_use.contains(ifindex)),
@@ -709,32 +742,36 @@ impl Shell {
         }
     }
 
-    /// The kernel notifies for many changes; only a change of up/down matters, and on the
-    /// way up the MAC is read again (it may have changed while down: bonding, a new NIC).
-    async fn link_changed(&mut self, now: Instant, event: LinkEvent) {
-        if self.node.link_is_up(event.index) != Some(!event.up) {
-            return;
-        }
-        let mac = if event.up {
-            match self.netlink.link_by_index(event.index).await {
-                Ok(fresh) => fresh.mac,
-                Err(error) => {
-                    warn!(
-                        "cannot refresh interface {}: {error}",
-                        self.interface_name(event.index)
-                    );
-                    None
-                }
+    /// The kernel's notifications overflowed: read every link and address again and let
+    /// the node compare. A failed dump is retried at the next overrun only, so say so.
+    async fn resync(&mut self, now: Instant) {
+        let links = match self.netlink.links().await {
+            Ok(links) => links,
+            Err(error) => {
+                error!("netlink notifications were lost and the links cannot be re-read: {error}");
+                return;
             }
-        } else {
-            None
         };
-        let input = NodeInput::Link {
-            ifindex: event.index,
-            up: event.up,
-            mac,
+        let addresses = match self.netlink.all_addresses().await {
+            Ok(addresses) => addresses,
+            Err(error) => {
+                error!(
+                    "netlink notifications were lost and the addresses cannot be re-read: {error}"
+                );
+                return;
+            }
         };
-        self.feed(now, input).await;
+        let links = links
+            .into_iter()
+            .map(|link| LinkSnapshot {
+                ifindex: link.index,
+                name: link.name,
+                up: link.up,
+                mac: link.mac,
+                mtu: link.mtu,
+            })
+            .collect();
+        self.feed(now, NodeInput::Resync { links, addresses }).await;
     }
 
     /// A reload's checked config: find where each of its instances runs (opening the

@@ -463,58 +463,7 @@ impl Lab {
         ip(&["netns", "add", &netns])?;
         self.shared.state().host_netns.push(netns.clone());
 
-        let sw = self.shared.switch_netns.as_str();
-        // The switch-side end is named after the host (unique within this
-        // lab's own switch namespace); the host end is created directly inside
-        // the host namespace, so nothing ever appears in the root namespace.
-        ip(&[
-            "-n",
-            sw,
-            "link",
-            "add",
-            "name",
-            name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            HOST_INTERFACE,
-            "netns",
-            &netns,
-        ])?;
-        ip(&["-n", sw, "link", "set", "dev", name, "master", "br0"])?;
-        ip(&["-n", sw, "link", "set", "dev", name, "up"])?;
         ip(&["-n", &netns, "link", "set", "dev", "lo", "up"])?;
-        // No duplicate address detection on the lab segment: the kernel's
-        // link-local address (the source of VRRPv3 IPv6 adverts, RFC 5798
-        // §5.1.2.1) is then usable at once instead of "tentative" for ~1 s.
-        let host_for_sysctl = Host {
-            shared: Arc::clone(&self.shared),
-            name: name.to_string(),
-            netns: netns.clone(),
-            addresses: Vec::new(),
-        };
-        host_for_sysctl.in_netns(|| {
-            let path = format!("/proc/sys/net/ipv6/conf/{HOST_INTERFACE}/accept_dad");
-            std::fs::write(&path, "0").map_err(|e| LabError::io(format!("writing {path}"), e))
-        })?;
-        for (ip_addr, _, text) in &parsed {
-            let mut args = vec![
-                "-n",
-                netns.as_str(),
-                "addr",
-                "add",
-                text.as_str(),
-                "dev",
-                HOST_INTERFACE,
-            ];
-            if ip_addr.is_ipv6() {
-                args.push("nodad");
-            }
-            ip(&args)?;
-        }
-        ip(&["-n", &netns, "link", "set", "dev", HOST_INTERFACE, "up"])?;
-
         let host = Host {
             shared: Arc::clone(&self.shared),
             name: name.to_string(),
@@ -524,6 +473,7 @@ impl Lab {
                 .map(|(ip, _, text)| HostAddress { ip, text })
                 .collect(),
         };
+        host.plug_in_interface()?;
         self.hosts.push(host.clone());
         Ok(host)
     }
@@ -1028,6 +978,96 @@ impl Host {
             .into_iter()
             .flatten()
             .find_map(|entry| entry["lladdr"].as_str().map(str::to_ascii_lowercase)))
+    }
+
+    /// Creates the host's `eth0` (a veth whose other end, named after the host, is a port
+    /// of the lab's bridge) with the host's addresses, and brings it up.
+    fn plug_in_interface(&self) -> LabResult<()> {
+        let sw = self.shared.switch_netns.as_str();
+        // The switch-side end is named after the host (unique within this lab's own
+        // switch namespace); the host end is created directly inside the host
+        // namespace, so nothing ever appears in the root namespace.
+        ip(&[
+            "-n",
+            sw,
+            "link",
+            "add",
+            "name",
+            &self.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            HOST_INTERFACE,
+            "netns",
+            &self.netns,
+        ])?;
+        ip(&["-n", sw, "link", "set", "dev", &self.name, "master", "br0"])?;
+        ip(&["-n", sw, "link", "set", "dev", &self.name, "up"])?;
+        // No duplicate address detection on the lab segment: the kernel's link-local
+        // address (the source of VRRPv3 IPv6 adverts, RFC 5798 §5.1.2.1) is then
+        // usable at once instead of "tentative" for ~1 s.
+        self.in_netns(|| {
+            let path = format!("/proc/sys/net/ipv6/conf/{HOST_INTERFACE}/accept_dad");
+            std::fs::write(&path, "0").map_err(|e| LabError::io(format!("writing {path}"), e))
+        })?;
+        for address in &self.addresses {
+            let mut args = vec![
+                "-n",
+                self.netns.as_str(),
+                "addr",
+                "add",
+                address.text.as_str(),
+                "dev",
+                HOST_INTERFACE,
+            ];
+            if address.ip.is_ipv6() {
+                args.push("nodad");
+            }
+            ip(&args)?;
+        }
+        ip(&[
+            "-n",
+            &self.netns,
+            "link",
+            "set",
+            "dev",
+            HOST_INTERFACE,
+            "up",
+        ])
+    }
+
+    /// Deletes the host's `eth0` (both ends of the veth): a NIC unplugged, a VLAN or
+    /// bond torn down. The kernel takes its addresses with it.
+    pub fn delete_interface(&self) -> LabResult<()> {
+        ip(&["-n", &self.netns, "link", "del", "dev", HOST_INTERFACE])
+    }
+
+    /// Creates `eth0` again after [`Host::delete_interface`]: same name, same addresses,
+    /// a new interface index and MAC (a veth recreated, a bond rebuilt).
+    pub fn recreate_interface(&self) -> LabResult<()> {
+        self.plug_in_interface()
+    }
+
+    /// Renames `eth0` to `name` (down, rename, up: the kernel renames only a down link).
+    pub fn rename_interface(&self, from: &str, to: &str) -> LabResult<()> {
+        ip(&["-n", &self.netns, "link", "set", "dev", from, "down"])?;
+        ip(&["-n", &self.netns, "link", "set", "dev", from, "name", to])?;
+        ip(&["-n", &self.netns, "link", "set", "dev", to, "up"])
+    }
+
+    /// Sets `eth0`'s MAC address while it stays up (veth allows it).
+    pub fn set_mac(&self, mac: &str) -> LabResult<()> {
+        ip(&[
+            "-n",
+            &self.netns,
+            "link",
+            "set",
+            "dev",
+            HOST_INTERFACE,
+            "address",
+            mac,
+        ])
     }
 
     /// Cable cut: sets the switch-side end of the host's veth down, so the

@@ -270,27 +270,38 @@ impl World {
         );
     }
 
-    fn placements(&self, host: usize, config: &Config) -> BTreeMap<String, Placement> {
-        let octet = self.hosts[host].octet;
+    fn placements(
+        &self,
+        host: usize,
+        config: &Config,
+    ) -> BTreeMap<String, Result<Placement, String>> {
         config
             .instances
             .iter()
             .map(|instance| {
-                let ifindex = ifindex_of(&instance.interface);
-                let placement = Placement {
-                    ifindex,
-                    interface: instance.interface.clone(),
-                    up: self.hosts[host]
-                        .link_up
-                        .get(&ifindex)
-                        .copied()
-                        .unwrap_or(true),
-                    mac: Some([0x02, 0, 0, 0, ifindex as u8, octet]),
-                    local_address: IpAddr::V4(host_address(ifindex, octet)),
-                };
-                (instance.name.clone(), placement)
+                (
+                    instance.name.clone(),
+                    Ok(self.placement(host, &instance.interface)),
+                )
             })
             .collect()
+    }
+
+    /// Where an instance on `interface` runs on `host`, as the shell would find it.
+    fn placement(&self, host: usize, interface: &str) -> Placement {
+        let octet = self.hosts[host].octet;
+        let ifindex = ifindex_of(interface);
+        Placement {
+            ifindex,
+            interface: interface.to_owned(),
+            up: self.hosts[host]
+                .link_up
+                .get(&ifindex)
+                .copied()
+                .unwrap_or(true),
+            mac: Some([0x02, 0, 0, 0, ifindex as u8, octet]),
+            local_address: IpAddr::V4(host_address(ifindex, octet)),
+        }
     }
 
     /// Start vrrpd on `host` (a fresh process: what it knows is what the host kept).
@@ -334,7 +345,15 @@ impl World {
         self.hosts[host].link_up.insert(ifindex, up);
         let mac = Some([0x02, 0, 0, 0, ifindex as u8, self.hosts[host].octet]);
         if self.running(host) {
-            self.input(host, NodeInput::Link { ifindex, up, mac });
+            let name = interface_name(ifindex).to_owned();
+            let input = NodeInput::Link {
+                ifindex,
+                name,
+                up,
+                mac,
+                mtu: Some(1500),
+            };
+            self.input(host, input);
         }
     }
 
@@ -429,11 +448,7 @@ impl World {
             .map_or(0, |node| node.reload_generation());
         let result = match config {
             Some(config) => {
-                let placements = self
-                    .placements(host, &config)
-                    .into_iter()
-                    .map(|(name, placement)| (name, Ok(placement)))
-                    .collect();
+                let placements = self.placements(host, &config);
                 self.hosts[host].config = config.clone();
                 Ok(LoadedConfig { config, placements })
             }
@@ -568,6 +583,11 @@ impl World {
                         );
                     }
                 }
+            }
+            NodeAction::Locate { instance, config } => {
+                let placement = self.placement(host, &config.interface);
+                let result = Ok(placement);
+                self.input(host, NodeInput::Located { instance, result });
             }
             NodeAction::Exit => {
                 // A stopped process: the node removed its addresses before exiting.

@@ -66,6 +66,14 @@ pub fn input_summary(input: &NodeInput<'_>) -> Value {
         },
         NodeInput::Timeout => json!("timeout"),
         NodeInput::Link { ifindex, up, .. } => json!({ "link": { "ifindex": ifindex, "up": up } }),
+        NodeInput::LinkGone { ifindex } => json!({ "link_gone": { "ifindex": ifindex } }),
+        NodeInput::Located { instance, result } => match result {
+            Ok(placement) => {
+                json!({ "located": { "instance": instance, "ifindex": placement.ifindex } })
+            }
+            Err(error) => json!({ "not_located": { "instance": instance, "error": error } }),
+        },
+        NodeInput::Resync { links, .. } => json!({ "resync": links.len() }),
         NodeInput::Address {
             ifindex,
             address,
@@ -136,6 +144,7 @@ pub fn action_summary(action: &NodeAction) -> Option<Value> {
         NodeAction::Reloading => json!("reloading"),
         NodeAction::Stopping => json!("stopping"),
         NodeAction::Exit => json!("exit"),
+        NodeAction::Locate { instance, .. } => json!({ "locate": instance }),
         NodeAction::LoadConfig { .. } | NodeAction::CloseUnusedInterfaces { .. } => return None,
     })
 }
