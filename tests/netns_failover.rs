@@ -433,6 +433,93 @@ fn interface_recreated_the_master_resumes_and_preempts_back(variant: Variant) {
     pair.assert_running();
 }
 
+/// A split brain that heals: the segment is partitioned for 10 s with lb01 (the master)
+/// alone on one side and lb02 and the client on the other, so lb02 becomes master too and
+/// the client learns lb02's MAC for the VIP. When the segment joins again there is one
+/// master within one advert interval plus Skew_Time, and the client's neighbour entry
+/// points at it: whichever advert crosses first, lb01 re-announces the VIP (it answers
+/// lb02's lower-priority advert, or the one last advert lb02 sends as it steps down).
+fn split_brain_heals_with_one_master_and_the_client_on_it(variant: Variant) {
+    let mut pair = Pair::elect(variant);
+    let lb01_mac = pair.net.lb01.mac().expect("lb01's MAC");
+    let lb02_mac = pair.net.lb02.mac().expect("lb02's MAC");
+    pair.net
+        .lb01
+        .partition()
+        .expect("partition lb01 off the segment");
+    let taken = pair.wait(
+        silence_takeover_bound(variant.advert, LOW_PRIORITY) + MARGIN,
+        |p| p.lb02_holds(),
+    );
+    assert!(
+        taken.is_some(),
+        "lb02 did not become master in the partition"
+    );
+    assert!(pair.lb01_holds(), "lb01 must stay master on its side");
+    // The client, on lb02's side, reaches the VIP on lb02.
+    pair.assert_client_reaches_vip_on(&pair.net.lb02);
+    std::thread::sleep(Duration::from_secs(10));
+    let probe = Prober::start(
+        &pair.net.client,
+        pair.vip,
+        Duration::from_millis(10),
+        Duration::from_secs(10),
+    )
+    .expect("probe");
+    pair.net.lb01.rejoin().expect("join the segment again");
+    let joined = Instant::now();
+    let bound = variant.advert + variant.skew_time(LOW_PRIORITY) + MARGIN;
+    let one = pair.wait(bound * 3, |p| p.lb01_holds() && !p.lb02_holds());
+    let since = joined.elapsed();
+    assert!(
+        one.is_some(),
+        "two masters still, {} after the heal",
+        secs(since)
+    );
+    eprintln!(
+        "{}: one master {} after the heal (bound {})",
+        variant.tag,
+        secs(since),
+        secs(bound)
+    );
+    assert!(
+        since <= bound,
+        "one master only {} after the heal; bound one advert interval + Skew_Time + margin ({})",
+        secs(since),
+        secs(bound)
+    );
+    let arp_bound = variant.advert + MARGIN;
+    let moved = wait_until(arp_bound, POLL, || {
+        neighbour_is(&pair.net.client, pair.vip, &lb01_mac)
+    });
+    let entry = pair.net.client.neighbour_mac(pair.vip).ok().flatten();
+    eprintln!(
+        "{}: the client's entry for the VIP {} after the heal: {entry:?} (lb01 {lb01_mac}, lb02 {lb02_mac})",
+        variant.tag,
+        secs(joined.elapsed()),
+    );
+    if under_test_is_keepalived() {
+        // keepalived's loser steps down silently (§6.4.3): when the winner's advert
+        // crosses first, nothing re-announces the VIP and the client keeps lb02's MAC
+        // until its entry times out. Reported, not asserted: the bound above is the
+        // protocol's, this one is vrrpd's own promise.
+        eprintln!(
+            "{}: keepalived: client re-pointed at lb01 within {}: {}",
+            variant.tag,
+            secs(arp_bound),
+            moved.is_some()
+        );
+    } else {
+        assert!(
+            moved.is_some(),
+            "the client's entry for the VIP is {entry:?}, not lb01's {lb01_mac}, {} after the heal",
+            secs(arp_bound)
+        );
+    }
+    drop(probe);
+    pair.assert_running();
+}
+
 fn master_sigkill_backup_takes_over_within_master_down_interval(variant: Variant) {
     let mut pair = Pair::elect(variant);
     let before = Instant::now();
@@ -642,6 +729,11 @@ macro_rules! failover_suite {
             #[test]
             fn vip_removed_from_the_master_comes_back() {
                 super::vip_removed_from_the_master_comes_back($variant);
+            }
+
+            #[test]
+            fn split_brain_heals_with_one_master_and_the_client_on_it() {
+                super::split_brain_heals_with_one_master_and_the_client_on_it($variant);
             }
 
             #[test]

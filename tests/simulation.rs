@@ -20,6 +20,7 @@ use std::time::Instant;
 use sim::scenario::{self, HostSpec, Protocol};
 use sim::{TraceLine, World, ms};
 use vrrpd::core::control::Command;
+use vrrpd::core::state::State;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -324,6 +325,55 @@ fn addresses_changed_by_someone_else_are_put_right() {
         BTreeSet::from([0]),
         "removed from the backup"
     );
+}
+
+/// The master's interface deleted and created again (issue 11): the backup takes over
+/// after Master_Down_Interval (nothing can be sent on a deleted link), and the master,
+/// which kept running, locates the new interface and preempts back. The same with the
+/// interface missing when vrrpd starts.
+#[test]
+fn an_interface_deleted_and_created_again_is_used_again() {
+    let vip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 40));
+    let mut world = pair(Protocol::V2Pass1s, false, (150, true), (100, true));
+    world.start(0);
+    world.start(1);
+    world.run_for(ms(6_000));
+    assert_eq!(world.holders(vip), BTreeSet::from([0]));
+    world.delete_link(0, 1);
+    assert!(world.holders(vip).is_empty(), "the kernel took the VIP");
+    world.run_for(ms(4_000));
+    assert_eq!(
+        world.holders(vip),
+        BTreeSet::from([1]),
+        "the backup took over"
+    );
+    assert_eq!(
+        world.hosts[0]
+            .node
+            .as_ref()
+            .map(|node| node.instance_states()[0].state),
+        Some(State::Fault)
+    );
+    world.recreate_link(0, 1);
+    world.run_for(ms(4_000));
+    assert_eq!(world.holders(vip), BTreeSet::from([0]), "preempted back");
+
+    // Missing at start.
+    world.kill(0);
+    world.delete_link(0, 1);
+    world.start(0);
+    assert!(world.running(0), "started without its interface");
+    world.run_for(ms(2_000));
+    assert_eq!(
+        world.hosts[0]
+            .node
+            .as_ref()
+            .map(|node| node.instance_states()[0].state),
+        Some(State::Fault)
+    );
+    world.recreate_link(0, 1);
+    world.run_for(ms(4_000));
+    assert_eq!(world.holders(vip), BTreeSet::from([0]));
 }
 
 fn traced_len(world: &World) -> usize {

@@ -265,6 +265,13 @@ struct Link {
     drops: BTreeMap<DropReason, u64>,
 }
 
+/// What happened to a link its instances are taken off (see `Node::detach`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LinkFate {
+    Deleted,
+    Renamed,
+}
+
 /// One running virtual router.
 #[derive(Debug)]
 struct Slot {
@@ -1054,7 +1061,7 @@ impl Node {
         if link.name != name {
             let old = std::mem::replace(&mut link.name, name.to_owned());
             let why = format!("interface {old} was renamed to {name}");
-            self.detach(now, ifindex, &why);
+            self.detach(now, ifindex, &why, LinkFate::Renamed);
             // An instance may be configured for the new name.
             self.locate_waiting(Some(name));
             return;
@@ -1143,21 +1150,31 @@ impl Node {
             return;
         };
         let why = format!("interface {} was deleted", link.name);
-        self.detach(now, ifindex, &why);
+        self.detach(now, ifindex, &why, LinkFate::Deleted);
     }
 
     /// Take every instance off link `ifindex` (deleted or renamed: `why`): FAULT, and wait.
-    fn detach(&mut self, now: Instant, ifindex: u32, why: &str) {
+    fn detach(&mut self, now: Instant, ifindex: u32, why: &str, fate: LinkFate) {
         let mut waiting = Vec::new();
         for index in 0..self.slots.len() {
             if self.slots[index].ifindex != Some(ifindex) {
                 continue;
             }
-            // Detached first: the kernel took the link's addresses with it, and nothing
-            // more may be sent on it or asked of it (see `perform`).
-            self.slots[index].ifindex = None;
             waiting.push(self.slots[index].name().to_owned());
-            self.feed(now, index, Input::LinkDown);
+            match fate {
+                // The link is still there under another name: a master's addresses must
+                // leave it (the peer takes them over), so LinkDown acts on it first.
+                LinkFate::Renamed => {
+                    self.feed(now, index, Input::LinkDown);
+                    self.slots[index].ifindex = None;
+                }
+                // Detached first: the kernel took the link's addresses with it, and
+                // nothing more may be sent on it or asked of it (see `perform`).
+                LinkFate::Deleted => {
+                    self.slots[index].ifindex = None;
+                    self.feed(now, index, Input::LinkDown);
+                }
+            }
             let instance = self.slots[index].name().to_owned();
             self.recheck_group_of(now, &instance, why);
         }
@@ -2466,6 +2483,13 @@ mod tests {
         node.handle(now, link(5, "lan0", MAC, 1500));
         let actions = drain(&mut node);
         assert!(locates(&actions).is_empty());
+        // The renamed link keeps its addresses unless we remove them: the peer takes over.
+        let vip: IpAddr = VIP.parse().unwrap();
+        assert!(
+            actions.iter().any(|action| matches!(action,
+                NodeAction::RemoveAddresses { ifindex: 5, addresses, .. } if addresses == &vec![(vip, 32)])),
+            "{actions:?}"
+        );
         let view = &node.instance_states()[0];
         assert_eq!((view.state, view.ifindex), (State::Fault, None));
         // Renamed back: the same interface is located again.

@@ -1200,6 +1200,15 @@ impl Instance {
                 && address_as_integer(source) > address_as_integer(self.params.local_address));
         if they_win {
             actions.push(Action::RemoveAddresses);
+            // One last advert at our own priority (RFC 3768/5798 §6.4.3 send nothing
+            // here). If this is a split brain healing, hosts on our side of the partition
+            // learned our MAC for the addresses, and the new master may never hear from
+            // us otherwise (its advert reached us first): this one tells it there were two
+            // masters, and it answers with gratuitous ARP/NA (its split-brain answer), so
+            // the hosts' caches move to it at once instead of when they time out. It
+            // carries a priority, not 0, so that backups do not cut their timers to
+            // Skew_Time (§6.4.2) and take over for a moment.
+            self.send_advertisement(self.advertised_priority(), actions);
             self.learn_master_adver_interval(advert);
             let reason = TransitionReason::HigherPriorityMaster {
                 source,
@@ -2023,6 +2032,9 @@ mod tests {
             actions,
             vec![
                 Action::RemoveAddresses,
+                // The last advert, at our priority: the new master learns of the split
+                // brain and re-announces the addresses.
+                Action::SendAdvertisement(advert_like(&v3_params(100, 100), 100)),
                 Action::Transition {
                     from: State::Master,
                     to: State::Backup,

@@ -1070,6 +1070,35 @@ impl Host {
         ])
     }
 
+    /// Partitions the segment: the host's port leaves the switch but stays up, so the
+    /// host keeps its carrier (no link-down: nothing tells its daemon) and hears nobody,
+    /// and nobody hears it. [`Host::rejoin`] joins the segment again.
+    pub fn partition(&self) -> LabResult<()> {
+        ip(&[
+            "-n",
+            &self.shared.switch_netns,
+            "link",
+            "set",
+            "dev",
+            &self.name,
+            "nomaster",
+        ])
+    }
+
+    /// Ends [`Host::partition`]: the port is a port of the switch again.
+    pub fn rejoin(&self) -> LabResult<()> {
+        ip(&[
+            "-n",
+            &self.shared.switch_netns,
+            "link",
+            "set",
+            "dev",
+            &self.name,
+            "master",
+            "br0",
+        ])
+    }
+
     /// Cable cut: sets the switch-side end of the host's veth down, so the
     /// host loses carrier and nothing passes either way.
     pub fn link_down(&self) -> LabResult<()> {

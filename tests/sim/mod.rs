@@ -103,6 +103,9 @@ pub struct Host {
     /// The demoted set vrrpd persisted (the state directory survives restarts).
     pub demoted_file: BTreeSet<String>,
     pub link_up: BTreeMap<u32, bool>,
+    /// False while the interface is deleted (it then carries nothing, and comes back
+    /// with the same index: the kernel reuses one given explicitly).
+    pub link_present: BTreeMap<u32, bool>,
     /// The loop does nothing until then; what arrives meanwhile waits in its sockets.
     pub stalled_until: Option<Instant>,
     pub stalled_inbox: Vec<Waiting>,
@@ -211,6 +214,7 @@ impl World {
                 addresses: BTreeMap::new(),
                 demoted_file: BTreeSet::new(),
                 link_up: [(1, true), (2, true)].into_iter().collect(),
+                link_present: [(1, true), (2, true)].into_iter().collect(),
                 stalled_until: None,
                 stalled_inbox: Vec::new(),
                 tracker_healthy: BTreeMap::new(),
@@ -281,17 +285,20 @@ impl World {
             .map(|instance| {
                 (
                     instance.name.clone(),
-                    Ok(self.placement(host, &instance.interface)),
+                    self.placement(host, &instance.interface),
                 )
             })
             .collect()
     }
 
     /// Where an instance on `interface` runs on `host`, as the shell would find it.
-    fn placement(&self, host: usize, interface: &str) -> Placement {
+    fn placement(&self, host: usize, interface: &str) -> Result<Placement, String> {
         let octet = self.hosts[host].octet;
         let ifindex = ifindex_of(interface);
-        Placement {
+        if !self.link_present(host, ifindex) {
+            return Err(format!("interface {interface:?} does not exist"));
+        }
+        Ok(Placement {
             ifindex,
             interface: interface.to_owned(),
             up: self.hosts[host]
@@ -301,7 +308,45 @@ impl World {
                 .unwrap_or(true),
             mac: Some([0x02, 0, 0, 0, ifindex as u8, octet]),
             local_address: IpAddr::V4(host_address(ifindex, octet)),
+        })
+    }
+
+    pub fn link_present(&self, host: usize, ifindex: u32) -> bool {
+        self.hosts[host]
+            .link_present
+            .get(&ifindex)
+            .copied()
+            .unwrap_or(true)
+    }
+
+    /// The interface is deleted (a NIC unplugged, a VLAN torn down): its addresses go
+    /// (the kernel notifies each), then the link (RTM_DELLINK).
+    pub fn delete_link(&mut self, host: usize, ifindex: u32) {
+        if !self.link_present(host, ifindex) {
+            return;
         }
+        let held: Vec<IpAddr> = self.hosts[host]
+            .addresses
+            .get(&ifindex)
+            .map(|held| held.iter().copied().collect())
+            .unwrap_or_default();
+        for address in held {
+            self.set_address(host, ifindex, address, false);
+        }
+        self.hosts[host].link_up.insert(ifindex, false);
+        self.hosts[host].link_present.insert(ifindex, false);
+        if self.running(host) {
+            self.input(host, NodeInput::LinkGone { ifindex });
+        }
+    }
+
+    /// The interface is created again, up (RTM_NEWLINK).
+    pub fn recreate_link(&mut self, host: usize, ifindex: u32) {
+        if self.link_present(host, ifindex) {
+            return;
+        }
+        self.hosts[host].link_present.insert(ifindex, true);
+        self.set_link(host, ifindex, true);
     }
 
     /// Start vrrpd on `host` (a fresh process: what it knows is what the host kept).
@@ -342,6 +387,9 @@ impl World {
     }
 
     pub fn set_link(&mut self, host: usize, ifindex: u32, up: bool) {
+        if !self.link_present(host, ifindex) {
+            return; // a deleted link cannot be set up or down
+        }
         self.hosts[host].link_up.insert(ifindex, up);
         let mac = Some([0x02, 0, 0, 0, ifindex as u8, self.hosts[host].octet]);
         if self.running(host) {
@@ -360,6 +408,9 @@ impl World {
     /// Add or remove one address on a host's interface, as `ip addr` would: a change (and
     /// only a change) is notified to the host's vrrpd, after the current step.
     fn set_address(&mut self, host: usize, ifindex: u32, address: IpAddr, present: bool) {
+        if present && !self.link_present(host, ifindex) {
+            return; // ENODEV
+        }
         let held = self.hosts[host].addresses.entry(ifindex).or_default();
         let changed = if present {
             held.insert(address)
@@ -585,8 +636,7 @@ impl World {
                 }
             }
             NodeAction::Locate { instance, config } => {
-                let placement = self.placement(host, &config.interface);
-                let result = Ok(placement);
+                let result = self.placement(host, &config.interface);
                 self.input(host, NodeInput::Located { instance, result });
             }
             NodeAction::Exit => {

@@ -171,6 +171,9 @@ enum Step {
     Flush(usize),
     /// Someone else adds the first VIP to the host's eth0.
     ForeignAdd(usize),
+    /// The interface is deleted; later created again.
+    DeleteLink(usize, u32),
+    RecreateLink(usize, u32),
 }
 
 /// What went wrong, with the seed that shows it.
@@ -312,7 +315,7 @@ fn scenario(seed: u64, trace: bool, slot: &mut Option<World>) -> Result<Outcome,
             let end = (start + rng.duration(master_down * 5)).min(fault_phase + master_down * 2);
             let host = rng.below(count as u64) as usize;
             let other = (host + 1 + rng.below(count as u64 - 1) as usize) % count;
-            match rng.below(14) {
+            match rng.below(15) {
                 0 => {
                     let lossy = LinkQuality {
                         loss_percent: 10 + rng.below(60),
@@ -365,6 +368,11 @@ fn scenario(seed: u64, trace: bool, slot: &mut Option<World>) -> Result<Outcome,
                 10 => script.push((start, Step::Stall(host, rng.duration(master_down * 3)))),
                 11 => script.push((start, Step::Flush(host))),
                 12 => script.push((start, Step::ForeignAdd(host))),
+                13 => {
+                    let ifindex = if sync { 1 + rng.below(2) as u32 } else { 1 };
+                    script.push((start, Step::DeleteLink(host, ifindex)));
+                    script.push((end, Step::RecreateLink(host, ifindex)));
+                }
                 _ => {
                     for offset in 0..1 + rng.below(20) {
                         script.push((start + ms(offset), Step::Garbage(host)));
@@ -420,6 +428,7 @@ fn scenario(seed: u64, trace: bool, slot: &mut Option<World>) -> Result<Outcome,
     for host in 0..count {
         world.end_stall(host);
         for ifindex in [1, 2] {
+            world.recreate_link(host, ifindex);
             if !world.hosts[host].link_up[&ifindex] {
                 world.set_link(host, ifindex, true);
             }
@@ -491,6 +500,8 @@ fn apply(world: &mut World, rng: &mut Rng, step: Step) {
             world.inject(host, 1, datagram);
         }
         Step::Flush(host) => world.flush_addresses(host),
+        Step::DeleteLink(host, ifindex) => world.delete_link(host, ifindex),
+        Step::RecreateLink(host, ifindex) => world.recreate_link(host, ifindex),
         Step::ForeignAdd(host) => {
             world.add_foreign_address(host, 1, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 40)))
         }
