@@ -3,7 +3,7 @@
 # systemd >= 250), and the two unit definitions kept in step.
 #
 #   bash tests/unit-security.sh          # the working tree's packaging/vrrpd.service
-#   bash tests/unit-security.sh main     # also the unit as of a git revision, for comparison
+#   bash tests/unit-security.sh 72d6295  # also the unit as of a git revision (docs/systemd.md: before ProcSubset=pid)
 #
 # Fails when the unit is exposed on anything but the items accepted below (each is
 # inherent to a daemon that configures the host's network), or when a [Service] key of
