@@ -858,9 +858,13 @@ in
         Programs run on state transitions (vrrpd `notify`: `master`,
         `backup`, `fault`, `stop`, `generic`, each a program and its
         arguments), for every instance that does not set its own. They run as
-        the service's user, inside its sandbox; put the packages they call
-        into {option}`services.vrrp.extraPackages`. See
-        ${docs}/configuration.md.
+        the service's user, inside its sandbox, without its capabilities and
+        with only `PATH` and the `VRRPD_*` variables in their environment
+        (`keep_privileges = true` gives them the service's CAP_NET_ADMIN and
+        CAP_NET_RAW, with a warning at every start; `user` applies only when
+        vrrpd runs as root, which the module does not); put the packages they
+        call into {option}`services.vrrp.extraPackages`. See
+        ${docs}/configuration.md and ${docs}/health-checks.md.
       '';
     };
 
@@ -1137,6 +1141,7 @@ in
           PrivateDevices = true;
           DevicePolicy = "closed";
           PrivateTmp = true;
+          PrivateMounts = true;
           ProtectClock = true;
           ProtectControlGroups = true;
           ProtectHome = true;
@@ -1145,6 +1150,8 @@ in
           ProtectKernelModules = true;
           ProtectKernelTunables = true;
           ProtectProc = "invisible";
+          # vrrpd reads nothing in /proc but /proc/self; see docs/systemd.md.
+          ProcSubset = "pid";
           ProtectSystem = "strict";
           RemoveIPC = true;
           RestrictNamespaces = true;

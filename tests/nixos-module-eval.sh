@@ -140,6 +140,9 @@ assert sorted(sc["CapabilityBoundingSet"]) == ["CAP_NET_ADMIN", "CAP_NET_RAW"]
 assert sorted(sc["RestrictAddressFamilies"]) == ["AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET", "AF_UNIX"]
 assert sc["DynamicUser"] is True and sc["NoNewPrivileges"] is True
 assert sc["ProtectSystem"] == "strict" and sc["StateDirectory"] == "vrrpd"
+# As packaging/vrrpd.service (tests/unit-security.sh compares the keys).
+assert sc["ProtectProc"] == "invisible" and sc["ProcSubset"] == "pid", (sc["ProtectProc"], sc["ProcSubset"])
+assert sc["PrivateMounts"] is True and sc["DevicePolicy"] == "closed"
 assert "@system-service" in sc["SystemCallFilter"]
 assert "network-online.target" in r["after"] and "network-online.target" in r["wants"]
 assert r["wantedBy"] == ["multi-user.target"]

@@ -30,6 +30,7 @@ step "doc tests" cargo test --doc --locked
 step "failover suite against keepalived (validity of the tests)" \
   env VRRPD_LAB_IMPLEMENTATION=keepalived cargo test --locked --test netns_failover
 step "every .nix file parses (nix-instantiate --parse)" bash tests/nix-parse.sh
+step "the unit's systemd-analyze security exposure, unit and module in step" bash tests/unit-security.sh
 
 # The module evaluation needs the nixpkgs library, which cannot be downloaded here.
 if [ -n "${NIXPKGS_LIB:-}" ]; then

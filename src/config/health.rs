@@ -169,6 +169,23 @@ pub struct NotifyConfig {
     #[serde(default = "default_notify_timeout_s")]
     #[schemars(range(min = 1, max = 3600))]
     pub timeout_s: u32,
+    /// User to run the programs as (name or numeric uid), with that user's primary group;
+    /// only applied when vrrpd runs as root. Default: vrrpd's own user. Either way a
+    /// program gets no capabilities (see keep_privileges). keepalived: the USER of
+    /// `notify_* "COMMAND" USER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub user: Option<String>,
+    /// Run the programs with vrrpd's own uid and capabilities (under the shipped unit
+    /// CAP_NET_ADMIN and CAP_NET_RAW; as root, root), for scripts that change addresses or
+    /// routes themselves the way keepalived's root scripts do. Default false: no
+    /// capability in any set and no_new_privs. vrrpd warns at start and at every reload
+    /// while it is on. Cannot be combined with user.
+    // Left out of a written config while false (the importer's output stays as before),
+    // so the schema's `default` is stated here.
+    #[serde(default, skip_serializing_if = "is_false")]
+    #[schemars(extend("default" = false))]
+    pub keep_privileges: bool,
 }
 
 impl Default for NotifyConfig {
@@ -181,7 +198,26 @@ impl Default for NotifyConfig {
             stop: None,
             generic: None,
             timeout_s: default_notify_timeout_s(),
+            user: None,
+            keep_privileges: false,
         }
+    }
+}
+
+impl super::Config {
+    /// The instances whose notify hooks run with vrrpd's own privileges
+    /// (`keep_privileges`), which the daemon warns about at every load.
+    pub fn instances_whose_hooks_keep_privileges(&self) -> Vec<&str> {
+        self.instances
+            .iter()
+            .filter(|instance| {
+                instance
+                    .notify
+                    .as_ref()
+                    .is_some_and(|notify| notify.keep_privileges)
+            })
+            .map(|instance| instance.name.as_str())
+            .collect()
     }
 }
 
@@ -258,7 +294,8 @@ pub fn parse_http_url(url: &str) -> Result<HttpTarget, String> {
 }
 
 /// Cross-field rules of the health settings: unique tracker names, `track` entries that
-/// name a tracker, parsable targets and listen address.
+/// name a tracker, parsable targets and listen address, a hook `user` not combined with
+/// `keep_privileges`.
 pub(super) fn check(config: &super::Config) -> Vec<super::ConfigProblem> {
     let mut problems = Vec::new();
     let mut report =
@@ -309,6 +346,18 @@ pub(super) fn check(config: &super::Config) -> Vec<super::ConfigProblem> {
         }
     }
     for (index, instance) in config.instances.iter().enumerate() {
+        if let Some(notify) = &instance.notify
+            && notify.keep_privileges
+            && let Some(user) = &notify.user
+        {
+            report(
+                format!("/instances/{index}/notify/keep_privileges"),
+                format!(
+                    "keep_privileges runs the programs as vrrpd itself, user {user:?} as \
+                     someone else: set one of them"
+                ),
+            );
+        }
         for (position, track) in instance.track.iter().enumerate() {
             if !config.trackers.iter().any(|t| t.name == track.tracker) {
                 report(
@@ -360,6 +409,9 @@ fn default_true() -> bool {
 }
 fn default_notify_timeout_s() -> u32 {
     30
+}
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 #[cfg(test)]

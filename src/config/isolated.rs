@@ -97,7 +97,21 @@ pub async fn load_file_with(
             });
         }
     };
-    super::load_checked_value(&document, &origin, problems)
+    let config = super::load_checked_value(&document, &origin, problems)?;
+    warn_about_privileged_hooks(&config);
+    Ok(config)
+}
+
+/// The daemon loads through here at start and at every reload: an operator who turned
+/// `keep_privileges` on hears about it each time, not only when a hook runs.
+fn warn_about_privileged_hooks(config: &Config) {
+    for instance in config.instances_whose_hooks_keep_privileges() {
+        warn!(
+            "({instance}) notify.keep_privileges is on: its hooks run with vrrpd's own uid and \
+             capabilities (CAP_NET_ADMIN and CAP_NET_RAW under the shipped unit, everything as \
+             root), not without them"
+        );
+    }
 }
 
 /// Why the child gave no answer.

@@ -624,3 +624,40 @@ fn a_sync_group_needs_two_members() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].pointer, "/sync_groups/0/instances");
 }
+
+#[test]
+fn hook_user_and_keep_privileges_load_but_not_together() {
+    let with_notify = |notify: Value| {
+        let mut config = lb01();
+        config["instances"][0]["notify"] = notify;
+        config
+    };
+    let as_nobody = load(&with_notify(
+        json!({"master": ["/usr/local/bin/up"], "user": "nobody"}),
+    ))
+    .unwrap();
+    let notify = as_nobody.instances[0].notify.as_ref().unwrap();
+    assert_eq!(notify.user.as_deref(), Some("nobody"));
+    assert!(!notify.keep_privileges, "off unless asked for");
+    assert!(as_nobody.instances_whose_hooks_keep_privileges().is_empty());
+
+    let privileged = load(&with_notify(
+        json!({"master": ["/usr/local/bin/up"], "keep_privileges": true}),
+    ))
+    .unwrap();
+    assert_eq!(privileged.instances_whose_hooks_keep_privileges(), ["VI_1"]);
+
+    let both = problems(&with_notify(json!({
+        "master": ["/usr/local/bin/up"], "user": "nobody", "keep_privileges": true
+    })));
+    assert_eq!(both.len(), 1, "{both:?}");
+    assert_eq!(both[0].pointer, "/instances/0/notify/keep_privileges");
+    assert!(
+        both[0].message.contains("\"nobody\""),
+        "{}",
+        both[0].message
+    );
+
+    let empty = problems(&with_notify(json!({"master": ["/x"], "user": ""})));
+    assert_eq!(empty[0].pointer, "/instances/0/notify/user", "{empty:?}");
+}

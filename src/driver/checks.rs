@@ -4,7 +4,8 @@
 //! the event loop, which does the rise/fall counting and the priority arithmetic
 //! (`core::track`). A check is always bounded by its timeout, so a hung check delays only
 //! its own next run, never an advertisement. An exec check runs in its own process group,
-//! killed as a whole at the timeout, so that a shell's children do not outlive it.
+//! killed as a whole at the timeout, so that a shell's children do not outlive it, and
+//! without any of vrrpd's capabilities or environment ([`crate::driver::child`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{CheckConfig, HttpTarget, TrackerConfig, parse_http_url, parse_socket_address};
+use crate::driver::child::{ChildPrivileges, RunAs, RunFailure, resolve_user, run_bounded};
 use crate::driver::netlink::Netlink;
 
 /// Longest HTTP status line we read; a longer one is not HTTP.
@@ -82,13 +84,6 @@ pub struct TrackerReport {
     pub outcome: CheckOutcome,
 }
 
-/// Credentials an exec check switches to (only when vrrpd runs as root).
-#[derive(Clone, Copy, Debug)]
-struct RunAs {
-    uid: nix::unistd::Uid,
-    gid: nix::unistd::Gid,
-}
-
 /// A ready-to-run check.
 enum Probe {
     Interface {
@@ -105,6 +100,8 @@ enum Probe {
     Exec {
         argv: Vec<String>,
         run_as: Option<RunAs>,
+        /// The child's environment besides PATH: VRRPD_TRACKER.
+        env: Vec<(String, String)>,
     },
     File(PathBuf),
 }
@@ -166,14 +163,24 @@ impl Probe {
                 }
                 let run_as = match user {
                     Some(user) => {
-                        resolve_user(user).ok_or_else(|| CheckSetupError::UnknownUser {
-                            tracker: config.name.clone(),
-                            user: user.clone(),
-                        })?
+                        let run_as =
+                            resolve_user(user).map_err(|_| CheckSetupError::UnknownUser {
+                                tracker: config.name.clone(),
+                                user: user.clone(),
+                            })?;
+                        if run_as.is_none() {
+                            tracing::warn!(
+                                "tracker {}: not running as root: the check runs as vrrpd's own \
+                                 user, not {user}",
+                                config.name
+                            );
+                        }
+                        run_as
                     }
                     None => None,
                 };
-                Probe::Exec { argv, run_as }
+                let env = vec![("VRRPD_TRACKER".to_owned(), config.name.clone())];
+                Probe::Exec { argv, run_as, env }
             }
             CheckConfig::File { path } => Probe::File(PathBuf::from(path)),
         })
@@ -181,7 +188,7 @@ impl Probe {
 
     async fn run(&self, timeout: Duration) -> CheckOutcome {
         match self {
-            Probe::Exec { argv, run_as } => run_exec(argv, *run_as, timeout).await,
+            Probe::Exec { argv, run_as, env } => run_exec(argv, *run_as, env, timeout).await,
             _ => match tokio::time::timeout(timeout, self.run_unbounded()).await {
                 Ok(outcome) => outcome,
                 Err(_) => CheckOutcome::down(format!("timed out after {}", seconds(timeout))),
@@ -460,28 +467,17 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// A user name or numeric uid, with its primary group. `None` inside `Some` means "we are
-/// not root: run as ourselves".
-fn resolve_user(user: &str) -> Option<Option<RunAs>> {
-    let found = match user.parse::<u32>() {
-        Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()?,
-        Err(_) => nix::unistd::User::from_name(user).ok()?,
-    }?;
-    if !nix::unistd::geteuid().is_root() {
-        tracing::warn!("not running as root: checks run as vrrpd's own user, not {user}");
-        return Some(None);
-    }
-    Some(Some(RunAs {
-        uid: found.uid,
-        gid: found.gid,
-    }))
-}
-
-/// Spawn `argv` in a new process group (as `run_as` if given), wait at most `timeout`,
-/// kill the whole group on expiry. Exit status 0 is healthy.
-async fn run_exec(argv: &[String], run_as: Option<RunAs>, timeout: Duration) -> CheckOutcome {
-    let credentials = run_as.map(|r| (r.uid.as_raw(), r.gid.as_raw()));
-    match run_bounded(argv, credentials, &[], timeout, std::process::Stdio::null()).await {
+/// Spawn `argv` in a new process group (as `run_as` if given, without capabilities, with
+/// `env` and PATH only), wait at most `timeout`, kill the whole group on expiry. Exit
+/// status 0 is healthy.
+async fn run_exec(
+    argv: &[String],
+    run_as: Option<RunAs>,
+    env: &[(String, String)],
+    timeout: Duration,
+) -> CheckOutcome {
+    let privileges = ChildPrivileges::Dropped { run_as };
+    match run_bounded(argv, privileges, env, timeout, std::process::Stdio::null()).await {
         Ok(status) if status.success() => CheckOutcome::up("exit 0"),
         Ok(status) => CheckOutcome::down(describe_exit(status)),
         Err(RunFailure::TimedOut) => CheckOutcome::down(format!(
@@ -500,68 +496,6 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
         (Some(code), _) => format!("exit {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         (None, None) => "ended".to_owned(),
-    }
-}
-
-/// Why [`run_bounded`] did not return an exit status.
-#[derive(Debug)]
-pub(crate) enum RunFailure {
-    Spawn(std::io::Error),
-    TimedOut,
-}
-
-/// Run a program in its own process group with optional credentials and environment,
-/// killing the group with SIGKILL at `timeout`. Shared by exec checks and notify hooks.
-pub(crate) async fn run_bounded(
-    argv: &[String],
-    credentials: Option<(u32, u32)>,
-    env: &[(String, String)],
-    timeout: Duration,
-    output: std::process::Stdio,
-) -> Result<std::process::ExitStatus, RunFailure> {
-    let Some((program, args)) = argv.split_first() else {
-        return Err(RunFailure::Spawn(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "empty command",
-        )));
-    };
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(std::process::Stdio::null())
-        .stdout(output)
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some((uid, gid)) = credentials {
-        // SAFETY: only async-signal-safe calls (setgroups, setgid, setuid) between fork
-        // and exec; groups first, then gid, then uid, so that privileges are dropped for good.
-        unsafe {
-            command.pre_exec(move || {
-                let gid = nix::unistd::Gid::from_raw(gid);
-                nix::unistd::setgroups(&[gid]).map_err(std::io::Error::from)?;
-                nix::unistd::setgid(gid).map_err(std::io::Error::from)?;
-                nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
-                    .map_err(std::io::Error::from)?;
-                Ok(())
-            });
-        }
-    }
-    let mut child = command.spawn().map_err(RunFailure::Spawn)?;
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => Ok(status),
-        Ok(Err(error)) => Err(RunFailure::Spawn(error)),
-        Err(_) => {
-            if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-                // The group id is the child's pid (process_group(0)).
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            let _ = child.kill().await;
-            Err(RunFailure::TimedOut)
-        }
     }
 }
 
@@ -621,9 +555,9 @@ mod tests {
     #[test]
     fn exec_checks_report_exit_status_and_get_killed_at_the_timeout() {
         rt().block_on(async {
-            let ok = run_exec(&["true".to_owned()], None, Duration::from_secs(5)).await;
+            let ok = run_exec(&["true".to_owned()], None, &[], Duration::from_secs(5)).await;
             assert!(ok.healthy, "{ok:?}");
-            let failed = run_exec(&["false".to_owned()], None, Duration::from_secs(5)).await;
+            let failed = run_exec(&["false".to_owned()], None, &[], Duration::from_secs(5)).await;
             assert_eq!(failed.detail, "exit 1");
             // A shell whose child sleeps: both must die at the timeout.
             let marker = std::env::temp_dir().join(format!("vrrpd-exec-{}", std::process::id()));
@@ -632,6 +566,7 @@ mod tests {
             let hung = run_exec(
                 &["/bin/sh".to_owned(), "-c".to_owned(), script],
                 None,
+                &[],
                 Duration::from_millis(300),
             )
             .await;
@@ -656,6 +591,37 @@ mod tests {
             });
             assert!(gone, "the check's child {grandchild} survived the timeout");
         });
+    }
+
+    /// An exec check runs through the shared spawn path: no capabilities, no_new_privs,
+    /// and an environment of PATH and VRRPD_TRACKER only.
+    #[test]
+    fn exec_checks_get_no_capabilities_and_only_path_and_their_tracker_name() {
+        use crate::driver::child::observed::Dump;
+        let dump = Dump::new("check");
+        let config = TrackerConfig {
+            name: "caddy".to_owned(),
+            check: CheckConfig::Exec {
+                command: dump.argv(),
+                shell: false,
+                user: None,
+            },
+            interval_ms: 1000,
+            timeout_ms: 5000,
+            rise: 1,
+            fall: 1,
+        };
+        let outcome = rt().block_on(async {
+            Probe::build(&config)
+                .unwrap()
+                .run(Duration::from_secs(5))
+                .await
+        });
+        assert!(outcome.healthy, "{outcome:?}");
+        dump.status().assert_unprivileged();
+        let keys: Vec<String> = dump.environment().into_keys().collect();
+        assert_eq!(keys, ["PATH", "VRRPD_TRACKER"]);
+        assert_eq!(dump.environment()["VRRPD_TRACKER"], "caddy");
     }
 
     /// `user` switches uid and gid when vrrpd is root, and is documented to be ignored

@@ -1,6 +1,7 @@
 //! The I/O shell around the pure core: raw VRRP sockets ([`socket`], [`interfaces`]),
 //! netlink ([`netlink`]), gratuitous ARP and NA ([`garp`]), systemd notification
-//! ([`systemd`]), health-check tasks ([`checks`]), notify hooks ([`notify`]), the control
+//! ([`systemd`]), health-check tasks ([`checks`]), notify hooks ([`notify`]), the one way
+//! both start a program ([`child`]: no capabilities, a clean environment), the control
 //! socket and metrics ([`control`], [`metrics`]), the demoted-set file ([`demoted`]) and
 //! the event loop that ties them to [`crate::core::node::Node`] ([`runtime`]).
 //!
@@ -17,6 +18,7 @@ pub mod timer;
 
 pub use runtime::{RunError, run};
 pub mod checks;
+pub mod child;
 pub mod control;
 pub mod demoted;
 pub mod metrics;

@@ -8,7 +8,13 @@
 //! keepalived compatibility: `notify_master`/`backup`/`fault`/`stop` programs get no extra
 //! arguments; the generic `notify` program gets `INSTANCE NAME STATE PRIORITY` appended
 //! (STATE one of MASTER, BACKUP, FAULT, STOP). Every hook also gets VRRPD_INSTANCE,
-//! VRRPD_STATE, VRRPD_OLD_STATE and VRRPD_PRIORITY in its environment.
+//! VRRPD_STATE, VRRPD_OLD_STATE and VRRPD_PRIORITY in its environment, besides PATH and
+//! nothing else.
+//!
+//! Privileges: a hook runs through [`crate::driver::child`], so by default without any of
+//! vrrpd's capabilities and with `no_new_privs`, as vrrpd's uid or (when vrrpd is root)
+//! as the configured `user`. `keep_privileges` (off by default, warned about at every
+//! load) lets it have what vrrpd has, for keepalived scripts that run `ip` themselves.
 
 use std::time::Duration;
 
@@ -17,7 +23,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::config::NotifyConfig;
-use crate::driver::checks::{RunFailure, run_bounded};
+use crate::driver::child::{ChildPrivileges, RunFailure, UnknownUser, resolve_user, run_bounded};
 
 /// One program to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +33,10 @@ pub struct HookRun {
     pub timeout: Duration,
     /// For logs: "(VI_1) notify_master".
     pub label: String,
+    /// The config's `user`: switched to when vrrpd is root.
+    pub user: Option<String>,
+    /// The config's `keep_privileges`.
+    pub keep_privileges: bool,
 }
 
 /// The programs for one transition of `instance` to `state` (keepalived's state names:
@@ -59,6 +69,8 @@ pub fn hooks_for(
             env: env.clone(),
             timeout,
             label: format!("({instance}) notify_{}", state.to_lowercase()),
+            user: config.user.clone(),
+            keep_privileges: config.keep_privileges,
         });
     }
     if let Some(argv) = &config.generic {
@@ -74,6 +86,8 @@ pub fn hooks_for(
             env,
             timeout,
             label: format!("({instance}) notify"),
+            user: config.user.clone(),
+            keep_privileges: config.keep_privileges,
         });
     }
     runs
@@ -123,8 +137,11 @@ impl NotifyQueue {
 }
 
 async fn execute(run: &HookRun) {
+    let Some(privileges) = privileges(run).await else {
+        return;
+    };
     let output = std::process::Stdio::inherit();
-    match run_bounded(&run.argv, None, &run.env, run.timeout, output).await {
+    match run_bounded(&run.argv, privileges, &run.env, run.timeout, output).await {
         Ok(status) if status.success() => debug!("{} finished", run.label),
         Ok(status) => warn!("{} {:?} failed: {status}", run.label, run.argv),
         Err(RunFailure::TimedOut) => warn!(
@@ -132,6 +149,48 @@ async fn execute(run: &HookRun) {
             run.label, run.argv, run.timeout
         ),
         Err(RunFailure::Spawn(error)) => warn!("{} cannot run {:?}: {error}", run.label, run.argv),
+    }
+}
+
+/// What the hook may keep, or `None` (logged) when its user does not exist: a hook meant
+/// to run as someone else never runs as vrrpd instead.
+async fn privileges(run: &HookRun) -> Option<ChildPrivileges> {
+    if run.keep_privileges {
+        return Some(ChildPrivileges::KeptFromVrrpd);
+    }
+    let Some(user) = run.user.clone() else {
+        return Some(ChildPrivileges::Dropped { run_as: None });
+    };
+    // The user database may be remote (NSS): not on the loop's thread.
+    let lookup = tokio::task::spawn_blocking({
+        let user = user.clone();
+        move || resolve_user(&user)
+    })
+    .await;
+    match lookup {
+        Ok(Ok(run_as)) => {
+            if run_as.is_none() {
+                warn!(
+                    "{}: not running as root: runs as vrrpd's own user, not {user}",
+                    run.label
+                );
+            }
+            Some(ChildPrivileges::Dropped { run_as })
+        }
+        Ok(Err(UnknownUser)) => {
+            warn!(
+                "{} {:?} not run: no user named {user:?}",
+                run.label, run.argv
+            );
+            None
+        }
+        Err(error) => {
+            warn!(
+                "{} {:?} not run: looking up {user:?}: {error}",
+                run.label, run.argv
+            );
+            None
+        }
     }
 }
 
@@ -147,6 +206,8 @@ mod tests {
             stop: None,
             generic: Some(vec!["/etc/keepalived/notify.sh".to_owned(), "x".to_owned()]),
             timeout_s: 5,
+            user: None,
+            keep_privileges: false,
         }
     }
 
@@ -191,6 +252,81 @@ mod tests {
         assert_eq!(runs[0].argv[4], "BACKUP");
     }
 
+    fn hook(argv: Vec<String>, user: Option<&str>, keep_privileges: bool) -> HookRun {
+        let notify = NotifyConfig {
+            master: Some(argv),
+            user: user.map(str::to_owned),
+            keep_privileges,
+            ..NotifyConfig::default()
+        };
+        let mut runs = hooks_for(&notify, "VI_1", "MASTER", "BACKUP", 150);
+        assert_eq!(runs.len(), 1);
+        runs.remove(0)
+    }
+
+    fn run_hook(run: &HookRun) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(execute(run));
+    }
+
+    /// A hook runs through the shared spawn path: no capabilities, no_new_privs, and an
+    /// environment of PATH and the four VRRPD_* variables only; with keep_privileges,
+    /// vrrpd's own effective capabilities.
+    #[test]
+    fn hooks_get_no_capabilities_and_only_the_documented_environment() {
+        use crate::driver::child::observed::{Dump, Status};
+        let dump = Dump::new("hook");
+        run_hook(&hook(dump.argv(), None, false));
+        dump.status().assert_unprivileged();
+        let environment = dump.environment();
+        let keys: Vec<&str> = environment.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "PATH",
+                "VRRPD_INSTANCE",
+                "VRRPD_OLD_STATE",
+                "VRRPD_PRIORITY",
+                "VRRPD_STATE"
+            ]
+        );
+        assert_eq!(environment["VRRPD_INSTANCE"], "VI_1");
+        assert_eq!(environment["VRRPD_STATE"], "MASTER");
+        assert_eq!(environment["VRRPD_OLD_STATE"], "BACKUP");
+        assert_eq!(environment["VRRPD_PRIORITY"], "150");
+
+        let kept = Dump::new("hook-kept");
+        run_hook(&hook(kept.argv(), None, true));
+        let parent = Status::own();
+        assert_eq!(
+            kept.status().capabilities("CapEff"),
+            parent.capabilities("CapEff"),
+            "{}",
+            kept.status().summary()
+        );
+
+        // A user that does not exist: the hook is not run at all (not as vrrpd instead).
+        let unknown = Dump::new("hook-unknown");
+        run_hook(&hook(unknown.argv(), Some("no-such-user-vrrpd"), false));
+        assert!(!unknown.ran());
+
+        // `user` switches uid and gid as root; without root the hook runs as vrrpd.
+        let as_nobody = Dump::new("hook-nobody");
+        run_hook(&hook(as_nobody.argv(), Some("nobody"), false));
+        let child = as_nobody.status();
+        child.assert_unprivileged();
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        let expected_uid = if nix::unistd::geteuid().is_root() {
+            nobody.uid.as_raw()
+        } else {
+            parent.id("Uid")
+        };
+        assert_eq!(child.id("Uid"), expected_uid, "{}", child.summary());
+    }
+
     #[test]
     fn hooks_run_in_order_one_at_a_time() {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -211,6 +347,8 @@ mod tests {
                     env: vec![("VRRPD_STATE".to_owned(), "MASTER".to_owned())],
                     timeout: Duration::from_secs(5),
                     label: format!("hook {index}"),
+                    user: None,
+                    keep_privileges: false,
                 }]);
             }
             queue.finish(Duration::from_secs(10)).await;
