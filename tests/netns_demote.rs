@@ -351,3 +351,92 @@ fn demoted_state_survives_a_restart_and_errors_are_clear() {
     pair.wait_for_failback();
     assert!(!state_file.exists(), "promote clears the saved hold");
 }
+
+/// Unmounts the tmpfs of a test on every exit path.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A state directory that cannot take the hold — not a directory at all (a file where it
+/// should be), or on a full file system: `vrrpd demote` fails with the path and the
+/// reason, and nothing changes (the instance stays master, nothing is held).
+#[test]
+fn a_state_directory_that_cannot_be_written_refuses_the_demote_and_changes_nothing() {
+    let variant = Variant::v3("dvst", Duration::from_millis(100));
+    let net = PairLab::new(variant.tag);
+    let blocker = net.lab.dir().join("a-file");
+    std::fs::write(&blocker, "not a directory\n").unwrap();
+    let full = net.lab.dir().join("full");
+    std::fs::create_dir(&full).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+        .arg(&full)
+        .status()
+        .expect("run mount");
+    assert!(mounted.success(), "mount a tmpfs on {full:?}");
+    let _unmount = Unmount(full.clone());
+    std::fs::create_dir(full.join("state")).unwrap();
+    // Fill it: writes stop at ENOSPC.
+    {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(full.join("filler")).unwrap();
+        while filler.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    for (case, state_directory, reason) in [
+        ("not a directory", blocker.join("state"), "Not a directory"),
+        ("full", full.join("state"), "No space left on device"),
+    ] {
+        let socket = net
+            .lab
+            .dir()
+            .join(format!("lb01-{}.sock", case.replace(' ', "-")));
+        let config = variant.config(
+            HIGH_PRIORITY,
+            serde_json::json!({
+                "control_socket": socket.to_string_lossy(),
+                "state_directory": state_directory.to_string_lossy(),
+            }),
+        );
+        let mut lb01 = start(&net.lb01, &config);
+        let limit = STARTUP_ALLOWANCE + variant.master_down_interval(HIGH_PRIORITY) + MARGIN;
+        assert!(
+            wait_until(limit, POLL, || net.lb01.has_address(vip())).is_some(),
+            "{case}: lb01 did not become master (a state directory it cannot read must not \
+             hold it):\n{}",
+            lb01.log()
+        );
+        let output = cli(&["demote", "--socket"], &socket);
+        assert!(!output.status.success(), "{case}: {}", text(&output));
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            said.contains(&*state_directory.to_string_lossy()) && said.contains(reason),
+            "{case}: the error names the path and the reason: {}",
+            text(&output)
+        );
+        std::thread::sleep(variant.advert * 3);
+        assert!(
+            net.lb01.has_address(vip()),
+            "{case}: the demote changed something"
+        );
+        let status = cli(&["status", "--socket"], &socket);
+        let table = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            table.contains("MASTER") && !table.contains("demoted"),
+            "{case}: {}",
+            text(&status)
+        );
+        lb01.signal(Signal::SIGTERM).unwrap();
+        let exited = lb01.wait_timeout(Duration::from_secs(5)).unwrap();
+        assert!(exited.is_some(), "{case}: vrrpd did not stop");
+        assert!(
+            wait_until(Duration::from_secs(2), POLL, || !net
+                .lb01
+                .has_address(vip()))
+            .is_some()
+        );
+    }
+}

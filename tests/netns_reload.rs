@@ -215,3 +215,83 @@ fn reload_keeps_the_running_config_when_invalid_and_applies_a_valid_one() {
     // Every schema check process has exited and been reaped.
     assert_eq!(children_of(lb01.pid()), Vec::<u32>::new(), "{}", context());
 }
+
+/// The config file deleted before a SIGHUP (a package upgrade gone wrong, an operator's
+/// `mv`): the reload fails with the path and the reason, and the running config stays.
+/// A VRRPv2 password in a world-readable file is warned about at start and at reload,
+/// and the warning goes once the file is private.
+#[test]
+fn a_deleted_config_at_reload_keeps_the_running_one_and_a_readable_password_is_warned() {
+    use std::os::unix::fs::PermissionsExt;
+    let pair = PairLab::new("rlgone");
+    let lb01_socket = socket_path(&pair.lb01);
+    let mut with_password = config(HIGH_PRIORITY, &pair.lb01);
+    with_password["instances"][0]["version"] = json!(2);
+    with_password["instances"][0]["advert_interval_ms"] = json!(1000);
+    with_password["instances"][0]["authentication"] =
+        json!({ "type": "pass", "password": "secret" });
+    let lb01 = pair
+        .lb01
+        .start_vrrpd(Path::new(VRRPD), &with_password.to_string())
+        .unwrap();
+    let path = config_path_of(&lb01);
+    assert!(
+        wait_until(Duration::from_secs(6), Duration::from_millis(10), || {
+            holds_vip(&pair.lb01)
+        })
+        .is_some(),
+        "lb01 never became master\n{}",
+        tail(&lb01)
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o004, 0o004, "the lab writes configs world-readable");
+    let warning = "every local user can read it";
+    assert!(lb01.log().contains(warning), "{}", tail(&lb01));
+
+    // Private now: a reload of the same file says nothing about it.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let before = lb01.log().matches(warning).count();
+    let done = reload(&lb01, &with_password.to_string());
+    assert!(done.contains("reload done"), "{done}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(
+        lb01.log().matches(warning).count(),
+        before,
+        "{}",
+        tail(&lb01)
+    );
+
+    // Deleted: the reload fails, naming the file; lb01 stays master at its priority.
+    std::fs::remove_file(&path).unwrap();
+    let before = lb01.log().lines().count();
+    lb01.signal(Signal::SIGHUP).unwrap();
+    let mut outcome = None;
+    wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+        outcome = lb01
+            .log()
+            .lines()
+            .skip(before)
+            .find(|line| line.contains("reload done") || line.contains("reload failed"))
+            .map(str::to_owned);
+        outcome.is_some()
+    });
+    let outcome = outcome.unwrap_or_else(|| panic!("no end of reload logged\n{}", tail(&lb01)));
+    assert!(
+        outcome.contains("reload failed, still running the previous configuration"),
+        "{outcome}"
+    );
+    let log = lb01.log();
+    let said: Vec<&str> = log.lines().skip(before).collect();
+    assert!(
+        said.iter()
+            .any(|line| line.contains(&*path.to_string_lossy()) && line.contains("No such file")),
+        "the failure names the file and why:\n{}",
+        said.join("\n")
+    );
+    let me = status(&lb01_socket);
+    assert_eq!(
+        (me.state.as_str(), me.base_priority),
+        ("MASTER", HIGH_PRIORITY)
+    );
+    assert!(holds_vip(&pair.lb01));
+}

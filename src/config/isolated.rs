@@ -99,7 +99,41 @@ pub async fn load_file_with(
     };
     let config = super::load_checked_value(&document, &origin, problems)?;
     warn_about_privileged_hooks(&config);
+    warn_about_a_readable_password(path, &config);
     Ok(config)
+}
+
+/// A VRRPv2 password in a file every local user can read: said at start and at every
+/// reload. Not an error: the password travels in clear text in every advertisement
+/// (RFC 3768 §5.3.6.1), so it keeps only accidents out, and the shipped unit's
+/// DynamicUser cannot read a file that is not world-readable; but an operator should know.
+fn warn_about_a_readable_password(path: &Path, config: &Config) {
+    use std::os::unix::fs::PermissionsExt;
+    let with_password: Vec<&str> = config
+        .instances
+        .iter()
+        .filter(|instance| {
+            matches!(
+                instance.authentication,
+                super::AuthenticationConfig::Pass { .. }
+            )
+        })
+        .map(|instance| instance.name.as_str())
+        .collect();
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if with_password.is_empty() || mode & 0o004 == 0 {
+        return;
+    }
+    warn!(
+        "{} holds the VRRP password of {} and every local user can read it (mode {mode:04o}); \
+         make it 0640 with a group vrrpd is in (a static User=/Group= drop-in), or on NixOS use \
+         services.vrrp.authentication.passwordFile",
+        path.display(),
+        with_password.join(", ")
+    );
 }
 
 /// The daemon loads through here at start and at every reload: an operator who turned

@@ -74,7 +74,15 @@ impl DemotedStore {
         let path = self.path();
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            // No file, or a state directory that is not a directory (a file in its place,
+            // a misconfigured path): no hold was ever saved there. Saving one will fail
+            // with a clear error instead, and change nothing.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
                 return Loaded::Instances(BTreeSet::new());
             }
             Err(source) => {
