@@ -55,6 +55,14 @@ enum Command {
         /// The JSON configuration file (see `vrrpd schema`).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
+        /// Run the protocol loop in the SCHED_RR realtime class at this priority (1-99),
+        /// so that adverts leave on time on a loaded machine (keepalived's
+        /// `vrrp_rt_priority`). Checks and hooks stay at normal priority (reset on
+        /// fork). Needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least this (the shipped
+        /// unit sets LimitRTPRIO=); if refused, vrrpd says so and runs at normal
+        /// priority. Without it, normal scheduling.
+        #[arg(long, value_name = "PRIORITY", value_parser = clap::value_parser!(u8).range(1..=99))]
+        realtime_priority: Option<u8>,
     },
     /// Validate a configuration file and exit.
     ///
@@ -154,7 +162,10 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_CONFIG_ERROR);
     }
     ExitCode::from(match cli.command {
-        Command::Run { config } => run(&config),
+        Command::Run {
+            config,
+            realtime_priority,
+        } => run(&config, realtime_priority),
         Command::Check { config } => check(&config),
         Command::Status {
             json,
@@ -184,7 +195,10 @@ fn main() -> ExitCode {
     })
 }
 
-fn run(config: &Path) -> u8 {
+fn run(config: &Path, realtime_priority: Option<u8>) -> u8 {
+    if let Some(priority) = realtime_priority {
+        vrrpd::driver::enter_realtime(priority);
+    }
     match vrrpd::driver::run(config) {
         Ok(()) => EXIT_OK,
         Err(error) => {
@@ -456,7 +470,9 @@ mod tests {
         for flag in ["-c", "--config"] {
             let cli = Cli::try_parse_from(["vrrpd", "run", flag, "/etc/vrrpd.json"]).unwrap();
             match cli.command {
-                Command::Run { config } => assert_eq!(config, PathBuf::from("/etc/vrrpd.json")),
+                Command::Run { config, .. } => {
+                    assert_eq!(config, PathBuf::from("/etc/vrrpd.json"))
+                }
                 other => panic!("parsed as {other:?}"),
             }
         }

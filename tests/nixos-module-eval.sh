@@ -133,7 +133,10 @@ assert sc["NotifyAccess"] == "main"
 assert sc["WatchdogSec"] == "10", sc["WatchdogSec"]
 assert sc["Restart"] == "on-failure"
 assert any(c.endswith("/bin/kill -HUP $MAINPID") for c in sc["ExecReload"]), sc["ExecReload"]
-assert sc["ExecStart"].endswith("/bin/vrrpd run --config /etc/vrrpd/vrrpd.json"), sc["ExecStart"]
+assert sc["ExecStart"].endswith("/bin/vrrpd run --config /etc/vrrpd/vrrpd.json --realtime-priority 10"), sc["ExecStart"]
+# Realtime by default: allowed by the rlimit, not refused by the sandbox.
+assert sc["LimitRTPRIO"] == 10 and sc["RestrictRealtime"] is False, (sc["LimitRTPRIO"], sc["RestrictRealtime"])
+assert "sched_setscheduler" in sc["SystemCallFilter"] and "~@resources" in sc["SystemCallFilter"]
 assert sc["ExecStartPre"] == [] and sc["LoadCredential"] == []
 assert sorted(sc["AmbientCapabilities"]) == ["CAP_NET_ADMIN", "CAP_NET_RAW"]
 assert sorted(sc["CapabilityBoundingSet"]) == ["CAP_NET_ADMIN", "CAP_NET_RAW"]
@@ -162,7 +165,7 @@ assert r["configCheckInputs"] == ["vrrpd-0.1.0"], r["configCheckInputs"]
 check passwordFile '
 assert inst["authentication"] == {"type": "pass", "password": "@SECRET@"}, inst["authentication"]
 assert sc["LoadCredential"] == ["vrrp-password:/run/secrets/vrrp-password"], sc["LoadCredential"]
-assert sc["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json"), sc["ExecStart"]
+assert sc["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json --realtime-priority 10"), sc["ExecStart"]
 assert len(sc["ExecStartPre"]) == 1
 # The reload regenerates the runtime config before the SIGHUP, without credentials
 # (systemd 258 gives ExecReload= none): only the start script reads them.
@@ -247,7 +250,7 @@ check passwordOnVersion2Instance '
 v4, v6 = r["rendered"]["instances"]
 assert v4["authentication"] == {"type": "pass", "password": "@SECRET@"} and v4["version"] == 2, v4
 assert v6["authentication"] == {"type": "none"} and v6["version"] == 3, v6
-assert sc["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json")
+assert sc["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json --realtime-priority 10")
 '
 
 check unicastInstances '
@@ -273,6 +276,12 @@ assert inst["priority"] == 100
 '
 
 check watchdogOff 'assert sc["WatchdogSec"] == "0", sc["WatchdogSec"]'
+
+check realtimeOff '
+assert sc["ExecStart"].endswith("/bin/vrrpd run --config /etc/vrrpd/vrrpd.json"), sc["ExecStart"]
+assert sc["LimitRTPRIO"] == 0 and sc["RestrictRealtime"] is True, (sc["LimitRTPRIO"], sc["RestrictRealtime"])
+assert "sched_setscheduler" not in sc["SystemCallFilter"], sc["SystemCallFilter"]
+'
 
 check noConfigCheck '
 assert r["configCheck"] is None and r["etcConfig"] == "vrrpd-unchecked.json", (r["configCheck"], r["etcConfig"])
@@ -370,7 +379,7 @@ for node, priority, address, address6 in [("lb01", 150, "192.0.2.1", "2001:db8::
     assert v6["priority"] == priority and v6["virtual_addresses"] == ["fe80::100", "2001:db8::100"]
     assert v6["version"] == 3 and v6["advert_interval_ms"] == 100, v6
     assert v6["authentication"] == {"type": "none"}
-    assert n["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json")
+    assert n["ExecStart"].endswith("run --config /run/vrrpd/vrrpd.json --realtime-priority 10")
     # The reload re-renders the secret config without credentials.
     assert n["ExecReload"][0].endswith("-vrrpd-prepare-config-reload"), n["ExecReload"]
     assert n["WatchdogSec"] == "5"

@@ -41,6 +41,8 @@ accepted=(
   "PrivateUsers="   # capabilities must be real in the host's user namespace
   "DeviceAllow="    # char-rtc:r, which ProtectClock= itself adds
   "IPAddressDeny="  # peers, multicast groups and checked services are per config
+  "RestrictRealtime="              # --realtime-priority: vrrpd enters SCHED_RR itself
+  "SystemCallFilter=~@resources"   # sched_setscheduler only, for the same (the rest of @resources stays denied)
 )
 
 analyze() {

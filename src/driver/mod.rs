@@ -16,6 +16,8 @@ pub mod socket;
 pub mod systemd;
 pub mod timer;
 
+pub mod realtime;
+pub use realtime::enter_realtime;
 pub use runtime::{RunError, run};
 pub mod checks;
 pub mod child;
