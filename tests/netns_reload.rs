@@ -295,3 +295,61 @@ fn a_deleted_config_at_reload_keeps_the_running_one_and_a_readable_password_is_w
     );
     assert!(holds_vip(&pair.lb01));
 }
+
+/// The control socket (demote, promote, status) is root's and its group's only (0660, in
+/// a 0750 directory): an unprivileged user cannot connect, even to read the status.
+#[test]
+fn an_unprivileged_user_cannot_use_the_control_socket() {
+    let pair = PairLab::new("rlperm");
+    let socket = socket_path(&pair.lb01);
+    let mut config = config(HIGH_PRIORITY, &pair.lb01);
+    // In a directory of its own, as /run/vrrpd is under the unit.
+    let directory = pair.lab.dir().join("run-vrrpd");
+    let socket = directory.join(socket.file_name().unwrap());
+    config["control_socket"] = json!(socket.to_string_lossy());
+    let lb01 = pair
+        .lb01
+        .start_vrrpd(Path::new(VRRPD), &config.to_string())
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            socket.exists()
+        })
+        .is_some(),
+        "no control socket\n{}",
+        tail(&lb01)
+    );
+    // The lab directory itself must be traversable for the test to mean anything.
+    let mut ancestor = directory.parent();
+    while let Some(dir) = ancestor {
+        let output = std::process::Command::new("chmod")
+            .arg("o+x")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        if dir == Path::new("/tmp") || dir == Path::new("/") {
+            break;
+        }
+        ancestor = dir.parent();
+    }
+    assert!(!status(&socket).state.is_empty(), "root may");
+    let output = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            VRRPD,
+            "status",
+            "--socket",
+        ])
+        .arg(&socket)
+        .output()
+        .expect("run setpriv");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "nobody could use the socket: {stderr}"
+    );
+    assert!(stderr.contains("ermission denied"), "{stderr}");
+}
