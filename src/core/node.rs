@@ -1066,27 +1066,21 @@ impl Node {
             self.locate_waiting(Some(name));
             return;
         }
-        let old_mtu = link.mtu;
-        if mtu.is_some() {
-            link.mtu = mtu;
-        }
-        if let (Some(old), Some(new)) = (old_mtu, mtu)
-            && old != new
-        {
-            self.log(
-                LogLevel::Info,
-                format!("interface {name}: MTU {old} -> {new} (no effect on VRRP)"),
-            );
-        }
-        let Some(link) = self.links.get_mut(&ifindex) else {
-            return;
+        // What changed, in one look at the link.
+        let mtu_change = match (link.mtu, mtu) {
+            (Some(old), Some(new)) if old != new => Some((old, new)),
+            _ => None,
         };
+        link.mtu = mtu.or(link.mtu);
         let new_mac = mac.filter(|mac| Some(*mac) != link.mac);
-        if let Some(mac) = new_mac {
-            link.mac = Some(mac);
-        }
+        link.mac = new_mac.or(link.mac);
         let up_changed = link.up != up;
         link.up = up;
+        if let Some((old, new)) = mtu_change {
+            let line = format!("interface {name}: MTU {old} -> {new} (no effect on VRRP)");
+            self.log(LogLevel::Info, line);
+        }
+        // On the way up a new MAC needs nothing more: becoming master announces anyway.
         if let Some(mac) = new_mac.filter(|_| up && !up_changed) {
             self.mac_changed(ifindex, name, mac);
         }
