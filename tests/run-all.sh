@@ -29,6 +29,10 @@ step "doc tests" cargo test --doc --locked
 # importer) that keepalived does not have.
 step "failover suite against keepalived (validity of the tests)" \
   env VRRPD_LAB_IMPLEMENTATION=keepalived cargo test --locked --test netns_failover
+# systemd-networkd's restart/reload/reconfigure against vrrpd under the shipped unit, and
+# the unit's privilege proof, with the host's systemd as PID 1 of a container
+# (tests/netns_nspawn.rs; about half a minute). SKIPPED (77) without root or systemd-nspawn.
+step "networkd and the shipped unit under a real systemd (systemd-nspawn)" bash tests/netns-nspawn.sh
 step "every .nix file parses (nix-instantiate --parse)" bash tests/nix-parse.sh
 step "the unit's systemd-analyze security exposure, unit and module in step" bash tests/unit-security.sh
 
