@@ -256,6 +256,64 @@ let
       "iptables";
   openFirewallInterfaces = unique (map (inst: inst.interface) instanceList);
 
+  # systemd-networkd and the virtual addresses. networkd treats an address it did not
+  # configure as "foreign" and removes it when it (re)configures the interface: with
+  # systemd 252 on `networkctl reconfigure` and on `networkctl reload` after the
+  # .network file changed (tests/netns_nspawn.rs). vrrpd puts a removed address back
+  # within milliseconds; KeepConfiguration=static tells networkd to leave foreign
+  # addresses that have no lifetime (which the virtual addresses are) alone in the first
+  # place. "static" rather than "yes": "yes" also keeps DHCP leases past their expiry.
+  vrrpInterfaces = unique (map (inst: inst.interface) instanceList);
+  networkdKeepValue = "static";
+  networkdManaged = config.systemd.network.enable or false;
+  networkdKeeps = cfg.networkd.keepConfiguration && networkdManaged;
+  # The entries NixOS itself generates with networking.useNetworkd: "40-<interface>"
+  # for every networking.interfaces entry (nixos/modules/tasks/network-interfaces-systemd.nix).
+  defaultNetworkdNetworks =
+    if config.networking.useNetworkd or false then
+      map (interface: "40-${interface}") (
+        filter (interface: (config.networking.interfaces or { }) ? ${interface}) vrrpInterfaces
+      )
+    else
+      [ ];
+  networkdNetworks = config.systemd.network.networks or { };
+  # The interface names a .network entry matches by name: matchConfig.Name (a string of
+  # whitespace-separated globs, or a list) or the NixOS shorthand `name`. A list that
+  # starts with "!" matches every other interface: not followed here.
+  matchedNames =
+    network:
+    let
+      raw = network.matchConfig.Name or network.name or null;
+      tokens = filter (t: t != "") (
+        concatMap (v: lib.splitString " " (toString v)) (lib.toList (if raw == null then [ ] else raw))
+      );
+    in
+    if tokens != [ ] && lib.hasPrefix "!" (lib.head tokens) then [ ] else tokens;
+  # A systemd.network(5) Name= glob against an interface name (* and ? only).
+  globMatches =
+    glob: name:
+    builtins.match (lib.replaceStrings [ "\\*" "\\?" ] [ ".*" "." ] (lib.escapeRegex glob)) name != null;
+  networksMatching =
+    interface:
+    filter (n: lib.any (glob: globMatches glob interface) (matchedNames networkdNetworks.${n})) (
+      attrNames networkdNetworks
+    );
+  # Entries that manage a VRRP interface by name but do not get KeepConfiguration= from
+  # this module (and do not set it themselves).
+  uncoveredNetworks = unique (
+    filter (
+      n:
+      !(lib.elem n cfg.networkd.networks)
+      && !(networkdNetworks.${n} ? networkConfig && networkdNetworks.${n}.networkConfig ? KeepConfiguration)
+    ) (concatMap networksMatching vrrpInterfaces)
+  );
+  # Listed entries that match no interface (or exist only because this module sets
+  # KeepConfiguration= on them: a typo): a .network file made of KeepConfiguration=
+  # alone would have no [Match] section and apply to every interface.
+  hasMatch =
+    n: (networkdNetworks.${n}.matchConfig or { }) != { } || (networkdNetworks.${n}.name or null) != null;
+  matchlessNetworkdNetworks = filter (n: !(hasMatch n)) cfg.networkd.networks;
+
   # "lb01 and lb02 (priority 100)" for every pair of nodes with the same priority.
   priorityClashes =
     inst:
@@ -435,6 +493,18 @@ let
     {
       assertion = cfg.watchdogSec >= 0;
       message = "services.vrrp.watchdogSec must be 0 (off) or a positive number of seconds.";
+    }
+    {
+      assertion = !networkdKeeps || matchlessNetworkdNetworks == [ ];
+      message = "services.vrrp.networkd.networks names ${concatStringsSep ", " matchlessNetworkdNetworks}, but systemd.network.networks has no such entry with a matchConfig (${
+        let
+          matching = filter hasMatch (attrNames networkdNetworks);
+        in
+        if matching == [ ] then
+          "none of its entries matches an interface"
+        else
+          "the entries that match interfaces: ${concatStringsSep ", " matching}"
+      }); KeepConfiguration= alone would make a .network file without [Match], which applies to every interface. List the entries that configure ${concatStringsSep ", " vrrpInterfaces}, or set services.vrrp.networkd.keepConfiguration = false.";
     }
     {
       assertion = !(cfg.openFirewall && firewallBackend == "firewalld");
@@ -990,6 +1060,40 @@ in
       '';
     };
 
+    networkd.keepConfiguration = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = ''
+        When systemd-networkd manages the interfaces (`systemd.network.enable`, as with
+        `networking.useNetworkd`), set `KeepConfiguration=static` on the
+        {option}`services.vrrp.networkd.networks` entries, so that networkd leaves the
+        virtual addresses alone when it reconfigures the interface (it removes
+        addresses it did not configure: with systemd 252 on `networkctl reconfigure`
+        and on a reload after the `.network` file changed). vrrpd puts a removed
+        address back within milliseconds anyway; this is the second line of defence.
+        A value the entry sets itself wins. See ${docs}/nixos.md.
+      '';
+    };
+
+    networkd.networks = mkOption {
+      type = types.listOf types.str;
+      default = defaultNetworkdNetworks;
+      defaultText = literalExpression ''
+        # with networking.useNetworkd: the entries NixOS generates for the VRRP
+        # interfaces that networking.interfaces declares
+        [ "40-eth0" ]
+      '';
+      example = [ "10-lan" ];
+      description = ''
+        The `systemd.network.networks` entries that configure the VRRP interfaces and
+        get `KeepConfiguration=static` (with {option}`services.vrrp.networkd.keepConfiguration`).
+        List your own entries here; an entry that matches a VRRP interface by
+        `matchConfig.Name` but is not listed (and sets no `KeepConfiguration=`)
+        produces a warning.
+      '';
+    };
+
     openFirewall = mkOption {
       type = types.bool;
       default = false;
@@ -1188,6 +1292,19 @@ in
         };
       };
     }
+
+    (mkIf networkdKeeps {
+      # mkDefault: a KeepConfiguration= the entry sets itself wins.
+      systemd.network.networks = lib.genAttrs cfg.networkd.networks (_: {
+        networkConfig.KeepConfiguration = lib.mkDefault networkdKeepValue;
+      });
+      warnings = map (
+        n:
+        "services.vrrp: systemd.network.networks.${n} configures ${
+          concatStringsSep ", " (filter (i: lib.elem n (networksMatching i)) vrrpInterfaces)
+        }, which carries virtual addresses, but does not get KeepConfiguration=${networkdKeepValue}: add \"${n}\" to services.vrrp.networkd.networks (or set KeepConfiguration there yourself), so that networkd does not remove the virtual addresses when it reconfigures the interface."
+      ) uncoveredNetworks;
+    })
 
     (mkIf (cfg.openFirewall && firewallBackend == "iptables") {
       # Runs just before the firewall's final refuse rule; the chain is

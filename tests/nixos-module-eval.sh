@@ -152,6 +152,9 @@ assert r["wantedBy"] == ["multi-user.target"]
 # A config change reloads instead of restarting, and the config was checked.
 assert r["reloadTriggers"] == [r["etcConfig"]] == ["vrrpd.json"]
 assert r["firewall"] == {"extraCommands": "", "extraInputRules": "", "backend": "iptables"}, r["firewall"]
+# No systemd-networkd: nothing of it is touched.
+assert r["networkd"] == {"enable": False, "networks": {}, "vrrpNetworks": []}, r["networkd"]
+assert r["warnings"] == [], r["warnings"]
 assert r["path"] == [], r["path"]
 assert r["description"] == "vrrpd VRRP daemon (VI_1, VRID 50)", r["description"]
 # meta as nixpkgs modules have it: no maintainer outside lib.maintainers, the docs page.
@@ -281,6 +284,41 @@ check realtimeOff '
 assert sc["ExecStart"].endswith("/bin/vrrpd run --config /etc/vrrpd/vrrpd.json"), sc["ExecStart"]
 assert sc["LimitRTPRIO"] == 0 and sc["RestrictRealtime"] is True, (sc["LimitRTPRIO"], sc["RestrictRealtime"])
 assert "sched_setscheduler" not in sc["SystemCallFilter"], sc["SystemCallFilter"]
+'
+
+# --- systemd-networkd: KeepConfiguration=static on the VRRP interface's entry -----
+check networkdKeep '
+n = r["networkd"]
+assert n["enable"] and n["vrrpNetworks"] == ["40-eth0"], n
+assert n["networks"]["40-eth0"]["networkConfig"] == {"KeepConfiguration": "static"}, n["networks"]
+assert n["networks"]["40-eth0"]["name"] == "eth0", n["networks"]
+assert r["warnings"] == [], r["warnings"]
+'
+check networkdKeepOff '
+n = r["networkd"]["networks"]["40-eth0"]
+assert "KeepConfiguration" not in n.get("networkConfig", {}), n
+assert r["warnings"] == [], r["warnings"]
+'
+check networkdOwnValueWins '
+n = r["networkd"]["networks"]["40-eth0"]
+assert n["networkConfig"] == {"KeepConfiguration": "yes"}, n
+'
+check networkdOtherInterface '
+n = r["networkd"]
+assert n["vrrpNetworks"] == [] and n["networks"] == {}, n
+'
+check networkdOwnEntry '
+n = r["networkd"]["networks"]
+assert list(n) == ["10-lan"], n
+assert n["10-lan"]["networkConfig"] == {"KeepConfiguration": "static"}, n
+assert n["10-lan"]["matchConfig"] == {"Name": "eth0"}, n
+assert r["warnings"] == [], r["warnings"]
+'
+check networkdUncovered '
+n = r["networkd"]
+assert n["vrrpNetworks"] == [] and "networkConfig" not in n["networks"]["10-lan"], n
+w = r["warnings"]
+assert len(w) == 1 and w[0].startswith("services.vrrp: systemd.network.networks.10-lan configures eth0, which carries virtual addresses, but does not get KeepConfiguration=static: add \"10-lan\" to services.vrrp.networkd.networks"), w
 '
 
 check noConfigCheck '

@@ -113,6 +113,31 @@ let
     };
     networking.nftables.enable = true;
   };
+
+  # What NixOS makes of networking.useNetworkd with networking.interfaces.eth0
+  # (nixos/modules/tasks/network-interfaces-systemd.nix): the entry "40-eth0", matched
+  # by `name`.
+  networkdEth0 = {
+    networking.useNetworkd = true;
+    networking.interfaces.eth0.ipv4.addresses = [
+      {
+        address = "192.168.0.41";
+        prefixLength = 24;
+      }
+    ];
+    systemd.network.networks."40-eth0" = {
+      name = "eth0";
+      address = [ "192.168.0.41/24" ];
+    };
+  };
+  # A hand-written entry for eth0 (no networking.interfaces).
+  ownNetworkdEntry = name: {
+    systemd.network.enable = true;
+    systemd.network.networks."10-lan" = {
+      matchConfig.Name = name;
+      address = [ "192.168.0.41/24" ];
+    };
+  };
 in
 {
   good = {
@@ -261,6 +286,29 @@ in
         };
       };
     };
+
+    # systemd-networkd manages the VRRP interface: KeepConfiguration=static on its entry.
+    networkdKeep.modules = on "lb01" networkdEth0;
+    networkdKeepOff.modules = on "lb01" {
+      imports = [ networkdEth0 ];
+      services.vrrp.networkd.keepConfiguration = false;
+    };
+    networkdOwnValueWins.modules = on "lb01" {
+      imports = [ networkdEth0 ];
+      systemd.network.networks."40-eth0".networkConfig.KeepConfiguration = "yes";
+    };
+    # networkd on, but eth0 is not one of networking.interfaces: nothing to set.
+    networkdOtherInterface.modules = on "lb01" {
+      imports = [ networkdEth0 ];
+      networking.interfaces = lib.mkForce { eth1 = { }; };
+      systemd.network.networks = lib.mkForce { };
+    };
+    networkdOwnEntry.modules = on "lb01" {
+      imports = [ (ownNetworkdEntry "eth0") ];
+      services.vrrp.networkd.networks = [ "10-lan" ];
+    };
+    # An entry that matches eth0 by a glob and is not listed: a warning names it.
+    networkdUncovered.modules = on "lb01" (ownNetworkdEntry "en* eth*");
 
     # examples/lb01-caddy-health.json and lb02: the pair following Caddy.
     caddyHealthLb01.modules = on "lb01" caddyHealth;
@@ -507,6 +555,21 @@ in
         services.firewalld.enable = true;
       };
       message = "services.vrrp.openFirewall does not support the firewalld backend (networking.firewall.backend = \"firewalld\"): allow VRRP (IP protocol 112) on eth0 in firewalld yourself";
+    };
+    networkdUnknownEntry = {
+      modules = on "lb01" {
+        imports = [ networkdEth0 ];
+        services.vrrp.networkd.networks = [ "10-nope" ];
+      };
+      message = "services.vrrp.networkd.networks names 10-nope, but systemd.network.networks has no such entry with a matchConfig (the entries that match interfaces: 40-eth0)";
+    };
+    networkdEntryWithoutMatch = {
+      modules = on "lb01" {
+        systemd.network.enable = true;
+        systemd.network.networks."10-lan".address = [ "192.168.0.41/24" ];
+        services.vrrp.networkd.networks = [ "10-lan" ];
+      };
+      message = "services.vrrp.networkd.networks names 10-lan, but systemd.network.networks has no such entry with a matchConfig (none of its entries matches an interface); KeepConfiguration= alone would make a .network file without [Match]";
     };
     negativeWatchdog = {
       modules = on "lb01" { services.vrrp.watchdogSec = -1; };

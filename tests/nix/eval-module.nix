@@ -72,5 +72,10 @@ in
         firewall = {
           inherit (config.networking.firewall) extraCommands extraInputRules backend;
         };
+        networkd = {
+          inherit (config.systemd.network) enable networks;
+          vrrpNetworks = config.services.vrrp.networkd.networks;
+        };
+        inherit (config) warnings;
       };
 }

@@ -132,6 +132,24 @@ let
         type = types.attrsOf (types.attrsOf types.anything);
         default = { };
       };
+      # systemd-networkd (nixos/modules/system/boot/networkd.nix): each entry is a
+      # submodule there (matchConfig, networkConfig, name, …); merged the same way here.
+      systemd.network.enable = mkOption {
+        type = types.bool;
+        default = config.networking.useNetworkd;
+      };
+      systemd.network.networks = mkOption {
+        type = types.attrsOf (types.attrsOf types.anything);
+        default = { };
+      };
+      networking.useNetworkd = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      networking.interfaces = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
     };
   };
 in
