@@ -44,7 +44,8 @@ const MONITOR_MARKER: &str = "203.0.113.250";
 /// What the notify hook of the privilege proof tries to add.
 const HOOK_ADDRESS: &str = "203.0.113.99";
 /// How long after an action (once networkd reports eth0 configured again) the test keeps
-/// watching: networkd's removals came within 60 ms of the command in every run here.
+/// watching: networkd removes what it removes while it reconfigures, before it reports
+/// the link configured; the extra second is for anything later.
 const OBSERVE: Duration = Duration::from_secs(1);
 
 /// KeepConfiguration= on eth0's .network file.
