@@ -987,19 +987,34 @@ fn an_outage_is_the_span_of_unanswered_pings_not_a_late_reply() {
 
 #[test]
 fn the_drop_in_points_only_the_shipped_exec_lines_at_the_test_binary() {
+    let unit = "[Service]\nExecStartPre=/usr/bin/vrrpd check --config /x.json\n\
+                ExecStart=/usr/bin/vrrpd run --config /x.json --flag 1\n\
+                ExecReload=/bin/kill -HUP $MAINPID\n";
+    assert_eq!(
+        binary_drop_in(unit, "/opt/v").unwrap(),
+        "[Service]\nExecStartPre=\nExecStartPre=/opt/v check --config /x.json\n\
+         ExecStart=\nExecStart=/opt/v run --config /x.json --flag 1\n"
+    );
+    assert!(binary_drop_in("[Service]\nExecStart=/bin/true\n", "/x").is_err());
+    // The shipped unit: each of its ExecStartPre=/ExecStart= lines, arguments and all.
     let shipped = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/packaging/vrrpd.service"
     ))
     .unwrap();
     let drop_in = binary_drop_in(&shipped, "/opt/vrrpd/vrrpd").unwrap();
-    assert_eq!(
-        drop_in,
-        "[Service]\nExecStartPre=\n\
-         ExecStartPre=/opt/vrrpd/vrrpd check --config /etc/vrrpd/vrrpd.json\n\
-         ExecStart=\nExecStart=/opt/vrrpd/vrrpd run --config /etc/vrrpd/vrrpd.json\n"
-    );
-    assert!(binary_drop_in("[Service]\nExecStart=/bin/true\n", "/x").is_err());
+    let exec_lines: Vec<&str> = shipped
+        .lines()
+        .filter(|l| l.starts_with("ExecStartPre=") || l.starts_with("ExecStart="))
+        .collect();
+    assert_eq!(exec_lines.len(), 2, "{shipped}");
+    for line in exec_lines {
+        let pointed = line.replacen("/usr/bin/vrrpd", "/opt/vrrpd/vrrpd", 1);
+        assert!(
+            drop_in.lines().any(|l| l == pointed),
+            "{pointed} in\n{drop_in}"
+        );
+    }
 }
 
 #[test]
