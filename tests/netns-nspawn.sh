@@ -4,7 +4,7 @@
 # (tests/common/nspawn.rs). Those tests are #[ignore]d in a plain `cargo test`; this runs
 # them (and the file's other tests).
 #
-#   sudo tests/netns-nspawn.sh [extra cargo test arguments, e.g. a test name]
+#   sudo tests/netns-nspawn.sh [test harness arguments: a test name, --nocapture, ...]
 #
 # Needs root and systemd-nspawn (Debian: systemd-container). Without either it says
 # SKIPPED and exits 77 (the automake "skipped" status, which tests/run-all.sh counts as
@@ -22,4 +22,4 @@ if ! command -v systemd-nspawn >/dev/null; then
   exit 77
 fi
 echo "systemd-nspawn: $(systemd-nspawn --version | head -n 1)"
-exec cargo test --locked --test netns_nspawn "$@" -- --include-ignored
+exec cargo test --locked --test netns_nspawn -- --include-ignored "$@"
