@@ -1286,6 +1286,8 @@ in
             "@system-service"
             "~@privileged"
             "~@resources"
+            # Lowering capability sets only: checks and hooks start with none.
+            "capset"
           ]
           ++ optional realtime "sched_setscheduler";
           SystemCallErrorNumber = "EPERM";

@@ -137,6 +137,7 @@ assert sc["ExecStart"].endswith("/bin/vrrpd run --config /etc/vrrpd/vrrpd.json -
 # Realtime by default: allowed by the rlimit, not refused by the sandbox.
 assert sc["LimitRTPRIO"] == 10 and sc["RestrictRealtime"] is False, (sc["LimitRTPRIO"], sc["RestrictRealtime"])
 assert "sched_setscheduler" in sc["SystemCallFilter"] and "~@resources" in sc["SystemCallFilter"]
+assert "capset" in sc["SystemCallFilter"] and "~@privileged" in sc["SystemCallFilter"], sc["SystemCallFilter"]
 assert sc["ExecStartPre"] == [] and sc["LoadCredential"] == []
 assert sorted(sc["AmbientCapabilities"]) == ["CAP_NET_ADMIN", "CAP_NET_RAW"]
 assert sorted(sc["CapabilityBoundingSet"]) == ["CAP_NET_ADMIN", "CAP_NET_RAW"]

@@ -43,6 +43,7 @@ accepted=(
   "IPAddressDeny="  # peers, multicast groups and checked services are per config
   "RestrictRealtime="              # --realtime-priority: vrrpd enters SCHED_RR itself
   "SystemCallFilter=~@resources"   # sched_setscheduler only, for the same (the rest of @resources stays denied)
+  "SystemCallFilter=~@privileged"  # capset only: checks and hooks start with empty capability sets
 )
 
 analyze() {

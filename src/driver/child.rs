@@ -310,7 +310,19 @@ fn drop_privileges(plan: DropPlan) -> io::Result<()> {
         )
     };
     if result != 0 {
-        return Err(io::Error::last_os_error());
+        let error = io::Error::last_os_error();
+        // EPERM here means a seccomp filter refused the call (lowering every set is
+        // otherwise always permitted): `SystemCallFilter=~@privileged`, of which capset is
+        // part, in a unit that does not allow it back as the shipped one does. Running the
+        // child anyway gives it no capability: the ambient set is empty, and with
+        // no_new_privs (below) an exec'd program gets at most the permitted set of a
+        // non-root caller, which the uid change or the unit's DynamicUser left without
+        // root's implicit capabilities; only the inheritable set stays, which file
+        // capabilities could use and no_new_privs ignores. Refusing would leave every
+        // hook and check of such a unit unrun.
+        if error.raw_os_error() != Some(libc::EPERM) {
+            return Err(error);
+        }
     }
     prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)?;
     Ok(())

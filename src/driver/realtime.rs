@@ -31,10 +31,20 @@ pub fn enter_realtime(priority: u8) {
         );
     } else {
         let error = std::io::Error::last_os_error();
+        // A kernel with CONFIG_RT_GROUP_SCHED refuses realtime to a task in a cgroup without
+        // a realtime budget (cpu.rt_runtime_us), which is every systemd service's.
+        let group_scheduling = std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us")
+            .exists()
+            || std::path::Path::new("/sys/fs/cgroup/cpu,cpuacct/cpu.rt_runtime_us").exists();
+        let hint = if group_scheduling {
+            "this kernel has realtime group scheduling (CONFIG_RT_GROUP_SCHED), which gives a \
+             service's cgroup no realtime budget"
+        } else {
+            "grant CAP_SYS_NICE or an RLIMIT_RTPRIO of at least the priority (LimitRTPRIO=)"
+        };
         warn!(
-            "cannot run at realtime priority {priority}: {error}; running at normal priority, \
-             so adverts may be late on a loaded machine (grant CAP_SYS_NICE or \
-             LimitRTPRIO={priority})"
+            "cannot run at realtime priority {priority}: {error} ({hint}); running at normal \
+             priority, so adverts may be late on a loaded machine"
         );
     }
 }
