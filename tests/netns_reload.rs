@@ -234,7 +234,6 @@ fn a_deleted_config_at_reload_keeps_the_running_one_and_a_readable_password_is_w
         .lb01
         .start_vrrpd(Path::new(VRRPD), &with_password.to_string())
         .unwrap();
-    let path = config_path_of(&lb01);
     assert!(
         wait_until(Duration::from_secs(6), Duration::from_millis(10), || {
             holds_vip(&pair.lb01)
@@ -243,6 +242,8 @@ fn a_deleted_config_at_reload_keeps_the_running_one_and_a_readable_password_is_w
         "lb01 never became master\n{}",
         tail(&lb01)
     );
+    // Read once vrrpd runs: before, /proc shows `ip netns exec`, which has not exec'd it yet.
+    let path = config_path_of(&lb01);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode & 0o004, 0o004, "the lab writes configs world-readable");
     let warning = "every local user can read it";

@@ -403,8 +403,11 @@ fn unit_file_declares_the_notify_contract() {
     assert_eq!(unit_value("ExecReload"), "/bin/kill -HUP $MAINPID");
     assert_eq!(
         unit_value("ExecStart"),
-        "/usr/bin/vrrpd run --config /etc/vrrpd/vrrpd.json"
+        "/usr/bin/vrrpd run --config /etc/vrrpd/vrrpd.json --realtime-priority 10"
     );
+    // What lets the unprivileged dynamic user enter SCHED_RR (sched(7)).
+    assert_eq!(unit_value("LimitRTPRIO"), "10");
+    assert_eq!(unit_value("RestrictRealtime"), "no");
     assert_eq!(
         unit_value("ExecStartPre"),
         "/usr/bin/vrrpd check --config /etc/vrrpd/vrrpd.json"
