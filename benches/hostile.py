@@ -680,6 +680,19 @@ def summary_table(results: list[dict], runs: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def user_arguments(argv: list[str]) -> list[str]:
+    """The command line as typed to the wrapper: without what the wrapper added."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--ns-prefix", "--flooder"):
+            skip = True
+        else:
+            out.append(arg)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ns-prefix", required=True)
@@ -725,7 +738,7 @@ def main() -> int:
         impls.append(Keepalived(args.interval_ms, args.ipv6))
 
     load = open("/proc/loadavg").read().split()[:3]
-    print(f"# benches/hostile.sh {' '.join(sys.argv[1:])}")
+    print(f"# benches/hostile.sh {' '.join(user_arguments(sys.argv[1:]))}")
     print(f"# {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}, "
           f"{os.cpu_count()} CPUs, load average at start {' '.join(load)}")
     for impl in impls:
