@@ -6,8 +6,9 @@
  * flood: writes pre-built Ethernet frames on an AF_PACKET socket (no IP stack, no qdisc:
  * PACKET_QDISC_BYPASS) with sendmmsg, in batches of one millisecond's worth, each batch
  * started at its absolute time by clock_nanosleep(TIMER_ABSTIME), so the rate holds
- * without a busy loop and without bursting to catch up after a stall (a late batch is
- * sent at once and the schedule moves on; packets not sent in time are not sent). The
+ * without a busy loop. It sends RATE x SECONDS frames in all: batches made late by a stall
+ * (the flooder descheduled on a busy machine) go out back to back until the schedule is
+ * met, and a flooder starved for longer takes longer, which its achieved rate shows. The
  * frames are unicast to DST-MAC, so the lab's bridge delivers them to the target alone,
  * while their IP destination is the VRRP group (224.0.0.18, ff02::12) as a hostile host
  * on the segment would send them. On exit it prints what it achieved:
