@@ -12,7 +12,8 @@
 #
 # New inputs go to fuzz/corpus/TARGET, crashes to fuzz/artifacts/TARGET/, the log to
 # fuzz/logs/TARGET.log (neither committed). VRRPD_FUZZ_SCRATCH=DIR sends all three to DIR
-# instead and reads the committed corpus only (tests/fuzz-smoke.sh, CI).
+# instead and reads the committed corpus only; VRRPD_FUZZ_DEV=1 uses the unoptimised
+# build, which compiles in less CPU time (both: tests/fuzz-smoke.sh, CI).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: fuzz/run.sh TARGET [LIBFUZZER_OPTION...]}
@@ -29,7 +30,9 @@ fi
 mkdir -p "$logs" "${corpora[@]}" "$artifacts"
 log=$logs/$target.log
 started=$(date +%s)
-nice -n 10 cargo +nightly fuzz run -s none "$target" "${corpora[@]}" -- \
+profile=()
+[ -n "${VRRPD_FUZZ_DEV:-}" ] && profile=(--dev)
+nice -n 10 cargo +nightly fuzz run "${profile[@]}" -s none "$target" "${corpora[@]}" -- \
   -artifact_prefix="$artifacts" -print_final_stats=1 -timeout=10 "$@" >"$log" 2>&1
 status=$?
 elapsed=$(( $(date +%s) - started ))
