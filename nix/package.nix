@@ -25,6 +25,11 @@ let
     (lib.fileset.maybeMissing ../examples)
     (lib.fileset.maybeMissing ../packaging)
     (lib.fileset.maybeMissing ../benches)
+    # tests/fuzz_corpora.rs replays the fuzz corpora with the fuzz targets' checks;
+    # the fuzz crate itself (fuzz/Cargo.toml, nightly) is not built here.
+    (lib.fileset.maybeMissing ../fuzz/src)
+    (lib.fileset.maybeMissing ../fuzz/corpus)
+    (lib.fileset.maybeMissing ../fuzz/seeds)
   ];
   src = lib.fileset.toSource {
     inherit root;

@@ -20,6 +20,10 @@ step "format (cargo fmt --check)" cargo fmt --all -- --check
 step "lint (cargo clippy, warnings are errors)" cargo clippy --all-targets --locked -- -D warnings
 step "unit and integration tests (cargo test; root for the netns suites)" cargo test --all-targets --locked --no-fail-fast
 step "doc tests" cargo test --doc --locked
+# The fuzz targets, 20 s each, where a nightly toolchain and cargo-fuzz exist; SKIPPED
+# (77) otherwise. The committed corpora run on stable in the cargo test step above
+# (tests/fuzz_corpora.rs). docs/RELIABILITY.md, "Fuzzing".
+step "fuzz targets, 20 s each (nightly and cargo-fuzz)" bash tests/fuzz-smoke.sh
 # The tests' own validity: the failover suite's timing bounds against a second,
 # independent implementation (tests/netns_failover.rs, VRRPD_LAB_IMPLEMENTATION). The
 # other netns suites do not take it: interop, ipv6, unicast and sync_group already run

@@ -235,8 +235,10 @@ fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-/// The problems of a complete answer, in the child's order.
-fn parse_answer(answer: &[u8]) -> Result<Vec<ConfigProblem>, String> {
+/// The problems of a complete answer, in the child's order. Public for the fuzz target
+/// that checks it against the in-process schema check.
+#[doc(hidden)]
+pub fn parse_answer(answer: &[u8]) -> Result<Vec<ConfigProblem>, String> {
     let text = std::str::from_utf8(answer)
         .map_err(|_| "the schema check process answered with non-UTF-8 output".to_owned())?;
     let mut problems = Vec::new();

@@ -496,6 +496,40 @@ mod tests {
         );
     }
 
+    /// Found by the advert_decoder fuzz target (fuzz/corpus/advert_decoder/
+    /// regression-icmp-datagram-carrying-an-advert): keepalived's priority-0 advert, whole
+    /// and with TTL 255, in a datagram whose protocol byte says ICMP. It is not VRRP
+    /// whatever it carries, and the VRID is never looked up.
+    #[test]
+    fn a_datagram_of_another_protocol_carrying_a_valid_advert_is_not_vrrp() {
+        let datagram = [
+            0x45, 0xc0, 0x00, 0x28, 0x00, 0x04, 0x00, 0x00, 0xff, 0x01, 0x00, 0x66, 192, 0, 2, 41,
+            224, 0, 0, 18, //
+            0x21, 0x32, 0x00, 0x01, 0x01, 0x01, 0x4d, 0xfa, 192, 0, 2, 40, b'p', b'a', b's', b's',
+            b'w', b'o', b'r', b'd',
+        ];
+        let params = v2_params();
+        let rejected = check(
+            ReceivedPacket::Ipv4(&datagram),
+            |_| -> Option<(usize, Receiver)> {
+                panic!("looked up the VRID of a datagram that is not VRRP")
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            rejected,
+            Rejected {
+                reason: DropReason::NotVrrp,
+                source: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 41))),
+                vrid: Some(50),
+            }
+        );
+        // The same bytes as protocol 112 are a good advert.
+        let mut vrrp = datagram;
+        vrrp[9] = IP_PROTOCOL_VRRP;
+        assert!(check_with(&vrrp, &params, &[]).is_ok());
+    }
+
     #[test]
     fn vrid_is_the_second_byte() {
         assert_eq!(peek_vrid(&[0x21, 50, 150]), Some(50));

@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 pub use crate::core::control::{Command, HoldChange, Response};
 
 /// Longest request line accepted.
-const MAX_REQUEST_LEN: usize = 64 * 1024;
+pub const MAX_REQUEST_LEN: usize = 64 * 1024;
 /// A client that sends nothing for this long is disconnected.
 const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,22 +137,37 @@ async fn serve_client(stream: UnixStream, requests: mpsc::Sender<ControlRequest>
             Ok(Ok(Some(line))) => line,
             _ => return,
         };
-        let response = if line.len() > MAX_REQUEST_LEN {
-            Response::error("request too long")
-        } else {
-            match serde_json::from_str::<Command>(&line) {
-                Ok(command) => ask_loop(&requests, command).await,
-                Err(error) => Response::error(format!("bad request: {error}")),
-            }
+        let response = match parse_request_line(&line) {
+            Ok(command) => ask_loop(&requests, command).await,
+            Err(refusal) => Response::error(refusal),
         };
-        let mut text = serde_json::to_string(&response)
-            .unwrap_or_else(|_| r#"{"ok":false,"error":"cannot encode the answer"}"#.to_owned());
-        text.push('\n');
-        if writer.write_all(text.as_bytes()).await.is_err() {
+        if writer
+            .write_all(response_line(&response).as_bytes())
+            .await
+            .is_err()
+        {
             return;
         }
         debug!("control: answered {line}");
     }
+}
+
+/// What the server makes of one request line (without its newline): the command for the
+/// event loop, or why it is refused (the answer's `error`). Pure, so that it can be fuzzed.
+pub fn parse_request_line(line: &str) -> Result<Command, String> {
+    if line.len() > MAX_REQUEST_LEN {
+        return Err("request too long".to_owned());
+    }
+    serde_json::from_str::<Command>(line).map_err(|error| format!("bad request: {error}"))
+}
+
+/// One answer as the line sent back: JSON, which escapes every newline in its strings,
+/// then `\n`.
+pub fn response_line(response: &Response) -> String {
+    let mut text = serde_json::to_string(response)
+        .unwrap_or_else(|_| r#"{"ok":false,"error":"cannot encode the answer"}"#.to_owned());
+    text.push('\n');
+    text
 }
 
 /// Hand `command` to the event loop and wait for its answer.

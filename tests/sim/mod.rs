@@ -30,8 +30,17 @@ pub fn ms(millis: u64) -> Duration {
 }
 
 /// xorshift64*: small, fast, and the same sequence on every machine.
+///
+/// A fuzzer drives the same simulator through a tape ([`Rng::from_tape`]): each choice
+/// reads its bytes from the fuzzer's input, so that a mutated byte changes one decision
+/// (a fault, a time, a priority) rather than reshuffling everything after it. Once the
+/// tape is used up the generator takes over.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng {
+    state: u64,
+    tape: Vec<u8>,
+    read: usize,
+}
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
@@ -39,17 +48,38 @@ impl Rng {
         let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)) | 1)
+        Rng {
+            state: (z ^ (z >> 31)) | 1,
+            tape: Vec::new(),
+            read: 0,
+        }
+    }
+    /// Choices taken from `tape` first (the generator, seeded from its length, after).
+    pub fn from_tape(tape: &[u8]) -> Self {
+        Rng {
+            tape: tape.to_vec(),
+            ..Rng::new(tape.len() as u64)
+        }
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    /// Uniform in 0..n (n > 0).
+    /// Uniform in 0..n (n > 0). From the tape: as few bytes as `n` needs, big-endian.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
+        let n = n.max(1);
+        if self.read < self.tape.len() {
+            let wanted = (u64::BITS - (n - 1).leading_zeros()).div_ceil(8) as usize;
+            let end = (self.read + wanted).min(self.tape.len());
+            let value = self.tape[self.read..end]
+                .iter()
+                .fold(0u64, |value, byte| (value << 8) | u64::from(*byte));
+            self.read = end;
+            return value % n;
+        }
+        self.next_u64() % n
     }
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent

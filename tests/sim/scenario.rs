@@ -190,7 +190,12 @@ pub struct Outcome {
 }
 
 pub fn kind_for(seed: u64) -> Kind {
-    match Rng::new(seed ^ 0x5eed).below(10) {
+    kind_of_roll(Rng::new(seed ^ 0x5eed).below(10))
+}
+
+/// The kind for a roll in 0..10: the weights of the random scenarios.
+fn kind_of_roll(roll: u64) -> Kind {
+    match roll {
         0..=2 => Kind::Pair,
         3 => Kind::Trio,
         4..=5 => Kind::SyncPair,
@@ -209,18 +214,38 @@ pub fn traced(seed: u64) -> Vec<super::TraceLine> {
     execute(seed, true).1
 }
 
+/// A scenario whose every choice (kind, protocol, priorities, faults and their times, the
+/// garbage's bytes, the world's losses) is read from `tape` ([`Rng::from_tape`]): what the
+/// `node` fuzz target runs, with the same properties as the oracle.
+pub fn run_tape(tape: &[u8]) -> Result<Outcome, String> {
+    let mut rng = Rng::from_tape(tape);
+    let kind = kind_of_roll(rng.below(10));
+    let world_rng = Rng::from_tape(tape.get(tape.len() / 2..).unwrap_or_default());
+    scenario(kind, rng, world_rng, false, &mut None)
+}
+
 fn execute(seed: u64, trace: bool) -> (Result<Outcome, String>, Vec<super::TraceLine>) {
     let mut world = None;
-    let result = scenario(seed, trace, &mut world);
+    let result = scenario(
+        kind_for(seed),
+        Rng::new(seed),
+        Rng::new(seed),
+        trace,
+        &mut world,
+    );
     let lines = world
         .and_then(|world: World| world.trace)
         .unwrap_or_default();
     (result, lines)
 }
 
-fn scenario(seed: u64, trace: bool, slot: &mut Option<World>) -> Result<Outcome, String> {
-    let mut rng = Rng::new(seed);
-    let kind = kind_for(seed);
+fn scenario(
+    kind: Kind,
+    mut rng: Rng,
+    world_rng: Rng,
+    trace: bool,
+    slot: &mut Option<World>,
+) -> Result<Outcome, String> {
     let protocol = match (kind, rng.below(3)) {
         (Kind::UnicastPair, _) | (_, 0) => Protocol::V2Pass1s,
         (_, 1) => Protocol::V3Ms100,
@@ -257,7 +282,8 @@ fn scenario(seed: u64, trace: bool, slot: &mut Option<World>) -> Result<Outcome,
             )
         })
         .collect();
-    let world = slot.insert(World::new(seed, configs));
+    let world = slot.insert(World::new(0, configs));
+    world.rng = world_rng;
     world.protocol = protocol;
     if trace {
         world.trace = Some(Vec::new());
