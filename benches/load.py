@@ -161,7 +161,7 @@ def one_run(prefix: str, impls: list[fb.Implementation], case: fb.Case, kind: st
 def render(rows: list[dict], meta: dict) -> str:
     lines = [
         f"Run {meta['date']} on {meta['nproc']} cores ({meta['cpu']}), load before "
-        f"{meta['loadavg']}; `{meta['command']}`.",
+        f"{meta['loadavg']}; `{meta['command']}`. Realtime: {meta['realtime']}.",
         "",
         "| adverts | stress-ng | window | keepalived false takeovers | vrrpd false takeovers "
         "| keepalived master let go | vrrpd master let go | CPU of both daemons (keepalived / vrrpd) |",
@@ -195,8 +195,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--only", choices=["keepalived", "vrrpd"])
     p.add_argument("--keep-logs", action="store_true", help="keep the daemons' logs")
     p.add_argument("--realtime", type=int, metavar="PRIORITY",
-                   help="both daemons' realtime knob at this priority (vrrpd "
+                   help="the daemons' realtime knob at this priority (vrrpd "
                         "--realtime-priority, keepalived vrrp_rt_priority)")
+    p.add_argument("--realtime-for", choices=["both", "vrrpd", "keepalived"], default="both",
+                   help="whose knob --realtime turns on: `vrrpd` compares the shipped units "
+                        "(vrrpd's turns it on, Debian's keepalived's does not)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         print("load.py: must run as root", file=sys.stderr)
@@ -213,7 +216,8 @@ def main(argv: list[str]) -> int:
     if args.realtime is not None:
         if not 1 <= args.realtime <= 99:
             p.error("--realtime 1..99")
-        impls = [Realtime(i, args.realtime) for i in impls]
+        impls = [Realtime(i, args.realtime) if args.realtime_for in ("both", i.name) else i
+                 for i in impls]
     for impl in impls:
         reason = impl.available()
         if reason:
@@ -225,6 +229,9 @@ def main(argv: list[str]) -> int:
         "cpu": fb.cpu_model(),
         "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
         "command": " ".join(["sudo python3 benches/load.py"] + argv),
+        "realtime": ", ".join(
+            f"{i.name} at priority {i.priority}" if isinstance(i, Realtime) else f"{i.name} off"
+            for i in impls),
     }
     prefix = f"vload{os.getpid()}-"
     rows = []

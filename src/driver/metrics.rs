@@ -6,13 +6,14 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
@@ -34,14 +35,26 @@ impl Drop for MetricsServer {
     }
 }
 
+/// Metrics connections served at once; Prometheus needs one per scraper.
+const MAX_CONNECTIONS: usize = 32;
+/// How long one connection may last, keep-alive included.
+const CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl MetricsServer {
     pub async fn bind(
         address: SocketAddr,
         requests: mpsc::Sender<ControlRequest>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
+        // Bounded: every connection holds a file descriptor, and a daemon out of them
+        // cannot run its checks (a false failover: benches/abuse.sh found it with 1,100
+        // idle connections). At the cap, new connections wait in the listen backlog.
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let task = tokio::spawn(async move {
             loop {
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    return; // closed: cannot happen, the semaphore lives here
+                };
                 let (stream, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(error) => {
@@ -52,15 +65,22 @@ impl MetricsServer {
                 };
                 let requests = requests.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let service = hyper::service::service_fn(move |request| {
                         let requests = requests.clone();
                         async move { Ok::<_, Infallible>(answer(request, &requests).await) }
                     });
-                    if let Err(error) = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                    {
-                        debug!("metrics connection from {peer}: {error}");
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    // A scrape takes milliseconds; a connection that lasts longer than this
+                    // (idle, or sending its headers a byte at a time) gives its slot back.
+                    match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => debug!("metrics connection from {peer}: {error}"),
+                        Err(_) => debug!(
+                            "metrics connection from {peer}: closed after {}s",
+                            CONNECTION_LIFETIME.as_secs()
+                        ),
                     }
                 });
             }
