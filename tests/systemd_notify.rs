@@ -466,6 +466,9 @@ fn repeated_failures_warn_only_once() {
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, || {
+        // Another test thread's subscriber may have cached "not interested" for these
+        // callsites (tracing caches interest per callsite, process-wide): ask again.
+        tracing::callsite::rebuild_interest_cache();
         for _ in 0..3 {
             notifier.watchdog();
         }
