@@ -21,7 +21,6 @@
 //!   of severity `unsupported`.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use vrrpd::config;
 use vrrpd::import_keepalived::{self, ImportError, ImportOutput, Severity};
@@ -68,19 +67,16 @@ pub fn stays_inside(text: &str) -> bool {
         })
 }
 
-fn scratch_directory() -> &'static Path {
-    static DIRECTORY: OnceLock<PathBuf> = OnceLock::new();
-    DIRECTORY.get_or_init(|| {
-        let shm = Path::new("/dev/shm");
-        let base = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        let directory = base.join(format!("vrrpd-fuzz-import-{}", std::process::id()));
-        std::fs::create_dir_all(directory.join("conf.d")).expect("scratch directory");
-        directory
-    })
+/// A directory of this process's own (in memory where /dev/shm exists), made for one input
+/// and removed after it.
+fn scratch_directory() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    base.join(format!("vrrpd-fuzz-import-{}", std::process::id()))
 }
 
 pub fn run(data: &[u8]) {
@@ -91,6 +87,7 @@ pub fn run(data: &[u8]) {
         return;
     }
     let directory = scratch_directory();
+    std::fs::create_dir_all(directory.join("conf.d")).expect("scratch directory");
     let mut written = Vec::new();
     for (index, contents) in files.iter().enumerate() {
         let path = directory.join(file_name(index));
@@ -100,9 +97,7 @@ pub fn run(data: &[u8]) {
     let main = &written[0];
     let strict = import_keepalived::run(main, false);
     let partial = import_keepalived::run(main, true);
-    for path in &written {
-        let _ = std::fs::remove_file(path);
-    }
+    let _ = std::fs::remove_dir_all(&directory);
 
     for result in [&strict, &partial] {
         match result {
