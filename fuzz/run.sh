@@ -12,7 +12,7 @@
 #
 # New inputs go to fuzz/corpus/TARGET, crashes to fuzz/artifacts/TARGET/, the log to
 # fuzz/logs/TARGET.log (neither committed). VRRPD_FUZZ_SCRATCH=DIR sends all three to DIR
-# instead and reads the committed corpus only; VRRPD_FUZZ_DEV=1 uses the unoptimised
+# instead and starts from the committed seeds; VRRPD_FUZZ_DEV=1 uses the unoptimised
 # build, which compiles in less CPU time (both: tests/fuzz-smoke.sh, CI).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +22,14 @@ corpora=("fuzz/corpus/$target")
 artifacts=fuzz/artifacts/$target/
 logs=fuzz/logs
 if [ -n "${VRRPD_FUZZ_SCRATCH:-}" ]; then
-  # libFuzzer writes new inputs to its first corpus directory only.
-  corpora=("$VRRPD_FUZZ_SCRATCH/corpus/$target" "fuzz/corpus/$target")
+  # From the seeds and regression inputs only: libFuzzer runs every corpus input before
+  # -max_total_time counts, and the whole corpus is replayed by tests/fuzz_corpora.rs.
+  corpora=("$VRRPD_FUZZ_SCRATCH/corpus/$target")
   artifacts=$VRRPD_FUZZ_SCRATCH/artifacts/$target/
   logs=$VRRPD_FUZZ_SCRATCH/logs
+  mkdir -p "${corpora[0]}"
+  cp fuzz/corpus/"$target"/seed-* "${corpora[0]}"/
+  cp fuzz/corpus/"$target"/regression-* "${corpora[0]}"/ 2>/dev/null
 fi
 mkdir -p "$logs" "${corpora[@]}" "$artifacts"
 log=$logs/$target.log

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every fuzz target briefly (docs/RELIABILITY.md, "Fuzzing"): a CI step of
 # tests/run-all.sh. Exit 77 (skipped, never passed) where the nightly toolchain or
-# cargo-fuzz is missing. New inputs, crashes and logs go to a scratch directory: the
-# committed corpora are read, not changed. VRRPD_FUZZ_SECONDS sets the time per target
+# cargo-fuzz is missing. Each starts from the committed seeds and regression inputs; new
+# inputs, crashes and logs go to a scratch directory, the committed corpora are not
+# changed (tests/fuzz_corpora.rs replays them all). VRRPD_FUZZ_SECONDS sets the time per target
 # (default 20).
 set -uo pipefail
 cd "$(dirname "$0")/.."
