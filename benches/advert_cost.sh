@@ -16,8 +16,11 @@
 # advert, can do. Their CPU figures are the kernel's price of the 10 ms cadence, which no
 # such implementation avoids.
 #
+# With --lock-memory, vrrpd runs with `--lock-memory` and keepalived with `vrrp_no_swap`
+# (both mlockall): the resident memory that locking costs.
+#
 # Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace] [--callgrind]
-#                                    [--keepalived | --floor]
+#                                    [--keepalived | --floor] [--lock-memory]
 set -euo pipefail
 vrrpd=target/release/vrrpd
 seconds=10
@@ -25,6 +28,8 @@ strace=0
 wrap=()
 keepalived=0
 floor=0
+lock=()
+no_swap=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --vrrpd) vrrpd=$2; shift 2 ;;
@@ -32,6 +37,7 @@ while [[ $# -gt 0 ]]; do
         --strace) strace=1; shift ;;
         --keepalived) keepalived=1; shift ;;
         --floor) floor=1; shift ;;
+        --lock-memory) lock=(--lock-memory); no_swap="vrrp_no_swap"; shift ;;
         --callgrind) wrap=(env VRRPD_SCHEMA_CHECK=in-process valgrind --tool=callgrind --callgrind-out-file="/tmp/advert_cost.%q{ROLE}.callgrind"); shift ;;
         *) echo "advert_cost.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -70,7 +76,10 @@ JSON
 }
 kconfig() { # name priority
     cat <<CONF
-global_defs { router_id $1 }
+global_defs {
+    router_id $1
+    $no_swap
+}
 vrrp_instance $1 {
     state BACKUP
     interface eth0
@@ -104,7 +113,8 @@ if [[ $keepalived == 1 ]]; then
     echo "keepalived backup CPU: $(( (b1 - b0) * 1000000000 / wall )) ns/s"
     for role in master backup; do
         rss=0; for p in $(all "$role"); do rss=$((rss + $(awk '/^VmRSS/{print $2}' /proc/$p/status))); done
-        echo "keepalived $role: VmRSS summed: $rss kB"
+        lck=0; for p in $(all "$role"); do lck=$((lck + $(awk '/^VmLck/{print $2}' /proc/$p/status))); done
+        echo "keepalived $role: VmRSS summed: $rss kB, VmLck summed: $lck kB"
     done
     exit 0
 fi
@@ -115,14 +125,14 @@ if [[ $floor == 1 ]]; then
     cc -O2 -o "$dir/advert_floor" "$here/advert_floor.c"
     ip netns exec "$prefix-b" "$dir/advert_floor" receive eth0 2>"$dir/backup.log" &
 else
-    ROLE=backup ip netns exec "$prefix-b" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" 2>"$dir/backup.log" &
+    ROLE=backup ip netns exec "$prefix-b" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" "${lock[@]}" 2>"$dir/backup.log" &
 fi
 pids+=($!); backup=$!
 sleep 0.5
 if [[ $floor == 1 ]]; then
     ip netns exec "$prefix-m" "$dir/advert_floor" eth0 192.0.2.1 51 255 1 192.0.2.40 2>"$dir/master.log" &
 else
-    ROLE=master ip netns exec "$prefix-m" "${wrap[@]}" "$vrrpd" run -c "$dir/master.json" 2>"$dir/master.log" &
+    ROLE=master ip netns exec "$prefix-m" "${wrap[@]}" "$vrrpd" run -c "$dir/master.json" "${lock[@]}" 2>"$dir/master.log" &
 fi
 pids+=($!); master=$!
 sleep $(( ${#wrap[@]} > 0 ? 15 : 3 ))
@@ -150,7 +160,7 @@ echo "master CPU: $(( (m1 - m0) * 1000000000 / wall )) ns/s ($(awk "BEGIN{printf
 echo "backup CPU: $(( (b1 - b0) * 1000000000 / wall )) ns/s ($(awk "BEGIN{printf \"%.3f\", ($b1-$b0)*100/$wall}") %)"
 for role in master backup; do
     pid=${!role}
-    echo "$role: $(grep -E '^(VmRSS|RssAnon|RssFile)' /proc/$pid/status | tr -s ' \t' ' ' | tr '\n' ' ')"
+    echo "$role: $(grep -E '^(VmRSS|RssAnon|RssFile|VmLck)' /proc/$pid/status | tr -s ' \t' ' ' | tr '\n' ' ')"
 done
 if [[ $strace == 1 ]]; then
     for role in master backup; do echo "== strace $role"; cat "$dir/strace.$role"; done

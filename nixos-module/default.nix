@@ -1122,6 +1122,20 @@ in
       '';
     };
 
+    lockMemory = mkOption {
+      type = types.bool;
+      default = false;
+      example = true;
+      description = ''
+        Lock vrrpd's memory into RAM (`vrrpd run --lock-memory`, keepalived's
+        `vrrp_no_swap`), so that swap or the page cache's reclaim cannot evict the
+        pages an advert or a takeover needs. The unit gets `LimitMEMLOCK=infinity`.
+        It costs the whole executable resident (about 10 MB instead of 6 MB) and
+        matters only on a host that swaps or reclaims hard; off by default.
+        docs/RELIABILITY.md has the measurement.
+      '';
+    };
+
     watchdogSec = mkOption {
       type = types.int;
       default = 10;
@@ -1225,7 +1239,11 @@ in
           ExecStartPre = optional usesPasswordFile (prepareRuntimeConfig "start");
           ExecStart =
             "${cfg.package}/bin/vrrpd run --config ${daemonConfigPath}"
-            + optionalString realtime " --realtime-priority ${toString cfg.realtimePriority}";
+            + optionalString realtime " --realtime-priority ${toString cfg.realtimePriority}"
+            + optionalString cfg.lockMemory " --lock-memory";
+          # mlockall(MCL_CURRENT | MCL_FUTURE) counts every page against RLIMIT_MEMLOCK, and
+          # an allocation past it would fail later: no limit, the service's MemoryMax= rules.
+          LimitMEMLOCK = mkIf cfg.lockMemory "infinity";
           # An unprivileged process may enter SCHED_RR up to RLIMIT_RTPRIO (sched(7)).
           LimitRTPRIO = if realtime then cfg.realtimePriority else 0;
           ExecReload = optional usesPasswordFile (prepareRuntimeConfig "reload") ++ [

@@ -63,6 +63,13 @@ enum Command {
         /// priority. Without it, normal scheduling.
         #[arg(long, value_name = "PRIORITY", value_parser = clap::value_parser!(u8).range(1..=99))]
         realtime_priority: Option<u8>,
+        /// Lock the daemon's memory into RAM (mlockall), so that swap or the page
+        /// cache's reclaim cannot evict what an advert or a takeover needs
+        /// (keepalived's `vrrp_no_swap`). Costs the executable resident in full. Needs
+        /// an RLIMIT_MEMLOCK above the daemon's size (the shipped unit sets
+        /// LimitMEMLOCK=) or CAP_IPC_LOCK; if refused, vrrpd says so and runs unlocked.
+        #[arg(long)]
+        lock_memory: bool,
     },
     /// Validate a configuration file and exit.
     ///
@@ -165,7 +172,8 @@ fn main() -> ExitCode {
         Command::Run {
             config,
             realtime_priority,
-        } => run(&config, realtime_priority),
+            lock_memory,
+        } => run(&config, realtime_priority, lock_memory),
         Command::Check { config } => check(&config),
         Command::Status {
             json,
@@ -195,9 +203,12 @@ fn main() -> ExitCode {
     })
 }
 
-fn run(config: &Path, realtime_priority: Option<u8>) -> u8 {
+fn run(config: &Path, realtime_priority: Option<u8>, lock_memory: bool) -> u8 {
     if let Some(priority) = realtime_priority {
         vrrpd::driver::enter_realtime(priority);
+    }
+    if lock_memory {
+        vrrpd::driver::lock_memory();
     }
     match vrrpd::driver::run(config) {
         Ok(()) => EXIT_OK,

@@ -136,6 +136,8 @@ assert any(c.endswith("/bin/kill -HUP $MAINPID") for c in sc["ExecReload"]), sc[
 assert sc["ExecStart"].endswith("/bin/vrrpd run --config /etc/vrrpd/vrrpd.json --realtime-priority 10"), sc["ExecStart"]
 # Realtime by default: allowed by the rlimit, not refused by the sandbox.
 assert sc["LimitRTPRIO"] == 10 and sc["RestrictRealtime"] is False, (sc["LimitRTPRIO"], sc["RestrictRealtime"])
+# Memory is not locked by default (services.vrrp.lockMemory).
+assert "LimitMEMLOCK" not in sc and "--lock-memory" not in sc["ExecStart"], sc.get("LimitMEMLOCK")
 assert "sched_setscheduler" in sc["SystemCallFilter"] and "~@resources" in sc["SystemCallFilter"]
 assert "capset" in sc["SystemCallFilter"] and "~@privileged" in sc["SystemCallFilter"], sc["SystemCallFilter"]
 assert sc["ExecStartPre"] == [] and sc["LoadCredential"] == []
@@ -280,6 +282,11 @@ assert inst["priority"] == 100
 '
 
 check watchdogOff 'assert sc["WatchdogSec"] == "0", sc["WatchdogSec"]'
+
+check lockMemory '
+assert sc["ExecStart"].endswith("/bin/vrrpd run --config /etc/vrrpd/vrrpd.json --realtime-priority 10 --lock-memory"), sc["ExecStart"]
+assert sc["LimitMEMLOCK"] == "infinity", sc.get("LimitMEMLOCK")
+'
 
 check realtimeOff '
 assert sc["ExecStart"].endswith("/bin/vrrpd run --config /etc/vrrpd/vrrpd.json"), sc["ExecStart"]

@@ -17,7 +17,7 @@ pub mod systemd;
 pub mod timer;
 
 pub mod realtime;
-pub use realtime::enter_realtime;
+pub use realtime::{enter_realtime, lock_memory};
 pub use runtime::{RunError, run};
 pub mod checks;
 pub mod child;

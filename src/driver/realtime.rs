@@ -1,5 +1,6 @@
 //! The realtime scheduling class for the protocol loop (`vrrpd run --realtime-priority`,
-//! keepalived's `vrrp_rt_priority`).
+//! keepalived's `vrrp_rt_priority`) and locked memory (`--lock-memory`, keepalived's
+//! `vrrp_no_swap`).
 //!
 //! Why: at 10 ms adverts a backup takes over after 36 ms of silence. On a machine whose
 //! every core is busy (stress-ng in benches/load.py, a build, a backup job), the normal
@@ -47,6 +48,42 @@ pub fn enter_realtime(priority: u8) {
              priority, so adverts may be late on a loaded machine"
         );
     }
+}
+
+/// Lock the daemon's memory into RAM (`vrrpd run --lock-memory`, keepalived's
+/// `vrrp_no_swap`): every page mapped now and later, so that neither swap nor the page
+/// cache's reclaim can evict the code and data an advert or a takeover needs. Under
+/// memory pressure an evicted page costs a disk read (milliseconds, more on a busy disk)
+/// at the moment it is needed, which at 10 ms adverts is a false takeover. The cost is
+/// the whole executable and its libraries resident (docs/RELIABILITY.md measures it).
+/// Not inherited: a child's memory (checks, hooks, the schema check) is its own. A
+/// refusal (RLIMIT_MEMLOCK, the unit's LimitMEMLOCK=) is not fatal.
+pub fn lock_memory() {
+    // SAFETY: mlockall takes flags only.
+    let result = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+    if result == 0 {
+        info!("memory locked (mlockall): the daemon's pages stay in RAM");
+    } else {
+        let error = std::io::Error::last_os_error();
+        warn!(
+            "cannot lock memory: {error} (raise RLIMIT_MEMLOCK, the unit's LimitMEMLOCK=, or \
+             grant CAP_IPC_LOCK); running unlocked, so pages may be reclaimed under memory \
+             pressure"
+        );
+    }
+}
+
+/// True when the calling process has memory locked (VmLck in /proc/self/status).
+pub fn memory_locked() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmLck:"))
+                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .is_some_and(|kilobytes| kilobytes > 0)
 }
 
 /// The calling thread's scheduling policy, without the reset-on-fork flag.

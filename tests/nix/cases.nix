@@ -192,6 +192,7 @@ in
 
     watchdogOff.modules = on "lb01" { services.vrrp.watchdogSec = 0; };
     realtimeOff.modules = on "lb01" { services.vrrp.realtimePriority = null; };
+    lockMemory.modules = on "lb01" { services.vrrp.lockMemory = true; };
 
     # Unicast: the other node's address is the peer, the local one the source.
     unicast.modules = on "lb02" { services.vrrp.unicast = true; };
