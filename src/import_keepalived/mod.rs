@@ -860,6 +860,13 @@ impl Importer {
                 self.global(item, &mut globals);
             }
         }
+        // keepalived ignores a sync group member that names no vrrp_instance ("specified in
+        // sync group ... doesn't exist - ignoring"); the importer does the same, with a warning.
+        let defined: Vec<&str> = tree
+            .iter()
+            .filter(|statement| statement.name() == "vrrp_instance")
+            .filter_map(|statement| statement.args.first().map(|word| word.text.as_str()))
+            .collect();
         let mut imported = Vec::new();
         let mut sync_groups = Vec::new();
         for statement in tree {
@@ -875,7 +882,9 @@ impl Importer {
                     imported.push(instance);
                 }
             } else if name == "vrrp_sync_group" {
-                sync_groups.extend(self.sync_group(statement));
+                if let Some(group) = self.sync_group(statement, &defined) {
+                    sync_groups.push((group, statement));
+                }
             } else if let Some(why) = lookup(TOP_NO_EFFECT, name) {
                 self.note_or_unsupported(statement, Severity::Note, why);
             } else if let Some(why) = lookup(TOP_UNSUPPORTED, name) {
@@ -885,7 +894,45 @@ impl Importer {
             }
         }
         self.report_unused_scripts();
+        let sync_groups = sync_groups
+            .into_iter()
+            .filter_map(|(group, statement)| self.without_unimported(group, statement, &imported))
+            .collect();
         (imported, sync_groups)
+    }
+
+    /// A sync group without the members whose vrrp_instance was not imported (its own
+    /// findings say why, and a strict import fails on them anyway); fewer than 2 left and
+    /// the group is left out, as in [`Importer::sync_group`].
+    fn without_unimported(
+        &mut self,
+        mut group: SyncGroupConfig,
+        statement: &Statement,
+        imported: &[InstanceConfig],
+    ) -> Option<SyncGroupConfig> {
+        let (kept, dropped): (Vec<String>, Vec<String>) = group
+            .instances
+            .into_iter()
+            .partition(|member| imported.iter().any(|instance| instance.name == *member));
+        for member in &dropped {
+            self.report(
+                statement,
+                Severity::Warning,
+                format!("vrrp_instance {member} was not imported, so the group is imported without it"),
+            );
+        }
+        if kept.len() < 2 {
+            if !dropped.is_empty() {
+                self.report(
+                    statement,
+                    Severity::Warning,
+                    "fewer than 2 of its instances were imported; the group is not imported",
+                );
+            }
+            return None;
+        }
+        group.instances = kept;
+        Some(group)
     }
 
     fn unknown(&mut self, statement: &Statement, place: &str) {
@@ -1547,9 +1594,10 @@ impl Importer {
     }
 
     /// `vrrp_sync_group NAME { group { VI_1 VI_2 } ... }` → a `sync_groups` entry. Its
-    /// notify and track keywords are reported unsupported; a group of one instance (which
+    /// notify and track keywords are reported unsupported; a member that names no
+    /// vrrp_instance is left out with a warning, and a group of one instance (which
     /// keepalived only warns about) is left out with a warning.
-    fn sync_group(&mut self, statement: &Statement) -> Option<SyncGroupConfig> {
+    fn sync_group(&mut self, statement: &Statement, defined: &[&str]) -> Option<SyncGroupConfig> {
         let Some(name) = statement.args.first() else {
             self.report(statement, Severity::Error, "needs a group name");
             return None;
@@ -1562,7 +1610,13 @@ impl Importer {
                     self.extra_args(item, 0);
                     for member in self.block(item) {
                         self.flag(member);
-                        if members.contains(&member.keyword.text) {
+                        if !defined.contains(&member.keyword.text.as_str()) {
+                            self.report(
+                                member,
+                                Severity::Warning,
+                                "no vrrp_instance has this name; left out of the group (keepalived ignores it too)",
+                            );
+                        } else if members.contains(&member.keyword.text) {
                             self.report(member, Severity::Warning, "listed twice; imported once");
                         } else {
                             members.push(member.keyword.text.clone());
