@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import re
 import signal
@@ -32,6 +33,8 @@ import failover as fb  # noqa: E402  (the lab, the daemons, the cases)
 MASTER_RE = re.compile(r"Entering MASTER STATE")
 BACKUP_RE = re.compile(r"Entering (BACKUP|FAULT) STATE")
 ELECTION_TIMEOUT_S = 15.0
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "delivery_probe.py")
+PROBE_PORT = 50050
 
 
 def stress_argv(kind: str, seconds: int) -> list[str]:
@@ -92,6 +95,75 @@ class Realtime(fb.Implementation):
         return argv
 
 
+def ksoftirqd_threads() -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().startswith("ksoftirqd/"):
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def set_ksoftirqd(priority: int | None) -> None:
+    """The host's softirq threads in SCHED_FIFO at `priority`, or back to normal (None).
+    An operator's tuning, not vrrpd's: it shows whether the floor is softirq's."""
+    for pid in ksoftirqd_threads():
+        if priority is None:
+            os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        else:
+            os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(priority))
+
+
+class Floor:
+    """benches/delivery_probe.py in a lab of its own: an ideal sender and receiver (realtime,
+    memory locked) one advert interval apart, under the same load as the daemons. Its gaps
+    over the Master_Down_Interval are takeovers no daemon could have avoided."""
+
+    def __init__(self, prefix: str, case: fb.Case, seconds: int):
+        self.lab = fb.Lab(prefix, keep_workdir=False)
+        self.case, self.seconds = case, seconds
+        self.receiver: subprocess.Popen | None = None
+        self.sender: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.lab.build()
+        threshold_ms = self.case.master_down_s * 1000
+        self.receiver = subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.ns("lb2"), sys.executable, PROBE, "receive",
+             str(PROBE_PORT), str(self.case.interval_ms), str(self.seconds + 2),
+             f"{threshold_ms:.2f}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        time.sleep(0.5)
+        self.sender = subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.ns("lb1"), sys.executable, PROBE, "send",
+             fb.NODES["lb2"][0], str(PROBE_PORT), str(self.case.interval_ms),
+             str(self.seconds)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def result(self) -> dict:
+        if self.receiver is None or self.sender is None:
+            raise fb.BenchError("the delivery probe was not started")
+        try:
+            out, err = self.receiver.communicate(timeout=self.seconds + 30)
+        except subprocess.TimeoutExpired as error:
+            raise fb.BenchError("the delivery probe's receiver did not finish") from error
+        self.sender.wait(10)
+        if self.receiver.returncode != 0 or not out.strip():
+            raise fb.BenchError(f"the delivery probe failed: {err.strip()}")
+        return json.loads(out)
+
+    def cleanup(self) -> None:
+        for proc in (self.sender, self.receiver):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.lab.cleanup()
+
+
 def elect(lab: fb.Lab, impl: fb.Implementation, case: fb.Case) -> tuple[fb.Daemon, fb.Daemon]:
     master = lab.start_daemon(impl, "lb1", case)
     backup = lab.start_daemon(impl, "lb2", case)
@@ -109,8 +181,9 @@ def elect(lab: fb.Lab, impl: fb.Implementation, case: fb.Case) -> tuple[fb.Daemo
 
 
 def one_run(prefix: str, impls: list[fb.Implementation], case: fb.Case, kind: str,
-            seconds: int, keep_logs: bool = False) -> list[dict]:
+            seconds: int, keep_logs: bool = False, floor: bool = True) -> list[dict]:
     labs = []
+    probe = Floor(f"{prefix}p", case, seconds) if floor else None
     try:
         pairs = []
         for n, impl in enumerate(impls):
@@ -130,6 +203,8 @@ def one_run(prefix: str, impls: list[fb.Implementation], case: fb.Case, kind: st
                       for _, _, m, b in pairs]
         argv = ["ip", "netns", "exec", labs[0].ns("cl")] + stress_argv(kind, seconds)
         fb.log(f"{case.key} under stress-ng {kind} for {seconds} s: {' '.join(argv[4:])}")
+        if probe is not None:
+            probe.start()
         started = time.monotonic()
         stress = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   start_new_session=True)
@@ -152,8 +227,15 @@ def one_run(prefix: str, impls: list[fb.Implementation], case: fb.Case, kind: st
                 "alive": master.alive() and backup.alive(),
                 "cpu_pct": round(100 * (cpu - cpu0) / 1e9 / elapsed, 2),
             })
+        if probe is not None:
+            floor_result = probe.result()
+            fb.log(f"  floor: {floor_result}")
+            for row in results:
+                row["floor"] = floor_result
         return results
     finally:
+        if probe is not None:
+            probe.cleanup()
         for lab in labs:
             lab.cleanup()
 
@@ -164,8 +246,9 @@ def render(rows: list[dict], meta: dict) -> str:
         f"{meta['loadavg']}; `{meta['command']}`. Realtime: {meta['realtime']}.",
         "",
         "| adverts | stress-ng | window | keepalived false takeovers | vrrpd false takeovers "
-        "| keepalived master let go | vrrpd master let go | CPU of both daemons (keepalived / vrrpd) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| keepalived master let go | vrrpd master let go | CPU of both daemons (keepalived / vrrpd) "
+        "| floor: gaps over Master_Down (longest; machine's steal time) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     keyed: dict[tuple, dict[str, dict]] = {}
     for row in rows:
@@ -173,11 +256,15 @@ def render(rows: list[dict], meta: dict) -> str:
     for (case, kind, round_), by_impl in keyed.items():
         k, v = by_impl.get("keepalived", {}), by_impl.get("vrrpd", {})
         window = (k or v).get("seconds", "?")
+        floor = (k or v).get("floor")
+        floor_text = (f"{floor['gaps_over_threshold']} ({floor['longest_gap_ms']} ms; "
+                      f"steal {floor.get('steal_ticks', 0) / os.sysconf('SC_CLK_TCK'):.2f} s)"
+                      if floor else "n/a")
         lines.append(
             f"| {fb.CASES[case].label} | `{kind}` (round {round_}) | {window} s "
             f"| {k.get('false_takeovers', 'n/a')} | {v.get('false_takeovers', 'n/a')} "
             f"| {k.get('master_let_go', 'n/a')} | {v.get('master_let_go', 'n/a')} "
-            f"| {k.get('cpu_pct', 'n/a')} % / {v.get('cpu_pct', 'n/a')} % |")
+            f"| {k.get('cpu_pct', 'n/a')} % / {v.get('cpu_pct', 'n/a')} % | {floor_text} |")
     dead = [r for r in rows if not r["alive"]]
     if dead:
         lines += ["", "Daemons that died during the window: "
@@ -194,6 +281,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--vrrpd", default="target/release/vrrpd")
     p.add_argument("--only", choices=["keepalived", "vrrpd"])
     p.add_argument("--keep-logs", action="store_true", help="keep the daemons' logs")
+    p.add_argument("--ksoftirqd-priority", type=int, metavar="PRIORITY",
+                   help="run the host's ksoftirqd threads in SCHED_FIFO at this priority "
+                        "for the benchmark (restored afterwards): an operator's tuning")
+    p.add_argument("--no-floor", action="store_true",
+                   help="leave out benches/delivery_probe.py (the floor column)")
     p.add_argument("--realtime", type=int, metavar="PRIORITY",
                    help="the daemons' realtime knob at this priority (vrrpd "
                         "--realtime-priority, keepalived vrrp_rt_priority)")
@@ -233,18 +325,33 @@ def main(argv: list[str]) -> int:
             f"{i.name} at priority {i.priority}" if isinstance(i, Realtime) else f"{i.name} off"
             for i in impls),
     }
+    if args.ksoftirqd_priority is not None:
+        if not 1 <= args.ksoftirqd_priority <= 99:
+            p.error("--ksoftirqd-priority 1..99")
+        meta["realtime"] += f"; ksoftirqd SCHED_FIFO {args.ksoftirqd_priority}"
     prefix = f"vload{os.getpid()}-"
     rows = []
+    try:
+        if args.ksoftirqd_priority is not None:
+            set_ksoftirqd(args.ksoftirqd_priority)
+        run_all(args, prefix, impls, rows)
+    finally:
+        if args.ksoftirqd_priority is not None:
+            set_ksoftirqd(None)
+    print(render(rows, meta))
+    return 0
+
+
+def run_all(args: argparse.Namespace, prefix: str, impls: list[fb.Implementation],
+            rows: list[dict]) -> None:
     for round_ in range(1, args.rounds + 1):
         for kind in [k for k in args.stress.split(",") if k]:
             for key in [k for k in args.cases.split(",") if k]:
                 for row in one_run(prefix, impls, fb.CASES[key], kind, args.seconds,
-                                   args.keep_logs):
+                                   args.keep_logs, not args.no_floor):
                     row["round"] = round_
                     rows.append(row)
                     fb.log(f"  {row}")
-    print(render(rows, meta))
-    return 0
 
 
 if __name__ == "__main__":
