@@ -620,7 +620,26 @@ fn ipv6_unicast_peers_are_imported() {
     let name = "unicast-ipv6.conf";
     let out = import(name);
     assert_eq!(found(&out.warnings, Severity::Unsupported), vec![]);
-    assert_eq!(found(&out.warnings, Severity::Warning), vec![]);
+    assert_eq!(
+        found(&out.warnings, Severity::Note),
+        vec![at(name, "unicast_ttl 255", "unicast_ttl")]
+    );
+    // keepalived leaves IPv6 unicast adverts at the kernel's hop limit without
+    // `unicast_ttl 255`; vrrpd drops them, so the instance without it is flagged.
+    assert_eq!(
+        found(&out.warnings, Severity::Warning),
+        vec![at(name, "vrrp_instance VI_6_LL", "unicast_peer")]
+    );
+    let warning = out
+        .warnings
+        .iter()
+        .find(|d| d.severity == Severity::Warning)
+        .unwrap();
+    assert!(
+        warning.message.contains("unicast_ttl 255") && warning.message.contains("RFC 9568 §7.1"),
+        "{}",
+        warning.message
+    );
     let expected = json!({
         "$schema": "https://vrrpd.dev/schema/vrrpd.schema.json",
         "instances": [
