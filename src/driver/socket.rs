@@ -263,20 +263,21 @@ pub struct VrrpSocketV6 {
     fd: AsyncFd<Socket>,
     interface: String,
     ifindex: u32,
-    /// The source of [`Self::send`]: the interface's link-local address.
-    link_local: Ipv6Addr,
+    /// The source of [`Self::send`] (the interface's link-local address, RFC 5798
+    /// §5.1.2.1); [`Self::send_to`] names its own.
+    default_source: Ipv6Addr,
 }
 
 impl VrrpSocketV6 {
     /// Open the socket on `interface` and join ff02::12 there; [`Self::send`] sends
-    /// from `link_local` (RFC 5798 §5.1.2.1: the source is the link-local address).
+    /// from `default_source` (RFC 5798 §5.1.2.1: the source is the link-local address).
     ///
     /// The socket is not bound to an address: a bound raw IPv6 socket only receives
     /// datagrams to that address (and to its groups), and in unicast mode a peer sends
     /// to whichever of our addresses it lists, link-local or global, while instances
     /// that share the socket send from their own sources. Each send names its source
     /// with IPV6_PKTINFO instead.
-    pub fn open(interface: &str, ifindex: u32, link_local: Ipv6Addr) -> io::Result<Self> {
+    pub fn open(interface: &str, ifindex: u32, default_source: Ipv6Addr) -> io::Result<Self> {
         let socket = Socket::new(
             Domain::IPV6,
             Type::RAW,
@@ -326,7 +327,7 @@ impl VrrpSocketV6 {
             fd: register(socket)?,
             interface: interface.to_owned(),
             ifindex,
-            link_local,
+            default_source,
         })
     }
 
@@ -370,9 +371,10 @@ impl VrrpSocketV6 {
         }
     }
 
-    /// Send one VRRP message to ff02::12 from the link-local address given at open.
+    /// Send one VRRP message to ff02::12 from the source given at open.
     pub async fn send(&self, message: &[u8]) -> io::Result<()> {
-        self.send_to(message, MULTICAST_V6, self.link_local).await
+        self.send_to(message, MULTICAST_V6, self.default_source)
+            .await
     }
 
     /// Send one VRRP message to `destination` (ff02::12, or a unicast peer) from
