@@ -122,7 +122,8 @@ let
 
   priorityOf = inst: node: inst.priorities.${node} or cfg.nodes.${node}.priority;
 
-  # Unicast: IPv4 instances use `address`, IPv6 instances `address6`.
+  # Unicast: IPv4 instances use `address`, IPv6 instances `address6`, so a dual-stack
+  # group in unicast mode gives every node both.
   unicastAddressOption = inst: if familyOf inst == 6 then "address6" else "address";
   unicastAddressOf = inst: node: cfg.nodes.${node}.${unicastAddressOption inst};
 
@@ -440,13 +441,6 @@ let
         }.";
       }
       {
-        # vrrpd's config check refuses unicast_peers on IPv6 instances today
-        # (src/config/rules.rs); the module renders address6 for them, so only
-        # this assertion goes when the daemon learns it.
-        assertion = !(inst.unicast && familyOf inst == 6);
-        message = "${at "unicast"} is on for an IPv6 instance, but vrrpd sends IPv6 advertisements only to the multicast group ff02::12 (unicast is IPv4 only for now): set ${at "unicast"} = false.";
-      }
-      {
         assertion = !inst.unicast || otherNodeNames != [ ];
         message = "${at "unicast"} is on, but services.vrrp.nodes lists no node besides this one (${localNodeName}) to send advertisements to.";
       }
@@ -617,11 +611,13 @@ let
           default = null;
           example = "2001:db8::41";
           description = ''
-            The node's own IPv6 address on the instances' interface: the
-            unicast peer address of IPv6 instances, as
-            {option}`services.vrrp.nodes.<name>.address` is for IPv4 ones.
-            vrrpd does not send IPv6 advertisements by unicast yet (an
-            assertion says so); until then it documents the configuration.
+            The node's own IPv6 address on the instances' interface (global,
+            or link-local), as {option}`services.vrrp.nodes.<name>.address`
+            is the IPv4 one. With unicast on, it is where the other nodes
+            send the advertisements of IPv6 (VRRPv3) instances, and this
+            node's source address for them (`unicast_source`); otherwise it
+            only documents the configuration, since IPv6 advertisements then
+            go to ff02::12 from the interface's link-local address.
           '';
         };
       };
@@ -1051,12 +1047,13 @@ in
       example = true;
       description = ''
         Send advertisements to the other nodes' {option}`services.vrrp.nodes.<name>.address`
-        instead of the multicast group 224.0.0.18, and accept them only from those
-        addresses (vrrpd `unicast_peers`, keepalived `unicast_peer`), for networks
-        that filter multicast. The local node's address becomes the source
-        (`unicast_source`). Every node needs an `address`. The default of every
-        instance; vrrpd supports it for IPv4 instances only so far (an IPv6
-        instance with unicast fails an assertion).
+        (IPv4 instances) or {option}`services.vrrp.nodes.<name>.address6` (IPv6
+        instances) instead of the multicast group 224.0.0.18 / ff02::12, and accept
+        them only from those addresses (vrrpd `unicast_peers`, keepalived
+        `unicast_peer`), for networks that filter multicast. The local node's
+        address of the instance's family becomes the source (`unicast_source`).
+        Every node needs an `address` for IPv4 instances and an `address6` for IPv6
+        ones. The default of every instance.
       '';
     };
 

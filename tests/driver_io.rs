@@ -318,6 +318,78 @@ fn ipv6_advertisement_arrives_with_hop_limit_255_from_the_link_local_source() {
     assert_eq!(bytes, message);
 }
 
+/// Unicast mode over IPv6: an advert sent to the peer's *global* address from our own
+/// global address arrives (the socket is not bound to the link-local address, which
+/// would filter it out), with hop limit 255, and the receiver learns the destination
+/// (IPV6_PKTINFO) that the v3 checksum's pseudo-header covers (RFC 5798 §5.2.8). The
+/// same socket still reports ff02::12 for a multicast advert.
+#[test]
+fn ipv6_unicast_advertisement_reaches_a_global_address_and_reports_its_destination() {
+    require_root();
+    let pair = NamespacePair::new("uni6");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    let link_local_a: Ipv6Addr = "fe80::a".parse().unwrap();
+    let link_local_b: Ipv6Addr = "fe80::b".parse().unwrap();
+    let global_a: Ipv6Addr = "2001:db8::a".parse().unwrap();
+    let global_b: Ipv6Addr = "2001:db8::b".parse().unwrap();
+    for (namespace, addresses) in [
+        (&pair.a, ["fe80::a/64", "2001:db8::a/64"]),
+        (&pair.b, ["fe80::b/64", "2001:db8::b/64"]),
+    ] {
+        for address in addresses {
+            ip(&[
+                "-n", namespace, "addr", "add", address, "dev", INTERFACE, "nodad",
+            ]);
+        }
+    }
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_b, link_local_b).expect("open socket in b");
+            ready_tx.send(()).expect("signal ready");
+            let mut received = Vec::new();
+            for _ in 0..2 {
+                let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+                let one = tokio::time::timeout(TIMEOUT, socket.recv(&mut buffer))
+                    .await
+                    .expect("an advertisement within the timeout")
+                    .expect("recv");
+                received.push((one, buffer[..one.length].to_vec()));
+            }
+            received
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let message: Vec<u8> = vec![0x31, 50, 150, 1, 0, 100, 0, 0];
+    let sent = message.clone();
+    in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_a, link_local_a).expect("open socket in a");
+            socket
+                .send_to(&sent, global_b, global_a)
+                .await
+                .expect("send to the peer's global address");
+            socket.send(&sent).await.expect("send to ff02::12");
+        })
+    })
+    .join()
+    .expect("sender thread");
+    let received = receiver.join().expect("receiver thread");
+    let (unicast, bytes) = &received[0];
+    assert_eq!(unicast.source, global_a, "sent from the given source");
+    assert_eq!(unicast.destination, Some(global_b));
+    assert_eq!(unicast.hop_limit, Some(255), "unicast hop limit 255");
+    assert_eq!(bytes, &message);
+    let (multicast, bytes) = &received[1];
+    assert_eq!(multicast.source, link_local_a);
+    assert_eq!(multicast.destination, Some("ff02::12".parse().unwrap()));
+    assert_eq!(multicast.hop_limit, Some(255));
+    assert_eq!(bytes, &message);
+}
+
 #[test]
 fn netlink_adds_and_removes_virtual_addresses_idempotently() {
     require_root();

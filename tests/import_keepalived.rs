@@ -612,6 +612,97 @@ fn unicast_peers_and_sync_groups_are_imported() {
     assert!(out.config.instances.iter().all(|i| i.is_unicast()));
 }
 
+/// IPv6 `unicast_peer` blocks import as IPv6 unicast instances (global and link-local
+/// peers and sources); without `unicast_src_ip` the source stays the interface's
+/// link-local address, found at run time, as in keepalived.
+#[test]
+fn ipv6_unicast_peers_are_imported() {
+    let name = "unicast-ipv6.conf";
+    let out = import(name);
+    assert_eq!(found(&out.warnings, Severity::Unsupported), vec![]);
+    assert_eq!(
+        found(&out.warnings, Severity::Note),
+        vec![at(name, "unicast_ttl 255", "unicast_ttl")]
+    );
+    // keepalived leaves IPv6 unicast adverts at the kernel's hop limit without
+    // `unicast_ttl 255`; vrrpd drops them, so the instance without it is flagged.
+    assert_eq!(
+        found(&out.warnings, Severity::Warning),
+        vec![at(name, "vrrp_instance VI_6_LL", "unicast_peer")]
+    );
+    let warning = out
+        .warnings
+        .iter()
+        .find(|d| d.severity == Severity::Warning)
+        .unwrap();
+    assert!(
+        warning.message.contains("unicast_ttl 255") && warning.message.contains("RFC 9568 §7.1"),
+        "{}",
+        warning.message
+    );
+    let expected = json!({
+        "$schema": "https://vrrpd.dev/schema/vrrpd.schema.json",
+        "instances": [
+            {
+                "name": "VI_4",
+                "interface": "eth0",
+                "virtual_router_id": 50,
+                "version": v(VrrpVersion::V2),
+                "priority": 150,
+                "advert_interval_ms": 1000,
+                "virtual_addresses": ["192.0.2.40/24"],
+                "unicast_peers": ["192.0.2.42"],
+                "unicast_source": "192.0.2.41"
+            },
+            {
+                "name": "VI_6",
+                "interface": "eth0",
+                "virtual_router_id": 50,
+                "version": v(VrrpVersion::V3),
+                "priority": 150,
+                "advert_interval_ms": 1000,
+                "virtual_addresses": ["fe80::40/64", "2001:db8::40/64"],
+                "unicast_peers": ["2001:db8::42", "fe80::42"],
+                "unicast_source": "2001:db8::41"
+            },
+            {
+                "name": "VI_6_LL",
+                "interface": "eth1",
+                "virtual_router_id": 51,
+                "version": v(VrrpVersion::V3),
+                "priority": 100,
+                "advert_interval_ms": 500,
+                "virtual_addresses": ["fe80::1:40/64", "2001:db8:1::40/64"],
+                "unicast_peers": ["fe80::1:42"]
+            }
+        ]
+    });
+    assert_eq!(parsed(&out), expected);
+    let instances = &out.config.instances;
+    assert!(instances.iter().all(|i| i.is_unicast()));
+    assert!(!instances[0].is_ipv6() && instances[1].is_ipv6() && instances[2].is_ipv6());
+    assert_eq!(
+        instances[1].configured_source(),
+        Some("2001:db8::41".parse().unwrap())
+    );
+    assert_eq!(instances[2].configured_source(), None);
+}
+
+/// An IPv6 instance given an IPv4 peer is refused by the validation the import ends with,
+/// naming the peer's JSON path.
+#[test]
+fn an_ipv4_peer_in_an_ipv6_instance_is_refused() {
+    let text = "vrrp_instance VI_6 {\n  interface eth0\n  virtual_router_id 50\n  priority 100\n  \
+                unicast_peer {\n    192.0.2.42\n  }\n  virtual_ipaddress {\n    fe80::40/64\n  }\n}\n";
+    let err = import_text("ipv4_peer_in_ipv6", text, false).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("/instances/0/unicast_peers/0")
+            && message.contains("192.0.2.42 is IPv4, but the virtual addresses are IPv6"),
+        "{message}"
+    );
+}
+
 #[test]
 fn sync_group_leftovers_are_reported() {
     let text = "vrrp_sync_group G {\n group {\n  VI_1\n }\n track_interface {\n  eth1\n }\n}\n\

@@ -264,6 +264,16 @@ check unicastInstances '
 assert i["unicast_source"] == "192.168.0.41" and i["unicast_peers"] == ["192.168.0.42"], i
 '
 
+check ipv6Unicast '
+v4, v6 = r["rendered"]["instances"]
+assert v4["virtual_addresses"] == ["192.0.2.40"], v4
+assert v4["unicast_source"] == "192.168.0.42" and v4["unicast_peers"] == ["192.168.0.41"], v4
+assert v6["virtual_addresses"] == ["fe80::40", "2001:db8::40"] and v6["version"] == 3, v6
+assert v6["unicast_source"] == "2001:db8::42" and v6["unicast_peers"] == ["2001:db8::41"], v6
+assert v6["priority"] == 100
+assert r["rendered"]["sync_groups"] == [{"name": "frontend", "instances": ["v4", "v6"]}], r["rendered"]
+'
+
 check firewallIptables '
 assert r["firewall"]["backend"] == "iptables"
 assert r["firewall"]["extraInputRules"] == ""

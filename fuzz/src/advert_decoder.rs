@@ -267,6 +267,8 @@ fn check_receive(setup: &Setup, packet: &[u8]) {
     let received = if setup.ipv6 {
         ReceivedPacket::Ipv6 {
             source: setup.ipv6_source,
+            // As without IPV6_PKTINFO: the group, which `ip_layer` checks against.
+            destination: None,
             hop_limit: setup.hop_limit,
             message: packet,
         }

@@ -390,19 +390,21 @@ pub struct InstanceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<NotifyConfig>,
     /// Unicast mode: the addresses of the other routers of this virtual router, at most
-    /// 255, each listed once, of the instance's family (IPv4 only for now). When
-    /// non-empty, advertisements are sent to each of them (TTL 255) instead of to the
-    /// multicast group 224.0.0.18, and advertisements from any other address are dropped
+    /// 255, each listed once, of the instance's family (IPv4, or IPv6: link-local or
+    /// global, the address the peer sends from). When non-empty, advertisements are
+    /// sent to each of them (TTL / hop limit 255) instead of to the multicast group
+    /// 224.0.0.18 or ff02::12, and advertisements from any other address are dropped
     /// (counted as "not a configured unicast peer"). Default: empty = multicast. For
     /// networks that filter multicast. keepalived: `unicast_peer { ... }`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "schema::unicast_peers_schema")]
     pub unicast_peers: Vec<IpAddr>,
     /// Unicast mode only: the source address of our advertisements, which must be an
-    /// address of this router (the peers list it in their `unicast_peers`). Default:
-    /// `source_address` if set, else the interface's primary address. Needs
-    /// `unicast_peers`; when `source_address` is set too, both must be equal.
-    /// keepalived: `unicast_src_ip`.
+    /// address of this router on the instance's interface (the peers list it in their
+    /// `unicast_peers`); for IPv6 link-local or global. Default: `source_address` if
+    /// set, else the interface's primary IPv4 address or, for IPv6, its link-local
+    /// address (as keepalived). Needs `unicast_peers`; when `source_address` is set too,
+    /// both must be equal. keepalived: `unicast_src_ip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::ip_address_schema")]
     pub unicast_source: Option<IpAddr>,

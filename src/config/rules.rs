@@ -63,10 +63,15 @@ pub(super) fn check(instances: &[(usize, &InstanceConfig)]) -> Vec<ConfigProblem
             } else {
                 routers.insert(key, index);
             }
-            if let Some(message) = instance
+            if let Some(mut message) = instance
                 .source_address
                 .and_then(|source| source_address_problem(source, family))
             {
+                if family == Family::V6 && instance.is_unicast() {
+                    message.push_str(
+                        "; in unicast mode a global source goes in unicast_source instead",
+                    );
+                }
                 report(at("source_address"), message);
             }
             check_unicast(instance, family, &at, &mut report);
@@ -94,16 +99,9 @@ fn check_unicast(
         }
         return;
     }
-    if family == Family::V6 {
-        report(
-            at("unicast_peers"),
-            "unicast peers are supported for IPv4 instances only; VRRPv3 over IPv6 uses the multicast group ff02::12".to_owned(),
-        );
-        return;
-    }
     let source = instance.configured_source();
     if let Some(unicast_source) = instance.unicast_source {
-        if let Some(message) = source_address_problem(unicast_source, family) {
+        if let Some(message) = unicast_source_problem(unicast_source, family) {
             report(at("unicast_source"), message);
         } else if let Some(source_address) = instance
             .source_address
@@ -131,7 +129,7 @@ fn check_unicast(
             );
             continue;
         }
-        if let Some(message) = unusable_address(peer) {
+        if let Some(message) = unusable_address(peer).or_else(|| ipv4_mapped(peer)) {
             report(
                 pointer,
                 format!("{peer} {message} and cannot be a unicast peer"),
@@ -392,6 +390,34 @@ fn unusable_address(ip: &IpAddr) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// An IPv4-mapped IPv6 address (::ffff:a.b.c.d, RFC 4291 §2.5.5.2) is an IPv4 host seen
+/// through an IPv6 socket API; it is never on the wire as an IPv6 source or destination.
+fn ipv4_mapped(ip: &IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+            Some("is an IPv4-mapped address (list the IPv4 address in an IPv4 instance)")
+        }
+        _ => None,
+    }
+}
+
+/// `unicast_source`: unlike the multicast source (`source_address`, which RFC 5798
+/// §5.1.2.1 makes link-local for IPv6), an IPv6 unicast source may be link-local or
+/// global, as keepalived's `unicast_src_ip` may: the peers send to it, and a global one
+/// is what they list when peers are configured from their global addresses.
+fn unicast_source_problem(source: IpAddr, family: Family) -> Option<String> {
+    if Family::of(&source) != family {
+        return Some(format!(
+            "{source} is {}, but the virtual addresses are {}; the source must be of the same family",
+            Family::of(&source).name(),
+            family.name()
+        ));
+    }
+    unusable_address(&source)
+        .or_else(|| ipv4_mapped(&source))
+        .map(|message| format!("{source} {message} and cannot be the source of advertisements"))
 }
 
 fn is_link_local(ip: &IpAddr) -> bool {

@@ -104,7 +104,7 @@ pub(super) fn unicast_peers_schema(generator: &mut schemars::SchemaGenerator) ->
         "type": "array",
         "items": ip_address_schema(generator),
         "maxItems": 255,
-        "examples": [["192.0.2.42"]]
+        "examples": [["192.0.2.42"], ["2001:db8::42"]]
     })
 }
 

@@ -540,7 +540,7 @@ fn duplicate_unicast_peers_are_refused() {
 }
 
 #[test]
-fn unicast_source_needs_peers_and_ipv6_has_no_unicast() {
+fn unicast_source_needs_peers() {
     let mut doc = lb01();
     doc["instances"][0]["unicast_source"] = json!("192.168.0.41");
     let found = problems(&doc);
@@ -548,15 +548,192 @@ fn unicast_source_needs_peers_and_ipv6_has_no_unicast() {
     assert_eq!(found[0].pointer, "/instances/0/unicast_source");
     assert!(found[0].message.contains("unicast_peers"));
 
-    let found = problems(&json!({
-        "instances": [{
-            "name": "v6", "interface": "eth0", "virtual_router_id": 1, "priority": 100,
-            "virtual_addresses": ["fe80::40"], "unicast_peers": ["fe80::42"]
-        }]
-    }));
+    let mut doc = unicast_v6();
+    doc["instances"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("unicast_peers");
+    let found = problems(&doc);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].pointer, "/instances/0/unicast_peers");
-    assert!(found[0].message.contains("IPv4 instances only"));
+    assert_eq!(found[0].pointer, "/instances/0/unicast_source");
+    assert!(found[0].message.contains("unicast_peers"));
+}
+
+/// A VRRPv3 IPv6 instance in unicast mode, its peer listed by its global address.
+fn unicast_v6() -> Value {
+    json!({
+        "instances": [{
+            "name": "VI_6", "interface": "eth0", "virtual_router_id": 60, "version": 3,
+            "priority": 150,
+            "virtual_addresses": ["fe80::40/64", "2001:db8::40/64"],
+            "unicast_source": "2001:db8::41",
+            "unicast_peers": ["2001:db8::42"]
+        }]
+    })
+}
+
+#[test]
+fn ipv6_unicast_loads_with_a_global_or_a_link_local_source() {
+    let config = load(&unicast_v6()).expect("IPv6 unicast config loads");
+    let instance = &config.instances[0];
+    assert!(instance.is_unicast() && instance.is_ipv6());
+    assert_eq!(
+        instance.unicast_peers,
+        vec!["2001:db8::42".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(
+        instance.configured_source(),
+        Some("2001:db8::41".parse().unwrap())
+    );
+
+    // Link-local source and peers (what keepalived sends from without unicast_src_ip).
+    let mut doc = unicast_v6();
+    doc["instances"][0]["unicast_source"] = json!("fe80::41");
+    doc["instances"][0]["unicast_peers"] = json!(["fe80::42", "2001:db8::43"]);
+    let config = load(&doc).expect("link-local unicast config loads");
+    assert_eq!(
+        config.instances[0].configured_source(),
+        Some("fe80::41".parse().unwrap())
+    );
+
+    // Without unicast_source: the interface's link-local address, found at run time.
+    let mut doc = unicast_v6();
+    doc["instances"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("unicast_source");
+    let config = load(&doc).expect("loads without unicast_source");
+    assert_eq!(config.instances[0].configured_source(), None);
+    // A link-local source_address serves as the unicast source too.
+    doc["instances"][0]["source_address"] = json!("fe80::41");
+    let config = load(&doc).expect("loads with a link-local source_address");
+    assert_eq!(
+        config.instances[0].configured_source(),
+        Some("fe80::41".parse().unwrap())
+    );
+}
+
+#[test]
+fn ipv6_unicast_mistakes_name_their_json_path() {
+    let mut doc = unicast_v6();
+    doc["instances"][0]["unicast_peers"] = json!([
+        "2001:db8::42",
+        "192.0.2.42",
+        "ff02::12",
+        "::1",
+        "::",
+        "::ffff:192.0.2.42",
+        "2001:db8::41",
+        "fe80::40",
+        "2001:db8::42",
+    ]);
+    let found = problems(&doc);
+    let pointers: Vec<&str> = found.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/instances/0/unicast_peers/1",
+            "/instances/0/unicast_peers/2",
+            "/instances/0/unicast_peers/3",
+            "/instances/0/unicast_peers/4",
+            "/instances/0/unicast_peers/5",
+            "/instances/0/unicast_peers/6",
+            "/instances/0/unicast_peers/7",
+            "/instances/0/unicast_peers/8",
+        ],
+        "{found:#?}"
+    );
+    let messages: Vec<&str> = found.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(
+        messages[0],
+        "192.0.2.42 is IPv4, but the virtual addresses are IPv6; peers must be of the instance's family"
+    );
+    assert_eq!(
+        messages[1],
+        "ff02::12 is a multicast address and cannot be a unicast peer"
+    );
+    assert_eq!(
+        messages[2],
+        "::1 is a loopback address and cannot be a unicast peer"
+    );
+    assert_eq!(
+        messages[3],
+        ":: is the unspecified address and cannot be a unicast peer"
+    );
+    assert_eq!(
+        messages[4],
+        "::ffff:192.0.2.42 is an IPv4-mapped address (list the IPv4 address in an IPv4 instance) and cannot be a unicast peer"
+    );
+    assert!(
+        messages[5].contains("own source address"),
+        "{}",
+        messages[5]
+    );
+    assert!(messages[6].contains("virtual addresses"), "{}", messages[6]);
+    assert_eq!(
+        messages[7],
+        "2001:db8::42 is already listed at /instances/0/unicast_peers/0"
+    );
+}
+
+#[test]
+fn ipv6_unicast_source_mistakes_name_their_json_path() {
+    for (source, expected) in [
+        (
+            "192.0.2.41",
+            "192.0.2.41 is IPv4, but the virtual addresses are IPv6; the source must be of the same family",
+        ),
+        (
+            "ff02::12",
+            "ff02::12 is a multicast address and cannot be the source of advertisements",
+        ),
+        (
+            "::1",
+            "::1 is a loopback address and cannot be the source of advertisements",
+        ),
+        (
+            "::ffff:192.0.2.41",
+            "::ffff:192.0.2.41 is an IPv4-mapped address (list the IPv4 address in an IPv4 instance) and cannot be the source of advertisements",
+        ),
+    ] {
+        let mut doc = unicast_v6();
+        doc["instances"][0]["unicast_source"] = json!(source);
+        let found = problems(&doc);
+        assert_eq!(found.len(), 1, "{source}: {found:?}");
+        assert_eq!(found[0].pointer, "/instances/0/unicast_source", "{source}");
+        assert_eq!(found[0].message, expected);
+    }
+
+    // unicast_source and source_address disagree.
+    let mut doc = unicast_v6();
+    doc["instances"][0]["source_address"] = json!("fe80::41");
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/instances/0/unicast_source");
+    assert!(
+        found[0]
+            .message
+            .contains("differs from source_address fe80::41")
+    );
+
+    // A global source_address stays refused (it is the multicast source, RFC 5798
+    // §5.1.2.1), with a pointer to the unicast key that takes one.
+    let mut doc = unicast_v6();
+    doc["instances"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("unicast_source");
+    doc["instances"][0]["source_address"] = json!("2001:db8::41");
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/instances/0/source_address");
+    assert!(
+        found[0]
+            .message
+            .ends_with("in unicast mode a global source goes in unicast_source instead"),
+        "{}",
+        found[0].message
+    );
 }
 
 fn two_instances() -> Value {

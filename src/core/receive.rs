@@ -20,10 +20,14 @@ use super::state::InstanceParams;
 pub enum ReceivedPacket<'a> {
     /// A raw IPv4 datagram, header included (what a raw IPPROTO_VRRP socket returns).
     Ipv4(&'a [u8]),
-    /// A VRRP message from a raw IPv6 socket: the kernel strips the header, so the source
-    /// and the hop limit (IPV6_RECVHOPLIMIT) come alongside.
+    /// A VRRP message from a raw IPv6 socket: the kernel strips the header, so the source,
+    /// the destination (IPV6_RECVPKTINFO) and the hop limit (IPV6_RECVHOPLIMIT) come
+    /// alongside.
     Ipv6 {
         source: Ipv6Addr,
+        /// ff02::12, or our own address for a unicast peer's advert; None when the socket
+        /// did not say, taken as ff02::12 (RFC 5798 §5.1.2.2).
+        destination: Option<Ipv6Addr>,
         hop_limit: Option<u8>,
         message: &'a [u8],
     },
@@ -96,15 +100,17 @@ pub fn check<'p>(
                 parsed.payload,
             )
         }
-        // Without IPV6_PKTINFO the destination is not seen; VRRP over IPv6 is multicast-only
-        // (RFC 5798 §5.1.2.2), so the checksum's pseudo-header uses ff02::12.
+        // The checksum's pseudo-header covers the destination (RFC 5798 §5.2.8): ff02::12
+        // (§5.1.2.2), or in unicast mode the address the peer sent to. Without
+        // IPV6_PKTINFO it is not seen; the group is then the RFC's destination.
         ReceivedPacket::Ipv6 {
             source,
+            destination,
             hop_limit,
             message,
         } => (
             IpAddr::V6(source),
-            IpAddr::V6(MULTICAST_V6),
+            IpAddr::V6(destination.unwrap_or(MULTICAST_V6)),
             hop_limit,
             message,
         ),
@@ -341,6 +347,7 @@ mod tests {
             let result = check(
                 ReceivedPacket::Ipv6 {
                     source: "fe80::42".parse().unwrap(),
+                    destination: Some(MULTICAST_V6),
                     hop_limit,
                     message: &[0x31, 50, 150, 1, 0, 10, 0, 0],
                 },
@@ -458,6 +465,7 @@ mod tests {
         let result = check(
             ReceivedPacket::Ipv6 {
                 source,
+                destination: None,
                 hop_limit: Some(255),
                 message: &message,
             },
@@ -494,6 +502,95 @@ mod tests {
             reason(check_with(&datagram, &params, &stranger)),
             DropReason::NotAPeer
         );
+    }
+
+    /// VRRPv3 over IPv6 in unicast mode: the advert is checksummed for the address it was
+    /// sent to (RFC 5798 §5.2.8), which the socket reports; only the peers take part, and
+    /// the hop limit must still be 255 (RFC 9568 §7.1).
+    #[test]
+    fn ipv6_unicast_adverts_are_checked_against_their_destination_and_peers() {
+        let mut params = v3_params();
+        let ours: Ipv6Addr = "2001:db8::41".parse().unwrap();
+        params.local_address = IpAddr::V6(ours);
+        let peer: Ipv6Addr = "2001:db8::42".parse().unwrap();
+        let v6_advert = Advertisement {
+            addresses: vec!["fe80::40".parse().unwrap()],
+            ..advert(&params)
+        };
+        let message = encode(
+            &v6_advert,
+            IpAddr::V6(peer),
+            IpAddr::V6(ours),
+            ChecksumMode::WithPseudoHeader,
+        );
+        let run = |source: Ipv6Addr,
+                   destination: Option<Ipv6Addr>,
+                   hop_limit: Option<u8>,
+                   peers: &[IpAddr]| {
+            check(
+                ReceivedPacket::Ipv6 {
+                    source,
+                    destination,
+                    hop_limit,
+                    message: &message,
+                },
+                |_| {
+                    Some((
+                        3,
+                        Receiver {
+                            params: &params,
+                            unicast_peers: peers,
+                        },
+                    ))
+                },
+            )
+        };
+        let peers = [IpAddr::V6(peer)];
+        let accepted = run(peer, Some(ours), Some(255), &peers).unwrap();
+        assert_eq!(accepted.instance, 3);
+        assert_eq!(accepted.source, IpAddr::V6(peer));
+        assert_eq!(accepted.advert, v6_advert);
+        // The same bytes taken as sent to ff02::12 fail the checksum: the destination the
+        // socket reported is the one that counts.
+        assert_eq!(
+            reason(run(peer, Some(MULTICAST_V6), Some(255), &peers)),
+            DropReason::BadChecksum
+        );
+        assert_eq!(
+            reason(run(peer, None, Some(255), &peers)),
+            DropReason::BadChecksum
+        );
+        assert_eq!(
+            reason(run(peer, Some(ours), Some(64), &peers)),
+            DropReason::BadTtl
+        );
+        // From a router that is not listed (the checksum covers the source too, so the
+        // stranger's advert is encoded for it).
+        let stranger: Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let from_stranger = encode(
+            &v6_advert,
+            IpAddr::V6(stranger),
+            IpAddr::V6(ours),
+            ChecksumMode::WithPseudoHeader,
+        );
+        let result = check(
+            ReceivedPacket::Ipv6 {
+                source: stranger,
+                destination: Some(ours),
+                hop_limit: Some(255),
+                message: &from_stranger,
+            },
+            |_| {
+                Some((
+                    3,
+                    Receiver {
+                        params: &params,
+                        unicast_peers: &peers,
+                    },
+                ))
+            },
+        );
+        assert_eq!(reason(result), DropReason::NotAPeer);
     }
 
     /// Found by the advert_decoder fuzz target (fuzz/corpus/advert_decoder/

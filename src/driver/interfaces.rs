@@ -22,10 +22,12 @@ use crate::driver::socket::{VrrpSocketV4, VrrpSocketV6};
 pub enum Received {
     /// A raw IPv4 datagram, header included.
     Ipv4 { ifindex: u32, length: usize },
-    /// A VRRP message from a raw IPv6 socket (no header: source and hop limit come alongside).
+    /// A VRRP message from a raw IPv6 socket (no header: source, destination and hop
+    /// limit come alongside).
     Ipv6 {
         ifindex: u32,
         source: Ipv6Addr,
+        destination: Option<Ipv6Addr>,
         hop_limit: Option<u8>,
         length: usize,
     },
@@ -42,12 +44,14 @@ impl Received {
             Received::Ipv6 {
                 ifindex,
                 source,
+                destination,
                 hop_limit,
                 length,
             } => NodeInput::Datagram {
                 ifindex,
                 packet: ReceivedPacket::Ipv6 {
                     source,
+                    destination,
                     hop_limit,
                     message: bytes(length),
                 },
@@ -183,7 +187,11 @@ pub async fn send_advertisement(
         (IpAddr::V4(source), IpAddr::V4(peer), Some(socket), _) => {
             socket.send_to(message, peer, Some(source)).await
         }
-        (IpAddr::V6(_), IpAddr::V6(_), _, Some(socket)) => socket.send(message).await,
+        // ff02::12 or a unicast peer, from the instance's own source (its link-local
+        // address, or its unicast_source): the one its v3 checksum covers.
+        (IpAddr::V6(source), IpAddr::V6(destination), _, Some(socket)) => {
+            socket.send_to(message, destination, source).await
+        }
         _ => Err(io::Error::new(
             io::ErrorKind::NotConnected,
             "no socket of the instance's family",
@@ -224,6 +232,7 @@ pub fn poll_receive(
                     return Poll::Ready(Ok(Received::Ipv6 {
                         ifindex: socket.ifindex(),
                         source: received.source,
+                        destination: received.destination,
                         hop_limit: received.hop_limit,
                         length: received.length,
                     }));

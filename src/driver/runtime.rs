@@ -734,6 +734,7 @@ impl Shell {
                 let received = Received::Ipv6 {
                     ifindex: socket.ifindex(),
                     source: received.source,
+                    destination: received.destination,
                     hop_limit: received.hop_limit,
                     length: received.length,
                 };

@@ -14,7 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::task::{Context, Poll, ready};
 
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 use crate::core::packet::{IP_PROTOCOL_VRRP, MULTICAST_V4, MULTICAST_V6, REQUIRED_TTL};
@@ -243,11 +243,14 @@ fn check_sent(sent: usize, expected: usize) -> io::Result<()> {
 }
 
 /// One datagram from a raw IPv6 socket: the kernel strips the IPv6 header, so
-/// the source and hop limit come from the socket address and the
-/// IPV6_HOPLIMIT control message (RFC 3542 §6.3).
+/// the source, destination and hop limit come from the socket address and the
+/// IPV6_PKTINFO / IPV6_HOPLIMIT control messages (RFC 3542 §6.1, §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReceivedV6 {
     pub source: Ipv6Addr,
+    /// The datagram's destination: ff02::12, or one of our own addresses when a
+    /// unicast peer sent it. None if the kernel did not attach IPV6_PKTINFO.
+    pub destination: Option<Ipv6Addr>,
     /// None if the kernel did not attach the control message (it always
     /// should once IPV6_RECVHOPLIMIT is on); treat as a bad hop limit.
     pub hop_limit: Option<u8>,
@@ -260,12 +263,21 @@ pub struct VrrpSocketV6 {
     fd: AsyncFd<Socket>,
     interface: String,
     ifindex: u32,
+    /// The source of [`Self::send`] (the interface's link-local address, RFC 5798
+    /// §5.1.2.1); [`Self::send_to`] names its own.
+    default_source: Ipv6Addr,
 }
 
 impl VrrpSocketV6 {
-    /// Open the socket on `interface`, join ff02::12 there, and send from
-    /// `link_local` (RFC 5798 §5.1.2.1: the source is the link-local address).
-    pub fn open(interface: &str, ifindex: u32, link_local: Ipv6Addr) -> io::Result<Self> {
+    /// Open the socket on `interface` and join ff02::12 there; [`Self::send`] sends
+    /// from `default_source` (RFC 5798 §5.1.2.1: the source is the link-local address).
+    ///
+    /// The socket is not bound to an address: a bound raw IPv6 socket only receives
+    /// datagrams to that address (and to its groups), and in unicast mode a peer sends
+    /// to whichever of our addresses it lists, link-local or global, while instances
+    /// that share the socket send from their own sources. Each send names its source
+    /// with IPV6_PKTINFO instead.
+    pub fn open(interface: &str, ifindex: u32, default_source: Ipv6Addr) -> io::Result<Self> {
         let socket = Socket::new(
             Domain::IPV6,
             Type::RAW,
@@ -299,17 +311,23 @@ impl VrrpSocketV6 {
             )
             .map_err(io::Error::from),
         )?;
+        // The destination of each datagram: the v3 checksum's pseudo-header covers it
+        // (RFC 5798 §5.2.8), and a unicast advert is addressed to us, not to ff02::12.
         step(
-            "binding to the link-local source address",
-            socket.bind(&SockAddr::from(SocketAddrV6::new(
-                link_local, 0, 0, ifindex,
-            ))),
+            "IPV6_RECVPKTINFO",
+            nix::sys::socket::setsockopt(
+                &socket,
+                nix::sys::socket::sockopt::Ipv6RecvPacketInfo,
+                &true,
+            )
+            .map_err(io::Error::from),
         )?;
         socket.set_nonblocking(true)?;
         Ok(VrrpSocketV6 {
             fd: register(socket)?,
             interface: interface.to_owned(),
             ifindex,
+            default_source,
         })
     }
 
@@ -353,17 +371,52 @@ impl VrrpSocketV6 {
         }
     }
 
-    /// Send one VRRP message to ff02::12.
+    /// Send one VRRP message to ff02::12 from the source given at open.
     pub async fn send(&self, message: &[u8]) -> io::Result<()> {
-        let address = SockAddr::from(SocketAddrV6::new(MULTICAST_V6, 0, 0, self.ifindex));
-        let sent = send_without_readiness(|| self.fd.get_ref().send_to(message, &address)).await?;
+        self.send_to(message, MULTICAST_V6, self.default_source)
+            .await
+    }
+
+    /// Send one VRRP message to `destination` (ff02::12, or a unicast peer) from
+    /// `source`, which the v3 checksum was computed with (RFC 5798 §5.2.8) and which
+    /// must be an address of this interface. IPV6_PKTINFO sets both the source and the
+    /// outgoing interface per message (RFC 3542 §6.1); a link-local peer is reached on
+    /// this interface (its scope). The hop limit is 255 either way (the socket's
+    /// IPV6_MULTICAST_HOPS and IPV6_UNICAST_HOPS).
+    pub async fn send_to(
+        &self,
+        message: &[u8],
+        destination: Ipv6Addr,
+        source: Ipv6Addr,
+    ) -> io::Result<()> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn6, sendmsg};
+        let address = SockaddrIn6::from(SocketAddrV6::new(destination, 0, 0, self.ifindex));
+        let packet_info = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: source.octets(),
+            },
+            ipi6_ifindex: self.ifindex,
+        };
+        let control = [ControlMessage::Ipv6PacketInfo(&packet_info)];
+        let iov = [io::IoSlice::new(message)];
+        let sent = send_without_readiness(|| {
+            sendmsg(
+                self.fd.as_raw_fd(),
+                &iov,
+                &control,
+                MsgFlags::empty(),
+                Some(&address),
+            )
+            .map_err(io::Error::from)
+        })
+        .await?;
         check_sent(sent, message.len())
     }
 }
 
 fn receive_with_hop_limit(socket: &Socket, buffer: &mut [u8]) -> io::Result<ReceivedV6> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
-    let mut control = nix::cmsg_space!(libc::c_int);
+    let mut control = nix::cmsg_space!(libc::c_int, libc::in6_pktinfo);
     let mut iov = [io::IoSliceMut::new(buffer)];
     let message = recvmsg::<SockaddrIn6>(
         socket.as_raw_fd(),
@@ -373,9 +426,14 @@ fn receive_with_hop_limit(socket: &Socket, buffer: &mut [u8]) -> io::Result<Rece
     )
     .map_err(io::Error::from)?;
     let mut hop_limit = None;
+    let mut destination = None;
     for cmsg in message.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::Ipv6HopLimit(limit) = cmsg {
-            hop_limit = u8::try_from(limit).ok();
+        match cmsg {
+            ControlMessageOwned::Ipv6HopLimit(limit) => hop_limit = u8::try_from(limit).ok(),
+            ControlMessageOwned::Ipv6PacketInfo(info) => {
+                destination = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+            }
+            _ => {}
         }
     }
     let source = message.address.map(|address| address.ip()).ok_or_else(|| {
@@ -386,6 +444,7 @@ fn receive_with_hop_limit(socket: &Socket, buffer: &mut [u8]) -> io::Result<Rece
     })?;
     Ok(ReceivedV6 {
         source,
+        destination,
         hop_limit,
         length: message.bytes,
     })

@@ -596,10 +596,6 @@ const INSTANCE_NO_EFFECT: &[(&str, &str)] = &[
 /// vrrp_instance keywords vrrpd does not support (yet).
 const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "unicast_ttl",
-        "vrrpd sends unicast adverts with TTL 255 and accepts only TTL 255 (peers on the same link)",
-    ),
-    (
         "unicast_fault_no_peer",
         "vrrpd has no FAULT state for a unicast instance without peers",
     ),
@@ -749,6 +745,8 @@ struct Draft {
     mcast_src: Option<IpAddr>,
     unicast_src: Option<(IpAddr, Loc)>,
     unicast_peers: Vec<IpAddr>,
+    /// `unicast_ttl 255`: where it was given (any other value is unsupported).
+    unicast_ttl_255: Option<Loc>,
     garp: Garp,
     tracks: Vec<tracking::TrackDraft>,
     notify: tracking::NotifyDraft,
@@ -1270,6 +1268,24 @@ impl Importer {
                     }
                 }
             }
+            "unicast_ttl" => {
+                if let Some(word) = self.one_arg(statement) {
+                    if word.text == "255" {
+                        draft.unicast_ttl_255 = Some(statement.keyword.loc.clone());
+                        self.report(
+                            statement,
+                            Severity::Note,
+                            "vrrpd always sends unicast adverts with TTL / hop limit 255: not imported",
+                        );
+                    } else {
+                        self.report(
+                            statement,
+                            Severity::Unsupported,
+                            "vrrpd sends unicast adverts with TTL 255 and accepts only TTL 255 (peers on the same link)",
+                        );
+                    }
+                }
+            }
             "garp_master_refresh" => {
                 draft.garp.master_refresh_s = self
                     .one_arg(statement)
@@ -1544,6 +1560,16 @@ impl Importer {
         // address (the last one written wins); in unicast mode it is `unicast_source`.
         let mut source_address = draft.mcast_src;
         let mut unicast_source = None;
+        if has_ipv6 && !draft.unicast_peers.is_empty() && draft.unicast_ttl_255.is_none() {
+            // keepalived 2.2 sets TTL 255 on IPv4 unicast adverts itself, but leaves IPv6
+            // ones at the kernel's default hop limit unless `unicast_ttl` is given, and
+            // does not check it in unicast mode; vrrpd does (RFC 9568 §7.1).
+            if let Some(loc) = draft.header.clone() {
+                self.push(&loc, "unicast_peer", Severity::Warning, format!(
+                    "{name}: keepalived sends IPv6 unicast adverts with the kernel's default hop limit (usually 64) unless `unicast_ttl 255` is set, and vrrpd drops adverts whose hop limit is not 255 (RFC 9568 §7.1): while a peer still runs keepalived, add `unicast_ttl 255` to its instance"
+                ));
+            }
+        }
         if !draft.unicast_peers.is_empty() {
             unicast_source = draft
                 .unicast_src

@@ -278,6 +278,13 @@ in
       };
     };
 
+    # Dual stack in unicast mode: each node has an IPv4 and an IPv6 address, and each
+    # family's instance takes its source and peers from the matching one.
+    ipv6Unicast.modules = vrrpdPair "lb02" {
+      imports = [ dualStack ];
+      services.vrrp.unicast = true;
+    };
+
     unicastInstances.modules = vrrpdPair "lb01" {
       services.vrrp = {
         unicast = true;
@@ -532,12 +539,13 @@ in
       };
       message = "services.vrrp.instances.v6.priorities: priority must be between 1 and 255; lb02 has 256.";
     };
-    ipv6Unicast = {
-      modules = vrrpdPair "lb01" {
+    ipv6UnicastWithoutAddress6 = {
+      modules = vrrpdPair "lb02" {
         imports = [ dualStack ];
         services.vrrp.unicast = true;
+        services.vrrp.nodes.lb01.address6 = lib.mkForce null;
       };
-      message = "services.vrrp.instances.v6.unicast is on for an IPv6 instance, but vrrpd sends IPv6 advertisements only to the multicast group ff02::12";
+      message = "services.vrrp.instances.v6.unicast is on, but lb01 has no address6: in unicast mode every node's services.vrrp.nodes.<name>.address6 is where the others send their advertisements (an IPv6 instance uses address6)";
     };
     instanceUnicastWithoutAddress = {
       modules = vrrpdPair "lb01" {
