@@ -20,12 +20,16 @@ use tokio::io::unix::AsyncFd;
 /// A backup's deadline is its Master_Down_Timer, which every advert from the master
 /// pushes later (RFC 3768 §6.4.2, RFC 9568 §6.4.2); with two hundred instances that is a
 /// `timerfd_settime` per received advert if the kernel timer follows every move. So it
-/// does not: when the deadline moves later, the kernel timer is left where it is, fires
-/// early, and [`Self::poll_expired`] then re-arms it to the deadline that holds by then,
-/// reporting nothing. One early wake-up per Master_Down interval replaces one system
-/// call per advert, and the expiry is never reported before the deadline, so the node
-/// never acts early. A deadline that moves earlier (a master's next advert after one
-/// was sent) re-arms the kernel timer at once, as before.
+/// does not: when the deadline moves later, the kernel timer is left where it is as long
+/// as it fires at least halfway from now to the new deadline. If it fires early anyway
+/// (the master fell silent), [`Self::poll_expired`] re-arms it to the deadline that holds
+/// by then and reports nothing; the expiry is never reported before the deadline, so the
+/// node never acts early. The halfway rule re-arms a backup of one instance on every
+/// second advert and never wakes it early while adverts come (the kernel timer stays more
+/// than one interval ahead); letting the kernel timer always fire first would save one
+/// more `timerfd_settime` per Master_Down_Interval at the price of a wake-up, which costs
+/// more. A deadline that moves earlier (a master's next advert after one was sent)
+/// re-arms the kernel timer at once, as before.
 #[derive(Debug)]
 pub struct DeadlineTimer {
     fd: AsyncFd<OwnedFd>,
@@ -72,12 +76,18 @@ impl DeadlineTimer {
 
     /// Report expiry at `at` (at once if `at` is past), replacing any earlier setting.
     ///
-    /// Touches the kernel timer only when it would otherwise fire after `at` (or is not
-    /// running): a later deadline is caught up with when the kernel timer fires.
+    /// Touches the kernel timer only when it would otherwise fire after `at`, or before
+    /// halfway from now to `at`, or is not running: a later deadline that passes these
+    /// is caught up with when the kernel timer fires.
     pub fn set(&mut self, at: Instant) -> io::Result<()> {
         self.deadline = Some(at);
-        if self.kernel.is_some_and(|kernel| kernel <= at) {
-            return Ok(());
+        if let Some(kernel) = self.kernel
+            && kernel <= at
+        {
+            let now = Instant::now();
+            if kernel.saturating_duration_since(now) >= at.saturating_duration_since(now) / 2 {
+                return Ok(());
+            }
         }
         self.set_kernel(at)
     }
@@ -265,11 +275,32 @@ mod tests {
     }
 
     #[test]
+    fn a_deadline_moved_more_than_twice_as_far_re_arms_at_once() {
+        runtime().block_on(async {
+            let mut timer = DeadlineTimer::new().unwrap();
+            let start = Instant::now();
+            timer.set(start + Duration::from_secs(10)).unwrap();
+            // The kernel timer would fire before halfway to the new deadline: an early
+            // wake-up costs more than re-arming now.
+            timer.set(start + Duration::from_secs(60)).unwrap();
+            assert_eq!(timer.kernel_sets(), 2);
+            assert!(timer.kernel_remaining().unwrap() > Duration::from_secs(50));
+            // An expired kernel timer (not yet seen by poll_expired) is re-armed too.
+            timer.set(Instant::now()).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            timer.set(Instant::now() + Duration::from_secs(5)).unwrap();
+            assert_eq!(timer.kernel_sets(), 4);
+            assert!(timer.kernel_remaining().unwrap() > Duration::from_secs(4));
+        });
+    }
+
+    #[test]
     fn a_deadline_moved_later_is_reported_at_the_new_deadline_not_before() {
         runtime().block_on(async {
             let mut timer = DeadlineTimer::new().unwrap();
             let start = Instant::now();
-            let first = start + Duration::from_millis(30);
+            // Not twice as far: left to the early expiry.
+            let first = start + Duration::from_millis(100);
             let moved = start + Duration::from_millis(150);
             timer.set(first).unwrap();
             timer.set(moved).unwrap();
@@ -296,14 +327,15 @@ mod tests {
         runtime().block_on(async {
             let mut timer = DeadlineTimer::new().unwrap();
             let start = Instant::now();
-            timer.set(start + Duration::from_millis(10)).unwrap();
-            timer.set(start + Duration::from_secs(60)).unwrap();
-            // The kernel timer fires at 10 ms; the deadline is a minute away.
-            assert!(!expiry(&mut timer, Duration::from_millis(300)).await);
+            timer.set(start + Duration::from_secs(1)).unwrap();
+            timer.set(start + Duration::from_millis(1900)).unwrap();
+            assert_eq!(timer.kernel_sets(), 1);
+            // The kernel timer fires at 1 s; the deadline is at 1.9 s.
+            assert!(!expiry(&mut timer, Duration::from_millis(1400)).await);
             assert_eq!(timer.kernel_sets(), 2, "the early expiry did not re-arm");
             let remaining = timer.kernel_remaining().unwrap();
-            assert!(remaining > Duration::from_secs(59) && remaining <= Duration::from_secs(60));
-            assert_eq!(timer.deadline(), Some(start + Duration::from_secs(60)));
+            assert!(remaining <= Duration::from_millis(900), "{remaining:?}");
+            assert_eq!(timer.deadline(), Some(start + Duration::from_millis(1900)));
         });
     }
 }
