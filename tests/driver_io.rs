@@ -17,7 +17,7 @@ use vrrpd::driver::garp::{
     BROADCAST_MAC, ETHERTYPE_ARP, GarpSender, NeighbourAdvertiser, link_layer_address,
 };
 use vrrpd::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink};
-use vrrpd::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
+use vrrpd::driver::socket::{RECEIVE_BUFFER_LEN, ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
 
 const INTERFACE: &str = "vr0";
 const ADDRESS_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -874,4 +874,152 @@ fn queued_advertisement_is_read_without_waiting() {
         "nothing queued before the send"
     );
     assert_eq!(length, expected_length);
+}
+
+/// Adverts sent in a row (priorities 101..=105, so that their order shows).
+const BATCHED: u8 = 5;
+
+fn advertisement_with_priority(priority: u8) -> Vec<u8> {
+    let mut message = handmade_advertisement();
+    message[2] = priority;
+    message[6..8].copy_from_slice(&[0, 0]);
+    let checksum = internet_checksum(&message);
+    message[6..8].copy_from_slice(&checksum.to_be_bytes());
+    message
+}
+
+#[test]
+fn queued_advertisements_are_read_in_one_batch_in_arrival_order() {
+    require_root();
+    let pair = NamespacePair::new("batch");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (sent_tx, sent_rx) = mpsc::channel::<()>();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_b).expect("open socket in b");
+            let mut batch = ReceiveBatch::new();
+            ready_tx.send(()).expect("signal ready");
+            sent_rx.recv_timeout(TIMEOUT).expect("sender done");
+            // Delivery over the veth is asynchronous: give the last one time to arrive.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let count = tokio::time::timeout(
+                TIMEOUT,
+                std::future::poll_fn(|cx| socket.poll_recv_batch(cx, &mut batch)),
+            )
+            .await
+            .expect("adverts within the timeout")
+            .expect("recvmmsg");
+            let datagrams: Vec<Vec<u8>> = batch
+                .entries()
+                .map(|entry| batch.bytes(&entry).to_vec())
+                .collect();
+            let after = socket
+                .try_recv_batch(&mut batch)
+                .map_err(|error| error.kind());
+            (count, datagrams, after)
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_a).expect("open socket in a");
+            for priority in 101..=100 + BATCHED {
+                socket
+                    .send(&advertisement_with_priority(priority))
+                    .await
+                    .expect("send");
+            }
+        })
+    })
+    .join()
+    .expect("sender thread");
+    sent_tx.send(()).expect("tell the receiver");
+    let (count, datagrams, after) = receiver.join().expect("receiver thread");
+    assert_eq!(
+        count,
+        usize::from(BATCHED),
+        "one read takes every queued advert"
+    );
+    assert_eq!(datagrams.len(), usize::from(BATCHED));
+    for (datagram, priority) in datagrams.iter().zip(101..=100 + BATCHED) {
+        let header_len = usize::from(datagram[0] & 0x0f) * 4;
+        assert_eq!(datagram[8], 255, "TTL");
+        assert_eq!(&datagram[12..16], &ADDRESS_A.octets(), "source");
+        assert_eq!(
+            &datagram[header_len..],
+            &advertisement_with_priority(priority)[..],
+            "the advert as sent, in order"
+        );
+    }
+    assert_eq!(
+        after,
+        Err(std::io::ErrorKind::WouldBlock),
+        "nothing left after the batch"
+    );
+}
+
+#[test]
+fn ipv6_batch_carries_each_source_and_hop_limit() {
+    require_root();
+    let pair = NamespacePair::new("batch6");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    let link_local_a: Ipv6Addr = "fe80::a".parse().unwrap();
+    let link_local_b: Ipv6Addr = "fe80::b".parse().unwrap();
+    for (namespace, address) in [(&pair.a, "fe80::a/64"), (&pair.b, "fe80::b/64")] {
+        ip(&[
+            "-n", namespace, "addr", "add", address, "dev", INTERFACE, "nodad",
+        ]);
+    }
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (sent_tx, sent_rx) = mpsc::channel::<()>();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_b, link_local_b).expect("open socket in b");
+            let mut batch = ReceiveBatch::new();
+            ready_tx.send(()).expect("signal ready");
+            sent_rx.recv_timeout(TIMEOUT).expect("sender done");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let count = tokio::time::timeout(
+                TIMEOUT,
+                std::future::poll_fn(|cx| socket.poll_recv_batch(cx, &mut batch)),
+            )
+            .await
+            .expect("adverts within the timeout")
+            .expect("recvmmsg");
+            let received: Vec<_> = batch
+                .entries()
+                .map(|entry| (entry, batch.bytes(&entry).to_vec()))
+                .collect();
+            (count, received)
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_a, link_local_a).expect("open socket in a");
+            for priority in 101..=100 + BATCHED {
+                // A VRRPv3 header (RFC 5798 §5.1); the socket does not look inside.
+                socket
+                    .send(&[0x31, 50, priority, 0, 0, 100, 0, 0])
+                    .await
+                    .expect("send");
+            }
+        })
+    })
+    .join()
+    .expect("sender thread");
+    sent_tx.send(()).expect("tell the receiver");
+    let (count, received) = receiver.join().expect("receiver thread");
+    assert_eq!(count, usize::from(BATCHED));
+    assert_eq!(received.len(), usize::from(BATCHED));
+    for ((entry, message), priority) in received.iter().zip(101..=100 + BATCHED) {
+        assert_eq!(entry.source, Some(link_local_a));
+        assert_eq!(entry.hop_limit, Some(255), "IPV6_HOPLIMIT of each datagram");
+        assert_eq!(message[..], [0x31, 50, priority, 0, 0, 100, 0, 0]);
+    }
 }

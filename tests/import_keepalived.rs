@@ -748,10 +748,13 @@ fn a_sync_group_member_naming_no_instance_is_left_out_as_keepalived_does() {
     assert_eq!(output.config.sync_groups.len(), 1);
     assert_eq!(output.config.sync_groups[0].instances, ["VI_1", "VI_2"]);
     assert!(
-        output.warnings.iter().any(|d| d.severity == Severity::Warning
-            && d.keyword == "VI_9"
-            && d.line == 4
-            && d.message.contains("no vrrp_instance has this name")),
+        output
+            .warnings
+            .iter()
+            .any(|d| d.severity == Severity::Warning
+                && d.keyword == "VI_9"
+                && d.line == 4
+                && d.message.contains("no vrrp_instance has this name")),
         "{:?}",
         output.warnings
     );
@@ -763,10 +766,13 @@ fn a_sync_group_member_naming_no_instance_is_left_out_as_keepalived_does() {
     let output = import_text("sync_group_missing_one_left", &text, false).unwrap();
     assert!(output.config.sync_groups.is_empty());
     assert!(
-        output.warnings.iter().any(|d| d.severity == Severity::Warning
-            && d.keyword == "vrrp_sync_group"
-            && d.line == 1
-            && d.message.contains("at least 2 instances")),
+        output
+            .warnings
+            .iter()
+            .any(|d| d.severity == Severity::Warning
+                && d.keyword == "vrrp_sync_group"
+                && d.line == 1
+                && d.message.contains("at least 2 instances")),
         "{:?}",
         output.warnings
     );

@@ -30,7 +30,9 @@ enum Run {
     /// The unit's user with RLIMIT_MEMLOCK of this many bytes. (Not "unlimited": raising
     /// the hard limit needs CAP_SYS_RESOURCE, which this CI's root lacks; root's own run
     /// shows the locking.)
-    UnitUser { memlock: u64 },
+    UnitUser {
+        memlock: u64,
+    },
 }
 
 struct Outcome {
@@ -139,12 +141,7 @@ fn lock_memory_as_root_locks_every_page() {
 
 #[test]
 fn lock_memory_refused_by_a_small_limit_warns_and_serves_unlocked() {
-    let outcome = run_with_lock_memory(
-        "knobsmall",
-        Run::UnitUser {
-            memlock: 64 * 1024,
-        },
-    );
+    let outcome = run_with_lock_memory("knobsmall", Run::UnitUser { memlock: 64 * 1024 });
     assert!(
         outcome.log.contains("cannot lock memory") && outcome.log.contains("LimitMEMLOCK="),
         "{}",

@@ -17,6 +17,7 @@
 //! ([`NodeInput::Persisted`], [`NodeInput::ConfigLoaded`],
 //! [`NodeInput::TrackerSetupFailed`]).
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -425,6 +426,15 @@ pub struct Node {
     /// node reading a clock.
     wall_clock: (Instant, u64),
     actions: VecDeque<NodeAction>,
+    /// The address Vec of the last accepted advert, emptied and reused for the next one's
+    /// decode: no allocation per received advert.
+    address_scratch: Vec<IpAddr>,
+    /// Per VRID, the slot that last matched it: a hint, checked before use, so that
+    /// finding an advert's instance does not walk every slot (see `slot_for`).
+    vrid_hints: [Cell<u16>; 256],
+    /// Set when a reload makes a slot hand over before leaving; cleared once none does.
+    /// Lets `reload_handing_over`, asked after every input, skip its walk of the slots.
+    maybe_leaving: bool,
 }
 
 impl Node {
@@ -454,6 +464,9 @@ impl Node {
             reload_generation: 0,
             wall_clock: (now, unix_ms),
             actions: VecDeque::new(),
+            address_scratch: Vec::new(),
+            vrid_hints: std::array::from_fn(|_| Cell::new(NO_HINT)),
+            maybe_leaving: false,
         };
         node.demoted = match demoted {
             DemotedAtStart::Instances(names) => {
@@ -885,6 +898,7 @@ impl Node {
         if self.reload_handing_over() {
             self.finish_leaving(now);
         }
+        self.maybe_leaving = self.reload_handing_over();
         if self.stopping && !self.exited && !self.handing_over() {
             self.shutdown_all(now);
         }
@@ -892,17 +906,33 @@ impl Node {
 
     // ---- Receiving ---------------------------------------------------------------------
 
+    /// The slot of the instance for `vrid` on this interface and family. At most one
+    /// matches: the config allows one instance per interface, family and VRID, and a
+    /// reload starts a replacement only once the old one is gone. So the slot that
+    /// matched last time, if it still matches, is the answer (slots move only on
+    /// reloads, and the hint is checked); otherwise the slots are walked.
     fn slot_for(&self, ifindex: u32, ipv6: bool, vrid: u8) -> Option<usize> {
-        self.slots.iter().position(|slot| {
+        let matches = |slot: &Slot| {
             slot.ifindex == Some(ifindex)
                 && slot.ipv6 == ipv6
                 && slot.config.virtual_router_id == vrid
-        })
+        };
+        let hint = &self.vrid_hints[usize::from(vrid)];
+        let hinted = usize::from(hint.get());
+        if self.slots.get(hinted).is_some_and(matches) {
+            return Some(hinted);
+        }
+        let found = self.slots.iter().position(matches)?;
+        // More than u16::MAX slots (never: at most 255 VRIDs × interfaces × 2) go unhinted.
+        hint.set(u16::try_from(found).unwrap_or(NO_HINT));
+        Some(found)
     }
 
     fn on_datagram(&mut self, now: Instant, ifindex: u32, packet: ReceivedPacket<'_>) {
         let ipv6 = packet.is_ipv6();
-        let checked = receive::check(packet, |vrid| {
+        // The previous accepted advert's address Vec, reused (see receive::check_reusing).
+        let addresses = std::mem::take(&mut self.address_scratch);
+        let checked = receive::check_reusing(packet, addresses, |vrid| {
             let index = self.slot_for(ifindex, ipv6, vrid)?;
             let slot = &self.slots[index];
             Some((
@@ -914,7 +944,7 @@ impl Node {
             ))
         });
         match checked {
-            Ok(accepted) => {
+            Ok(mut accepted) => {
                 let index = accepted.instance;
                 let was_handing_over = self.slots[index].instance.handing_over();
                 let actions = self.slots[index].instance.handle(
@@ -925,6 +955,7 @@ impl Node {
                     },
                 );
                 self.slots[index].last_advert = Some((accepted.source, accepted.advert.priority));
+                self.address_scratch = std::mem::take(&mut accepted.advert.addresses);
                 self.perform(now, index, actions);
                 if was_handing_over {
                     // Another master's resignation ends a demote hand-over by serving again.
@@ -1815,6 +1846,7 @@ impl Node {
                     LogLevel::Info,
                     format!("({name}) handing over before the reload stops it"),
                 );
+                self.maybe_leaving = true;
                 self.slots[index].leaving = Some(Leaving {
                     then_start: restart.into_iter().collect(),
                 });
@@ -1886,7 +1918,7 @@ impl Node {
 
     /// Whether a reload is still waiting for an instance to hand over.
     fn reload_handing_over(&self) -> bool {
-        self.slots.iter().any(|slot| slot.leaving.is_some())
+        self.maybe_leaving && self.slots.iter().any(|slot| slot.leaving.is_some())
     }
 
     /// Take out the instances a reload removed once their hand-over is over (the new
@@ -2286,6 +2318,9 @@ pub fn instance_is_ipv6(config: &InstanceConfig, addresses: &[(IpAddr, u8)]) -> 
     }
 }
 
+/// [`Node::vrid_hints`] entry for a VRID not seen yet.
+const NO_HINT: u16 = u16::MAX;
+
 /// How long the node may sleep at most when nothing has a deadline (Initialize/Fault only):
 /// the shell wakes up this often anyway.
 pub const IDLE_WAKE_UP: Duration = Duration::from_secs(3600);
@@ -2384,6 +2419,140 @@ mod tests {
             | NodeAction::SendGratuitousArp { ifindex, .. } => *ifindex == wanted,
             _ => false,
         })
+    }
+
+    /// A VRRPv3 advert from 192.0.2.2 (priority 200) for `vrid`, as a raw socket
+    /// delivers it (IPv4 header, TTL 255).
+    fn advert_datagram(vrid: u8) -> Vec<u8> {
+        let source: IpAddr = "192.0.2.2".parse().unwrap();
+        let advert = crate::core::packet::Advertisement {
+            version: crate::core::packet::Version::V3,
+            virtual_router_id: vrid,
+            priority: 200,
+            interval_cs: 10,
+            addresses: vec![VIP.parse().unwrap()],
+            authentication: crate::core::packet::Authentication::None,
+        };
+        let message = crate::core::packet::encode(
+            &advert,
+            source,
+            IpAddr::V4(MULTICAST_V4),
+            crate::core::packet::ChecksumMode::WithPseudoHeader,
+        );
+        let total = u16::try_from(20 + message.len()).unwrap();
+        let mut datagram = vec![0x45, 0];
+        datagram.extend_from_slice(&total.to_be_bytes());
+        datagram.extend_from_slice(&[0, 0, 0, 0, 255, 112, 0, 0]);
+        datagram.extend_from_slice(&[192, 0, 2, 2]);
+        datagram.extend_from_slice(&MULTICAST_V4.octets());
+        datagram.extend_from_slice(&message);
+        datagram
+    }
+
+    #[test]
+    fn adverts_reach_their_instance_after_a_reload_moves_its_slot() {
+        // Two backups (VRIDs 50 and 51); a reload removes the first, so the second moves
+        // from slot 1 to slot 0 and the VRID hints of both go stale.
+        const TWO: &str = r#"{ "instances": [
+            { "name": "A", "interface": "eth0", "virtual_router_id": 50, "version": 3,
+              "priority": 100, "advert_interval_ms": 100, "virtual_addresses": ["192.0.2.40"] },
+            { "name": "B", "interface": "eth0", "virtual_router_id": 51, "version": 3,
+              "priority": 100, "advert_interval_ms": 100, "virtual_addresses": ["192.0.2.41"] }
+        ] }"#;
+        let now = Instant::now();
+        let config = crate::config::load_str(TWO, "test").unwrap();
+        let reloaded = crate::config::Config {
+            instances: config.instances[1..].to_vec(),
+            ..config.clone()
+        };
+        let placements = || {
+            BTreeMap::from([
+                ("A".to_owned(), Ok(placement(5, "192.0.2.1"))),
+                ("B".to_owned(), Ok(placement(5, "192.0.2.1"))),
+            ])
+        };
+        let demoted = DemotedAtStart::Instances(BTreeSet::new());
+        let mut node = Node::new(config, placements(), demoted, now, 0);
+        node.handle(now, NodeInput::Start);
+        drain(&mut node);
+        let datagram = |vrid| advert_datagram(vrid);
+        let receive = |node: &mut Node, at: Instant, bytes: &[u8]| {
+            node.handle(
+                at,
+                NodeInput::Datagram {
+                    ifindex: 5,
+                    packet: ReceivedPacket::Ipv4(bytes),
+                },
+            );
+            drain(node)
+        };
+        let (a, b) = (datagram(50), datagram(51));
+        // Both heard once: each hint now names its slot.
+        let t1 = now + Duration::from_millis(50);
+        receive(&mut node, t1, &a);
+        receive(&mut node, t1, &b);
+        node.handle(t1, NodeInput::ReloadRequested);
+        drain(&mut node);
+        let result = Ok(LoadedConfig {
+            config: reloaded,
+            placements: placements(),
+        });
+        let generation = node.reload_generation();
+        node.handle(t1, NodeInput::ConfigLoaded { generation, result });
+        drain(&mut node);
+        let names: Vec<String> = node
+            .instance_states()
+            .into_iter()
+            .map(|view| view.name)
+            .collect();
+        assert_eq!(names, vec!["B"]);
+        // B's advert still resets B's Master_Down_Timer (RFC 5798 §6.4.2)...
+        let before = node.next_deadline().unwrap();
+        let t2 = t1 + Duration::from_millis(100);
+        receive(&mut node, t2, &b);
+        let after = node.next_deadline().unwrap();
+        assert!(after > before, "B's advert did not reach B");
+        // ...and A's VRID, whose hint names B's new slot, reaches nobody.
+        let t3 = t2 + Duration::from_millis(10);
+        let actions = receive(&mut node, t3, &a);
+        assert_eq!(
+            node.next_deadline(),
+            Some(after),
+            "A's advert moved B's timer"
+        );
+        assert!(
+            actions.iter().any(|action| matches!(
+                action,
+                NodeAction::Log { line, .. } if line.contains("virtual router ID is not configured")
+            )),
+            "the unknown VRID is logged: {actions:?}"
+        );
+    }
+
+    #[test]
+    fn a_timeout_before_the_master_down_deadline_does_nothing() {
+        // The shell's timer may wake the node early (driver::timer re-arms lazily): the
+        // Master_Down_Timer must still expire only at its deadline (RFC 3768 §6.4.2,
+        // RFC 9568 §6.4.2), so an early Timeout is a no-op.
+        let now = Instant::now();
+        let mut node = node_with(Ok(placement(5, "192.0.2.1")), now);
+        assert_eq!(node.instance_states()[0].state, State::Backup);
+        let deadline = node.next_deadline().unwrap();
+        assert!(deadline > now);
+        for early in [
+            now,
+            deadline - Duration::from_millis(1),
+            deadline - Duration::from_nanos(1),
+        ] {
+            node.handle(early, NodeInput::Timeout);
+            let actions = drain(&mut node);
+            assert!(actions.is_empty(), "acted early at {early:?}: {actions:?}");
+            assert_eq!(node.instance_states()[0].state, State::Backup);
+            assert_eq!(node.next_deadline(), Some(deadline), "the deadline moved");
+        }
+        node.handle(deadline, NodeInput::Timeout);
+        drain(&mut node);
+        assert_eq!(node.instance_states()[0].state, State::Master);
     }
 
     #[test]

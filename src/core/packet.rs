@@ -188,6 +188,18 @@ pub fn decode(
     source: IpAddr,
     destination: IpAddr,
 ) -> Result<Advertisement, DropReason> {
+    decode_into(message, source, destination, Vec::new())
+}
+
+/// [`decode`], filling `addresses` (cleared first) with the advert's addresses: a receiver
+/// that hands back the Vec of the previous advert decodes without allocating (a backup
+/// decodes every advert of every master it hears).
+pub fn decode_into(
+    message: &[u8],
+    source: IpAddr,
+    destination: IpAddr,
+    mut addresses: Vec<IpAddr>,
+) -> Result<Advertisement, DropReason> {
     let Some(
         &[
             version_and_type,
@@ -231,9 +243,10 @@ pub fn decode(
             if !checksum_is_valid(message, None) {
                 return Err(DropReason::BadChecksum);
             }
-            let addresses = read_addresses(
+            read_addresses(
                 &message[HEADER_LEN..HEADER_LEN + 4 * count],
                 AddressFamily::V4,
+                &mut addresses,
             );
             // An interval of 0 would make every timer zero; see the v3 case below.
             if interval == 0 {
@@ -295,12 +308,13 @@ pub fn decode(
             if interval_cs == 0 {
                 return Err(DropReason::ZeroInterval);
             }
+            read_addresses(&message[HEADER_LEN..], family, &mut addresses);
             Ok(Advertisement {
                 version,
                 virtual_router_id,
                 priority,
                 interval_cs,
-                addresses: read_addresses(&message[HEADER_LEN..], family),
+                addresses,
                 authentication: Authentication::None,
             })
         }
@@ -328,14 +342,16 @@ pub fn encode(
         Version::V2 => AddressFamily::V4,
         Version::V3 => AddressFamily::of(source),
     };
-    let addresses: Vec<IpAddr> = advert
-        .addresses
-        .iter()
-        .copied()
-        .filter(|address| AddressFamily::of(*address) == family)
-        .take(usize::from(u8::MAX))
-        .collect();
-    let count = u8::try_from(addresses.len()).unwrap_or(u8::MAX);
+    // Walked twice (count, then bytes) rather than collected: no allocation but the
+    // message's own, per advert sent.
+    let addresses = || {
+        advert
+            .addresses
+            .iter()
+            .filter(move |address| AddressFamily::of(**address) == family)
+            .take(usize::from(u8::MAX))
+    };
+    let count = u8::try_from(addresses().count()).unwrap_or(u8::MAX);
     let (version_nibble, second_word) = match advert.version {
         Version::V2 => (
             2u8,
@@ -350,7 +366,7 @@ pub fn encode(
         ),
     };
     let mut message =
-        Vec::with_capacity(HEADER_LEN + family.len() * addresses.len() + AUTH_DATA_LEN);
+        Vec::with_capacity(HEADER_LEN + family.len() * usize::from(count) + AUTH_DATA_LEN);
     message.extend_from_slice(&[
         (version_nibble << 4) | PACKET_TYPE_ADVERTISEMENT,
         advert.virtual_router_id,
@@ -361,7 +377,7 @@ pub fn encode(
         0,
         0,
     ]);
-    for address in &addresses {
+    for address in addresses() {
         match address {
             IpAddr::V4(v4) => message.extend_from_slice(&v4.octets()),
             IpAddr::V6(v6) => message.extend_from_slice(&v6.octets()),
@@ -414,19 +430,23 @@ impl AddressFamily {
     }
 }
 
-/// Split `bytes` (a whole number of addresses, checked by the caller) into addresses.
-fn read_addresses(bytes: &[u8], family: AddressFamily) -> Vec<IpAddr> {
+/// Split `bytes` (a whole number of addresses, checked by the caller) into addresses,
+/// replacing what `addresses` held (its capacity is kept).
+fn read_addresses(bytes: &[u8], family: AddressFamily, addresses: &mut Vec<IpAddr>) {
+    addresses.clear();
     match family {
-        AddressFamily::V4 => bytes
-            .chunks_exact(4)
-            .filter_map(|chunk| <[u8; 4]>::try_from(chunk).ok())
-            .map(IpAddr::from)
-            .collect(),
-        AddressFamily::V6 => bytes
-            .chunks_exact(16)
-            .filter_map(|chunk| <[u8; 16]>::try_from(chunk).ok())
-            .map(IpAddr::from)
-            .collect(),
+        AddressFamily::V4 => addresses.extend(
+            bytes
+                .chunks_exact(4)
+                .filter_map(|chunk| <[u8; 4]>::try_from(chunk).ok())
+                .map(IpAddr::from),
+        ),
+        AddressFamily::V6 => addresses.extend(
+            bytes
+                .chunks_exact(16)
+                .filter_map(|chunk| <[u8; 16]>::try_from(chunk).ok())
+                .map(IpAddr::from),
+        ),
     }
 }
 
@@ -696,6 +716,21 @@ pub(crate) mod tests {
         assert_eq!(
             encode(&ours, v4("192.0.2.41"), group_v4(), ChecksumMode::default()),
             hex(KEEPALIVED_V2_PASS_SHUTDOWN)
+        );
+    }
+
+    #[test]
+    fn decode_into_replaces_the_given_addresses_and_keeps_their_allocation() {
+        let mut stale = Vec::with_capacity(8);
+        stale.extend([v4("198.51.100.1"), v4("198.51.100.2"), v4("198.51.100.3")]);
+        let allocation = stale.as_ptr();
+        let advert =
+            decode_into(&hex(KEEPALIVED_V3_V4), v4("192.0.2.41"), group_v4(), stale).unwrap();
+        assert_eq!(advert.addresses, vec![v4("192.0.2.40")]);
+        assert_eq!(advert.addresses.as_ptr(), allocation, "no new allocation");
+        assert_eq!(
+            Ok(advert),
+            decode(&hex(KEEPALIVED_V3_V4), v4("192.0.2.41"), group_v4())
         );
     }
 

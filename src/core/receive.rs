@@ -79,6 +79,17 @@ pub fn check<'p>(
     packet: ReceivedPacket<'_>,
     instance_for: impl FnOnce(u8) -> Option<(usize, Receiver<'p>)>,
 ) -> Result<Accepted, Rejected> {
+    check_reusing(packet, Vec::new(), instance_for)
+}
+
+/// [`check`], decoding the advert's addresses into `addresses` (see
+/// [`packet::decode_into`]): the caller takes the Vec back from
+/// [`Accepted::advert`] for the next packet, so accepting an advert allocates nothing.
+pub fn check_reusing<'p>(
+    packet: ReceivedPacket<'_>,
+    addresses: Vec<IpAddr>,
+    instance_for: impl FnOnce(u8) -> Option<(usize, Receiver<'p>)>,
+) -> Result<Accepted, Rejected> {
     // The IP layer: which source, which TTL, and the VRRP message itself.
     let (source, destination, ttl, message) = match packet {
         ReceivedPacket::Ipv4(datagram) => {
@@ -129,7 +140,7 @@ pub fn check<'p>(
     // against the address count, the checksum (v3: with the pseudo-header, RFC 5798 §5.2.8)
     // and a non-zero interval. Which version this router runs is checked below, once the
     // VRID names the instance.
-    let advert = packet::decode(message, source, destination)
+    let advert = packet::decode_into(message, source, destination, addresses)
         .map_err(|reason| rejected(reason, source, message))?;
     let vrid = advert.virtual_router_id;
     let drop = |reason| Rejected {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::config::InstanceConfig;
@@ -14,49 +14,40 @@ use crate::core::receive::ReceivedPacket;
 use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
 use crate::driver::netlink::Netlink;
 use crate::driver::runtime::RunError;
-use crate::driver::socket::{VrrpSocketV4, VrrpSocketV6};
+use crate::driver::socket::{ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
 
-/// A datagram the loop received; its bytes are the first `length` of the loop's
-/// receive buffer (no copy, no allocation per advert).
+/// Datagrams the loop read from one socket into its [`ReceiveBatch`] (no copy, no
+/// allocation per advert).
 #[derive(Clone, Copy, Debug)]
-pub enum Received {
-    /// A raw IPv4 datagram, header included.
-    Ipv4 { ifindex: u32, length: usize },
-    /// A VRRP message from a raw IPv6 socket (no header: source, destination and hop
-    /// limit come alongside).
-    Ipv6 {
-        ifindex: u32,
-        source: Ipv6Addr,
-        destination: Option<Ipv6Addr>,
-        hop_limit: Option<u8>,
-        length: usize,
-    },
+pub struct Received {
+    pub ifindex: u32,
+    /// From the raw IPv6 socket (VRRP message only, source and hop limit alongside);
+    /// otherwise raw IPv4 datagrams, header included.
+    pub ipv6: bool,
+    /// How many datagrams the kernel handed over.
+    pub count: usize,
 }
 
 impl Received {
-    pub fn input(self, buffer: &[u8]) -> NodeInput<'_> {
-        let bytes = |length: usize| buffer.get(..length).unwrap_or(buffer);
-        match self {
-            Received::Ipv4 { ifindex, length } => NodeInput::Datagram {
-                ifindex,
-                packet: ReceivedPacket::Ipv4(bytes(length)),
-            },
-            Received::Ipv6 {
-                ifindex,
-                source,
-                destination,
-                hop_limit,
-                length,
-            } => NodeInput::Datagram {
-                ifindex,
-                packet: ReceivedPacket::Ipv6 {
-                    source,
-                    destination,
-                    hop_limit,
-                    message: bytes(length),
-                },
-            },
-        }
+    /// The node's inputs for the batch's datagrams, in arrival order.
+    pub fn inputs(self, batch: &ReceiveBatch) -> impl Iterator<Item = NodeInput<'_>> {
+        batch.entries().filter_map(move |entry| {
+            let bytes = batch.bytes(&entry);
+            let packet = if self.ipv6 {
+                ReceivedPacket::Ipv6 {
+                    source: entry.source?,
+                    destination: entry.destination,
+                    hop_limit: entry.hop_limit,
+                    message: bytes,
+                }
+            } else {
+                ReceivedPacket::Ipv4(bytes)
+            };
+            Some(NodeInput::Datagram {
+                ifindex: self.ifindex,
+                packet,
+            })
+        })
     }
 }
 
@@ -199,11 +190,12 @@ pub async fn send_advertisement(
     }
 }
 
-/// Wait until one of the VRRP sockets has a datagram and read it into `buffer`.
+/// Wait until one of the VRRP sockets has datagrams and read those queued there (at most
+/// [`crate::driver::socket::RECEIVE_BATCH`]) into `batch`.
 pub fn poll_receive(
     interfaces: &HashMap<u32, Interface>,
     cx: &mut std::task::Context<'_>,
-    buffer: &mut [u8],
+    batch: &mut ReceiveBatch,
 ) -> std::task::Poll<Result<Received, ReceiveFailure>> {
     use std::task::Poll;
     let failure = |interface: &Interface, ipv6: bool, error: io::Error| ReceiveFailure {
@@ -213,11 +205,12 @@ pub fn poll_receive(
     };
     for interface in interfaces.values() {
         if let Some(socket) = &interface.socket_v4 {
-            match socket.poll_recv(cx, buffer) {
-                Poll::Ready(Ok(length)) => {
-                    return Poll::Ready(Ok(Received::Ipv4 {
+            match socket.poll_recv_batch(cx, batch) {
+                Poll::Ready(Ok(count)) => {
+                    return Poll::Ready(Ok(Received {
                         ifindex: socket.ifindex(),
-                        length,
+                        ipv6: false,
+                        count,
                     }));
                 }
                 Poll::Ready(Err(error)) => {
@@ -227,14 +220,12 @@ pub fn poll_receive(
             }
         }
         if let Some(socket) = &interface.socket_v6 {
-            match socket.poll_recv(cx, buffer) {
-                Poll::Ready(Ok(received)) => {
-                    return Poll::Ready(Ok(Received::Ipv6 {
+            match socket.poll_recv_batch(cx, batch) {
+                Poll::Ready(Ok(count)) => {
+                    return Poll::Ready(Ok(Received {
                         ifindex: socket.ifindex(),
-                        source: received.source,
-                        destination: received.destination,
-                        hop_limit: received.hop_limit,
-                        length: received.length,
+                        ipv6: true,
+                        count,
                     }));
                 }
                 Poll::Ready(Err(error)) => {

@@ -35,13 +35,14 @@ use crate::driver::interfaces::{self, Interface, ReceiveFailure, Received, place
 use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::notify::{NotifyQueue, hooks_for};
-use crate::driver::socket::{RECEIVE_BUFFER_LEN, VrrpSocketV4, VrrpSocketV6};
+use crate::driver::socket::{RECEIVE_BATCH, ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
 use crate::driver::systemd::Notifier;
 use crate::driver::timer::DeadlineTimer;
 
 /// Datagrams handled in a row while a timer is already due, and per socket when
 /// draining: a flood is left in the socket's own buffer (which eventually drops it)
-/// rather than starving the timers.
+/// rather than starving the timers. Counted in datagrams, not in reads: a read takes at
+/// most RECEIVE_BATCH (64) of them, so a due timer waits for at most four reads.
 const EVENT_QUEUE_LEN: usize = 256;
 /// Pause after a receive error so a persistent one cannot spin the CPU.
 const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
@@ -259,15 +260,16 @@ async fn run_loop(
     release_startup_memory();
 
     let mut failure = None;
-    // The loop reads the sockets itself (one buffer, reused): a task per socket
-    // and a channel cost a wake-up and a copy per advert.
-    let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+    // The loop reads the sockets itself (one batch of buffers, reused): a task per
+    // socket and a channel cost a wake-up and a copy per advert, and a read per datagram
+    // a system call each (see RECEIVE_BATCH).
+    let mut batch = ReceiveBatch::new();
     // Datagrams handled since a timer came due (see EVENT_QUEUE_LEN).
     let mut received_while_due = 0usize;
     // After a receive error, reading waits until then.
     let mut receive_paused_until: Option<Instant> = None;
-    // One timerfd for every instance's deadline, re-armed whenever the earliest one
-    // moves (see driver::timer for why not a tokio Sleep).
+    // One timerfd for every instance's deadline, re-armed when the earliest one moves
+    // earlier (see driver::timer for why not a tokio Sleep, and why not when later).
     let mut timer = DeadlineTimer::new().map_err(RunError::Runtime)?;
     // The one clock reading of the previous wake-up: deadlines are compared with it.
     let mut now = Instant::now();
@@ -281,9 +283,9 @@ async fn run_loop(
             .next_deadline()
             .unwrap_or_else(|| now + IDLE_WAKE_UP);
         let wake_at = receive_paused_until.map_or(deadline, |until| until.min(deadline));
-        if timer.armed() != Some(wake_at)
-            && let Err(error) = timer.arm(wake_at)
-        {
+        // Lazy (see DeadlineTimer::set): a later deadline, as every advert gives a
+        // backup, costs no system call; the kernel timer fires early and catches up.
+        if let Err(error) = timer.set(wake_at) {
             failure = Some(RunError::Runtime(error));
             break;
         }
@@ -307,7 +309,7 @@ async fn run_loop(
             // it first (RFC 3768 §6.4.2). When the packet and the timer are ready
             // together (after a scheduling stall), this branch takes the packets
             // first, at most EVENT_QUEUE_LEN once the timer is due.
-            result = std::future::poll_fn(|cx| interfaces::poll_receive(&shell.interfaces, cx, &mut buffer)), if receiving => {
+            result = std::future::poll_fn(|cx| interfaces::poll_receive(&shell.interfaces, cx, &mut batch)), if receiving => {
                 Event::Received(result)
             }
             expired = std::future::poll_fn(|cx| timer.poll_expired(cx)) => Event::Timer(expired),
@@ -338,9 +340,13 @@ async fn run_loop(
             Event::Watchdog => shell.notifier.watchdog(),
             Event::Received(Ok(received)) => {
                 if deadline <= now {
-                    received_while_due += 1;
+                    received_while_due += received.count;
                 }
-                shell.feed(now, received.input(&buffer)).await;
+                // In arrival order, all stamped with this wake-up's clock reading: they
+                // were queued together.
+                for input in received.inputs(&batch) {
+                    shell.feed(now, input).await;
+                }
             }
             Event::Received(Err(failure)) => {
                 let family = if failure.ipv6 { " (IPv6)" } else { "" };
@@ -361,7 +367,7 @@ async fn run_loop(
                 if now.saturating_duration_since(wake_at) > LATE_WAKE_DRAIN
                     && receive_paused_until.is_none()
                 {
-                    shell.drain_sockets(now, &mut buffer).await;
+                    shell.drain_sockets(now, &mut batch).await;
                 }
                 shell.feed(now, NodeInput::Timeout).await;
             }
@@ -703,7 +709,7 @@ impl Shell {
 
     /// Handle datagrams already waiting in the sockets, at most [`EVENT_QUEUE_LEN`] per
     /// socket.
-    async fn drain_sockets(&mut self, now: Instant, buffer: &mut [u8]) {
+    async fn drain_sockets(&mut self, now: Instant, batch: &mut ReceiveBatch) {
         let sockets_v4: Vec<Arc<VrrpSocketV4>> = self
             .interfaces
             .values()
@@ -715,30 +721,43 @@ impl Shell {
             .filter_map(|interface| interface.socket_v6.clone())
             .collect();
         for socket in sockets_v4 {
-            for _ in 0..EVENT_QUEUE_LEN {
-                let Ok(length) = socket.try_recv(buffer) else {
+            let mut handled = 0;
+            while handled < EVENT_QUEUE_LEN {
+                let Ok(count) = socket.try_recv_batch(batch) else {
                     break;
                 };
-                let received = Received::Ipv4 {
+                let received = Received {
                     ifindex: socket.ifindex(),
-                    length,
+                    ipv6: false,
+                    count,
                 };
-                self.feed(now, received.input(buffer)).await;
+                for input in received.inputs(batch) {
+                    self.feed(now, input).await;
+                }
+                handled += count;
+                if count < RECEIVE_BATCH {
+                    break;
+                }
             }
         }
         for socket in sockets_v6 {
-            for _ in 0..EVENT_QUEUE_LEN {
-                let Ok(received) = socket.try_recv(buffer) else {
+            let mut handled = 0;
+            while handled < EVENT_QUEUE_LEN {
+                let Ok(count) = socket.try_recv_batch(batch) else {
                     break;
                 };
-                let received = Received::Ipv6 {
+                let received = Received {
                     ifindex: socket.ifindex(),
-                    source: received.source,
-                    destination: received.destination,
-                    hop_limit: received.hop_limit,
-                    length: received.length,
+                    ipv6: true,
+                    count,
                 };
-                self.feed(now, received.input(buffer)).await;
+                for input in received.inputs(batch) {
+                    self.feed(now, input).await;
+                }
+                handled += count;
+                if count < RECEIVE_BATCH {
+                    break;
+                }
             }
         }
     }

@@ -449,3 +449,298 @@ fn receive_with_hop_limit(socket: &Socket, buffer: &mut [u8]) -> io::Result<Rece
         length: message.bytes,
     })
 }
+
+/// Datagrams read per system call, and per wake-up of the loop for one socket.
+///
+/// One `recvmmsg` takes every advert that queued since the last wake-up (with two
+/// hundred instances the master's adverts for one period arrive close together), instead
+/// of a `read` each plus one more that returns EAGAIN. The bound keeps a flood from
+/// holding the loop: a batch is decoded in well under a millisecond (tens of
+/// microseconds per advert), small against the shortest advert interval (10 ms, RFC 5798
+/// §5.2.7) and a Master_Down_Timer's skew, and the loop looks at its timer between
+/// batches (see EVENT_QUEUE_LEN in the runtime). The rest waits in the socket's buffer.
+pub const RECEIVE_BATCH: usize = 64;
+
+/// Room for the IPV6_HOPLIMIT and IPV6_PKTINFO control messages (CMSG_SPACE(sizeof(int))
+/// is 24 bytes and CMSG_SPACE(sizeof(in6_pktinfo)) 40 on 64-bit Linux), as u64s for the
+/// alignment `cmsghdr` needs.
+const CONTROL_WORDS: usize = 8;
+
+/// One datagram of a [`ReceiveBatch`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchEntry {
+    slot: usize,
+    /// Bytes received (the kernel truncates anything longer than the slot).
+    pub length: usize,
+    /// IPv6 only (a raw IPv4 datagram carries its header).
+    pub source: Option<Ipv6Addr>,
+    /// IPv6 only; None when the kernel attached no IPV6_HOPLIMIT (treat as bad).
+    pub hop_limit: Option<u8>,
+    /// IPv6 only: ff02::12, or one of our addresses when a unicast peer sent it (the v3
+    /// checksum's pseudo-header covers it); None without IPV6_PKTINFO.
+    pub destination: Option<Ipv6Addr>,
+}
+
+/// Buffers for reading up to [`RECEIVE_BATCH`] datagrams with one `recvmmsg`, allocated
+/// once and reused: receiving allocates nothing per advert.
+pub struct ReceiveBatch {
+    buffers: Box<[u8]>,
+    names: Box<[libc::sockaddr_in6]>,
+    /// Only reached through `headers` (kept here so that they live as long).
+    _controls: Box<[[u64; CONTROL_WORDS]]>,
+    _iovecs: Box<[libc::iovec]>,
+    /// Point into `buffers`, `names`, `_controls` and `_iovecs`, whose heap blocks never
+    /// move or change size while this exists (boxed slices, never replaced).
+    headers: Box<[libc::mmsghdr]>,
+    /// Headers the kernel may have written to last time (their lengths need resetting).
+    used: usize,
+    /// The datagrams of the last read: the first `kept` entries.
+    entries: [BatchEntry; RECEIVE_BATCH],
+    kept: usize,
+}
+
+impl std::fmt::Debug for ReceiveBatch {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ReceiveBatch")
+            .field("received", &self.entries().count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ReceiveBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReceiveBatch {
+    pub fn new() -> Self {
+        // Zeroed allocations: pages the kernel never writes into stay untouched (and out
+        // of the resident set) until a burst needs them.
+        let mut buffers = vec![0u8; RECEIVE_BATCH * RECEIVE_BUFFER_LEN].into_boxed_slice();
+        // SAFETY: sockaddr_in6 is plain old data; all zeroes is a valid value.
+        let mut names: Box<[libc::sockaddr_in6]> =
+            vec![unsafe { std::mem::zeroed() }; RECEIVE_BATCH].into_boxed_slice();
+        let mut controls = vec![[0u64; CONTROL_WORDS]; RECEIVE_BATCH].into_boxed_slice();
+        let mut iovecs: Box<[libc::iovec]> = buffers
+            .chunks_exact_mut(RECEIVE_BUFFER_LEN)
+            .map(|slot| libc::iovec {
+                iov_base: slot.as_mut_ptr().cast(),
+                iov_len: slot.len(),
+            })
+            .collect();
+        let headers = iovecs
+            .iter_mut()
+            .zip(names.iter_mut())
+            .zip(controls.iter_mut())
+            .map(|((iovec, name), control)| {
+                // SAFETY: mmsghdr is plain old data; all zeroes is a valid value.
+                let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                header.msg_hdr.msg_name = (name as *mut libc::sockaddr_in6).cast();
+                header.msg_hdr.msg_iov = iovec;
+                header.msg_hdr.msg_iovlen = 1;
+                header.msg_hdr.msg_control = control.as_mut_ptr().cast();
+                header
+            })
+            .collect();
+        let mut batch = ReceiveBatch {
+            buffers,
+            names,
+            _controls: controls,
+            _iovecs: iovecs,
+            headers,
+            used: RECEIVE_BATCH,
+            entries: [BatchEntry::default(); RECEIVE_BATCH],
+            kept: 0,
+        };
+        batch.reset_headers();
+        batch
+    }
+
+    /// Give the headers the kernel filled their full buffer lengths back.
+    fn reset_headers(&mut self) {
+        for header in self.headers.iter_mut().take(self.used) {
+            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            header.msg_hdr.msg_controllen = size_of::<[u64; CONTROL_WORDS]>() as _;
+            header.msg_hdr.msg_flags = 0;
+            header.msg_len = 0;
+        }
+        self.used = 0;
+    }
+
+    /// Read what `fd` has queued, up to [`RECEIVE_BATCH`], without waiting
+    /// ([`io::ErrorKind::WouldBlock`] when nothing is). Returns how many datagrams the
+    /// kernel handed over: fewer than the batch means the queue was empty.
+    fn fill(&mut self, fd: std::os::fd::RawFd, ipv6: bool) -> io::Result<usize> {
+        self.reset_headers();
+        self.kept = 0;
+        // SAFETY: every header points at live, writable storage of the lengths it gives
+        // (see `new` and `reset_headers`); the batch is borrowed mutably for the call.
+        let received = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.headers.as_mut_ptr(),
+                RECEIVE_BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        let Ok(received) = usize::try_from(received) else {
+            // The kernel may have written to the first header before failing.
+            self.used = RECEIVE_BATCH;
+            return Err(io::Error::last_os_error());
+        };
+        // The headers it filled, and the one it may have begun on (an error after the
+        // first datagram ends the batch there, and is reported by the next call).
+        self.used = (received + 1).min(RECEIVE_BATCH);
+        for slot in 0..received.min(RECEIVE_BATCH) {
+            let header = &self.headers[slot];
+            let length = usize::try_from(header.msg_len).unwrap_or(0);
+            let entry = if ipv6 {
+                // A raw IPv6 socket always reports the source; without it the advert
+                // cannot be checked, so it is dropped.
+                let Some(source) = source_v6(header, &self.names[slot]) else {
+                    continue;
+                };
+                let (hop_limit, destination) = control_messages(header);
+                BatchEntry {
+                    slot,
+                    length,
+                    source: Some(source),
+                    hop_limit,
+                    destination,
+                }
+            } else {
+                BatchEntry {
+                    slot,
+                    length,
+                    source: None,
+                    hop_limit: None,
+                    destination: None,
+                }
+            };
+            self.entries[self.kept] = entry;
+            self.kept += 1;
+        }
+        Ok(received)
+    }
+
+    /// The datagrams of the last read, in arrival order.
+    pub fn entries(&self) -> impl Iterator<Item = BatchEntry> + '_ {
+        self.entries[..self.kept].iter().copied()
+    }
+
+    /// The bytes of one datagram of the last read.
+    pub fn bytes(&self, entry: &BatchEntry) -> &[u8] {
+        let start = entry.slot * RECEIVE_BUFFER_LEN;
+        let length = entry.length.min(RECEIVE_BUFFER_LEN);
+        self.buffers.get(start..start + length).unwrap_or(&[])
+    }
+
+    /// Read into the batch from a socket whose readiness `guard` reports.
+    fn fill_ready<T>(
+        &mut self,
+        mut guard: tokio::io::unix::AsyncFdReadyGuard<'_, T>,
+        ipv6: bool,
+    ) -> Option<io::Result<usize>>
+    where
+        T: AsRawFd,
+    {
+        match self.fill(guard.get_inner().as_raw_fd(), ipv6) {
+            Ok(received) => {
+                // A short batch means recvmmsg met an empty queue, as a read returning
+                // EAGAIN would: the reactor is edge-triggered, and a datagram arriving
+                // after this raises a new event. Saying so now saves that extra read.
+                if received < RECEIVE_BATCH {
+                    guard.clear_ready();
+                }
+                Some(Ok(received))
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                guard.clear_ready();
+                None
+            }
+            Err(error) => Some(Err(error)),
+        }
+    }
+}
+
+/// The source of an IPv6 datagram, from the address recvmmsg filled in.
+fn source_v6(header: &libc::mmsghdr, name: &libc::sockaddr_in6) -> Option<Ipv6Addr> {
+    let complete = usize::try_from(header.msg_hdr.msg_namelen)
+        .is_ok_and(|length| length >= size_of::<libc::sockaddr_in6>());
+    (complete && libc::c_int::from(name.sin6_family) == libc::AF_INET6)
+        .then(|| Ipv6Addr::from(name.sin6_addr.s6_addr))
+}
+
+/// The IPV6_HOPLIMIT and IPV6_PKTINFO control messages of one received datagram (RFC 3542
+/// §6.3, §6.1): its hop limit and its destination.
+fn control_messages(header: &libc::mmsghdr) -> (Option<u8>, Option<Ipv6Addr>) {
+    let mut found = None;
+    let mut destination = None;
+    // SAFETY: the kernel filled `msg_control` up to `msg_controllen`; the CMSG macros
+    // stay within that, and the data is read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&header.msg_hdr);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::IPPROTO_IPV6 && (*cmsg).cmsg_type == libc::IPV6_HOPLIMIT
+            {
+                let limit = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                found = u8::try_from(limit).ok();
+            } else if (*cmsg).cmsg_level == libc::IPPROTO_IPV6
+                && (*cmsg).cmsg_type == libc::IPV6_PKTINFO
+            {
+                let info =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::in6_pktinfo>());
+                destination = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+            }
+            cmsg = libc::CMSG_NXTHDR(&header.msg_hdr, cmsg);
+        }
+    }
+    (found, destination)
+}
+
+impl VrrpSocketV4 {
+    /// Wait for datagrams and read all that are queued, up to [`RECEIVE_BATCH`], into
+    /// `batch` (IPv4 headers included). Returns how many the kernel handed over.
+    pub fn poll_recv_batch(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut ReceiveBatch,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let guard = ready!(self.fd.poll_read_ready(cx))?;
+            if let Some(result) = batch.fill_ready(guard, false) {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
+    /// Read what is queued, up to [`RECEIVE_BATCH`], without waiting
+    /// ([`io::ErrorKind::WouldBlock`] when nothing is).
+    pub fn try_recv_batch(&self, batch: &mut ReceiveBatch) -> io::Result<usize> {
+        batch.fill(self.fd.as_raw_fd(), false)
+    }
+}
+
+impl VrrpSocketV6 {
+    /// [`VrrpSocketV4::poll_recv_batch`] for IPv6: each entry has its source and hop limit.
+    pub fn poll_recv_batch(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut ReceiveBatch,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let guard = ready!(self.fd.poll_read_ready(cx))?;
+            if let Some(result) = batch.fill_ready(guard, true) {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
+    /// [`VrrpSocketV4::try_recv_batch`] for IPv6.
+    pub fn try_recv_batch(&self, batch: &mut ReceiveBatch) -> io::Result<usize> {
+        batch.fill(self.fd.as_raw_fd(), true)
+    }
+}

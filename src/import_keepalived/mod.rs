@@ -916,7 +916,9 @@ impl Importer {
             self.report(
                 statement,
                 Severity::Warning,
-                format!("vrrp_instance {member} was not imported, so the group is imported without it"),
+                format!(
+                    "vrrp_instance {member} was not imported, so the group is imported without it"
+                ),
             );
         }
         if kept.len() < 2 {
