@@ -83,7 +83,7 @@ done
 # one of them needs (the distribution unit's stop timeout; the module's credentials and
 # directory modes).
 only_unit=(TimeoutStopSec)
-only_module=(LoadCredential RuntimeDirectoryMode StateDirectoryMode)
+only_module=(LoadCredential RuntimeDirectoryMode StateDirectoryMode LimitMEMLOCK)  # LimitMEMLOCK: only with services.vrrp.lockMemory
 unit_keys=$(sed -n '/^\[Service\]/,/^\[/p' "$unit" | grep -oE '^[A-Za-z]+=' | tr -d = | sort -u)
 module_keys=$(sed -n '/serviceConfig = {/,/^        };/p' "$module" | grep -oE '^ +[A-Z][A-Za-z]+ =' | tr -d ' =' | sort -u)
 for key in $unit_keys; do
