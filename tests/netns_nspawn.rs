@@ -599,7 +599,7 @@ fn networkd_under_vrrpd(keep: Keep, tag: &str) {
         )
         .expect("starting lb02's vrrpd");
     assert!(
-        wait_for_vrrp_socket(&lb02, Duration::from_secs(10)).is_some(),
+        wait_for_vrrp_socket(&lb02, Instant::now(), Duration::from_secs(10)).is_some(),
         "lb02's vrrpd did not open its socket:\n{}",
         backup.log()
     );

@@ -215,24 +215,160 @@ pub fn has_vrrp_socket(host: &Host) -> bool {
         .unwrap_or(false)
 }
 
-/// Waits (bounded) until `host` has a VRRP socket open; the moment it was seen. One
-/// thread stays in the namespace and looks every 250 µs, so the moment is at most that
-/// plus scheduling after the daemon opened the socket.
-pub fn wait_for_vrrp_socket(host: &Host, timeout: Duration) -> Option<Instant> {
-    host.in_netns(|| {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if vrrp_socket_in_this_netns() {
-                return Ok(Some(Instant::now()));
-            }
-            if Instant::now() >= deadline {
-                return Ok(None);
-            }
-            std::thread::sleep(Duration::from_micros(250));
+/// When a socket was seen to open: after `last_absent` (the last look that did not find
+/// it) and no later than `first_seen`. The width of the bracket is how late the looking
+/// thread ran (250 µs between looks, more on a loaded machine).
+#[derive(Clone, Copy, Debug)]
+pub struct SeenBetween {
+    pub last_absent: Instant,
+    pub first_seen: Instant,
+}
+
+impl SeenBetween {
+    pub fn width(&self) -> Duration {
+        self.first_seen - self.last_absent
+    }
+}
+
+/// Puts the calling thread in SCHED_FIFO at priority 1: above every ordinary task (so a
+/// busy machine does not make the measuring thread the late one), below a daemon in
+/// realtime (vrrpd's 10), so it never delays the daemon it measures. Reset on fork, so
+/// nothing it might start inherits it. Best effort: where refused, the brackets are
+/// only wider, which the callers see.
+fn measure_in_realtime() -> bool {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid parameter.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param) == 0
+    }
+}
+
+/// Looks every `period` until `present` holds, from the calling thread; when it started
+/// holding, as a bracket. `absent_at` is a moment the caller knows it did not hold.
+fn bracket(
+    absent_at: Instant,
+    deadline: Instant,
+    period: Duration,
+    mut present: impl FnMut() -> bool,
+) -> Option<SeenBetween> {
+    let mut last_absent = absent_at;
+    loop {
+        // Taken before the look: a look that started after this moment did not find it.
+        let looked = Instant::now();
+        if present() {
+            return Some(SeenBetween {
+                last_absent,
+                first_seen: Instant::now(),
+            });
         }
+        last_absent = looked;
+        if looked >= deadline {
+            return None;
+        }
+        std::thread::sleep(period);
+    }
+}
+
+/// Waits (bounded) until `host` has a VRRP socket open; when it opened, as a bracket.
+/// `absent_at` is a moment the caller knows it was not open. One realtime thread stays
+/// in the namespace and looks every 250 µs.
+pub fn wait_for_vrrp_socket(
+    host: &Host,
+    absent_at: Instant,
+    timeout: Duration,
+) -> Option<SeenBetween> {
+    host.in_netns(|| {
+        measure_in_realtime();
+        let deadline = Instant::now() + timeout;
+        Ok(bracket(
+            absent_at,
+            deadline,
+            Duration::from_micros(250),
+            vrrp_socket_in_this_netns,
+        ))
     })
     .ok()
     .flatten()
+}
+
+/// What [`watch_socket_then_address`] saw, each as a bracket.
+#[derive(Clone, Copy, Debug)]
+pub struct SocketThenAddress {
+    pub socket: SeenBetween,
+    /// `None`: the address did not come within the timeout.
+    pub address: Option<SeenBetween>,
+}
+
+/// Why [`watch_socket_then_address`] saw nothing to measure.
+#[derive(Debug)]
+pub enum WatchError {
+    /// A VRRP socket was open before `start` was called.
+    SocketAlreadyOpen,
+    /// No VRRP socket opened within the timeout.
+    NoSocket,
+    Lab(String),
+}
+
+/// One realtime thread in `host`'s namespace waits for a VRRP socket to open (looking
+/// every 250 µs), then for `address` to appear on an interface (getifaddrs every 1 ms).
+/// The thread is in the namespace and looking before `start` runs (so `start`, which
+/// starts the daemon, is measured and setting the thread up is not); `start` runs on
+/// the calling thread and its result is returned with what the watcher saw.
+pub fn watch_socket_then_address<T>(
+    host: &Host,
+    address: IpAddr,
+    timeout: Duration,
+    start: impl FnOnce() -> T,
+) -> (T, Result<SocketThenAddress, WatchError>) {
+    let (watching_tx, watching_rx) = std::sync::mpsc::channel::<Instant>();
+    let host = host.clone();
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(move || {
+            host.in_netns(|| {
+                measure_in_realtime();
+                let first_look = Instant::now();
+                if vrrp_socket_in_this_netns() {
+                    return Ok(Err(WatchError::SocketAlreadyOpen));
+                }
+                let _ = watching_tx.send(first_look);
+                let deadline = Instant::now() + timeout;
+                let Some(socket) = bracket(
+                    first_look,
+                    deadline,
+                    Duration::from_micros(250),
+                    vrrp_socket_in_this_netns,
+                ) else {
+                    return Ok(Err(WatchError::NoSocket));
+                };
+                let address = bracket(
+                    socket.first_seen,
+                    deadline,
+                    Duration::from_millis(1),
+                    || {
+                        nix::ifaddrs::getifaddrs().is_ok_and(|mut list| {
+                            list.any(|entry| {
+                                entry.address.is_some_and(|sockaddr| {
+                                    sockaddr.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip()))
+                                        == Some(address)
+                                        || sockaddr.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+                                            == Some(address)
+                                })
+                            })
+                        })
+                    },
+                );
+                Ok(Ok(SocketThenAddress { socket, address }))
+            })
+            .unwrap_or_else(|error| Err(WatchError::Lab(error.to_string())))
+        });
+        // Waits for the watcher's first look (or its end, if it failed before it).
+        let _ = watching_rx.recv();
+        let started = start();
+        let seen = watcher
+            .join()
+            .unwrap_or_else(|_| Err(WatchError::Lab("watcher thread panicked".into())));
+        (started, seen)
+    })
 }
 
 /// One way of running the user's pair: protocol version, advert interval, authentication.
