@@ -47,7 +47,15 @@ from dataclasses import dataclass
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 VIP = "192.0.2.40"
+# With --vips N, N - 1 more addresses (198.51.100.1 onwards) come before VIP in the
+# instance, so the probed VIP is the last one a new master adds: the outage then includes
+# adding and announcing all N.
+EXTRA_VIPS: list[str] = []
 VRID = 50
+
+
+def vip_list() -> list[str]:
+    return EXTRA_VIPS + [VIP]
 PASSWORD = "password"
 NODES = {
     # name: (address, MAC, priority, initial keepalived state)
@@ -184,7 +192,9 @@ class Keepalived(Implementation):
             f"    priority {priority}\n"
             f"    advert_int {advert_int}\n"
             f"{auth}"
-            f"    virtual_ipaddress {{\n        {VIP}\n    }}\n"
+            f"    virtual_ipaddress {{\n"
+            + "".join(f"        {address}\n" for address in vip_list())
+            + "    }\n"
             f"    garp_master_refresh 60\n"
             f"}}\n"
         )
@@ -230,7 +240,7 @@ class Vrrpd(Implementation):
             "version": case.version,
             "priority": priority,
             "advert_interval_ms": case.interval_ms,
-            "virtual_addresses": [VIP],
+            "virtual_addresses": vip_list(),
             "garp_master_refresh_s": 60,
         }
         if case.version == 2:
@@ -402,11 +412,12 @@ class Lab:
         return f" {VIP}/" in out
 
     def drop_vip(self, node: str) -> None:
-        """Remove a VIP a killed daemon left behind (any prefix length)."""
+        """Remove the VIPs a killed daemon left behind (any prefix length)."""
         out = run(["ip", "-n", self.ns(node), "-o", "-4", "addr", "show", "dev", "eth0"])
-        for m in re.finditer(rf" inet ({re.escape(VIP)}/\d+)", out):
-            run(["ip", "-n", self.ns(node), "addr", "del", m.group(1), "dev", "eth0"],
-                check=False)
+        for address in vip_list():
+            for m in re.finditer(rf" inet ({re.escape(address)}/\d+)", out):
+                run(["ip", "-n", self.ns(node), "addr", "del", m.group(1), "dev", "eth0"],
+                    check=False)
 
     def start_daemon(self, impl: Implementation, node: str, case: Case) -> Daemon:
         d = Daemon(self, impl, node, case)
@@ -1376,6 +1387,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--write", metavar="FILE",
                    help="replace the generated section of FILE (e.g. docs/BENCHMARKS.md)")
     p.add_argument("--json", metavar="FILE", help="also write the raw results as JSON")
+    p.add_argument("--vips", type=int, default=1,
+                   help="addresses in the instance (1..250, default 1); the probed VIP is "
+                        "the last, the others come from 198.51.100.0/24")
     p.add_argument("--keep-logs", action="store_true", help="keep daemon logs and configs")
     p.add_argument("--ns-prefix", default=f"vbench{os.getpid()}", help=argparse.SUPPRESS)
     p.add_argument("--probe", metavar="TARGET", help=argparse.SUPPRESS)
@@ -1390,6 +1404,9 @@ def main(argv: list[str]) -> int:
     if os.geteuid() != 0:
         print("failover.py: must run as root", file=sys.stderr)
         return 2
+    if not 1 <= args.vips <= 250:
+        p.error("--vips must be 1..250")
+    EXTRA_VIPS[:] = [f"198.51.100.{n}" for n in range(1, args.vips)]
     runs = 1 if args.quick else args.runs
     window = args.window if args.window is not None else (5.0 if args.quick else 20.0)
     if runs < 1 or runs > 50:

@@ -36,6 +36,8 @@ const STARTUP_ALLOWANCE: Duration = Duration::from_millis(500);
 const MARGIN: Duration = Duration::from_millis(500);
 /// How often the tests look for the VIP while waiting for a change.
 const POLL: Duration = Duration::from_millis(2);
+/// How often the client's prober pings the VIP.
+const CLIENT_PROBE_PERIOD: Duration = Duration::from_millis(10);
 
 const V2_PASS_1S: Variant = Variant::v2_pass_1s("v2p1s");
 const V3_100MS: Variant = Variant::v3("v3100", Duration::from_millis(100));
@@ -300,7 +302,7 @@ fn master_link_cut_backup_takes_over_within_master_down_interval(variant: Varian
     let probe = Prober::start(
         &pair.net.client,
         pair.vip,
-        Duration::from_millis(10),
+        CLIENT_PROBE_PERIOD,
         Duration::from_secs(20),
     )
     .unwrap();
@@ -310,8 +312,8 @@ fn master_link_cut_backup_takes_over_within_master_down_interval(variant: Varian
     );
     let cut = Instant::now();
     pair.net.lb01.link_down().unwrap();
-    let takeover =
-        assert_takeover_after_master_silence(&pair, cut, Instant::now(), "lb01's cable cut");
+    let cut_done = Instant::now();
+    let takeover = assert_takeover_after_master_silence(&pair, cut, cut_done, "lb01's cable cut");
     let moved = wait_for_neighbour(
         &pair.net.client,
         pair.vip,
@@ -329,10 +331,18 @@ fn master_link_cut_backup_takes_over_within_master_down_interval(variant: Varian
         "the client's pings to the VIP came back: {report}"
     );
     let gap = report.longest_gap().expect("replies before and after");
+    // The client's longest gap runs from its last reply before the cut (up to one probe
+    // period before it) through the `ip link` command (measured), the takeover (bounded
+    // above) and lb02's first reply (up to one probe period after it).
+    let gap_bound = (cut_done - cut)
+        + silence_takeover_bound(variant.advert, LOW_PRIORITY)
+        + CLIENT_PROBE_PERIOD * 2;
     assert!(
-        gap <= variant.master_down_interval(LOW_PRIORITY) + Duration::from_secs(1),
-        "client outage {} exceeds Master_Down_Interval + 1 s: {report}",
-        secs(gap)
+        gap <= gap_bound,
+        "client outage {} exceeds the takeover bound + the cut command + two probe periods \
+         ({}): {report}",
+        secs(gap),
+        secs(gap_bound)
     );
     pair.assert_running();
 }
@@ -352,6 +362,9 @@ fn vip_removed_from_the_master_comes_back(variant: Variant) {
         .run("ip", &["addr", "del", &vip, "dev", &interface])
         .expect("ip addr del");
     let deleted = removed.elapsed();
+    // The target of the host-faults issue: one advert interval plus 100 ms (the 100 ms
+    // absorb the netlink event, the re-add and scheduling; vrrpd restores on the event
+    // itself, within milliseconds).
     let bound = variant.advert + Duration::from_millis(100);
     let back = pair.wait(bound * 4, |p| p.lb01_holds());
     match back {
@@ -468,7 +481,11 @@ fn split_brain_heals_with_one_master_and_the_client_on_it(variant: Variant) {
     .expect("probe");
     pair.net.lb01.rejoin().expect("join the segment again");
     let joined = Instant::now();
-    let bound = variant.advert + variant.skew_time(LOW_PRIORITY) + MARGIN;
+    // RFC 3768 / RFC 5798 §6.4.3: lb02, a master hearing lb01's higher priority, becomes
+    // backup on lb01's next advert (within one interval); the target allows Skew_Time
+    // more. The absorber covers the poll and scheduling, as for takeovers.
+    let bound =
+        variant.advert + variant.skew_time(LOW_PRIORITY) + takeover_absorber(variant.advert);
     let one = pair.wait(bound * 3, |p| p.lb01_holds() && !p.lb02_holds());
     let since = joined.elapsed();
     assert!(
@@ -484,10 +501,14 @@ fn split_brain_heals_with_one_master_and_the_client_on_it(variant: Variant) {
     );
     assert!(
         since <= bound,
-        "one master only {} after the heal; bound one advert interval + Skew_Time + margin ({})",
+        "one master only {} after the heal; bound one advert interval + Skew_Time + the \
+         absorber ({})",
         secs(since),
         secs(bound)
     );
+    // A liveness bound, not a timing one: lb01 re-GARPs when it hears lb02's lower
+    // priority advert (§6.4.3); the client's entry is read with `ip neigh`, a process
+    // per look.
     let arp_bound = variant.advert + MARGIN;
     let moved = wait_until(arp_bound, POLL, || {
         neighbour_is(&pair.net.client, pair.vip, &lb01_mac)
