@@ -30,7 +30,11 @@ step "fuzz targets, 20 s each (nightly and cargo-fuzz)" bash tests/fuzz-smoke.sh
 # keepalived as one side of every mixed pair; health, planned, demote, reload, systemd,
 # demo, lab_keepalived and import_keepalived test vrrpd-only features (trackers, status
 # and metrics, demote/promote, make-before-break hand-over, reload, sd_notify, the
-# importer) that keepalived does not have.
+# importer) that keepalived does not have. netns_health's interface-fault test is one of
+# those: its timing is vrrpd's tracker's (a check interval, then Skew_Time); keepalived's
+# track_interface reacts to netlink instead, and the Skew_Time part is this suite's SIGTERM
+# test. docs/testing.md; tests/negative-controls.sh shows each timing test failing against
+# a planted bug (not run here: four extra builds).
 step "failover suite against keepalived (validity of the tests)" \
   env VRRPD_LAB_IMPLEMENTATION=keepalived cargo test --locked --test netns_failover
 # systemd-networkd's restart/reload/reconfigure against vrrpd under the shipped unit, and
