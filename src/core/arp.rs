@@ -119,8 +119,9 @@ mod tests {
 
     #[test]
     fn gratuitous_arp_matches_keepalived_except_target_hardware_address() {
-        // keepalived 2.2.7 announcing 192.0.2.40 on becoming master (captured with
-        // `tshark -i IF -c 1 -w garp.pcap arp` on the veth peer, same conf as packet.rs v2).
+        // keepalived 2.2.7 announcing 192.0.2.40 on becoming master: a frame of
+        // `tests/data/keepalived-2.2.7.pcap` (tests/capture-keepalived-packets.sh; found
+        // there again by tests/keepalived_capture.rs).
         #[rustfmt::skip]
         let keepalived: [u8; 42] = [
             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x46, 0x23, 0xbc, 0x5c, 0xc7, 0x60, 0x08, 0x06, 0x00, 0x01,
@@ -138,8 +139,8 @@ mod tests {
 
     #[test]
     fn neighbour_advertisement_matches_keepalived_capture() {
-        // keepalived 2.2.7, VRRPv3 IPv6 instance (VIPs fe80::40, 2001:db8::40) becoming master,
-        // captured with `tshark -i IF -c 1 'icmp6 and ip6[40] == 136'` on the veth peer.
+        // keepalived 2.2.7, VRRPv3 IPv6 instance (VIPs fe80::40, 2001:db8::40) becoming master:
+        // a frame of `tests/data/keepalived-2.2.7.pcap` (tests/capture-keepalived-packets.sh).
         // keepalived sends it from the VIP itself, with the Router flag clear (no forwarding).
         #[rustfmt::skip]
         let keepalived: [u8; 32] = [

@@ -648,6 +648,9 @@ pub(crate) mod tests {
 
     // ---- Captured from keepalived ----------------------------------------------------------
     //
+    // The capture is committed: `tests/data/keepalived-2.2.7.pcap`, recorded by
+    // `tests/capture-keepalived-packets.sh`; `tests/keepalived_capture.rs` finds each of
+    // these constants in it again. How it was taken:
     // keepalived v2.2.7 (Debian), run as `keepalived -n -l -f CONF -p … -r … -c … --vrrp` in one
     // network namespace (veth address 192.0.2.41/24, 2001:db8::41/64), captured with
     // `tshark -i IF -w file.pcap 'ip proto 112'` (or `'ip6 proto 112'`) in a second namespace on
