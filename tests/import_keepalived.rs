@@ -778,6 +778,33 @@ fn a_sync_group_member_naming_no_instance_is_left_out_as_keepalived_does() {
     );
 }
 
+/// keepalived adds an address listed twice once (its own doc/samples/keepalived.conf.vrrp
+/// lists 192.168.200.18 twice); the importer keeps the first and warns on the repeat,
+/// whatever prefix either line gives.
+#[test]
+fn an_address_listed_twice_is_imported_once_with_a_warning() {
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 50\n priority 100\n \
+                virtual_ipaddress {\n  192.0.2.40\n  192.0.2.41/24\n  192.0.2.40/32\n }\n}\n";
+    let output = import_text("duplicate_address", text, false).unwrap();
+    let addresses: Vec<String> = output.config.instances[0]
+        .virtual_addresses
+        .iter()
+        .map(|a| a.0.clone())
+        .collect();
+    assert_eq!(addresses, ["192.0.2.40", "192.0.2.41/24"]);
+    assert!(
+        output
+            .warnings
+            .iter()
+            .any(|d| d.severity == Severity::Warning
+                && d.line == 8
+                && d.message
+                    .contains("192.0.2.40/32 is listed twice (first as 192.0.2.40)")),
+        "{:?}",
+        output.warnings
+    );
+}
+
 /// A member whose vrrp_instance is defined but fails to import: the import fails on that
 /// instance's own error (with its line), not on the sync group.
 #[test]

@@ -1193,6 +1193,23 @@ impl Importer {
                 self.extra_args(statement, 0);
                 for item in self.block(statement) {
                     if let Some(address) = self.virtual_address(item) {
+                        // keepalived adds an address listed twice once (its own
+                        // doc/samples/keepalived.conf.vrrp does this); vrrpd's config
+                        // refuses duplicates, so the importer keeps the first.
+                        let ip = address.0.parse().ok().map(|(ip, _)| ip);
+                        let first = draft
+                            .addresses
+                            .iter()
+                            .find(|(seen, _)| seen.parse().ok().map(|(ip, _)| ip) == ip);
+                        if let Some((first, _)) = first {
+                            let message = format!(
+                                "{} is listed twice (first as {}): keepalived adds it once; \
+                                 so does the importer",
+                                address.0.0, first.0
+                            );
+                            self.report(item, Severity::Warning, message);
+                            continue;
+                        }
                         draft.addresses.push(address);
                     }
                 }
