@@ -321,6 +321,22 @@ fn vip_follows_the_proxy_and_status_and_metrics_tell_the_truth() {
     let last = me.last_transition.as_ref().unwrap();
     assert_eq!((last.from.as_str(), last.to.as_str()), ("MASTER", "BACKUP"));
     assert!(last.reason.contains("192.0.2.42"), "{last:?}");
+    // The whole history so far, oldest first, ending with the change above.
+    let history: Vec<(&str, &str)> = me
+        .recent_transitions
+        .iter()
+        .map(|change| (change.from.as_str(), change.to.as_str()))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("INIT", "BACKUP"),
+            ("BACKUP", "MASTER"),
+            ("MASTER", "BACKUP")
+        ],
+        "{:?}",
+        me.recent_transitions
+    );
     assert!(!report.trackers[0].healthy);
     assert!(report.trackers[0].failures >= u64::from(fall));
     let text = metrics(&pair.lb01, "127.0.0.1:9650");

@@ -289,8 +289,8 @@ struct Slot {
     /// Source and priority of the last advert the instance accepted, for the
     /// "last master" part of the transition line.
     last_advert: Option<(IpAddr, u8)>,
-    /// For `vrrpd status`.
-    last_transition: Option<TransitionRecord>,
+    /// For `vrrpd status`: the last [`RECENT_TRANSITIONS`] state changes, oldest first.
+    recent_transitions: VecDeque<TransitionRecord>,
     /// Set when a reload removes or restarts the instance while it is master: it hands
     /// over (make-before-break) and leaves once the new master is heard.
     leaving: Option<Leaving>,
@@ -393,6 +393,11 @@ pub enum DemotedAtStart {
 /// Bound on the sync-group cascade per member: each member moves at most a few times per
 /// cascade, so the bound only guards bugs.
 const SYNC_CASCADE_STEPS_PER_MEMBER: usize = 16;
+
+/// How many state changes per instance `vrrpd status` shows: enough to see a flap (a
+/// move, its return and the cause of each), bounded so a flapping instance cannot grow
+/// the daemon's memory.
+pub const RECENT_TRANSITIONS: usize = 10;
 
 /// Every instance of the daemon and every decision across them. See the module doc.
 #[derive(Debug)]
@@ -687,7 +692,8 @@ impl Node {
                     effective_priority: slot.instance.priority(),
                     tracks,
                     master_address: slot.instance.master_address(),
-                    last_transition: slot.last_transition.clone(),
+                    last_transition: slot.recent_transitions.back().cloned(),
+                    recent_transitions: slot.recent_transitions.iter().cloned().collect(),
                     adverts_sent: stats.adverts_sent,
                     adverts_received: stats.adverts_received,
                     transitions: stats.transitions,
@@ -799,7 +805,7 @@ impl Node {
             ipv6,
             addresses,
             last_advert: None,
-            last_transition: None,
+            recent_transitions: VecDeque::new(),
             leaving: None,
         });
         let index = self.slots.len() - 1;
@@ -842,7 +848,7 @@ impl Node {
             ipv6,
             addresses,
             last_advert: None,
-            last_transition: None,
+            recent_transitions: VecDeque::new(),
             leaving: None,
         });
         let index = self.slots.len() - 1;
@@ -1475,7 +1481,11 @@ impl Node {
                     if let Some(hooks) = hooks {
                         self.push(hooks);
                     }
-                    self.slots[index].last_transition = Some(record);
+                    let recent = &mut self.slots[index].recent_transitions;
+                    if recent.len() == RECENT_TRANSITIONS {
+                        recent.pop_front();
+                    }
+                    recent.push_back(record);
                     self.push(NodeAction::Status(self.status_text()));
                     if !self.stopping && !leaving {
                         self.sync_pending.push_back((name, from, to));
@@ -2447,6 +2457,49 @@ mod tests {
         datagram.extend_from_slice(&MULTICAST_V4.octets());
         datagram.extend_from_slice(&message);
         datagram
+    }
+
+    #[test]
+    fn status_keeps_the_last_ten_transitions_oldest_first() {
+        let start = Instant::now();
+        let (mut node, mut now) = master(start);
+        let higher = advert_datagram(50);
+        // Flap: a priority-200 master appears (MASTER -> BACKUP), then falls silent
+        // (BACKUP -> MASTER), eight times: sixteen changes after the first two.
+        for _ in 0..8 {
+            now += Duration::from_millis(100);
+            node.handle(
+                now,
+                NodeInput::Datagram {
+                    ifindex: 5,
+                    packet: ReceivedPacket::Ipv4(&higher),
+                },
+            );
+            drain(&mut node);
+            assert_eq!(node.instance_states()[0].state, State::Backup);
+            now += Duration::from_secs(1);
+            node.handle(now, NodeInput::Timeout);
+            drain(&mut node);
+            assert_eq!(node.instance_states()[0].state, State::Master);
+        }
+        let report = node.status_report();
+        let me = &report.instances[0];
+        assert_eq!(me.transitions, 18);
+        assert_eq!(me.recent_transitions.len(), RECENT_TRANSITIONS);
+        assert_eq!(me.last_transition.as_ref(), me.recent_transitions.last());
+        let pairs: Vec<(&str, &str)> = me
+            .recent_transitions
+            .iter()
+            .map(|change| (change.from.as_str(), change.to.as_str()))
+            .collect();
+        // Oldest first, ending with the last takeover.
+        assert_eq!(pairs[RECENT_TRANSITIONS - 1], ("BACKUP", "MASTER"));
+        assert_eq!(pairs[RECENT_TRANSITIONS - 2], ("MASTER", "BACKUP"));
+        assert!(
+            me.recent_transitions
+                .windows(2)
+                .all(|pair| pair[0].at_unix_ms <= pair[1].at_unix_ms)
+        );
     }
 
     #[test]

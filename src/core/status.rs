@@ -36,7 +36,12 @@ pub struct InstanceStatus {
     pub tracks: Vec<TrackContribution>,
     /// The current master as far as this router knows (itself when master).
     pub master_address: Option<IpAddr>,
+    /// The newest of `recent_transitions` (kept for readers of earlier versions).
     pub last_transition: Option<TransitionRecord>,
+    /// The last state changes, oldest first, at most
+    /// [`RECENT_TRANSITIONS`](crate::core::node::RECENT_TRANSITIONS).
+    #[serde(default)]
+    pub recent_transitions: Vec<TransitionRecord>,
     pub adverts_sent: u64,
     pub adverts_received: u64,
     pub transitions: u64,
@@ -133,19 +138,27 @@ pub fn render_table(report: &StatusReport, now_unix_ms: u64) -> String {
             .master_address
             .map_or_else(|| "unknown".to_owned(), |address| address.to_string());
         let _ = writeln!(out, "  master         {master}");
-        match &instance.last_transition {
-            Some(last) => {
-                let ago = now_unix_ms.saturating_sub(last.at_unix_ms) / 1000;
-                let _ = writeln!(
-                    out,
-                    "  last change    {} -> {}, {} ago: {}",
-                    last.from,
-                    last.to,
-                    human_duration(ago),
-                    last.reason
-                );
-            }
-            None => out.push_str("  last change    none\n"),
+        // Newest first, like a log read backwards: the first line is the current state's
+        // cause. A report from an older daemon has only `last_transition`.
+        let recent: Vec<&TransitionRecord> = if instance.recent_transitions.is_empty() {
+            instance.last_transition.iter().collect()
+        } else {
+            instance.recent_transitions.iter().rev().collect()
+        };
+        if recent.is_empty() {
+            out.push_str("  last change    none\n");
+        }
+        for (position, change) in recent.iter().enumerate() {
+            let ago = now_unix_ms.saturating_sub(change.at_unix_ms) / 1000;
+            let _ = writeln!(
+                out,
+                "  {:<14} {} -> {}, {} ago: {}",
+                if position == 0 { "last change" } else { "" },
+                change.from,
+                change.to,
+                human_duration(ago),
+                change.reason
+            );
         }
         let _ = writeln!(
             out,
@@ -436,6 +449,8 @@ mod tests {
                     reason: "master down timer expired".to_owned(),
                     at_unix_ms: 1_000_000,
                 }),
+                // As an older daemon reports it: the table falls back to last_transition.
+                recent_transitions: vec![],
                 adverts_sent: 12,
                 adverts_received: 3,
                 transitions: 2,
@@ -482,6 +497,47 @@ mod tests {
         let table = render_table(&with_strays, 1_065_000);
         assert!(
             table.contains("eth0: dropped before reaching an instance: unknown_vrid 7"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn table_lists_the_recent_transitions_newest_first() {
+        let change = |from: &str, to: &str, reason: &str, at_unix_ms: u64| TransitionRecord {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            reason: reason.to_owned(),
+            at_unix_ms,
+        };
+        let mut flapping = report();
+        flapping.instances[0].recent_transitions = vec![
+            change("INIT", "BACKUP", "startup", 1_000_000),
+            change("BACKUP", "MASTER", "master down timer expired", 1_004_000),
+            change(
+                "MASTER",
+                "BACKUP",
+                "higher priority advert from 192.0.2.42",
+                1_060_000,
+            ),
+        ];
+        let table = render_table(&flapping, 1_065_000);
+        let lines: Vec<&str> = table.lines().filter(|line| line.contains(" -> ")).collect();
+        let changes: Vec<&str> = lines
+            .iter()
+            .filter(|line| line.contains(" ago: "))
+            .copied()
+            .collect();
+        assert_eq!(changes.len(), 3, "{table}");
+        assert!(
+            changes[0].starts_with("  last change    MASTER -> BACKUP, 5s ago: higher priority"),
+            "{table}"
+        );
+        assert!(
+            changes[1].starts_with("                 BACKUP -> MASTER, 61s ago"),
+            "{table}"
+        );
+        assert!(
+            changes[2].contains("INIT -> BACKUP, 65s ago: startup"),
             "{table}"
         );
     }
