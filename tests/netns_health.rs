@@ -349,6 +349,16 @@ fn vip_follows_the_proxy_and_status_and_metrics_tell_the_truth() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
     }
+    for prefix in [
+        "vrrpd_build_info{version=",
+        "vrrpd_instance_last_transition_timestamp_seconds{instance_name=\"VI_1\"",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(prefix)),
+            "missing {prefix}…:\n{text}"
+        );
+    }
     let transitions = format!(
         "vrrpd_instance_transitions_total{{instance_name=\"VI_1\",interface=\"eth0\",vrid=\"50\"}} {}",
         me.transitions

@@ -241,6 +241,13 @@ pub const STATE_NAMES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
 /// label is Prometheus's own target label, which a scrape would overwrite).
 pub fn render_prometheus(report: &StatusReport) -> String {
     let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP vrrpd_build_info The running vrrpd's version (the value is always 1).\n\
+         # TYPE vrrpd_build_info gauge\n\
+         vrrpd_build_info{{version=\"{}\"}} 1",
+        escape(env!("CARGO_PKG_VERSION"))
+    );
     let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -303,6 +310,22 @@ pub fn render_prometheus(report: &StatusReport) -> String {
         "counter",
         "State transitions.",
         per_instance(&|i| i.transitions.to_string()),
+    );
+    family(
+        "vrrpd_instance_last_transition_timestamp_seconds",
+        "gauge",
+        "Unix time of the instance's last state change (absent before the first).",
+        report
+            .instances
+            .iter()
+            .filter_map(|instance| {
+                let last = instance.last_transition.as_ref()?;
+                Some((
+                    instance_label(instance),
+                    format!("{}.{:03}", last.at_unix_ms / 1000, last.at_unix_ms % 1000),
+                ))
+            })
+            .collect(),
     );
     family(
         "vrrpd_instance_adverts_sent_total",
@@ -553,6 +576,11 @@ mod tests {
             format!("vrrpd_instance_base_priority{{{labels}}} 150"),
             format!("vrrpd_instance_demoted{{{labels}}} 0"),
             format!("vrrpd_instance_transitions_total{{{labels}}} 2"),
+            format!("vrrpd_instance_last_transition_timestamp_seconds{{{labels}}} 1000.000"),
+            format!(
+                "vrrpd_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            ),
             format!("vrrpd_instance_adverts_sent_total{{{labels}}} 12"),
             format!("vrrpd_instance_adverts_received_total{{{labels}}} 3"),
             format!("vrrpd_instance_adverts_dropped_total{{{labels},reason=\"auth_mismatch\"}} 4"),

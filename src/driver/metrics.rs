@@ -111,10 +111,53 @@ async fn answer<B>(
     }
     let response = ask_loop(requests, Command::Status).await;
     match response.status {
-        Some(report) => plain(StatusCode::OK, render_prometheus(&report)),
+        Some(report) => {
+            let mut text = render_prometheus(&report);
+            text.push_str(&process_memory());
+            plain(StatusCode::OK, text)
+        }
         None => plain(
             StatusCode::SERVICE_UNAVAILABLE,
             response.error.unwrap_or_default() + "\n",
         ),
+    }
+}
+
+/// `process_resident_memory_bytes`, the name Prometheus client libraries use, from
+/// `/proc/self/statm` (its second field, in pages). Empty if it cannot be read: a
+/// metrics scrape never fails for it.
+fn process_memory() -> String {
+    let resident_pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok());
+    let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|size| u64::try_from(size).ok());
+    match (resident_pages, page_size) {
+        (Some(pages), Some(size)) => format!(
+            "# HELP process_resident_memory_bytes Resident memory of the vrrpd process.\n\
+             # TYPE process_resident_memory_bytes gauge\n\
+             process_resident_memory_bytes {}\n",
+            pages * size
+        ),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_memory_reports_this_process_in_bytes() {
+        let text = process_memory();
+        let value: u64 = text
+            .lines()
+            .find_map(|line| line.strip_prefix("process_resident_memory_bytes "))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no sample in {text:?}"));
+        // A test binary resides in at least a megabyte and far less than a terabyte.
+        assert!((1 << 20..1 << 40).contains(&value), "{value}");
     }
 }
