@@ -13,6 +13,9 @@
 #   preempt-at-once       a backup preempts on the first lower-priority advert it hears
 #                         instead of letting its Master_Down_Timer run out
 #   no-resignation        a master that stops sends no priority-0 advert
+#   master-ignores-higher-priority
+#                         a master hearing a higher priority keeps serving (§6.4.3 says
+#                         it becomes backup); only the equal-priority tie-break is left
 #
 # Each planted change is a text substitution checked to have applied (the script stops if
 # the source moved and it no longer does). The scratch tree is `git archive HEAD` plus the
@@ -24,7 +27,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 scratch=$repo/target/negative-controls
-all_controls=(ignore-priority-zero double-master-down preempt-at-once no-resignation)
+all_controls=(ignore-priority-zero double-master-down preempt-at-once no-resignation
+    master-ignores-higher-priority)
 controls=("$@")
 [ ${#controls[@]} -eq 0 ] && controls=("${all_controls[@]}")
 
@@ -44,6 +48,7 @@ tests_for() {
             echo "netns_interop v3_10ms_keepalived_master_vrrpd_backup"
             echo "netns_ipv6 v6_keepalived_master_vrrpd_backup"
             echo "netns_health interface_tracking_faults_and_recovers"
+            echo "netns_sync_group cutting_the_internal_link_moves_both_addresses_vrrpd_pair"
             ;;
         no-resignation)  # vrrpd as the master that leaves
             echo "netns_failover v3_100ms::master_sigterm_backup_takes_over_within_skew_time_and_vip_removed"
@@ -59,6 +64,10 @@ tests_for() {
             echo "netns_interop v3_10ms_keepalived_master_vrrpd_backup"
             echo "netns_interop v3_10ms_vrrpd_master_keepalived_backup"
             echo "netns_ipv6 v6_vrrpd_pair_wire_format_neighbour_advertisements_and_ping6_through_failover"
+            ;;
+        master-ignores-higher-priority)  # the split brain that heals
+            echo "netns_failover v3_100ms::split_brain_heals_with_one_master_and_the_client_on_it"
+            echo "netns_failover v3_10ms::split_brain_heals_with_one_master_and_the_client_on_it"
             ;;
         preempt-at-once)
             echo "netns_failover v3_100ms::returning_higher_priority_node_preempts"
@@ -92,6 +101,11 @@ plant() {
             file=src/core/state.rs
             pattern='self\.send_advertisement\(RESIGN_PRIORITY, actions\);'
             replacement='let _ = actions;'
+            ;;
+        master-ignores-higher-priority)
+            file=src/core/state.rs
+            pattern='let they_win = advert\.priority > ours'
+            replacement='let they_win = false \&\& advert.priority > ours'
             ;;
         *) echo "negative-controls: unknown control $1" >&2; return 1 ;;
     esac

@@ -7,7 +7,6 @@
 mod common;
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -120,7 +119,7 @@ fn start_lb02(net: &TwoNetworks, keepalived: bool) -> LabProcess {
     } else {
         net.pair
             .lb02
-            .start_vrrpd(Path::new(VRRPD), &vrrpd_config(LOW_PRIORITY))
+            .start_vrrpd(&vrrpd_binary(), &vrrpd_config(LOW_PRIORITY))
             .unwrap()
     }
 }
@@ -130,7 +129,7 @@ fn cutting_the_internal_link_moves_the_whole_group(tag: &str, lb02_keepalived: b
     let net = two_networks(tag);
     let (lb01, lb02) = (&net.pair.lb01, &net.pair.lb02);
     let mut vrrpd = lb01
-        .start_vrrpd(Path::new(VRRPD), &vrrpd_config(HIGH_PRIORITY))
+        .start_vrrpd(&vrrpd_binary(), &vrrpd_config(HIGH_PRIORITY))
         .unwrap();
     let mut backup = start_lb02(&net, lb02_keepalived);
 

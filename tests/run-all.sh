@@ -34,7 +34,7 @@ step "fuzz targets, 20 s each (nightly and cargo-fuzz)" bash tests/fuzz-smoke.sh
 # those: its timing is vrrpd's tracker's (a check interval, then Skew_Time); keepalived's
 # track_interface reacts to netlink instead, and the Skew_Time part is this suite's SIGTERM
 # test. docs/testing.md; tests/negative-controls.sh shows each timing test failing against
-# a planted bug (not run here: four extra builds).
+# a planted bug (not run here: five extra builds).
 step "failover suite against keepalived (validity of the tests)" \
   env VRRPD_LAB_IMPLEMENTATION=keepalived cargo test --locked --test netns_failover
 # systemd-networkd's restart/reload/reconfigure against vrrpd under the shipped unit, and
