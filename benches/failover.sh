@@ -62,6 +62,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-python3 "$script_dir/failover.py" --ns-prefix "$prefix" "$@" &
+# benches/planned_moves.sh runs its own driver through this same wrapper.
+driver=${VRRPD_BENCH_DRIVER:-failover.py}
+case $driver in
+    failover.py | planned_moves.py) ;;
+    *) echo "failover.sh: unknown driver $driver" >&2; exit 2 ;;
+esac
+python3 "$script_dir/$driver" --ns-prefix "$prefix" "$@" &
 driver_pid=$!
 wait "$driver_pid"

@@ -981,6 +981,7 @@ fn an_outage_is_the_span_of_unanswered_pings_not_a_late_reply() {
     let send_times: Vec<Instant> = (0..=20).map(|i| ms(i * 10)).collect();
     let mut reply_times = Vec::new();
     let mut round_trips = Vec::new();
+    let answered = (0..=20).map(|i| !(50..=120).contains(&(i * 10))).collect();
     for sent in (0..=20).map(|i| i * 10).filter(|t| !(50..=120).contains(t)) {
         let round_trip = Duration::from_millis(if sent == 150 { 300 } else { 1 });
         reply_times.push(ms(sent) + round_trip);
@@ -1000,6 +1001,7 @@ fn an_outage_is_the_span_of_unanswered_pings_not_a_late_reply() {
         reply_times: order.iter().map(|i| reply_times[*i]).collect(),
         round_trips: order.iter().map(|i| round_trips[*i]).collect(),
         send_times,
+        answered,
     };
     // From the ping at 40 ms to the next answered one, at 130 ms.
     assert_eq!(longest_unanswered_span(&report), Duration::from_millis(90));

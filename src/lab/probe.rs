@@ -7,7 +7,7 @@
 //! `net.ipv4.ping_group_range`, which is closed in a fresh namespace).
 
 use std::fs::File;
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +57,8 @@ pub struct ProbeReport {
     pub send_times: Vec<Instant>,
     /// Round-trip time of each answered request, in arrival order (like `reply_times`).
     pub round_trips: Vec<Duration>,
+    /// Whether each request (in the order of `send_times`) got a reply.
+    pub answered: Vec<bool>,
 }
 
 impl ProbeReport {
@@ -100,6 +102,49 @@ impl ProbeReport {
             .windows(2)
             .map(|w| (w[0], w[1].duration_since(w[0])))
             .max_by_key(|(_, gap)| *gap)
+    }
+
+    /// What the client saw during one event in a longer run: the longest time between two
+    /// consecutive replies from the last reply before `from` up to `to` while the probe
+    /// itself kept sending regularly (a gap during which the probe did not send, because the
+    /// machine did not run it, says nothing about the VIP), and the requests sent in
+    /// `[from, to - in_flight]` that got no reply (a later one may still be on its way).
+    pub fn window(&self, from: Instant, to: Instant, in_flight: Duration) -> (Duration, u64) {
+        let first = self
+            .reply_times
+            .iter()
+            .rposition(|t| *t < from)
+            .unwrap_or(0);
+        let gap = self.reply_times[first..]
+            .windows(2)
+            .take_while(|pair| pair[0] <= to)
+            .filter(|pair| self.sent_regularly_between(pair[0], pair[1]))
+            .map(|pair| pair[1].duration_since(pair[0]))
+            .max()
+            .unwrap_or_default();
+        let last_counted = to.checked_sub(in_flight).unwrap_or(to);
+        let lost = self
+            .send_times
+            .iter()
+            .zip(&self.answered)
+            .filter(|(sent, answered)| **sent >= from && **sent <= last_counted && !**answered)
+            .count() as u64;
+        (gap, lost)
+    }
+
+    /// Whether the probe sent a request at least every two intervals from one interval
+    /// before `from` until `to`.
+    pub fn sent_regularly_between(&self, from: Instant, to: Instant) -> bool {
+        let regular = 2 * self.interval;
+        let sends: Vec<Instant> = self
+            .send_times
+            .iter()
+            .copied()
+            .filter(|sent| *sent + regular >= from && *sent <= to)
+            .collect();
+        sends
+            .windows(2)
+            .all(|pair| pair[1].duration_since(pair[0]) < regular)
     }
 
     /// Replies that arrived at or after `moment`.
@@ -184,6 +229,7 @@ impl Prober {
         let thread = std::thread::Builder::new()
             .name(format!("probe-{target}"))
             .spawn(move || -> LabResult<ProbeReport> {
+                run_as_realtime();
                 let socket = match open_socket(&handle, &netns, target) {
                     Ok(socket) => {
                         let _ = ready_tx.send(Ok(()));
@@ -274,6 +320,22 @@ impl Drop for Prober {
     }
 }
 
+/// The measuring instrument must not stall on a busy machine (a stall looks like an
+/// outage): the probe thread runs SCHED_FIFO at priority 10, as benches/failover.py's
+/// prober does. It sleeps nearly all the time, so this costs the daemons under test nothing
+/// measurable; without the privilege it runs at normal priority, and a pause of its own
+/// still shows as one in the send times ([`ProbeReport::sent_regularly_between`]).
+fn run_as_realtime() {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: sched_setscheduler only reads `param`; pid 0 is the calling thread.
+    let result = unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+    };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "probe stays at normal priority");
+    }
+}
+
 fn open_socket(handle: &File, netns: &str, target: IpAddr) -> LabResult<Socket> {
     setns(handle, CloneFlags::CLONE_NEWNET).map_err(|source| LabError::Sys {
         context: format!("entering network namespace {netns}"),
@@ -286,6 +348,16 @@ fn open_socket(handle: &File, netns: &str, target: IpAddr) -> LabResult<Socket> 
     };
     let socket = Socket::new(domain, Type::RAW, Some(protocol))
         .map_err(|e| LabError::io("opening a raw ICMP socket (needs root)", e))?;
+    // Kernel receive timestamps on every reply (see receive_with_timestamp).
+    nix::sys::socket::setsockopt(
+        &socket,
+        nix::sys::socket::sockopt::ReceiveTimestampns,
+        &true,
+    )
+    .map_err(|source| LabError::Sys {
+        context: "enabling receive timestamps on the probe socket".into(),
+        source,
+    })?;
     // Connecting a raw socket makes the kernel deliver only packets from the target.
     socket
         .connect(&SockAddr::from(SocketAddr::new(target, 0)))
@@ -354,16 +426,12 @@ fn probe_loop(
         } else {
             drain_until.unwrap_or(now)
         };
-        let timeout = wake
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_micros(500));
-        socket
-            .set_read_timeout(Some(timeout))
-            .map_err(|e| LabError::io("setting the probe socket timeout", e))?;
-        let mut reader: &Socket = socket;
-        match reader.read(&mut buffer) {
-            Ok(length) => {
-                let arrived = Instant::now();
+        let timeout = wake.saturating_duration_since(Instant::now());
+        if !wait_readable(socket, timeout)? {
+            continue;
+        }
+        match receive_with_timestamp(socket, &mut buffer) {
+            Ok((length, arrived)) => {
                 if let Some(sequence) = parse_echo_reply(target, &buffer[..length], identifier) {
                     // Map the 16-bit sequence back to the latest request with it.
                     let base = sent.saturating_sub(1) & !0xffff;
@@ -401,7 +469,59 @@ fn probe_loop(
         reply_times,
         send_times,
         round_trips,
+        answered,
     })
+}
+
+/// Waits until `socket` is readable or `timeout` has passed; returns whether it is readable.
+///
+/// ppoll(2) sleeps on a high-resolution timer. A socket receive timeout (SO_RCVTIMEO) is
+/// rounded up to scheduler ticks instead (10 ms at HZ=100), which made the probe send up to
+/// a tick late and doubled the gaps it reported on a quiet path.
+fn wait_readable(socket: &Socket, timeout: Duration) -> LabResult<bool> {
+    use nix::poll::{PollFd, PollFlags, ppoll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+    let timeout = nix::sys::time::TimeSpec::from_duration(timeout);
+    match ppoll(&mut fds, Some(timeout), None) {
+        Ok(ready) => Ok(ready > 0),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(source) => Err(LabError::Sys {
+            context: "waiting for the probe socket".into(),
+            source,
+        }),
+    }
+}
+
+/// Reads one datagram without blocking, with the moment the kernel received it
+/// (SO_TIMESTAMPNS), mapped onto [`Instant`]: a probe thread that runs late must not turn
+/// replies queued on its socket into a gap the client never had.
+fn receive_with_timestamp(socket: &Socket, buffer: &mut [u8]) -> std::io::Result<(usize, Instant)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let mut iov = [std::io::IoSliceMut::new(buffer)];
+    let message = recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(std::io::Error::from)?;
+    let now = Instant::now();
+    let mut arrived = now;
+    for cmsg in message.cmsgs().into_iter().flatten() {
+        if let ControlMessageOwned::ScmTimestampns(stamp) = cmsg {
+            let kernel = std::time::UNIX_EPOCH
+                + Duration::new(stamp.tv_sec().max(0) as u64, stamp.tv_nsec() as u32);
+            // The age of the packet on the realtime clock, taken off the monotonic now.
+            let age = std::time::SystemTime::now()
+                .duration_since(kernel)
+                .unwrap_or_default();
+            arrived = now.checked_sub(age).unwrap_or(now);
+        }
+    }
+    Ok((message.bytes, arrived))
 }
 
 fn echo_request(target: IpAddr, identifier: u16, sequence: u16) -> Vec<u8> {
@@ -493,6 +613,7 @@ mod tests {
             reply_times: vec![t0, t0 + ms(10), t0 + ms(20), t0 + ms(620), t0 + ms(630)],
             send_times: vec![t0, t0 + ms(10), t0 + ms(20), t0 + ms(30), t0 + ms(100)],
             round_trips: vec![ms(1), ms(2), ms(1), ms(590), ms(1)],
+            answered: vec![true, true, true, false, false],
         };
         assert_eq!(report.longest_round_trip(), Some(ms(590)));
         assert_eq!(report.longest_send_gap(), Some(ms(70)));
@@ -503,5 +624,55 @@ mod tests {
         assert_eq!(report.first_reply_since(t0 + ms(21)), Some(t0 + ms(620)));
         assert_eq!(report.last_reply_before(t0 + ms(600)), Some(t0 + ms(20)));
         assert_eq!(report.silence_at_end(), ms(370));
+        // The probe sent nothing from 30 to 100 ms: a gap across that pause is its own.
+        assert!(report.sent_regularly_between(t0, t0 + ms(25)));
+        assert!(!report.sent_regularly_between(t0 + ms(25), t0 + ms(110)));
+    }
+
+    #[test]
+    fn a_window_of_a_long_run_has_its_own_gap_and_losses() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // A request every 10 ms from 0 to 300 ms, answered 1 ms later, except: those sent
+        // at 50..=70 ms get no reply; the one sent at 200 ms comes back 35 ms late (and so
+        // does the one at 210 ms, queued behind it).
+        let send_times: Vec<Instant> = (0..=30).map(|i| t0 + ms(i * 10)).collect();
+        let answered: Vec<bool> = (0..=30).map(|i| !(5..=7).contains(&i)).collect();
+        let mut replies: Vec<Instant> = (0..=30u64)
+            .filter(|i| !(5..=7).contains(i))
+            .map(|i| match i {
+                20 => t0 + ms(235),
+                21 => t0 + ms(236),
+                _ => t0 + ms(i * 10 + 1),
+            })
+            .collect();
+        replies.sort();
+        let report = ProbeReport {
+            target: "192.0.2.40".parse().unwrap(),
+            interval: ms(10),
+            started: t0,
+            stopped: t0 + ms(300),
+            sent: 31,
+            round_trips: vec![ms(1); replies.len()],
+            reply_times: replies,
+            send_times,
+            answered,
+        };
+        // 0..100 ms: three lost, and the gap from the reply at 41 to the one at 81 ms.
+        assert_eq!(report.window(t0, t0 + ms(100), ms(20)), (ms(40), 3));
+        // 150..250 ms: nothing lost; the two late replies leave the client without one from
+        // 191 ms (the request at 190) to 221 ms (the one at 220, which overtook them).
+        assert_eq!(
+            report.window(t0 + ms(150), t0 + ms(250), ms(20)),
+            (ms(30), 0)
+        );
+        // 260..300 ms: quiet.
+        assert_eq!(
+            report.window(t0 + ms(260), t0 + ms(300), ms(20)),
+            (ms(10), 0)
+        );
+        // Requests sent within `in_flight` of the window's end are not counted as lost:
+        // of 50, 60 and 70 ms, a window ending at 75 ms counts only the one at 50.
+        assert_eq!(report.window(t0 + ms(45), t0 + ms(75), ms(20)).1, 1);
     }
 }
