@@ -42,6 +42,9 @@ step "failover suite against keepalived (validity of the tests)" \
 # (tests/netns_nspawn.rs; about half a minute). SKIPPED (77) without root or systemd-nspawn.
 step "networkd and the shipped unit under a real systemd (systemd-nspawn)" bash tests/netns-nspawn.sh
 step "every .nix file parses (nix-instantiate --parse)" bash tests/nix-parse.sh
+# docs/monitoring/: promtool checks the alert rules, runs their unit tests and parses every
+# dashboard query. SKIPPED (77) without promtool (.ci/run installs Debian's prometheus).
+step "alert rules and dashboard queries (promtool)" bash tests/monitoring.sh
 step "the unit's systemd-analyze security exposure, unit and module in step" bash tests/unit-security.sh
 
 # The module evaluation needs the nixpkgs library, which cannot be downloaded here.

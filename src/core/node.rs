@@ -33,7 +33,8 @@ use super::receive::{self, ReceivedPacket, Receiver, Rejected};
 use super::reload::{ReloadPlan, plan_reload, stop_input};
 use super::state::{Action, Input, Instance, MAX_HAND_OVER_WAIT, OWNER_PRIORITY, State};
 use super::status::{
-    InstanceStatus, StatusReport, TrackContribution, TrackerStatus, TransitionRecord,
+    InstanceStatus, LastReload, ReloadStats, StatusReport, TrackContribution, TrackerStatus,
+    TransitionRecord,
 };
 use super::sync_group::{self, MemberStatus, MemberTransition, SyncCommand};
 use super::track::{Contribution, RiseFall, TrackerInput, effective_priority};
@@ -291,6 +292,10 @@ struct Slot {
     last_advert: Option<(IpAddr, u8)>,
     /// For `vrrpd status`: the last [`RECENT_TRANSITIONS`] state changes, oldest first.
     recent_transitions: VecDeque<TransitionRecord>,
+    /// Gratuitous ARP frames and unsolicited NAs sent, for the metrics.
+    announcements_sent: u64,
+    /// Virtual addresses put back after someone else removed them from this master.
+    addresses_restored: u64,
     /// Set when a reload removes or restarts the instance while it is master: it hands
     /// over (make-before-break) and leaves once the new master is heard.
     leaving: Option<Leaving>,
@@ -427,6 +432,8 @@ pub struct Node {
     pending_holds: Vec<PendingHold>,
     /// Bumped at each reload request: only the newest reload's result is applied.
     reload_generation: u64,
+    /// Reloads applied and refused, and the newest one's outcome, for the metrics.
+    reloads: ReloadStats,
     /// The wall clock at one `now`, so transition records carry a Unix time without the
     /// node reading a clock.
     wall_clock: (Instant, u64),
@@ -467,6 +474,7 @@ impl Node {
             demoted: BTreeSet::new(),
             pending_holds: Vec::new(),
             reload_generation: 0,
+            reloads: ReloadStats::default(),
             wall_clock: (now, unix_ms),
             actions: VecDeque::new(),
             address_scratch: Vec::new(),
@@ -704,6 +712,8 @@ impl Node {
                         .collect(),
                     demoted: slot.instance.is_demoted(),
                     handing_over: slot.instance.handing_over(),
+                    announcements_sent: slot.announcements_sent,
+                    addresses_restored: slot.addresses_restored,
                 }
             })
             .collect();
@@ -739,6 +749,7 @@ impl Node {
             instances,
             trackers,
             interface_drops,
+            reloads: self.reloads.clone(),
         }
     }
 
@@ -806,6 +817,8 @@ impl Node {
             addresses,
             last_advert: None,
             recent_transitions: VecDeque::new(),
+            announcements_sent: 0,
+            addresses_restored: 0,
             leaving: None,
         });
         let index = self.slots.len() - 1;
@@ -849,6 +862,8 @@ impl Node {
             addresses,
             last_advert: None,
             recent_transitions: VecDeque::new(),
+            announcements_sent: 0,
+            addresses_restored: 0,
             leaving: None,
         });
         let index = self.slots.len() - 1;
@@ -1379,6 +1394,7 @@ impl Node {
                         ifindex,
                         addresses: vec![(address, prefix_len)],
                     });
+                    self.slots[index].addresses_restored += 1;
                     // A master handing over sends no GARP: hosts must learn the new
                     // master's MAC, not ours.
                     if !handing_over {
@@ -1597,6 +1613,7 @@ impl Node {
                 (IpAddr::V6(_), IpAddr::V4(_)) => {}
             }
         }
+        self.slots[index].announcements_sent += announcements.len() as u64;
         self.actions.extend(announcements);
     }
 
@@ -1745,15 +1762,24 @@ impl Node {
             );
             return;
         }
+        let at_unix_ms = self.unix_ms(now);
+        self.reloads.last = Some(LastReload {
+            succeeded: result.is_ok(),
+            at_unix_ms,
+        });
         match result {
-            Err(error) => self.log(
-                LogLevel::Error,
-                format!("reload failed, still running the previous configuration: {error}"),
-            ),
+            Err(error) => {
+                self.reloads.failed += 1;
+                self.log(
+                    LogLevel::Error,
+                    format!("reload failed, still running the previous configuration: {error}"),
+                );
+            }
             Ok(LoadedConfig {
                 config: new_config,
                 mut placements,
             }) => {
+                self.reloads.succeeded += 1;
                 if new_config.trackers != self.config.trackers {
                     // Restart every check; a tracker whose config did not change keeps its
                     // results (a reload must not reset a failed check to healthy).
@@ -2745,6 +2771,51 @@ mod tests {
         );
         assert_eq!(actions.len(), 1);
         assert_eq!(node.instance_states()[0].state, State::Master);
+    }
+
+    #[test]
+    fn announcements_restores_and_reloads_are_counted_for_the_metrics() {
+        let (mut node, now) = master(Instant::now());
+        node.handle(now, link(5, "eth0", MAC, 1500));
+        let count = |actions: &[NodeAction]| {
+            actions
+                .iter()
+                .filter(|action| matches!(action, NodeAction::SendGratuitousArp { .. }))
+                .count() as u64
+        };
+        let sent_so_far = node.status_report().instances[0].announcements_sent;
+        assert!(sent_so_far >= 1, "the takeover's gratuitous ARP");
+        // Someone removes the VIP: it is put back and announced once more.
+        node.handle(
+            now,
+            NodeInput::Address {
+                ifindex: 5,
+                address: "192.0.2.40".parse().unwrap(),
+                present: false,
+            },
+        );
+        let actions = drain(&mut node);
+        let status = &node.status_report().instances[0];
+        assert_eq!(status.addresses_restored, 1);
+        assert_eq!(status.announcements_sent, sent_so_far + count(&actions));
+        assert_eq!(count(&actions), 1, "{actions:?}");
+        // A reload that fails, then one that is applied: both counted, the newest kept.
+        let config = crate::config::load_str(CONFIG, "test").unwrap();
+        for result in [
+            Err("line 3: expected value".to_owned()),
+            Ok(LoadedConfig {
+                config,
+                placements: BTreeMap::from([("VI_1".to_owned(), Ok(placement(5, "192.0.2.1")))]),
+            }),
+        ] {
+            node.handle(now, NodeInput::ReloadRequested);
+            let generation = node.reload_generation();
+            node.handle(now, NodeInput::ConfigLoaded { generation, result });
+            drain(&mut node);
+        }
+        let reloads = node.status_report().reloads;
+        assert_eq!((reloads.succeeded, reloads.failed), (1, 1));
+        assert!(reloads.last.is_some_and(|last| last.succeeded));
     }
 
     #[test]

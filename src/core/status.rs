@@ -19,6 +19,26 @@ pub struct StatusReport {
     /// by interface and reason label.
     #[serde(default)]
     pub interface_drops: BTreeMap<String, BTreeMap<String, u64>>,
+    /// SIGHUP reloads since start.
+    #[serde(default)]
+    pub reloads: ReloadStats,
+}
+
+/// Reloads since start: how many were applied, how many refused (the previous config kept
+/// running), and the newest one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadStats {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub last: Option<LastReload>,
+}
+
+/// The outcome of the newest reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastReload {
+    pub succeeded: bool,
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
 }
 
 /// One VRRP instance.
@@ -54,6 +74,12 @@ pub struct InstanceStatus {
     /// A master resigned and waiting for the new master's advert (make-before-break).
     #[serde(default)]
     pub handing_over: bool,
+    /// Gratuitous ARP frames and unsolicited Neighbor Advertisements sent.
+    #[serde(default)]
+    pub announcements_sent: u64,
+    /// Virtual addresses put back after someone else removed them while master.
+    #[serde(default)]
+    pub addresses_restored: u64,
 }
 
 /// One tracker's effect on one instance.
@@ -252,7 +278,11 @@ pub fn render_prometheus(report: &StatusReport) -> String {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {value}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
         }
     };
     let instance_label = |instance: &InstanceStatus| {
@@ -332,6 +362,60 @@ pub fn render_prometheus(report: &StatusReport) -> String {
         "counter",
         "Advertisements sent.",
         per_instance(&|i| i.adverts_sent.to_string()),
+    );
+    family(
+        "vrrpd_instance_announcements_sent_total",
+        "counter",
+        "Gratuitous ARP frames and unsolicited Neighbor Advertisements sent.",
+        per_instance(&|i| i.announcements_sent.to_string()),
+    );
+    family(
+        "vrrpd_instance_addresses_restored_total",
+        "counter",
+        "Virtual addresses put back after someone else removed them from the master.",
+        per_instance(&|i| i.addresses_restored.to_string()),
+    );
+    family(
+        "vrrpd_reloads_total",
+        "counter",
+        "Reloads (SIGHUP), by result: success (applied) or failure (the previous config kept).",
+        vec![
+            (
+                "result=\"success\"".to_owned(),
+                report.reloads.succeeded.to_string(),
+            ),
+            (
+                "result=\"failure\"".to_owned(),
+                report.reloads.failed.to_string(),
+            ),
+        ],
+    );
+    family(
+        "vrrpd_last_reload_success",
+        "gauge",
+        "1 if the newest reload was applied, 0 if it failed (absent before the first).",
+        report
+            .reloads
+            .last
+            .iter()
+            .map(|last| (String::new(), u8::from(last.succeeded).to_string()))
+            .collect(),
+    );
+    family(
+        "vrrpd_last_reload_timestamp_seconds",
+        "gauge",
+        "Unix time of the newest reload (absent before the first).",
+        report
+            .reloads
+            .last
+            .iter()
+            .map(|last| {
+                (
+                    String::new(),
+                    format!("{}.{:03}", last.at_unix_ms / 1000, last.at_unix_ms % 1000),
+                )
+            })
+            .collect(),
     );
     family(
         "vrrpd_instance_adverts_received_total",
@@ -480,6 +564,8 @@ mod tests {
                 drops: BTreeMap::from([("auth_mismatch".to_owned(), 4)]),
                 demoted: false,
                 handing_over: false,
+                announcements_sent: 6,
+                addresses_restored: 1,
             }],
             trackers: vec![TrackerStatus {
                 name: "caddy".to_owned(),
@@ -492,6 +578,7 @@ mod tests {
                 failures: 4,
             }],
             interface_drops: BTreeMap::new(),
+            reloads: ReloadStats::default(),
         }
     }
 
@@ -588,6 +675,10 @@ mod tests {
             format!("vrrpd_instance_tracker_contribution{{{labels},tracker=\"caddy\"}} -60"),
             "vrrpd_tracker_up{tracker=\"caddy\",kind=\"http\"} 0".to_owned(),
             "vrrpd_tracker_checks_total{tracker=\"caddy\",kind=\"http\"} 10".to_owned(),
+            format!("vrrpd_instance_announcements_sent_total{{{labels}}} 6"),
+            format!("vrrpd_instance_addresses_restored_total{{{labels}}} 1"),
+            "vrrpd_reloads_total{result=\"success\"} 0".to_owned(),
+            "vrrpd_reloads_total{result=\"failure\"} 0".to_owned(),
             "# TYPE vrrpd_instance_transitions_total counter".to_owned(),
             "# TYPE vrrpd_instance_state gauge".to_owned(),
         ] {
@@ -599,6 +690,36 @@ mod tests {
             let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
             assert_eq!(name.ends_with("_total"), kind == "counter", "{line}");
             assert!(name.starts_with("vrrpd_"));
+        }
+    }
+
+    #[test]
+    fn reloads_show_as_counters_and_the_newest_outcome() {
+        let text = render_prometheus(&report());
+        // Before the first reload there is no outcome to report.
+        assert!(!text.contains("\nvrrpd_last_reload_success "), "{text}");
+        assert!(
+            !text.contains("\nvrrpd_last_reload_timestamp_seconds "),
+            "{text}"
+        );
+        let mut reloaded = report();
+        reloaded.reloads = ReloadStats {
+            succeeded: 3,
+            failed: 1,
+            last: Some(LastReload {
+                succeeded: false,
+                at_unix_ms: 1_700_000_000_250,
+            }),
+        };
+        let text = render_prometheus(&reloaded);
+        for line in [
+            "vrrpd_reloads_total{result=\"success\"} 3",
+            "vrrpd_reloads_total{result=\"failure\"} 1",
+            "vrrpd_last_reload_success 0",
+            "vrrpd_last_reload_timestamp_seconds 1700000000.250",
+            "# TYPE vrrpd_last_reload_success gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
     }
 
