@@ -393,6 +393,56 @@ fn vip_follows_the_proxy_and_status_and_metrics_tell_the_truth() {
         wait_until(Duration::from_secs(2), POLL, || !holds_vip(&pair.lb02)).is_some(),
         "lb02 kept the VIP"
     );
+
+    // The gratuitous ARP lb01 sent as master, in the metrics as in the status.
+    let sent = instance(&status(&lb01_socket)).announcements_sent;
+    assert!(sent >= 2, "two takeovers, each with its GARP: {sent}");
+    let line = |text: &str, prefix: &str| -> Option<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+    };
+    let announcements = "vrrpd_instance_announcements_sent_total{instance_name=\"VI_1\",interface=\"eth0\",vrid=\"50\"} ";
+    let counted: u64 = line(&metrics(&pair.lb01, "127.0.0.1:9650"), announcements)
+        .and_then(|value| value.parse().ok())
+        .expect("the announcements counter");
+    assert!(counted >= sent, "metrics {counted}, status before {sent}");
+    // Reloads: none yet; one applied; one refused (the previous config keeps running).
+    let text = metrics(&pair.lb01, "127.0.0.1:9650");
+    assert_eq!(
+        line(&text, "vrrpd_reloads_total{result=\"success\"} ").as_deref(),
+        Some("0")
+    );
+    assert!(
+        line(&text, "vrrpd_last_reload_success ").is_none(),
+        "{text}"
+    );
+    let reload_then = |expected_success: &str, expected_failure: &str, last: &str| {
+        lb01.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+        let done = wait_until(Duration::from_secs(5), POLL, || {
+            let text = metrics(&pair.lb01, "127.0.0.1:9650");
+            line(&text, "vrrpd_reloads_total{result=\"success\"} ").as_deref()
+                == Some(expected_success)
+                && line(&text, "vrrpd_reloads_total{result=\"failure\"} ").as_deref()
+                    == Some(expected_failure)
+                && line(&text, "vrrpd_last_reload_success ").as_deref() == Some(last)
+        });
+        assert!(
+            done.is_some(),
+            "after SIGHUP: success {expected_success}, failure {expected_failure}, last {last}:\n{}",
+            metrics(&pair.lb01, "127.0.0.1:9650")
+        );
+    };
+    reload_then("1", "0", "1");
+    std::fs::write(config_path_of(&lb01), "{ not json").unwrap();
+    reload_then("1", "1", "0");
+    assert!(
+        line(
+            &metrics(&pair.lb01, "127.0.0.1:9650"),
+            "vrrpd_last_reload_timestamp_seconds "
+        )
+        .is_some()
+    );
+    assert!(holds_vip(&pair.lb01), "a refused reload changed nothing");
 }
 
 /// An exec check that hangs is killed at its timeout, and the peer hears every advert
