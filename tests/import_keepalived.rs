@@ -896,6 +896,8 @@ fn trackers_and_notify_scripts_convert() {
                 "fault": ["/usr/local/bin/notify-fault"],
                 "stop": ["/usr/local/bin/notify.sh", "stop now"],
                 "generic": ["/usr/local/bin/notify-all"],
+                // notify_priority_changes: the notify script runs on priority changes too.
+                "priority_change": ["/usr/local/bin/notify-all"],
                 "timeout_s": 30
             }
         }],

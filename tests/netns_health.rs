@@ -812,6 +812,69 @@ generic INSTANCE VI_1 STOP 150
     assert_eq!(read_log(), expected);
 }
 
+/// `notify.priority_change` runs when a tracker moves the effective priority, with the new
+/// and the old priority, and not when a result leaves it where it was.
+#[test]
+fn the_priority_change_hook_gets_new_and_old_priority() {
+    let _timing = timing_guard(false);
+    let mut lab = Lab::new("hprio").expect("lab");
+    let lb01 = lab.add_host("lb01", &[LB01_ADDRESS]).unwrap();
+    let socket = socket_path(&lab, "lb01");
+    let log = lab.dir().join("priority.log");
+    let file = lab.dir().join("weight");
+    std::fs::write(&file, "0").unwrap();
+    let hook = json!([
+        "/bin/sh",
+        "-c",
+        format!(
+            "echo \"$* env $VRRPD_OLD_PRIORITY->$VRRPD_PRIORITY\" >> {}",
+            log.display()
+        ),
+        "prio"
+    ]);
+    let config = node_config(
+        HIGH_PRIORITY,
+        3,
+        Duration::from_millis(100),
+        &socket,
+        json!({"trackers": [{"name": "weight", "interval_ms": 100,
+               "check": {"type": "file", "path": file.to_string_lossy()}}]}),
+        json!({
+            "track": [{"tracker": "weight", "weight": 1}],
+            "notify": { "priority_change": hook, "timeout_s": 5 }
+        }),
+    );
+    let daemon = lb01.start_vrrpd(&vrrpd_binary(), &config).unwrap();
+    assert!(
+        wait_for_vip(&lb01, Duration::from_secs(5)).is_some(),
+        "lb01 never became master\n{}",
+        log_tails(&[&daemon])
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let lines_at_least = |count: usize| {
+        wait_until(Duration::from_secs(5), POLL, || {
+            read_log().lines().count() >= count
+        })
+        .is_some()
+    };
+    std::fs::write(&file, "-20").unwrap();
+    assert!(
+        lines_at_least(1),
+        "no hook:\n{}\n{}",
+        read_log(),
+        log_tails(&[&daemon])
+    );
+    // Several checks at the same value: nothing more runs.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(read_log().lines().count(), 1, "{}", read_log());
+    std::fs::write(&file, "0").unwrap();
+    assert!(lines_at_least(2), "no second hook:\n{}", read_log());
+    assert_eq!(
+        read_log(),
+        "INSTANCE VI_1 MASTER 130 150 env 150->130\nINSTANCE VI_1 MASTER 150 130 env 130->150\n"
+    );
+}
+
 /// Adding a tracker by reload (SIGHUP) applies in place: the master does not restart (no
 /// INIT in between), its priority drops, and the backup takes over by preemption.
 #[test]

@@ -164,6 +164,14 @@ pub struct NotifyConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub generic: Option<Vec<String>>,
+    /// Run when the instance's effective priority (the configured one plus its trackers'
+    /// weights) changes, with the arguments INSTANCE NAME STATE NEW_PRIORITY OLD_PRIORITY
+    /// appended: the first four as keepalived's `notify` script gets them when
+    /// `notify_priority_changes` is set. Not run for a demote or promote, which leave the
+    /// effective priority as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub priority_change: Option<Vec<String>>,
     /// Seconds a program may run before it is killed with its process group, 1 to 3600.
     /// Default 30.
     #[serde(default = "default_notify_timeout_s")]
@@ -197,6 +205,7 @@ impl Default for NotifyConfig {
             fault: None,
             stop: None,
             generic: None,
+            priority_change: None,
             timeout_s: default_notify_timeout_s(),
             user: None,
             keep_privileges: false,

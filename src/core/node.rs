@@ -214,6 +214,14 @@ pub enum NodeAction {
         old_state: &'static str,
         priority: u8,
     },
+    /// Run the priority-change hook (`notify.priority_change`) of one instance.
+    RunPriorityHook {
+        notify: NotifyConfig,
+        instance: String,
+        state: &'static str,
+        old_priority: u8,
+        new_priority: u8,
+    },
     /// Keep this set of demoted instances across restarts; answer with [`NodeInput::Persisted`].
     PersistDemoted {
         request: u64,
@@ -2135,11 +2143,27 @@ impl Node {
                 effective.priority,
                 slot.config.priority
             );
+            let old_priority = slot.instance.priority();
+            let hook = slot
+                .config
+                .notify
+                .clone()
+                .filter(|notify| notify.priority_change.is_some())
+                .map(|notify| NodeAction::RunPriorityHook {
+                    notify,
+                    instance: slot.name().to_owned(),
+                    state: state_name(slot.instance.state()),
+                    old_priority,
+                    new_priority: effective.priority,
+                });
             self.log(LogLevel::Info, line);
             let actions = self.slots[index]
                 .instance
                 .set_priority(now, effective.priority);
             self.perform(now, index, actions);
+            if let Some(hook) = hook {
+                self.push(hook);
+            }
         }
         let held = self.slots[index].instance.tracker_fault();
         let why = match faulting {
@@ -2771,6 +2795,71 @@ mod tests {
         );
         assert_eq!(actions.len(), 1);
         assert_eq!(node.instance_states()[0].state, State::Master);
+    }
+
+    #[test]
+    fn a_priority_change_runs_the_priority_hook_with_old_and_new() {
+        const TRACKED: &str = r#"{
+            "trackers": [{ "name": "caddy", "check": { "type": "tcp", "address": "127.0.0.1:443" },
+                           "interval_ms": 1000, "rise": 1, "fall": 1 }],
+            "instances": [{
+                "name": "VI_1", "interface": "eth0", "virtual_router_id": 50, "version": 3,
+                "priority": 150, "advert_interval_ms": 100,
+                "virtual_addresses": ["192.0.2.40"],
+                "track": [{ "tracker": "caddy", "weight": -60 }],
+                "notify": { "priority_change": ["/usr/local/bin/prio"] }
+            }]
+        }"#;
+        let now = Instant::now();
+        let config = crate::config::load_str(TRACKED, "test").unwrap();
+        let placements = BTreeMap::from([("VI_1".to_owned(), Ok(placement(5, "192.0.2.1")))]);
+        let demoted = DemotedAtStart::Instances(BTreeSet::new());
+        let mut node = Node::new(config, placements, demoted, now, 0);
+        node.handle(now, NodeInput::Start);
+        let generation = drain(&mut node)
+            .iter()
+            .find_map(|action| match action {
+                NodeAction::RestartTrackers { generation, .. } => Some(*generation),
+                _ => None,
+            })
+            .expect("the trackers start");
+        let result = |node: &mut Node, healthy: bool| {
+            node.handle(
+                now,
+                NodeInput::TrackerResult {
+                    tracker: 0,
+                    generation,
+                    healthy,
+                    value: None,
+                    detail: String::new(),
+                },
+            );
+            drain(node)
+                .into_iter()
+                .filter_map(|action| match action {
+                    NodeAction::RunPriorityHook {
+                        instance,
+                        state,
+                        old_priority,
+                        new_priority,
+                        ..
+                    } => Some((instance, state, old_priority, new_priority)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // The first healthy result changes nothing: no hook.
+        assert_eq!(result(&mut node, true), vec![]);
+        assert_eq!(
+            result(&mut node, false),
+            vec![("VI_1".to_owned(), "BACKUP", 150, 90)]
+        );
+        // Still down: no change, no hook. Up again: back to 150.
+        assert_eq!(result(&mut node, false), vec![]);
+        assert_eq!(
+            result(&mut node, true),
+            vec![("VI_1".to_owned(), "BACKUP", 90, 150)]
+        );
     }
 
     #[test]

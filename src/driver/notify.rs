@@ -93,6 +93,38 @@ pub fn hooks_for(
     runs
 }
 
+/// The priority-change hook of one instance (`notify.priority_change`), if it has one:
+/// INSTANCE NAME STATE NEW_PRIORITY OLD_PRIORITY appended, and the same in the environment.
+pub fn priority_hook_for(
+    config: &NotifyConfig,
+    instance: &str,
+    state: &str,
+    old_priority: u8,
+    new_priority: u8,
+) -> Option<HookRun> {
+    let mut argv = config.priority_change.clone()?;
+    argv.extend([
+        "INSTANCE".to_owned(),
+        instance.to_owned(),
+        state.to_owned(),
+        new_priority.to_string(),
+        old_priority.to_string(),
+    ]);
+    Some(HookRun {
+        argv,
+        env: vec![
+            ("VRRPD_INSTANCE".to_owned(), instance.to_owned()),
+            ("VRRPD_STATE".to_owned(), state.to_owned()),
+            ("VRRPD_PRIORITY".to_owned(), new_priority.to_string()),
+            ("VRRPD_OLD_PRIORITY".to_owned(), old_priority.to_string()),
+        ],
+        timeout: Duration::from_secs(u64::from(config.timeout_s.max(1))),
+        label: format!("({instance}) notify_priority_change"),
+        user: config.user.clone(),
+        keep_privileges: config.keep_privileges,
+    })
+}
+
 /// The queue's sending end, held by the event loop.
 #[derive(Debug)]
 pub struct NotifyQueue {
@@ -205,6 +237,7 @@ mod tests {
             fault: None,
             stop: None,
             generic: Some(vec!["/etc/keepalived/notify.sh".to_owned(), "x".to_owned()]),
+            priority_change: None,
             timeout_s: 5,
             user: None,
             keep_privileges: false,
@@ -250,6 +283,38 @@ mod tests {
         let runs = hooks_for(&config(), "VI_1", "BACKUP", "MASTER", 100);
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].argv[4], "BACKUP");
+    }
+
+    #[test]
+    fn the_priority_hook_gets_the_new_and_the_old_priority() {
+        assert!(priority_hook_for(&config(), "VI_1", "MASTER", 150, 90).is_none());
+        let notify = NotifyConfig {
+            priority_change: Some(vec!["/usr/local/bin/prio".to_owned()]),
+            timeout_s: 7,
+            ..NotifyConfig::default()
+        };
+        let run = priority_hook_for(&notify, "VI_1", "MASTER", 150, 90).unwrap();
+        assert_eq!(
+            run.argv,
+            [
+                "/usr/local/bin/prio",
+                "INSTANCE",
+                "VI_1",
+                "MASTER",
+                "90",
+                "150"
+            ]
+        );
+        assert!(
+            run.env
+                .contains(&("VRRPD_PRIORITY".to_owned(), "90".to_owned()))
+        );
+        assert!(
+            run.env
+                .contains(&("VRRPD_OLD_PRIORITY".to_owned(), "150".to_owned()))
+        );
+        assert_eq!(run.timeout, Duration::from_secs(7));
+        assert_eq!(run.label, "(VI_1) notify_priority_change");
     }
 
     fn hook(argv: Vec<String>, user: Option<&str>, keep_privileges: bool) -> HookRun {

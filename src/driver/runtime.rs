@@ -34,7 +34,7 @@ use crate::driver::demoted::{DemotedStore, Loaded};
 use crate::driver::interfaces::{self, Interface, ReceiveFailure, Received, place};
 use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkError};
-use crate::driver::notify::{NotifyQueue, hooks_for};
+use crate::driver::notify::{NotifyQueue, hooks_for, priority_hook_for};
 use crate::driver::socket::{RECEIVE_BATCH, ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
 use crate::driver::systemd::Notifier;
 use crate::driver::timer::DeadlineTimer;
@@ -624,6 +624,17 @@ impl Shell {
             } => self
                 .notify
                 .enqueue(hooks_for(&notify, &instance, state, old_state, priority)),
+            NodeAction::RunPriorityHook {
+                notify,
+                instance,
+                state,
+                old_priority,
+                new_priority,
+            } => self.notify.enqueue(
+                priority_hook_for(&notify, &instance, state, old_priority, new_priority)
+                    .into_iter()
+                    .collect(),
+            ),
             NodeAction::PersistDemoted { request, names } => {
                 let result = self
                     .demoted_store

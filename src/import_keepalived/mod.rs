@@ -684,10 +684,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "notify_master_rx_lower_pri",
         "vrrpd runs no hook for this; it logs lower-priority adverts",
     ),
-    (
-        "notify_priority_changes",
-        "vrrpd runs no hook on priority changes; see `vrrpd status` and the metrics",
-    ),
 ];
 
 fn lookup(table: &[(&str, &'static str)], keyword: &str) -> Option<&'static str> {
@@ -1326,6 +1322,9 @@ impl Importer {
             }
             "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
                 self.instance_notify(statement, &mut draft.notify);
+            }
+            "notify_priority_changes" => {
+                self.instance_notify_priority_changes(statement, &mut draft.notify);
             }
             _ => {
                 if let Some(why) = lookup(INSTANCE_NO_EFFECT, name) {

@@ -89,6 +89,9 @@ enum TrackKind {
 pub(super) struct NotifyDraft {
     config: NotifyConfig,
     first: Option<Loc>,
+    /// `notify_priority_changes` was given: keepalived then also runs the `notify` script
+    /// when the priority changes.
+    priority_changes: Option<Loc>,
 }
 
 impl Importer {
@@ -653,6 +656,18 @@ impl Importer {
         }
     }
 
+    /// `notify_priority_changes` (a flag): the `notify` script also runs on priority
+    /// changes, which is vrrpd's `notify.priority_change` with the same program.
+    pub(super) fn instance_notify_priority_changes(
+        &mut self,
+        statement: &Statement,
+        notify: &mut NotifyDraft,
+    ) {
+        self.no_block(statement);
+        self.extra_args(statement, 0);
+        notify.priority_changes = Some(statement.keyword.loc.clone());
+    }
+
     /// `notify_master|backup|fault|stop|notify "COMMAND" [USER [GROUP]]`.
     pub(super) fn instance_notify(&mut self, statement: &Statement, notify: &mut NotifyDraft) {
         self.no_block(statement);
@@ -772,6 +787,20 @@ impl Importer {
                 tracker: name,
                 weight: track.weight,
             });
+        }
+        let mut notify = notify;
+        if let Some(loc) = notify.priority_changes.take() {
+            match notify.config.generic.clone() {
+                Some(argv) => notify.config.priority_change = Some(argv),
+                None => self.push(
+                    &loc,
+                    "notify_priority_changes",
+                    Severity::Note,
+                    "keepalived reports priority changes to the `notify` script (and its FIFO); \
+                     this instance has no `notify` script, so there is nothing to run"
+                        .to_owned(),
+                ),
+            }
         }
         let notify = notify.first.map(|_| notify.config);
         (refs, notify)

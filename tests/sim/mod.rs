@@ -677,6 +677,7 @@ impl World {
             | NodeAction::SendNeighbourAdvertisement { .. }
             | NodeAction::Log { .. }
             | NodeAction::RunHooks { .. }
+            | NodeAction::RunPriorityHook { .. }
             | NodeAction::Reply { .. }
             | NodeAction::LoadConfig { .. }
             | NodeAction::Status(_)

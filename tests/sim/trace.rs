@@ -133,6 +133,12 @@ pub fn action_summary(action: &NodeAction) -> Option<Value> {
         NodeAction::RunHooks {
             instance, state, ..
         } => json!({ "hooks": format!("{instance} {state}") }),
+        NodeAction::RunPriorityHook {
+            instance,
+            old_priority,
+            new_priority,
+            ..
+        } => json!({ "priority_hook": format!("{instance} {old_priority} -> {new_priority}") }),
         NodeAction::PersistDemoted { names, .. } => json!({ "persist_demoted": names }),
         NodeAction::Reply { response, .. } => {
             json!({ "reply": { "ok": response.ok, "changes": response.changes.len() } })
