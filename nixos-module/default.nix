@@ -923,7 +923,8 @@ in
       '';
       description = ''
         Programs run on state transitions (vrrpd `notify`: `master`,
-        `backup`, `fault`, `stop`, `generic`, each a program and its
+        `backup`, `fault`, `stop`, `generic`, and `priority_change` for
+        effective priority changes, each a program and its
         arguments), for every instance that does not set its own. They run as
         the service's user, inside its sandbox, without its capabilities and
         with only `PATH` and the `VRRPD_*` variables in their environment
