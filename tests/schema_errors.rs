@@ -662,3 +662,27 @@ fn a_fractional_number_is_named_next_to_other_instances_problems() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn a_ca_file_needs_verification_and_https() {
+    let tracker = |url: &str, verify_tls: bool| {
+        let mut document = doc(vec![v3_instance("VI_1")]);
+        document["trackers"] = json!([{
+            "name": "caddy",
+            "check": { "type": "http", "url": url, "verify_tls": verify_tls,
+                       "ca_file": "/var/lib/caddy/root.crt" }
+        }]);
+        document
+    };
+    assert_loads(&tracker("https://127.0.0.1/", true));
+    assert_single_problem(
+        &tracker("https://127.0.0.1/", false),
+        "/trackers/0/check/ca_file",
+        &["verify_tls is false"],
+    );
+    assert_single_problem(
+        &tracker("http://127.0.0.1/", true),
+        "/trackers/0/check/ca_file",
+        &["plain HTTP", "https://"],
+    );
+}

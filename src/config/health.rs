@@ -77,6 +77,16 @@ pub enum CheckConfig {
         /// self-signed certificates: the check then only proves the server answers.
         #[serde(default = "default_true")]
         verify_tls: bool,
+        /// A PEM file of CA certificates to verify the server's certificate against,
+        /// instead of the built-in Mozilla roots: a private CA, such as Caddy's
+        /// `tls internal` root (/var/lib/caddy/.local/share/caddy/pki/authorities/local/
+        /// root.crt) or a company CA. Read when the tracker starts (at start and at each
+        /// reload that changes the trackers); if it cannot be read or holds no certificate,
+        /// the tracker is not run, and the error is logged and shown in `vrrpd status`.
+        /// Needs `verify_tls` true and an https:// URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1))]
+        ca_file: Option<String>,
         /// Status codes that count as healthy, e.g. [200]. Default: any 2xx or 3xx.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1))]
@@ -332,10 +342,26 @@ pub(super) fn check(config: &super::Config) -> Vec<super::ConfigProblem> {
             CheckConfig::Http {
                 url,
                 expected_status,
+                verify_tls,
+                ca_file,
                 ..
             } => {
                 if let Err(message) = parse_http_url(url) {
                     report(at("check/url"), message);
+                }
+                if ca_file.is_some() && !verify_tls {
+                    report(
+                        at("check/ca_file"),
+                        "a CA file is only used to verify the certificate, and verify_tls is \
+                         false: set verify_tls to true or remove ca_file"
+                            .to_owned(),
+                    );
+                }
+                if ca_file.is_some() && parse_http_url(url).is_ok_and(|target| !target.tls) {
+                    report(
+                        at("check/ca_file"),
+                        format!("{url:?} is plain HTTP: a CA file needs an https:// URL"),
+                    );
                 }
                 if let Some(codes) = expected_status
                     && let Some(code) = codes.iter().find(|code| !(100..=599).contains(*code))

@@ -35,6 +35,12 @@ pub enum CheckSetupError {
     Invalid { tracker: String, message: String },
     #[error("tracker {tracker}: no user named {user:?}")]
     UnknownUser { tracker: String, user: String },
+    #[error("tracker {tracker}: CA file {path}: {message}")]
+    CaFile {
+        tracker: String,
+        path: String,
+        message: String,
+    },
     #[error("tracker {tracker}: cannot set up TLS: {source}")]
     Tls {
         tracker: String,
@@ -127,13 +133,25 @@ impl Probe {
                 url,
                 server_name,
                 verify_tls,
+                ca_file,
                 expected_status,
             } => {
                 let target = parse_http_url(url).map_err(invalid)?;
                 let server_name = server_name.clone().unwrap_or_else(|| target.host.clone());
                 let tls = if target.tls {
+                    let roots =
+                        match ca_file {
+                            Some(path) => Some(read_ca_file(path).map_err(|message| {
+                                CheckSetupError::CaFile {
+                                    tracker: config.name.clone(),
+                                    path: path.clone(),
+                                    message,
+                                }
+                            })?),
+                            None => None,
+                        };
                     Some(
-                        tls_config(*verify_tls).map_err(|source| CheckSetupError::Tls {
+                        tls_config(*verify_tls, roots).map_err(|source| CheckSetupError::Tls {
                             tracker: config.name.clone(),
                             source,
                         })?,
@@ -392,16 +410,37 @@ fn ring_provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A TLS client config: verification against webpki-roots (Mozilla's roots, built in,
-/// no system dependency), or none at all.
-fn tls_config(verify: bool) -> Result<Arc<ClientConfig>, rustls::Error> {
+/// The CA certificates of a PEM file (`ca_file`): every CERTIFICATE block, at least one.
+fn read_ca_file(path: &str) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for (position, certificate) in CertificateDer::pem_slice_iter(&pem).enumerate() {
+        let certificate = certificate
+            .map_err(|error| format!("certificate {}: not valid PEM: {error}", position + 1))?;
+        roots
+            .add(certificate)
+            .map_err(|error| format!("certificate {}: {error}", position + 1))?;
+    }
+    if roots.is_empty() {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned());
+    }
+    Ok(roots)
+}
+
+/// A TLS client config: verification against `roots` (a `ca_file`) or webpki-roots
+/// (Mozilla's roots, built in, no system dependency), or none at all.
+fn tls_config(
+    verify: bool,
+    roots: Option<rustls::RootCertStore>,
+) -> Result<Arc<ClientConfig>, rustls::Error> {
     let provider = ring_provider();
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?;
     let config = if verify {
-        let roots = rustls::RootCertStore {
+        let roots = roots.unwrap_or_else(|| rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
+        });
         builder.with_root_certificates(roots).with_no_client_auth()
     } else {
         builder
@@ -761,6 +800,7 @@ mod tests {
                         url: format!("http://{address}{path}"),
                         server_name: Some("www.example.org".to_owned()),
                         verify_tls: true,
+                        ca_file: None,
                         expected_status: None,
                     },
                     interval_ms: 1000,
@@ -779,6 +819,172 @@ mod tests {
             let refused = Probe::Tcp(address).run(Duration::from_secs(2)).await;
             assert!(!refused.healthy);
         });
+    }
+
+    /// A private CA made by the test (openssl, as an operator would make one): its root
+    /// and a leaf for www.example.org it signed, in a fresh directory. Returns the
+    /// directory; the files are ca.pem, leaf.pem, leaf.key.
+    fn make_private_ca(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vrrpd-ca-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "subjectAltName=DNS:www.example.org\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let steps: [Vec<&str>; 3] = [
+            [
+                &["req", "-x509", "-new"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-subj",
+                    "/CN=vrrpd test CA",
+                    "-days",
+                    "2",
+                    "-out",
+                    "ca.pem",
+                ],
+            ]
+            .concat(),
+            [
+                &["req", "-new"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "leaf.key",
+                    "-subj",
+                    "/CN=www.example.org",
+                    "-out",
+                    "leaf.csr",
+                ],
+            ]
+            .concat(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "leaf.ext",
+                "-out",
+                "leaf.pem",
+            ],
+        ];
+        for args in steps {
+            let output = std::process::Command::new("openssl")
+                .args(&args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl (Debian's openssl, which ca-certificates pulls in)");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        dir
+    }
+
+    /// `ca_file`: a server whose certificate a private CA signed is trusted with that CA's
+    /// root, and refused with another CA's or with the built-in roots; a CA file that is
+    /// missing or holds no certificate is a setup error naming the file.
+    #[test]
+    fn https_checks_against_a_private_ca() {
+        use rustls::pki_types::PrivateKeyDer;
+        use rustls::pki_types::pem::PemObject;
+        let ours = make_private_ca("ours");
+        let other = make_private_ca("other");
+        let leaf = CertificateDer::from_pem_file(ours.join("leaf.pem")).unwrap();
+        let key = PrivateKeyDer::from_pem_file(ours.join("leaf.key")).unwrap();
+        let server_config = rustls::ServerConfig::builder_with_provider(ring_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+        let not_pem = ours.join("not-pem.txt");
+        std::fs::write(&not_pem, "just text\n").unwrap();
+        rt().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let mut buffer = [0u8; 1024];
+                        let _ = tls.read(&mut buffer).await;
+                        let _ = tls.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+                        let _ = tls.shutdown().await;
+                    });
+                }
+            });
+            let probe = |ca_file: Option<&std::path::Path>| {
+                Probe::build(&TrackerConfig {
+                    name: "caddy".to_owned(),
+                    check: CheckConfig::Http {
+                        url: format!("https://{address}/"),
+                        server_name: Some("www.example.org".to_owned()),
+                        verify_tls: true,
+                        ca_file: ca_file.map(|path| path.to_string_lossy().into_owned()),
+                        expected_status: Some(vec![200]),
+                    },
+                    interval_ms: 1000,
+                    timeout_ms: 1000,
+                    rise: 1,
+                    fall: 1,
+                })
+            };
+            let trusted = probe(Some(&ours.join("ca.pem")))
+                .unwrap()
+                .run(Duration::from_secs(3))
+                .await;
+            assert!(trusted.healthy, "{trusted:?}");
+            assert_eq!(trusted.detail, "HTTP 200");
+            for roots in [Some(other.join("ca.pem")), None] {
+                let refused = probe(roots.as_deref())
+                    .unwrap()
+                    .run(Duration::from_secs(3))
+                    .await;
+                assert!(!refused.healthy, "{roots:?}: {refused:?}");
+                assert!(refused.detail.starts_with("TLS:"), "{refused:?}");
+            }
+            for (file, wanted) in [
+                (ours.join("missing.pem"), "cannot read it"),
+                (not_pem.clone(), "holds no PEM certificate"),
+            ] {
+                let error = probe(Some(&file)).map(|_| ()).unwrap_err().to_string();
+                assert!(
+                    error.contains(&*file.to_string_lossy()) && error.contains(wanted),
+                    "{error}"
+                );
+            }
+            server.abort();
+        });
+        let _ = std::fs::remove_dir_all(&ours);
+        let _ = std::fs::remove_dir_all(&other);
     }
 
     /// HTTPS against a self-signed certificate: accepted with `verify_tls: false` (and the
@@ -834,6 +1040,7 @@ mod tests {
                         url: format!("https://{address}/"),
                         server_name: server_name.map(str::to_owned),
                         verify_tls,
+                        ca_file: None,
                         expected_status: Some(vec![200]),
                     },
                     interval_ms: 1000,
