@@ -3,6 +3,7 @@
   lib,
   rustPlatform,
   coreutils,
+  openssl,
 }:
 
 let
@@ -66,6 +67,10 @@ rustPlatform.buildRustPackage {
     "--test"
     name
   ]) sandboxSafeTests;
+
+  # The HTTPS check's private-CA test makes its CA and certificate with the
+  # openssl command (driver::checks, `https_checks_against_a_private_ca`).
+  nativeCheckInputs = [ openssl ];
 
   # Tests that need root or network namespaces and are in the targets above
   # skip themselves here, printing "SKIPPED <test>: <reason>"; without this
