@@ -805,6 +805,59 @@ fn an_address_listed_twice_is_imported_once_with_a_warning() {
     );
 }
 
+/// `virtual_ipaddress_excluded` becomes `excluded_addresses` (held, not advertised), and
+/// a `virtual_ipaddress` of more than 255 addresses keeps 255 in the adverts and holds
+/// the rest the same way, with a note, where keepalived would do the same.
+#[test]
+fn excluded_and_surplus_addresses_are_held_without_being_advertised() {
+    let addresses = |list: &[vrrpd::config::VirtualAddress]| -> Vec<String> {
+        list.iter().map(|a| a.0.clone()).collect()
+    };
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 50\n priority 100\n \
+                virtual_ipaddress {\n  192.0.2.40\n }\n virtual_ipaddress_excluded {\n  \
+                198.51.100.7/24\n  198.51.100.8\n  192.0.2.40\n }\n}\n";
+    let output = import_text("excluded", text, false).unwrap();
+    let instance = &output.config.instances[0];
+    assert_eq!(addresses(&instance.virtual_addresses), ["192.0.2.40"]);
+    assert_eq!(
+        addresses(&instance.excluded_addresses),
+        ["198.51.100.7/24", "198.51.100.8"]
+    );
+    assert!(
+        output
+            .warnings
+            .iter()
+            .any(|d| d.message.contains("192.0.2.40 is listed twice")),
+        "{:?}",
+        output.warnings
+    );
+    // 300 addresses in virtual_ipaddress: 198.51.100.1 .. 198.51.100.254, 203.0.113.1 ..
+    let many: Vec<String> = (1..=254)
+        .map(|n| format!("198.51.100.{n}"))
+        .chain((1..=46).map(|n| format!("203.0.113.{n}")))
+        .collect();
+    let text = format!(
+        "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 50\n priority 100\n \
+         virtual_ipaddress {{\n{}\n }}\n}}\n",
+        many.join("\n")
+    );
+    let output = import_text("surplus", &text, false).unwrap();
+    let instance = &output.config.instances[0];
+    assert_eq!(addresses(&instance.virtual_addresses), many[..255]);
+    assert_eq!(addresses(&instance.excluded_addresses), many[255..]);
+    assert!(
+        output.warnings.iter().any(|d| d.severity == Severity::Note
+            && d.message.contains("300 virtual addresses")
+            && d.message
+                .contains("the other 45 (203.0.113.2 to 203.0.113.46)")),
+        "{:?}",
+        output.warnings
+    );
+    // What the importer writes loads: 300 addresses in one instance.
+    let json = serde_json::to_string(&output.config).unwrap();
+    vrrpd::config::load_str(&json, "imported").unwrap();
+}
+
 /// A member whose vrrp_instance is defined but fails to import: the import fails on that
 /// instance's own error (with its line), not on the sync group.
 #[test]

@@ -217,3 +217,107 @@ fn a_netlink_overrun_is_followed_by_a_full_resync() {
     );
     assert!(lb01.is_running());
 }
+
+/// `excluded_addresses` are held with the VIP and move with it, but are not in the
+/// adverts (a capture on the client reads every advert's address list), and a foreign
+/// removal of one is repaired like a VIP's.
+#[test]
+fn excluded_addresses_move_with_the_vip_but_stay_out_of_the_adverts() {
+    let _timing = timing_guard(false);
+    let net = PairLab::new("hexcl");
+    let excluded: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+    let start_with_excluded = |host: &Host, priority: u8| {
+        let config = VARIANT.config(
+            priority,
+            serde_json::json!({ "instance": { "excluded_addresses": ["198.51.100.7/24"] } }),
+        );
+        host.start_vrrpd(&vrrpd_binary(), &config)
+            .expect("starting vrrpd in the lab")
+    };
+    let capture_file = net.client.lab_dir().join("client-vrrp.pcap");
+    let path = capture_file.to_string_lossy().into_owned();
+    let mut capture = net
+        .client
+        .spawn(
+            "tshark",
+            &["-n", "-i", "eth0", "-f", "ip proto 112", "-w", &path],
+        )
+        .expect("starting tshark");
+    assert!(
+        wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
+            capture.log().contains("Capturing on")
+        })
+        .is_some(),
+        "tshark did not start: {}",
+        capture.log()
+    );
+    let mut lb01 = start_with_excluded(&net.lb01, HIGH_PRIORITY);
+    let lb02 = start_with_excluded(&net.lb02, LOW_PRIORITY);
+    let limit = Duration::from_secs(2) + VARIANT.master_down_interval(LOW_PRIORITY) + MARGIN;
+    let both_on = |host: &Host| host.has_address(vip()) && host.has_address(excluded);
+    let neither_on = |host: &Host| !host.has_address(vip()) && !host.has_address(excluded);
+    assert!(
+        wait_until(limit, POLL, || both_on(&net.lb01) && neither_on(&net.lb02)).is_some(),
+        "lb01 must hold the VIP and the excluded address, lb02 neither:\n{}\n{}",
+        lb01.log(),
+        lb02.log()
+    );
+    // Someone removes the excluded address from the master: it is put back.
+    net.lb01
+        .run("ip", &["addr", "del", "198.51.100.7/24", "dev", "eth0"])
+        .unwrap();
+    assert!(
+        wait_until(VARIANT.advert + MARGIN, POLL, || net
+            .lb01
+            .has_address(excluded))
+        .is_some(),
+        "the excluded address was not put back:\n{}",
+        lb01.log()
+    );
+    // The master stops: both addresses move to lb02.
+    lb01.terminate(Duration::from_secs(10)).unwrap();
+    assert!(
+        wait_until(limit, POLL, || both_on(&net.lb02) && neither_on(&net.lb01)).is_some(),
+        "lb02 must hold both after lb01 stopped:\n{}",
+        lb02.log()
+    );
+    std::thread::sleep(VARIANT.advert * 3);
+    capture.signal(Signal::SIGINT).expect("stopping tshark");
+    let _ = capture.wait_timeout(Duration::from_secs(10));
+    let output = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&capture_file)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+            "-e",
+            "vrrp.addr_count",
+            "-e",
+            "vrrp.ip_addr",
+        ])
+        .output()
+        .expect("tshark -r");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let adverts: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    // Adverts from both nodes (lb01 as master, lb02 after the takeover), each listing
+    // the VIP alone.
+    for sender in ["192.0.2.41", "192.0.2.42"] {
+        assert!(
+            adverts.iter().any(|line| line.starts_with(sender)),
+            "no advert from {sender}: {text}"
+        );
+    }
+    for line in &adverts {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(
+            fields[1..],
+            ["1", VIP],
+            "an advert lists more than the VIP: {line}"
+        );
+    }
+}

@@ -686,3 +686,37 @@ fn a_ca_file_needs_verification_and_https() {
         &["plain HTTP", "https://"],
     );
 }
+
+#[test]
+fn excluded_addresses_are_checked_like_virtual_ones() {
+    let with_excluded = |excluded: Value| {
+        with(v3_instance("VI_1"), |i| {
+            _ = i.insert("excluded_addresses".into(), excluded)
+        })
+    };
+    assert_loads(&with_excluded(json!(["198.51.100.1/24", "198.51.100.2"])));
+    let first = v3_instance("VI_1")["virtual_addresses"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_single_problem(
+        &with_excluded(json!([first])),
+        "/instances/0/excluded_addresses/0",
+        &["already listed at /instances/0/virtual_addresses/0"],
+    );
+    assert_single_problem(
+        &with_excluded(json!(["192.0.2.99", "192.0.2.99"])),
+        "/instances/0/excluded_addresses/1",
+        &["already listed at /instances/0/excluded_addresses/0"],
+    );
+    assert_single_problem(
+        &with_excluded(json!(["2001:db8::1"])),
+        "/instances/0/excluded_addresses/0",
+        &["IPv6", "IPv4"],
+    );
+    assert_single_problem(
+        &with_excluded(json!(["224.0.0.1"])),
+        "/instances/0/excluded_addresses/0",
+        &["multicast"],
+    );
+}

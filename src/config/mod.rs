@@ -337,6 +337,14 @@ pub struct InstanceConfig {
     /// `virtual_ipaddress { ... }`.
     #[schemars(length(min = 1, max = 255))]
     pub virtual_addresses: Vec<VirtualAddress>,
+    /// Addresses held with the virtual addresses (added on becoming master, removed
+    /// otherwise, announced with gratuitous ARP/NA) but not listed in advertisements,
+    /// whose address count is 8 bits (RFC 3768 §5.3.5): for more than 255 addresses, or
+    /// ones the peers need not compare. Same family and format as virtual_addresses, at
+    /// most 4096. Default none. keepalived: `virtual_ipaddress_excluded { ... }`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4096))]
+    pub excluded_addresses: Vec<VirtualAddress>,
     /// Whether a higher-priority backup takes over from a lower-priority master
     /// (Preempt_Mode, RFC 3768 §6.1). Default true. keepalived: `nopreempt` sets false.
     #[serde(default = "default_true")]
@@ -702,11 +710,7 @@ impl InstanceConfig {
             preempt: self.preempt,
             preempt_delay: Duration::from_secs(u64::from(self.preempt_delay_s)),
             authentication,
-            addresses: self
-                .addresses_with_prefix()
-                .into_iter()
-                .map(|(ip, _)| ip)
-                .collect(),
+            addresses: self.advertised_addresses(),
             local_address,
             checksum_mode: self.v3_checksum.into(),
             garp: GarpParams {
@@ -730,10 +734,23 @@ impl InstanceConfig {
 
     /// The virtual addresses with their prefix lengths (validated at load; an entry that
     /// does not parse is left out).
+    /// Every address the instance holds as master: the virtual addresses, then the
+    /// excluded ones.
     pub fn addresses_with_prefix(&self) -> Vec<(IpAddr, u8)> {
         self.virtual_addresses
             .iter()
+            .chain(&self.excluded_addresses)
             .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+
+    /// The addresses its advertisements list (RFC 3768 §5.3.9, RFC 5798 §5.2.9): the
+    /// virtual addresses only.
+    pub fn advertised_addresses(&self) -> Vec<IpAddr> {
+        self.virtual_addresses
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .map(|(ip, _)| ip)
             .collect()
     }
 

@@ -374,6 +374,47 @@ fn check_addresses(
             Some(_) => {}
         }
     }
+    let excluded_pointer = format!("/instances/{index}/excluded_addresses");
+    for (position, address) in instance.excluded_addresses.iter().enumerate() {
+        let pointer = format!("{excluded_pointer}/{position}");
+        let (ip, _prefix) = match address.parse() {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                report(pointer, message);
+                continue;
+            }
+        };
+        if let Some(message) = unusable_address(&ip) {
+            report(pointer, format!("{ip} {message} and cannot be held"));
+            continue;
+        }
+        if let Some(first) = seen.get(&ip).copied() {
+            let where_first = if first < instance.virtual_addresses.len() {
+                format!("{list_pointer}/{first}")
+            } else {
+                format!(
+                    "{excluded_pointer}/{}",
+                    first - instance.virtual_addresses.len()
+                )
+            };
+            report(pointer, format!("{ip} is already listed at {where_first}"));
+            continue;
+        }
+        seen.insert(ip, instance.virtual_addresses.len() + position);
+        if let Some(expected) = family
+            && Family::of(&ip) != expected
+        {
+            report(
+                pointer,
+                format!(
+                    "{ip} is {}, but this instance's virtual addresses are {}: an instance \
+                     announces one family (gratuitous ARP or NA), so use an instance of the other",
+                    Family::of(&ip).name(),
+                    expected.name()
+                ),
+            );
+        }
+    }
     family
 }
 

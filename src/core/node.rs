@@ -2798,6 +2798,86 @@ mod tests {
     }
 
     #[test]
+    fn excluded_addresses_are_held_and_announced_but_not_advertised() {
+        const WITH_EXCLUDED: &str = r#"{
+            "instances": [{
+                "name": "VI_1", "interface": "eth0", "virtual_router_id": 50, "version": 3,
+                "priority": 150, "advert_interval_ms": 100,
+                "virtual_addresses": ["192.0.2.40"],
+                "excluded_addresses": ["198.51.100.7/24", "198.51.100.8"]
+            }]
+        }"#;
+        let now = Instant::now();
+        let config = crate::config::load_str(WITH_EXCLUDED, "test").unwrap();
+        let placements = BTreeMap::from([("VI_1".to_owned(), Ok(placement(5, "192.0.2.1")))]);
+        let demoted = DemotedAtStart::Instances(BTreeSet::new());
+        let mut node = Node::new(config, placements, demoted, now, 0);
+        node.handle(now, NodeInput::Start);
+        let leftovers = drain(&mut node);
+        let removed: Vec<IpAddr> = leftovers
+            .iter()
+            .filter_map(|action| match action {
+                NodeAction::RemoveAddresses { addresses, .. } => Some(addresses.clone()),
+                _ => None,
+            })
+            .flatten()
+            .map(|(address, _)| address)
+            .collect();
+        assert_eq!(
+            removed.len(),
+            3,
+            "leftovers of all three are cleaned: {leftovers:?}"
+        );
+        let later = now + Duration::from_secs(1);
+        node.handle(later, NodeInput::Timeout);
+        let actions = drain(&mut node);
+        let added: Vec<(IpAddr, u8)> = actions
+            .iter()
+            .filter_map(|action| match action {
+                NodeAction::AddAddresses { addresses, .. } => Some(addresses.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            added,
+            vec![
+                (ip("192.0.2.40"), 32),
+                (ip("198.51.100.7"), 24),
+                (ip("198.51.100.8"), 32)
+            ]
+        );
+        let announced: Vec<IpAddr> = actions
+            .iter()
+            .filter_map(|action| match action {
+                NodeAction::SendGratuitousArp { address, .. } => Some(*address),
+                _ => None,
+            })
+            .collect();
+        for address in ["192.0.2.40", "198.51.100.7", "198.51.100.8"] {
+            assert!(
+                announced.contains(&ip(address)),
+                "{address} not announced: {actions:?}"
+            );
+        }
+        let advert = actions
+            .iter()
+            .find_map(|action| match action {
+                NodeAction::SendAdvertisement {
+                    source,
+                    destination,
+                    message,
+                    ..
+                } => Some(packet::decode(message, *source, *destination).unwrap()),
+                _ => None,
+            })
+            .expect("an advert");
+        // Only the virtual address is in the advert (RFC 5798 §5.2.5's count is 1).
+        assert_eq!(advert.addresses, vec![ip("192.0.2.40")]);
+    }
+
+    #[test]
     fn a_priority_change_runs_the_priority_hook_with_old_and_new() {
         const TRACKED: &str = r#"{
             "trackers": [{ "name": "caddy", "check": { "type": "tcp", "address": "127.0.0.1:443" },

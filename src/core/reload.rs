@@ -88,6 +88,7 @@ pub(crate) mod tests {
                 password: "password".to_owned(),
             },
             virtual_addresses: vec![VirtualAddress("192.0.2.40".to_owned())],
+            excluded_addresses: Vec::new(),
             preempt: true,
             preempt_delay_s: 0,
             v3_checksum: V3Checksum::WithPseudoHeader,

@@ -628,10 +628,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "mcast_dst_ip",
         "vrrpd always uses the RFC's multicast group",
     ),
-    (
-        "virtual_ipaddress_excluded",
-        "addresses outside the adverts are not supported; add them to virtual_ipaddress, or the system's network configuration",
-    ),
     ("virtual_routes", "vrrpd does not add routes on takeover"),
     (
         "virtual_rules",
@@ -686,6 +682,9 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The most addresses one advertisement lists (its address count is 8 bits).
+const MAX_ADVERTISED_ADDRESSES: usize = 255;
+
 fn lookup(table: &[(&str, &'static str)], keyword: &str) -> Option<&'static str> {
     table
         .iter()
@@ -736,6 +735,8 @@ struct Draft {
     version: Option<VrrpVersion>,
     authentication: Option<AuthDraft>,
     addresses: Vec<(VirtualAddress, Option<Word>)>, // with its `dev` value, if any
+    /// `virtual_ipaddress_excluded`, in the same form.
+    excluded: Vec<(VirtualAddress, Option<Word>)>,
     nopreempt: Option<Loc>,
     preempt_delay: Option<(u32, Loc)>,
     mcast_src: Option<IpAddr>,
@@ -1185,7 +1186,8 @@ impl Importer {
                 }
                 draft.authentication = Some(auth);
             }
-            "virtual_ipaddress" => {
+            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
+                let excluded = name == "virtual_ipaddress_excluded";
                 self.extra_args(statement, 0);
                 for item in self.block(statement) {
                     if let Some(address) = self.virtual_address(item) {
@@ -1196,6 +1198,7 @@ impl Importer {
                         let first = draft
                             .addresses
                             .iter()
+                            .chain(&draft.excluded)
                             .find(|(seen, _)| seen.parse().ok().map(|(ip, _)| ip) == ip);
                         if let Some((first, _)) = first {
                             let message = format!(
@@ -1206,7 +1209,11 @@ impl Importer {
                             self.report(item, Severity::Warning, message);
                             continue;
                         }
-                        draft.addresses.push(address);
+                        if excluded {
+                            draft.excluded.push(address);
+                        } else {
+                            draft.addresses.push(address);
+                        }
                     }
                 }
             }
@@ -1521,7 +1528,14 @@ impl Importer {
         let authentication = self.authentication(draft.authentication, version);
 
         let mut virtual_addresses = Vec::new();
-        for (address, dev) in draft.addresses {
+        let mut excluded_addresses = Vec::new();
+        let listed = draft.addresses.len();
+        for (position, (address, dev)) in draft
+            .addresses
+            .into_iter()
+            .chain(draft.excluded)
+            .enumerate()
+        {
             if let Some(dev) = dev
                 && dev.text != interface
             {
@@ -1537,7 +1551,33 @@ impl Importer {
                 );
                 continue;
             }
-            virtual_addresses.push(address);
+            if position < listed {
+                virtual_addresses.push(address);
+            } else {
+                excluded_addresses.push(address);
+            }
+        }
+        // An advert lists at most 255 addresses (its count is 8 bits, RFC 3768 §5.3.5);
+        // keepalived holds the others without advertising them, which is what vrrpd's
+        // excluded_addresses are.
+        if virtual_addresses.len() > MAX_ADVERTISED_ADDRESSES {
+            let extra: Vec<VirtualAddress> = virtual_addresses
+                .drain(MAX_ADVERTISED_ADDRESSES..)
+                .collect();
+            self.push(
+                &header,
+                "virtual_ipaddress",
+                Severity::Note,
+                format!(
+                    "{name}: {} virtual addresses, and an advert lists at most 255: the other {} \
+                     ({} to {}) become excluded_addresses, held the same way but not advertised",
+                    MAX_ADVERTISED_ADDRESSES + extra.len(),
+                    extra.len(),
+                    extra[0].0,
+                    extra[extra.len() - 1].0
+                ),
+            );
+            excluded_addresses.splice(0..0, extra);
         }
         if virtual_addresses.is_empty() {
             self.push(
@@ -1618,6 +1658,7 @@ impl Importer {
             advert_interval_ms,
             authentication,
             virtual_addresses,
+            excluded_addresses,
             preempt,
             preempt_delay_s,
             // keepalived 2.2 sends the RFC 5798 checksum (with the pseudo-header).
