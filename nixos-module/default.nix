@@ -156,6 +156,12 @@ let
     in
     recursiveUpdate (recursiveUpdate base cfg.instanceSettings) inst.settings;
 
+  # A `process` health check counts other users' processes, which ProtectProc=invisible
+  # would hide from vrrpd's own user.
+  usesProcessChecks = lib.any (check: (check.check.type or null) == "process") (
+    lib.attrValues cfg.healthChecks
+  );
+
   # One top-level tracker per health check; each instance's `track` carries the weight.
   renderedTrackers = mapAttrsToList (name: check: {
     inherit name;
@@ -1026,7 +1032,9 @@ in
         entries; keepalived `track_script`) unless it sets
         {option}`services.vrrp.instances.<name>.track`. With a negative weight
         larger than the gap between the nodes' priorities, a node whose
-        service fails hands the virtual addresses to a healthy peer. See
+        service fails hands the virtual addresses to a healthy peer. A check
+        of `type = "process"` makes the unit `ProtectProc=default`, so that
+        vrrpd sees the other users' processes it counts. See
         ${docs}/health-checks.md.
       '';
     };
@@ -1289,7 +1297,8 @@ in
           ProtectKernelLogs = true;
           ProtectKernelModules = true;
           ProtectKernelTunables = true;
-          ProtectProc = "invisible";
+          # A process health check must see other users' processes (docs/health-checks.md).
+          ProtectProc = if usesProcessChecks then "default" else "invisible";
           # vrrpd reads nothing in /proc but /proc/self; see docs/systemd.md.
           ProcSubset = "pid";
           ProtectSystem = "strict";

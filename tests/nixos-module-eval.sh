@@ -185,6 +185,10 @@ open(sys.argv[1] + ".rendered", "w").write(json.dumps(r["rendered"]))
 '
 
 check localNode 'assert inst["priority"] == 100, inst["priority"]'
+check processCheck '
+assert sc["ProtectProc"] == "default", sc["ProtectProc"]
+assert r["rendered"]["trackers"][0]["check"] == {"type": "process", "name": "caddy"}, r["rendered"]["trackers"]
+'
 
 check noPreempt '
 assert inst["preempt"] is False and inst["priority"] == 100

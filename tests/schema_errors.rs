@@ -720,3 +720,26 @@ fn excluded_addresses_are_checked_like_virtual_ones() {
         &["multicast"],
     );
 }
+
+#[test]
+fn a_process_check_names_what_it_looks_for() {
+    let with_check = |check: Value| {
+        let mut document = doc(vec![v3_instance("VI_1")]);
+        document["trackers"] = json!([{ "name": "caddy", "check": check }]);
+        document
+    };
+    assert_loads(&with_check(json!({ "type": "process", "name": "caddy" })));
+    assert_loads(&with_check(
+        json!({ "type": "process", "argv_prefix": ["/usr/bin/caddy", "run"], "min_count": 2 }),
+    ));
+    assert_single_problem(
+        &with_check(json!({ "type": "process" })),
+        "/trackers/0/check",
+        &["`name`, `argv_prefix` or both"],
+    );
+    assert_single_problem(
+        &with_check(json!({ "type": "process", "name": "a-process-name-too-long" })),
+        "/trackers/0/check/name",
+        &["15"],
+    );
+}

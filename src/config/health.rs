@@ -109,6 +109,27 @@ pub enum CheckConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user: Option<String>,
     },
+    /// Healthy while at least `min_count` processes match, found in /proc: by `name` (the
+    /// kernel's process name, /proc/PID/comm, at most 15 characters, e.g. "caddy"), by
+    /// `argv_prefix` (the first arguments of the command line, e.g. ["/usr/bin/caddy",
+    /// "run"]), or by both. keepalived: `vrrp_track_process`.
+    Process {
+        /// The process name exactly as /proc/PID/comm has it (the executable's name cut to
+        /// 15 characters).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 15))]
+        name: Option<String>,
+        /// The command line's first arguments, each compared exactly (argv[0] as the
+        /// process was started, often a full path).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1))]
+        argv_prefix: Option<Vec<String>>,
+        /// How many matching processes make it healthy, 1 to 65535. Default 1. keepalived:
+        /// `quorum`.
+        #[serde(default = "default_one")]
+        #[schemars(range(min = 1, max = 65535))]
+        min_count: u32,
+    },
     /// The integer in a file, times the instance's weight, added to the priority.
     /// keepalived: `track_file`.
     File {
@@ -127,6 +148,7 @@ impl CheckConfig {
             CheckConfig::Http { .. } => "http",
             CheckConfig::Exec { .. } => "exec",
             CheckConfig::File { .. } => "file",
+            CheckConfig::Process { .. } => "process",
         }
     }
 }
@@ -375,6 +397,16 @@ pub(super) fn check(config: &super::Config) -> Vec<super::ConfigProblem> {
             CheckConfig::Exec { command, .. } => {
                 if command.first().is_some_and(|program| program.is_empty()) {
                     report(at("check/command"), "the program name is empty".to_owned());
+                }
+            }
+            CheckConfig::Process {
+                name, argv_prefix, ..
+            } => {
+                if name.is_none() && argv_prefix.is_none() {
+                    report(
+                        at("check"),
+                        "a process check needs `name`, `argv_prefix` or both".to_owned(),
+                    );
                 }
             }
             CheckConfig::Interface { .. } | CheckConfig::File { .. } => {}

@@ -8,7 +8,7 @@
 //! without any of vrrpd's capabilities or environment ([`crate::driver::child`]).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,6 +110,89 @@ enum Probe {
         env: Vec<(String, String)>,
     },
     File(PathBuf),
+    Process(ProcessMatch),
+}
+
+/// Whether the /proc this process sees is mounted with `hidepid` (systemd's
+/// ProtectProc=invisible or noaccess): then processes of other users are not visible, and
+/// a process check for them can only fail.
+fn proc_hides_other_users() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|mounts| {
+        mounts
+            .lines()
+            .filter(|line| line.split(' ').nth(4) == Some("/proc"))
+            .any(|line| hides_pids(line))
+    })
+}
+
+/// Whether one mountinfo line has a hidepid option other than 0/off.
+fn hides_pids(mountinfo_line: &str) -> bool {
+    mountinfo_line
+        .split([' ', ','])
+        .filter_map(|option| option.strip_prefix("hidepid="))
+        .any(|value| value != "0" && value != "off")
+}
+
+/// What a process check looks for (see `CheckConfig::Process`).
+#[derive(Clone, Debug)]
+struct ProcessMatch {
+    name: Option<String>,
+    argv_prefix: Option<Vec<String>>,
+    min_count: u32,
+}
+
+impl ProcessMatch {
+    /// Whether the process with this comm and NUL-separated command line matches.
+    fn matches(&self, comm: &str, cmdline: &[u8]) -> bool {
+        if self.name.as_deref().is_some_and(|name| name != comm) {
+            return false;
+        }
+        match &self.argv_prefix {
+            None => true,
+            Some(prefix) => {
+                let mut argv = cmdline
+                    .split(|byte| *byte == 0)
+                    .filter(|arg| !arg.is_empty());
+                prefix
+                    .iter()
+                    .all(|wanted| argv.next() == Some(wanted.as_bytes()))
+            }
+        }
+    }
+
+    /// Count the matching processes in `proc_root` (/proc). A process that exits while it
+    /// is read is skipped; vrrpd itself is never counted. Processes the mount hides (with
+    /// `hidepid`, systemd's ProtectProc=) are not seen at all.
+    fn count(&self, proc_root: &Path) -> std::io::Result<u32> {
+        let own = std::process::id().to_string();
+        let mut count = 0u32;
+        for entry in std::fs::read_dir(proc_root)? {
+            let Ok(entry) = entry else { continue };
+            let file_name = entry.file_name();
+            let Some(pid) = file_name.to_str() else {
+                continue;
+            };
+            if !pid.bytes().all(|byte| byte.is_ascii_digit()) || pid == own {
+                continue;
+            }
+            let dir = entry.path();
+            let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+                continue;
+            };
+            let cmdline = if self.argv_prefix.is_some() {
+                match std::fs::read(dir.join("cmdline")) {
+                    Ok(cmdline) => cmdline,
+                    Err(_) => continue,
+                }
+            } else {
+                Vec::new()
+            };
+            if self.matches(comm.trim_end_matches('\n'), &cmdline) {
+                count = count.saturating_add(1);
+            }
+        }
+        Ok(count)
+    }
 }
 
 impl Probe {
@@ -201,6 +284,15 @@ impl Probe {
                 Probe::Exec { argv, run_as, env }
             }
             CheckConfig::File { path } => Probe::File(PathBuf::from(path)),
+            CheckConfig::Process {
+                name,
+                argv_prefix,
+                min_count,
+            } => Probe::Process(ProcessMatch {
+                name: name.clone(),
+                argv_prefix: argv_prefix.clone(),
+                min_count: *min_count,
+            }),
         })
     }
 
@@ -255,6 +347,31 @@ impl Probe {
                     healthy: true,
                     value: Some(value),
                     detail,
+                }
+            }
+            Probe::Process(wanted) => {
+                let wanted = wanted.clone();
+                let min_count = wanted.min_count;
+                let counted =
+                    tokio::task::spawn_blocking(move || wanted.count(Path::new("/proc"))).await;
+                match counted {
+                    Ok(Ok(count)) => {
+                        let mut detail =
+                            format!("{count} matching processes (at least {min_count} needed)");
+                        if count < min_count && proc_hides_other_users() {
+                            detail.push_str(
+                                "; /proc hides other users' processes here (hidepid: the \
+                                 unit's ProtectProc=invisible): set ProtectProc=default",
+                            );
+                        }
+                        CheckOutcome {
+                            healthy: count >= min_count,
+                            value: None,
+                            detail,
+                        }
+                    }
+                    Ok(Err(error)) => CheckOutcome::down(format!("cannot read /proc: {error}")),
+                    Err(error) => CheckOutcome::down(format!("process scan failed: {error}")),
                 }
             }
             // Bounded by run_exec itself.
@@ -818,6 +935,75 @@ mod tests {
             // Nothing listens there any more.
             let refused = Probe::Tcp(address).run(Duration::from_secs(2)).await;
             assert!(!refused.healthy);
+        });
+    }
+
+    #[test]
+    fn a_hidepid_proc_is_recognised() {
+        let line = |options: &str| {
+            format!(
+                "25 30 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:14 - proc proc {options}"
+            )
+        };
+        assert!(hides_pids(&line("rw,hidepid=invisible,subset=pid")));
+        assert!(hides_pids(&line("rw,hidepid=2")));
+        assert!(!hides_pids(&line("rw,hidepid=0")));
+        assert!(!hides_pids(&line("rw")));
+    }
+
+    #[test]
+    fn a_process_matches_by_name_and_argv_prefix() {
+        let wanted = |name: Option<&str>, prefix: Option<&[&str]>| ProcessMatch {
+            name: name.map(str::to_owned),
+            argv_prefix: prefix.map(|p| p.iter().map(|a| (*a).to_owned()).collect()),
+            min_count: 1,
+        };
+        let cmdline = b"/usr/bin/caddy\0run\0--config\0/etc/caddy/Caddyfile\0";
+        assert!(wanted(Some("caddy"), None).matches("caddy", cmdline));
+        assert!(!wanted(Some("caddy"), None).matches("caddy-helper", cmdline));
+        assert!(wanted(None, Some(&["/usr/bin/caddy", "run"])).matches("caddy", cmdline));
+        assert!(!wanted(None, Some(&["/usr/bin/caddy", "stop"])).matches("caddy", cmdline));
+        // A prefix longer than the command line does not match; "run" is not "ru".
+        assert!(!wanted(None, Some(&["/usr/bin/caddy", "ru"])).matches("caddy", cmdline));
+        assert!(
+            !wanted(None, Some(&["/usr/bin/caddy", "run", "--config", "x", "y"]))
+                .matches("caddy", cmdline)
+        );
+        assert!(!wanted(Some("caddy"), Some(&["caddy"])).matches("caddy", cmdline));
+        // A kernel thread has an empty command line: only a name can match it.
+        assert!(!wanted(None, Some(&["kthreadd"])).matches("kthreadd", b""));
+    }
+
+    /// The check counts real processes in /proc: one started with a marker argument is
+    /// found (and counted once), two are needed and one is not enough, and once it is
+    /// gone the check fails.
+    #[test]
+    fn a_process_check_counts_the_running_processes() {
+        let marker = format!("0.{}", std::process::id());
+        let mut child = std::process::Command::new("sleep")
+            .args(["30", &marker])
+            .spawn()
+            .expect("sleep");
+        let probe = |min_count: u32| {
+            Probe::Process(ProcessMatch {
+                name: Some("sleep".to_owned()),
+                argv_prefix: Some(vec!["sleep".to_owned(), "30".to_owned(), marker.clone()]),
+                min_count,
+            })
+        };
+        rt().block_on(async {
+            let found = probe(1).run(Duration::from_secs(2)).await;
+            assert!(found.healthy, "{found:?}");
+            assert_eq!(found.detail, "1 matching processes (at least 1 needed)");
+            let too_few = probe(2).run(Duration::from_secs(2)).await;
+            assert!(!too_few.healthy, "{too_few:?}");
+        });
+        child.kill().unwrap();
+        child.wait().unwrap();
+        rt().block_on(async {
+            let gone = probe(1).run(Duration::from_secs(2)).await;
+            assert!(!gone.healthy, "{gone:?}");
+            assert!(gone.detail.starts_with("0 matching"), "{gone:?}");
         });
     }
 

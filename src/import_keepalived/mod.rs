@@ -603,7 +603,11 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "old_unicast_checksum",
         "vrrpd computes the VRRPv3 checksum with each peer's address as destination (RFC 5798 §5.2.8)",
     ),
-    ("track_process", "vrrpd does not track processes"),
+    (
+        "track_process",
+        "not imported yet: write a `process` tracker by hand (`name` for a process name, \
+         `argv_prefix` for its command line, `min_count` for the quorum)",
+    ),
     ("track_bfd", "vrrpd does not track BFD sessions"),
     ("track_src_ip", "vrrpd does not track the source address"),
     (

@@ -155,6 +155,17 @@ in
 
     noPreempt.modules = on "lb02" { services.vrrp.preempt = false; };
 
+    # A process health check needs other users' processes visible: ProtectProc=default.
+    processCheck.modules = on "lb01" {
+      services.vrrp.healthChecks.caddy = {
+        check = {
+          type = "process";
+          name = "caddy";
+        };
+        weight = -60;
+      };
+    };
+
     instanceSettings.modules = on "lb01" {
       services.vrrp.instanceSettings = {
         preempt_delay_s = 30;
