@@ -121,7 +121,7 @@ fn proc_hides_other_users() -> bool {
         mounts
             .lines()
             .filter(|line| line.split(' ').nth(4) == Some("/proc"))
-            .any(|line| hides_pids(line))
+            .any(hides_pids)
     })
 }
 
