@@ -914,6 +914,81 @@ fn shipped_unit_notify_hook_has_no_capabilities() {
     container.halt().unwrap();
 }
 
+/// A `systemd_unit` tracker under the shipped unit and a real systemd: it follows a
+/// service as `systemctl stop` and `systemctl start` move it, from the unit's cgroup, which
+/// the unit's sandbox (ProtectControlGroups=, a dynamic user) still lets vrrpd read.
+#[test]
+#[ignore = "needs root and systemd-nspawn: run by tests/netns-nspawn.sh (tests/run-all.sh)"]
+fn a_systemd_unit_tracker_follows_the_service_under_the_shipped_unit() {
+    require_nspawn();
+    let _timing = timing_guard(false);
+    let mut lab = Lab::new("nspunit").expect("creating the lab");
+    let lb01 = lab.add_host("lb01", &[]).expect("adding lb01");
+    let mut root = networkd_root(&lab, Keep::Unset);
+    root.write(
+        "/etc/systemd/system/sleeper.service",
+        "[Unit]\nDescription=the service vrrpd tracks\n[Service]\nExecStart=/bin/sleep infinity\n",
+        0o644,
+    )
+    .unwrap();
+    root.enable("sleeper.service", "multi-user.target").unwrap();
+    let config = VARIANT.config(
+        HIGH_PRIORITY,
+        serde_json::json!({
+            "trackers": [{ "name": "sleeper", "interval_ms": 200,
+                           "check": { "type": "systemd_unit", "unit": "sleeper.service" } }],
+            "instance": { "track": [{ "tracker": "sleeper", "weight": -60 }] }
+        }),
+    );
+    install_shipped_vrrpd(&mut root, &config);
+    let container = Container::boot(&root, &lb01).unwrap_or_else(|e| panic!("{e}"));
+    let last_result = || -> String {
+        container
+            .exec(&[BINARY_IN_CONTAINER, "status", "--json"])
+            .ok()
+            .and_then(|output| serde_json::from_slice::<serde_json::Value>(&output.stdout).ok())
+            .and_then(|status| {
+                status["trackers"][0]["last_result"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    };
+    let wait_for = |wanted: &str| {
+        let mut seen = String::new();
+        let found = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            seen = last_result();
+            seen == wanted
+        });
+        assert!(
+            found.is_some(),
+            "the tracker never said {wanted:?} (last: {seen:?}); the container's cgroups: {:?}; \
+             vrrpd's journal:\n{}",
+            container
+                .exec(&[
+                    "sh",
+                    "-c",
+                    "ls /sys/fs/cgroup /sys/fs/cgroup/*/ | head -40; cat /proc/self/cgroup"
+                ])
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned()),
+            container.journal("vrrpd")
+        );
+    };
+    wait_for("sleeper.service is running");
+    container
+        .exec_ok(&["systemctl", "stop", "sleeper.service"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for("sleeper.service is not running (no control group)");
+    container
+        .exec_ok(&["systemctl", "start", "sleeper.service"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for("sleeper.service is running");
+    let journal = container.journal("vrrpd");
+    assert!(journal.contains("tracker sleeper is down"), "{journal}");
+    assert!(journal.contains("tracker sleeper is up"), "{journal}");
+    container.halt().unwrap();
+}
+
 // ---- Checks of the test's own parts (no root) ----------------------------------------
 
 #[test]

@@ -743,3 +743,22 @@ fn a_process_check_names_what_it_looks_for() {
         &["15"],
     );
 }
+
+#[test]
+fn a_systemd_unit_check_names_a_service_or_scope() {
+    let with_unit = |unit: &str| {
+        let mut document = doc(vec![v3_instance("VI_1")]);
+        document["trackers"] =
+            json!([{ "name": "caddy", "check": { "type": "systemd_unit", "unit": unit } }]);
+        document
+    };
+    assert_loads(&with_unit("caddy.service"));
+    assert_loads(&with_unit("session-1.scope"));
+    for bad in ["caddy", "multi-user.target", "../caddy.service"] {
+        assert_single_problem(
+            &with_unit(bad),
+            "/trackers/0/check/unit",
+            &["not a service or scope unit name"],
+        );
+    }
+}

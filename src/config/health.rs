@@ -130,6 +130,16 @@ pub enum CheckConfig {
         #[schemars(range(min = 1, max = 65535))]
         min_count: u32,
     },
+    /// Healthy while a systemd unit has running processes: its control group (under
+    /// /sys/fs/cgroup: cgroup v2, a hybrid system's unified tree, or v1's name=systemd
+    /// tree) is populated. Read from the kernel's cgroup.events, so no D-Bus
+    /// call and no `systemctl` per check. A service starting or stopping still has
+    /// processes and counts as running; a oneshot service without processes does not.
+    SystemdUnit {
+        /// The unit, e.g. "caddy.service" (a service or a scope).
+        #[schemars(length(min = 1, max = 255))]
+        unit: String,
+    },
     /// The integer in a file, times the instance's weight, added to the priority.
     /// keepalived: `track_file`.
     File {
@@ -149,6 +159,7 @@ impl CheckConfig {
             CheckConfig::Exec { .. } => "exec",
             CheckConfig::File { .. } => "file",
             CheckConfig::Process { .. } => "process",
+            CheckConfig::SystemdUnit { .. } => "systemd_unit",
         }
     }
 }
@@ -406,6 +417,20 @@ pub(super) fn check(config: &super::Config) -> Vec<super::ConfigProblem> {
                     report(
                         at("check"),
                         "a process check needs `name`, `argv_prefix` or both".to_owned(),
+                    );
+                }
+            }
+            CheckConfig::SystemdUnit { unit } => {
+                let named_well = (unit.ends_with(".service") || unit.ends_with(".scope"))
+                    && !unit.contains('/')
+                    && !unit.starts_with('.');
+                if !named_well {
+                    report(
+                        at("check/unit"),
+                        format!(
+                            "{unit:?} is not a service or scope unit name (such as \
+                             \"caddy.service\"): only those have processes to check"
+                        ),
                     );
                 }
             }

@@ -111,6 +111,85 @@ enum Probe {
     },
     File(PathBuf),
     Process(ProcessMatch),
+    SystemdUnit(String),
+}
+
+/// Where systemd's own cgroup tree is mounted, in the order tried: the unified hierarchy
+/// (cgroup v2), its copy beside the v1 controllers on a "hybrid" system, and the v1
+/// `name=systemd` hierarchy of a legacy one (as systemd-nspawn gives a container on such
+/// a host).
+const CGROUP_ROOTS: [&str; 3] = [
+    "/sys/fs/cgroup",
+    "/sys/fs/cgroup/unified",
+    "/sys/fs/cgroup/systemd",
+];
+/// How deep slices nest at most when looking for a unit's cgroup (system.slice is 1).
+const MAX_SLICE_DEPTH: usize = 8;
+
+/// Whether `unit` has running processes in the cgroup tree at `root`: its control group,
+/// found in a slice (system.slice first, where services run unless they set Slice=), is
+/// populated: `populated 1` in cgroup.events (v2), or a process in cgroup.procs of it or
+/// of a group below it (v1). Ok(None) when no cgroup of that name exists (the unit is not
+/// running); Err when the tree cannot be read.
+fn unit_populated(root: &Path, unit: &str) -> Result<Option<bool>, String> {
+    let v2 = root.join("cgroup.controllers").exists();
+    if !v2 && !root.join("cgroup.procs").exists() {
+        return Err(format!(
+            "no cgroup tree at {}: a systemd_unit check needs systemd's cgroups",
+            root.display()
+        ));
+    }
+    let mut slices = vec![root.join("system.slice"), root.to_path_buf()];
+    let mut depth = 0;
+    let mut seen = std::collections::HashSet::new();
+    while !slices.is_empty() && depth <= MAX_SLICE_DEPTH {
+        let mut deeper = Vec::new();
+        for slice in slices {
+            if !seen.insert(slice.clone()) {
+                continue;
+            }
+            let candidate = slice.join(unit);
+            if candidate.is_dir() {
+                return if v2 {
+                    let events = std::fs::read_to_string(candidate.join("cgroup.events")).map_err(
+                        |error| format!("{}/cgroup.events: {error}", candidate.display()),
+                    )?;
+                    Ok(Some(
+                        events.lines().any(|line| line.trim() == "populated 1"),
+                    ))
+                } else {
+                    Ok(Some(has_processes_v1(&candidate, MAX_SLICE_DEPTH)))
+                };
+            }
+            let Ok(entries) = std::fs::read_dir(&slice) else {
+                continue;
+            };
+            deeper.extend(
+                entries
+                    .flatten()
+                    .filter(|entry| entry.file_name().to_string_lossy().ends_with(".slice"))
+                    .map(|entry| entry.path()),
+            );
+        }
+        slices = deeper;
+        depth += 1;
+    }
+    Ok(None)
+}
+
+/// A v1 cgroup has a process when its cgroup.procs, or that of a group below it (at most
+/// `depth` levels), lists one.
+fn has_processes_v1(group: &Path, depth: usize) -> bool {
+    let listed = std::fs::read_to_string(group.join("cgroup.procs"))
+        .is_ok_and(|procs| procs.lines().any(|line| !line.trim().is_empty()));
+    listed
+        || (depth > 0
+            && std::fs::read_dir(group).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .filter(|entry| entry.path().is_dir())
+                    .any(|entry| has_processes_v1(&entry.path(), depth - 1))
+            }))
 }
 
 /// Whether the /proc this process sees is mounted with `hidepid` (systemd's
@@ -284,6 +363,7 @@ impl Probe {
                 Probe::Exec { argv, run_as, env }
             }
             CheckConfig::File { path } => Probe::File(PathBuf::from(path)),
+            CheckConfig::SystemdUnit { unit } => Probe::SystemdUnit(unit.clone()),
             CheckConfig::Process {
                 name,
                 argv_prefix,
@@ -372,6 +452,38 @@ impl Probe {
                     }
                     Ok(Err(error)) => CheckOutcome::down(format!("cannot read /proc: {error}")),
                     Err(error) => CheckOutcome::down(format!("process scan failed: {error}")),
+                }
+            }
+            Probe::SystemdUnit(unit) => {
+                let unit = unit.clone();
+                let looked = tokio::task::spawn_blocking(move || {
+                    let root = CGROUP_ROOTS
+                        .iter()
+                        .map(Path::new)
+                        .find(|root| root.join("cgroup.controllers").exists())
+                        .or_else(|| {
+                            Some(Path::new(CGROUP_ROOTS[2]))
+                                .filter(|root| root.join("cgroup.procs").exists())
+                        })
+                        .unwrap_or(Path::new(CGROUP_ROOTS[0]));
+                    let found = unit_populated(root, &unit);
+                    (unit, found)
+                })
+                .await;
+                match looked {
+                    Ok((unit, Ok(Some(true)))) => CheckOutcome {
+                        healthy: true,
+                        value: None,
+                        detail: format!("{unit} is running"),
+                    },
+                    Ok((unit, Ok(Some(false)))) => {
+                        CheckOutcome::down(format!("{unit} has no running process"))
+                    }
+                    Ok((unit, Ok(None))) => {
+                        CheckOutcome::down(format!("{unit} is not running (no control group)"))
+                    }
+                    Ok((_, Err(error))) => CheckOutcome::down(error),
+                    Err(error) => CheckOutcome::down(format!("unit lookup failed: {error}")),
                 }
             }
             // Bounded by run_exec itself.
@@ -936,6 +1048,49 @@ mod tests {
             let refused = Probe::Tcp(address).run(Duration::from_secs(2)).await;
             assert!(!refused.healthy);
         });
+    }
+
+    #[test]
+    fn a_units_cgroup_is_found_in_its_slice_and_read() {
+        let root = std::env::temp_dir().join(format!("vrrpd-cgroup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let unit_dir = |path: &str, populated: bool| {
+            let dir = root.join(path);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("cgroup.events"),
+                format!("populated {}\nfrozen 0\n", u8::from(populated)),
+            )
+            .unwrap();
+        };
+        std::fs::create_dir_all(&root).unwrap();
+        // Not a cgroup tree (neither cgroup.controllers nor cgroup.procs).
+        assert!(unit_populated(&root, "caddy.service").is_err());
+        // A v1 name=systemd tree: processes are listed in cgroup.procs, maybe below.
+        let v1 = root.join("v1");
+        for (path, procs) in [
+            ("", "1\n"),
+            ("system.slice", ""),
+            ("system.slice/caddy.service", ""),
+            ("system.slice/caddy.service/worker", "431\n"),
+            ("system.slice/stopped.service", ""),
+        ] {
+            std::fs::create_dir_all(v1.join(path)).unwrap();
+            std::fs::write(v1.join(path).join("cgroup.procs"), procs).unwrap();
+        }
+        assert_eq!(unit_populated(&v1, "caddy.service"), Ok(Some(true)));
+        assert_eq!(unit_populated(&v1, "stopped.service"), Ok(Some(false)));
+        assert_eq!(unit_populated(&v1, "absent.service"), Ok(None));
+        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        unit_dir("system.slice/caddy.service", true);
+        unit_dir("system.slice/stopped.service", false);
+        unit_dir("web.slice/web-front.slice/nginx.service", true);
+        assert_eq!(unit_populated(&root, "caddy.service"), Ok(Some(true)));
+        assert_eq!(unit_populated(&root, "stopped.service"), Ok(Some(false)));
+        // Found in a nested slice (Slice=web-front.slice).
+        assert_eq!(unit_populated(&root, "nginx.service"), Ok(Some(true)));
+        assert_eq!(unit_populated(&root, "absent.service"), Ok(None));
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
