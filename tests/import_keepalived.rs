@@ -858,6 +858,63 @@ fn excluded_and_surplus_addresses_are_held_without_being_advertised() {
     vrrpd::config::load_str(&json, "imported").unwrap();
 }
 
+/// `vrrp_track_process` becomes a `process` tracker: by process name alone, or by the
+/// command line when parameters are given (a prefix in vrrpd, with a warning unless
+/// `param_match partial` already asked for one); `quorum` is `min_count`; what vrrpd
+/// cannot do (`param_match initial`, `quorum_max`) is reported unsupported.
+#[test]
+fn tracked_processes_become_process_trackers() {
+    let text = "vrrp_track_process caddy {\n process caddy\n quorum 2\n weight -60\n}\n\
+                vrrp_track_process nginx {\n process /usr/sbin/nginx -g daemon\n param_match partial\n delay 0.5\n}\n\
+                vrrp_track_process haproxy {\n process /usr/sbin/haproxy -Ws\n}\n\
+                vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 50\n priority 150\n \
+                virtual_ipaddress {\n  192.0.2.40\n }\n track_process {\n  caddy\n  nginx weight -10\n  haproxy\n }\n}\n";
+    let output = import_text("processes", text, false).unwrap();
+    let config = serde_json::to_value(&output.config).unwrap();
+    assert_eq!(
+        config["trackers"],
+        json!([
+            { "name": "process-caddy", "check": { "type": "process", "name": "caddy", "min_count": 2 },
+              "interval_ms": 1000, "timeout_ms": 1000, "rise": 1, "fall": 1 },
+            { "name": "process-nginx", "check": { "type": "process",
+                "argv_prefix": ["/usr/sbin/nginx", "-g", "daemon"], "min_count": 1 },
+              "interval_ms": 1000, "timeout_ms": 1000, "rise": 1, "fall": 1 },
+            { "name": "process-haproxy", "check": { "type": "process",
+                "argv_prefix": ["/usr/sbin/haproxy", "-Ws"], "min_count": 1 },
+              "interval_ms": 1000, "timeout_ms": 1000, "rise": 1, "fall": 1 }
+        ])
+    );
+    assert_eq!(
+        config["instances"][0]["track"],
+        json!([
+            { "tracker": "process-caddy", "weight": -60 },
+            { "tracker": "process-nginx", "weight": -10 },
+            { "tracker": "process-haproxy", "weight": 1 }
+        ])
+    );
+    // haproxy's command line is matched as a prefix: said so. nginx asked for that.
+    let prefix_warnings: Vec<usize> = output
+        .warnings
+        .iter()
+        .filter(|d| d.message.contains("matches these arguments as its start"))
+        .map(|d| d.line)
+        .collect();
+    assert_eq!(prefix_warnings, [12], "{:?}", output.warnings);
+    let unsupported = "vrrp_track_process p {\n process app --x\n param_match initial\n}\n\
+                       vrrp_track_process q {\n process app\n quorum_max 1\n}\n\
+                       vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 50\n priority 150\n \
+                       virtual_ipaddress {\n  192.0.2.40\n }\n track_process {\n  p\n  q\n }\n}\n";
+    let error = import_text("processes_unsupported", unsupported, false)
+        .unwrap_err()
+        .to_string();
+    for wanted in [
+        ":3: unsupported: `param_match`: `param_match initial`",
+        ":7: unsupported: `quorum_max`: vrrpd has no maximum",
+    ] {
+        assert!(error.contains(wanted), "{wanted:?} in {error}");
+    }
+}
+
 /// A member whose vrrp_instance is defined but fails to import: the import fails on that
 /// instance's own error (with its line), not on the sync group.
 #[test]

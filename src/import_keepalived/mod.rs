@@ -538,10 +538,6 @@ const GLOBAL_UNSUPPORTED: &[(&str, &str)] = &[
 /// Top-level blocks that have no effect on their own.
 const TOP_NO_EFFECT: &[(&str, &str)] = &[
     (
-        "vrrp_track_process",
-        "a tracked process; it acts only through `track_process` in a vrrp_instance, reported there",
-    ),
-    (
         "bfd_instance",
         "a BFD session; it acts only through `track_bfd` in a vrrp_instance, reported there",
     ),
@@ -602,11 +598,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     (
         "old_unicast_checksum",
         "vrrpd computes the VRRPv3 checksum with each peer's address as destination (RFC 5798 §5.2.8)",
-    ),
-    (
-        "track_process",
-        "not imported yet: write a `process` tracker by hand (`name` for a process name, \
-         `argv_prefix` for its command line, `min_count` for the quorum)",
     ),
     ("track_bfd", "vrrpd does not track BFD sessions"),
     ("track_src_ip", "vrrpd does not track the source address"),
@@ -872,7 +863,11 @@ impl Importer {
             let name = statement.name();
             if matches!(
                 name,
-                "global_defs" | "vrrp_script" | "vrrp_track_file" | "track_file"
+                "global_defs"
+                    | "vrrp_script"
+                    | "vrrp_track_file"
+                    | "track_file"
+                    | "vrrp_track_process"
             ) {
                 // Read by collect_definitions.
                 continue;
@@ -1328,7 +1323,7 @@ impl Importer {
                     .and_then(|w| self.count(statement.name(), w));
             }
             "garp_master_refresh_repeat" => self.refresh_repeat(statement),
-            "track_interface" | "track_script" | "track_file" => {
+            "track_interface" | "track_script" | "track_file" | "track_process" => {
                 self.instance_tracking(statement, &mut draft.tracks);
             }
             "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {

@@ -49,12 +49,23 @@ pub(super) struct FileDef {
     reverse: Option<Loc>,
 }
 
+/// A `vrrp_track_process` block, as the process check it becomes.
+#[derive(Clone, Debug)]
+pub(super) struct ProcessDef {
+    loc: Loc,
+    check: CheckConfig,
+    weight: i32,
+    reverse: Option<Loc>,
+}
+
 /// The top-level definitions instances refer to, read before any instance (keepalived
 /// resolves references after the whole file is read).
 #[derive(Default)]
 pub(super) struct Definitions {
     scripts: BTreeMap<String, ScriptDef>,
     files: BTreeMap<String, FileDef>,
+    processes: BTreeMap<String, ProcessDef>,
+    used_processes: BTreeSet<String>,
     /// global_defs `script_user`: the default user of vrrp_scripts.
     script_user: Option<(String, Loc)>,
     used_scripts: BTreeSet<String>,
@@ -82,6 +93,7 @@ enum TrackKind {
     Interface,
     Script,
     File,
+    Process,
 }
 
 /// The notify scripts of one instance.
@@ -112,6 +124,7 @@ impl Importer {
             match statement.name() {
                 "vrrp_script" => self.vrrp_script(statement),
                 "vrrp_track_file" | "track_file" => self.vrrp_track_file(statement),
+                "vrrp_track_process" => self.vrrp_track_process(statement),
                 "vrrp_sync_group" => {
                     let items = statement.block.as_deref().unwrap_or_default();
                     let tracking_weight = items
@@ -397,6 +410,163 @@ impl Importer {
     }
 
     /// `vrrp_track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }`.
+    /// `vrrp_track_process NAME { process PROC [PARAMS...]; param_match; quorum; weight;
+    /// full_command; delay... }` → a `process` check (keepalived matches the process name,
+    /// /proc/PID/status's Name:, unless parameters or full_command make it the command line).
+    fn vrrp_track_process(&mut self, statement: &Statement) {
+        let Some(name) = statement.args.first() else {
+            self.report(statement, Severity::Error, "needs a name");
+            return;
+        };
+        self.extra_args(statement, 1);
+        let mut process: Option<(Vec<String>, Loc)> = None;
+        let mut param_match = None;
+        let mut full_command = false;
+        let mut min_count = 1;
+        let mut weight = 1;
+        let mut reverse = None;
+        let mut supported = true;
+        for item in self.block(statement) {
+            match item.name() {
+                "process" => {
+                    self.no_block(item);
+                    if item.args.is_empty() {
+                        self.report(item, Severity::Error, "needs a process");
+                    } else {
+                        let words = item.args.iter().map(|w| w.text.clone()).collect();
+                        process = Some((words, item.keyword.loc.clone()));
+                    }
+                }
+                "param_match" => match self.one_arg(item).map(|w| w.text.clone()).as_deref() {
+                    Some("partial") => param_match = Some("partial"),
+                    Some("initial") => {
+                        supported = false;
+                        self.report(
+                            item,
+                            Severity::Unsupported,
+                            "`param_match initial` (the last parameter may be longer) is not \
+                             supported: vrrpd compares every argument exactly",
+                        );
+                    }
+                    _ => {}
+                },
+                "full_command" => {
+                    self.flag(item);
+                    full_command = true;
+                }
+                "quorum" => {
+                    if let Some(word) = self.one_arg(item) {
+                        match word.text.parse::<u32>() {
+                            Ok(n) if (1..=65535).contains(&n) => min_count = n,
+                            _ => {
+                                supported = false;
+                                self.report(
+                                    item,
+                                    Severity::Unsupported,
+                                    format!(
+                                        "quorum {:?}: vrrpd needs 1 to 65535 processes",
+                                        word.text
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                "quorum_max" => {
+                    supported = false;
+                    self.report(
+                        item,
+                        Severity::Unsupported,
+                        "vrrpd has no maximum number of processes",
+                    );
+                }
+                "delay" | "fork_delay" | "terminate_delay" => self.report(
+                    item,
+                    Severity::Note,
+                    "not imported: vrrpd counts the processes at every check (interval_ms, 1 s) \
+                     and filters with rise/fall instead",
+                ),
+                "weight" => {
+                    self.no_block(item);
+                    let Some(word) = item.args.first() else {
+                        self.report(item, Severity::Error, "needs a value");
+                        continue;
+                    };
+                    match word.text.parse::<i32>() {
+                        Ok(w) if (-254..=254).contains(&w) => weight = w,
+                        _ => self.push(
+                            &word.loc,
+                            "weight",
+                            Severity::Warning,
+                            format!("{:?} is not in -254..=254: keepalived ignores it and uses 1, and so does the importer", word.text),
+                        ),
+                    }
+                    if item.args.get(1).map(|w| w.text.as_str()) == Some("reverse") {
+                        reverse = Some(item.keyword.loc.clone());
+                    }
+                    self.extra_args(item, 2);
+                }
+                _ => self.unknown(item, "in vrrp_track_process"),
+            }
+        }
+        let Some((words, process_loc)) = process else {
+            self.report(
+                statement,
+                Severity::Warning,
+                "no `process`: keepalived drops this tracked process; not imported",
+            );
+            return;
+        };
+        if !supported {
+            return;
+        }
+        let check = if words.len() == 1 && !full_command {
+            // keepalived compares /proc/PID/status's Name:, the 15-character comm.
+            if words[0].len() > 15 {
+                self.push(
+                    &process_loc,
+                    "process",
+                    Severity::Unsupported,
+                    format!(
+                        "{:?} is longer than the 15 characters of a process name: give the \
+                         command line's first argument instead (a `process` tracker's argv_prefix)",
+                        words[0]
+                    ),
+                );
+                return;
+            }
+            CheckConfig::Process {
+                name: Some(words[0].clone()),
+                argv_prefix: None,
+                min_count,
+            }
+        } else {
+            if param_match != Some("partial") {
+                self.push(
+                    &process_loc,
+                    "process",
+                    Severity::Warning,
+                    "keepalived matches the whole command line; vrrpd matches these arguments \
+                     as its start, so a command line with more arguments matches too",
+                );
+            }
+            CheckConfig::Process {
+                name: None,
+                argv_prefix: Some(words),
+                min_count,
+            }
+        };
+        self.defs.processes.insert(
+            name.text.clone(),
+            ProcessDef {
+                loc: statement.keyword.loc.clone(),
+                check,
+                weight,
+                reverse,
+            },
+        );
+    }
+
     fn vrrp_track_file(&mut self, statement: &Statement) {
         let Some(name) = statement.args.first() else {
             self.report(statement, Severity::Error, "needs a name");
@@ -491,6 +661,7 @@ impl Importer {
         let keyword = match statement.name() {
             "track_interface" => "track_interface",
             "track_script" => "track_script",
+            "track_process" => "track_process",
             _ => "track_file",
         };
         for item in self.block(statement) {
@@ -541,6 +712,32 @@ impl Importer {
                         },
                         script.weight,
                         script.reverse.clone(),
+                    )
+                }
+                "track_process" => {
+                    let Some(process) = self.defs.processes.get(name).cloned() else {
+                        self.report(
+                            item,
+                            Severity::Warning,
+                            "no such vrrp_track_process (or it was not imported): keepalived \
+                             ignores this entry; not imported",
+                        );
+                        continue;
+                    };
+                    self.defs.used_processes.insert(name.clone());
+                    (
+                        TrackKind::Process,
+                        TrackerConfig {
+                            name: format!("process-{name}"),
+                            check: process.check.clone(),
+                            // keepalived follows process events; vrrpd counts every second.
+                            interval_ms: 1000,
+                            timeout_ms: 1000,
+                            rise: 1,
+                            fall: 1,
+                        },
+                        process.weight,
+                        process.reverse.clone(),
                     )
                 }
                 _ => {
@@ -767,7 +964,7 @@ impl Importer {
                 };
                 let keep_as_fault = match track.kind {
                     TrackKind::Interface => sync_without_weights,
-                    TrackKind::Script => false,
+                    TrackKind::Script | TrackKind::Process => false,
                     TrackKind::File => track.weight == 1,
                 };
                 if keep_as_fault {
@@ -866,6 +1063,21 @@ impl Importer {
             self.push(
                 &loc,
                 "vrrp_track_file",
+                Severity::Note,
+                format!("{name} is tracked by no imported instance; not imported"),
+            );
+        }
+        let processes: Vec<(String, Loc)> = self
+            .defs
+            .processes
+            .iter()
+            .filter(|(name, _)| !self.defs.used_processes.contains(*name))
+            .map(|(name, def)| (name.clone(), def.loc.clone()))
+            .collect();
+        for (name, loc) in processes {
+            self.push(
+                &loc,
+                "vrrp_track_process",
                 Severity::Note,
                 format!("{name} is tracked by no imported instance; not imported"),
             );
