@@ -263,6 +263,13 @@ def print_window(captures: list[tuple[str, subprocess.Popen]], start: float, end
         print(f"    {stamp:.6f} {text}")
 
 
+def longest_pause(sent: list[tuple[int, float]], start: float, end: float) -> float:
+    """The prober's own longest pause between two requests in [start, end]: a gap in the
+    replies no longer than this was the prober (or the whole machine) not running."""
+    times = [t for _, t in sent if start <= t <= end]
+    return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
 def run_case(lab: Lab, impl: Vrrpd, case, rounds: int, threshold_s: float,
              results: list[dict], capture: bool) -> None:
     node = Node(lab, impl, case)
@@ -322,6 +329,7 @@ def run_case(lab: Lab, impl: Vrrpd, case, rounds: int, threshold_s: float,
             off = r["offset"]
             gap, at, lost = window_figures(rt.sent, rt_replies, rt_answered, start, end)
             r["rt_gap_ms"], r["rt_lost"] = round(gap * 1000, 1), lost
+            r["rt_pause_ms"] = round(longest_pause(rt.sent, start, end) * 1000, 1)
             r["gap_at"] = at + off  # CLOCK_REALTIME, the captures' clock
             gap, at, lost = window_figures(ping_sent, [t for _, t in ping_snapshot],
                                            ping_answered, start + off, end + off)
@@ -330,11 +338,15 @@ def run_case(lab: Lab, impl: Vrrpd, case, rounds: int, threshold_s: float,
                 r["gap_at"] = at
             r["flagged"] = (max(r["rt_gap_ms"], r["ping_gap_ms"]) > threshold_s * 1000
                             or r["rt_lost"] > 0 or r["ping_lost"] > 0)
+            # A reply gap no longer than the prober's own pause (+ one interval) is the
+            # prober or the machine, not the path.
+            r["rt_gap_is_pause"] = r["rt_gap_ms"] <= r["rt_pause_ms"] + 1000 * case.interval_s
         stop_captures(captures)
         for r in results:
             if r["case"] == case.key and r.pop("flagged", False):
                 log(f"{case.key} {r['move']} (neighbour {r['neighbour']}, {r['before']} -> "
-                    f"{r['after']}): rt gap {r['rt_gap_ms']} ms lost {r['rt_lost']}, ping gap "
+                    f"{r['after']}): rt gap {r['rt_gap_ms']} ms lost {r['rt_lost']} (the rt "
+                    f"prober's own longest pause {r['rt_pause_ms']} ms), ping gap "
                     f"{r['ping_gap_ms']} ms lost {r['ping_lost']}")
                 if captures:
                     # The frames around the longest gap, 20 ms either side.
@@ -360,8 +372,8 @@ def render(results: list[dict], meta: dict, threshold_ms: float) -> str:
         f"{meta['date']}, {meta['machine']}, vrrpd {meta['version']}, `{meta['command']}`:",
         "",
         f"| case | move | moves | prober | median gap | p90 | max gap | moves > "
-        f"{threshold_ms:.0f} ms | lost probes |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+        f"{threshold_ms:.0f} ms | of them, the rt prober's own pause | lost probes |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for case in dict.fromkeys(r["case"] for r in results):
         for move in MOVES:
@@ -372,11 +384,13 @@ def render(results: list[dict], meta: dict, threshold_ms: float) -> str:
             for prober in ("rt", "ping"):
                 gaps = [r[f"{prober}_gap_ms"] for r in rows]
                 over = sum(1 for g in gaps if g > threshold_ms)
+                paused = ("-" if prober == "ping" else str(sum(
+                    1 for r in rows if r["rt_gap_ms"] > threshold_ms and r["rt_gap_is_pause"])))
                 lost = sum(r[f"{prober}_lost"] for r in rows)
                 lines.append(
                     f"| {case} | {move} | {len(rows)} | {prober} | "
                     f"{statistics.median(gaps):.1f} ms | {percentile(gaps, 0.9):.1f} ms | "
-                    f"{max(gaps):.1f} ms | {over} | {lost} |")
+                    f"{max(gaps):.1f} ms | {over} | {paused} | {lost} |")
     by_state = {}
     for r in results:
         if "rt_gap_ms" in r:
@@ -426,7 +440,7 @@ def main(argv: list[str]) -> int:
         "machine": f"{os.cpu_count()} cores, kernel {os.uname().release}, load "
                    + " ".join(open("/proc/loadavg").read().split()[:3]),
         "version": impl.version(),
-        "command": " ".join(["sudo benches/planned_moves.sh"] + argv),
+        "command": " ".join(["sudo benches/planned_moves.sh"] + failover.strip_internal(argv)),
     }
     lab = Lab(args.ns_prefix, args.keep_logs)
 
