@@ -307,7 +307,17 @@ def run_case(lab: Lab, impl: Vrrpd, case, rounds: int, threshold_s: float,
         finally:
             rt.stop()
             ping.stop()
-        rt_answered = {s for s, _, _ in rt.snapshot()}
+        # Replies carry the 16-bit sequence number of the wire; the prober's sent list counts
+        # on past 65535 (after 11 minutes at 10 ms). Map each reply to the latest request
+        # sent before it with those low 16 bits.
+        sent_by_low: dict[int, list[tuple[float, int]]] = {}
+        for seq, t in rt.sent:
+            sent_by_low.setdefault(seq & 0xFFFF, []).append((t, seq))
+        rt_answered = set()
+        for low, t_reply, _ in rt.snapshot():
+            candidates = [seq for t_sent, seq in sent_by_low.get(low, []) if t_sent <= t_reply]
+            if candidates:
+                rt_answered.add(candidates[-1])
         rt_replies = [t for _, t, _ in rt.snapshot()]
         ping_snapshot = ping.snapshot()
         ping_answered = {s for s, _ in ping_snapshot}
