@@ -40,6 +40,8 @@ let
     rustPlatform.buildRustPackage = args: args;
     # A store path, so the installed unit's commands can be checked for one.
     coreutils.outPath = "/nix/store/00000000000000000000000000000000-coreutils";
+    # The check inputs are only listed here; the check phase below runs with the host's.
+    openssl.outPath = "/nix/store/00000000000000000000000000000000-openssl";
   };
 
   relative = path: lib.removePrefix "${toString root}/" (toString path);
