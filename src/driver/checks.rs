@@ -1139,6 +1139,14 @@ mod tests {
             .args(["30", &marker])
             .spawn()
             .expect("sleep");
+        // Until the child has exec'd, /proc shows it as a copy of this test binary.
+        let comm = format!("/proc/{}/comm", child.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(&comm).map_or(true, |c| c.trim() != "sleep")
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let probe = |min_count: u32| {
             Probe::Process(ProcessMatch {
                 name: Some("sleep".to_owned()),
