@@ -513,22 +513,10 @@ pub fn assert_client_reaches(client: &Host, target: IpAddr, holder: &Host, arp_t
 /// loaded machine: it neither sent nor read) says nothing about the VIP and is skipped;
 /// a request that was never answered shows in [`ProbeReport::lost`] anyway.
 pub fn longest_gap_while_probing(report: &ProbeReport) -> Duration {
-    let regular = 2 * report.interval;
     report
         .reply_times
         .windows(2)
-        .filter(|pair| {
-            let (from, to) = (pair[0], pair[1]);
-            let sends: Vec<Instant> = report
-                .send_times
-                .iter()
-                .copied()
-                .filter(|sent| *sent + regular >= from && *sent <= to)
-                .collect();
-            sends
-                .windows(2)
-                .all(|w| w[1].duration_since(w[0]) < regular)
-        })
+        .filter(|pair| report.sent_regularly_between(pair[0], pair[1]))
         .map(|pair| pair[1].duration_since(pair[0]))
         .max()
         .unwrap_or_default()
