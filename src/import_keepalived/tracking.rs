@@ -410,6 +410,37 @@ impl Importer {
     }
 
     /// `vrrp_track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }`.
+    /// `weight W [reverse]` in a vrrp_track_file or vrrp_track_process block: a value
+    /// outside -254..=254 is ignored (the default 1 stays), as keepalived does.
+    fn definition_weight(&mut self, item: &Statement, weight: &mut i32, reverse: &mut Option<Loc>) {
+        self.no_block(item);
+        let Some(word) = item.args.first() else {
+            self.report(item, Severity::Error, "needs a value");
+            return;
+        };
+        match word.text.parse::<i32>() {
+            Ok(w) if (-254..=254).contains(&w) => *weight = w,
+            _ => self.push(
+                &word.loc,
+                "weight",
+                Severity::Warning,
+                format!("{:?} is not in -254..=254: keepalived ignores it and uses 1, and so does the importer", word.text),
+            ),
+        }
+        match item.args.get(1).map(|w| w.text.as_str()) {
+            None => {}
+            Some("reverse") => *reverse = Some(item.keyword.loc.clone()),
+            Some(other) => self.report(
+                item,
+                Severity::Warning,
+                format!(
+                    "keepalived ignores the unknown weight option {other:?}; so does the importer"
+                ),
+            ),
+        }
+        self.extra_args(item, 2);
+    }
+
     /// `vrrp_track_process NAME { process PROC [PARAMS...]; param_match; quorum; weight;
     /// full_command; delay... }` → a `process` check (keepalived matches the process name,
     /// /proc/PID/status's Name:, unless parameters or full_command make it the command line).
@@ -486,26 +517,7 @@ impl Importer {
                     "not imported: vrrpd counts the processes at every check (interval_ms, 1 s) \
                      and filters with rise/fall instead",
                 ),
-                "weight" => {
-                    self.no_block(item);
-                    let Some(word) = item.args.first() else {
-                        self.report(item, Severity::Error, "needs a value");
-                        continue;
-                    };
-                    match word.text.parse::<i32>() {
-                        Ok(w) if (-254..=254).contains(&w) => weight = w,
-                        _ => self.push(
-                            &word.loc,
-                            "weight",
-                            Severity::Warning,
-                            format!("{:?} is not in -254..=254: keepalived ignores it and uses 1, and so does the importer", word.text),
-                        ),
-                    }
-                    if item.args.get(1).map(|w| w.text.as_str()) == Some("reverse") {
-                        reverse = Some(item.keyword.loc.clone());
-                    }
-                    self.extra_args(item, 2);
-                }
+                "weight" => self.definition_weight(item, &mut weight, &mut reverse),
                 _ => self.unknown(item, "in vrrp_track_process"),
             }
         }
@@ -579,32 +591,7 @@ impl Importer {
         for item in self.block(statement) {
             match item.name() {
                 "file" => path = self.one_arg(item).map(|w| w.text.clone()),
-                "weight" => {
-                    self.no_block(item);
-                    let Some(word) = item.args.first() else {
-                        self.report(item, Severity::Error, "needs a value");
-                        continue;
-                    };
-                    match word.text.parse::<i32>() {
-                        Ok(w) if (-254..=254).contains(&w) => weight = w,
-                        _ => self.push(
-                            &word.loc,
-                            "weight",
-                            Severity::Warning,
-                            format!("{:?} is not in -254..=254: keepalived ignores it and uses 1, and so does the importer", word.text),
-                        ),
-                    }
-                    match item.args.get(1).map(|w| w.text.as_str()) {
-                        None => {}
-                        Some("reverse") => reverse = Some(item.keyword.loc.clone()),
-                        Some(other) => self.report(
-                            item,
-                            Severity::Warning,
-                            format!("keepalived ignores the unknown weight option {other:?}; so does the importer"),
-                        ),
-                    }
-                    self.extra_args(item, 2);
-                }
+                "weight" => self.definition_weight(item, &mut weight, &mut reverse),
                 "init_file" => {
                     self.no_block(item);
                     let value = item
