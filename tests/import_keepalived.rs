@@ -300,7 +300,7 @@ fn expected_unsupported() -> Vec<(String, usize, String)> {
         at(name, "notify_master", "notify_master"),
         at(name, "192.0.2.2 min_ttl", "192.0.2.2"),
         at(name, "eth1 weight 10 reverse", "track_interface"),
-        at(name, "192.0.2.71 dev eth1", "dev"),
+        at(name, "192.0.2.71 peer", "peer"),
         at(name, "auth_type AH", "auth_type"),
     ]
 }
@@ -345,8 +345,8 @@ fn allow_partial_prints_the_supported_subset() {
                 "advert_interval_ms": 1000,
                 "version": v(VrrpVersion::V2),
                 "priority": 150,
-                // 192.0.2.71 is on eth1: left out.
-                "virtual_addresses": ["192.0.2.70"],
+                // 192.0.2.71's `peer` is left out; the address is kept.
+                "virtual_addresses": ["192.0.2.70", "192.0.2.71"],
                 // The peer's min_ttl is left out.
                 "unicast_peers": ["192.0.2.2"],
                 "unicast_source": "192.0.2.1"
@@ -789,7 +789,7 @@ fn an_address_listed_twice_is_imported_once_with_a_warning() {
     let addresses: Vec<String> = output.config.instances[0]
         .virtual_addresses
         .iter()
-        .map(|a| a.0.clone())
+        .map(|a| a.address.clone())
         .collect();
     assert_eq!(addresses, ["192.0.2.40", "192.0.2.41/24"]);
     assert!(
@@ -811,7 +811,7 @@ fn an_address_listed_twice_is_imported_once_with_a_warning() {
 #[test]
 fn excluded_and_surplus_addresses_are_held_without_being_advertised() {
     let addresses = |list: &[vrrpd::config::VirtualAddress]| -> Vec<String> {
-        list.iter().map(|a| a.0.clone()).collect()
+        list.iter().map(|a| a.address.clone()).collect()
     };
     let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 50\n priority 100\n \
                 virtual_ipaddress {\n  192.0.2.40\n }\n virtual_ipaddress_excluded {\n  \
@@ -1259,4 +1259,42 @@ fn an_unterminated_quote_in_a_script_is_an_error() {
         "{}",
         error.message
     );
+}
+
+#[test]
+fn an_address_on_another_interface_keeps_its_interface_and_tracking() {
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 50\n priority 100\n \
+                virtual_ipaddress {\n  192.0.2.40/24\n  198.51.100.7/24 dev eth1\n  \
+                198.51.100.8/24 dev eth2 no_track\n  192.0.2.41 dev eth0\n }\n \
+                virtual_ipaddress_excluded {\n  203.0.113.9/24 dev eth1\n }\n}\n";
+    let output = import_text("address-dev", text, false).unwrap();
+    let document = parsed(&output);
+    let instance = &document["instances"][0];
+    assert_eq!(
+        instance["virtual_addresses"],
+        json!([
+            "192.0.2.40/24",
+            { "address": "198.51.100.7/24", "interface": "eth1" },
+            { "address": "198.51.100.8/24", "interface": "eth2", "track": false },
+            // `dev` naming the instance's own interface is the plain form.
+            "192.0.2.41"
+        ])
+    );
+    assert_eq!(
+        instance["excluded_addresses"],
+        json!([{ "address": "203.0.113.9/24", "interface": "eth1" }])
+    );
+    assert!(
+        found(&output.warnings, Severity::Unsupported).is_empty(),
+        "{:?}",
+        output.warnings
+    );
+    // What the importer printed is a config vrrpd loads.
+    let loaded = vrrpd::config::load_str(&output.json, "imported").unwrap();
+    let held = loaded.instances[0].held_addresses();
+    assert_eq!(held[1].interface.as_deref(), Some("eth1"));
+    assert!(held[1].track);
+    assert_eq!(held[2].interface.as_deref(), Some("eth2"));
+    assert!(!held[2].track);
+    assert_eq!(held[3].interface, None);
 }

@@ -231,11 +231,8 @@ fn keepalived_dump(tag: &str, conf: &Path) -> KeepalivedDump {
         if in_addresses {
             if line.starts_with("     ") && !line.trim().is_empty() {
                 let text = line.split_whitespace().next().unwrap();
-                d.addresses.push(
-                    vrrpd::config::VirtualAddress(text.to_owned())
-                        .parse()
-                        .unwrap(),
-                );
+                d.addresses
+                    .push(vrrpd::config::VirtualAddress::new(text).parse().unwrap());
                 continue;
             }
             in_addresses = false;

@@ -762,3 +762,92 @@ fn a_systemd_unit_check_names_a_service_or_scope() {
         );
     }
 }
+
+#[test]
+fn an_address_on_another_interface_is_an_object() {
+    // The object form loads, with and without `track`, next to plain strings.
+    assert_loads(&with(v3_instance("VI_1"), |i| {
+        i.insert(
+            "virtual_addresses".into(),
+            json!([
+                "192.0.2.41/24",
+                { "address": "198.51.100.7/24", "interface": "eth1" },
+                { "address": "198.51.100.8", "interface": "eth2", "track": false }
+            ]),
+        );
+        i.insert(
+            "excluded_addresses".into(),
+            json!([{ "address": "203.0.113.9/24", "interface": "eth1" }]),
+        );
+    }));
+    // A bad address inside the object is named at its own key.
+    assert_single_problem(
+        &with(v3_instance("VI_1"), |i| {
+            i.insert(
+                "virtual_addresses".into(),
+                json!([{ "address": "198.51.100.300/24", "interface": "eth1" }]),
+            );
+        }),
+        "/instances/0/virtual_addresses/0/address",
+        &["\"198.51.100.300/24\"", "not an IPv4 or IPv6 address"],
+    );
+    // A bad string is still reported as an address, not as "expected an object".
+    assert_single_problem(
+        &with(v3_instance("VI_1"), |i| {
+            i.insert("virtual_addresses".into(), json!(["192.0.2.300"]));
+        }),
+        "/instances/0/virtual_addresses/0",
+        &["\"192.0.2.300\"", "not an IPv4 or IPv6 address"],
+    );
+    // An unknown key, with a suggestion.
+    assert_single_problem(
+        &with(v3_instance("VI_1"), |i| {
+            i.insert(
+                "virtual_addresses".into(),
+                json!([{ "address": "198.51.100.7/24", "interfce": "eth1" }]),
+            );
+        }),
+        "/instances/0/virtual_addresses/0/interfce",
+        &["unknown key", "\"interface\""],
+    );
+    // The address is required.
+    assert_single_problem(
+        &with(v3_instance("VI_1"), |i| {
+            i.insert("virtual_addresses".into(), json!([{ "interface": "eth1" }]));
+        }),
+        "/instances/0/virtual_addresses/0",
+        &["address"],
+    );
+    // Interface names follow Linux's rules there too.
+    assert_single_problem(
+        &with(v3_instance("VI_1"), |i| {
+            i.insert(
+                "virtual_addresses".into(),
+                json!([{ "address": "198.51.100.7", "interface": "a-name-longer-than-15" }]),
+            );
+        }),
+        "/instances/0/virtual_addresses/0/interface",
+        &["longer than 15"],
+    );
+}
+
+#[test]
+fn the_ipv6_link_local_virtual_address_stays_on_the_instances_interface() {
+    assert_single_problem(
+        &with(v3_instance("VI_1"), |i| {
+            i.insert(
+                "virtual_addresses".into(),
+                json!([{ "address": "fe80::40", "interface": "eth1" }, "2001:db8::40/64"]),
+            );
+        }),
+        "/instances/0/virtual_addresses/0/interface",
+        &["fe80::40", "link-local", "\"eth0\"", "RFC 5798 §5.2.9"],
+    );
+    // A global IPv6 address on another interface is fine.
+    assert_loads(&with(v3_instance("VI_1"), |i| {
+        i.insert(
+            "virtual_addresses".into(),
+            json!(["fe80::40", { "address": "2001:db8:1::40/64", "interface": "eth1" }]),
+        );
+    }));
+}

@@ -266,10 +266,23 @@ fn describe_alternatives(
         matches!(e.kind(), ValidationErrorKind::Constant { .. })
             && e.instance_path().as_str() != pointer
     };
-    let plausible: Vec<&Vec<ValidationError<'static>>> = branches
+    let mut plausible: Vec<&Vec<ValidationError<'static>>> = branches
         .iter()
         .filter(|branch| !branch.iter().any(is_discriminator_miss))
         .collect();
+    // A branch that wants another type for this very value (an object where a string was
+    // written, as a virtual address may be either) describes another form than the one
+    // written: leave it out when a branch of the written type remains.
+    let is_form_miss = |e: &ValidationError<'_>| {
+        matches!(e.kind(), ValidationErrorKind::Type { .. })
+            && e.instance_path().as_str() == pointer
+    };
+    if plausible
+        .iter()
+        .any(|branch| !branch.iter().any(is_form_miss))
+    {
+        plausible.retain(|branch| !branch.iter().any(is_form_miss));
+    }
 
     if plausible.is_empty() {
         // No variant's tag matched: list the tags.

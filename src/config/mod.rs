@@ -248,17 +248,98 @@ impl From<V3Checksum> for ChecksumMode {
     }
 }
 
-/// An address with an optional prefix length, e.g. "192.0.2.10" or "192.0.2.10/24".
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct VirtualAddress(pub String);
+/// A virtual address: an address with an optional prefix length ("192.0.2.10" or
+/// "192.0.2.10/24"), held on the instance's interface; or, written as an object, held on
+/// another interface (keepalived `virtual_ipaddress { ADDR dev IFACE }`).
+///
+/// In JSON a plain string when it lives on the instance's interface (the common case, and
+/// every config written before per-address interfaces existed), else
+/// `{"address": "198.51.100.7/24", "interface": "eth1", "track": true}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualAddress {
+    /// "192.0.2.10" or "192.0.2.10/24" (checked by [`VirtualAddress::parse`]).
+    pub address: String,
+    /// The interface the address is added to, announced on and watched on; None: the
+    /// instance's own interface (or its virtual MAC interface, `use_virtual_mac`).
+    pub interface: Option<String>,
+    /// With `interface`: whether that interface being down or missing puts the instance in
+    /// FAULT, as keepalived tracks the interface of such an address unless `no_track`.
+    pub track: bool,
+}
+
+/// How a [`VirtualAddress`] is written in JSON.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum VirtualAddressText {
+    Plain(String),
+    OnInterface(AddressOnInterface),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressOnInterface {
+    address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interface: Option<String>,
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    track: bool,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+impl Serialize for VirtualAddress {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.interface.is_none() && self.track {
+            return serializer.serialize_str(&self.address);
+        }
+        AddressOnInterface {
+            address: self.address.clone(),
+            interface: self.interface.clone(),
+            track: self.track,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtualAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match VirtualAddressText::deserialize(deserializer)? {
+            VirtualAddressText::Plain(address) => VirtualAddress::new(address),
+            VirtualAddressText::OnInterface(object) => VirtualAddress {
+                address: object.address,
+                interface: object.interface,
+                track: object.track,
+            },
+        })
+    }
+}
 
 impl VirtualAddress {
+    /// An address on the instance's own interface.
+    pub fn new(address: impl Into<String>) -> Self {
+        VirtualAddress {
+            address: address.into(),
+            interface: None,
+            track: true,
+        }
+    }
+
+    /// An address on another interface, tracked.
+    pub fn on_interface(address: impl Into<String>, interface: impl Into<String>) -> Self {
+        VirtualAddress {
+            address: address.into(),
+            interface: Some(interface.into()),
+            track: true,
+        }
+    }
+
     /// Address and prefix length (/32 or /128 when none is given).
     pub fn parse(&self) -> Result<(IpAddr, u8), String> {
-        let (addr, prefix) = match self.0.split_once('/') {
+        let (addr, prefix) = match self.address.split_once('/') {
             Some((a, p)) => (a, Some(p)),
-            None => (self.0.as_str(), None),
+            None => (self.address.as_str(), None),
         };
         let ip: IpAddr = addr
             .parse()
@@ -280,6 +361,23 @@ impl VirtualAddress {
             }
         };
         Ok((ip, prefix))
+    }
+
+    /// The interface it lives on when that is not the instance's `interface` (naming the
+    /// instance's own interface is the same as naming none).
+    pub fn other_interface<'a>(&'a self, instance_interface: &str) -> Option<&'a str> {
+        self.interface
+            .as_deref()
+            .filter(|interface| *interface != instance_interface)
+    }
+}
+
+impl fmt::Display for VirtualAddress {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.interface {
+            Some(interface) => write!(formatter, "{} dev {interface}", self.address),
+            None => formatter.write_str(&self.address),
+        }
     }
 }
 
@@ -333,15 +431,20 @@ pub struct InstanceConfig {
     pub authentication: AuthenticationConfig,
     /// The virtual addresses, at least one, all of one family, each with an optional
     /// prefix length ("192.0.2.40/24"; without one, /32 or /128). VRRPv2: IPv4 only.
-    /// VRRPv3 IPv6: the first address must be link-local (RFC 5798 §5.2.9). keepalived:
-    /// `virtual_ipaddress { ... }`.
+    /// VRRPv3 IPv6: the first address must be link-local (RFC 5798 §5.2.9). An address
+    /// that lives on another interface than the instance's is written as an object,
+    /// {"address": "198.51.100.7/24", "interface": "eth1"}: it is added, announced and
+    /// watched there, and the instance is in FAULT while that interface is down or
+    /// missing unless "track" is false. keepalived: `virtual_ipaddress { ADDR [dev IFACE]
+    /// [no_track] ... }`.
     #[schemars(length(min = 1, max = 255))]
     pub virtual_addresses: Vec<VirtualAddress>,
     /// Addresses held with the virtual addresses (added on becoming master, removed
     /// otherwise, announced with gratuitous ARP/NA) but not listed in advertisements,
     /// whose address count is 8 bits (RFC 3768 §5.3.5): for more than 255 addresses, or
-    /// ones the peers need not compare. Same family and format as virtual_addresses, at
-    /// most 4096. Default none. keepalived: `virtual_ipaddress_excluded { ... }`.
+    /// ones the peers need not compare. Same family and format as virtual_addresses
+    /// (an object to put one on another interface), at most 4096. Default none.
+    /// keepalived: `virtual_ipaddress_excluded { ... }`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 4096))]
     pub excluded_addresses: Vec<VirtualAddress>,
@@ -448,6 +551,17 @@ fn default_garp_burst_count() -> u32 {
 }
 fn default_garp_repeat_delay_s() -> u32 {
     5
+}
+
+/// One address an instance holds as master, parsed (see [`InstanceConfig::held_addresses`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldAddress {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+    /// Another interface than the instance's own (None: the instance's own).
+    pub interface: Option<String>,
+    /// Whether that interface's state decides FAULT (only meaningful with `interface`).
+    pub track: bool,
 }
 
 /// A config error: the JSON pointer of the offending value and a plain message.
@@ -720,6 +834,41 @@ impl InstanceConfig {
                 master_refresh: seconds_or_off(self.garp_master_refresh_s),
             },
         }
+    }
+
+    /// Every address the instance holds as master (the virtual addresses, then the excluded
+    /// ones), with the interface it lives on when that is not the instance's own. Entries
+    /// that do not parse are left out (load rejects them).
+    pub fn held_addresses(&self) -> Vec<HeldAddress> {
+        self.virtual_addresses
+            .iter()
+            .chain(&self.excluded_addresses)
+            .filter_map(|entry| {
+                let (address, prefix_len) = entry.parse().ok()?;
+                Some(HeldAddress {
+                    address,
+                    prefix_len,
+                    interface: entry.other_interface(&self.interface).map(str::to_owned),
+                    track: entry.track,
+                })
+            })
+            .collect()
+    }
+
+    /// The interfaces other than its own that the instance holds addresses on, each once,
+    /// with whether any address there is tracked.
+    pub fn address_interfaces(&self) -> Vec<(String, bool)> {
+        let mut interfaces: Vec<(String, bool)> = Vec::new();
+        for held in self.held_addresses() {
+            let Some(name) = held.interface else {
+                continue;
+            };
+            match interfaces.iter_mut().find(|(known, _)| *known == name) {
+                Some((_, track)) => *track |= held.track,
+                None => interfaces.push((name, held.track)),
+            }
+        }
+        interfaces
     }
 
     /// The advertisement interval in centiseconds, as the core counts it. v2 carries whole

@@ -327,6 +327,13 @@ fn check_addresses(
                 continue;
             }
         };
+        if let Some(message) = address
+            .interface
+            .as_deref()
+            .and_then(interface_name_problem)
+        {
+            report(format!("{pointer}/interface"), message);
+        }
         if let Some(message) = unusable_address(&ip) {
             report(
                 pointer,
@@ -361,6 +368,19 @@ fn check_addresses(
                             "{ip} is not link-local; with IPv6 the first virtual address must be the link-local one (fe80::/10), RFC 5798 §5.2.9"
                         ),
                     );
+                } else if this_family == Family::V6
+                    && let Some(other) = address.other_interface(&instance.interface)
+                {
+                    // The link-local virtual address is the router's address on the link
+                    // the adverts go to (RFC 5798 §5.2.9, §8.2.1): another link's
+                    // link-local address cannot stand for it.
+                    report(
+                        format!("{pointer}/interface"),
+                        format!(
+                            "{ip} is the virtual router's link-local address, which lives on the instance's interface {:?}, not on {other:?} (RFC 5798 §5.2.9)",
+                            instance.interface
+                        ),
+                    );
                 }
             }
             Some(expected) if expected != this_family => report(
@@ -384,6 +404,13 @@ fn check_addresses(
                 continue;
             }
         };
+        if let Some(message) = address
+            .interface
+            .as_deref()
+            .and_then(interface_name_problem)
+        {
+            report(format!("{pointer}/interface"), message);
+        }
         if let Some(message) = unusable_address(&ip) {
             report(pointer, format!("{ip} {message} and cannot be held"));
             continue;

@@ -76,14 +76,41 @@ pub(super) fn ipv6_with_prefix_pattern() -> String {
 }
 
 pub(super) fn virtual_address_schema() -> Schema {
-    json_schema!({
+    let address_text = json!({
         "description": "An IPv4 or IPv6 address with an optional prefix length, e.g. \"192.0.2.40\" or \"192.0.2.40/24\". Without a prefix length the address is added as /32 (IPv4) or /128 (IPv6).",
         "type": "string",
         "anyOf": [
             { "description": "IPv4 address, optionally /0 to /32.", "pattern": ipv4_with_prefix_pattern() },
             { "description": "IPv6 address, optionally /0 to /128.", "pattern": ipv6_with_prefix_pattern() }
+        ]
+    });
+    json_schema!({
+        "description": "A virtual address on the instance's interface, as a string (\"192.0.2.40/24\"), or an object for one on another interface (keepalived: `ADDR dev IFACE [no_track]`).",
+        "anyOf": [
+            address_text.clone(),
+            {
+                "description": "An address held on another interface than the instance's: added, announced with gratuitous ARP/NA and watched there.",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["address"],
+                "properties": {
+                    "address": address_text,
+                    "interface": {
+                        "description": "The interface the address lives on, e.g. \"eth1\"; default the instance's own. keepalived: `dev`.",
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 15,
+                        "pattern": INTERFACE_NAME_PATTERN
+                    },
+                    "track": {
+                        "description": "Whether the instance is in FAULT while that interface is down or missing (as keepalived tracks the interface of such an address). Default true. keepalived: `no_track` sets false.",
+                        "type": "boolean",
+                        "default": true
+                    }
+                }
+            }
         ],
-        "examples": ["192.0.2.40", "192.0.2.40/24", "fe80::40", "2001:db8::40/64"]
+        "examples": ["192.0.2.40", "192.0.2.40/24", "fe80::40", "2001:db8::40/64", { "address": "198.51.100.7/24", "interface": "eth1" }]
     })
 }
 

@@ -189,7 +189,7 @@ fn ipv4_pattern_agrees_with_the_standard_parser() {
 
 #[test]
 fn virtual_address_parse_gives_address_and_prefix() {
-    let parse = |s: &str| VirtualAddress(s.to_owned()).parse();
+    let parse = |s: &str| VirtualAddress::new(s).parse();
     assert_eq!(parse("192.0.2.40"), Ok((IpAddr::from([192, 0, 2, 40]), 32)));
     assert_eq!(
         parse("192.0.2.40/24"),

@@ -17,6 +17,11 @@
 //! ([`NodeInput::Persisted`], [`NodeInput::ConfigLoaded`],
 //! [`NodeInput::TrackerSetupFailed`]).
 
+mod homes;
+
+pub use homes::HomeLink;
+use homes::{HomeBinding, SlotAddress, home_tracker_name};
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
@@ -103,6 +108,13 @@ pub enum NodeInput<'a> {
     Located {
         instance: String,
         result: Result<Placement, String>,
+    },
+    /// The outcome of [`NodeAction::LocateHome`]: the interface of that name, or why it
+    /// cannot be used.
+    HomeLocated {
+        interface: String,
+        ipv6: bool,
+        result: Result<HomeLink, String>,
     },
     /// Every link and address as the kernel has them now, read again after its
     /// notifications overflowed (netlink ENOBUFS): some changes may have been lost.
@@ -255,6 +267,14 @@ pub enum NodeAction {
         instance: String,
         config: Box<InstanceConfig>,
     },
+    /// Find the interface named `interface`, which holds some instance's addresses (see
+    /// `virtual_addresses` with an `interface`), and open what announcing them there needs
+    /// (gratuitous ARP, or for `ipv6` unsolicited NA from its link-local address); answer
+    /// with [`NodeInput::HomeLocated`].
+    LocateHome {
+        interface: String,
+        ipv6: bool,
+    },
     /// Close the sockets of every interface not in `in_use`.
     CloseUnusedInterfaces {
         in_use: Vec<u32>,
@@ -294,7 +314,10 @@ struct Slot {
     /// A [`NodeAction::Locate`] for it is out.
     locating: bool,
     ipv6: bool,
-    addresses: Vec<(IpAddr, u8)>,
+    /// Every address it holds as master, and where each lives.
+    addresses: Vec<SlotAddress>,
+    /// The other interfaces it holds addresses on (see `homes`).
+    homes: Vec<HomeBinding>,
     /// Source and priority of the last advert the instance accepted, for the
     /// "last master" part of the transition line.
     last_advert: Option<(IpAddr, u8)>,
@@ -537,6 +560,11 @@ impl Node {
             } => self.on_link(now, ifindex, &name, up, mac, mtu),
             NodeInput::LinkGone { ifindex } => self.on_link_gone(now, ifindex),
             NodeInput::Located { instance, result } => self.on_located(now, &instance, result),
+            NodeInput::HomeLocated {
+                interface,
+                ipv6,
+                result,
+            } => self.on_home_located(now, &interface, ipv6, result),
             NodeInput::Resync { links, addresses } => self.on_resync(now, links, addresses),
             NodeInput::Address {
                 ifindex,
@@ -683,7 +711,7 @@ impl Node {
             .iter()
             .map(|slot| {
                 let stats = slot.instance.stats();
-                let tracks = self
+                let mut tracks: Vec<TrackContribution> = self
                     .tracked(slot)
                     .into_iter()
                     .map(|(tracker, weight, input)| {
@@ -699,6 +727,15 @@ impl Node {
                         }
                     })
                     .collect();
+                // Tracked interfaces of addresses: weight 0, as keepalived tracks them.
+                tracks.extend(slot.homes.iter().filter(|home| home.track).map(|home| {
+                    TrackContribution {
+                        tracker: home_tracker_name(&home.interface),
+                        weight: 0,
+                        contribution: 0,
+                        fault: self.home_failing(home),
+                    }
+                }));
                 InstanceStatus {
                     name: slot.name().to_owned(),
                     interface: slot.config.interface.clone(),
@@ -785,8 +822,8 @@ impl Node {
 
     /// Clean leftovers and take the instance out of Initialize.
     fn start_instance(&mut self, now: Instant, config: InstanceConfig, placement: Placement) {
-        let addresses = config.addresses_with_prefix();
-        let ipv6 = instance_is_ipv6(&config, &addresses);
+        let ipv6 = instance_is_ipv6(&config, &config.addresses_with_prefix());
+        let (addresses, homes) = Slot::addresses_and_homes(&config);
         self.links.entry(placement.ifindex).or_insert_with(|| Link {
             name: placement.interface.clone(),
             up: placement.up,
@@ -796,11 +833,15 @@ impl Node {
         });
         // We are not master yet: whatever a previous run (killed before it could clean
         // up) or an operator left on the interface must go, or two hosts would answer
-        // for the VIPs.
+        // for the VIPs. (Addresses on other interfaces: once those are located.)
         self.push(NodeAction::RemoveAddresses {
             instance: config.name.clone(),
             ifindex: placement.ifindex,
-            addresses: addresses.clone(),
+            addresses: addresses
+                .iter()
+                .filter(|held| held.home.is_none())
+                .map(|held| (held.address, held.prefix_len))
+                .collect(),
             leftover: true,
         });
         let mut instance = Instance::new(config.to_params(placement.local_address));
@@ -823,6 +864,7 @@ impl Node {
             locating: false,
             ipv6,
             addresses,
+            homes,
             last_advert: None,
             recent_transitions: VecDeque::new(),
             announcements_sent: 0,
@@ -835,6 +877,7 @@ impl Node {
             self.feed(now, index, Input::LinkDown);
         }
         self.apply_tracking(now, index);
+        self.locate_homes(None);
     }
 
     /// Start an instance whose interface cannot be used (`why`): it waits in FAULT, and is
@@ -842,8 +885,8 @@ impl Node {
     /// address (keepalived needs `dynamic_interfaces` for this; a daemon that exits here
     /// would leave the addresses unguarded until someone notices).
     fn start_detached(&mut self, now: Instant, config: InstanceConfig, why: &str) {
-        let addresses = config.addresses_with_prefix();
-        let ipv6 = instance_is_ipv6(&config, &addresses);
+        let ipv6 = instance_is_ipv6(&config, &config.addresses_with_prefix());
+        let (addresses, homes) = Slot::addresses_and_homes(&config);
         let unspecified = if ipv6 {
             IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
         } else {
@@ -868,6 +911,7 @@ impl Node {
             locating: false,
             ipv6,
             addresses,
+            homes,
             last_advert: None,
             recent_transitions: VecDeque::new(),
             announcements_sent: 0,
@@ -879,6 +923,7 @@ impl Node {
         self.feed(now, index, Input::LinkDown);
         self.feed(now, index, Input::Startup);
         self.apply_tracking(now, index);
+        self.locate_homes(None);
     }
 
     /// The stop request: every instance with `make_before_break` hands over (a master
@@ -1116,14 +1161,17 @@ impl Node {
     ) {
         let Some(link) = self.links.get_mut(&ifindex) else {
             self.locate_waiting(Some(name));
+            self.locate_homes(Some(name));
             return;
         };
         if link.name != name {
             let old = std::mem::replace(&mut link.name, name.to_owned());
             let why = format!("interface {old} was renamed to {name}");
+            self.homes_lost(now, ifindex, &why, true);
             self.detach(now, ifindex, &why, LinkFate::Renamed);
             // An instance may be configured for the new name.
             self.locate_waiting(Some(name));
+            self.locate_homes(Some(name));
             return;
         }
         // What changed, in one look at the link.
@@ -1165,6 +1213,7 @@ impl Node {
                 }
             }
         }
+        self.home_link_changed(now, ifindex, up);
     }
 
     /// The link's MAC changed while it was up: every serving master on it announces its
@@ -1181,16 +1230,25 @@ impl Node {
         );
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
-            if slot.ifindex == Some(ifindex)
-                && slot.instance.state() == State::Master
-                && !slot.instance.handing_over()
+            let holds_here = slot
+                .addresses
+                .iter()
+                .any(|held| slot.ifindex_of(held) == Some(ifindex));
+            if holds_here && slot.instance.state() == State::Master && !slot.instance.handing_over()
             {
                 let line = format!(
-                    "({}) announcing its addresses again from the new MAC",
+                    "({}) announcing its addresses on {name} again from the new MAC",
                     slot.name()
                 );
                 self.log(LogLevel::Info, line);
-                self.announce(index);
+                let slot = &self.slots[index];
+                let on_this_link: Vec<IpAddr> = slot
+                    .addresses
+                    .iter()
+                    .filter(|held| slot.ifindex_of(held) == Some(ifindex))
+                    .map(|held| held.address)
+                    .collect();
+                self.announce_matching(index, |held| on_this_link.contains(&held.address));
             }
         }
     }
@@ -1204,6 +1262,7 @@ impl Node {
             return;
         };
         let why = format!("interface {} was deleted", link.name);
+        self.homes_lost(now, ifindex, &why, false);
         self.detach(now, ifindex, &why, LinkFate::Deleted);
     }
 
@@ -1348,11 +1407,12 @@ impl Node {
         }
         // An interface that could not be used before may have an address now.
         self.locate_waiting(None);
+        self.locate_homes(None);
         let expected: Vec<(u32, IpAddr)> = self
             .slots
             .iter()
-            .filter_map(|slot| slot.ifindex.map(|ifindex| (ifindex, slot)))
-            .flat_map(|(ifindex, slot)| slot.addresses.iter().map(move |(vip, _)| (ifindex, *vip)))
+            .flat_map(|slot| slot.addresses_by_interface())
+            .flat_map(|(ifindex, held)| held.into_iter().map(move |(vip, _)| (ifindex, vip)))
             .collect();
         for (ifindex, vip) in expected {
             let present = addresses.contains(&(ifindex, vip));
@@ -1371,25 +1431,25 @@ impl Node {
         if !self.links.contains_key(&ifindex) {
             if present {
                 self.locate_waiting(None);
+                // An IPv6 home needs a link-local address to announce from.
+                self.locate_homes(None);
             }
             return;
         }
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
-            if !slot.active()
-                || slot.ifindex != Some(ifindex)
-                || slot.config.priority == OWNER_PRIORITY
-                || self.stopping
-            {
+            if !slot.active() || slot.config.priority == OWNER_PRIORITY || self.stopping {
                 continue;
             }
-            let Some(&(_, prefix_len)) = slot.addresses.iter().find(|(vip, _)| *vip == address)
-            else {
+            let Some(prefix_len) = slot.holds_on(ifindex, address) else {
                 continue;
             };
             let state = slot.instance.state();
             let name = slot.name().to_owned();
-            let interface = slot.config.interface.clone();
+            let interface = self
+                .links
+                .get(&ifindex)
+                .map_or_else(|| slot.config.interface.clone(), |link| link.name.clone());
             match (present, state) {
                 (false, State::Master) => {
                     let handing_over = slot.instance.handing_over();
@@ -1447,25 +1507,28 @@ impl Node {
                 Action::SendAdvertisement(advert) => self.send_advertisement(index, &advert),
                 // Without an interface (deleted, renamed) there is nothing to change: the
                 // kernel took the addresses with the link.
+                // On every interface the addresses live on that is there now; a missing
+                // one (deleted, renamed, not there yet) took its addresses with it, or
+                // gets them once it is located.
                 Action::AddAddresses => {
-                    if let Some(ifindex) = slot.ifindex {
-                        let action = NodeAction::AddAddresses {
-                            instance: slot.name().to_owned(),
+                    let instance = slot.name().to_owned();
+                    for (ifindex, addresses) in slot.addresses_by_interface() {
+                        self.push(NodeAction::AddAddresses {
+                            instance: instance.clone(),
                             ifindex,
-                            addresses: slot.addresses.clone(),
-                        };
-                        self.push(action);
+                            addresses,
+                        });
                     }
                 }
                 Action::RemoveAddresses => {
-                    if let Some(ifindex) = slot.ifindex {
-                        let action = NodeAction::RemoveAddresses {
-                            instance: slot.name().to_owned(),
+                    let instance = slot.name().to_owned();
+                    for (ifindex, addresses) in slot.addresses_by_interface() {
+                        self.push(NodeAction::RemoveAddresses {
+                            instance: instance.clone(),
                             ifindex,
-                            addresses: slot.addresses.clone(),
+                            addresses,
                             leftover: false,
-                        };
-                        self.push(action);
+                        });
                     }
                 }
                 Action::SendGratuitousArp => self.announce(index),
@@ -1581,45 +1644,66 @@ impl Node {
 
     /// The same for one virtual address only (one put back after someone removed it).
     fn announce_address(&mut self, index: usize, address: IpAddr) {
-        self.announce_matching(index, |vip| vip == address);
+        self.announce_matching(index, |held| held.address == address);
     }
 
-    fn announce_matching(&mut self, index: usize, wanted: impl Fn(IpAddr) -> bool) {
+    /// Announce the `wanted` addresses of slot `index`, each on the interface it lives on,
+    /// from that interface's MAC (and, for NA, from an address of that interface).
+    fn announce_matching(&mut self, index: usize, wanted: impl Fn(&SlotAddress) -> bool) {
         let slot = &self.slots[index];
-        let Some(ifindex) = slot.ifindex else {
-            return;
-        };
-        let Some(mac) = self.links.get(&ifindex).and_then(|link| link.mac) else {
-            let line = format!(
-                "({}) {} has no Ethernet address: no gratuitous ARP/NA",
-                slot.name(),
-                slot.config.interface
-            );
-            self.log(LogLevel::Debug, line);
-            return;
-        };
         let local_address = slot.instance.params().local_address;
         let mut announcements = Vec::with_capacity(slot.addresses.len());
-        for (address, _) in slot.addresses.iter().filter(|(vip, _)| wanted(*vip)) {
+        let mut without_mac: Vec<String> = Vec::new();
+        for held in slot.addresses.iter().filter(|held| wanted(held)) {
+            let Some(ifindex) = slot.ifindex_of(held) else {
+                continue;
+            };
+            let link = self.links.get(&ifindex);
+            let Some(mac) = link.and_then(|link| link.mac) else {
+                let name =
+                    link.map_or_else(|| format!("index {ifindex}"), |link| link.name.clone());
+                if !without_mac.contains(&name) {
+                    without_mac.push(name);
+                }
+                continue;
+            };
             let instance = slot.name().to_owned();
-            match (address, local_address) {
-                (IpAddr::V4(v4), _) => announcements.push(NodeAction::SendGratuitousArp {
+            match held.address {
+                IpAddr::V4(v4) => announcements.push(NodeAction::SendGratuitousArp {
                     instance,
                     ifindex,
-                    address: *address,
-                    frame: arp::gratuitous_arp_frame(mac, *v4).to_vec(),
+                    address: held.address,
+                    frame: arp::gratuitous_arp_frame(mac, v4).to_vec(),
                 }),
-                (IpAddr::V6(v6), IpAddr::V6(source)) => {
-                    announcements.push(NodeAction::SendNeighbourAdvertisement {
-                        instance,
-                        ifindex,
-                        address: *address,
-                        message: arp::unsolicited_neighbour_advertisement(mac, *v6, source)
-                            .to_vec(),
-                    })
+                IpAddr::V6(v6) => {
+                    let source = match (held.home, local_address) {
+                        (None, IpAddr::V6(source)) => Some(source),
+                        (Some(home), _) => self.home_ipv6_source(slot, home),
+                        (None, IpAddr::V4(_)) => None,
+                    };
+                    if let Some(source) = source {
+                        announcements.push(NodeAction::SendNeighbourAdvertisement {
+                            instance,
+                            ifindex,
+                            address: held.address,
+                            message: arp::unsolicited_neighbour_advertisement(mac, v6, source)
+                                .to_vec(),
+                        })
+                    }
                 }
-                (IpAddr::V6(_), IpAddr::V4(_)) => {}
             }
+        }
+        let lines: Vec<String> = without_mac
+            .iter()
+            .map(|name| {
+                format!(
+                    "({}) {name} has no Ethernet address: no gratuitous ARP/NA",
+                    slot.name()
+                )
+            })
+            .collect();
+        for line in lines {
+            self.log(LogLevel::Debug, line);
         }
         self.slots[index].announcements_sent += announcements.len() as u64;
         self.actions.extend(announcements);
@@ -2000,6 +2084,11 @@ impl Node {
     /// The interfaces an instance runs on, or will once a hand-over ends.
     fn interfaces_in_use(&self) -> Vec<u32> {
         let mut in_use: Vec<u32> = self.slots.iter().filter_map(|slot| slot.ifindex).collect();
+        in_use.extend(
+            self.slots
+                .iter()
+                .flat_map(|slot| slot.homes.iter().filter_map(HomeBinding::ifindex)),
+        );
         for slot in &self.slots {
             if let Some(leaving) = &slot.leaving {
                 in_use.extend(
@@ -2131,10 +2220,13 @@ impl Node {
             slot.config.priority,
             tracked.iter().map(|(_, _, input)| *input),
         );
+        // A tracked interface that holds some of its addresses counts as a tracker of
+        // weight 0 (keepalived tracks it unless `no_track`).
         let faulting = tracked
             .iter()
             .find(|(_, _, input)| input.contribution() == Contribution::Fault)
-            .map(|(name, _, _)| name.clone());
+            .map(|(name, _, _)| name.clone())
+            .or_else(|| self.failing_home(slot));
         if effective.priority != slot.instance.priority() {
             let line = format!(
                 "({}) priority {} -> {} (base {})",

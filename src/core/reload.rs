@@ -87,7 +87,7 @@ pub(crate) mod tests {
             authentication: AuthenticationConfig::Pass {
                 password: "password".to_owned(),
             },
-            virtual_addresses: vec![VirtualAddress("192.0.2.40".to_owned())],
+            virtual_addresses: vec![VirtualAddress::new("192.0.2.40")],
             excluded_addresses: Vec::new(),
             preempt: true,
             preempt_delay_s: 0,
@@ -127,7 +127,7 @@ pub(crate) mod tests {
             instance("vip", 100),
         ];
         let mut vip_changed = instance("vip", 100);
-        vip_changed.virtual_addresses = vec![VirtualAddress("192.0.2.50".to_owned())];
+        vip_changed.virtual_addresses = vec![VirtualAddress::new("192.0.2.50")];
         let new = vec![
             instance("same", 100),
             instance("prio", 150),

@@ -1139,11 +1139,17 @@ mod tests {
             .args(["30", &marker])
             .spawn()
             .expect("sleep");
-        // Until the child has exec'd, /proc shows it as a copy of this test binary.
-        let comm = format!("/proc/{}/comm", child.id());
+        // Until the child has exec'd, /proc shows it as a copy of this test binary. The
+        // kernel renames the task (comm) before the new program's argument pages are in
+        // place (begin_new_exec, then create_elf_tables), so wait for the command line
+        // itself: a wait on comm alone counted 0 processes under load.
+        let cmdline = format!("/proc/{}/cmdline", child.id());
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::fs::read_to_string(&comm).map_or(true, |c| c.trim() != "sleep")
-            && std::time::Instant::now() < deadline
+        while std::fs::read(&cmdline).map_or(true, |argv| {
+            !argv
+                .split(|byte| *byte == 0)
+                .any(|word| word == marker.as_bytes())
+        }) && std::time::Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(5));
         }

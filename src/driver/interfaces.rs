@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::config::InstanceConfig;
-use crate::core::node::{NodeInput, Placement, instance_is_ipv6};
+use crate::core::node::{HomeLink, NodeInput, Placement, instance_is_ipv6};
 use crate::core::packet::MULTICAST_V4;
 use crate::core::receive::ReceivedPacket;
 use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
@@ -100,6 +100,59 @@ pub async fn place(
         up: link.up,
         mac: link.mac,
         local_address,
+    })
+}
+
+/// Find the interface `name` that holds some instance's addresses, and open what
+/// announcing them there needs: a gratuitous ARP socket, or for IPv6 an NA socket sending
+/// from the interface's link-local address. No VRRP socket: adverts go on the instance's
+/// own interface.
+pub async fn locate_home(
+    netlink: &Netlink,
+    interfaces: &mut HashMap<u32, Interface>,
+    name: &str,
+    ipv6: bool,
+) -> Result<HomeLink, RunError> {
+    let link = netlink.link_by_name(name).await?;
+    let socket_error = |what: &'static str, source: io::Error| RunError::Socket {
+        what,
+        interface: name.to_owned(),
+        source,
+    };
+    let interface = interfaces.entry(link.index).or_insert_with(|| Interface {
+        name: link.name.clone(),
+        socket_v4: None,
+        socket_v6: None,
+        garp: None,
+        neighbour_advertiser: None,
+    });
+    let mut ipv6_source = None;
+    if ipv6 {
+        let Some(IpAddr::V6(link_local)) = netlink.primary_address(link.index, true, &[]).await?
+        else {
+            // Usually a link just created: its address notification locates it again.
+            return Err(RunError::NoAnnouncingAddress {
+                interface: name.to_owned(),
+            });
+        };
+        if interface.neighbour_advertiser.is_none() {
+            interface.neighbour_advertiser = Some(
+                NeighbourAdvertiser::open(&link.name, link.index, link_local)
+                    .map_err(|source| socket_error("neighbour advertisement socket", source))?,
+            );
+        }
+        ipv6_source = Some(link_local);
+    } else if interface.garp.is_none() {
+        interface.garp = Some(
+            GarpSender::open(link.index)
+                .map_err(|source| socket_error("gratuitous ARP socket", source))?,
+        );
+    }
+    Ok(HomeLink {
+        ifindex: link.index,
+        up: link.up,
+        mac: link.mac,
+        ipv6_source,
     })
 }
 

@@ -92,6 +92,11 @@ pub enum RunError {
         interface: String,
         family: &'static str,
     },
+    #[error(
+        "interface {interface} has no IPv6 link-local address to send neighbour advertisements \
+         for the addresses on it from"
+    )]
+    NoAnnouncingAddress { interface: String },
     #[error(transparent)]
     Tracker(#[from] CheckSetupError),
     #[error("cannot serve metrics on {address}: {source}")]
@@ -684,6 +689,18 @@ impl Shell {
                     .map_err(|error| error.to_string());
                 self.node
                     .handle(now, NodeInput::Located { instance, result });
+            }
+            NodeAction::LocateHome { interface, ipv6 } => {
+                let result =
+                    interfaces::locate_home(&self.netlink, &mut self.interfaces, &interface, ipv6)
+                        .await
+                        .map_err(|error| error.to_string());
+                let input = NodeInput::HomeLocated {
+                    interface,
+                    ipv6,
+                    result,
+                };
+                self.node.handle(now, input);
             }
             NodeAction::CloseUnusedInterfaces { in_use } => self
                 .interfaces

@@ -1203,7 +1203,7 @@ impl Importer {
                             let message = format!(
                                 "{} is listed twice (first as {}): keepalived adds it once; \
                                  so does the importer",
-                                address.0.0, first.0
+                                address.0.address, first.address
                             );
                             self.report(item, Severity::Warning, message);
                             continue;
@@ -1377,7 +1377,7 @@ impl Importer {
     /// One line of virtual_ipaddress: `<IPADDR>[/<MASK>] [dev X] [label X] [scope X] ...`.
     fn virtual_address(&mut self, statement: &Statement) -> Option<(VirtualAddress, Option<Word>)> {
         self.no_block(statement);
-        let address = VirtualAddress(statement.keyword.text.clone());
+        let address = VirtualAddress::new(statement.keyword.text.clone());
         if let Err(why) = address.parse() {
             self.report(
                 statement,
@@ -1386,6 +1386,7 @@ impl Importer {
             );
             return None;
         }
+        let mut address = address;
         let mut dev = None;
         let mut args = statement.args.iter();
         while let Some(option) = args.next() {
@@ -1413,11 +1414,15 @@ impl Importer {
                     format!("ignored: {:?} only names the address for ifconfig; vrrpd adds it without a label", v.text),
                 ),
                 ("scope", Some(v)) if v.text == "global" => {} // what vrrpd uses anyway
+                // keepalived tracks the interface of an address on another one (FAULT
+                // while it is down) unless `no_track`; on the instance's own interface
+                // it changes nothing, since that one is always followed.
+                ("no_track", None) => address.track = false,
                 (other, _) => self.push(
                     &option.loc,
                     other,
                     Severity::Unsupported,
-                    format!("virtual_ipaddress option `{other}` is not supported: vrrpd adds {} with default attributes", address.0),
+                    format!("virtual_ipaddress option `{other}` is not supported: vrrpd adds {} with default attributes", address.address),
                 ),
             }
         }
@@ -1535,20 +1540,13 @@ impl Importer {
             .chain(draft.excluded)
             .enumerate()
         {
+            // `dev IFACE` naming another interface: the address lives there (and the
+            // instance follows that interface unless `no_track`, as in keepalived).
+            let mut address = address;
             if let Some(dev) = dev
                 && dev.text != interface
             {
-                self.push(
-                    &dev.loc,
-                    "dev",
-                    Severity::Unsupported,
-                    format!(
-                        "{} is on {}, not on the instance's interface {interface}: vrrpd puts every virtual address \
-                         on the instance's interface",
-                        address.0, dev.text
-                    ),
-                );
-                continue;
+                address.interface = Some(dev.text.clone());
             }
             if position < listed {
                 virtual_addresses.push(address);
@@ -1572,8 +1570,8 @@ impl Importer {
                      ({} to {}) become excluded_addresses, held the same way but not advertised",
                     MAX_ADVERTISED_ADDRESSES + extra.len(),
                     extra.len(),
-                    extra[0].0,
-                    extra[extra.len() - 1].0
+                    extra[0].address,
+                    extra[extra.len() - 1].address
                 ),
             );
             excluded_addresses.splice(0..0, extra);

@@ -892,6 +892,11 @@ impl Host {
     /// The addresses of `eth0` as `ip -j addr` reports them (a cross-check of
     /// [`Host::addresses`] through iproute2).
     pub fn ip_addr_json(&self) -> LabResult<Vec<IpAddr>> {
+        self.interface_addresses(HOST_INTERFACE)
+    }
+
+    /// The addresses of `interface` as `ip -j addr` reports them.
+    pub fn interface_addresses(&self, interface: &str) -> LabResult<Vec<IpAddr>> {
         let args = [
             "-n",
             self.netns.as_str(),
@@ -899,7 +904,7 @@ impl Host {
             "addr",
             "show",
             "dev",
-            HOST_INTERFACE,
+            interface,
         ];
         let output = run_checked("ip", &args)?;
         let command = format!("ip {}", args.join(" "));
@@ -925,6 +930,11 @@ impl Host {
 
     /// The MAC address of `eth0`, lower case, colon separated.
     pub fn mac(&self) -> LabResult<String> {
+        self.interface_mac(HOST_INTERFACE)
+    }
+
+    /// The MAC address of `interface`, lower case, colon separated.
+    pub fn interface_mac(&self, interface: &str) -> LabResult<String> {
         let args = [
             "-n",
             self.netns.as_str(),
@@ -932,7 +942,7 @@ impl Host {
             "link",
             "show",
             "dev",
-            HOST_INTERFACE,
+            interface,
         ];
         let output = run_checked("ip", &args)?;
         let value: serde_json::Value =
@@ -952,6 +962,11 @@ impl Host {
     /// The MAC address this host's neighbour table holds for `ip` (if any
     /// entry with a link-layer address exists).
     pub fn neighbour_mac(&self, ip: IpAddr) -> LabResult<Option<String>> {
+        self.neighbour_mac_on(ip, HOST_INTERFACE)
+    }
+
+    /// The same on `interface`.
+    pub fn neighbour_mac_on(&self, ip: IpAddr, interface: &str) -> LabResult<Option<String>> {
         let target = ip.to_string();
         let args = [
             "-n",
@@ -962,7 +977,7 @@ impl Host {
             "to",
             target.as_str(),
             "dev",
-            HOST_INTERFACE,
+            interface,
         ];
         let output = run_checked("ip", &args)?;
         if output.stdout.iter().all(u8::is_ascii_whitespace) {

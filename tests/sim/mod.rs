@@ -669,6 +669,16 @@ impl World {
                 let result = self.placement(host, &config.interface);
                 self.input(host, NodeInput::Located { instance, result });
             }
+            // The simulated hosts have one interface: an address on another is not
+            // simulated (the node's unit tests and tests/netns_address_interfaces.rs are).
+            NodeAction::LocateHome { interface, ipv6 } => self.input(
+                host,
+                NodeInput::HomeLocated {
+                    interface,
+                    ipv6,
+                    result: Err("not simulated".to_owned()),
+                },
+            ),
             NodeAction::Exit => {
                 // A stopped process: the node removed its addresses before exiting.
                 self.hosts[host].node = None;

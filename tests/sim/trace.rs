@@ -73,6 +73,9 @@ pub fn input_summary(input: &NodeInput<'_>) -> Value {
             }
             Err(error) => json!({ "not_located": { "instance": instance, "error": error } }),
         },
+        NodeInput::HomeLocated {
+            interface, result, ..
+        } => json!({ "home_located": { "interface": interface, "found": result.is_ok() } }),
         NodeInput::Resync { links, .. } => json!({ "resync": links.len() }),
         NodeInput::Address {
             ifindex,
@@ -151,6 +154,7 @@ pub fn action_summary(action: &NodeAction) -> Option<Value> {
         NodeAction::Stopping => json!("stopping"),
         NodeAction::Exit => json!("exit"),
         NodeAction::Locate { instance, .. } => json!({ "locate": instance }),
+        NodeAction::LocateHome { interface, .. } => json!({ "locate_home": interface }),
         NodeAction::LoadConfig { .. } | NodeAction::CloseUnusedInterfaces { .. } => return None,
     })
 }
