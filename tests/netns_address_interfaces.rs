@@ -105,6 +105,28 @@ fn two_segments(family: &Family, tag: &str) -> TwoSegments {
     }
 }
 
+/// The flags `ip -j addr` shows for `address` on `interface` ("tentative", "nodad", ...).
+fn address_flags(host: &Host, interface: &str, address: IpAddr) -> Vec<String> {
+    let output = host
+        .run("ip", &["-j", "addr", "show", "dev", interface])
+        .unwrap();
+    let links: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let text = address.to_string();
+    for link in links.as_array().into_iter().flatten() {
+        for info in link["addr_info"].as_array().into_iter().flatten() {
+            if info["local"].as_str() == Some(text.as_str()) {
+                let keys = info.as_object().unwrap().keys();
+                // iproute2's JSON gives each flag as a key set to true.
+                return keys
+                    .filter(|key| info[key.as_str()] == serde_json::Value::Bool(true))
+                    .cloned()
+                    .collect();
+            }
+        }
+    }
+    panic!("{address} is not on {}'s {interface}", host.name());
+}
+
 fn on_eth1(host: &Host, address: IpAddr) -> bool {
     host.interface_addresses("eth1")
         .is_ok_and(|addresses| addresses.contains(&address))
@@ -185,6 +207,17 @@ fn the_address_lives_on_the_other_interface_and_moves_with_a_failover(family: &F
     let (_first, _second) = start(&net, family, true, ADVERT);
     let public = family.public();
     let own: IpAddr = family.own_vip.parse().unwrap();
+    // eth1 does duplicate address detection (the lab turns it off on eth0 only): an IPv6
+    // virtual address must still be usable at once, not "tentative" for a second.
+    if public.is_ipv6() {
+        let flags = address_flags(lb01, "eth1", public);
+        assert!(
+            !flags
+                .iter()
+                .any(|flag| flag == "tentative" || flag == "dadfailed"),
+            "{public} on lb01's eth1: {flags:?}"
+        );
+    }
     // Where each address lives: the public one on eth1 only, the instance's own on eth0.
     assert!(!on_eth0(lb01, public), "{public} is on lb01's eth0 too");
     assert!(on_eth0(lb01, own), "{own} is not on lb01's eth0");

@@ -12,7 +12,7 @@ use futures::channel::mpsc::UnboundedReceiver;
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{
-    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State as OperState};
 use rtnetlink::{Handle, MulticastGroup};
@@ -177,19 +177,26 @@ impl Netlink {
     }
 
     /// Add `address/prefix_len` to the interface; already present is fine.
+    ///
+    /// IPv6 addresses skip duplicate address detection (IFA_F_NODAD, as keepalived adds its
+    /// VIPs): a virtual address moves between routers by design, and a tentative one
+    /// answers nothing for the second or more DAD takes (RFC 4862 §5.4), which would add
+    /// that to every takeover. The VRRP election, not DAD, keeps it unique.
     pub async fn add_address(
         &self,
         ifindex: u32,
         address: IpAddr,
         prefix_len: u8,
     ) -> Result<Change, NetlinkError> {
-        match self
-            .handle
-            .address()
-            .add(ifindex, address, prefix_len)
-            .execute()
-            .await
-        {
+        let mut request = self.handle.address().add(ifindex, address, prefix_len);
+        if address.is_ipv6() {
+            let message = request.message_mut();
+            message.header.flags |= AddressHeaderFlags::Nodad;
+            message
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match request.execute().await {
             Ok(()) => Ok(Change::Done),
             Err(error) if is_errno(&error, &[libc::EEXIST]) => Ok(Change::AlreadyThatWay),
             Err(source) => Err(NetlinkError::Request {
