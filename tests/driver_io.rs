@@ -787,9 +787,10 @@ fn neighbour_advertisement_reaches_the_peer_with_hop_limit_255() {
                     _ => None,
                 });
             let length = received.bytes;
+            let source = received.address.map(|address| address.ip());
             // Other ICMPv6 (router solicitations, MLD) may pass; ours is the NA for the target.
             if length >= 24 && buffer[0] == 136 && buffer[8..24] == target.octets() {
-                return Some((buffer[..length].to_vec(), hop_limit));
+                return Some((buffer[..length].to_vec(), hop_limit, source));
             }
         }
         None
@@ -797,17 +798,22 @@ fn neighbour_advertisement_reaches_the_peer_with_hop_limit_255() {
     ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
     let sent = message.clone();
     in_namespace(&pair.a, move || {
-        NeighbourAdvertiser::open(INTERFACE, index_a, "fe80::a".parse().unwrap())
+        NeighbourAdvertiser::open(INTERFACE, index_a)
             .expect("na socket")
-            .send_message(&sent)
+            .send_message(&sent, "fe80::a".parse().unwrap())
             .expect("send")
     })
     .join()
     .expect("sender thread");
-    let (received, hop_limit) = receiver
+    let (received, hop_limit, source) = receiver
         .join()
         .expect("receiver thread")
         .expect("the NA arrived");
+    assert_eq!(
+        source,
+        Some("fe80::a".parse().unwrap()),
+        "the NA comes from the source the message names (IPV6_PKTINFO)"
+    );
     assert_eq!(
         hop_limit,
         Some(255),

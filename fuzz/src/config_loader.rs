@@ -152,6 +152,7 @@ fn check_loaded(config: Config) {
                 up: true,
                 mac: Some([0x02, 0, 0, 0, 0, 0x41]),
                 local_address,
+                virtual_mac: None,
             },
         );
     }

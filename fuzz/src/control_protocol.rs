@@ -115,6 +115,7 @@ fn start_node(now: Instant) -> Node {
                 up: true,
                 mac: Some([0x02, 0, 0, 0, ifindex as u8, 41]),
                 local_address,
+                virtual_mac: None,
             };
             (instance.name.clone(), placement)
         })

@@ -529,6 +529,28 @@ pub struct InstanceConfig {
     /// See docs/planned-maintenance.md. keepalived: no equivalent.
     #[serde(default = "default_true")]
     pub make_before_break: bool,
+    /// Use the RFC's virtual MAC address (RFC 5798 §7.3, RFC 3768 §7.3):
+    /// 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6. vrrpd creates a
+    /// macvlan interface (mode bridge) with that MAC on `interface`, puts the virtual
+    /// addresses there while master, and sends adverts and gratuitous ARP/NA from it; a
+    /// failover then changes no client's or router's ARP/ND entry, only the switches'
+    /// forwarding tables, which the new master's first frame updates. The macvlan is up
+    /// only while master, is removed when vrrpd stops, and one left by a killed run is
+    /// reused. vrrpd also sets arp_ignore 1 and arp_announce 2 on `interface`, so that
+    /// only the macvlan answers ARP for the addresses (see docs/configuration.md).
+    /// Default false. keepalived: `use_vmac`. FRR: always.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub use_virtual_mac: bool,
+    /// Name of the virtual MAC's macvlan interface (1 to 15 bytes). Default "vrrp.VRID"
+    /// for IPv4 and "vrrp6.VRID" for IPv6 (keepalived's names). Only with
+    /// `use_virtual_mac`. keepalived: the NAME of `use_vmac NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 15), regex(pattern = schema::INTERFACE_NAME_PATTERN))]
+    pub virtual_mac_interface: Option<String>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 fn default_version() -> VrrpVersion {
@@ -915,6 +937,18 @@ impl InstanceConfig {
             Some(source) if self.is_unicast() => Some(source),
             _ => self.source_address,
         }
+    }
+
+    /// The virtual MAC's macvlan interface, with `use_virtual_mac`: the configured name,
+    /// else keepalived's "vrrp.VRID" (IPv4) or "vrrp6.VRID" (IPv6).
+    pub fn virtual_mac_name(&self) -> Option<String> {
+        if !self.use_virtual_mac {
+            return None;
+        }
+        Some(self.virtual_mac_interface.clone().unwrap_or_else(|| {
+            let prefix = if self.is_ipv6() { "vrrp6" } else { "vrrp" };
+            format!("{prefix}.{}", self.virtual_router_id)
+        }))
     }
 
     /// The address family of the instance: that of its first virtual address.

@@ -18,6 +18,7 @@ pub(super) fn check(instances: &[(usize, &InstanceConfig)]) -> Vec<ConfigProblem
     let mut problems = Vec::new();
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut routers: HashMap<(&str, u8, Family), usize> = HashMap::new();
+    let mut virtual_macs: HashMap<String, usize> = HashMap::new();
 
     for &(index, instance) in instances {
         let at = |key: &str| format!("/instances/{index}/{key}");
@@ -40,6 +41,46 @@ pub(super) fn check(instances: &[(usize, &InstanceConfig)]) -> Vec<ConfigProblem
         }
 
         check_authentication(instance, &at, &mut report);
+
+        if instance.virtual_mac_interface.is_some() && !instance.use_virtual_mac {
+            report(
+                at("virtual_mac_interface"),
+                "only used with use_virtual_mac: true".to_owned(),
+            );
+        }
+        if let Some(name) = instance.virtual_mac_name() {
+            let pointer = if instance.virtual_mac_interface.is_some() {
+                at("virtual_mac_interface")
+            } else {
+                at("use_virtual_mac")
+            };
+            if let Some(message) = interface_name_problem(&name) {
+                report(pointer, message);
+            } else if name == instance.interface
+                || instance
+                    .address_interfaces()
+                    .iter()
+                    .any(|(interface, _)| *interface == name)
+            {
+                report(
+                    pointer,
+                    format!(
+                        "{name:?} is an interface the instance runs on or holds addresses on; \
+                         the virtual MAC interface is one vrrpd creates, so give it a name of its own"
+                    ),
+                );
+            } else if let Some(first) = virtual_macs.get(&name) {
+                report(
+                    pointer,
+                    format!(
+                        "/instances/{first} already uses {name:?} as its virtual MAC interface; \
+                         set virtual_mac_interface to a name of its own"
+                    ),
+                );
+            } else {
+                virtual_macs.insert(name, index);
+            }
+        }
 
         let family = check_addresses(instance, index, &mut report);
 

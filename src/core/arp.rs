@@ -24,6 +24,19 @@ const ND_OPTION_TARGET_LINK_LAYER_ADDRESS: u8 = 2;
 const NA_FLAG_ROUTER: u8 = 0x80;
 const NA_FLAG_OVERRIDE: u8 = 0x20;
 
+/// The virtual router MAC address (RFC 5798 §7.3, RFC 3768 §7.3): 00-00-5E-00-01-{VRID}
+/// for IPv4, 00-00-5E-00-02-{VRID} for IPv6 (IANA's block for VRRP).
+pub fn virtual_router_mac(virtual_router_id: u8, ipv6: bool) -> [u8; 6] {
+    [
+        0x00,
+        0x00,
+        0x5e,
+        0x00,
+        if ipv6 { 0x02 } else { 0x01 },
+        virtual_router_id,
+    ]
+}
+
 /// Build a broadcast gratuitous ARP request announcing `address` at `mac`.
 ///
 /// An ARP Announcement (RFC 5227 §3): a request with sender and target protocol address both
@@ -97,6 +110,13 @@ fn icmpv6_checksum(message: &[u8], source: Ipv6Addr, destination: Ipv6Addr) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_virtual_router_mac_is_the_rfcs() {
+        // RFC 5798 §7.3: 00-00-5E-00-01-{VRID} (IPv4), 00-00-5E-00-02-{VRID} (IPv6).
+        assert_eq!(virtual_router_mac(50, false), [0, 0, 0x5e, 0, 1, 50]);
+        assert_eq!(virtual_router_mac(255, true), [0, 0, 0x5e, 0, 2, 255]);
+    }
 
     #[test]
     fn gratuitous_arp_is_an_rfc5227_announcement() {

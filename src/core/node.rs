@@ -18,9 +18,11 @@
 //! [`NodeInput::TrackerSetupFailed`]).
 
 mod homes;
+mod virtual_mac;
 
 pub use homes::HomeLink;
 use homes::{HomeBinding, SlotAddress, home_tracker_name};
+pub use virtual_mac::VirtualMacLink;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -58,6 +60,8 @@ pub struct Placement {
     /// None for links without an Ethernet address (then no GARP/NA is possible).
     pub mac: Option<[u8; 6]>,
     pub local_address: IpAddr,
+    /// With `use_virtual_mac`: the macvlan carrying the virtual MAC (made down).
+    pub virtual_mac: Option<VirtualMacLink>,
 }
 
 /// One interface as the kernel has it (see [`NodeInput::Resync`]).
@@ -206,11 +210,13 @@ pub enum NodeAction {
         address: IpAddr,
         frame: Vec<u8>,
     },
-    /// Send one unsolicited Neighbor Advertisement (RFC 4861 §7.2.6, RFC 5798 §6.4.2).
+    /// Send one unsolicited Neighbor Advertisement (RFC 4861 §7.2.6, RFC 5798 §6.4.2)
+    /// from `source`, an address of interface `ifindex`.
     SendNeighbourAdvertisement {
         instance: String,
         ifindex: u32,
         address: IpAddr,
+        source: std::net::Ipv6Addr,
         message: Vec<u8>,
     },
     Log {
@@ -275,6 +281,18 @@ pub enum NodeAction {
         interface: String,
         ipv6: bool,
     },
+    /// Set an instance's virtual MAC interface (its macvlan) up or down.
+    SetVirtualMacUp {
+        instance: String,
+        ifindex: u32,
+        up: bool,
+    },
+    /// Delete an instance's virtual MAC interface: the instance stops for good.
+    DeleteVirtualMac {
+        instance: String,
+        ifindex: u32,
+        name: String,
+    },
     /// Close the sockets of every interface not in `in_use`.
     CloseUnusedInterfaces {
         in_use: Vec<u32>,
@@ -318,6 +336,9 @@ struct Slot {
     addresses: Vec<SlotAddress>,
     /// The other interfaces it holds addresses on (see `homes`).
     homes: Vec<HomeBinding>,
+    /// With `use_virtual_mac`: its macvlan, which holds the addresses that live on the
+    /// instance's own interface otherwise and sends its adverts (see `virtual_mac`).
+    virtual_mac: Option<VirtualMacLink>,
     /// Source and priority of the last advert the instance accepted, for the
     /// "last master" part of the transition line.
     last_advert: Option<(IpAddr, u8)>,
@@ -833,15 +854,44 @@ impl Node {
         });
         // We are not master yet: whatever a previous run (killed before it could clean
         // up) or an operator left on the interface must go, or two hosts would answer
-        // for the VIPs. (Addresses on other interfaces: once those are located.)
+        // for the VIPs. (Addresses on other interfaces: once those are located.) With a
+        // virtual MAC, from its macvlan too, which goes down first (see `virtual_mac`).
+        let own: Vec<(IpAddr, u8)> = addresses
+            .iter()
+            .filter(|held| held.home.is_none())
+            .map(|held| (held.address, held.prefix_len))
+            .collect();
+        if let Some(virtual_mac) = &placement.virtual_mac {
+            self.links.insert(
+                virtual_mac.ifindex,
+                Link {
+                    name: virtual_mac.name.clone(),
+                    up: false,
+                    mac: Some(virtual_mac.mac),
+                    mtu: None,
+                    drops: BTreeMap::new(),
+                },
+            );
+            self.push(NodeAction::SetVirtualMacUp {
+                instance: config.name.clone(),
+                ifindex: virtual_mac.ifindex,
+                up: false,
+            });
+            let mut on_virtual_mac = own.clone();
+            if ipv6 {
+                on_virtual_mac.push((placement.local_address, 64));
+            }
+            self.push(NodeAction::RemoveAddresses {
+                instance: config.name.clone(),
+                ifindex: virtual_mac.ifindex,
+                addresses: on_virtual_mac,
+                leftover: true,
+            });
+        }
         self.push(NodeAction::RemoveAddresses {
             instance: config.name.clone(),
             ifindex: placement.ifindex,
-            addresses: addresses
-                .iter()
-                .filter(|held| held.home.is_none())
-                .map(|held| (held.address, held.prefix_len))
-                .collect(),
+            addresses: own,
             leftover: true,
         });
         let mut instance = Instance::new(config.to_params(placement.local_address));
@@ -865,6 +915,7 @@ impl Node {
             ipv6,
             addresses,
             homes,
+            virtual_mac: placement.virtual_mac,
             last_advert: None,
             recent_transitions: VecDeque::new(),
             announcements_sent: 0,
@@ -912,6 +963,7 @@ impl Node {
             ipv6,
             addresses,
             homes,
+            virtual_mac: None,
             last_advert: None,
             recent_transitions: VecDeque::new(),
             announcements_sent: 0,
@@ -960,7 +1012,9 @@ impl Node {
         for index in 0..self.slots.len() {
             self.feed(now, index, Input::Shutdown);
         }
-        self.slots.clear();
+        for slot in std::mem::take(&mut self.slots) {
+            self.release_virtual_mac(&slot);
+        }
         self.links.clear();
         self.push(NodeAction::CloseUnusedInterfaces { in_use: Vec::new() });
         self.exited = true;
@@ -1174,6 +1228,18 @@ impl Node {
             self.locate_homes(Some(name));
             return;
         }
+        if self.virtual_mac_owner(ifindex).is_some() {
+            // Our own macvlan: we set it up and down ourselves (see `virtual_mac`).
+            if let Some(link) = self.links.get_mut(&ifindex) {
+                link.up = up;
+                link.mtu = mtu.or(link.mtu);
+            }
+            self.virtual_mac_link(now, ifindex, up);
+            return;
+        }
+        let Some(link) = self.links.get_mut(&ifindex) else {
+            return;
+        };
         // What changed, in one look at the link.
         let mtu_change = match (link.mtu, mtu) {
             (Some(old), Some(new)) if old != new => Some((old, new)),
@@ -1258,6 +1324,9 @@ impl Node {
     /// comes back with a new index). Nothing can be sent on a deleted link, so a master
     /// cannot resign with priority 0: the backup takes over after Master_Down_Interval.
     fn on_link_gone(&mut self, now: Instant, ifindex: u32) {
+        if self.virtual_mac_gone(now, ifindex) {
+            return;
+        }
         let Some(link) = self.links.get(&ifindex) else {
             return;
         };
@@ -1286,6 +1355,18 @@ impl Node {
                 LinkFate::Deleted => {
                     self.slots[index].ifindex = None;
                     self.feed(now, index, Input::LinkDown);
+                }
+            }
+            // Its macvlan went with a deleted link; a renamed one keeps it, which is of no
+            // use there (locating the instance again makes a new one on the right link).
+            if let Some(virtual_mac) = self.slots[index].virtual_mac.take() {
+                self.links.remove(&virtual_mac.ifindex);
+                if fate == LinkFate::Renamed {
+                    self.push(NodeAction::DeleteVirtualMac {
+                        instance: self.slots[index].name().to_owned(),
+                        ifindex: virtual_mac.ifindex,
+                        name: virtual_mac.name,
+                    });
                 }
             }
             let instance = self.slots[index].name().to_owned();
@@ -1363,6 +1444,20 @@ impl Node {
             return; // Not in Fault (cannot happen while detached); leave it detached.
         }
         slot.ifindex = Some(placement.ifindex);
+        if let Some(virtual_mac) = placement.virtual_mac.clone() {
+            slot.virtual_mac = Some(virtual_mac.clone());
+            self.links.insert(
+                virtual_mac.ifindex,
+                Link {
+                    name: virtual_mac.name.clone(),
+                    up: false,
+                    mac: Some(virtual_mac.mac),
+                    mtu: None,
+                    drops: BTreeMap::new(),
+                },
+            );
+            self.set_virtual_mac_up(index, false);
+        }
         let line = format!(
             "({instance}) interface {} is back (index {}), advertising from {}{}",
             placement.interface,
@@ -1510,9 +1605,13 @@ impl Node {
                 // On every interface the addresses live on that is there now; a missing
                 // one (deleted, renamed, not there yet) took its addresses with it, or
                 // gets them once it is located.
+                // A virtual MAC's macvlan is up exactly while it holds addresses.
                 Action::AddAddresses => {
                     let instance = slot.name().to_owned();
-                    for (ifindex, addresses) in slot.addresses_by_interface() {
+                    let by_interface = slot.addresses_by_interface();
+                    self.set_virtual_mac_up(index, true);
+                    for (ifindex, addresses) in by_interface {
+                        let addresses = self.with_virtual_mac_source(index, ifindex, addresses);
                         self.push(NodeAction::AddAddresses {
                             instance: instance.clone(),
                             ifindex,
@@ -1522,7 +1621,10 @@ impl Node {
                 }
                 Action::RemoveAddresses => {
                     let instance = slot.name().to_owned();
-                    for (ifindex, addresses) in slot.addresses_by_interface() {
+                    let by_interface = slot.addresses_by_interface();
+                    self.set_virtual_mac_up(index, false);
+                    for (ifindex, addresses) in by_interface {
+                        let addresses = self.with_virtual_mac_source(index, ifindex, addresses);
                         self.push(NodeAction::RemoveAddresses {
                             instance: instance.clone(),
                             ifindex,
@@ -1594,7 +1696,7 @@ impl Node {
         let slot = &self.slots[index];
         let params = slot.instance.params();
         let source = params.local_address;
-        let Some(ifindex) = slot.ifindex else {
+        let Some(ifindex) = slot.advert_ifindex() else {
             return;
         };
         if slot.config.is_unicast() {
@@ -1686,6 +1788,7 @@ impl Node {
                             instance,
                             ifindex,
                             address: held.address,
+                            source,
                             message: arp::unsolicited_neighbour_advertisement(mac, v6, source)
                                 .to_vec(),
                         })
@@ -1979,7 +2082,17 @@ impl Node {
                     then_start: restart.into_iter().collect(),
                 });
             } else {
-                self.slots.remove(index);
+                let slot = self.slots.remove(index);
+                // A restarted instance placed on the same macvlan keeps it.
+                let kept = restart.as_ref().is_some_and(|(_, placement)| {
+                    placement.as_ref().is_ok_and(|placement| {
+                        placement.virtual_mac.as_ref().map(|next| next.ifindex)
+                            == slot.virtual_mac.as_ref().map(|old| old.ifindex)
+                    })
+                });
+                if !kept {
+                    self.release_virtual_mac(&slot);
+                }
                 self.log(LogLevel::Info, format!("({name}) stopped by reload"));
                 to_start.extend(restart);
             }
@@ -2058,6 +2171,7 @@ impl Node {
             .position(|slot| slot.leaving.is_some() && !slot.instance.handing_over())
         {
             let slot = self.slots.remove(index);
+            self.release_virtual_mac(&slot);
             self.log(
                 LogLevel::Info,
                 format!("({}) stopped by reload (handed over)", slot.name()),
@@ -2089,6 +2203,11 @@ impl Node {
                 .iter()
                 .flat_map(|slot| slot.homes.iter().filter_map(HomeBinding::ifindex)),
         );
+        in_use.extend(self.slots.iter().filter_map(|slot| {
+            slot.virtual_mac
+                .as_ref()
+                .map(|virtual_mac| virtual_mac.ifindex)
+        }));
         for slot in &self.slots {
             if let Some(leaving) = &slot.leaving {
                 in_use.extend(
@@ -2516,6 +2635,7 @@ mod tests {
             up: true,
             mac: Some(MAC),
             local_address: local.parse().unwrap(),
+            virtual_mac: None,
         }
     }
 

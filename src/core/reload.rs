@@ -102,6 +102,8 @@ pub(crate) mod tests {
             unicast_peers: Vec::new(),
             unicast_source: None,
             make_before_break: true,
+            use_virtual_mac: false,
+            virtual_mac_interface: None,
         }
     }
 

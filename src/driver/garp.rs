@@ -68,12 +68,14 @@ impl GarpSender {
 #[derive(Debug)]
 pub struct NeighbourAdvertiser {
     socket: Socket,
-    destination: SockAddr,
+    ifindex: u32,
 }
 
 impl NeighbourAdvertiser {
-    /// Open on interface `interface` (index `ifindex`), sending from `link_local`.
-    pub fn open(interface: &str, ifindex: u32, link_local: Ipv6Addr) -> io::Result<Self> {
+    /// Open on interface `interface` (index `ifindex`). Not bound to an address: each
+    /// message names its source (an address of this interface, which for a virtual MAC's
+    /// macvlan exists only while master).
+    pub fn open(interface: &str, ifindex: u32) -> io::Result<Self> {
         let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
         socket.bind_device(Some(interface.as_bytes()))?;
         socket.set_multicast_if_v6(ifindex)?;
@@ -82,19 +84,31 @@ impl NeighbourAdvertiser {
         socket.set_nonblocking(true)?;
         // We never read; keep the kernel from queueing the LAN's ICMPv6 for us.
         socket.set_recv_buffer_size(0)?;
-        socket.bind(&SockAddr::from(SocketAddrV6::new(
-            link_local, 0, 0, ifindex,
-        )))?;
-        let destination = SockAddr::from(SocketAddrV6::new(ALL_NODES, 0, 0, ifindex));
-        Ok(NeighbourAdvertiser {
-            socket,
-            destination,
-        })
+        Ok(NeighbourAdvertiser { socket, ifindex })
     }
 
-    /// Send one ICMPv6 message (the kernel fills in the checksum on raw ICMPv6 sockets).
-    pub fn send_message(&self, message: &[u8]) -> io::Result<()> {
-        let sent = self.socket.send_to(message, &self.destination)?;
+    /// Send one ICMPv6 message from `source` (IPV6_PKTINFO, RFC 3542 §6.1) to all-nodes;
+    /// the kernel fills in the checksum on raw ICMPv6 sockets.
+    pub fn send_message(&self, message: &[u8], source: Ipv6Addr) -> io::Result<()> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn6, sendmsg};
+        use std::os::fd::AsRawFd;
+        let destination = SockaddrIn6::from(SocketAddrV6::new(ALL_NODES, 0, 0, self.ifindex));
+        let packet_info = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: source.octets(),
+            },
+            ipi6_ifindex: self.ifindex,
+        };
+        let control = [ControlMessage::Ipv6PacketInfo(&packet_info)];
+        let iov = [io::IoSlice::new(message)];
+        let sent = sendmsg(
+            self.socket.as_raw_fd(),
+            &iov,
+            &control,
+            MsgFlags::empty(),
+            Some(&destination),
+        )
+        .map_err(io::Error::from)?;
         if sent == message.len() {
             Ok(())
         } else {

@@ -8,11 +8,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::config::InstanceConfig;
-use crate::core::node::{HomeLink, NodeInput, Placement, instance_is_ipv6};
+use crate::core::arp::virtual_router_mac;
+use crate::core::node::{HomeLink, NodeInput, Placement, VirtualMacLink, instance_is_ipv6};
 use crate::core::packet::MULTICAST_V4;
 use crate::core::receive::ReceivedPacket;
 use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
-use crate::driver::netlink::Netlink;
+use crate::driver::netlink::{Ipv4DevConf, LinkInfo, Netlink};
 use crate::driver::runtime::RunError;
 use crate::driver::socket::{ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
 
@@ -63,6 +64,9 @@ pub struct ReceiveFailure {
 #[derive(Debug)]
 pub struct Interface {
     pub name: String,
+    /// Whether its VRRP sockets receive: not on a virtual MAC's macvlan, whose sockets only
+    /// send (adverts are received on its parent).
+    pub receives: bool,
     pub socket_v4: Option<Arc<VrrpSocketV4>>,
     pub socket_v6: Option<Arc<VrrpSocketV6>>,
     pub garp: Option<GarpSender>,
@@ -94,13 +98,146 @@ pub async fn place(
         }
     };
     open_interface(interfaces, link.index, &link.name, ipv6, local_address)?;
+    let virtual_mac = match config.virtual_mac_name() {
+        Some(name) => Some(
+            place_virtual_mac(
+                netlink,
+                interfaces,
+                &link,
+                &name,
+                config.virtual_router_id,
+                ipv6,
+                local_address,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     Ok(Placement {
         ifindex: link.index,
         interface: link.name,
         up: link.up,
         mac: link.mac,
         local_address,
+        virtual_mac,
     })
+}
+
+/// Make (or find again) the macvlan that carries the virtual MAC on `parent`, set what
+/// the kernel needs for it to be the only interface answering for the addresses, and open
+/// its sending sockets. Whether it is up, and what it holds, is the node's business.
+async fn place_virtual_mac(
+    netlink: &Netlink,
+    interfaces: &mut HashMap<u32, Interface>,
+    parent: &LinkInfo,
+    name: &str,
+    virtual_router_id: u8,
+    ipv6: bool,
+    local_address: IpAddr,
+) -> Result<VirtualMacLink, RunError> {
+    let mac = virtual_router_mac(virtual_router_id, ipv6);
+    let link = netlink.ensure_virtual_mac(parent.index, name, mac).await?;
+    // ARP (research in docs/configuration.md#use_virtual_mac): with the kernel's defaults
+    // the parent answers ARP for an address on the macvlan too (arp_ignore 0: any local
+    // address, on any interface), from its own MAC, and its own ARP requests name the
+    // virtual address as sender (arp_announce 0) when a reply from it goes out there;
+    // either points clients at the physical MAC again. arp_ignore 1 answers only for the
+    // interface's own addresses, arp_announce 2 names the interface's own address. The
+    // macvlan takes traffic whose reply route is the parent's, so its own reverse-path
+    // filter is off.
+    raise_ipv4_setting(netlink, parent, Ipv4DevConf::ArpIgnore, 1).await?;
+    raise_ipv4_setting(netlink, parent, Ipv4DevConf::ArpAnnounce, 2).await?;
+    netlink
+        .set_ipv4_devconf(
+            link.index,
+            &[
+                (Ipv4DevConf::ArpIgnore, 1),
+                (Ipv4DevConf::ArpAnnounce, 2),
+                (Ipv4DevConf::RpFilter, 0),
+            ],
+        )
+        .await?;
+    if !ipv6 && strict_reverse_path_filter() {
+        tracing::warn!(
+            "net.ipv4.conf.all.rp_filter is 1 (strict): traffic to the virtual addresses arrives \
+             on {name} while the route back to its sender goes out {}, so the kernel drops it; \
+             set net.ipv4.conf.all.rp_filter to 2 (loose) or 0",
+            parent.name
+        );
+    }
+    let socket_error = |what: &'static str, source: io::Error| RunError::Socket {
+        what,
+        interface: name.to_owned(),
+        source,
+    };
+    let interface = interfaces.entry(link.index).or_insert_with(|| Interface {
+        name: link.name.clone(),
+        receives: false,
+        socket_v4: None,
+        socket_v6: None,
+        garp: None,
+        neighbour_advertiser: None,
+    });
+    match local_address {
+        IpAddr::V4(_) if interface.socket_v4.is_none() => {
+            interface.socket_v4 = Some(Arc::new(
+                VrrpSocketV4::open_sender(&link.name, link.index)
+                    .map_err(|source| socket_error("VRRP sending socket (IPv4)", source))?,
+            ));
+            interface.garp = Some(
+                GarpSender::open(link.index)
+                    .map_err(|source| socket_error("gratuitous ARP socket", source))?,
+            );
+        }
+        IpAddr::V6(link_local) if interface.socket_v6.is_none() => {
+            interface.socket_v6 = Some(Arc::new(
+                VrrpSocketV6::open_sender(&link.name, link.index, link_local)
+                    .map_err(|source| socket_error("VRRP sending socket (IPv6)", source))?,
+            ));
+            interface.neighbour_advertiser = Some(
+                NeighbourAdvertiser::open(&link.name, link.index)
+                    .map_err(|source| socket_error("neighbour advertisement socket", source))?,
+            );
+        }
+        _ => {}
+    }
+    Ok(VirtualMacLink {
+        ifindex: link.index,
+        name: link.name,
+        mac,
+    })
+}
+
+/// Raise an IPv4 setting of `link` to at least `value` (never lower what an operator set
+/// stricter), and say so when it changes.
+async fn raise_ipv4_setting(
+    netlink: &Netlink,
+    link: &LinkInfo,
+    setting: Ipv4DevConf,
+    value: i32,
+) -> Result<(), RunError> {
+    let current = netlink.ipv4_devconf(link.index, setting).await?;
+    if current.is_some_and(|current| current >= value) {
+        return Ok(());
+    }
+    netlink
+        .set_ipv4_devconf(link.index, &[(setting, value.unsigned_abs())])
+        .await?;
+    tracing::info!(
+        "set net.ipv4.conf.{}.{} to {value} (was {}) for the virtual MAC: only its interface \
+         answers ARP for the virtual addresses",
+        link.name,
+        setting.sysctl_name(),
+        current.map_or_else(|| "unknown".to_owned(), |current| current.to_string())
+    );
+    Ok(())
+}
+
+/// Whether the host filters reverse paths strictly everywhere (net.ipv4.conf.all.rp_filter
+/// 1), which no per-interface setting can relax (the kernel uses the larger of the two).
+fn strict_reverse_path_filter() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/rp_filter")
+        .is_ok_and(|value| value.trim() == "1")
 }
 
 /// Find the interface `name` that holds some instance's addresses, and open what
@@ -121,6 +258,7 @@ pub async fn locate_home(
     };
     let interface = interfaces.entry(link.index).or_insert_with(|| Interface {
         name: link.name.clone(),
+        receives: true,
         socket_v4: None,
         socket_v6: None,
         garp: None,
@@ -137,7 +275,7 @@ pub async fn locate_home(
         };
         if interface.neighbour_advertiser.is_none() {
             interface.neighbour_advertiser = Some(
-                NeighbourAdvertiser::open(&link.name, link.index, link_local)
+                NeighbourAdvertiser::open(&link.name, link.index)
                     .map_err(|source| socket_error("neighbour advertisement socket", source))?,
             );
         }
@@ -171,6 +309,7 @@ fn open_interface(
     };
     let interface = interfaces.entry(ifindex).or_insert_with(|| Interface {
         name: name.to_owned(),
+        receives: true,
         socket_v4: None,
         socket_v6: None,
         garp: None,
@@ -203,7 +342,7 @@ fn open_interface(
         );
         interface.socket_v6 = Some(socket);
         interface.neighbour_advertiser = Some(
-            NeighbourAdvertiser::open(name, ifindex, link_local)
+            NeighbourAdvertiser::open(name, ifindex)
                 .map_err(|source| socket_error("neighbour advertisement socket", source))?,
         );
     }
@@ -256,7 +395,7 @@ pub fn poll_receive(
         ipv6,
         error,
     };
-    for interface in interfaces.values() {
+    for interface in interfaces.values().filter(|interface| interface.receives) {
         if let Some(socket) = &interface.socket_v4 {
             match socket.poll_recv_batch(cx, batch) {
                 Poll::Ready(Ok(count)) => {

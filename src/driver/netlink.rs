@@ -9,13 +9,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
+use rtnetlink::packet_core::{DefaultNla, Emitable};
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State as OperState};
-use rtnetlink::{Handle, MulticastGroup};
+use rtnetlink::packet_route::link::{
+    AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoMacVlan,
+    LinkAttribute, LinkFlags, LinkInfo as LinkInfoAttribute, LinkMessage, MacVlanMode,
+    State as OperState,
+};
+use rtnetlink::{Handle, LinkMacVlan, LinkUnspec, MulticastGroup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
@@ -25,6 +30,11 @@ pub enum NetlinkError {
     NoSuchInterface(String),
     #[error("interface index {0} does not exist")]
     NoSuchInterfaceIndex(u32),
+    #[error(
+        "interface {name:?} exists and is not a macvlan: vrrpd will not take it over as the \
+         virtual MAC interface; set virtual_mac_interface to another name"
+    )]
+    NotOurVirtualMac { name: String },
     #[error("{what}: {source}")]
     Request {
         what: String,
@@ -250,6 +260,235 @@ impl Netlink {
         }
         Ok(change)
     }
+}
+
+/// IPv4 per-interface settings (`IPV4_DEVCONF_*` of <linux/ip.h>) vrrpd changes on a
+/// virtual MAC's interfaces, set over netlink (IFLA_AF_SPEC / AF_INET / IFLA_INET_CONF,
+/// which `inet_set_link_af` applies) rather than through /proc/sys, which the shipped
+/// unit's ProtectKernelTunables= makes read-only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Ipv4DevConf {
+    RpFilter = 8,
+    ArpAnnounce = 18,
+    ArpIgnore = 19,
+}
+
+impl Ipv4DevConf {
+    /// Its name under net.ipv4.conf.IFACE.
+    pub fn sysctl_name(self) -> &'static str {
+        match self {
+            Ipv4DevConf::RpFilter => "rp_filter",
+            Ipv4DevConf::ArpAnnounce => "arp_announce",
+            Ipv4DevConf::ArpIgnore => "arp_ignore",
+        }
+    }
+}
+
+/// IFLA_INET_CONF within the AF_INET entry of IFLA_AF_SPEC.
+const IFLA_INET_CONF: u16 = 1;
+
+impl Netlink {
+    /// The macvlan `name` on interface `parent` with MAC `mac`, in bridge mode, made if
+    /// missing (down, without IPv6 address generation) or found again (a run killed with
+    /// SIGKILL leaves it; its up/down state and addresses are left to the caller). One of
+    /// that name on another link, with another MAC or mode, is made again; an interface of
+    /// that name that is not a macvlan is not touched ([`NetlinkError::NotOurVirtualMac`]).
+    pub async fn ensure_virtual_mac(
+        &self,
+        parent: u32,
+        name: &str,
+        mac: [u8; 6],
+    ) -> Result<LinkInfo, NetlinkError> {
+        if let Some(existing) = self.link_message_by_name(name).await? {
+            match macvlan_of(&existing) {
+                Some((link, mode))
+                    if link == parent
+                        && mode == MacVlanMode::Bridge
+                        && link_info(&existing).mac == Some(mac) =>
+                {
+                    return Ok(link_info(&existing));
+                }
+                Some(_) => self.delete_link(existing.header.index).await.map(|_| ())?,
+                None => {
+                    return Err(NetlinkError::NotOurVirtualMac {
+                        name: name.to_owned(),
+                    });
+                }
+            }
+        }
+        let message = LinkMacVlan::new(name, parent, MacVlanMode::Bridge)
+            .address(mac.to_vec())
+            .build();
+        self.handle
+            .link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("creating the macvlan {name} on interface index {parent}"),
+                source,
+            })?;
+        let created = self.link_by_name(name).await?;
+        // No IPv6 address of its own (the kernel's EUI-64 one would be the same on every
+        // router of the virtual router, and DAD cannot see that: it filters frames from
+        // its own MAC). Set after creation: the kernel ignores IFLA_AF_SPEC on creation.
+        let message = LinkUnspec::new_with_index(created.index)
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+            )]))
+            .build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("turning off IPv6 address generation on {name}"),
+                source,
+            })?;
+        Ok(created)
+    }
+
+    /// Set interface `ifindex` up or down.
+    pub async fn set_link_up(&self, ifindex: u32, up: bool) -> Result<(), NetlinkError> {
+        let builder = LinkUnspec::new_with_index(ifindex);
+        let message = if up { builder.up() } else { builder.down() }.build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!(
+                    "setting interface index {ifindex} {}",
+                    if up { "up" } else { "down" }
+                ),
+                source,
+            })
+    }
+
+    /// Delete interface `ifindex`; already gone is fine.
+    pub async fn delete_link(&self, ifindex: u32) -> Result<Change, NetlinkError> {
+        match self.handle.link().del(ifindex).execute().await {
+            Ok(()) => Ok(Change::Done),
+            Err(error) if is_errno(&error, &[libc::ENODEV]) => Ok(Change::AlreadyThatWay),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("deleting interface index {ifindex}"),
+                source,
+            }),
+        }
+    }
+
+    /// The current value of an IPv4 setting of interface `ifindex`.
+    pub async fn ipv4_devconf(
+        &self,
+        ifindex: u32,
+        setting: Ipv4DevConf,
+    ) -> Result<Option<i32>, NetlinkError> {
+        let mut replies = self.handle.link().get().match_index(ifindex).execute();
+        let message = match replies.next().await {
+            Some(Ok(message)) => message,
+            Some(Err(source)) => {
+                return Err(NetlinkError::Request {
+                    what: format!("reading the settings of interface index {ifindex}"),
+                    source,
+                });
+            }
+            None => return Err(NetlinkError::NoSuchInterfaceIndex(ifindex)),
+        };
+        for attribute in &message.attributes {
+            let LinkAttribute::AfSpecUnspec(families) = attribute else {
+                continue;
+            };
+            for family in families {
+                let AfSpecUnspec::Inet(entries) = family else {
+                    continue;
+                };
+                for entry in entries {
+                    if let AfSpecInet::DevConf(conf) = entry {
+                        return Ok(Some(match setting {
+                            Ipv4DevConf::RpFilter => conf.rp_filter,
+                            Ipv4DevConf::ArpAnnounce => conf.arp_announce,
+                            Ipv4DevConf::ArpIgnore => conf.arp_ignore,
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Set IPv4 settings of interface `ifindex` (net.ipv4.conf.IFACE.*).
+    pub async fn set_ipv4_devconf(
+        &self,
+        ifindex: u32,
+        settings: &[(Ipv4DevConf, u32)],
+    ) -> Result<(), NetlinkError> {
+        let mut nested = Vec::new();
+        for (setting, value) in settings {
+            let entry = DefaultNla::new(*setting as u16, value.to_ne_bytes().to_vec());
+            let mut bytes = vec![0; entry.buffer_len()];
+            entry.emit(&mut bytes);
+            nested.extend_from_slice(&bytes);
+        }
+        let message = LinkUnspec::new_with_index(ifindex)
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(vec![
+                AfSpecInet::Other(DefaultNla::new(IFLA_INET_CONF, nested)),
+            ])]))
+            .build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("setting IPv4 options of interface index {ifindex}"),
+                source,
+            })
+    }
+
+    /// The link named `name`, None when there is none.
+    async fn link_message_by_name(&self, name: &str) -> Result<Option<LinkMessage>, NetlinkError> {
+        let mut replies = self.handle.link().get().match_name(name).execute();
+        match replies.next().await {
+            Some(Ok(message)) => Ok(Some(message)),
+            Some(Err(error)) if is_errno(&error, &[libc::ENODEV]) => Ok(None),
+            Some(Err(source)) => Err(NetlinkError::Request {
+                what: format!("looking up interface {name:?}"),
+                source,
+            }),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A macvlan's lower link and mode; None for any other kind of link.
+fn macvlan_of(message: &LinkMessage) -> Option<(u32, MacVlanMode)> {
+    let mut lower = None;
+    let mut mode = None;
+    let mut is_macvlan = false;
+    for attribute in &message.attributes {
+        match attribute {
+            LinkAttribute::Link(index) => lower = Some(*index),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    match info {
+                        LinkInfoAttribute::Kind(InfoKind::MacVlan) => is_macvlan = true,
+                        LinkInfoAttribute::Data(InfoData::MacVlan(data)) => {
+                            mode = data.iter().find_map(|entry| match entry {
+                                InfoMacVlan::Mode(mode) => Some(*mode),
+                                _ => None,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    is_macvlan.then_some((lower?, mode?))
 }
 
 /// What the kernel notified: a link changed, or an address came or went.

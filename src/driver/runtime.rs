@@ -601,6 +601,7 @@ impl Shell {
                 instance,
                 ifindex,
                 address,
+                source,
                 message,
             } => {
                 let interface = self.interfaces.get(&ifindex);
@@ -608,7 +609,7 @@ impl Shell {
                     interface
                         .neighbour_advertiser
                         .as_ref()
-                        .map(|advertiser| advertiser.send_message(&message))
+                        .map(|advertiser| advertiser.send_message(&message, source))
                 }) {
                     let name = self.interface_name(ifindex);
                     warn!("({instance}) cannot announce {address} on {name}: {error}");
@@ -702,6 +703,30 @@ impl Shell {
                 };
                 self.node.handle(now, input);
             }
+            NodeAction::SetVirtualMacUp {
+                instance,
+                ifindex,
+                up,
+            } => {
+                if let Err(error) = self.netlink.set_link_up(ifindex, up).await {
+                    let name = self.interface_name(ifindex);
+                    error!(
+                        "({instance}) cannot set its virtual MAC interface {name} {}: {error}",
+                        if up { "up" } else { "down" }
+                    );
+                }
+            }
+            NodeAction::DeleteVirtualMac {
+                instance,
+                ifindex,
+                name,
+            } => match self.netlink.delete_link(ifindex).await {
+                Ok(Change::Done) => info!("({instance}) removed its virtual MAC interface {name}"),
+                Ok(Change::AlreadyThatWay) => {}
+                Err(error) => {
+                    error!("({instance}) cannot remove its virtual MAC interface {name}: {error}")
+                }
+            },
             NodeAction::CloseUnusedInterfaces { in_use } => self
                 .interfaces
                 .retain(|ifindex, _| in_use.contains(ifindex)),
@@ -738,14 +763,15 @@ impl Shell {
     /// Handle datagrams already waiting in the sockets, at most [`EVENT_QUEUE_LEN`] per
     /// socket.
     async fn drain_sockets(&mut self, now: Instant, batch: &mut ReceiveBatch) {
-        let sockets_v4: Vec<Arc<VrrpSocketV4>> = self
-            .interfaces
-            .values()
+        let receiving = || {
+            self.interfaces
+                .values()
+                .filter(|interface| interface.receives)
+        };
+        let sockets_v4: Vec<Arc<VrrpSocketV4>> = receiving()
             .filter_map(|interface| interface.socket_v4.clone())
             .collect();
-        let sockets_v6: Vec<Arc<VrrpSocketV6>> = self
-            .interfaces
-            .values()
+        let sockets_v6: Vec<Arc<VrrpSocketV6>> = receiving()
             .filter_map(|interface| interface.socket_v6.clone())
             .collect();
         for socket in sockets_v4 {

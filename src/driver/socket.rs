@@ -37,6 +37,17 @@ impl VrrpSocketV4 {
     ///
     /// Must be called inside a tokio runtime (it registers with the reactor).
     pub fn open(interface: &str, ifindex: u32) -> io::Result<Self> {
+        Self::open_joining(interface, ifindex, true)
+    }
+
+    /// A socket that only sends, on a virtual MAC's macvlan: it joins no group, so the
+    /// kernel delivers it nothing (adverts are received on the parent; see
+    /// `core::node::virtual_mac`), and an advert sent from it carries the virtual MAC.
+    pub fn open_sender(interface: &str, ifindex: u32) -> io::Result<Self> {
+        Self::open_joining(interface, ifindex, false)
+    }
+
+    fn open_joining(interface: &str, ifindex: u32, join: bool) -> io::Result<Self> {
         let socket = Socket::new(
             Domain::IPV4,
             Type::RAW,
@@ -49,10 +60,12 @@ impl VrrpSocketV4 {
         // Without this, Linux hands a raw socket every multicast group joined by
         // any socket on the host; we only want our own membership.
         step("IP_MULTICAST_ALL", socket.set_multicast_all_v4(false))?;
-        step(
-            "joining 224.0.0.18",
-            socket.join_multicast_v4_n(&MULTICAST_V4, &InterfaceIndexOrAddress::Index(ifindex)),
-        )?;
+        if join {
+            step(
+                "joining 224.0.0.18",
+                socket.join_multicast_v4_n(&MULTICAST_V4, &InterfaceIndexOrAddress::Index(ifindex)),
+            )?;
+        }
         step(
             "IP_MULTICAST_IF",
             set_multicast_interface_v4(&socket, ifindex),
@@ -278,6 +291,24 @@ impl VrrpSocketV6 {
     /// that share the socket send from their own sources. Each send names its source
     /// with IPV6_PKTINFO instead.
     pub fn open(interface: &str, ifindex: u32, default_source: Ipv6Addr) -> io::Result<Self> {
+        Self::open_joining(interface, ifindex, default_source, true)
+    }
+
+    /// A socket that only sends, on a virtual MAC's macvlan (see [`VrrpSocketV4::open_sender`]).
+    pub fn open_sender(
+        interface: &str,
+        ifindex: u32,
+        default_source: Ipv6Addr,
+    ) -> io::Result<Self> {
+        Self::open_joining(interface, ifindex, default_source, false)
+    }
+
+    fn open_joining(
+        interface: &str,
+        ifindex: u32,
+        default_source: Ipv6Addr,
+        join: bool,
+    ) -> io::Result<Self> {
         let socket = Socket::new(
             Domain::IPV6,
             Type::RAW,
@@ -288,10 +319,12 @@ impl VrrpSocketV6 {
             socket.bind_device(Some(interface.as_bytes())),
         )?;
         step("IPV6_MULTICAST_ALL", socket.set_multicast_all_v6(false))?;
-        step(
-            "joining ff02::12",
-            socket.join_multicast_v6(&MULTICAST_V6, ifindex),
-        )?;
+        if join {
+            step(
+                "joining ff02::12",
+                socket.join_multicast_v6(&MULTICAST_V6, ifindex),
+            )?;
+        }
         step("IPV6_MULTICAST_IF", socket.set_multicast_if_v6(ifindex))?;
         step(
             "IPV6_MULTICAST_HOPS",

@@ -606,16 +606,12 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "vrrpd always tracks the instance's interface",
     ),
     (
-        "use_vmac",
-        "vrrpd uses the interface's own MAC address, not the virtual MAC (as keepalived does by default)",
-    ),
-    (
         "use_vmac_addr",
-        "vrrpd does not create virtual MAC interfaces",
+        "vrrpd creates a virtual MAC interface for the instance's own interface only (use_virtual_mac)",
     ),
     (
         "vmac_xmit_base",
-        "vrrpd does not create virtual MAC interfaces",
+        "with use_virtual_mac vrrpd always sends from the virtual MAC, as RFC 5798 §7.3 says",
     ),
     ("use_ipvlan", "vrrpd does not create ipvlan interfaces"),
     ("vrf", "vrrpd does not bind to a VRF"),
@@ -737,6 +733,8 @@ struct Draft {
     mcast_src: Option<IpAddr>,
     unicast_src: Option<(IpAddr, Loc)>,
     unicast_peers: Vec<IpAddr>,
+    /// `use_vmac [[name] NAME]`: the interface name, if one was given.
+    use_vmac: Option<Option<String>>,
     /// `unicast_ttl 255`: where it was given (any other value is unsupported).
     unicast_ttl_255: Option<Loc>,
     garp: Garp,
@@ -1220,6 +1218,10 @@ impl Importer {
                 self.flag(statement);
                 draft.nopreempt = Some(statement.keyword.loc.clone());
             }
+            "use_vmac" => {
+                self.no_block(statement);
+                draft.use_vmac = Some(self.use_vmac(statement));
+            }
             "preempt" => {
                 // keepalived's default, kept "for backwards compatibility": preempt stays on.
                 self.flag(statement);
@@ -1427,6 +1429,41 @@ impl Importer {
             }
         }
         Some((address, dev))
+    }
+
+    /// `use_vmac [[name] NAME] [MAC] [netlink_notify_msg] [group GROUP]`: the interface
+    /// name if one is given. A MAC other than the RFC's is unsupported: keepalived then
+    /// uses that MAC, vrrpd always the RFC's.
+    fn use_vmac(&mut self, statement: &Statement) -> Option<String> {
+        let mut name = None;
+        let mut args = statement.args.iter().peekable();
+        while let Some(word) = args.next() {
+            match word.text.as_str() {
+                "name" => name = args.next().map(|word| word.text.clone()),
+                "netlink_notify_msg" => {}
+                "group" => {
+                    args.next();
+                    self.push(
+                        &word.loc,
+                        "group",
+                        Severity::Note,
+                        "ignored: vrrpd creates the virtual MAC interface in the default link group",
+                    );
+                }
+                text if text.contains(':') => self.push(
+                    &word.loc,
+                    "use_vmac",
+                    Severity::Unsupported,
+                    format!(
+                        "a MAC address of your own ({text}): vrrpd always uses the RFC's \
+                         virtual MAC, 00:00:5e:00:01:VRID (IPv6: 00:00:5e:00:02:VRID)"
+                    ),
+                ),
+                text if name.is_none() => name = Some(text.to_owned()),
+                _ => self.report(statement, Severity::Error, "too many arguments"),
+            }
+        }
+        name
     }
 
     /// Applies keepalived's defaults and fix-ups (in the order keepalived's
@@ -1672,6 +1709,8 @@ impl Importer {
             make_before_break: true,
             track,
             notify,
+            use_virtual_mac: draft.use_vmac.is_some(),
+            virtual_mac_interface: draft.use_vmac.flatten(),
         })
     }
 

@@ -338,6 +338,7 @@ impl World {
                 .unwrap_or(true),
             mac: Some([0x02, 0, 0, 0, ifindex as u8, octet]),
             local_address: IpAddr::V4(host_address(ifindex, octet)),
+            virtual_mac: None,
         })
     }
 
@@ -685,6 +686,8 @@ impl World {
             }
             NodeAction::SendGratuitousArp { .. }
             | NodeAction::SendNeighbourAdvertisement { .. }
+            | NodeAction::SetVirtualMacUp { .. }
+            | NodeAction::DeleteVirtualMac { .. }
             | NodeAction::Log { .. }
             | NodeAction::RunHooks { .. }
             | NodeAction::RunPriorityHook { .. }

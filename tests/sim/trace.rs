@@ -155,6 +155,8 @@ pub fn action_summary(action: &NodeAction) -> Option<Value> {
         NodeAction::Exit => json!("exit"),
         NodeAction::Locate { instance, .. } => json!({ "locate": instance }),
         NodeAction::LocateHome { interface, .. } => json!({ "locate_home": interface }),
+        NodeAction::SetVirtualMacUp { up, .. } => json!({ "virtual_mac_up": up }),
+        NodeAction::DeleteVirtualMac { name, .. } => json!({ "delete_virtual_mac": name }),
         NodeAction::LoadConfig { .. } | NodeAction::CloseUnusedInterfaces { .. } => return None,
     })
 }

@@ -106,7 +106,9 @@ impl Slot {
     /// The interface index address `held` lives on, if that interface is known now.
     pub(super) fn ifindex_of(&self, held: &SlotAddress) -> Option<u32> {
         match held.home {
-            None => self.ifindex,
+            // With a virtual MAC, its macvlan holds them (only while the instance has its
+            // interface: a detached one has no macvlan either).
+            None => self.advert_ifindex(),
             Some(home) => self.homes.get(home).and_then(HomeBinding::ifindex),
         }
     }
@@ -138,7 +140,18 @@ impl Slot {
     }
 
     /// Whether the slot holds `address` on interface `ifindex`; its prefix length if so.
+    /// With an IPv6 virtual MAC that includes the instance's own link-local address there.
     pub(super) fn holds_on(&self, ifindex: u32, address: IpAddr) -> Option<u8> {
+        let on_virtual_mac = self
+            .virtual_mac
+            .as_ref()
+            .is_some_and(|virtual_mac| virtual_mac.ifindex == ifindex);
+        if on_virtual_mac
+            && let Some((source, prefix_len)) = self.virtual_mac_source()
+            && source == address
+        {
+            return Some(prefix_len);
+        }
         self.addresses
             .iter()
             .find(|held| held.address == address && self.ifindex_of(held) == Some(ifindex))
@@ -399,6 +412,7 @@ mod tests {
             up: true,
             mac: Some(ETH0_MAC),
             local_address: ip("192.0.2.1"),
+            virtual_mac: None,
         };
         let placements = BTreeMap::from([("VI_1".to_owned(), Ok(placement))]);
         let demoted = DemotedAtStart::Instances(BTreeSet::new());
