@@ -517,3 +517,309 @@ fn a_planned_stop_loses_no_probe() {
         Some(stopped),
     );
 }
+
+// ---- Against FRR's vrrpd and keepalived's use_vmac -------------------------------------
+
+/// The other implementation on one router of the pair.
+#[derive(Clone, Copy, Debug)]
+enum Peer {
+    /// FRR 8.4's vrrpd (Debian `frr`): always the virtual MAC, on a macvlan the operator
+    /// makes in bridge mode; zebra and vrrpd run as user frr with their own socket dir.
+    Frr,
+    /// keepalived 2.2.7 with `use_vmac`: it makes its own macvlan (private mode).
+    Keepalived,
+}
+
+/// A running peer; its processes go with the lab.
+struct PeerRun {
+    _processes: Vec<LabProcess>,
+    /// FRR's vty socket directory, to ask it for its state.
+    frr_run_dir: Option<std::path::PathBuf>,
+}
+
+impl Peer {
+    fn start(self, host: &Host, priority: u8) -> PeerRun {
+        // What FRR's documentation asks an operator to set (doc/user/vrrp.rst and
+        // Useful_Sysctl_Settings.md), and the ARP half that keepalived leaves out: without
+        // arp_announce 2 its master's own ARP requests name the VIP from eth0's MAC.
+        host.run(
+            "sysctl",
+            &[
+                "-qw",
+                "net.ipv4.conf.all.arp_ignore=1",
+                "net.ipv4.conf.all.arp_announce=2",
+            ],
+        )
+        .expect("sysctl");
+        match self {
+            Peer::Frr => start_frr(host, priority),
+            Peer::Keepalived => {
+                let advert = ADVERT.as_secs_f64();
+                let config = format!(
+                    "global_defs {{\n    router_id {name}\n}}\n\
+                     vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    version 3\n\
+                     \x20   virtual_router_id {VRID}\n    priority {priority}\n    advert_int {advert}\n\
+                     \x20   use_vmac\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n",
+                    name = host.name()
+                );
+                PeerRun {
+                    _processes: vec![host.start_keepalived(&config).expect("keepalived")],
+                    frr_run_dir: None,
+                }
+            }
+        }
+    }
+
+    /// Whether the peer says it is master (FRR: `show vrrp`; keepalived: holds the VIP).
+    fn is_master(self, host: &Host, run: &PeerRun) -> bool {
+        match (self, &run.frr_run_dir) {
+            (Peer::Frr, Some(dir)) => frr_status(host, dir).as_deref() == Some("Master"),
+            _ => host.has_address(vip()),
+        }
+    }
+
+    fn is_backup(self, host: &Host, run: &PeerRun) -> bool {
+        match (self, &run.frr_run_dir) {
+            (Peer::Frr, Some(dir)) => frr_status(host, dir).as_deref() == Some("Backup"),
+            _ => !host.has_address(vip()),
+        }
+    }
+}
+
+fn start_frr(host: &Host, priority: u8) -> PeerRun {
+    // The macvlan FRR expects: bridge mode, the RFC's MAC, a random link-local (the
+    // kernel's EUI-64 one would be the same on every router), the VIP on it. FRR finds
+    // it by its MAC and parent and keeps it in protodown while backup.
+    let macvlan = "vrrp4-2-50";
+    for args in [
+        vec![
+            "link", "add", macvlan, "link", "eth0", "type", "macvlan", "mode", "bridge",
+        ],
+        vec!["link", "set", macvlan, "addrgenmode", "random"],
+        vec!["link", "set", macvlan, "address", VMAC_V4],
+        vec!["addr", "add", "192.0.2.40/24", "dev", macvlan],
+        vec!["link", "set", macvlan, "up"],
+    ] {
+        host.run("ip", &args).expect("making FRR's macvlan");
+    }
+    let dir = host.lab_dir().join(format!("frr-{}", host.name()));
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let frr = nix::unistd::User::from_name("frr")
+        .unwrap()
+        .expect("the frr user (Debian's frr package)");
+    let config = dir.join("frr.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "frr defaults traditional\nhostname {name}\nlog file {log} informational\n!\n\
+             interface eth0\n vrrp {VRID} version 3\n vrrp {VRID} priority {priority}\n\
+             \x20vrrp {VRID} advertisement-interval {interval}\n vrrp {VRID} ip {VIP}\nexit\n",
+            name = host.name(),
+            log = dir.join("frr.log").display(),
+            interval = ADVERT.as_millis()
+        ),
+    )
+    .unwrap();
+    for path in [&dir, &run_dir, &config] {
+        std::os::unix::fs::chown(path, Some(frr.uid.as_raw()), Some(frr.gid.as_raw())).unwrap();
+    }
+    let zserv = run_dir.join("zserv.api");
+    let common = |pid: &str| {
+        vec![
+            "--vty_socket".to_owned(),
+            run_dir.to_string_lossy().into_owned(),
+            "-z".to_owned(),
+            zserv.to_string_lossy().into_owned(),
+            "-P".to_owned(),
+            "0".to_owned(),
+            "-f".to_owned(),
+            config.to_string_lossy().into_owned(),
+            "-i".to_owned(),
+            dir.join(pid).to_string_lossy().into_owned(),
+        ]
+    };
+    let zebra_args = common("zebra.pid");
+    let zebra = host
+        .spawn(
+            "/usr/lib/frr/zebra",
+            &zebra_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .expect("starting zebra");
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(20), || zserv
+            .exists())
+        .is_some(),
+        "zebra did not open {}: {}",
+        zserv.display(),
+        zebra.log()
+    );
+    let vrrpd_args = common("vrrpd.pid");
+    let vrrpd = host
+        .spawn(
+            "/usr/lib/frr/vrrpd",
+            &vrrpd_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .expect("starting FRR's vrrpd");
+    PeerRun {
+        _processes: vec![zebra, vrrpd],
+        frr_run_dir: Some(run_dir),
+    }
+}
+
+/// FRR's state for VRID 50 over IPv4 ("Master", "Backup", "Initialize").
+fn frr_status(host: &Host, run_dir: &Path) -> Option<String> {
+    let output = host
+        .run(
+            "vtysh",
+            &[
+                "--vty_socket",
+                &run_dir.to_string_lossy(),
+                "-c",
+                &format!("show vrrp {VRID} json"),
+            ],
+        )
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    value[0]["v4"]["status"].as_str().map(str::to_owned)
+}
+
+/// The peer is master (lb01, priority 150) and vrrpd its backup (lb02, 100), then the
+/// peer's power is cut: vrrpd takes over, and the client, which learnt the VIP at the
+/// virtual MAC from the peer, keeps that entry and reaches vrrpd.
+fn peer_master_then_vrrpd(peer: Peer) {
+    let _timing = timing_guard(false);
+    let net = PairLab::new(&format!("vm{peer:?}m"));
+    let run = peer.start(&net.lb01, HIGH_PRIORITY);
+    let _lb02 = net
+        .lb02
+        .start_vrrpd(&vrrpd_binary(), &config(LOW_PRIORITY, without_garp()))
+        .unwrap();
+    let settled = wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
+        peer.is_master(&net.lb01, &run) && !net.lb02.has_address(vip())
+    });
+    assert!(
+        settled.is_some(),
+        "{peer:?} on lb01 never became master with vrrpd backing it up\n{}",
+        net.lab.log_tails(40)
+    );
+    // vrrpd hears the peer's adverts: it stays backup well past its Master_Down_Interval.
+    std::thread::sleep(master_down_interval(ADVERT, LOW_PRIORITY) * 3);
+    assert!(
+        !net.lb02.has_address(vip()),
+        "vrrpd took the VIP although {peer:?} is master\n{}",
+        net.lab.log_tails(40)
+    );
+    let probe = Prober::start(
+        &net.client,
+        vip(),
+        Duration::from_millis(10),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert!(
+        probe.wait_for_replies(20, Duration::from_secs(5)),
+        "the client cannot reach the VIP on {peer:?}\n{}",
+        net.lab.log_tails(40)
+    );
+    assert_eq!(
+        net.client.neighbour_mac(vip()).unwrap().as_deref(),
+        Some(VMAC_V4)
+    );
+    let ((), seen) = neighbour_macs_while(&net.client, vip(), || {
+        net.lb01.power_off().unwrap();
+        let cut = Instant::now();
+        wait_until(Duration::from_secs(5), POLL, || {
+            holds_on(&net.lb02, "vrrp.50", vip())
+        })
+        .unwrap_or_else(|| panic!("vrrpd never took over\n{}", net.lab.log_tails(30)));
+        let bound = silence_takeover_bound(ADVERT, LOW_PRIORITY);
+        assert!(
+            cut.elapsed() < bound,
+            "vrrpd took {} (bound {})",
+            secs(cut.elapsed()),
+            secs(bound)
+        );
+        let from = probe.received_so_far();
+        assert!(
+            wait_until(Duration::from_secs(3), POLL, || probe.received_so_far()
+                >= from + 20)
+            .is_some(),
+            "the client's pings did not resume on vrrpd"
+        );
+    });
+    let report = probe.finish().unwrap();
+    eprintln!("{peer:?} -> vrrpd: client {report}; entries seen {seen:?}");
+    assert_eq!(seen, [VMAC_V4], "the client's entry changed");
+}
+
+/// vrrpd is master (lb01, 150) and the peer its backup (lb02, 100); vrrpd's power is cut
+/// and the peer takes over: the client keeps its entry and reaches the peer.
+fn vrrpd_master_then_peer(peer: Peer) {
+    let _timing = timing_guard(false);
+    let net = PairLab::new(&format!("vm{peer:?}b"));
+    let _lb01 = net
+        .lb01
+        .start_vrrpd(&vrrpd_binary(), &config(HIGH_PRIORITY, without_garp()))
+        .unwrap();
+    let run = peer.start(&net.lb02, LOW_PRIORITY);
+    let settled = wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
+        holds_on(&net.lb01, "vrrp.50", vip()) && peer.is_backup(&net.lb02, &run)
+    });
+    assert!(
+        settled.is_some(),
+        "vrrpd on lb01 never became master with {peer:?} backing it up\n{}",
+        net.lab.log_tails(40)
+    );
+    std::thread::sleep(master_down_interval(ADVERT, LOW_PRIORITY) * 3);
+    assert!(
+        peer.is_backup(&net.lb02, &run),
+        "{peer:?} left BACKUP while vrrpd is master (does it hear vrrpd's adverts?)\n{}",
+        net.lab.log_tails(40)
+    );
+    let probe = Prober::start(
+        &net.client,
+        vip(),
+        Duration::from_millis(10),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert!(probe.wait_for_replies(20, Duration::from_secs(5)));
+    let ((), seen) = neighbour_macs_while(&net.client, vip(), || {
+        net.lb01.power_off().unwrap();
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            peer.is_master(&net.lb02, &run)
+        })
+        .unwrap_or_else(|| panic!("{peer:?} never took over\n{}", net.lab.log_tails(30)));
+        let from = probe.received_so_far();
+        assert!(
+            wait_until(Duration::from_secs(3), POLL, || probe.received_so_far()
+                >= from + 20)
+            .is_some(),
+            "the client's pings did not resume on {peer:?}"
+        );
+    });
+    let report = probe.finish().unwrap();
+    eprintln!("vrrpd -> {peer:?}: client {report}; entries seen {seen:?}");
+    assert_eq!(seen, [VMAC_V4], "the client's entry changed");
+}
+
+#[test]
+fn frr_master_then_vrrpd() {
+    peer_master_then_vrrpd(Peer::Frr);
+}
+
+#[test]
+fn vrrpd_master_then_frr() {
+    vrrpd_master_then_peer(Peer::Frr);
+}
+
+#[test]
+fn keepalived_use_vmac_master_then_vrrpd() {
+    peer_master_then_vrrpd(Peer::Keepalived);
+}
+
+#[test]
+fn vrrpd_master_then_keepalived_use_vmac() {
+    vrrpd_master_then_peer(Peer::Keepalived);
+}

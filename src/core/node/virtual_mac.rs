@@ -224,3 +224,282 @@ impl Node {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::{Duration, Instant};
+
+    use super::super::{DemotedAtStart, LoadedConfig, NodeInput, Placement};
+    use super::*;
+
+    const ETH0: u32 = 5;
+    const VMAC_INDEX: u32 = 9;
+    const VMAC: [u8; 6] = [0, 0, 0x5e, 0, 1, 50];
+
+    fn config(ipv6: bool) -> crate::config::Config {
+        let addresses = if ipv6 {
+            r#"["fe80::40", "2001:db8::40/64"]"#
+        } else {
+            r#"["192.0.2.40/24"]"#
+        };
+        let text = format!(
+            r#"{{"instances": [{{
+                "name": "VI_1", "interface": "eth0", "virtual_router_id": 50, "version": 3,
+                "priority": 150, "advert_interval_ms": 100, "use_virtual_mac": true,
+                "virtual_addresses": {addresses}
+            }}]}}"#
+        );
+        crate::config::load_str(&text, "test").unwrap()
+    }
+
+    fn placement(ipv6: bool, vmac_index: u32) -> Placement {
+        Placement {
+            ifindex: ETH0,
+            interface: "eth0".to_owned(),
+            up: true,
+            mac: Some([2, 0, 0, 0, 0, 1]),
+            local_address: if ipv6 {
+                "fe80::1".parse().unwrap()
+            } else {
+                "192.0.2.1".parse().unwrap()
+            },
+            virtual_mac: Some(VirtualMacLink {
+                ifindex: vmac_index,
+                name: if ipv6 { "vrrp6.50" } else { "vrrp.50" }.to_owned(),
+                mac: VMAC,
+            }),
+        }
+    }
+
+    fn drain(node: &mut Node) -> Vec<NodeAction> {
+        std::iter::from_fn(|| node.poll_action()).collect()
+    }
+
+    fn started(ipv6: bool, now: Instant) -> (Node, Vec<NodeAction>) {
+        let placements = BTreeMap::from([("VI_1".to_owned(), Ok(placement(ipv6, VMAC_INDEX)))]);
+        let demoted = DemotedAtStart::Instances(BTreeSet::new());
+        let mut node = Node::new(config(ipv6), placements, demoted, now, 0);
+        node.handle(now, NodeInput::Start);
+        let actions = drain(&mut node);
+        (node, actions)
+    }
+
+    fn master(ipv6: bool) -> (Node, Instant, Vec<NodeAction>) {
+        let now = Instant::now();
+        let (mut node, _) = started(ipv6, now);
+        let later = now + Duration::from_secs(1);
+        node.handle(later, NodeInput::Timeout);
+        let actions = drain(&mut node);
+        assert_eq!(node.instance_states()[0].state, State::Master);
+        (node, later, actions)
+    }
+
+    /// A short name for each action that matters here, in order.
+    fn steps(actions: &[NodeAction]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                NodeAction::SetVirtualMacUp { ifindex, up, .. } => {
+                    Some(format!("{} {ifindex}", if *up { "up" } else { "down" }))
+                }
+                NodeAction::AddAddresses {
+                    ifindex, addresses, ..
+                } => Some(format!("add {ifindex} {addresses:?}")),
+                NodeAction::RemoveAddresses {
+                    ifindex,
+                    addresses,
+                    leftover,
+                    ..
+                } => Some(format!(
+                    "{} {ifindex} {addresses:?}",
+                    if *leftover { "leftover" } else { "remove" }
+                )),
+                NodeAction::SendAdvertisement { ifindex, .. } => Some(format!("advert {ifindex}")),
+                NodeAction::SendGratuitousArp { ifindex, frame, .. } => {
+                    Some(format!("garp {ifindex} from {:02x?}", &frame[6..12]))
+                }
+                NodeAction::SendNeighbourAdvertisement {
+                    ifindex, source, ..
+                } => Some(format!("na {ifindex} from {source}")),
+                NodeAction::DeleteVirtualMac { ifindex, .. } => Some(format!("delete {ifindex}")),
+                NodeAction::Locate { .. } => Some("locate".to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn at_start_the_macvlan_goes_down_and_leftovers_go_from_it_and_the_parent() {
+        let (_, actions) = started(false, Instant::now());
+        assert_eq!(
+            steps(&actions),
+            [
+                "down 9",
+                "leftover 9 [(192.0.2.40, 24)]",
+                "leftover 5 [(192.0.2.40, 24)]"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_master_sets_the_macvlan_up_first_and_sends_everything_from_it() {
+        let (_, _, actions) = master(false);
+        let steps = steps(&actions);
+        assert_eq!(steps[0], "up 9", "{steps:?}");
+        assert_eq!(steps[1], "add 9 [(192.0.2.40, 24)]", "{steps:?}");
+        assert!(
+            steps.iter().all(|step| step.split(' ').nth(1) != Some("5")),
+            "something went to the parent: {steps:?}"
+        );
+        assert!(steps.contains(&"advert 9".to_owned()), "{steps:?}");
+        assert!(
+            steps.contains(&"garp 9 from [00, 00, 5e, 00, 01, 32]".to_owned()),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn ipv6_adds_the_instances_link_local_to_the_macvlan_and_announces_from_it() {
+        let (_, _, actions) = master(true);
+        let steps = steps(&actions);
+        assert_eq!(steps[0], "up 9");
+        assert_eq!(
+            steps[1],
+            "add 9 [(fe80::1, 64), (fe80::40, 128), (2001:db8::40, 64)]"
+        );
+        assert!(steps.contains(&"na 9 from fe80::1".to_owned()), "{steps:?}");
+    }
+
+    #[test]
+    fn leaving_master_sets_the_macvlan_down_before_the_addresses_go() {
+        let (mut node, now, _) = master(false);
+        node.handle(now, NodeInput::StopNow);
+        let steps = steps(&drain(&mut node));
+        let down = steps
+            .iter()
+            .position(|step| step == "down 9")
+            .expect("down");
+        let remove = steps
+            .iter()
+            .position(|step| step.starts_with("remove 9"))
+            .expect("remove");
+        let delete = steps
+            .iter()
+            .position(|step| step == "delete 9")
+            .expect("delete");
+        assert!(down < remove && remove < delete, "{steps:?}");
+        assert!(
+            steps.contains(&"advert 9".to_owned()),
+            "priority 0 from the vmac"
+        );
+    }
+
+    #[test]
+    fn the_host_setting_it_down_or_up_is_undone() {
+        let (mut node, now, _) = master(false);
+        let link = |up: bool| NodeInput::Link {
+            ifindex: VMAC_INDEX,
+            name: "vrrp.50".to_owned(),
+            up,
+            mac: Some(VMAC),
+            mtu: None,
+        };
+        node.handle(now, link(true));
+        assert!(steps(&drain(&mut node)).is_empty(), "our own up: nothing");
+        node.handle(now, link(false));
+        let steps_down = steps(&drain(&mut node));
+        assert_eq!(steps_down[0], "up 9");
+        assert_eq!(steps_down[1], "add 9 [(192.0.2.40, 24)]");
+        assert!(steps_down[2].starts_with("garp 9"), "{steps_down:?}");
+        assert_eq!(node.instance_states()[0].state, State::Master);
+
+        let (mut backup, now, _) = {
+            let now = Instant::now();
+            let (node, _) = started(false, now);
+            (node, now, ())
+        };
+        backup.handle(now, link(true));
+        assert_eq!(steps(&drain(&mut backup)), ["down 9"]);
+        backup.handle(now, link(false));
+        assert!(steps(&drain(&mut backup)).is_empty());
+    }
+
+    #[test]
+    fn a_deleted_macvlan_is_a_fault_until_it_is_made_again() {
+        let (mut node, now, _) = master(false);
+        node.handle(
+            now,
+            NodeInput::LinkGone {
+                ifindex: VMAC_INDEX,
+            },
+        );
+        let actions = drain(&mut node);
+        assert_eq!(node.instance_states()[0].state, State::Fault);
+        assert!(
+            steps(&actions).contains(&"locate".to_owned()),
+            "{actions:?}"
+        );
+        node.handle(
+            now,
+            NodeInput::Located {
+                instance: "VI_1".to_owned(),
+                result: Ok(placement(false, 11)),
+            },
+        );
+        let steps = steps(&drain(&mut node));
+        assert_eq!(steps[0], "down 11");
+        assert_eq!(node.instance_states()[0].state, State::Backup);
+        node.handle(now + Duration::from_secs(1), NodeInput::Timeout);
+        let steps = super::tests::steps(&drain(&mut node));
+        assert_eq!(steps[0], "up 11", "{steps:?}");
+    }
+
+    #[test]
+    fn a_reload_deletes_the_macvlan_of_a_removed_instance_only() {
+        let now = Instant::now();
+        let (mut node, _) = started(false, now);
+        // A restart on the same macvlan (a priority and an interval change): kept.
+        let mut restarted = config(false);
+        restarted.instances[0].advert_interval_ms = 200;
+        node.handle(now, NodeInput::ReloadRequested);
+        drain(&mut node);
+        node.handle(
+            now,
+            NodeInput::ConfigLoaded {
+                generation: 1,
+                result: Ok(LoadedConfig {
+                    config: restarted,
+                    placements: BTreeMap::from([(
+                        "VI_1".to_owned(),
+                        Ok(placement(false, VMAC_INDEX)),
+                    )]),
+                }),
+            },
+        );
+        let steps_restart = steps(&drain(&mut node));
+        assert!(
+            !steps_restart.iter().any(|step| step.starts_with("delete")),
+            "{steps_restart:?}"
+        );
+        // The instance renamed away: its macvlan goes.
+        let mut renamed = config(false);
+        renamed.instances[0].name = "VI_2".to_owned();
+        renamed.instances[0].use_virtual_mac = false;
+        node.handle(now, NodeInput::ReloadRequested);
+        drain(&mut node);
+        let mut plain = placement(false, VMAC_INDEX);
+        plain.virtual_mac = None;
+        node.handle(
+            now,
+            NodeInput::ConfigLoaded {
+                generation: 2,
+                result: Ok(LoadedConfig {
+                    config: renamed,
+                    placements: BTreeMap::from([("VI_2".to_owned(), Ok(plain))]),
+                }),
+            },
+        );
+        assert!(steps(&drain(&mut node)).contains(&"delete 9".to_owned()));
+    }
+}
