@@ -98,6 +98,7 @@ let
       interface
       virtualRouterId
       virtualAddresses
+      useVirtualMac
       version
       advertIntervalMs
       preempt
@@ -116,9 +117,45 @@ let
     else
       mapAttrsToList (name: inst: inst // { optionPath = "services.vrrp.instances.${name}"; }) cfg.instances;
 
-  familyOf = inst: if lib.all (hasInfix ":") inst.virtualAddresses then 6 else 4;
+  addressType = types.either types.str (
+    types.submodule {
+      options = {
+        address = mkOption {
+          type = types.str;
+          example = "198.51.100.7/24";
+          description = "The address, with an optional prefix length.";
+        };
+        interface = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "eth1";
+          description = "The interface it lives on; null: the instance's own.";
+        };
+        track = mkOption {
+          type = types.bool;
+          default = true;
+          description = "Whether the instance is in FAULT while that interface is down or missing.";
+        };
+      };
+    }
+  );
+
+  # A virtual address is a string, or { address; interface; track; } for one that lives
+  # on another interface (vrrpd's object form).
+  addressText = entry: if lib.isString entry then entry else entry.address;
+  addressTexts = inst: map addressText inst.virtualAddresses;
+  renderAddress =
+    entry:
+    if lib.isString entry then
+      entry
+    else
+      { inherit (entry) address; }
+      // optionalAttrs (entry.interface != null) { inherit (entry) interface; }
+      // optionalAttrs (!entry.track) { track = false; };
+
+  familyOf = inst: if lib.all (hasInfix ":") (addressTexts inst) then 6 else 4;
   mixedFamilies =
-    inst: lib.any (hasInfix ":") inst.virtualAddresses && !(lib.all (hasInfix ":") inst.virtualAddresses);
+    inst: lib.any (hasInfix ":") (addressTexts inst) && !(lib.all (hasInfix ":") (addressTexts inst));
 
   priorityOf = inst: node: inst.priorities.${node} or cfg.nodes.${node}.priority;
 
@@ -140,10 +177,11 @@ let
         advert_interval_ms = inst.advertIntervalMs;
         # The password is VRRPv2's; VRRPv3 (RFC 5798) has no authentication.
         authentication = if inst.version == 2 then renderedAuthentication else { type = "none"; };
-        virtual_addresses = inst.virtualAddresses;
+        virtual_addresses = map renderAddress inst.virtualAddresses;
         garp_master_refresh_s = inst.garpMasterRefreshSeconds;
       }
       // optionalAttrs (!inst.preempt) { preempt = false; }
+      // optionalAttrs inst.useVirtualMac { use_virtual_mac = true; }
       // optionalAttrs (inst.track != { }) {
         track = mapAttrsToList (tracker: weight: { inherit tracker weight; }) inst.track;
       }
@@ -262,6 +300,18 @@ let
     else
       "iptables";
   openFirewallInterfaces = unique (map (inst: inst.interface) instanceList);
+
+  # The virtual MAC's macvlan receives the traffic to the virtual addresses while the
+  # route back to its sender goes out the parent interface: a strict reverse path check
+  # (the NixOS firewall's default, checkReversePath = true) drops it.
+  virtualMacInstances = filter (inst: inst.useVirtualMac) instanceList;
+  strictReversePath =
+    config.networking.firewall.enable
+    && firewallBackend != "firewalld"
+    && lib.elem config.networking.firewall.checkReversePath [
+      true
+      "strict"
+    ];
 
   # systemd-networkd and the virtual addresses. networkd treats an address it did not
   # configure as "foreign" and removes it when it (re)configures the interface: with
@@ -400,14 +450,14 @@ let
         assertion =
           familyOf inst != 6
           || inst.virtualAddresses == [ ]
-          || lib.any (p: lib.hasPrefix p (lib.toLower (lib.head inst.virtualAddresses))) [
+          || lib.any (p: lib.hasPrefix p (lib.toLower (lib.head (addressTexts inst)))) [
             "fe8"
             "fe9"
             "fea"
             "feb"
           ];
-        message = "${at "virtualAddresses"} starts with ${lib.head inst.virtualAddresses}, but an IPv6 instance's first virtual address must be a link-local one (fe80::/10, RFC 5798 §5.2.9), e.g. [ \"fe80::40\" ${
-          concatMapStringsSep " " (a: "\"${a}\"") inst.virtualAddresses
+        message = "${at "virtualAddresses"} starts with ${lib.head (addressTexts inst)}, but an IPv6 instance's first virtual address must be a link-local one (fe80::/10, RFC 5798 §5.2.9), e.g. [ \"fe80::40\" ${
+          concatMapStringsSep " " (a: "\"${a}\"") (addressTexts inst)
         } ].";
       }
       {
@@ -655,7 +705,7 @@ let
           '';
         };
         virtualAddresses = mkOption {
-          type = types.listOf types.str;
+          type = types.listOf addressType;
           default = [ ];
           example = [
             "fe80::40"
@@ -664,8 +714,15 @@ let
           description = ''
             Addresses the MASTER of this instance holds, all of one address
             family. An IPv6 instance lists a link-local address first
-            (RFC 5798 §5.2.9).
+            (RFC 5798 §5.2.9). An address on another interface than the
+            instance's is `{ address = "198.51.100.7/24"; interface = "eth1"; }`.
           '';
+        };
+        useVirtualMac = mkOption {
+          type = types.bool;
+          default = cfg.useVirtualMac;
+          defaultText = literalExpression "config.services.vrrp.useVirtualMac";
+          description = "Whether this instance uses the RFC's virtual MAC (vrrpd `use_virtual_mac`).";
         };
         version = mkOption {
           type = types.enum [
@@ -809,7 +866,7 @@ in
     };
 
     virtualAddresses = mkOption {
-      type = types.listOf types.str;
+      type = types.listOf addressType;
       default = [ ];
       example = [
         "192.168.0.40"
@@ -819,6 +876,23 @@ in
         Addresses the MASTER of the short form's instance holds, with an
         optional prefix length (/32 or /128 without one). One address family
         per instance: for dual stack use {option}`services.vrrp.instances`.
+        An address on another interface than {option}`services.vrrp.interface`
+        is `{ address = "198.51.100.7/24"; interface = "eth1"; }` (keepalived's
+        `dev`); the instance is in FAULT while that interface is down, unless
+        `track = false`.
+      '';
+    };
+
+    useVirtualMac = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Use the RFC's virtual MAC (00-00-5E-00-01-VRID; keepalived `use_vmac`):
+        vrrpd makes a macvlan on the interface that carries the addresses while
+        MASTER, so a failover changes no client's or router's ARP entry. vrrpd
+        raises the interface's `arp_ignore` to 1 and `arp_announce` to 2; keep
+        `net.ipv4.conf.all.rp_filter` at 2 (loose) or 0. See the configuration
+        reference, "use_virtual_mac".
       '';
     };
 
@@ -1219,6 +1293,11 @@ in
   config = mkIf cfg.enable (mkMerge [
     {
       assertions = vrrpAssertions;
+      warnings = lib.optional (virtualMacInstances != [ ] && strictReversePath) "services.vrrp: ${
+        concatStringsSep ", " (map (inst: inst.optionPath) virtualMacInstances)
+      } use the virtual MAC, but networking.firewall.checkReversePath is strict: traffic to the virtual addresses arrives on the virtual MAC's macvlan while the route back goes out ${
+        concatStringsSep ", " (unique (map (inst: inst.interface) virtualMacInstances))
+      }, so the firewall drops it. Set networking.firewall.checkReversePath = \"loose\".";
 
       services.vrrp = {
         inherit renderedSettings;

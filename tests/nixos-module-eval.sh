@@ -190,6 +190,17 @@ assert sc["ProtectProc"] == "default", sc["ProtectProc"]
 assert r["rendered"]["trackers"][0]["check"] == {"type": "process", "name": "caddy"}, r["rendered"]["trackers"]
 '
 
+check addressInterfacesAndVirtualMac '
+assert inst["virtual_addresses"] == [
+    "192.168.0.40",
+    {"address": "198.51.100.7/24", "interface": "eth1"},
+    {"address": "198.51.100.8/24", "interface": "eth2", "track": False},
+], inst["virtual_addresses"]
+assert inst["use_virtual_mac"] is True, inst
+# The NixOS firewall'"'"'s default strict reverse path check would drop the traffic: warned.
+assert any("checkReversePath" in w and "loose" in w for w in r["warnings"]), r["warnings"]
+'
+check virtualMacLooseReversePath 'assert inst["use_virtual_mac"] is True and r["warnings"] == [], r["warnings"]'
 check noPreempt '
 assert inst["preempt"] is False and inst["priority"] == 100
 '

@@ -155,6 +155,31 @@ in
 
     noPreempt.modules = on "lb02" { services.vrrp.preempt = false; };
 
+    virtualMacLooseReversePath.modules = on "lb01" {
+      services.vrrp.useVirtualMac = true;
+      networking.firewall.checkReversePath = "loose";
+    };
+
+    # issue 13 §1: an address on another interface (keepalived `dev`), an untracked
+    # one, and the RFC's virtual MAC (keepalived `use_vmac`).
+    addressInterfacesAndVirtualMac.modules = on "lb01" {
+      services.vrrp = {
+        useVirtualMac = true;
+        virtualAddresses = lib.mkForce [
+          "192.168.0.40"
+          {
+            address = "198.51.100.7/24";
+            interface = "eth1";
+          }
+          {
+            address = "198.51.100.8/24";
+            interface = "eth2";
+            track = false;
+          }
+        ];
+      };
+    };
+
     # A process health check needs other users' processes visible: ProtectProc=default.
     processCheck.modules = on "lb01" {
       services.vrrp.healthChecks.caddy = {

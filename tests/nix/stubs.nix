@@ -116,6 +116,20 @@ let
           merge = _loc: defs: defs;
         };
       };
+      # NixOS's options and defaults (nixos/modules/services/networking/firewall.nix).
+      networking.firewall.enable = mkOption {
+        type = types.bool;
+        default = true;
+      };
+      networking.firewall.checkReversePath = mkOption {
+        type = types.either types.bool (
+          types.enum [
+            "strict"
+            "loose"
+          ]
+        );
+        default = true;
+      };
       networking.firewall.extraCommands = mkOption {
         type = types.lines;
         default = "";
