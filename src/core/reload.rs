@@ -102,6 +102,8 @@ pub(crate) mod tests {
             unicast_peers: Vec::new(),
             unicast_source: None,
             make_before_break: true,
+            virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
         }
     }
 

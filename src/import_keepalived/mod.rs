@@ -1674,6 +1674,9 @@ impl Importer {
             make_before_break: true,
             track,
             notify,
+            // Imported from keepalived's blocks in a later change; reported unsupported.
+            virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
         })
     }
 
