@@ -13,6 +13,7 @@
 
 mod glob;
 mod ordered;
+mod routing;
 mod syntax;
 mod tracking;
 
@@ -623,11 +624,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "mcast_dst_ip",
         "vrrpd always uses the RFC's multicast group",
     ),
-    ("virtual_routes", "vrrpd does not add routes on takeover"),
-    (
-        "virtual_rules",
-        "vrrpd does not add routing rules on takeover",
-    ),
     (
         "promote_secondaries",
         "vrrpd does not change the promote_secondaries sysctl",
@@ -742,6 +738,8 @@ struct Draft {
     garp: Garp,
     tracks: Vec<tracking::TrackDraft>,
     notify: tracking::NotifyDraft,
+    /// `virtual_routes` and `virtual_rules` lines, read once the family is known.
+    routing: routing::RoutingDraft,
 }
 
 struct AuthDraft {
@@ -756,6 +754,8 @@ struct Importer {
     diagnostics: Vec<(usize, Diagnostic)>,
     /// vrrp_script and tracked-file definitions, and the trackers built from them.
     defs: tracking::Definitions,
+    /// Rules without a preference so far, IPv4 and IPv6 (keepalived numbers them).
+    rules_without_priority: [u32; 2],
 }
 
 impl Importer {
@@ -1332,6 +1332,9 @@ impl Importer {
             "notify_priority_changes" => {
                 self.instance_notify_priority_changes(statement, &mut draft.notify);
             }
+            "virtual_routes" | "virtual_rules" => {
+                self.instance_routing(statement, &mut draft.routing);
+            }
             _ => {
                 if let Some(why) = lookup(INSTANCE_NO_EFFECT, name) {
                     self.note_or_unsupported(statement, Severity::Note, why);
@@ -1647,6 +1650,7 @@ impl Importer {
         let garp_master_refresh_s = garp.master_refresh_s.unwrap_or(0);
         let (track, notify) =
             self.finish_tracking(&name, priority, &interface, draft.tracks, draft.notify);
+        let (virtual_routes, virtual_rules) = self.finish_routing(&name, has_ipv6, draft.routing);
 
         Some(InstanceConfig {
             name,
@@ -1674,9 +1678,8 @@ impl Importer {
             make_before_break: true,
             track,
             notify,
-            // Imported from keepalived's blocks in a later change; reported unsupported.
-            virtual_routes: Vec::new(),
-            virtual_rules: Vec::new(),
+            virtual_routes,
+            virtual_rules,
         })
     }
 
