@@ -1298,3 +1298,130 @@ fn an_address_on_another_interface_keeps_its_interface_and_tracking() {
     assert!(!held[2].track);
     assert_eq!(held[3].interface, None);
 }
+
+/// virtual_routes and virtual_rules, in the forms keepalived.conf(5) and its samples use.
+#[test]
+fn virtual_routes_and_rules_are_imported() {
+    let name = "routes.conf";
+    let out = import(name);
+    let json = parsed(&out);
+    assert_eq!(
+        json["instances"][0]["virtual_routes"],
+        json!([
+            { "destination": "203.0.113.0/24", "gateway": "198.51.100.1", "interface": "eth0",
+              "source": "198.51.100.40" },
+            { "destination": "203.0.113.0/25", "gateway": "198.51.100.1", "table": 100,
+              "metric": 10 },
+            { "destination": "192.0.2.128/25", "interface": "eth1" },
+            { "destination": "198.51.100.128/25", "type": "blackhole" },
+            { "destination": "203.0.113.200/32", "type": "unreachable" },
+            { "destination": "0.0.0.0/0", "gateway": "198.51.100.1", "interface": "eth0",
+              "table": 100, "onlink": true },
+            { "destination": "default", "gateway": "198.51.100.254", "table": 200 }
+        ])
+    );
+    // A rule without a preference gets the one keepalived gives it: 16384, then 16383,
+    // per family, in file order.
+    assert_eq!(
+        json["instances"][0]["virtual_rules"],
+        json!([
+            { "priority": 1000, "from": "198.51.100.40", "table": 100 },
+            { "priority": 1001, "to": "203.0.113.0/24", "fwmark": 16, "fwmask": 255,
+              "in_interface": "eth0", "table": 100 },
+            { "priority": 16384, "from": "198.51.100.0/24", "table": 200 },
+            { "priority": 1002, "to": "192.0.2.128/25", "action": "blackhole" },
+            { "priority": 16383, "from": "198.51.100.41", "out_interface": "eth1",
+              "action": "unreachable" }
+        ])
+    );
+    assert_eq!(
+        json["instances"][1]["virtual_routes"],
+        json!([
+            { "destination": "2001:db8:1::/48", "gateway": "2001:db8::1" },
+            { "destination": "2001:db8:2::/48", "type": "prohibit", "metric": 100 },
+            { "destination": "::/0", "gateway": "fe80::1", "interface": "eth0", "table": 100 }
+        ])
+    );
+    assert_eq!(
+        json["instances"][1]["virtual_rules"],
+        json!([
+            { "priority": 2000, "from": "2001:db8::40", "table": 100 },
+            { "priority": 16384, "to": "2001:db8:3::/48", "fwmark": 7, "table": 100 }
+        ])
+    );
+    // What keepalived does otherwise is said, line by line.
+    assert_eq!(
+        found(&out.warnings, Severity::Warning),
+        [
+            at(name, "onlink dev eth0 no_track", "no_track"),
+            at(name, "from 198.51.100.0/24 table 200", "from"),
+            at(name, "oif eth1 from", "oif"),
+            at(name, "to 2001:db8:3::/48 fwmark 7", "to"),
+        ]
+    );
+    assert!(message(&out.warnings, "oif").contains("16383"));
+    assert!(message(&out.warnings, "no_track").contains("puts a virtual route"));
+    let notes = found(&out.warnings, Severity::Note);
+    assert!(
+        notes.contains(&at(name, "dev eth1 scope link", "scope")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.contains(&at(name, "protocol static", "protocol")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn route_and_rule_options_vrrpd_lacks_are_reported_and_left_out() {
+    let name = "routes-unsupported.conf";
+    let expected = [
+        at(name, "mtu 1400", "mtu"),
+        at(name, "throw 198.51.100.0/24", "throw"),
+        at(name, "2001:db8:1::/48 dev eth0", "2001:db8:1::/48"),
+        at(name, "table isp2", "table"),
+        at(name, "scope host", "scope"),
+        at(name, "blackhole 192.0.2.128/25 via", "blackhole"),
+        at(name, "not from 192.0.2.40", "not"),
+        at(name, "table 100 preference 11", "table"),
+        at(name, "goto 100", "goto"),
+        at(name, "inet6 to 2001:db8", "inet6"),
+    ];
+    let err = run(&conf(name), false).unwrap_err();
+    assert_eq!(found(err.diagnostics(), Severity::Unsupported), expected);
+    let out = run(&conf(name), true).unwrap();
+    assert_eq!(found(&out.warnings, Severity::Unsupported), expected);
+    let instance = &parsed(&out)["instances"][0];
+    assert_eq!(
+        instance["virtual_routes"],
+        json!([{ "destination": "192.0.2.64/26", "interface": "eth0" }])
+    );
+    assert_eq!(
+        instance["virtual_rules"],
+        json!([{ "priority": 13, "to": "192.0.2.64/26", "table": 100 }])
+    );
+    assert!(message(&out.warnings, "2001:db8:1::/48").contains("in its family"));
+    assert!(message(&out.warnings, "scope").contains("scope link"));
+}
+
+#[test]
+fn route_and_rule_lines_keepalived_refuses_are_errors() {
+    let name = "routes-errors.conf";
+    let err = run(&conf(name), true).unwrap_err();
+    let ImportError::Invalid { diagnostics } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        found(diagnostics, Severity::Error),
+        [
+            at(name, "203.0.113.5/24", "virtual_routes"),
+            at(name, "via 192.0.2.1 dev eth0", "via"),
+            at(name, "203.0.113.0/24", "203.0.113.0/24"),
+            at(name, "via 2001:db8::1", "2001:db8::1"),
+            at(name, "from 192.0.2.41 preference 10", "from"),
+            at(name, "table 100 blackhole", "blackhole"),
+            at(name, "bogus", "bogus"),
+        ]
+    );
+    assert!(message(diagnostics, "virtual_routes").contains("203.0.113.0/24"));
+}

@@ -851,3 +851,88 @@ fn the_ipv6_link_local_virtual_address_stays_on_the_instances_interface() {
         );
     }));
 }
+
+#[test]
+fn virtual_routes_and_rules_are_checked_by_the_schema() {
+    let with_routing = |routes: Value, rules: Value| {
+        with(v3_instance("VI_1"), |i| {
+            i.insert("virtual_routes".into(), routes);
+            i.insert("virtual_rules".into(), rules);
+        })
+    };
+    assert_loads(&with_routing(
+        json!([
+            { "destination": "203.0.113.0/24", "gateway": "192.0.2.1", "table": 100 },
+            { "destination": "198.51.100.0/24", "type": "blackhole", "metric": 10 },
+            { "destination": "default", "interface": "eth0" }
+        ]),
+        json!([{ "priority": 100, "from": "192.0.2.41", "table": 100 }]),
+    ));
+    assert_single_problem(
+        &with_routing(
+            json!([{ "destination": "203.0.113.0/24", "via": "192.0.2.1" }]),
+            json!([]),
+        ),
+        "/instances/0/virtual_routes/0/via",
+        &["unknown key", "gateway"],
+    );
+    assert_single_problem(
+        &with_routing(
+            json!([{ "destination": "203.0.113.0/24", "type": "throw" }]),
+            json!([]),
+        ),
+        "/instances/0/virtual_routes/0/type",
+        &["blackhole", "unreachable", "prohibit"],
+    );
+    assert_single_problem(
+        &with_routing(
+            json!([{ "destination": "203.0.113.0/33", "interface": "eth0" }]),
+            json!([]),
+        ),
+        "/instances/0/virtual_routes/0/destination",
+        &["203.0.113.0/33"],
+    );
+    assert_single_problem(
+        &with_routing(
+            json!([{ "destination": "203.0.113.0/24", "interface": "eth0", "table": 0 }]),
+            json!([]),
+        ),
+        "/instances/0/virtual_routes/0/table",
+        &["0", "1"],
+    );
+    assert_single_problem(
+        &with_routing(
+            json!([{ "destination": "203.0.113.0/24", "gateway": "192.0.2.300" }]),
+            json!([]),
+        ),
+        "/instances/0/virtual_routes/0/gateway",
+        &["192.0.2.300"],
+    );
+    assert_single_problem(
+        &with_routing(json!([{ "gateway": "192.0.2.1" }]), json!([])),
+        "/instances/0/virtual_routes/0",
+        &["destination"],
+    );
+    // A rule's priority is required: the kernel would pick one at every add.
+    assert_single_problem(
+        &with_routing(json!([]), json!([{ "from": "192.0.2.41", "table": 100 }])),
+        "/instances/0/virtual_rules/0",
+        &["priority"],
+    );
+    assert_single_problem(
+        &with_routing(
+            json!([]),
+            json!([{ "priority": 1, "from": "192.0.2.41", "action": "goto" }]),
+        ),
+        "/instances/0/virtual_rules/0/action",
+        &["table", "blackhole"],
+    );
+    assert_single_problem(
+        &with_routing(
+            json!([]),
+            json!([{ "priority": 1, "in_interface": "eth0:1", "table": 5 }]),
+        ),
+        "/instances/0/virtual_rules/0/in_interface",
+        &["eth0:1"],
+    );
+}

@@ -427,3 +427,51 @@ fn a_group_held_by_a_tracker_recovers_with_it() {
     world.run_for(ms(1_000));
     assert_eq!(states(&world), vec![Master, Master]);
 }
+
+/// Virtual routes and rules follow the VIP through an election, a SIGKILL of the master
+/// (its routes stay behind with the process gone, as the kernel keeps them; the next start
+/// removes them before anything else), its return (it preempts and takes them back) and a
+/// graceful stop (handed over with the addresses).
+#[test]
+fn virtual_routes_and_rules_are_held_by_the_master_only() {
+    let mut world = pair(Protocol::V3Ms100, false, (150, true), (100, true));
+    for host in &mut world.hosts {
+        let instance = &mut host.config.instances[0];
+        instance.virtual_routes = serde_json::from_value(serde_json::json!([
+            { "destination": "203.0.113.0/24", "gateway": "192.0.2.1", "table": 100 },
+            { "destination": "198.51.100.128/25", "type": "blackhole" }
+        ]))
+        .expect("routes");
+        instance.virtual_rules = serde_json::from_value(serde_json::json!([
+            { "priority": 1000, "from": "192.0.2.40", "table": 100 }
+        ]))
+        .expect("rules");
+    }
+    let held = |world: &World, host: usize| {
+        (
+            world.hosts[host].routes.len(),
+            world.hosts[host].rules.len(),
+        )
+    };
+    let vip: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 40));
+    world.start(0);
+    world.start(1);
+    world.run_for(ms(2_000));
+    assert_eq!(world.holders(vip), BTreeSet::from([0]));
+    assert_eq!((held(&world, 0), held(&world, 1)), ((2, 1), (0, 0)));
+    // SIGKILL: lb02 takes over; lb01's routes stay behind with its addresses.
+    world.kill(0);
+    world.run_for(ms(2_000));
+    assert_eq!((held(&world, 0), held(&world, 1)), ((2, 1), (2, 1)));
+    // lb01 starts again: its leftovers go at once (before it could be master again).
+    world.start(0);
+    assert_eq!(held(&world, 0), (0, 0), "leftovers removed at start");
+    world.run_for(ms(2_000));
+    assert_eq!(world.holders(vip), BTreeSet::from([0]), "preempted back");
+    assert_eq!((held(&world, 0), held(&world, 1)), ((2, 1), (0, 0)));
+    // A graceful stop hands the routes over with the addresses.
+    world.stop(0);
+    world.run_for(ms(2_000));
+    assert!(!world.running(0));
+    assert_eq!((held(&world, 0), held(&world, 1)), ((0, 0), (2, 1)));
+}

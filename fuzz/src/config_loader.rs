@@ -110,10 +110,21 @@ fn check_loaded(config: Config) {
         let addresses = instance.addresses_with_prefix();
         assert_eq!(
             addresses.len(),
-            instance.virtual_addresses.len(),
-            "a virtual address of a loaded config does not parse"
+            instance.virtual_addresses.len() + instance.excluded_addresses.len(),
+            "a virtual or excluded address of a loaded config does not parse"
         );
         let ipv6 = instance_is_ipv6(instance, &addresses);
+        // Every route and rule of a loaded config is one the kernel can be asked for.
+        assert_eq!(
+            vrrpd::core::routes::routes_of(instance, ipv6).len(),
+            instance.virtual_routes.len(),
+            "a virtual route of a loaded config does not resolve"
+        );
+        assert_eq!(
+            vrrpd::core::routes::rules_of(instance, ipv6).len(),
+            instance.virtual_rules.len(),
+            "a virtual rule of a loaded config does not resolve"
+        );
         assert!(
             addresses
                 .iter()

@@ -22,12 +22,17 @@
 mod health;
 mod humanize;
 pub mod isolated;
+mod routing;
 mod rules;
 mod schema;
 
 pub use health::{
     CheckConfig, DEFAULT_CONTROL_SOCKET, HttpTarget, NotifyConfig, TrackRef, TrackerConfig,
     parse_http_url, parse_socket_address,
+};
+pub use routing::{
+    MAIN_TABLE, RoutePrefix, RouteType, RuleAction, VirtualRouteConfig, VirtualRuleConfig,
+    network_of,
 };
 
 use std::fmt;
@@ -547,6 +552,20 @@ pub struct InstanceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 15), regex(pattern = schema::INTERFACE_NAME_PATTERN))]
     pub virtual_mac_interface: Option<String>,
+    /// Routes held exactly while the instance holds its addresses as master: added right
+    /// after them, removed right before them (and put back if someone else deletes one),
+    /// marked with routing protocol 112 (`ip route show proto 112`). Of the instance's
+    /// family, at most 1024. Default none. See docs/configuration.md. keepalived:
+    /// `virtual_routes { ... }`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1024))]
+    pub virtual_routes: Vec<VirtualRouteConfig>,
+    /// Policy routing rules held like `virtual_routes`: added after them, removed before
+    /// them, protocol 112 too. Of the instance's family, at most 1024. Default none.
+    /// keepalived: `virtual_rules { ... }`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1024))]
+    pub virtual_rules: Vec<VirtualRuleConfig>,
 }
 
 fn is_false(value: &bool) -> bool {

@@ -120,6 +120,7 @@ pub(super) fn check(instances: &[(usize, &InstanceConfig)]) -> Vec<ConfigProblem
             report(at("unicast_source"), unicast_source_alone());
         }
     }
+    problems.extend(super::routing::check(instances));
     problems
 }
 
@@ -290,7 +291,7 @@ impl Family {
 }
 
 /// Linux `dev_valid_name()`: 1 to 15 bytes, not "." or "..", no '/', ':' or whitespace.
-fn interface_name_problem(name: &str) -> Option<String> {
+pub(super) fn interface_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("the interface name must not be empty".to_owned());
     }

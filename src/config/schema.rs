@@ -114,6 +114,21 @@ pub(super) fn virtual_address_schema() -> Schema {
     })
 }
 
+/// A route or rule prefix (`virtual_routes`, `virtual_rules`): an address with an optional
+/// prefix length, or "default".
+pub(super) fn route_prefix_schema() -> Schema {
+    json_schema!({
+        "description": "An IPv4 or IPv6 prefix, e.g. \"203.0.113.0/24\" or \"2001:db8:1::/48\" (without a prefix length a host route, /32 or /128), or \"default\" (0.0.0.0/0 or ::/0, of the instance's family).",
+        "type": "string",
+        "anyOf": [
+            { "description": "IPv4 prefix, /0 to /32.", "pattern": ipv4_with_prefix_pattern() },
+            { "description": "IPv6 prefix, /0 to /128.", "pattern": ipv6_with_prefix_pattern() },
+            { "description": "The default route of the instance's family.", "const": "default" }
+        ],
+        "examples": ["203.0.113.0/24", "2001:db8:1::/48", "default"]
+    })
+}
+
 /// An IPv4 or IPv6 address without prefix (`format: "ip"` is not a standard format).
 pub(super) fn ip_address_schema(_: &mut schemars::SchemaGenerator) -> Schema {
     json_schema!({

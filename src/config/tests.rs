@@ -838,3 +838,266 @@ fn hook_user_and_keep_privileges_load_but_not_together() {
     let empty = problems(&with_notify(json!({"master": ["/x"], "user": ""})));
     assert_eq!(empty[0].pointer, "/instances/0/notify/user", "{empty:?}");
 }
+
+// ---- virtual_routes, virtual_rules -----------------------------------------------------
+
+/// lb01 with these routes and rules on its instance (IPv4, VIP 192.168.0.40).
+fn lb01_routing(routes: Value, rules: Value) -> Value {
+    let mut config = lb01();
+    config["instances"][0]["virtual_routes"] = routes;
+    config["instances"][0]["virtual_rules"] = rules;
+    config
+}
+
+/// (pointer, message) of every problem.
+fn routing_problems(routes: Value, rules: Value) -> Vec<(String, String)> {
+    problems(&lb01_routing(routes, rules))
+        .into_iter()
+        .map(|problem| (problem.pointer, problem.message))
+        .collect()
+}
+
+#[track_caller]
+fn assert_one_routing_problem(routes: Value, rules: Value, pointer: &str, words: &[&str]) {
+    let found = routing_problems(routes, rules);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].0, pointer, "{found:#?}");
+    for word in words {
+        assert!(found[0].1.contains(word), "{:?} lacks {word:?}", found[0].1);
+    }
+}
+
+#[test]
+fn routes_and_rules_load_with_their_defaults_and_serialize_without_them() {
+    let config = load(&lb01_routing(
+        json!([
+            { "destination": "203.0.113.0/24", "gateway": "192.168.0.1" },
+            { "destination": "198.51.100.0/24", "type": "blackhole", "table": 100, "metric": 5 },
+            { "destination": "default", "interface": "eth1" }
+        ]),
+        json!([{ "priority": 1000, "from": "192.168.0.40", "table": 100 }]),
+    ))
+    .expect("loads");
+    let instance = &config.instances[0];
+    let route = &instance.virtual_routes[0];
+    assert_eq!(route.table, MAIN_TABLE);
+    assert_eq!(route.kind, RouteType::Unicast);
+    assert_eq!(route.metric, None);
+    assert!(!route.onlink);
+    assert_eq!(instance.virtual_rules[0].action, RuleAction::Table);
+    // The defaults are left out when written back (the importer's output stays short).
+    let written = serde_json::to_value(instance).unwrap();
+    assert_eq!(
+        written["virtual_routes"][0],
+        json!({ "destination": "203.0.113.0/24", "gateway": "192.168.0.1" })
+    );
+    assert_eq!(
+        written["virtual_rules"][0],
+        json!({ "priority": 1000, "from": "192.168.0.40", "table": 100 })
+    );
+    // What the schema says the defaults are is what serde fills in.
+    let schema = schema();
+    let route_defaults = schema["$defs"]["VirtualRouteConfig"]["properties"]
+        .as_object()
+        .unwrap();
+    let filled: VirtualRouteConfig =
+        serde_json::from_value(json!({ "destination": "203.0.113.0/24" })).unwrap();
+    let filled = serde_json::to_value(&filled).unwrap();
+    let mut checked = 0;
+    for (key, property) in route_defaults {
+        if let Some(default) = property.get("default") {
+            let value = filled.get(key).cloned().unwrap_or_else(|| default.clone());
+            assert_eq!(&value, default, "default of {key}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3, "table, type and onlink document their defaults");
+    let table = &schema["$defs"]["VirtualRouteConfig"]["properties"]["table"]["default"];
+    assert_eq!(table, &json!(MAIN_TABLE));
+}
+
+#[test]
+fn routes_and_rules_are_of_the_instances_family() {
+    assert_one_routing_problem(
+        json!([{ "destination": "2001:db8:1::/48", "interface": "eth0" }]),
+        json!([]),
+        "/instances/0/virtual_routes/0/destination",
+        &["IPv6", "IPv4", "instance of the other family"],
+    );
+    assert_one_routing_problem(
+        json!([{ "destination": "203.0.113.0/24", "gateway": "2001:db8::1" }]),
+        json!([]),
+        "/instances/0/virtual_routes/0/gateway",
+        &["IPv6", "destination is IPv4"],
+    );
+    assert_one_routing_problem(
+        json!([{ "destination": "203.0.113.0/24", "interface": "eth0", "source": "fe80::1" }]),
+        json!([]),
+        "/instances/0/virtual_routes/0/source",
+        &["IPv6"],
+    );
+    assert_one_routing_problem(
+        json!([]),
+        json!([{ "priority": 10, "to": "2001:db8::/32", "table": 100 }]),
+        "/instances/0/virtual_rules/0/to",
+        &["IPv6", "IPv4"],
+    );
+}
+
+#[test]
+fn prefixes_with_host_bits_are_refused_with_the_network_named() {
+    assert_one_routing_problem(
+        json!([{ "destination": "203.0.113.5/24", "interface": "eth0" }]),
+        json!([]),
+        "/instances/0/virtual_routes/0/destination",
+        &["host bits", "203.0.113.0/24"],
+    );
+    assert_one_routing_problem(
+        json!([]),
+        json!([{ "priority": 10, "from": "192.168.0.40/24", "table": 100 }]),
+        "/instances/0/virtual_rules/0/from",
+        &["192.168.0.0/24"],
+    );
+}
+
+#[test]
+fn what_each_route_type_takes() {
+    assert_one_routing_problem(
+        json!([{ "destination": "203.0.113.0/24" }]),
+        json!([]),
+        "/instances/0/virtual_routes/0",
+        &["needs a `gateway`, an `interface`"],
+    );
+    let found = routing_problems(
+        json!([{ "destination": "203.0.113.0/24", "type": "blackhole",
+                 "gateway": "192.168.0.1", "interface": "eth0" }]),
+        json!([]),
+    );
+    let pointers: Vec<&str> = found.iter().map(|(pointer, _)| pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/instances/0/virtual_routes/0/gateway",
+            "/instances/0/virtual_routes/0/interface"
+        ],
+        "{found:#?}"
+    );
+    assert!(found[0].1.contains("a blackhole route forwards nothing"));
+    assert_one_routing_problem(
+        json!([{ "destination": "203.0.113.0/24", "gateway": "192.168.0.1", "onlink": true }]),
+        json!([]),
+        "/instances/0/virtual_routes/0/onlink",
+        &["`interface`"],
+    );
+    assert_one_routing_problem(
+        json!([{ "destination": "203.0.113.0/24", "gateway": "192.168.0.1", "table": 255 }]),
+        json!([]),
+        "/instances/0/virtual_routes/0/table",
+        &["local table"],
+    );
+    // Every type loads where it is complete.
+    load(&lb01_routing(
+        json!([
+            { "destination": "203.0.113.0/25", "type": "unreachable" },
+            { "destination": "203.0.113.128/25", "type": "prohibit" },
+            { "destination": "198.51.100.0/24", "gateway": "192.0.2.1", "interface": "eth0",
+              "onlink": true }
+        ]),
+        json!([]),
+    ))
+    .expect("loads");
+}
+
+#[test]
+fn an_ipv6_link_local_gateway_needs_its_interface() {
+    let mut config = unicast_v6();
+    config["instances"][0]["virtual_routes"] =
+        json!([{ "destination": "2001:db8:1::/48", "gateway": "fe80::1" }]);
+    let found = problems(&config);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].pointer, "/instances/0/virtual_routes/0/gateway");
+    assert!(found[0].message.contains("link-local"));
+    config["instances"][0]["virtual_routes"][0]["interface"] = json!("eth0");
+    load(&config).expect("with its interface it loads");
+}
+
+#[test]
+fn a_route_or_rule_claimed_twice_is_refused() {
+    // The same route in one instance, with the metric the kernel would give it anyway.
+    assert_one_routing_problem(
+        json!([
+            { "destination": "203.0.113.0/24", "gateway": "192.168.0.1" },
+            { "destination": "203.0.113.0/24", "interface": "eth1", "metric": 0 }
+        ]),
+        json!([]),
+        "/instances/0/virtual_routes/1",
+        &["already at /instances/0/virtual_routes/0"],
+    );
+    // Another metric or table is another route.
+    load(&lb01_routing(
+        json!([
+            { "destination": "203.0.113.0/24", "gateway": "192.168.0.1" },
+            { "destination": "203.0.113.0/24", "gateway": "192.168.0.1", "metric": 10 },
+            { "destination": "203.0.113.0/24", "gateway": "192.168.0.1", "table": 10 }
+        ]),
+        json!([]),
+    ))
+    .expect("three routes");
+    // Across instances: each would remove the other's on every failover.
+    let mut doc = two_instances();
+    for instance in doc["instances"].as_array_mut().unwrap() {
+        instance["virtual_rules"] = json!([{ "priority": 100, "fwmark": 1, "table": 7 }]);
+    }
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].pointer, "/instances/1/virtual_rules/0");
+    assert!(
+        found[0]
+            .message
+            .contains("already at /instances/0/virtual_rules/0")
+    );
+}
+
+#[test]
+fn a_rule_needs_a_selector_and_the_table_its_action_looks_up() {
+    assert_one_routing_problem(
+        json!([]),
+        json!([{ "priority": 10, "table": 100 }]),
+        "/instances/0/virtual_rules/0",
+        &["needs a selector"],
+    );
+    // /0 selects every packet: no selector.
+    assert_one_routing_problem(
+        json!([]),
+        json!([{ "priority": 10, "from": "0.0.0.0/0", "table": 100 }]),
+        "/instances/0/virtual_rules/0",
+        &["needs a selector"],
+    );
+    assert_one_routing_problem(
+        json!([]),
+        json!([{ "priority": 10, "to": "203.0.113.0/24" }]),
+        "/instances/0/virtual_rules/0/table",
+        &["needs the `table`"],
+    );
+    assert_one_routing_problem(
+        json!([]),
+        json!([{ "priority": 10, "to": "203.0.113.0/24", "action": "blackhole", "table": 1 }]),
+        "/instances/0/virtual_rules/0/table",
+        &["\"blackhole\" looks up no table"],
+    );
+    assert_one_routing_problem(
+        json!([]),
+        json!([{ "priority": 10, "in_interface": "eth1", "fwmask": 255, "table": 1 }]),
+        "/instances/0/virtual_rules/0/fwmask",
+        &["needs fwmark"],
+    );
+    load(&lb01_routing(
+        json!([]),
+        json!([
+            { "priority": 10, "fwmark": 0, "fwmask": 255, "table": 1 },
+            { "priority": 11, "in_interface": "eth1", "action": "unreachable" },
+            { "priority": 12, "out_interface": "eth1", "to": "203.0.113.0/24", "table": 1 }
+        ]),
+    ))
+    .expect("an unmarked-packets selector, interfaces and actions load");
+}

@@ -19,6 +19,9 @@
 //! - [`sync_group`]: which members of a sync group follow a member's transition
 //!   (keepalived's `vrrp_sync_group`; not in the RFCs).
 //! - [`node`]: the daemon: instances, sync groups, trackers, reloads, operator holds.
+//! - [`routes`]: the routes and policy rules a master holds (keepalived's
+//!   `virtual_routes`/`virtual_rules`) and what identifies them in the kernel's
+//!   notifications; `node` decides when they are added and removed.
 //! - [`reload`], [`drop_log`], [`wording`], [`status`], [`control`]: what the node
 //!   plans on a reload, how often it warns about drops, its words to operators, its
 //!   status snapshot and the control protocol's messages.
@@ -32,6 +35,7 @@ pub mod node;
 pub mod packet;
 pub mod receive;
 pub mod reload;
+pub mod routes;
 pub mod state;
 pub mod status;
 pub mod sync_group;

@@ -38,6 +38,7 @@ use super::packet::Advertisement;
 use super::packet::{self, DropReason, MULTICAST_V4, MULTICAST_V6};
 use super::receive::{self, ReceivedPacket, Receiver, Rejected};
 use super::reload::{ReloadPlan, plan_reload, stop_input};
+use super::routes::{RouteKey, RouteSpec, RuleSpec};
 use super::state::{Action, Input, Instance, MAX_HAND_OVER_WAIT, OWNER_PRIORITY, State};
 use super::status::{
     InstanceStatus, LastReload, ReloadStats, StatusReport, TrackContribution, TrackerStatus,
@@ -49,6 +50,9 @@ use super::wording::{
     address_added_line, address_removed_line, drop_line, reason_text, state_name, status_text,
     sync_line, transition_line,
 };
+
+// Virtual routes and rules: the hooks below marked so call into this module.
+mod routing;
 
 /// Where an instance runs, as the shell found it: the interface and the address our
 /// adverts come from (configured, or the interface's primary one).
@@ -134,6 +138,17 @@ pub enum NodeInput<'a> {
         address: IpAddr,
         present: bool,
     },
+    /// One of our routes (routing protocol [`super::routes::ROUTING_PROTOCOL`]) appeared
+    /// or was removed (RTM_NEWROUTE / RTM_DELROUTE), whoever did it.
+    Route { route: RouteKey, present: bool },
+    /// One of our rules appeared or was removed (RTM_NEWRULE / RTM_DELRULE).
+    Rule { rule: RuleSpec, present: bool },
+    /// Our routes and rules as the kernel has them now, read again after the route and
+    /// rule notifications overflowed (netlink ENOBUFS).
+    RoutingResync {
+        routes: Vec<RouteKey>,
+        rules: Vec<RuleSpec>,
+    },
     /// One result of a tracker's check (`generation` as in [`NodeAction::RestartTrackers`]).
     TrackerResult {
         tracker: usize,
@@ -201,6 +216,32 @@ pub enum NodeAction {
         instance: String,
         ifindex: u32,
         addresses: Vec<(IpAddr, u8)>,
+        leftover: bool,
+    },
+    /// Add these routes (an instance's, marked with protocol 112), in order; already
+    /// there is fine. `repair` when they are added again in case the kernel dropped them:
+    /// one that was missing deserves a warning.
+    AddRoutes {
+        instance: String,
+        routes: Vec<RouteSpec>,
+        repair: bool,
+    },
+    /// Remove them (ours only: protocol 112); absent is fine. `leftover` as for addresses.
+    RemoveRoutes {
+        instance: String,
+        routes: Vec<RouteSpec>,
+        leftover: bool,
+    },
+    /// Add these policy rules, as [`NodeAction::AddRoutes`].
+    AddRules {
+        instance: String,
+        rules: Vec<RuleSpec>,
+        repair: bool,
+    },
+    /// Remove them, as [`NodeAction::RemoveRoutes`].
+    RemoveRules {
+        instance: String,
+        rules: Vec<RuleSpec>,
         leftover: bool,
     },
     /// Send one gratuitous ARP frame (RFC 5227 §3, RFC 3768 §8.1.1).
@@ -499,6 +540,8 @@ pub struct Node {
     /// Set when a reload makes a slot hand over before leaving; cleared once none does.
     /// Lets `reload_handing_over`, asked after every input, skip its walk of the slots.
     maybe_leaving: bool,
+    /// Virtual routes and rules: restore counts and the interfaces routes go through.
+    routing: routing::RoutingState,
 }
 
 impl Node {
@@ -532,6 +575,7 @@ impl Node {
             address_scratch: Vec::new(),
             vrid_hints: std::array::from_fn(|_| Cell::new(NO_HINT)),
             maybe_leaving: false,
+            routing: routing::RoutingState::default(),
         };
         node.demoted = match demoted {
             DemotedAtStart::Instances(names) => {
@@ -592,6 +636,10 @@ impl Node {
                 address,
                 present,
             } => self.on_address(ifindex, address, present),
+            // Virtual routes and rules.
+            NodeInput::Route { route, present } => self.on_route(route, present),
+            NodeInput::Rule { rule, present } => self.on_rule(rule, present),
+            NodeInput::RoutingResync { routes, rules } => self.on_routing_resync(routes, rules),
             NodeInput::TrackerResult {
                 tracker,
                 generation,
@@ -780,6 +828,7 @@ impl Node {
                     handing_over: slot.instance.handing_over(),
                     announcements_sent: slot.announcements_sent,
                     addresses_restored: slot.addresses_restored,
+                    routes_restored: self.routing.restored(slot.name()),
                 }
             })
             .collect();
@@ -852,6 +901,8 @@ impl Node {
             mtu: None,
             drops: BTreeMap::new(),
         });
+        // Virtual routes and rules: leftovers go before the addresses they may use.
+        self.remove_leftover_routing(&config, ipv6);
         // We are not master yet: whatever a previous run (killed before it could clean
         // up) or an operator left on the interface must go, or two hosts would answer
         // for the VIPs. (Addresses on other interfaces: once those are located.) With a
@@ -944,6 +995,9 @@ impl Node {
             IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
         };
         let local_address = config.configured_source().unwrap_or(unspecified);
+        // Virtual routes and rules: a blackhole or a route through another interface
+        // outlives the interface a previous run used.
+        self.remove_leftover_routing(&config, ipv6);
         let mut instance = Instance::new(config.to_params(local_address));
         if self.demoted.contains(&config.name) {
             instance.demote(now);
@@ -1213,6 +1267,8 @@ impl Node {
         mac: Option<[u8; 6]>,
         mtu: Option<u32>,
     ) {
+        // Virtual routes and rules through this interface.
+        self.routing_link(ifindex, name, up);
         let Some(link) = self.links.get_mut(&ifindex) else {
             self.locate_waiting(Some(name));
             self.locate_homes(Some(name));
@@ -1324,6 +1380,8 @@ impl Node {
     /// comes back with a new index). Nothing can be sent on a deleted link, so a master
     /// cannot resign with priority 0: the backup takes over after Master_Down_Interval.
     fn on_link_gone(&mut self, now: Instant, ifindex: u32) {
+        // Virtual routes and rules through this interface.
+        self.routing_link_gone(ifindex);
         if self.virtual_mac_gone(now, ifindex) {
             return;
         }
@@ -1558,6 +1616,8 @@ impl Node {
                         addresses: vec![(address, prefix_len)],
                     });
                     self.slots[index].addresses_restored += 1;
+                    // Virtual routes and rules that used the address.
+                    self.reassert_routing(index);
                     // A master handing over sends no GARP: hosts must learn the new
                     // master's MAC, not ours.
                     if !handing_over {
@@ -1600,14 +1660,13 @@ impl Node {
             };
             match action {
                 Action::SendAdvertisement(advert) => self.send_advertisement(index, &advert),
-                // Without an interface (deleted, renamed) there is nothing to change: the
-                // kernel took the addresses with the link.
                 // On every interface the addresses live on that is there now; a missing
                 // one (deleted, renamed, not there yet) took its addresses with it, or
-                // gets them once it is located.
-                // A virtual MAC's macvlan is up exactly while it holds addresses.
+                // gets them once it is located. A virtual MAC's macvlan is up exactly
+                // while it holds addresses.
                 Action::AddAddresses => {
                     let instance = slot.name().to_owned();
+                    let attached = slot.ifindex.is_some();
                     let by_interface = slot.addresses_by_interface();
                     self.set_virtual_mac_up(index, true);
                     for (ifindex, addresses) in by_interface {
@@ -1618,8 +1677,17 @@ impl Node {
                             addresses,
                         });
                     }
+                    // Virtual routes and rules, once the addresses are there.
+                    if attached {
+                        self.add_routing(index);
+                    }
                 }
                 Action::RemoveAddresses => {
+                    // Virtual routes and rules, before the addresses they may use.
+                    self.remove_routing(index);
+                    let Some(slot) = self.slots.get(index) else {
+                        return;
+                    };
                     let instance = slot.name().to_owned();
                     let by_interface = slot.addresses_by_interface();
                     self.set_virtual_mac_up(index, false);
@@ -1780,7 +1848,10 @@ impl Node {
                 IpAddr::V6(v6) => {
                     let source = match (held.home, local_address) {
                         (None, IpAddr::V6(source)) => Some(source),
-                        (Some(home), _) => self.home_ipv6_source(slot, home),
+                        // On another interface: from the address itself, which is one of
+                        // that interface's (RFC 4861 §7.2.6) and, added without DAD, usable
+                        // at once, unlike a link-local address still being checked there.
+                        (Some(_), _) => Some(v6),
                         (None, IpAddr::V4(_)) => None,
                     };
                     if let Some(source) = source {
@@ -1985,6 +2056,8 @@ impl Node {
                 self.config.sync_groups = new_config.sync_groups.clone();
                 self.config.trackers = new_config.trackers.clone();
                 self.apply_reload(now, plan, &mut placements);
+                // Virtual routes and rules change in place.
+                self.reconfigure_routing(&new_config);
                 // Tracking and hooks change in place (see reload::only_priority_changed).
                 for slot in self.slots.iter_mut().filter(|slot| slot.leaving.is_none()) {
                     if let Some(fresh) = new_config

@@ -66,6 +66,9 @@ fn only_priority_changed(before: &InstanceConfig, after: &InstanceConfig) -> boo
         priority: before.priority,
         track: before.track.clone(),
         notify: before.notify.clone(),
+        // Applied in place too (node/routing.rs: reconfigure_routing).
+        virtual_routes: before.virtual_routes.clone(),
+        virtual_rules: before.virtual_rules.clone(),
         ..after.clone()
     } == *before;
     same_otherwise && before.priority != OWNER && after.priority != OWNER
@@ -104,6 +107,8 @@ pub(crate) mod tests {
             make_before_break: true,
             use_virtual_mac: false,
             virtual_mac_interface: None,
+            virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
         }
     }
 

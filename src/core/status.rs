@@ -80,6 +80,9 @@ pub struct InstanceStatus {
     /// Virtual addresses put back after someone else removed them while master.
     #[serde(default)]
     pub addresses_restored: u64,
+    /// Virtual routes and rules put back after someone else removed them while master.
+    #[serde(default)]
+    pub routes_restored: u64,
 }
 
 /// One tracker's effect on one instance.
@@ -376,6 +379,12 @@ pub fn render_prometheus(report: &StatusReport) -> String {
         per_instance(&|i| i.addresses_restored.to_string()),
     );
     family(
+        "vrrpd_instance_routes_restored_total",
+        "counter",
+        "Virtual routes and rules put back after someone else removed them from the master.",
+        per_instance(&|i| i.routes_restored.to_string()),
+    );
+    family(
         "vrrpd_reloads_total",
         "counter",
         "Reloads (SIGHUP), by result: success (applied) or failure (the previous config kept).",
@@ -566,6 +575,7 @@ mod tests {
                 handing_over: false,
                 announcements_sent: 6,
                 addresses_restored: 1,
+                routes_restored: 2,
             }],
             trackers: vec![TrackerStatus {
                 name: "caddy".to_owned(),
@@ -677,6 +687,7 @@ mod tests {
             "vrrpd_tracker_checks_total{tracker=\"caddy\",kind=\"http\"} 10".to_owned(),
             format!("vrrpd_instance_announcements_sent_total{{{labels}}} 6"),
             format!("vrrpd_instance_addresses_restored_total{{{labels}}} 1"),
+            format!("vrrpd_instance_routes_restored_total{{{labels}}} 2"),
             "vrrpd_reloads_total{result=\"success\"} 0".to_owned(),
             "vrrpd_reloads_total{result=\"failure\"} 0".to_owned(),
             "# TYPE vrrpd_instance_transitions_total counter".to_owned(),

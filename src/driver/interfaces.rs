@@ -241,9 +241,8 @@ fn strict_reverse_path_filter() -> bool {
 }
 
 /// Find the interface `name` that holds some instance's addresses, and open what
-/// announcing them there needs: a gratuitous ARP socket, or for IPv6 an NA socket sending
-/// from the interface's link-local address. No VRRP socket: adverts go on the instance's
-/// own interface.
+/// announcing them there needs: a gratuitous ARP socket, or for IPv6 an NA socket. No
+/// VRRP socket: adverts go on the instance's own interface.
 pub async fn locate_home(
     netlink: &Netlink,
     interfaces: &mut HashMap<u32, Interface>,
@@ -264,22 +263,13 @@ pub async fn locate_home(
         garp: None,
         neighbour_advertiser: None,
     });
-    let mut ipv6_source = None;
     if ipv6 {
-        let Some(IpAddr::V6(link_local)) = netlink.primary_address(link.index, true, &[]).await?
-        else {
-            // Usually a link just created: its address notification locates it again.
-            return Err(RunError::NoAnnouncingAddress {
-                interface: name.to_owned(),
-            });
-        };
         if interface.neighbour_advertiser.is_none() {
             interface.neighbour_advertiser = Some(
                 NeighbourAdvertiser::open(&link.name, link.index)
                     .map_err(|source| socket_error("neighbour advertisement socket", source))?,
             );
         }
-        ipv6_source = Some(link_local);
     } else if interface.garp.is_none() {
         interface.garp = Some(
             GarpSender::open(link.index)
@@ -290,7 +280,6 @@ pub async fn locate_home(
         ifindex: link.index,
         up: link.up,
         mac: link.mac,
-        ipv6_source,
     })
 }
 

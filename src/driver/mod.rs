@@ -11,6 +11,7 @@
 pub mod garp;
 pub mod interfaces;
 pub mod netlink;
+pub mod routing;
 pub mod runtime;
 pub mod socket;
 pub mod systemd;

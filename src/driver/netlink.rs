@@ -87,6 +87,12 @@ impl Netlink {
         Ok(Netlink { handle })
     }
 
+    /// The request handle, for the other netlink users of the driver (virtual routes and
+    /// rules, `driver::routing`).
+    pub(super) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     /// Look up an interface by name.
     pub async fn link_by_name(&self, name: &str) -> Result<LinkInfo, NetlinkError> {
         let mut replies = self.handle.link().get().match_name(name).execute();
@@ -602,7 +608,7 @@ fn address_event(message: &AddressMessage, present: bool) -> Option<KernelEvent>
 }
 
 /// Whether rtnetlink's error is a kernel error with one of `errnos`.
-fn is_errno(error: &rtnetlink::Error, errnos: &[i32]) -> bool {
+pub(super) fn is_errno(error: &rtnetlink::Error, errnos: &[i32]) -> bool {
     match error {
         rtnetlink::Error::NetlinkError(message) => errnos.contains(&message.raw_code().abs()),
         _ => false,

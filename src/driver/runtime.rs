@@ -35,6 +35,7 @@ use crate::driver::interfaces::{self, Interface, ReceiveFailure, Received, place
 use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::notify::{NotifyQueue, hooks_for, priority_hook_for};
+use crate::driver::routing::{self, RoutingEvent};
 use crate::driver::socket::{RECEIVE_BATCH, ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
 use crate::driver::systemd::Notifier;
 use crate::driver::timer::DeadlineTimer;
@@ -92,11 +93,6 @@ pub enum RunError {
         interface: String,
         family: &'static str,
     },
-    #[error(
-        "interface {interface} has no IPv6 link-local address to send neighbour advertisements \
-         for the addresses on it from"
-    )]
-    NoAnnouncingAddress { interface: String },
     #[error(transparent)]
     Tracker(#[from] CheckSetupError),
     #[error("cannot serve metrics on {address}: {source}")]
@@ -178,6 +174,8 @@ async fn run_loop(
     let mut interrupt = signal_handler(SignalKind::interrupt(), "SIGINT")?;
     let mut hangup = signal_handler(SignalKind::hangup(), "SIGHUP")?;
     let mut link_watcher = LinkWatcher::open()?;
+    // Virtual routes and rules: subscribed before anything is added.
+    let mut routing_watcher = routing::watcher_for(&config)?;
     let (tracker_reports, mut reports) = mpsc::channel(TRACKER_QUEUE_LEN);
     let (control_requests, mut control) = mpsc::channel(CONTROL_QUEUE_LEN);
     let (reloaded, mut reloads) = mpsc::channel(RELOAD_QUEUE_LEN);
@@ -320,6 +318,7 @@ async fn run_loop(
             expired = std::future::poll_fn(|cx| timer.poll_expired(cx)) => Event::Timer(expired),
             // Before packets, so that a flood of them cannot hide a link change.
             event = link_watcher.next() => Event::Link(event),
+            event = routing::next_event(&mut routing_watcher) => Event::Routing(event),
             Some(report) = reports.recv() => Event::Tracker(report),
             Some(request) = control.recv() => Event::Control(request),
         };
@@ -339,6 +338,19 @@ async fn run_loop(
                 shell.feed(now, NodeInput::ReloadRequested).await;
             }
             Event::Reloaded(generation, loaded) => {
+                // Virtual routes and rules: the first config that has some opens the
+                // watcher (before they are added).
+                if routing_watcher.is_none()
+                    && let Ok(config) = &loaded
+                {
+                    match routing::watcher_for(config) {
+                        Ok(watcher) => routing_watcher = watcher,
+                        Err(error) => error!(
+                            "cannot watch routes and rules: {error}; a virtual route or rule \
+                             that someone removes will not be put back"
+                        ),
+                    }
+                }
                 shell.reloaded_config(now, generation, loaded).await;
                 release_startup_memory();
             }
@@ -414,6 +426,38 @@ async fn run_loop(
                     }
                 }
             }
+            Event::Routing(Some(RoutingEvent::Route { key, present })) => {
+                let input = NodeInput::Route {
+                    route: key,
+                    present,
+                };
+                shell.feed(now, input).await;
+            }
+            Event::Routing(Some(RoutingEvent::Rule { rule, present })) => {
+                shell.feed(now, NodeInput::Rule { rule, present }).await;
+            }
+            Event::Routing(Some(RoutingEvent::Overrun)) => {
+                match routing::read_ours(&shell.netlink).await {
+                    Ok((routes, rules)) => {
+                        let input = NodeInput::RoutingResync { routes, rules };
+                        shell.feed(now, input).await;
+                    }
+                    Err(error) => error!(
+                        "route and rule notifications were lost and they cannot be re-read: \
+                         {error}"
+                    ),
+                }
+            }
+            Event::Routing(None) => {
+                warn!("the netlink route monitor closed; reopening it");
+                match routing::RoutingWatcher::open() {
+                    Ok(reopened) => routing_watcher = Some(reopened),
+                    Err(error) => {
+                        failure = Some(RunError::from(error));
+                        break;
+                    }
+                }
+            }
             Event::Tracker(report) => {
                 let input = NodeInput::TrackerResult {
                     tracker: report.tracker,
@@ -462,6 +506,7 @@ enum Event {
     Received(Result<Received, ReceiveFailure>),
     Timer(io::Result<()>),
     Link(Option<KernelEvent>),
+    Routing(Option<RoutingEvent>),
     Tracker(TrackerReport),
     Control(ControlRequest),
 }
@@ -583,6 +628,10 @@ impl Shell {
                     }
                 }
             }
+            action @ (NodeAction::AddRoutes { .. }
+            | NodeAction::RemoveRoutes { .. }
+            | NodeAction::AddRules { .. }
+            | NodeAction::RemoveRules { .. }) => routing::perform(&self.netlink, action).await,
             NodeAction::SendGratuitousArp {
                 instance,
                 ifindex,

@@ -13,6 +13,7 @@
 
 mod glob;
 mod ordered;
+mod routing;
 mod syntax;
 mod tracking;
 
@@ -619,11 +620,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "mcast_dst_ip",
         "vrrpd always uses the RFC's multicast group",
     ),
-    ("virtual_routes", "vrrpd does not add routes on takeover"),
-    (
-        "virtual_rules",
-        "vrrpd does not add routing rules on takeover",
-    ),
     (
         "promote_secondaries",
         "vrrpd does not change the promote_secondaries sysctl",
@@ -740,6 +736,8 @@ struct Draft {
     garp: Garp,
     tracks: Vec<tracking::TrackDraft>,
     notify: tracking::NotifyDraft,
+    /// `virtual_routes` and `virtual_rules` lines, read once the family is known.
+    routing: routing::RoutingDraft,
 }
 
 struct AuthDraft {
@@ -754,6 +752,8 @@ struct Importer {
     diagnostics: Vec<(usize, Diagnostic)>,
     /// vrrp_script and tracked-file definitions, and the trackers built from them.
     defs: tracking::Definitions,
+    /// Rules without a preference so far, IPv4 and IPv6 (keepalived numbers them).
+    rules_without_priority: [u32; 2],
 }
 
 impl Importer {
@@ -1334,6 +1334,9 @@ impl Importer {
             "notify_priority_changes" => {
                 self.instance_notify_priority_changes(statement, &mut draft.notify);
             }
+            "virtual_routes" | "virtual_rules" => {
+                self.instance_routing(statement, &mut draft.routing);
+            }
             _ => {
                 if let Some(why) = lookup(INSTANCE_NO_EFFECT, name) {
                     self.note_or_unsupported(statement, Severity::Note, why);
@@ -1682,6 +1685,7 @@ impl Importer {
         let garp_master_refresh_s = garp.master_refresh_s.unwrap_or(0);
         let (track, notify) =
             self.finish_tracking(&name, priority, &interface, draft.tracks, draft.notify);
+        let (virtual_routes, virtual_rules) = self.finish_routing(&name, has_ipv6, draft.routing);
 
         Some(InstanceConfig {
             name,
@@ -1711,6 +1715,8 @@ impl Importer {
             notify,
             use_virtual_mac: draft.use_vmac.is_some(),
             virtual_mac_interface: draft.use_vmac.flatten(),
+            virtual_routes,
+            virtual_rules,
         })
     }
 

@@ -141,6 +141,10 @@ pub struct Host {
     pub stalled_inbox: Vec<Waiting>,
     /// The tracker results this host's checks report, by tracker index.
     pub tracker_healthy: BTreeMap<usize, bool>,
+    /// Virtual routes and rules vrrpd added (as `ip route`/`ip rule` would list them);
+    /// like the addresses, they outlive the process.
+    pub routes: BTreeSet<String>,
+    pub rules: BTreeSet<String>,
     next_request: u64,
 }
 
@@ -248,6 +252,8 @@ impl World {
                 stalled_until: None,
                 stalled_inbox: Vec::new(),
                 tracker_healthy: BTreeMap::new(),
+                routes: BTreeSet::new(),
+                rules: BTreeSet::new(),
                 next_request: 0,
             })
             .collect();
@@ -403,6 +409,8 @@ impl World {
     pub fn power_off(&mut self, host: usize) {
         self.kill(host);
         self.hosts[host].addresses.clear();
+        self.hosts[host].routes.clear();
+        self.hosts[host].rules.clear();
         self.note_holders();
     }
 
@@ -632,6 +640,24 @@ impl World {
             } => {
                 for (address, _) in addresses {
                     self.set_address(host, ifindex, address, false);
+                }
+            }
+            NodeAction::AddRoutes { routes, .. } => {
+                let held = &mut self.hosts[host].routes;
+                held.extend(routes.iter().map(ToString::to_string));
+            }
+            NodeAction::RemoveRoutes { routes, .. } => {
+                for route in routes {
+                    self.hosts[host].routes.remove(&route.to_string());
+                }
+            }
+            NodeAction::AddRules { rules, .. } => {
+                let held = &mut self.hosts[host].rules;
+                held.extend(rules.iter().map(ToString::to_string));
+            }
+            NodeAction::RemoveRules { rules, .. } => {
+                for rule in rules {
+                    self.hosts[host].rules.remove(&rule.to_string());
                 }
             }
             NodeAction::PersistDemoted { request, names } => {

@@ -82,6 +82,18 @@ pub fn input_summary(input: &NodeInput<'_>) -> Value {
             address,
             present,
         } => json!({ "address": { "ifindex": ifindex, "address": address, "present": present } }),
+        NodeInput::Route { route, present } => json!({ "route": {
+            "table": route.table,
+            "destination": format!("{}/{}", route.destination, route.prefix_len),
+            "metric": route.metric,
+            "present": present,
+        }}),
+        NodeInput::Rule { rule, present } => {
+            json!({ "rule": { "rule": rule.to_string(), "present": present } })
+        }
+        NodeInput::RoutingResync { routes, rules } => {
+            json!({ "routing_resync": { "routes": routes.len(), "rules": rules.len() } })
+        }
         NodeInput::TrackerResult {
             tracker, healthy, ..
         } => json!({ "tracker_result": { "tracker": tracker, "healthy": healthy } }),
@@ -127,6 +139,30 @@ pub fn action_summary(action: &NodeAction) -> Option<Value> {
                 "remove_addresses"
             };
             json!({ key: addresses.iter().map(|(address, _)| address.to_string()).collect::<Vec<_>>() })
+        }
+        NodeAction::AddRoutes { routes, .. } => json!({ "add_routes": routes
+            .iter().map(ToString::to_string).collect::<Vec<_>>() }),
+        NodeAction::RemoveRoutes {
+            routes, leftover, ..
+        } => {
+            let key = if *leftover {
+                "remove_leftover_routes"
+            } else {
+                "remove_routes"
+            };
+            json!({ key: routes.iter().map(ToString::to_string).collect::<Vec<_>>() })
+        }
+        NodeAction::AddRules { rules, .. } => json!({ "add_rules": rules
+            .iter().map(ToString::to_string).collect::<Vec<_>>() }),
+        NodeAction::RemoveRules {
+            rules, leftover, ..
+        } => {
+            let key = if *leftover {
+                "remove_leftover_rules"
+            } else {
+                "remove_rules"
+            };
+            json!({ key: rules.iter().map(ToString::to_string).collect::<Vec<_>>() })
         }
         NodeAction::SendGratuitousArp { address, .. } => json!({ "garp": address }),
         NodeAction::SendNeighbourAdvertisement { address, .. } => {

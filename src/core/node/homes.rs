@@ -11,7 +11,7 @@
 //! instance in FAULT the way a failing tracker of weight 0 does: a master resigns with
 //! priority 0 first, since its own link still works.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::{LogLevel, Node, NodeAction, Slot};
 
@@ -22,10 +22,6 @@ pub struct HomeLink {
     pub up: bool,
     /// None for links without an Ethernet address (then no GARP/NA is possible).
     pub mac: Option<[u8; 6]>,
-    /// IPv6 only: the link-local address unsolicited NAs go out from (RFC 4861 §7.2.6:
-    /// an address of the interface they are sent on). None when none was asked for or
-    /// the link has none yet.
-    pub ipv6_source: Option<Ipv6Addr>,
 }
 
 /// Where one of an instance's held addresses lives.
@@ -353,14 +349,6 @@ impl Node {
                 .map_or(link.up, |known| known.up),
         }
     }
-
-    /// The source of unsolicited NAs for an address of `slot` on home `home`.
-    pub(super) fn home_ipv6_source(&self, slot: &Slot, home: usize) -> Option<Ipv6Addr> {
-        match slot.homes.get(home).map(|binding| &binding.state) {
-            Some(HomeState::Found(link)) => link.ipv6_source,
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -399,7 +387,6 @@ mod tests {
             ifindex,
             up: true,
             mac: Some(ETH1_MAC),
-            ipv6_source: None,
         }
     }
 
