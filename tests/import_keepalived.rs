@@ -1425,3 +1425,40 @@ fn route_and_rule_lines_keepalived_refuses_are_errors() {
     );
     assert!(message(diagnostics, "virtual_routes").contains("203.0.113.0/24"));
 }
+
+#[test]
+fn use_vmac_becomes_use_virtual_mac() {
+    let instance = |name: &str, vrid: u8, use_vmac: &str| {
+        format!(
+            "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n priority 100\n \
+             {use_vmac}\n virtual_ipaddress {{\n  192.0.2.{vrid}\n }}\n}}\n"
+        )
+    };
+    let text = [
+        instance("VI_1", 50, "use_vmac"),
+        instance("VI_2", 51, "use_vmac vrrp4-51"),
+        // `name` lets an interface be called like a keyword.
+        instance("VI_3", 52, "use_vmac name group netlink_notify_msg"),
+    ]
+    .concat();
+    let output = import_text("use-vmac", &text, false).unwrap();
+    let document = parsed(&output);
+    let instances = document["instances"].as_array().unwrap();
+    assert_eq!(instances[0]["use_virtual_mac"], json!(true));
+    assert_eq!(instances[0].get("virtual_mac_interface"), None);
+    assert_eq!(instances[1]["virtual_mac_interface"], json!("vrrp4-51"));
+    assert_eq!(instances[2]["virtual_mac_interface"], json!("group"));
+    // A MAC of one's own is keepalived's, not the RFC's: unsupported.
+    let own_mac = instance("VI_1", 50, "use_vmac vrrp.50 02:00:00:00:00:01");
+    let Err(ImportError::Unsupported { diagnostics }) =
+        import_text("use-vmac-mac", &own_mac, false)
+    else {
+        panic!("a MAC of one's own was imported");
+    };
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.keyword == "use_vmac" && d.message.contains("02:00:00:00:00:01")),
+        "{diagnostics:?}"
+    );
+}
