@@ -17,7 +17,9 @@ use vrrpd::driver::garp::{
     BROADCAST_MAC, ETHERTYPE_ARP, GarpSender, NeighbourAdvertiser, link_layer_address,
 };
 use vrrpd::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink};
-use vrrpd::driver::socket::{RECEIVE_BUFFER_LEN, ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
+use vrrpd::driver::socket::{
+    OutgoingAdvert, RECEIVE_BUFFER_LEN, ReceiveBatch, VrrpSocketV4, VrrpSocketV6,
+};
 
 const INTERFACE: &str = "vr0";
 const ADDRESS_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -1027,5 +1029,184 @@ fn ipv6_batch_carries_each_source_and_hop_limit() {
         assert_eq!(entry.source, Some(link_local_a));
         assert_eq!(entry.hop_limit, Some(255), "IPV6_HOPLIMIT of each datagram");
         assert_eq!(message[..], [0x31, 50, priority, 0, 0, 100, 0, 0]);
+    }
+}
+
+/// A master's adverts that fall due together go out with one sendmmsg: each arrives, in
+/// order, with its own source (IP_PKTINFO) and destination (the group, or a unicast peer)
+/// and TTL 255, as the single sends do.
+#[test]
+fn a_batch_of_adverts_arrives_whole_each_with_its_source_and_destination() {
+    require_root();
+    let pair = NamespacePair::new("sendbatch");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    let second_source = Ipv4Addr::new(192, 0, 2, 51);
+    ip(&[
+        "-n",
+        &pair.a,
+        "addr",
+        "add",
+        "192.0.2.51/24",
+        "dev",
+        INTERFACE,
+    ]);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_b).expect("open socket in b");
+            ready_tx.send(()).expect("signal ready");
+            let mut datagrams = Vec::new();
+            for _ in 0..3 {
+                let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+                let length = tokio::time::timeout(TIMEOUT, socket.recv(&mut buffer))
+                    .await
+                    .expect("an advertisement within the timeout")
+                    .expect("recv");
+                buffer.truncate(length);
+                datagrams.push(buffer);
+            }
+            datagrams
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let messages: Vec<Vec<u8>> = [150, 151, 152]
+        .into_iter()
+        .map(advertisement_with_priority)
+        .collect();
+    let sent = messages.clone();
+    let failures = in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket = VrrpSocketV4::open(INTERFACE, index_a).expect("open socket in a");
+            let group = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18));
+            let peer = IpAddr::V4(ADDRESS_B);
+            let own = IpAddr::V4(ADDRESS_A);
+            let batch = [
+                OutgoingAdvert {
+                    message: &sent[0],
+                    destination: group,
+                    source: own,
+                },
+                OutgoingAdvert {
+                    message: &sent[1],
+                    destination: group,
+                    source: IpAddr::V4(second_source),
+                },
+                OutgoingAdvert {
+                    message: &sent[2],
+                    destination: peer,
+                    source: own,
+                },
+            ];
+            socket
+                .send_batch(&batch)
+                .await
+                .into_iter()
+                .map(|(position, error)| format!("{position}: {error}"))
+                .collect::<Vec<_>>()
+        })
+    })
+    .join()
+    .expect("sender thread");
+    assert!(failures.is_empty(), "{failures:?}");
+    let datagrams = receiver.join().expect("receiver thread");
+    let sources: Vec<[u8; 4]> = datagrams
+        .iter()
+        .map(|datagram| datagram[12..16].try_into().unwrap())
+        .collect();
+    let destinations: Vec<[u8; 4]> = datagrams
+        .iter()
+        .map(|datagram| datagram[16..20].try_into().unwrap())
+        .collect();
+    let own = ADDRESS_A.octets();
+    assert_eq!(sources, [own, second_source.octets(), own]);
+    assert_eq!(
+        destinations,
+        [[224, 0, 0, 18], [224, 0, 0, 18], ADDRESS_B.octets()]
+    );
+    for (datagram, message) in datagrams.iter().zip(&messages) {
+        assert_eq!(datagram[8], 255, "TTL");
+        assert_eq!(
+            &datagram[20..],
+            &message[..],
+            "the payload as sent, in order"
+        );
+    }
+}
+
+/// The same over IPv6: a batch to ff02::12 and to the peer's link-local address, both
+/// from our link-local address (IPV6_PKTINFO), hop limit 255.
+#[test]
+fn an_ipv6_batch_of_adverts_arrives_whole_with_hop_limit_255() {
+    require_root();
+    let pair = NamespacePair::new("sendbatch6");
+    let index_a = link_index(&pair.a);
+    let index_b = link_index(&pair.b);
+    let link_local_a: Ipv6Addr = "fe80::a".parse().unwrap();
+    let link_local_b: Ipv6Addr = "fe80::b".parse().unwrap();
+    for (namespace, address) in [(&pair.a, "fe80::a/64"), (&pair.b, "fe80::b/64")] {
+        ip(&[
+            "-n", namespace, "addr", "add", address, "dev", INTERFACE, "nodad",
+        ]);
+    }
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receiver = in_namespace(&pair.b, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_b, link_local_b).expect("open socket in b");
+            ready_tx.send(()).expect("signal ready");
+            let mut received = Vec::new();
+            for _ in 0..2 {
+                let mut buffer = vec![0u8; RECEIVE_BUFFER_LEN];
+                let datagram = tokio::time::timeout(TIMEOUT, socket.recv(&mut buffer))
+                    .await
+                    .expect("an advertisement within the timeout")
+                    .expect("recv");
+                received.push((datagram, buffer[..datagram.length].to_vec()));
+            }
+            received
+        })
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("receiver ready");
+    let messages: Vec<Vec<u8>> = vec![
+        vec![0x31, 50, 150, 1, 0, 100, 0, 0],
+        vec![0x31, 51, 150, 1, 0, 100, 0, 0],
+    ];
+    let sent = messages.clone();
+    let failures = in_namespace(&pair.a, move || {
+        block_on(async move {
+            let socket =
+                VrrpSocketV6::open(INTERFACE, index_a, link_local_a).expect("open socket in a");
+            let batch = [
+                OutgoingAdvert {
+                    message: &sent[0],
+                    destination: IpAddr::V6("ff02::12".parse().unwrap()),
+                    source: IpAddr::V6(link_local_a),
+                },
+                OutgoingAdvert {
+                    message: &sent[1],
+                    destination: IpAddr::V6(link_local_b),
+                    source: IpAddr::V6(link_local_a),
+                },
+            ];
+            socket.send_batch(&batch).await.len()
+        })
+    })
+    .join()
+    .expect("sender thread");
+    assert_eq!(failures, 0);
+    let received = receiver.join().expect("receiver thread");
+    let destinations: Vec<Option<Ipv6Addr>> = received
+        .iter()
+        .map(|(datagram, _)| datagram.destination)
+        .collect();
+    assert_eq!(
+        destinations,
+        [Some("ff02::12".parse().unwrap()), Some(link_local_b)]
+    );
+    for ((datagram, bytes), message) in received.iter().zip(&messages) {
+        assert_eq!(datagram.hop_limit, Some(255));
+        assert_eq!(datagram.source, link_local_a);
+        assert_eq!(bytes, message);
     }
 }

@@ -15,7 +15,7 @@ use crate::core::receive::ReceivedPacket;
 use crate::driver::garp::{GarpSender, NeighbourAdvertiser};
 use crate::driver::netlink::{Ipv4DevConf, LinkInfo, Netlink};
 use crate::driver::runtime::RunError;
-use crate::driver::socket::{ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
+use crate::driver::socket::{OutgoingAdvert, ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
 
 /// Datagrams the loop read from one socket into its [`ReceiveBatch`] (no copy, no
 /// allocation per advert).
@@ -368,6 +368,30 @@ pub async fn send_advertisement(
             io::ErrorKind::NotConnected,
             "no socket of the instance's family",
         )),
+    }
+}
+
+/// Send several adverts on `interface`, all of one family (see
+/// [`VrrpSocketV4::send_batch`]); errors come back with the position of their advert.
+pub async fn send_advertisements(
+    interface: &Interface,
+    adverts: &[OutgoingAdvert<'_>],
+) -> Vec<(usize, io::Error)> {
+    let ipv6 = adverts
+        .first()
+        .is_some_and(|advert| advert.source.is_ipv6());
+    match (ipv6, &interface.socket_v4, &interface.socket_v6) {
+        (false, Some(socket), _) => socket.send_batch(adverts).await,
+        (true, _, Some(socket)) => socket.send_batch(adverts).await,
+        _ => (0..adverts.len())
+            .map(|position| {
+                let error = io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "no socket of the instance's family",
+                );
+                (position, error)
+            })
+            .collect(),
     }
 }
 

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,7 +37,9 @@ use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::notify::{NotifyQueue, hooks_for, priority_hook_for};
 use crate::driver::routing::{self, RoutingEvent};
-use crate::driver::socket::{RECEIVE_BATCH, ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
+use crate::driver::socket::{
+    OutgoingAdvert, RECEIVE_BATCH, ReceiveBatch, VrrpSocketV4, VrrpSocketV6,
+};
 use crate::driver::systemd::Notifier;
 use crate::driver::timer::DeadlineTimer;
 
@@ -497,6 +500,15 @@ async fn run_loop(
     }
 }
 
+/// An advert the node asked for, waiting to go out with the ones after it.
+struct PendingAdvert {
+    instance: usize,
+    ifindex: u32,
+    source: IpAddr,
+    destination: IpAddr,
+    message: Vec<u8>,
+}
+
 /// What woke the loop up.
 enum Event {
     Stop(&'static str),
@@ -545,17 +557,97 @@ impl Shell {
     /// shell owes the node, such as a persisted demoted set, are fed back on the way).
     async fn feed(&mut self, now: Instant, input: NodeInput<'_>) {
         self.node.handle(now, input);
+        // Adverts that follow one another (a master's instances falling due together) go
+        // out with one sendmmsg per interface and family; anything else first sends what
+        // came before it, so that the node's order holds (address, GARP, then advert).
+        let mut adverts: Vec<PendingAdvert> = Vec::new();
         while let Some(action) = self.node.poll_action() {
             if self.startup_failure.is_some() {
                 // Start-up failed: perform nothing more (no address was touched yet).
                 continue;
             }
-            self.perform(now, action).await;
+            match action {
+                NodeAction::SendAdvertisement {
+                    instance,
+                    ifindex,
+                    source,
+                    destination,
+                    message,
+                } => adverts.push(PendingAdvert {
+                    instance,
+                    ifindex,
+                    source,
+                    destination,
+                    message,
+                }),
+                action => {
+                    self.send_adverts(&mut adverts).await;
+                    self.perform(now, action).await;
+                }
+            }
         }
+        self.send_adverts(&mut adverts).await;
+    }
+
+    /// Send the queued adverts, in order: each run of adverts on the same interface and
+    /// family with one `sendmmsg`, a lone advert with one `sendmsg`.
+    async fn send_adverts(&mut self, adverts: &mut Vec<PendingAdvert>) {
+        let mut start = 0;
+        while start < adverts.len() {
+            let first = &adverts[start];
+            let key = (first.ifindex, first.source.is_ipv6());
+            let end = adverts[start..]
+                .iter()
+                .position(|advert| (advert.ifindex, advert.source.is_ipv6()) != key)
+                .map_or(adverts.len(), |length| start + length);
+            let run = &adverts[start..end];
+            start = end;
+            let Some(interface) = self.interfaces.get(&key.0) else {
+                continue;
+            };
+            let failures: Vec<(usize, io::Error)> = if let [advert] = run {
+                interfaces::send_advertisement(
+                    interface,
+                    advert.source,
+                    advert.destination,
+                    &advert.message,
+                )
+                .await
+                .err()
+                .map(|error| (0, error))
+                .into_iter()
+                .collect()
+            } else {
+                let outgoing: Vec<OutgoingAdvert<'_>> = run
+                    .iter()
+                    .map(|advert| OutgoingAdvert {
+                        message: &advert.message,
+                        destination: advert.destination,
+                        source: advert.source,
+                    })
+                    .collect();
+                interfaces::send_advertisements(interface, &outgoing).await
+            };
+            for (position, error) in failures {
+                let advert = &run[position];
+                let name = self.node.instance_name(advert.instance).unwrap_or("?");
+                let to = if advert.destination.is_multicast() {
+                    String::new()
+                } else {
+                    format!(" to {}", advert.destination)
+                };
+                warn!(
+                    "({name}) cannot send an advertisement{to} on {}: {error}",
+                    interface.name
+                );
+            }
+        }
+        adverts.clear();
     }
 
     async fn perform(&mut self, now: Instant, action: NodeAction) {
         match action {
+            // `feed` queues adverts to send them together; one that comes here goes alone.
             NodeAction::SendAdvertisement {
                 instance,
                 ifindex,
@@ -563,23 +655,14 @@ impl Shell {
                 destination,
                 message,
             } => {
-                let Some(interface) = self.interfaces.get(&ifindex) else {
-                    return;
-                };
-                if let Err(error) =
-                    interfaces::send_advertisement(interface, source, destination, &message).await
-                {
-                    let name = self.node.instance_name(instance).unwrap_or("?");
-                    let to = if destination.is_multicast() {
-                        String::new()
-                    } else {
-                        format!(" to {destination}")
-                    };
-                    warn!(
-                        "({name}) cannot send an advertisement{to} on {}: {error}",
-                        interface.name
-                    );
-                }
+                let mut alone = vec![PendingAdvert {
+                    instance,
+                    ifindex,
+                    source,
+                    destination,
+                    message,
+                }];
+                self.send_adverts(&mut alone).await;
             }
             NodeAction::AddAddresses {
                 instance,
