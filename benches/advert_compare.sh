@@ -45,7 +45,7 @@ def figures(path):
     for role in ("master", "backup"):
         m = re.search(rf"{role} CPU: (\d+) ns/s", text)
         f[f"{role}_cpu"] = int(m.group(1)) / 1e6 if m else None
-        m = re.search(rf"{role}: VmRSS: (\d+) kB", text) or re.search(rf"{role}: VmRSS summed: (\d+) kB", text)
+        m = re.search(rf"{role}:.*?VmRSS: (\d+) kB", text) or re.search(rf"{role}: VmRSS summed: (\d+) kB", text)
         f[f"{role}_rss"] = int(m.group(1)) / 1024 if m else None
     return f
 data = {impl: [figures(f"{out}/{impl}.{r}") for r in range(1, rounds + 1)] for impl in ("floor", "vrrpd", "keepalived")}

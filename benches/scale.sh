@@ -13,6 +13,11 @@
 #             any "Entering ... STATE" on the master (both daemons log that wording)
 #   wake/s    voluntary context switches per second (each one a sleep, so a wake-up)
 #
+# `floor` in --daemons runs benches/advert_floor.c (built here with cc) instead: a master
+# that sends the N adverts with one sendmmsg per interval off a periodic timerfd, and a
+# backup that reads them with recvmmsg, and nothing else: the kernel's price of N adverts
+# per interval, which any implementation pays (its start_s is "-": it holds no VIP).
+#
 # CPU figures are only meaningful on a quiet machine (see docs/BENCHMARKS.md); on a loaded
 # one use --strace, whose system-call counts per second do not depend on the load.
 #
@@ -51,6 +56,11 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 vrrpd=$(realpath "$vrrpd")
+floor_binary=""
+if [[ " $daemons " == *" floor "* ]]; then
+    floor_binary=$(mktemp /tmp/advert_floor.XXXXXX)
+    cc -O2 -o "$floor_binary" "$(dirname "$0")/advert_floor.c"
+fi
 for count in $counts; do
     if ((count < 1 || count > 250)); then
         echo "scale.sh: instance counts must be 1..250 (one VIP each from 198.51.100.0/24)" >&2
@@ -86,6 +96,7 @@ cleanup() {
     done
     remove_lab
     rm -rf "$dir"
+    [[ -n $floor_binary ]] && rm -f "$floor_binary"
 }
 trap cleanup EXIT INT TERM
 make_lab() {
@@ -125,7 +136,7 @@ keepalived_config() { # role priority count interval_ms
 }
 # The processes of one side: vrrpd's PID, or every keepalived process of that config.
 processes() { # daemon role
-    if [[ $1 == vrrpd ]]; then
+    if [[ $1 == vrrpd || $1 == floor ]]; then
         echo "${side_pid[$2]}"
     else
         pgrep -f "keepalived -n -l -P -f $dir/$2.conf" | tr '\n' ' '
@@ -154,7 +165,14 @@ vips_on() { # role: how many of our VIPs sit on that side's eth0
 }
 launch() { # daemon role priority count interval
     local ns="$prefix-${2:0:1}"
-    if [[ $1 == vrrpd ]]; then
+    if [[ $1 == floor ]]; then
+        if [[ $2 == master ]]; then
+            ip netns exec "$ns" "$floor_binary" eth0 192.0.2.1 1 255 $(($5 / 10)) 198.51.100.1 "$4" \
+                >"$dir/$2.log" 2>&1 &
+        else
+            ip netns exec "$ns" "$floor_binary" receive eth0 batch >"$dir/$2.log" 2>&1 &
+        fi
+    elif [[ $1 == vrrpd ]]; then
         vrrpd_config "$2" "$3" "$4" "$5" >"$dir/$2.json"
         local wrap=()
         if [[ $mode == callgrind && $2 == backup ]]; then
@@ -199,8 +217,10 @@ for interval in $intervals; do
             launch "$daemon" master 255 "$count" "$interval"
             t0=$(date +%s%N)
             start_s=timeout
+            [[ $daemon == floor ]] && start_s=-
             # Bounded: 60 s at 20 ms per look.
             for _ in $(seq 1 3000); do
+                [[ $daemon == floor ]] && break
                 if [[ $(vips_on master) -ge $count ]]; then
                     start_s=$(awk "BEGIN{printf \"%.3f\", ($(date +%s%N) - $t0) / 1e9}")
                     break

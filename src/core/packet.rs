@@ -338,6 +338,19 @@ pub fn encode(
     destination: IpAddr,
     mode: ChecksumMode,
 ) -> Vec<u8> {
+    let mut message = Vec::new();
+    encode_into(advert, source, destination, mode, &mut message);
+    message
+}
+
+/// [`encode`] into `message` (emptied first): a buffer that is reused allocates nothing.
+pub fn encode_into(
+    advert: &Advertisement,
+    source: IpAddr,
+    destination: IpAddr,
+    mode: ChecksumMode,
+    message: &mut Vec<u8>,
+) {
     let family = match advert.version {
         Version::V2 => AddressFamily::V4,
         Version::V3 => AddressFamily::of(source),
@@ -365,8 +378,8 @@ pub fn encode(
             advert.interval_cs.min(MAX_V3_INTERVAL_CS).to_be_bytes(),
         ),
     };
-    let mut message =
-        Vec::with_capacity(HEADER_LEN + family.len() * usize::from(count) + AUTH_DATA_LEN);
+    message.clear();
+    message.reserve(HEADER_LEN + family.len() * usize::from(count) + AUTH_DATA_LEN);
     message.extend_from_slice(&[
         (version_nibble << 4) | PACKET_TYPE_ADVERTISEMENT,
         advert.virtual_router_id,
@@ -390,9 +403,8 @@ pub fn encode(
         (Version::V2, _, _) | (Version::V3, AddressFamily::V4, ChecksumMode::MessageOnly) => None,
         (Version::V3, _, _) => Some((source, destination)),
     };
-    let checksum = internet_checksum(&message, pseudo_header);
+    let checksum = internet_checksum(message, pseudo_header);
     message[6..8].copy_from_slice(&checksum.to_be_bytes());
-    message
 }
 
 /// The whole seconds a v2 advert carries for `interval_cs` (RFC 3768 §5.3.7): rounded, 1..=255.
@@ -541,6 +553,20 @@ pub(crate) mod tests {
             decode(&V2_PASS_HAND, v4("192.0.2.42"), group_v4()),
             Ok(v2_pass_advert())
         );
+    }
+
+    #[test]
+    fn encoding_into_a_used_buffer_gives_the_same_bytes() {
+        // A master's recycled buffer still holds the previous advert (here a longer one).
+        let mut buffer = vec![0xaa; 200];
+        encode_into(
+            &v2_pass_advert(),
+            v4("192.0.2.42"),
+            group_v4(),
+            ChecksumMode::WithPseudoHeader,
+            &mut buffer,
+        );
+        assert_eq!(buffer, V2_PASS_HAND);
     }
 
     /// v3 IPv4, VRID 50, priority 100, 1 address 192.0.2.40, 100 cs, from 192.0.2.42 to 224.0.0.18.

@@ -551,6 +551,9 @@ pub struct Instance {
     /// The operator demoted it ([`Instance::demote`]): it advertises and compares with
     /// [`DEMOTED_PRIORITY`] and never preempts, until [`Instance::promote`].
     demoted: bool,
+    /// The address list of the last advert sent, given back once it was encoded
+    /// ([`Instance::recycle_addresses`]): the next advert reuses it, no allocation.
+    spare_addresses: Vec<IpAddr>,
 }
 
 /// A master that resigned (priority 0 sent) but still holds its addresses.
@@ -576,6 +579,7 @@ impl Instance {
             preempt_allowed_at: None,
             stats: Stats::default(),
             demoted: false,
+            spare_addresses: Vec::new(),
         }
     }
     pub fn params(&self) -> &InstanceParams {
@@ -1401,14 +1405,23 @@ impl Instance {
             Version::V3 => Authentication::None,
         };
         self.stats.adverts_sent += 1;
+        let mut addresses = std::mem::take(&mut self.spare_addresses);
+        addresses.clear();
+        addresses.extend_from_slice(&self.params.addresses);
         actions.push(Action::SendAdvertisement(Advertisement {
             version: self.params.version,
             virtual_router_id: self.params.virtual_router_id,
             priority,
             interval_cs: self.params.advert_interval_cs,
-            addresses: self.params.addresses.clone(),
+            addresses,
             authentication,
         }));
+    }
+
+    /// Give back the address list of an advert of [`Action::SendAdvertisement`] once it
+    /// has been encoded, for the next advert to reuse.
+    pub fn recycle_addresses(&mut self, addresses: Vec<IpAddr>) {
+        self.spare_addresses = addresses;
     }
 
     /// A serving master just advertised out of turn: the next advert is one

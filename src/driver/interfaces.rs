@@ -2,7 +2,7 @@
 //! (its interface and source address), opening what its family needs there, receiving
 //! from all of them and sending adverts. The event loop (`runtime.rs`) drives these.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -60,6 +60,10 @@ pub struct ReceiveFailure {
     pub error: io::Error,
 }
 
+/// The interfaces the instances use, by index: a handful, looked up on every advert, so
+/// an ordered map (a few comparisons) rather than a hashed one (SipHash per lookup).
+pub type Interfaces = BTreeMap<u32, Interface>;
+
 /// The sockets of one interface that at least one instance runs on.
 #[derive(Debug)]
 pub struct Interface {
@@ -77,7 +81,7 @@ pub struct Interface {
 /// family needs there.
 pub async fn place(
     netlink: &Netlink,
-    interfaces: &mut HashMap<u32, Interface>,
+    interfaces: &mut Interfaces,
     config: &InstanceConfig,
 ) -> Result<Placement, RunError> {
     let addresses = config.addresses_with_prefix();
@@ -128,7 +132,7 @@ pub async fn place(
 /// its sending sockets. Whether it is up, and what it holds, is the node's business.
 async fn place_virtual_mac(
     netlink: &Netlink,
-    interfaces: &mut HashMap<u32, Interface>,
+    interfaces: &mut Interfaces,
     parent: &LinkInfo,
     name: &str,
     virtual_router_id: u8,
@@ -245,7 +249,7 @@ fn strict_reverse_path_filter() -> bool {
 /// VRRP socket: adverts go on the instance's own interface.
 pub async fn locate_home(
     netlink: &Netlink,
-    interfaces: &mut HashMap<u32, Interface>,
+    interfaces: &mut Interfaces,
     name: &str,
     ipv6: bool,
 ) -> Result<HomeLink, RunError> {
@@ -285,7 +289,7 @@ pub async fn locate_home(
 
 /// Make sure the interface has the sockets an instance of this family needs.
 fn open_interface(
-    interfaces: &mut HashMap<u32, Interface>,
+    interfaces: &mut Interfaces,
     ifindex: u32,
     name: &str,
     ipv6: bool,
@@ -398,7 +402,7 @@ pub async fn send_advertisements(
 /// Wait until one of the VRRP sockets has datagrams and read those queued there (at most
 /// [`crate::driver::socket::RECEIVE_BATCH`]) into `batch`.
 pub fn poll_receive(
-    interfaces: &HashMap<u32, Interface>,
+    interfaces: &Interfaces,
     cx: &mut std::task::Context<'_>,
     batch: &mut ReceiveBatch,
 ) -> std::task::Poll<Result<Received, ReceiveFailure>> {

@@ -32,7 +32,7 @@ use crate::core::node::{
 use crate::driver::checks::{CheckSetupError, TrackerReport, spawn_tracker};
 use crate::driver::control::{ControlRequest, ControlServer, Response};
 use crate::driver::demoted::{DemotedStore, Loaded};
-use crate::driver::interfaces::{self, Interface, ReceiveFailure, Received, place};
+use crate::driver::interfaces::{self, Interfaces, ReceiveFailure, Received, place};
 use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::notify::{NotifyQueue, hooks_for, priority_hook_for};
@@ -138,7 +138,9 @@ struct Shell {
     node: Node,
     netlink: Netlink,
     notifier: Notifier,
-    interfaces: HashMap<u32, Interface>,
+    interfaces: Interfaces,
+    /// Adverts queued by `feed` (kept between wake-ups: no allocation per advert).
+    pending_adverts: Vec<PendingAdvert>,
     trackers: Vec<JoinHandle<()>>,
     tracker_reports: mpsc::Sender<TrackerReport>,
     notify: NotifyQueue,
@@ -218,7 +220,7 @@ async fn run_loop(
     drop(control_requests);
     // Every instance's interface and source address, and its sockets, before anything
     // starts: an instance that cannot run is a start-up error that leaves nothing behind.
-    let mut interfaces = HashMap::new();
+    let mut interfaces = Interfaces::new();
     let mut placements = BTreeMap::new();
     for instance in &config.instances {
         let placement = match place(&netlink, &mut interfaces, instance).await {
@@ -242,6 +244,7 @@ async fn run_loop(
         netlink,
         notifier,
         interfaces,
+        pending_adverts: Vec::new(),
         trackers: Vec::new(),
         tracker_reports,
         notify: NotifyQueue::start(),
@@ -274,6 +277,10 @@ async fn run_loop(
     let mut received_while_due = 0usize;
     // After a receive error, reading waits until then.
     let mut receive_paused_until: Option<Instant> = None;
+    // A burst of adverts is being left to queue until then (see Node::receive_coalescing),
+    // and when the last such wait ended.
+    let mut coalescing_until: Option<Instant> = None;
+    let mut coalescing_ended: Option<Instant> = None;
     // One timerfd for every instance's deadline, re-armed when the earliest one moves
     // earlier (see driver::timer for why not a tokio Sleep, and why not when later).
     let mut timer = DeadlineTimer::new().map_err(RunError::Runtime)?;
@@ -288,7 +295,10 @@ async fn run_loop(
             .node
             .next_deadline()
             .unwrap_or_else(|| now + IDLE_WAKE_UP);
-        let wake_at = receive_paused_until.map_or(deadline, |until| until.min(deadline));
+        let wake_at = [receive_paused_until, coalescing_until]
+            .into_iter()
+            .flatten()
+            .fold(deadline, Instant::min);
         // Lazy (see DeadlineTimer::set): a later deadline, as every advert gives a
         // backup, costs no system call; the kernel timer fires early and catches up.
         if let Err(error) = timer.set(wake_at) {
@@ -298,7 +308,9 @@ async fn run_loop(
         if deadline > now {
             received_while_due = 0;
         }
-        let receiving = receive_paused_until.is_none() && received_while_due < EVENT_QUEUE_LEN;
+        let receiving = receive_paused_until.is_none()
+            && coalescing_until.is_none()
+            && received_while_due < EVENT_QUEUE_LEN;
         let accepts_reload = shell.node.accepts_reload();
         let event = tokio::select! {
             // Signals first: a flood of packets must not delay a stop.
@@ -367,6 +379,19 @@ async fn run_loop(
                 for input in received.inputs(&batch) {
                     shell.feed(now, input).await;
                 }
+                // The first read of a burst of many instances' adverts: let the rest of
+                // it queue, and read it in one go when the window ends (or before any
+                // timer of the node fires), instead of waking for every few of them.
+                let window = shell.node.receive_coalescing(received.ifindex);
+                let just_ended = coalescing_ended
+                    .zip(window)
+                    .is_some_and(|(ended, window)| now.saturating_duration_since(ended) <= window);
+                if received.count < RECEIVE_BATCH
+                    && !just_ended
+                    && let Some(window) = window
+                {
+                    coalescing_until = Some(now + window);
+                }
             }
             Event::Received(Err(failure)) => {
                 let family = if failure.ipv6 { " (IPv6)" } else { "" };
@@ -382,9 +407,14 @@ async fn run_loop(
             }
             Event::Timer(Ok(())) => {
                 // A stalled loop may have slept through an advert's arrival without
-                // seeing its readiness yet: read what the sockets hold (bounded), and
-                // only then fire what is due.
-                if now.saturating_duration_since(wake_at) > LATE_WAKE_DRAIN
+                // seeing its readiness yet, and a coalescing window left adverts queued
+                // on purpose: read what the sockets hold (bounded), and only then fire
+                // what is due, so that no advert that arrived in time is missed.
+                let coalesced = coalescing_until.take().is_some();
+                if coalesced {
+                    coalescing_ended = Some(now);
+                }
+                if (coalesced || now.saturating_duration_since(wake_at) > LATE_WAKE_DRAIN)
                     && receive_paused_until.is_none()
                 {
                     shell.drain_sockets(now, &mut batch).await;
@@ -560,7 +590,7 @@ impl Shell {
         // Adverts that follow one another (a master's instances falling due together) go
         // out with one sendmmsg per interface and family; anything else first sends what
         // came before it, so that the node's order holds (address, GARP, then advert).
-        let mut adverts: Vec<PendingAdvert> = Vec::new();
+        let mut adverts = std::mem::take(&mut self.pending_adverts);
         while let Some(action) = self.node.poll_action() {
             if self.startup_failure.is_some() {
                 // Start-up failed: perform nothing more (no address was touched yet).
@@ -587,6 +617,7 @@ impl Shell {
             }
         }
         self.send_adverts(&mut adverts).await;
+        self.pending_adverts = adverts;
     }
 
     /// Send the queued adverts, in order: each run of adverts on the same interface and
@@ -642,7 +673,9 @@ impl Shell {
                 );
             }
         }
-        adverts.clear();
+        for advert in adverts.drain(..) {
+            self.node.recycle_message(advert.message);
+        }
     }
 
     async fn perform(&mut self, now: Instant, action: NodeAction) {
