@@ -111,9 +111,14 @@ impl Netlink {
 
     /// Look up an interface by index.
     pub async fn link_by_index(&self, index: u32) -> Result<LinkInfo, NetlinkError> {
+        Ok(link_info(&self.link_message_by_index(index).await?))
+    }
+
+    /// The kernel's whole description of interface `index`.
+    async fn link_message_by_index(&self, index: u32) -> Result<LinkMessage, NetlinkError> {
         let mut replies = self.handle.link().get().match_index(index).execute();
         match replies.next().await {
-            Some(Ok(message)) => Ok(link_info(&message)),
+            Some(Ok(message)) => Ok(message),
             Some(Err(error)) if is_errno(&error, &[libc::ENODEV]) => {
                 Err(NetlinkError::NoSuchInterfaceIndex(index))
             }
@@ -392,17 +397,7 @@ impl Netlink {
         ifindex: u32,
         setting: Ipv4DevConf,
     ) -> Result<Option<i32>, NetlinkError> {
-        let mut replies = self.handle.link().get().match_index(ifindex).execute();
-        let message = match replies.next().await {
-            Some(Ok(message)) => message,
-            Some(Err(source)) => {
-                return Err(NetlinkError::Request {
-                    what: format!("reading the settings of interface index {ifindex}"),
-                    source,
-                });
-            }
-            None => return Err(NetlinkError::NoSuchInterfaceIndex(ifindex)),
-        };
+        let message = self.link_message_by_index(ifindex).await?;
         for attribute in &message.attributes {
             let LinkAttribute::AfSpecUnspec(families) = attribute else {
                 continue;
