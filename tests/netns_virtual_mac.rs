@@ -472,6 +472,42 @@ fn the_macvlan_is_made_removed_reused_and_remade() {
         link_state(lb01, "vrrp.50").is_some_and(|link| link.up) && holds_on(lb01, "vrrp.50", vip())
     })
     .unwrap_or_else(|| panic!("vrrp.50 stayed down\n{}", third.log()));
+
+    // Someone puts the VIP on the parent (a network manager restoring the pre-migration
+    // setup): eth0 would answer ARP for it with its own MAC, so it goes from there; the
+    // macvlan keeps it.
+    lb01.run("ip", &["addr", "add", &format!("{VIP}/24"), "dev", "eth0"])
+        .unwrap();
+    wait_until(Duration::from_secs(2), POLL, || {
+        !holds_on(lb01, "eth0", vip())
+    })
+    .unwrap_or_else(|| panic!("the VIP stayed on eth0\n{}", third.log()));
+    assert!(holds_on(lb01, "vrrp.50", vip()), "{}", third.log());
+
+    // A reload that restarts the master's instance (a new interval): it hands over to
+    // lb02, starts again on the same macvlan and preempts; the macvlan is not deleted in
+    // between (the simulator found it was, once).
+    let remade = link_state(lb01, "vrrp.50").unwrap().index;
+    let reloaded = config(
+        HIGH_PRIORITY,
+        serde_json::json!({ "advert_interval_ms": 2 * ADVERT.as_millis() as u64 }),
+    );
+    std::fs::write(config_path_of(&third), reloaded).unwrap();
+    third.signal(Signal::SIGHUP).unwrap();
+    wait_until(Duration::from_secs(5), POLL, || {
+        third.log().contains("stopped by reload (handed over)")
+    })
+    .unwrap_or_else(|| panic!("lb01 did not hand over\n{}", net.lab.log_tails(30)));
+    wait_until(Duration::from_secs(10), POLL, || {
+        holds_on(lb01, "vrrp.50", vip()) && !net.lb02.has_address(vip())
+    })
+    .unwrap_or_else(|| panic!("lb01 did not take over again\n{}", net.lab.log_tails(30)));
+    assert_eq!(
+        link_state(lb01, "vrrp.50").unwrap().index,
+        remade,
+        "the reload deleted the macvlan\n{}",
+        third.log()
+    );
 }
 
 /// A planned move with the virtual MAC loses nothing either: the new master's first

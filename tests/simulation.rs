@@ -177,6 +177,7 @@ fn pair(protocol: Protocol, sync: bool, lb01: (u8, bool), lb02: (u8, bool)) -> W
         priority,
         preempt,
         tracked: false,
+        virtual_mac: false,
     };
     let lb01 = spec("lb01", 41, lb01);
     let lb02 = spec("lb02", 42, lb02);
@@ -392,6 +393,7 @@ fn a_group_held_by_a_tracker_recovers_with_it() {
         priority: 150,
         preempt: true,
         tracked: true,
+        virtual_mac: false,
     };
     let config = scenario::host_config(Protocol::V3Ms100, true, &spec, &[]);
     let mut world = World::new(1, vec![("lb01", 41, config)]);

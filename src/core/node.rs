@@ -1640,6 +1640,22 @@ impl Node {
             if !slot.active() || slot.config.priority == OWNER_PRIORITY || self.stopping {
                 continue;
             }
+            if present && let Some(prefix_len) = slot.stray_on_parent(ifindex, address) {
+                let name = slot.name().to_owned();
+                let line = format!(
+                    "({name}) {address} appeared on {}, the parent of its virtual MAC \
+                     interface: removing it (it lives on the virtual MAC interface only)",
+                    slot.config.interface
+                );
+                self.log(LogLevel::Warn, line);
+                self.push(NodeAction::RemoveAddresses {
+                    instance: name,
+                    ifindex,
+                    addresses: vec![(address, prefix_len)],
+                    leftover: false,
+                });
+                continue;
+            }
             let Some(prefix_len) = slot.holds_on(ifindex, address) else {
                 continue;
             };

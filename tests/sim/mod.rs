@@ -163,6 +163,19 @@ pub fn interface_name(ifindex: u32) -> &'static str {
     }
 }
 
+/// A virtual MAC's macvlan (`use_virtual_mac`) for VRID `v` on interface `i` has index
+/// `VIRTUAL_MAC_BASE * v + i`: it sends on `i`'s segment and goes with `i`.
+pub const VIRTUAL_MAC_BASE: u32 = 100;
+
+fn virtual_mac_index(parent: u32, vrid: u8) -> u32 {
+    VIRTUAL_MAC_BASE * u32::from(vrid) + parent
+}
+
+/// The interface whose segment `ifindex` sends on: itself, or a macvlan's parent.
+pub fn segment_of(ifindex: u32) -> u32 {
+    ifindex % VIRTUAL_MAC_BASE
+}
+
 pub fn ifindex_of(interface: &str) -> u32 {
     match interface {
         "eth0" => 1,
@@ -311,29 +324,39 @@ impl World {
     }
 
     fn placements(
-        &self,
+        &mut self,
         host: usize,
         config: &Config,
     ) -> BTreeMap<String, Result<Placement, String>> {
         config
             .instances
             .iter()
-            .map(|instance| {
-                (
-                    instance.name.clone(),
-                    self.placement(host, &instance.interface),
-                )
-            })
+            .map(|instance| (instance.name.clone(), self.placement(host, instance)))
             .collect()
     }
 
-    /// Where an instance on `interface` runs on `host`, as the shell would find it.
-    fn placement(&self, host: usize, interface: &str) -> Result<Placement, String> {
+    /// Where `instance` runs on `host`, as the shell would find it (making its virtual
+    /// MAC's macvlan, if it uses one).
+    fn placement(
+        &mut self,
+        host: usize,
+        instance: &vrrpd::config::InstanceConfig,
+    ) -> Result<Placement, String> {
+        let interface = instance.interface.as_str();
         let octet = self.hosts[host].octet;
         let ifindex = ifindex_of(interface);
         if !self.link_present(host, ifindex) {
             return Err(format!("interface {interface:?} does not exist"));
         }
+        let virtual_mac = instance.use_virtual_mac.then(|| {
+            let macvlan = virtual_mac_index(ifindex, instance.virtual_router_id);
+            self.hosts[host].link_present.insert(macvlan, true);
+            vrrpd::core::node::VirtualMacLink {
+                ifindex: macvlan,
+                name: format!("vrrp.{}", instance.virtual_router_id),
+                mac: vrrpd::core::arp::virtual_router_mac(instance.virtual_router_id, false),
+            }
+        });
         Ok(Placement {
             ifindex,
             interface: interface.to_owned(),
@@ -344,7 +367,7 @@ impl World {
                 .unwrap_or(true),
             mac: Some([0x02, 0, 0, 0, ifindex as u8, octet]),
             local_address: IpAddr::V4(host_address(ifindex, octet)),
-            virtual_mac: None,
+            virtual_mac,
         })
     }
 
@@ -361,6 +384,20 @@ impl World {
     pub fn delete_link(&mut self, host: usize, ifindex: u32) {
         if !self.link_present(host, ifindex) {
             return;
+        }
+        // Macvlans on it go first (the kernel unregisters upper devices first).
+        if ifindex < VIRTUAL_MAC_BASE {
+            let macvlans: Vec<u32> = self.hosts[host]
+                .link_present
+                .iter()
+                .filter(|&(&index, &present)| {
+                    present && index > VIRTUAL_MAC_BASE && segment_of(index) == ifindex
+                })
+                .map(|(&index, _)| index)
+                .collect();
+            for macvlan in macvlans {
+                self.delete_link(host, macvlan);
+            }
         }
         let held: Vec<IpAddr> = self.hosts[host]
             .addresses
@@ -692,8 +729,20 @@ impl World {
                     }
                 }
             }
+            // The kernel takes the macvlan's addresses with it.
+            NodeAction::DeleteVirtualMac { ifindex, .. } => {
+                let held: Vec<IpAddr> = self.hosts[host]
+                    .addresses
+                    .get(&ifindex)
+                    .map(|held| held.iter().copied().collect())
+                    .unwrap_or_default();
+                for address in held {
+                    self.set_address(host, ifindex, address, false);
+                }
+                self.hosts[host].link_present.insert(ifindex, false);
+            }
             NodeAction::Locate { instance, config } => {
-                let result = self.placement(host, &config.interface);
+                let result = self.placement(host, &config);
                 self.input(host, NodeInput::Located { instance, result });
             }
             // The simulated hosts have one interface: an address on another is not
@@ -713,7 +762,6 @@ impl World {
             NodeAction::SendGratuitousArp { .. }
             | NodeAction::SendNeighbourAdvertisement { .. }
             | NodeAction::SetVirtualMacUp { .. }
-            | NodeAction::DeleteVirtualMac { .. }
             | NodeAction::Log { .. }
             | NodeAction::RunHooks { .. }
             | NodeAction::RunPriorityHook { .. }
@@ -737,6 +785,12 @@ impl World {
         destination: IpAddr,
         message: &[u8],
     ) {
+        // A virtual MAC's macvlan sends on its parent's segment, and only while that is up
+        // (and the macvlan exists).
+        if !self.link_present(from, ifindex) {
+            return;
+        }
+        let ifindex = segment_of(ifindex);
         if !self.hosts[from]
             .link_up
             .get(&ifindex)

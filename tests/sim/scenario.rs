@@ -105,6 +105,8 @@ pub struct HostSpec {
     pub priority: u8,
     pub preempt: bool,
     pub tracked: bool,
+    /// `use_virtual_mac` on every instance.
+    pub virtual_mac: bool,
 }
 
 pub fn host_config(protocol: Protocol, sync: bool, spec: &HostSpec, peers: &[u8]) -> Config {
@@ -112,6 +114,7 @@ pub fn host_config(protocol: Protocol, sync: bool, spec: &HostSpec, peers: &[u8]
     for instance in &mut config.instances {
         instance.priority = spec.priority;
         instance.preempt = spec.preempt;
+        instance.use_virtual_mac = spec.virtual_mac;
         if !spec.tracked {
             instance.track = Vec::new();
         }
@@ -253,6 +256,8 @@ fn scenario(
     };
     let count = if kind == Kind::Trio { 3 } else { 2 };
     let tracked = kind != Kind::Planned && rng.chance(40);
+    // The RFC's virtual MAC on some pairs: the same protocol, the addresses on a macvlan.
+    let virtual_mac = matches!(kind, Kind::Pair | Kind::Planned) && rng.chance(30);
     let specs: Vec<HostSpec> = (0..count)
         .map(|index| HostSpec {
             name: format!("lb0{}", index + 1),
@@ -260,6 +265,7 @@ fn scenario(
             priority: *rng.pick(&[100, 100, 150, 150, 200, 254, 1]),
             preempt: rng.chance(80),
             tracked,
+            virtual_mac,
         })
         .collect();
     let sync = kind == Kind::SyncPair;

@@ -135,6 +135,25 @@ impl Slot {
             .collect()
     }
 
+    /// With a virtual MAC, an address of the slot's that lives on the macvlan but shows up
+    /// on the parent interface (a network manager putting it back where it was before the
+    /// migration, an `ip addr add` by hand): its prefix length. The parent would answer
+    /// ARP and ND for it with its own MAC, and a backup's parent would answer at all: the
+    /// address must only ever be answered for by the master, from the virtual MAC
+    /// (RFC 3768 §7.2, RFC 9568 §7.2).
+    pub(super) fn stray_on_parent(&self, ifindex: u32, address: IpAddr) -> Option<u8> {
+        let virtual_mac = self.virtual_mac.as_ref()?;
+        if self.ifindex != Some(ifindex) {
+            return None;
+        }
+        self.addresses
+            .iter()
+            .find(|held| {
+                held.address == address && self.ifindex_of(held) == Some(virtual_mac.ifindex)
+            })
+            .map(|held| held.prefix_len)
+    }
+
     /// Whether the slot holds `address` on interface `ifindex`; its prefix length if so.
     /// With an IPv6 virtual MAC that includes the instance's own link-local address there.
     pub(super) fn holds_on(&self, ifindex: u32, address: IpAddr) -> Option<u8> {

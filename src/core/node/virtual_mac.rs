@@ -192,18 +192,14 @@ impl Node {
 
     /// Delete `slot`'s macvlan (it stops for good), unless another slot uses the same one:
     /// a reload that restarts an instance places the new one on the macvlan the old one
-    /// still holds.
+    /// still holds, also when the old one leaves only after handing over (its own
+    /// `then_start` is then what keeps the macvlan, unless the daemon is stopping).
     pub(super) fn release_virtual_mac(&mut self, slot: &Slot) {
         let Some(virtual_mac) = &slot.virtual_mac else {
             return;
         };
-        let still_used = self.slots.iter().any(|other| {
-            other
-                .virtual_mac
-                .as_ref()
-                .is_some_and(|other| other.ifindex == virtual_mac.ifindex)
-        }) || self.slots.iter().any(|other| {
-            other.leaving.as_ref().is_some_and(|leaving| {
+        let waits_for_it = |leaving: &Option<super::Leaving>| {
+            leaving.as_ref().is_some_and(|leaving| {
                 leaving.then_start.iter().any(|(_, placement)| {
                     placement.as_ref().is_ok_and(|placement| {
                         placement
@@ -213,7 +209,14 @@ impl Node {
                     })
                 })
             })
-        });
+        };
+        let still_used = self.slots.iter().any(|other| {
+            other
+                .virtual_mac
+                .as_ref()
+                .is_some_and(|other| other.ifindex == virtual_mac.ifindex)
+        }) || self.slots.iter().any(|other| waits_for_it(&other.leaving))
+            || (!self.stopping && waits_for_it(&slot.leaving));
         if still_used {
             return;
         }
@@ -501,5 +504,83 @@ mod tests {
             },
         );
         assert!(steps(&drain(&mut node)).contains(&"delete 9".to_owned()));
+    }
+
+    /// Found by the simulator: the address put on the parent by someone else would make
+    /// the parent answer for it with its own MAC, so it goes in every state; the parent's
+    /// own addresses and the macvlan's copy are left alone.
+    #[test]
+    fn a_virtual_address_that_appears_on_the_parent_is_removed_from_it() {
+        let appears = |ifindex: u32, address: &str| NodeInput::Address {
+            ifindex,
+            address: address.parse().unwrap(),
+            present: true,
+        };
+        let now = Instant::now();
+        let (mut backup, _) = started(false, now);
+        backup.handle(now, appears(ETH0, "192.0.2.40"));
+        assert_eq!(steps(&drain(&mut backup)), ["remove 5 [(192.0.2.40, 24)]"]);
+        let (mut master, now, _) = master(false);
+        master.handle(now, appears(ETH0, "192.0.2.40"));
+        assert_eq!(steps(&drain(&mut master)), ["remove 5 [(192.0.2.40, 24)]"]);
+        master.handle(now, appears(ETH0, "192.0.2.1"));
+        master.handle(now, appears(VMAC_INDEX, "192.0.2.40"));
+        assert!(steps(&drain(&mut master)).is_empty());
+    }
+
+    /// Found by the simulator: a master restarted by a reload hands over first, and the
+    /// restarted instance must find its macvlan still there when the old one leaves.
+    #[test]
+    fn a_master_restarted_by_a_reload_keeps_the_macvlan_after_handing_over() {
+        let (mut node, now, _) = master(false);
+        let mut restarted = config(false);
+        restarted.instances[0].advert_interval_ms = 200;
+        node.handle(now, NodeInput::ReloadRequested);
+        drain(&mut node);
+        node.handle(
+            now,
+            NodeInput::ConfigLoaded {
+                generation: 1,
+                result: Ok(LoadedConfig {
+                    config: restarted,
+                    placements: BTreeMap::from([(
+                        "VI_1".to_owned(),
+                        Ok(placement(false, VMAC_INDEX)),
+                    )]),
+                }),
+            },
+        );
+        let mut seen = steps(&drain(&mut node));
+        assert!(node.reload_handing_over(), "a master hands over: {seen:?}");
+        // No new master is heard: the hand-over's wait runs out, bounded in steps.
+        let mut later = now;
+        for _ in 0..100 {
+            if !node.reload_handing_over() {
+                break;
+            }
+            later = node
+                .next_deadline()
+                .unwrap_or(later + Duration::from_millis(100));
+            node.handle(later, NodeInput::Timeout);
+            seen.extend(steps(&drain(&mut node)));
+        }
+        assert!(!node.reload_handing_over(), "{seen:?}");
+        assert!(
+            !seen.iter().any(|step| step.starts_with("delete")),
+            "the restarted instance's macvlan was deleted: {seen:?}"
+        );
+        // It runs again on the same macvlan and takes over from it.
+        for _ in 0..100 {
+            if node.instance_states()[0].state == State::Master {
+                break;
+            }
+            later = node
+                .next_deadline()
+                .unwrap_or(later + Duration::from_millis(100));
+            node.handle(later, NodeInput::Timeout);
+            seen.extend(steps(&drain(&mut node)));
+        }
+        assert_eq!(node.instance_states()[0].state, State::Master, "{seen:?}");
+        assert!(seen.contains(&"up 9".to_owned()), "{seen:?}");
     }
 }
