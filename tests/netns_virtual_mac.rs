@@ -588,7 +588,7 @@ impl Peer {
         )
         .expect("sysctl");
         match self {
-            Peer::Frr => start_frr(host, priority),
+            Peer::Frr => start_frr(host, priority, false),
             Peer::Keepalived => {
                 let advert = ADVERT.as_secs_f64();
                 let config = format!(
@@ -609,31 +609,39 @@ impl Peer {
     /// Whether the peer says it is master (FRR: `show vrrp`; keepalived: holds the VIP).
     fn is_master(self, host: &Host, run: &PeerRun) -> bool {
         match (self, &run.frr_run_dir) {
-            (Peer::Frr, Some(dir)) => frr_status(host, dir).as_deref() == Some("Master"),
+            (Peer::Frr, Some(dir)) => frr_status(host, dir, false).as_deref() == Some("Master"),
             _ => host.has_address(vip()),
         }
     }
 
     fn is_backup(self, host: &Host, run: &PeerRun) -> bool {
         match (self, &run.frr_run_dir) {
-            (Peer::Frr, Some(dir)) => frr_status(host, dir).as_deref() == Some("Backup"),
+            (Peer::Frr, Some(dir)) => frr_status(host, dir, false).as_deref() == Some("Backup"),
             _ => !host.has_address(vip()),
         }
     }
 }
 
-fn start_frr(host: &Host, priority: u8) -> PeerRun {
+fn start_frr(host: &Host, priority: u8, ipv6: bool) -> PeerRun {
     // The macvlan FRR expects: bridge mode, the RFC's MAC, a random link-local (the
     // kernel's EUI-64 one would be the same on every router), the VIP on it. FRR finds
     // it by its MAC and parent and keeps it in protodown while backup.
-    let macvlan = "vrrp4-2-50";
+    let (macvlan, mac, address, family) = if ipv6 {
+        ("vrrp6-2-50", VMAC_V6, format!("{IPV6_VIP}/64"), "ipv6")
+    } else {
+        ("vrrp4-2-50", VMAC_V4, format!("{VIP}/24"), "ip")
+    };
+    let mut add_address = vec!["addr", "add", address.as_str(), "dev", macvlan];
+    if ipv6 {
+        add_address.push("nodad");
+    }
     for args in [
         vec![
             "link", "add", macvlan, "link", "eth0", "type", "macvlan", "mode", "bridge",
         ],
         vec!["link", "set", macvlan, "addrgenmode", "random"],
-        vec!["link", "set", macvlan, "address", VMAC_V4],
-        vec!["addr", "add", "192.0.2.40/24", "dev", macvlan],
+        vec!["link", "set", macvlan, "address", mac],
+        add_address,
         vec!["link", "set", macvlan, "up"],
     ] {
         host.run("ip", &args).expect("making FRR's macvlan");
@@ -650,10 +658,11 @@ fn start_frr(host: &Host, priority: u8) -> PeerRun {
         format!(
             "frr defaults traditional\nhostname {name}\nlog file {log} informational\n!\n\
              interface eth0\n vrrp {VRID} version 3\n vrrp {VRID} priority {priority}\n\
-             \x20vrrp {VRID} advertisement-interval {interval}\n vrrp {VRID} ip {VIP}\nexit\n",
+             \x20vrrp {VRID} advertisement-interval {interval}\n vrrp {VRID} {family} {vip}\nexit\n",
             name = host.name(),
             log = dir.join("frr.log").display(),
-            interval = ADVERT.as_millis()
+            interval = ADVERT.as_millis(),
+            vip = if ipv6 { IPV6_VIP.to_owned() } else { VIP.to_string() },
         ),
     )
     .unwrap();
@@ -703,8 +712,8 @@ fn start_frr(host: &Host, priority: u8) -> PeerRun {
     }
 }
 
-/// FRR's state for VRID 50 over IPv4 ("Master", "Backup", "Initialize").
-fn frr_status(host: &Host, run_dir: &Path) -> Option<String> {
+/// FRR's state for VRID 50 over IPv4 or IPv6 ("Master", "Backup", "Initialize").
+fn frr_status(host: &Host, run_dir: &Path, ipv6: bool) -> Option<String> {
     let output = host
         .run(
             "vtysh",
@@ -717,7 +726,9 @@ fn frr_status(host: &Host, run_dir: &Path) -> Option<String> {
         )
         .ok()?;
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-    value[0]["v4"]["status"].as_str().map(str::to_owned)
+    value[0][if ipv6 { "v6" } else { "v4" }]["status"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The peer is master (lb01, priority 150) and vrrpd its backup (lb02, 100), then the
@@ -858,4 +869,117 @@ fn keepalived_use_vmac_master_then_vrrpd() {
 #[test]
 fn vrrpd_master_then_keepalived_use_vmac() {
     vrrpd_master_then_peer(Peer::Keepalived);
+}
+
+/// VRRPv3 over IPv6 with FRR's vrrpd: each side keeps the other as backup (they accept
+/// each other's adverts, checksum over the IPv6 pseudo-header included), and when the
+/// master's power is cut the other takes over with the client's neighbour entry for the
+/// VIP still at 00-00-5E-00-02-{VRID}. vrrpd sends no NA at all here (the count is 0).
+fn ipv6_with_frr(frr_is_master: bool) {
+    let _timing = timing_guard(false);
+    require_root();
+    let mut lab = Lab::new(if frr_is_master { "vmfrr6m" } else { "vmfrr6b" }).unwrap();
+    let lb01 = lab.add_host("lb01", &["2001:db8::41/64"]).unwrap();
+    let lb02 = lab.add_host("lb02", &["2001:db8::42/64"]).unwrap();
+    let client = lab.add_host("client", &["2001:db8::10/64"]).unwrap();
+    let target: IpAddr = IPV6_VIP.parse().unwrap();
+    let mut vrrpd_config = without_garp();
+    vrrpd_config["virtual_addresses"] = serde_json::json!(["fe80::40", format!("{IPV6_VIP}/64")]);
+    let (frr_host, vrrpd_host) = if frr_is_master {
+        (&lb01, &lb02)
+    } else {
+        (&lb02, &lb01)
+    };
+    let (frr_priority, vrrpd_priority) = if frr_is_master {
+        (HIGH_PRIORITY, LOW_PRIORITY)
+    } else {
+        (LOW_PRIORITY, HIGH_PRIORITY)
+    };
+    let _vrrpd = vrrpd_host
+        .start_vrrpd(&vrrpd_binary(), &config(vrrpd_priority, vrrpd_config))
+        .unwrap();
+    let frr = start_frr(frr_host, frr_priority, true);
+    let frr_dir = frr.frr_run_dir.clone().expect("FRR's run directory");
+    let frr_state = || frr_status(frr_host, &frr_dir, true);
+    let settled = wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
+        if frr_is_master {
+            frr_state().as_deref() == Some("Master") && !vrrpd_host.has_address(target)
+        } else {
+            holds_on(vrrpd_host, "vrrp6.50", target) && frr_state().as_deref() == Some("Backup")
+        }
+    });
+    assert!(
+        settled.is_some(),
+        "no stable pair (FRR master: {frr_is_master}; FRR says {:?})\n{}",
+        frr_state(),
+        lab.log_tails(40)
+    );
+    // Each hears the other: nothing changes over three Master_Down_Intervals.
+    std::thread::sleep(master_down_interval(ADVERT, LOW_PRIORITY) * 3);
+    if frr_is_master {
+        assert!(
+            !vrrpd_host.has_address(target) && frr_state().as_deref() == Some("Master"),
+            "vrrpd took the VIP although FRR is master\n{}",
+            lab.log_tails(40)
+        );
+    } else {
+        assert_eq!(
+            frr_state().as_deref(),
+            Some("Backup"),
+            "FRR left BACKUP while vrrpd is master (does it accept vrrpd's adverts?)\n{}",
+            lab.log_tails(40)
+        );
+    }
+    let probe = Prober::start(
+        &client,
+        target,
+        Duration::from_millis(10),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert!(
+        probe.wait_for_replies(20, Duration::from_secs(5)),
+        "the client cannot reach {target}\n{}",
+        lab.log_tails(40)
+    );
+    assert_eq!(
+        client.neighbour_mac(target).unwrap().as_deref(),
+        Some(VMAC_V6)
+    );
+    let ((), seen) = neighbour_macs_while(&client, target, || {
+        lb01.power_off().unwrap();
+        let took_over = wait_until(Duration::from_secs(5), POLL, || {
+            if frr_is_master {
+                holds_on(vrrpd_host, "vrrp6.50", target)
+            } else {
+                frr_state().as_deref() == Some("Master")
+            }
+        });
+        assert!(
+            took_over.is_some(),
+            "lb02 never took over\n{}",
+            lab.log_tails(30)
+        );
+        let from = probe.received_so_far();
+        assert!(
+            wait_until(Duration::from_secs(3), POLL, || probe.received_so_far()
+                >= from + 20)
+            .is_some(),
+            "the client's pings did not resume on lb02\n{}",
+            lab.log_tails(30)
+        );
+    });
+    let report = probe.finish().unwrap();
+    eprintln!("IPv6, FRR master {frr_is_master}: client {report}; entries seen {seen:?}");
+    assert_eq!(seen, [VMAC_V6], "the client's entry changed");
+}
+
+#[test]
+fn ipv6_frr_master_then_vrrpd() {
+    ipv6_with_frr(true);
+}
+
+#[test]
+fn ipv6_vrrpd_master_then_frr() {
+    ipv6_with_frr(false);
 }
