@@ -384,6 +384,17 @@ fn the_macvlan_is_made_removed_reused_and_remade() {
     let _timing = timing_guard(false);
     let net = PairLab::new("vmaclife");
     let lb01 = &net.lb01;
+    let sysctl = |name: &str| {
+        lb01.run("cat", &[&format!("/proc/sys/net/ipv4/conf/{name}")])
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            .unwrap()
+    };
+    let host_arp = (sysctl("eth0/arp_ignore"), sysctl("eth0/arp_announce"));
+    assert_eq!(
+        host_arp,
+        ("0".to_owned(), "0".to_owned()),
+        "the lab's eth0 starts with the kernel's defaults"
+    );
     let mut first = lb01
         .start_vrrpd(
             &vrrpd_binary(),
@@ -395,11 +406,6 @@ fn the_macvlan_is_made_removed_reused_and_remade() {
     })
     .unwrap_or_else(|| panic!("lb01 never became master\n{}", first.log()));
     // The ARP settings that keep the physical MAC out of the clients' entries.
-    let sysctl = |name: &str| {
-        lb01.run("cat", &[&format!("/proc/sys/net/ipv4/conf/{name}")])
-            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-            .unwrap()
-    };
     assert_eq!(sysctl("eth0/arp_ignore"), "1");
     assert_eq!(sysctl("eth0/arp_announce"), "2");
     assert_eq!(sysctl("vrrp.50/arp_ignore"), "1");
@@ -412,6 +418,13 @@ fn the_macvlan_is_made_removed_reused_and_remade() {
         first.log()
     );
     assert!(!lb01.has_address(vip()));
+    // The parent answers ARP as before once no virtual MAC is on it (as keepalived does).
+    assert_eq!(
+        (sysctl("eth0/arp_ignore"), sysctl("eth0/arp_announce")),
+        host_arp,
+        "eth0's ARP settings were not put back\n{}",
+        first.log()
+    );
 
     let mut second = lb01
         .start_vrrpd(

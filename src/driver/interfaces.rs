@@ -82,6 +82,7 @@ pub struct Interface {
 pub async fn place(
     netlink: &Netlink,
     interfaces: &mut Interfaces,
+    raised: &mut RaisedArpSettings,
     config: &InstanceConfig,
 ) -> Result<Placement, RunError> {
     let addresses = config.addresses_with_prefix();
@@ -107,10 +108,10 @@ pub async fn place(
             place_virtual_mac(
                 netlink,
                 interfaces,
+                raised,
                 &link,
                 &name,
                 config.virtual_router_id,
-                ipv6,
                 local_address,
             )
             .await?,
@@ -133,12 +134,13 @@ pub async fn place(
 async fn place_virtual_mac(
     netlink: &Netlink,
     interfaces: &mut Interfaces,
+    raised: &mut RaisedArpSettings,
     parent: &LinkInfo,
     name: &str,
     virtual_router_id: u8,
-    ipv6: bool,
     local_address: IpAddr,
 ) -> Result<VirtualMacLink, RunError> {
+    let ipv6 = local_address.is_ipv6();
     let mac = virtual_router_mac(virtual_router_id, ipv6);
     let link = netlink.ensure_virtual_mac(parent.index, name, mac).await?;
     // ARP (research in docs/configuration.md#use_virtual_mac): with the kernel's defaults
@@ -149,8 +151,12 @@ async fn place_virtual_mac(
     // interface's own addresses, arp_announce 2 names the interface's own address. The
     // macvlan takes traffic whose reply route is the parent's, so its own reverse-path
     // filter is off.
-    raise_ipv4_setting(netlink, parent, Ipv4DevConf::ArpIgnore, 1).await?;
-    raise_ipv4_setting(netlink, parent, Ipv4DevConf::ArpAnnounce, 2).await?;
+    raised.macvlans.insert(link.name.clone(), parent.index);
+    for (setting, value) in [(Ipv4DevConf::ArpIgnore, 1), (Ipv4DevConf::ArpAnnounce, 2)] {
+        if let Some(before) = raise_ipv4_setting(netlink, parent, setting, value).await? {
+            raised.record(parent, setting, before, value);
+        }
+    }
     netlink
         .set_ipv4_devconf(
             link.index,
@@ -213,16 +219,17 @@ async fn place_virtual_mac(
 }
 
 /// Raise an IPv4 setting of `link` to at least `value` (never lower what an operator set
-/// stricter), and say so when it changes.
+/// stricter), and say so when it changes. Returns what it was when it changed it and
+/// knew the old value.
 async fn raise_ipv4_setting(
     netlink: &Netlink,
     link: &LinkInfo,
     setting: Ipv4DevConf,
     value: i32,
-) -> Result<(), RunError> {
+) -> Result<Option<i32>, RunError> {
     let current = netlink.ipv4_devconf(link.index, setting).await?;
     if current.is_some_and(|current| current >= value) {
-        return Ok(());
+        return Ok(None);
     }
     netlink
         .set_ipv4_devconf(link.index, &[(setting, value.unsigned_abs())])
@@ -234,7 +241,90 @@ async fn raise_ipv4_setting(
         setting.sysctl_name(),
         current.map_or_else(|| "unknown".to_owned(), |current| current.to_string())
     );
-    Ok(())
+    Ok(current)
+}
+
+/// The IPv4 settings raised on virtual MACs' parents (`arp_ignore`, `arp_announce`), put
+/// back when the last macvlan on a parent goes, as keepalived does: an interface that no
+/// longer carries a virtual MAC should answer ARP as it did before. A value someone changed
+/// since is left as it is; a run killed with SIGKILL cannot put anything back, and the
+/// next run then finds the raised values and takes them as the host's.
+#[derive(Debug, Default)]
+pub struct RaisedArpSettings {
+    /// Each macvlan placed (by name, which outlives a macvlan made again) and its parent.
+    macvlans: BTreeMap<String, u32>,
+    /// Per parent (by index): what was raised there.
+    parents: BTreeMap<u32, RaisedOnParent>,
+}
+
+#[derive(Debug)]
+struct RaisedOnParent {
+    name: String,
+    /// Each setting raised, with its value before and the one set.
+    settings: Vec<(Ipv4DevConf, i32, i32)>,
+}
+
+impl RaisedArpSettings {
+    fn record(&mut self, parent: &LinkInfo, setting: Ipv4DevConf, before: i32, after: i32) {
+        let raised = self
+            .parents
+            .entry(parent.index)
+            .or_insert_with(|| RaisedOnParent {
+                name: parent.name.clone(),
+                settings: Vec::new(),
+            });
+        if !raised
+            .settings
+            .iter()
+            .any(|(known, _, _)| *known == setting)
+        {
+            raised.settings.push((setting, before, after));
+        }
+    }
+
+    /// The macvlan `name` is gone: if no other one is left on its parent, put the parent's
+    /// raised settings back.
+    pub async fn release(&mut self, netlink: &Netlink, name: &str) {
+        let Some(parent) = self.macvlans.remove(name) else {
+            return;
+        };
+        if self.macvlans.values().any(|&other| other == parent) {
+            return;
+        }
+        let Some(RaisedOnParent {
+            name: parent_name,
+            settings,
+        }) = self.parents.remove(&parent)
+        else {
+            return;
+        };
+        for (setting, before, after) in settings {
+            let sysctl = format!("net.ipv4.conf.{parent_name}.{}", setting.sysctl_name());
+            match netlink.ipv4_devconf(parent, setting).await {
+                Ok(Some(current)) if current == after => {}
+                Ok(current) => {
+                    tracing::info!(
+                        "{sysctl} is {} now, not the {after} set for the virtual MAC: left as it is",
+                        current.map_or_else(|| "unknown".to_owned(), |value| value.to_string())
+                    );
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!("cannot read {sysctl} to put it back to {before}: {error}");
+                    continue;
+                }
+            }
+            match netlink
+                .set_ipv4_devconf(parent, &[(setting, before.unsigned_abs())])
+                .await
+            {
+                Ok(()) => tracing::info!(
+                    "set {sysctl} back to {before}: no virtual MAC on {parent_name} any more"
+                ),
+                Err(error) => tracing::warn!("cannot set {sysctl} back to {before}: {error}"),
+            }
+        }
+    }
 }
 
 /// Whether the host filters reverse paths strictly everywhere (net.ipv4.conf.all.rp_filter

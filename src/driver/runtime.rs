@@ -32,7 +32,9 @@ use crate::core::node::{
 use crate::driver::checks::{CheckSetupError, TrackerReport, spawn_tracker};
 use crate::driver::control::{ControlRequest, ControlServer, Response};
 use crate::driver::demoted::{DemotedStore, Loaded};
-use crate::driver::interfaces::{self, Interfaces, ReceiveFailure, Received, place};
+use crate::driver::interfaces::{
+    self, Interfaces, RaisedArpSettings, ReceiveFailure, Received, place,
+};
 use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::notify::{NotifyQueue, hooks_for, priority_hook_for};
@@ -139,6 +141,8 @@ struct Shell {
     netlink: Netlink,
     notifier: Notifier,
     interfaces: Interfaces,
+    /// What the virtual MACs raised on their parents, to put back (see RaisedArpSettings).
+    raised_arp: RaisedArpSettings,
     /// Adverts queued by `feed` (kept between wake-ups: no allocation per advert).
     pending_adverts: Vec<PendingAdvert>,
     trackers: Vec<JoinHandle<()>>,
@@ -221,9 +225,10 @@ async fn run_loop(
     // Every instance's interface and source address, and its sockets, before anything
     // starts: an instance that cannot run is a start-up error that leaves nothing behind.
     let mut interfaces = Interfaces::new();
+    let mut raised_arp = RaisedArpSettings::default();
     let mut placements = BTreeMap::new();
     for instance in &config.instances {
-        let placement = match place(&netlink, &mut interfaces, instance).await {
+        let placement = match place(&netlink, &mut interfaces, &mut raised_arp, instance).await {
             Ok(placement) => Ok(placement),
             // An interface that does not exist yet, or has no address yet, is waited for
             // (the instance starts in FAULT); anything else (a socket we may not open) is
@@ -244,6 +249,7 @@ async fn run_loop(
         netlink,
         notifier,
         interfaces,
+        raised_arp,
         pending_adverts: Vec::new(),
         trackers: Vec::new(),
         tracker_reports,
@@ -850,9 +856,14 @@ impl Shell {
             NodeAction::Reloading => self.notifier.reloading(),
             NodeAction::Stopping => self.notifier.stopping(),
             NodeAction::Locate { instance, config } => {
-                let result = place(&self.netlink, &mut self.interfaces, &config)
-                    .await
-                    .map_err(|error| error.to_string());
+                let result = place(
+                    &self.netlink,
+                    &mut self.interfaces,
+                    &mut self.raised_arp,
+                    &config,
+                )
+                .await
+                .map_err(|error| error.to_string());
                 self.node
                     .handle(now, NodeInput::Located { instance, result });
             }
@@ -885,13 +896,18 @@ impl Shell {
                 instance,
                 ifindex,
                 name,
-            } => match self.netlink.delete_link(ifindex).await {
-                Ok(Change::Done) => info!("({instance}) removed its virtual MAC interface {name}"),
-                Ok(Change::AlreadyThatWay) => {}
-                Err(error) => {
-                    error!("({instance}) cannot remove its virtual MAC interface {name}: {error}")
+            } => {
+                match self.netlink.delete_link(ifindex).await {
+                    Ok(Change::Done) => {
+                        info!("({instance}) removed its virtual MAC interface {name}");
+                    }
+                    Ok(Change::AlreadyThatWay) => {}
+                    Err(error) => error!(
+                        "({instance}) cannot remove its virtual MAC interface {name}: {error}"
+                    ),
                 }
-            },
+                self.raised_arp.release(&self.netlink, &name).await;
+            }
             NodeAction::CloseUnusedInterfaces { in_use } => self
                 .interfaces
                 .retain(|ifindex, _| in_use.contains(ifindex)),
@@ -1031,9 +1047,14 @@ impl Shell {
             Ok(config) => {
                 let mut placements = BTreeMap::new();
                 for instance in &config.instances {
-                    let placement = place(&self.netlink, &mut self.interfaces, instance)
-                        .await
-                        .map_err(|error| error.to_string());
+                    let placement = place(
+                        &self.netlink,
+                        &mut self.interfaces,
+                        &mut self.raised_arp,
+                        instance,
+                    )
+                    .await
+                    .map_err(|error| error.to_string());
                     placements.insert(instance.name.clone(), placement);
                 }
                 Ok(LoadedConfig { config, placements })
