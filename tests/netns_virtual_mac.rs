@@ -461,15 +461,11 @@ fn the_macvlan_is_made_removed_reused_and_remade() {
             &config(HIGH_PRIORITY, serde_json::json!({})),
         )
         .unwrap();
-    wait_until(Duration::from_secs(5), POLL, || {
-        holds_on(lb01, "vrrp.50", vip()) && !net.lb02.has_address(vip())
-    })
-    .unwrap_or_else(|| panic!("lb01 did not preempt\n{}", net.lab.log_tails(30)));
-    assert_eq!(
-        link_state(lb01, "vrrp.50").unwrap().index,
+    master_again_on_the_same_macvlan(
+        &net,
+        Duration::from_secs(5),
         made,
-        "the macvlan left by the killed run was not reused\n{}",
-        third.log()
+        "the macvlan left by the killed run was not reused",
     );
 
     // Someone deletes it under the master: made again, and the master is back.
@@ -511,15 +507,25 @@ fn the_macvlan_is_made_removed_reused_and_remade() {
         third.log().contains("stopped by reload (handed over)")
     })
     .unwrap_or_else(|| panic!("lb01 did not hand over\n{}", net.lab.log_tails(30)));
-    wait_until(Duration::from_secs(10), POLL, || {
-        holds_on(lb01, "vrrp.50", vip()) && !net.lb02.has_address(vip())
-    })
-    .unwrap_or_else(|| panic!("lb01 did not take over again\n{}", net.lab.log_tails(30)));
-    assert_eq!(
-        link_state(lb01, "vrrp.50").unwrap().index,
+    master_again_on_the_same_macvlan(
+        &net,
+        Duration::from_secs(10),
         remade,
-        "the reload deleted the macvlan\n{}",
-        third.log()
+        "the reload deleted the macvlan",
+    );
+}
+
+/// lb01 holds the VIP alone within `wait`, on the macvlan of index `index`.
+fn master_again_on_the_same_macvlan(net: &PairLab, wait: Duration, index: u64, otherwise: &str) {
+    wait_until(wait, POLL, || {
+        holds_on(&net.lb01, "vrrp.50", vip()) && !net.lb02.has_address(vip())
+    })
+    .unwrap_or_else(|| panic!("lb01 did not become master\n{}", net.lab.log_tails(30)));
+    assert_eq!(
+        link_state(&net.lb01, "vrrp.50").map(|link| link.index),
+        Some(index),
+        "{otherwise}\n{}",
+        net.lab.log_tails(30)
     );
 }
 

@@ -399,14 +399,7 @@ impl World {
                 self.delete_link(host, macvlan);
             }
         }
-        let held: Vec<IpAddr> = self.hosts[host]
-            .addresses
-            .get(&ifindex)
-            .map(|held| held.iter().copied().collect())
-            .unwrap_or_default();
-        for address in held {
-            self.set_address(host, ifindex, address, false);
-        }
+        self.clear_addresses(host, ifindex);
         self.hosts[host].link_up.insert(ifindex, false);
         self.hosts[host].link_present.insert(ifindex, false);
         if self.running(host) {
@@ -502,6 +495,18 @@ impl World {
                 present,
             };
             self.schedule(self.now, notice);
+        }
+    }
+
+    /// Every address on `host`'s interface `ifindex` goes (the interface is deleted).
+    fn clear_addresses(&mut self, host: usize, ifindex: u32) {
+        let held: Vec<IpAddr> = self.hosts[host]
+            .addresses
+            .get(&ifindex)
+            .map(|held| held.iter().copied().collect())
+            .unwrap_or_default();
+        for address in held {
+            self.set_address(host, ifindex, address, false);
         }
     }
 
@@ -731,14 +736,7 @@ impl World {
             }
             // The kernel takes the macvlan's addresses with it.
             NodeAction::DeleteVirtualMac { ifindex, .. } => {
-                let held: Vec<IpAddr> = self.hosts[host]
-                    .addresses
-                    .get(&ifindex)
-                    .map(|held| held.iter().copied().collect())
-                    .unwrap_or_default();
-                for address in held {
-                    self.set_address(host, ifindex, address, false);
-                }
+                self.clear_addresses(host, ifindex);
                 self.hosts[host].link_present.insert(ifindex, false);
             }
             NodeAction::Locate { instance, config } => {

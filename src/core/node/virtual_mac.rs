@@ -458,28 +458,32 @@ mod tests {
         assert_eq!(steps[0], "up 11", "{steps:?}");
     }
 
+    /// A reload that restarts VI_1 (a new interval) on the same macvlan.
+    fn restart_by_reload(node: &mut Node, now: Instant) {
+        let mut restarted = config(false);
+        restarted.instances[0].advert_interval_ms = 200;
+        node.handle(now, NodeInput::ReloadRequested);
+        drain(node);
+        let placements = BTreeMap::from([("VI_1".to_owned(), Ok(placement(false, VMAC_INDEX)))]);
+        let result = Ok(LoadedConfig {
+            config: restarted,
+            placements,
+        });
+        node.handle(
+            now,
+            NodeInput::ConfigLoaded {
+                generation: node.reload_generation(),
+                result,
+            },
+        );
+    }
+
     #[test]
     fn a_reload_deletes_the_macvlan_of_a_removed_instance_only() {
         let now = Instant::now();
         let (mut node, _) = started(false, now);
         // A restart on the same macvlan (a priority and an interval change): kept.
-        let mut restarted = config(false);
-        restarted.instances[0].advert_interval_ms = 200;
-        node.handle(now, NodeInput::ReloadRequested);
-        drain(&mut node);
-        node.handle(
-            now,
-            NodeInput::ConfigLoaded {
-                generation: 1,
-                result: Ok(LoadedConfig {
-                    config: restarted,
-                    placements: BTreeMap::from([(
-                        "VI_1".to_owned(),
-                        Ok(placement(false, VMAC_INDEX)),
-                    )]),
-                }),
-            },
-        );
+        restart_by_reload(&mut node, now);
         let steps_restart = steps(&drain(&mut node));
         assert!(
             !steps_restart.iter().any(|step| step.starts_with("delete")),
@@ -533,23 +537,7 @@ mod tests {
     #[test]
     fn a_master_restarted_by_a_reload_keeps_the_macvlan_after_handing_over() {
         let (mut node, now, _) = master(false);
-        let mut restarted = config(false);
-        restarted.instances[0].advert_interval_ms = 200;
-        node.handle(now, NodeInput::ReloadRequested);
-        drain(&mut node);
-        node.handle(
-            now,
-            NodeInput::ConfigLoaded {
-                generation: 1,
-                result: Ok(LoadedConfig {
-                    config: restarted,
-                    placements: BTreeMap::from([(
-                        "VI_1".to_owned(),
-                        Ok(placement(false, VMAC_INDEX)),
-                    )]),
-                }),
-            },
-        );
+        restart_by_reload(&mut node, now);
         let mut seen = steps(&drain(&mut node));
         assert!(node.reload_handing_over(), "a master hands over: {seen:?}");
         // No new master is heard: the hand-over's wait runs out, bounded in steps.
