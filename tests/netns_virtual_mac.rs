@@ -210,6 +210,23 @@ fn wait_for_master(lab: &Lab, master: &Host, backup: &Host, address: IpAddr) {
     );
 }
 
+/// A 10 ms probe from `client` to `target` for up to 20 s, once it has 20 replies.
+fn probe_until_answered(client: &Host, target: IpAddr, lab: &Lab) -> Prober {
+    let probe = Prober::start(
+        client,
+        target,
+        Duration::from_millis(10),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert!(
+        probe.wait_for_replies(20, Duration::from_secs(5)),
+        "the client cannot reach {target}\n{}",
+        lab.log_tails(40)
+    );
+    probe
+}
+
 /// The user's case with the virtual MAC and no gratuitous ARP at all: the client learns
 /// the VIP at the virtual MAC once, and keeps that entry through a failover; the pings
 /// resume from the new master without any ARP change, because the bridge learns the
@@ -337,17 +354,7 @@ fn ipv6_a_failover_changes_no_neighbour_entry() {
         link_state(&lb01, "vrrp6.50").map(|link| link.mac),
         Some(VMAC_V6.to_owned())
     );
-    let probe = Prober::start(
-        &client,
-        target,
-        Duration::from_millis(10),
-        Duration::from_secs(20),
-    )
-    .unwrap();
-    assert!(
-        probe.wait_for_replies(20, Duration::from_secs(5)),
-        "the client cannot reach {target} on lb01"
-    );
+    let probe = probe_until_answered(&client, target, &lab);
     let ((), seen) = neighbour_macs_while(&client, target, || {
         lb01.power_off().unwrap();
         wait_until(Duration::from_secs(5), POLL, || {
@@ -949,18 +956,7 @@ fn ipv6_with_frr(frr_is_master: bool) {
             lab.log_tails(40)
         );
     }
-    let probe = Prober::start(
-        &client,
-        target,
-        Duration::from_millis(10),
-        Duration::from_secs(20),
-    )
-    .unwrap();
-    assert!(
-        probe.wait_for_replies(20, Duration::from_secs(5)),
-        "the client cannot reach {target}\n{}",
-        lab.log_tails(40)
-    );
+    let probe = probe_until_answered(&client, target, &lab);
     assert_eq!(
         client.neighbour_mac(target).unwrap().as_deref(),
         Some(VMAC_V6)

@@ -458,6 +458,28 @@ mod tests {
         assert_eq!(steps[0], "up 11", "{steps:?}");
     }
 
+    /// Fire the node's timers from `now` until `done` holds (at most 100 of them), adding
+    /// what each does to `seen`; returns the time of the last one.
+    fn fire_timers_until(
+        node: &mut Node,
+        now: Instant,
+        seen: &mut Vec<String>,
+        done: impl Fn(&Node) -> bool,
+    ) -> Instant {
+        let mut later = now;
+        for _ in 0..100 {
+            if done(node) {
+                break;
+            }
+            later = node
+                .next_deadline()
+                .unwrap_or(later + Duration::from_millis(100));
+            node.handle(later, NodeInput::Timeout);
+            seen.extend(steps(&drain(node)));
+        }
+        later
+    }
+
     /// A reload that restarts VI_1 (a new interval) on the same macvlan.
     fn restart_by_reload(node: &mut Node, now: Instant) {
         let mut restarted = config(false);
@@ -541,33 +563,18 @@ mod tests {
         let mut seen = steps(&drain(&mut node));
         assert!(node.reload_handing_over(), "a master hands over: {seen:?}");
         // No new master is heard: the hand-over's wait runs out, bounded in steps.
-        let mut later = now;
-        for _ in 0..100 {
-            if !node.reload_handing_over() {
-                break;
-            }
-            later = node
-                .next_deadline()
-                .unwrap_or(later + Duration::from_millis(100));
-            node.handle(later, NodeInput::Timeout);
-            seen.extend(steps(&drain(&mut node)));
-        }
+        let later = fire_timers_until(&mut node, now, &mut seen, |node| {
+            !node.reload_handing_over()
+        });
         assert!(!node.reload_handing_over(), "{seen:?}");
         assert!(
             !seen.iter().any(|step| step.starts_with("delete")),
             "the restarted instance's macvlan was deleted: {seen:?}"
         );
         // It runs again on the same macvlan and takes over from it.
-        for _ in 0..100 {
-            if node.instance_states()[0].state == State::Master {
-                break;
-            }
-            later = node
-                .next_deadline()
-                .unwrap_or(later + Duration::from_millis(100));
-            node.handle(later, NodeInput::Timeout);
-            seen.extend(steps(&drain(&mut node)));
-        }
+        fire_timers_until(&mut node, later, &mut seen, |node| {
+            node.instance_states()[0].state == State::Master
+        });
         assert_eq!(node.instance_states()[0].state, State::Master, "{seen:?}");
         assert!(seen.contains(&"up 9".to_owned()), "{seen:?}");
     }
