@@ -10,6 +10,7 @@
 
 pub mod garp;
 pub mod interfaces;
+pub mod memory;
 pub mod netlink;
 pub mod routing;
 pub mod runtime;

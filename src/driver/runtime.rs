@@ -44,6 +44,7 @@ use crate::driver::socket::{
 };
 use crate::driver::systemd::Notifier;
 use crate::driver::timer::DeadlineTimer;
+use crate::driver::{memory, realtime};
 
 /// Datagrams handled in a row while a timer is already due, and per socket when
 /// draining: a flood is left in the socket's own buffer (which eventually drops it)
@@ -559,15 +560,14 @@ enum Event {
     Control(ControlRequest),
 }
 
-/// Give the heap that start-up used (config parsing, schema compilation, netlink
-/// dumps) back to the kernel: the daemon then runs for months on a small steady
-/// working set, and glibc would otherwise keep the freed pages resident.
+/// Give back what start-up used and the steady state does not (see driver::memory): the
+/// daemon then runs for months on a small working set.
 fn release_startup_memory() {
-    // SAFETY: malloc_trim only walks glibc's own free lists; no pointers are passed.
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    let released = memory::release_startup_memory(realtime::memory_locked());
+    debug!(
+        "released {} KiB of start-up code and data in {} mappings",
+        released.resident_kib, released.mappings
+    );
 }
 
 /// Wait for the next watchdog tick, or forever when the watchdog is off.
