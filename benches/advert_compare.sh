@@ -2,7 +2,8 @@
 # Steady-state cost at 10 ms VRRPv3 adverts, vrrpd against keepalived and against the floor,
 # interleaved so that all three see the same machine load: ROUNDS × (floor, vrrpd,
 # keepalived), each a fresh benches/advert_cost.sh pair measured for SECONDS. Prints the
-# median of each figure and its ratio to keepalived's, as a Markdown table.
+# median of each figure and its ratios, as a Markdown table: CPU as the window's mean, and
+# as its median half-second slice (see advert_cost.sh: robust to bursts of machine noise).
 #
 # The floor (benches/advert_floor.c) is a master that only reads a periodic timerfd and
 # sends a pre-built advert, and a backup that only makes one blocking recv per advert: the
@@ -45,6 +46,8 @@ def figures(path):
     for role in ("master", "backup"):
         m = re.search(rf"{role} CPU: (\d+) ns/s", text)
         f[f"{role}_cpu"] = int(m.group(1)) / 1e6 if m else None
+        m = re.search(rf"{role} CPU median slice: (\d+) ns/s", text)
+        f[f"{role}_slice"] = int(m.group(1)) / 1e6 if m else None
         m = re.search(rf"{role}:.*?VmRSS: (\d+) kB", text) or re.search(rf"{role}: VmRSS summed: (\d+) kB", text)
         f[f"{role}_rss"] = int(m.group(1)) / 1024 if m else None
     return f
@@ -53,17 +56,22 @@ def median(impl, key):
     values = [run[key] for run in data[impl] if run[key] is not None]
     return statistics.median(values) if values else None
 rows = [("master CPU, ms per s", "master_cpu"), ("backup CPU, ms per s", "backup_cpu"),
+        ("master CPU, median 0.5 s slice, ms per s", "master_slice"),
+        ("backup CPU, median 0.5 s slice, ms per s", "backup_slice"),
         ("master VmRSS, MiB", "master_rss"), ("backup VmRSS, MiB", "backup_rss")]
 print(f"Median of {rounds} interleaved rounds (schedstat CPU; VmRSS summed over each daemon's processes).\n")
-print("| Figure | floor | keepalived | vrrpd | vrrpd/keepalived | floor/keepalived |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| Figure | floor | keepalived | vrrpd | vrrpd/keepalived | vrrpd/floor | floor/keepalived |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for label, key in rows:
     k, v, f = median("keepalived", key), median("vrrpd", key), median("floor", key)
     fmt = lambda x: "–" if x is None else f"{x:.2f}"
     ratio = lambda a, b: "–" if a is None or not b else f"{a / b:.2f}×"
-    print(f"| {label} | {fmt(f)} | {fmt(k)} | {fmt(v)} | {ratio(v, k)} | {ratio(f, k)} |")
+    print(f"| {label} | {fmt(f)} | {fmt(k)} | {fmt(v)} | {ratio(v, k)} | {ratio(v, f)} | {ratio(f, k)} |")
+def cell(value):
+    return "–" if value is None else f"{value:.2f}"
 for role in ("master", "backup"):
-    print(f"\nPer round ({role} CPU ms/s: floor / keepalived / vrrpd):",
-          "; ".join(f"{data['floor'][i][role + '_cpu']:.2f} / {data['keepalived'][i][role + '_cpu']:.2f} / {data['vrrpd'][i][role + '_cpu']:.2f}"
-                    for i in range(rounds)))
+    for key, what in (("_cpu", "CPU ms/s"), ("_slice", "median-slice CPU ms/s")):
+        print(f"\nPer round ({role} {what}: floor / keepalived / vrrpd):",
+              "; ".join(" / ".join(cell(data[impl][i][role + key]) for impl in ("floor", "keepalived", "vrrpd"))
+                        for i in range(rounds)))
 PY

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Per-advert CPU cost of vrrpd at 10 ms VRRPv3 adverts: a master (priority 255) and a backup
 # (priority 100) in two network namespaces joined by a veth, documentation addresses only.
-# Prints CPU ns per wall second (from /proc/PID/schedstat) and VmRSS/RssAnon/RssFile for both.
+# Prints CPU ns per wall second (from /proc/PID/task/*/schedstat: every thread) and
+# VmRSS/RssAnon/RssFile for both.
 #
 # With --callgrind, both run under valgrind's callgrind; counters are zeroed after start-up
 # and dumped after the window, so the reported instructions are the steady state only
@@ -60,6 +61,39 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
+# Sleep for the window while sampling each side's CPU every half second, and print the
+# median half-second slice of each: bursts of machine noise (this VM sees some that
+# double every process's cost for a second or two, the floor's too) move a window's mean
+# but not the median slice. Usage: slices SECONDS "MASTER-PIDS" "BACKUP-PIDS".
+slices() {
+    python3 - "$@" <<'PY'
+import glob, statistics, sys, time
+seconds, groups = float(sys.argv[1]), {"master": sys.argv[2].split(), "backup": sys.argv[3].split()}
+def cpu(pids):
+    total = 0
+    for pid in pids:
+        for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+            try:
+                total += int(open(path).read().split()[0])
+            except (OSError, ValueError):
+                pass
+    return total
+rates = {role: [] for role in groups}
+last = {role: cpu(pids) for role, pids in groups.items()}
+start = then = time.monotonic()
+while then - start < seconds - 1e-3:
+    time.sleep(0.5)
+    now = time.monotonic()
+    for role, pids in groups.items():
+        value = cpu(pids)
+        rates[role].append((value - last[role]) / (now - then))
+        last[role] = value
+    then = now
+for role in groups:
+    print(f"{role} CPU median slice: {int(statistics.median(rates[role]))} ns/s "
+          f"({len(rates[role])} slices of 0.5 s)")
+PY
+}
 ip netns add "$prefix-m"
 ip netns add "$prefix-b"
 ip link add eth0 netns "$prefix-m" type veth peer name eth0 netns "$prefix-b"
@@ -104,9 +138,9 @@ if [[ $keepalived == 1 ]]; then
     t0=$(date +%s%N)
     declare -A c0
     all() { pgrep -f "keepalived -n -l -P -f $dir/$1.conf" | tr '\n' ' '; }
-    sum_cpu() { local t=0; for p in $(all "$1"); do t=$((t + $(awk '{print $1}' /proc/$p/schedstat))); done; echo $t; }
+    sum_cpu() { local t=0; for p in $(all "$1"); do t=$((t + $(cat /proc/$p/task/*/schedstat | awk '{t += $1} END {print t}'))); done; echo $t; }
     m0=$(sum_cpu master); b0=$(sum_cpu backup)
-    sleep "$seconds"
+    slices "$seconds" "$(all master)" "$(all backup)" | sed 's/^/keepalived /'
     m1=$(sum_cpu master); b1=$(sum_cpu backup); t1=$(date +%s%N)
     wall=$((t1 - t0))
     echo "keepalived master CPU: $(( (m1 - m0) * 1000000000 / wall )) ns/s (processes: $(all master))"
@@ -137,15 +171,18 @@ fi
 pids+=($!); master=$!
 sleep $(( ${#wrap[@]} > 0 ? 15 : 3 ))
 for role in master backup; do kill -0 "${!role}" 2>/dev/null || { echo "$role exited:"; cat "$dir/$role.log"; exit 1; }; done
-cpu() { awk '{print $1}' "/proc/$1/schedstat"; }
+# Every thread of the process (vrrpd has a protocol thread and a reactor thread).
+cpu() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {print t}'; }
 [[ ${#wrap[@]} -gt 0 ]] && { callgrind_control -z $master >/dev/null; callgrind_control -z $backup >/dev/null; }
 m0=$(cpu $master); b0=$(cpu $backup); t0=$(date +%s%N)
 if [[ $strace == 1 ]]; then
     timeout "$seconds" strace -c -f -p $master -o "$dir/strace.master" 2>/dev/null &
     timeout "$seconds" strace -c -f -p $backup -o "$dir/strace.backup" 2>/dev/null &
     wait %3 %4 2>/dev/null || true
-else
+elif [[ ${#wrap[@]} -gt 0 ]]; then
     sleep "$seconds"
+else
+    slices "$seconds" "$master" "$backup"
 fi
 m1=$(cpu $master); b1=$(cpu $backup); t1=$(date +%s%N)
 if [[ ${#wrap[@]} -gt 0 ]]; then

@@ -52,14 +52,6 @@ impl Received {
     }
 }
 
-/// A socket read failed with something other than "nothing queued".
-#[derive(Debug)]
-pub struct ReceiveFailure {
-    pub interface: String,
-    pub ipv6: bool,
-    pub error: io::Error,
-}
-
 /// The interfaces the instances use, by index: a handful, looked up on every advert, so
 /// an ordered map (a few comparisons) rather than a hashed one (SipHash per lookup).
 pub type Interfaces = BTreeMap<u32, Interface>;
@@ -487,52 +479,4 @@ pub async fn send_advertisements(
             })
             .collect(),
     }
-}
-
-/// Wait until one of the VRRP sockets has datagrams and read those queued there (at most
-/// [`crate::driver::socket::RECEIVE_BATCH`]) into `batch`.
-pub fn poll_receive(
-    interfaces: &Interfaces,
-    cx: &mut std::task::Context<'_>,
-    batch: &mut ReceiveBatch,
-) -> std::task::Poll<Result<Received, ReceiveFailure>> {
-    use std::task::Poll;
-    let failure = |interface: &Interface, ipv6: bool, error: io::Error| ReceiveFailure {
-        interface: interface.name.clone(),
-        ipv6,
-        error,
-    };
-    for interface in interfaces.values().filter(|interface| interface.receives) {
-        if let Some(socket) = &interface.socket_v4 {
-            match socket.poll_recv_batch(cx, batch) {
-                Poll::Ready(Ok(count)) => {
-                    return Poll::Ready(Ok(Received {
-                        ifindex: socket.ifindex(),
-                        ipv6: false,
-                        count,
-                    }));
-                }
-                Poll::Ready(Err(error)) => {
-                    return Poll::Ready(Err(failure(interface, false, error)));
-                }
-                Poll::Pending => {}
-            }
-        }
-        if let Some(socket) = &interface.socket_v6 {
-            match socket.poll_recv_batch(cx, batch) {
-                Poll::Ready(Ok(count)) => {
-                    return Poll::Ready(Ok(Received {
-                        ifindex: socket.ifindex(),
-                        ipv6: true,
-                        count,
-                    }));
-                }
-                Poll::Ready(Err(error)) => {
-                    return Poll::Ready(Err(failure(interface, true, error)));
-                }
-                Poll::Pending => {}
-            }
-        }
-    }
-    Poll::Pending
 }

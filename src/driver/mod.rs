@@ -12,11 +12,11 @@ pub mod garp;
 pub mod interfaces;
 pub mod memory;
 pub mod netlink;
+pub mod poller;
 pub mod routing;
 pub mod runtime;
 pub mod socket;
 pub mod systemd;
-pub mod timer;
 
 pub mod realtime;
 pub use realtime::{enter_realtime, lock_memory};

@@ -93,6 +93,53 @@ pub fn memory_locked() -> bool {
         .is_some_and(|kilobytes| kilobytes > 0)
 }
 
+/// The calling thread's scheduling class and priority, to give a thread it starts the
+/// same (see [`apply_scheduling`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Scheduling {
+    policy: i32,
+    priority: i32,
+}
+
+/// The calling thread's [`Scheduling`].
+pub fn current_scheduling() -> Scheduling {
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_getparam writes one sched_param, which `param` is.
+    let priority = if unsafe { libc::sched_getparam(0, &mut param) } == 0 {
+        param.sched_priority
+    } else {
+        0
+    };
+    Scheduling {
+        policy: current_policy(),
+        priority,
+    }
+}
+
+/// Give the calling thread `scheduling` when it is a realtime class (nothing to do
+/// otherwise), reset on fork as [`enter_realtime`] does. The daemon's reactor thread
+/// runs at the protocol thread's class: the protocol thread waits for it when a takeover
+/// adds addresses over netlink.
+pub fn apply_scheduling(scheduling: Scheduling) {
+    if scheduling.policy != libc::SCHED_RR && scheduling.policy != libc::SCHED_FIFO {
+        return;
+    }
+    let param = libc::sched_param {
+        sched_priority: scheduling.priority,
+    };
+    // SAFETY: sched_setscheduler reads `param` only; pid 0 is the calling thread.
+    let result = unsafe {
+        libc::sched_setscheduler(0, scheduling.policy | libc::SCHED_RESET_ON_FORK, &param)
+    };
+    if result != 0 {
+        warn!(
+            "cannot give the reactor thread realtime priority {}: {}",
+            scheduling.priority,
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// The calling thread's scheduling policy, without the reset-on-fork flag.
 pub fn current_policy() -> i32 {
     // SAFETY: no arguments besides the calling thread's pid 0.
@@ -122,5 +169,37 @@ mod tests {
             assert_eq!(policy, libc::SCHED_OTHER);
         }
         assert_eq!(child_policy, libc::SCHED_OTHER, "reset on fork");
+    }
+
+    /// A thread given the scheduling of a realtime thread runs at its class too (as root;
+    /// a normal thread's scheduling is left alone either way).
+    #[test]
+    fn a_thread_can_take_the_scheduling_of_another() {
+        let root = nix::unistd::geteuid().is_root();
+        let (copied, plain) = std::thread::spawn(|| {
+            enter_realtime(7);
+            let scheduling = current_scheduling();
+            let copied = std::thread::spawn(move || {
+                apply_scheduling(scheduling);
+                current_scheduling()
+            })
+            .join()
+            .unwrap();
+            let plain = std::thread::spawn(|| {
+                apply_scheduling(current_scheduling());
+                current_policy()
+            })
+            .join()
+            .unwrap();
+            (copied, plain)
+        })
+        .join()
+        .unwrap();
+        if root {
+            assert_eq!((copied.policy, copied.priority), (libc::SCHED_RR, 7));
+        } else {
+            assert_eq!(copied.policy, libc::SCHED_OTHER);
+        }
+        assert_eq!(plain, libc::SCHED_OTHER);
     }
 }

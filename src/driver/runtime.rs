@@ -1,5 +1,4 @@
-//! The event loop: the I/O shell around [`Node`]. One current-thread tokio runtime, one
-//! `select!`.
+//! The event loop: the I/O shell around [`Node`], on two threads.
 //!
 //! It only translates. What the kernel, systemd and the operator say becomes a
 //! [`NodeInput`] stamped with the one clock reading of this wake-up; what the node asks
@@ -8,18 +7,31 @@
 //! decision is the node's (`core::node`), tested without root and simulated in
 //! `tests/sim`.
 //!
-//! Single-threaded on purpose: the node is not shared, actions are performed in the
-//! order it returned them, and the systemd watchdog is fed from this same loop so that a
-//! stalled loop is restarted by systemd instead of silently keeping stale VIPs.
+//! - **The protocol thread** (the caller of [`run`]) owns the node and every socket it
+//!   sends or receives adverts on. It sleeps in one `epoll_pwait2` on the VRRP sockets
+//!   and a wake-up eventfd, with the node's next deadline as the timeout
+//!   ([`crate::driver::poller`]), and performs the node's actions in the order it
+//!   returned them. An advert costs it the floor's system calls and no runtime turn.
+//! - **The reactor thread** drives a current-thread tokio runtime for everything else:
+//!   netlink, signals, the control and metrics sockets, checks and hooks. It forwards
+//!   their events to the protocol thread through a channel and the eventfd
+//!   ([`forward_events`]). When the node's action needs I/O that waits (adding an
+//!   address, reading a netlink dump), the protocol thread runs it as a future that the
+//!   reactor thread's driver completes ([`run_now`]), so the node's order still holds.
+//!
+//! The node is never shared, and the systemd watchdog is fed from the protocol loop, so
+//! that a stalled loop is restarted by systemd instead of silently keeping stale VIPs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -32,32 +44,28 @@ use crate::core::node::{
 use crate::driver::checks::{CheckSetupError, TrackerReport, spawn_tracker};
 use crate::driver::control::{ControlRequest, ControlServer, Response};
 use crate::driver::demoted::{DemotedStore, Loaded};
-use crate::driver::interfaces::{
-    self, Interfaces, RaisedArpSettings, ReceiveFailure, Received, place,
-};
+use crate::driver::interfaces::{self, Interfaces, RaisedArpSettings, Received, place};
 use crate::driver::metrics::MetricsServer;
 use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkError};
 use crate::driver::notify::{NotifyQueue, hooks_for, priority_hook_for};
+use crate::driver::poller::{Poller, Ready, Wake, WatchedSocket};
 use crate::driver::routing::{self, RoutingEvent};
 use crate::driver::socket::{
     OutgoingAdvert, RECEIVE_BATCH, ReceiveBatch, VrrpSocketV4, VrrpSocketV6,
 };
 use crate::driver::systemd::Notifier;
-use crate::driver::timer::DeadlineTimer;
 use crate::driver::{memory, realtime};
 
-/// Datagrams handled in a row while a timer is already due, and per socket when
-/// draining: a flood is left in the socket's own buffer (which eventually drops it)
-/// rather than starving the timers. Counted in datagrams, not in reads: a read takes at
-/// most RECEIVE_BATCH (64) of them, so a due timer waits for at most four reads.
+/// Datagrams read per socket when the sockets are drained before a late timer: a flood
+/// is left in the socket's own buffer (which eventually drops it) rather than holding
+/// back the timers.
 const EVENT_QUEUE_LEN: usize = 256;
 /// Pause after a receive error so a persistent one cannot spin the CPU.
 const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
-/// A timer that fires later than this after its deadline means the loop was stalled:
-/// adverts may then sit in a socket whose readiness the loop has not seen yet, so it
-/// reads the sockets before firing (see the timer branch). An on-time wake-up is
-/// tens of microseconds late; checking only past this saves a read returning EAGAIN
-/// on every advert.
+/// A wake-up later than this after the time it was due means the loop was stalled:
+/// adverts may then have arrived after the wait returned, so it reads the sockets
+/// before firing (see the timer branch). An on-time wake-up is tens of microseconds
+/// late; checking only past this saves a read returning EAGAIN on every advert.
 const LATE_WAKE_DRAIN: Duration = Duration::from_millis(1);
 /// Check results waiting for the loop.
 const TRACKER_QUEUE_LEN: usize = 64;
@@ -119,8 +127,10 @@ impl RunError {
     }
 }
 
-/// Load `config_path` and run until SIGTERM/SIGINT. Blocks the calling thread.
+/// Load `config_path` and run until SIGTERM/SIGINT. Blocks the calling thread, which
+/// becomes the protocol thread (see the module documentation).
 pub fn run(config_path: &Path) -> Result<(), RunError> {
+    memory::share_one_heap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -128,11 +138,75 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     // The schema check runs in a child process (see config::isolated): the validator's
     // code and heap never become part of the long-running daemon.
     let config = runtime.block_on(config::isolated::load_file(config_path))?;
-    runtime.block_on(run_loop(
+    let handle = runtime.handle().clone();
+    // Declared first, dropped last: everything below that holds tokio resources is
+    // dropped while the reactor still runs.
+    let reactor = ReactorThread::start(runtime)?;
+    let _context = handle.enter();
+    let result = run_protocol(
+        &handle,
         config_path.to_path_buf(),
         config,
         Notifier::from_env(),
-    ))
+    );
+    drop(_context);
+    drop(reactor);
+    result
+}
+
+/// The thread that drives the tokio runtime: its reactor (netlink, signals, the control
+/// and metrics sockets, child processes) and every task (checks, hooks, forwarding events
+/// to the protocol thread). It runs at the protocol thread's scheduling class, since the
+/// protocol thread waits for it when it adds addresses during a takeover.
+struct ReactorThread {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReactorThread {
+    fn start(runtime: tokio::runtime::Runtime) -> Result<Self, RunError> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let scheduling = realtime::current_scheduling();
+        let thread = std::thread::Builder::new()
+            .name("vrrpd-reactor".into())
+            .spawn(move || {
+                realtime::apply_scheduling(scheduling);
+                // Returns when `stop` is sent or dropped; the runtime (and its remaining
+                // tasks) is dropped with this thread.
+                let _ = runtime.block_on(stopped);
+            })
+            .map_err(RunError::Runtime)?;
+        Ok(ReactorThread {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ReactorThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Run `future` on the protocol thread: polled once here, which completes what needs no
+/// I/O wait (sending an advert, logging a transition) with no runtime around it; only a
+/// future that must wait (netlink, a reply) parks the thread until the reactor thread
+/// wakes it.
+fn run_now<F: Future>(runtime: &tokio::runtime::Handle, future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        Poll::Ready(output) => output,
+        // Polled again with a real waker, which replaces the no-op one everywhere it was
+        // registered.
+        Poll::Pending => runtime.block_on(future),
+    }
 }
 
 /// What the loop owns besides the node: the kernel and systemd side.
@@ -169,26 +243,76 @@ impl Drop for Shell {
     }
 }
 
-async fn run_loop(
+/// The sources of the reactor thread's events, moved into [`forward_events`].
+struct EventSources {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+    link_watcher: LinkWatcher,
+    routing_watcher: Option<routing::RoutingWatcher>,
+    reports: mpsc::Receiver<TrackerReport>,
+    control: mpsc::Receiver<ControlRequest>,
+    reloads: mpsc::Receiver<(u64, Result<Config, ConfigError>)>,
+}
+
+fn run_protocol(
+    runtime: &tokio::runtime::Handle,
     config_path: PathBuf,
     config: Config,
     notifier: Notifier,
 ) -> Result<(), RunError> {
+    let (mut shell, sources, servers) = runtime.block_on(start(config_path, config, notifier))?;
+    let mut poller = Poller::new().map_err(RunError::Runtime)?;
+    let (events, forwarded) = std::sync::mpsc::channel();
+    let forwarder = runtime.spawn(forward_events(sources, events, poller.waker()));
+    let failure = protocol_loop(runtime, &mut shell, &mut poller, &forwarded);
+    forwarder.abort();
+    if !shell.exited {
+        // The loop cannot go on: stop at once (priority 0 from masters, addresses removed).
+        run_now(runtime, shell.feed(Instant::now(), NodeInput::StopNow));
+    }
+    for task in shell.trackers.drain(..) {
+        task.abort();
+    }
+    runtime.block_on(shell.notify.finish(NOTIFY_DRAIN_BOUND));
+    drop(servers);
+    match failure {
+        None => {
+            info!("vrrpd stopped");
+            Ok(())
+        }
+        Some(error) => Err(error),
+    }
+}
+
+/// The control socket and the metrics endpoint, kept open while the daemon runs.
+struct Servers {
+    _control: Option<ControlServer>,
+    _metrics: Option<MetricsServer>,
+}
+
+/// Open everything, place every instance and start the node (on the protocol thread,
+/// waiting for the reactor thread where netlink must answer).
+async fn start(
+    config_path: PathBuf,
+    config: Config,
+    notifier: Notifier,
+) -> Result<(Shell, EventSources, Servers), RunError> {
     let signal_handler = |kind: SignalKind, name: &'static str| {
         signal(kind).map_err(|source| RunError::Signal {
             signal: name,
             source,
         })
     };
-    let mut terminate = signal_handler(SignalKind::terminate(), "SIGTERM")?;
-    let mut interrupt = signal_handler(SignalKind::interrupt(), "SIGINT")?;
-    let mut hangup = signal_handler(SignalKind::hangup(), "SIGHUP")?;
-    let mut link_watcher = LinkWatcher::open()?;
+    let terminate = signal_handler(SignalKind::terminate(), "SIGTERM")?;
+    let interrupt = signal_handler(SignalKind::interrupt(), "SIGINT")?;
+    let hangup = signal_handler(SignalKind::hangup(), "SIGHUP")?;
+    let link_watcher = LinkWatcher::open()?;
     // Virtual routes and rules: subscribed before anything is added.
-    let mut routing_watcher = routing::watcher_for(&config)?;
-    let (tracker_reports, mut reports) = mpsc::channel(TRACKER_QUEUE_LEN);
-    let (control_requests, mut control) = mpsc::channel(CONTROL_QUEUE_LEN);
-    let (reloaded, mut reloads) = mpsc::channel(RELOAD_QUEUE_LEN);
+    let routing_watcher = routing::watcher_for(&config)?;
+    let (tracker_reports, reports) = mpsc::channel(TRACKER_QUEUE_LEN);
+    let (control_requests, control) = mpsc::channel(CONTROL_QUEUE_LEN);
+    let (reloaded, reloads) = mpsc::channel(RELOAD_QUEUE_LEN);
     let netlink = Netlink::connect()?;
     let demoted_store = DemotedStore::new(config.state_directory_path());
     let demoted = match demoted_store.load() {
@@ -197,7 +321,7 @@ async fn run_loop(
     };
     // Control socket and metrics first: they are how an operator sees what follows.
     let control_path = PathBuf::from(config.control_socket_path());
-    let _control_server = match ControlServer::bind(&control_path, control_requests.clone()).await {
+    let control_server = match ControlServer::bind(&control_path, control_requests.clone()).await {
         Ok(server) => Some(server),
         Err(error) => {
             // Not fatal: VRRP matters more than `vrrpd status`.
@@ -205,7 +329,7 @@ async fn run_loop(
             None
         }
     };
-    let _metrics_server = match &config.metrics_listen {
+    let metrics_server = match &config.metrics_listen {
         None => None,
         Some(listen) => {
             let address = listen.parse().map_err(|_| RunError::Metrics {
@@ -268,32 +392,126 @@ async fn run_loop(
     if let Some(failure) = shell.startup_failure.take() {
         return Err(failure);
     }
-    let mut watchdog = shell.notifier.watchdog_interval().map(|period| {
-        let mut interval = tokio::time::interval(period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        interval
-    });
-    release_startup_memory();
+    let sources = EventSources {
+        terminate,
+        interrupt,
+        hangup,
+        link_watcher,
+        routing_watcher,
+        reports,
+        control,
+        reloads,
+    };
+    let servers = Servers {
+        _control: control_server,
+        _metrics: metrics_server,
+    };
+    Ok((shell, sources, servers))
+}
 
-    let mut failure = None;
-    // The loop reads the sockets itself (one batch of buffers, reused): a task per
-    // socket and a channel cost a wake-up and a copy per advert, and a read per datagram
-    // a system call each (see RECEIVE_BATCH).
+/// On the reactor thread: hand every event that is not a datagram or a timer to the
+/// protocol thread, in the order they come, and wake it. Ends when the protocol thread
+/// has gone (its receiver dropped) or a netlink monitor cannot be reopened.
+async fn forward_events(
+    mut sources: EventSources,
+    events: std::sync::mpsc::Sender<Event>,
+    wake: Arc<Wake>,
+) {
+    loop {
+        let event = tokio::select! {
+            // Signals first: nothing else may delay a stop.
+            biased;
+            _ = sources.terminate.recv() => Event::Stop("SIGTERM"),
+            _ = sources.interrupt.recv() => Event::Stop("SIGINT"),
+            _ = sources.hangup.recv() => Event::Reload,
+            Some((generation, loaded)) = sources.reloads.recv() => {
+                // Virtual routes and rules: the first config that has some opens the
+                // watcher, before the protocol thread applies it (and adds them).
+                if sources.routing_watcher.is_none()
+                    && let Ok(config) = &loaded
+                {
+                    match routing::watcher_for(config) {
+                        Ok(watcher) => sources.routing_watcher = watcher,
+                        Err(error) => error!(
+                            "cannot watch routes and rules: {error}; a virtual route or rule \
+                             that someone removes will not be put back"
+                        ),
+                    }
+                }
+                Event::Reloaded(generation, loaded)
+            }
+            event = sources.link_watcher.next() => match event {
+                Some(event) => Event::Link(event),
+                None => {
+                    warn!("the netlink link monitor closed; reopening it");
+                    match LinkWatcher::open() {
+                        Ok(reopened) => {
+                            sources.link_watcher = reopened;
+                            continue;
+                        }
+                        Err(error) => Event::Failed(RunError::from(error)),
+                    }
+                }
+            },
+            event = routing::next_event(&mut sources.routing_watcher) => match event {
+                Some(event) => Event::Routing(event),
+                None => {
+                    warn!("the netlink route monitor closed; reopening it");
+                    match routing::RoutingWatcher::open() {
+                        Ok(reopened) => {
+                            sources.routing_watcher = Some(reopened);
+                            continue;
+                        }
+                        Err(error) => Event::Failed(RunError::from(error)),
+                    }
+                }
+            },
+            Some(report) = sources.reports.recv() => Event::Tracker(report),
+            Some(request) = sources.control.recv() => Event::Control(request),
+        };
+        let last = matches!(event, Event::Failed(_));
+        if events.send(event).is_err() {
+            return;
+        }
+        wake.wake();
+        if last {
+            return;
+        }
+    }
+}
+
+/// The protocol loop: sleep on the sockets and the wake-up until the node's next
+/// deadline, then hand what happened to the node, in this order: the other thread's
+/// events (signals, netlink, control, checks), datagrams, and the timer.
+fn protocol_loop(
+    runtime: &tokio::runtime::Handle,
+    shell: &mut Shell,
+    poller: &mut Poller,
+    forwarded: &std::sync::mpsc::Receiver<Event>,
+) -> Option<RunError> {
+    release_startup_memory();
+    // The loop reads the sockets itself (one batch of buffers, reused): a read per
+    // datagram would cost a system call each (see RECEIVE_BATCH).
     let mut batch = ReceiveBatch::new();
-    // Datagrams handled since a timer came due (see EVENT_QUEUE_LEN).
-    let mut received_while_due = 0usize;
+    let mut ready = Ready::default();
     // After a receive error, reading waits until then.
     let mut receive_paused_until: Option<Instant> = None;
     // A burst of adverts is being left to queue until then (see Node::receive_coalescing),
     // and when the last such wait ended.
     let mut coalescing_until: Option<Instant> = None;
     let mut coalescing_ended: Option<Instant> = None;
-    // One timerfd for every instance's deadline, re-armed when the earliest one moves
-    // earlier (see driver::timer for why not a tokio Sleep, and why not when later).
-    let mut timer = DeadlineTimer::new().map_err(RunError::Runtime)?;
+    // The systemd watchdog is fed from this loop, so that a stalled loop is restarted.
+    let watchdog_period = shell.notifier.watchdog_interval();
+    let mut watchdog_due = watchdog_period.map(|period| Instant::now() + period);
+    // A SIGHUP, and checked configs, that wait until the node accepts a reload.
+    let mut reload_requested = false;
+    let mut reloads_held: VecDeque<(u64, Result<Config, ConfigError>)> = VecDeque::new();
     // The one clock reading of the previous wake-up: deadlines are compared with it.
     let mut now = Instant::now();
     while !shell.exited {
+        if let Err(error) = poller.follow(&shell.interfaces) {
+            return Some(RunError::Runtime(error));
+        }
         if receive_paused_until.is_some_and(|until| until <= now) {
             receive_paused_until = None;
         }
@@ -302,239 +520,129 @@ async fn run_loop(
             .node
             .next_deadline()
             .unwrap_or_else(|| now + IDLE_WAKE_UP);
-        let wake_at = [receive_paused_until, coalescing_until]
+        let wake_at = [receive_paused_until, coalescing_until, watchdog_due]
             .into_iter()
             .flatten()
             .fold(deadline, Instant::min);
-        // Lazy (see DeadlineTimer::set): a later deadline, as every advert gives a
-        // backup, costs no system call; the kernel timer fires early and catches up.
-        if let Err(error) = timer.set(wake_at) {
-            failure = Some(RunError::Runtime(error));
-            break;
+        let receiving = receive_paused_until.is_none() && coalescing_until.is_none();
+        if let Err(error) = poller.wait(wake_at, receiving, &mut ready) {
+            return Some(RunError::Runtime(error));
         }
-        if deadline > now {
-            received_while_due = 0;
-        }
-        let receiving = receive_paused_until.is_none()
-            && coalescing_until.is_none()
-            && received_while_due < EVENT_QUEUE_LEN;
-        let accepts_reload = shell.node.accepts_reload();
-        let event = tokio::select! {
-            // Signals first: a flood of packets must not delay a stop.
-            biased;
-            _ = terminate.recv() => Event::Stop("SIGTERM"),
-            _ = interrupt.recv() => Event::Stop("SIGINT"),
-            // Not taken while the node refuses reloads: the signal stays pending.
-            _ = hangup.recv(), if accepts_reload => Event::Reload,
-            Some((generation, loaded)) = reloads.recv(), if accepts_reload => {
-                Event::Reloaded(generation, loaded)
-            }
-            _ = tick(&mut watchdog) => Event::Watchdog,
-            // Before the timer: an advert that arrived before the deadline must reset
-            // it first (RFC 3768 §6.4.2). When the packet and the timer are ready
-            // together (after a scheduling stall), this branch takes the packets
-            // first, at most EVENT_QUEUE_LEN once the timer is due.
-            result = std::future::poll_fn(|cx| interfaces::poll_receive(&shell.interfaces, cx, &mut batch)), if receiving => {
-                Event::Received(result)
-            }
-            expired = std::future::poll_fn(|cx| timer.poll_expired(cx)) => Event::Timer(expired),
-            // Before packets, so that a flood of them cannot hide a link change.
-            event = link_watcher.next() => Event::Link(event),
-            event = routing::next_event(&mut routing_watcher) => Event::Routing(event),
-            Some(report) = reports.recv() => Event::Tracker(report),
-            Some(request) = control.recv() => Event::Control(request),
-        };
         // The one clock reading of this wake-up.
         now = Instant::now();
-        match event {
-            Event::Stop(signal) => {
-                if shell.node.stopping() {
-                    info!("{signal} received again, stopping at once");
-                } else {
-                    info!("{signal} received, stopping");
-                }
-                shell.feed(now, NodeInput::Stop).await;
-            }
-            Event::Reload => {
-                info!("SIGHUP received, reloading {}", shell.config_path.display());
-                shell.feed(now, NodeInput::ReloadRequested).await;
-            }
-            Event::Reloaded(generation, loaded) => {
-                // Virtual routes and rules: the first config that has some opens the
-                // watcher (before they are added).
-                if routing_watcher.is_none()
-                    && let Ok(config) = &loaded
-                {
-                    match routing::watcher_for(config) {
-                        Ok(watcher) => routing_watcher = watcher,
-                        Err(error) => error!(
-                            "cannot watch routes and rules: {error}; a virtual route or rule \
-                             that someone removes will not be put back"
-                        ),
+
+        if ready.woken {
+            while let Ok(event) = forwarded.try_recv() {
+                match event {
+                    Event::Failed(error) => return Some(error),
+                    Event::Reload => reload_requested = true,
+                    Event::Reloaded(generation, loaded) => {
+                        reloads_held.push_back((generation, loaded));
                     }
+                    event => run_now(runtime, shell.handle_event(now, event)),
                 }
-                shell.reloaded_config(now, generation, loaded).await;
-                release_startup_memory();
-            }
-            Event::Watchdog => shell.notifier.watchdog(),
-            Event::Received(Ok(received)) => {
-                if deadline <= now {
-                    received_while_due += received.count;
-                }
-                // In arrival order, all stamped with this wake-up's clock reading: they
-                // were queued together.
-                for input in received.inputs(&batch) {
-                    shell.feed(now, input).await;
-                }
-                // The first read of a burst of many instances' adverts: let the rest of
-                // it queue, and read it in one go when the window ends (or before any
-                // timer of the node fires), instead of waking for every few of them.
-                let window = shell.node.receive_coalescing(received.ifindex);
-                let just_ended = coalescing_ended
-                    .zip(window)
-                    .is_some_and(|(ended, window)| now.saturating_duration_since(ended) <= window);
-                if received.count < RECEIVE_BATCH
-                    && !just_ended
-                    && let Some(window) = window
-                {
-                    coalescing_until = Some(now + window);
+                if shell.exited {
+                    return None;
                 }
             }
-            Event::Received(Err(failure)) => {
-                let family = if failure.ipv6 { " (IPv6)" } else { "" };
-                warn!(
-                    "receive error on {}{family}: {}",
-                    failure.interface, failure.error
-                );
-                receive_paused_until = Some(now + RECEIVE_ERROR_PAUSE);
-            }
-            Event::Timer(Err(error)) => {
-                failure = Some(RunError::Runtime(error));
+        }
+        // Not taken while the node refuses reloads (during a stop or a reload): the
+        // request waits, as an unhandled signal would.
+        if shell.node.accepts_reload() && reload_requested {
+            reload_requested = false;
+            info!("SIGHUP received, reloading {}", shell.config_path.display());
+            run_now(runtime, shell.feed(now, NodeInput::ReloadRequested));
+        }
+        while shell.node.accepts_reload()
+            && let Some((generation, loaded)) = reloads_held.pop_front()
+        {
+            run_now(runtime, shell.reloaded_config(now, generation, loaded));
+            release_startup_memory();
+        }
+        if watchdog_due.is_some_and(|due| due <= now) {
+            shell.notifier.watchdog();
+            watchdog_due = watchdog_period.map(|period| now + period);
+        }
+
+        // Before the timer: an advert that arrived before the deadline must reset it
+        // first (RFC 3768 §6.4.2, RFC 9568 §6.4.2). One batch per socket per wake-up, so
+        // a flood cannot hold back a due timer (the rest stays queued: level-triggered).
+        for &token in &ready.sockets {
+            if receive_paused_until.is_some() || shell.exited {
                 break;
             }
-            Event::Timer(Ok(())) => {
-                // A stalled loop may have slept through an advert's arrival without
-                // seeing its readiness yet, and a coalescing window left adverts queued
-                // on purpose: read what the sockets hold (bounded), and only then fire
-                // what is due, so that no advert that arrived in time is missed.
-                let coalesced = coalescing_until.take().is_some();
-                if coalesced {
-                    coalescing_ended = Some(now);
+            let Some(socket) = poller.socket(token) else {
+                continue;
+            };
+            let (result, ifindex, ipv6, interface) = match socket {
+                WatchedSocket::V4(socket) => (
+                    socket.try_recv_batch(&mut batch),
+                    socket.ifindex(),
+                    false,
+                    socket.interface(),
+                ),
+                WatchedSocket::V6(socket) => (
+                    socket.try_recv_batch(&mut batch),
+                    socket.ifindex(),
+                    true,
+                    socket.interface(),
+                ),
+            };
+            let count = match result {
+                Ok(count) => count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(error) => {
+                    let family = if ipv6 { " (IPv6)" } else { "" };
+                    warn!("receive error on {interface}{family}: {error}");
+                    receive_paused_until = Some(now + RECEIVE_ERROR_PAUSE);
+                    continue;
                 }
-                if (coalesced || now.saturating_duration_since(wake_at) > LATE_WAKE_DRAIN)
-                    && receive_paused_until.is_none()
-                {
-                    shell.drain_sockets(now, &mut batch).await;
-                }
-                shell.feed(now, NodeInput::Timeout).await;
+            };
+            let received = Received {
+                ifindex,
+                ipv6,
+                count,
+            };
+            // In arrival order, all stamped with this wake-up's clock reading: they
+            // were queued together.
+            for input in received.inputs(&batch) {
+                run_now(runtime, shell.feed(now, input));
             }
-            Event::Link(Some(KernelEvent::Link(link))) => {
-                let input = NodeInput::Link {
-                    ifindex: link.index,
-                    name: link.name,
-                    up: link.up,
-                    mac: link.mac,
-                    mtu: link.mtu,
-                };
-                shell.feed(now, input).await;
-            }
-            Event::Link(Some(KernelEvent::LinkGone { index })) => {
-                shell
-                    .feed(now, NodeInput::LinkGone { ifindex: index })
-                    .await;
-            }
-            Event::Link(Some(KernelEvent::Overrun)) => shell.resync(now).await,
-            Event::Link(Some(KernelEvent::Address {
-                index,
-                address,
-                present,
-            })) => {
-                let input = NodeInput::Address {
-                    ifindex: index,
-                    address,
-                    present,
-                };
-                shell.feed(now, input).await;
-            }
-            Event::Link(None) => {
-                warn!("the netlink link monitor closed; reopening it");
-                match LinkWatcher::open() {
-                    Ok(reopened) => link_watcher = reopened,
-                    Err(error) => {
-                        failure = Some(RunError::from(error));
-                        break;
-                    }
-                }
-            }
-            Event::Routing(Some(RoutingEvent::Route { key, present })) => {
-                let input = NodeInput::Route {
-                    route: key,
-                    present,
-                };
-                shell.feed(now, input).await;
-            }
-            Event::Routing(Some(RoutingEvent::Rule { rule, present })) => {
-                shell.feed(now, NodeInput::Rule { rule, present }).await;
-            }
-            Event::Routing(Some(RoutingEvent::Overrun)) => {
-                match routing::read_ours(&shell.netlink).await {
-                    Ok((routes, rules)) => {
-                        let input = NodeInput::RoutingResync { routes, rules };
-                        shell.feed(now, input).await;
-                    }
-                    Err(error) => error!(
-                        "route and rule notifications were lost and they cannot be re-read: \
-                         {error}"
-                    ),
-                }
-            }
-            Event::Routing(None) => {
-                warn!("the netlink route monitor closed; reopening it");
-                match routing::RoutingWatcher::open() {
-                    Ok(reopened) => routing_watcher = Some(reopened),
-                    Err(error) => {
-                        failure = Some(RunError::from(error));
-                        break;
-                    }
-                }
-            }
-            Event::Tracker(report) => {
-                let input = NodeInput::TrackerResult {
-                    tracker: report.tracker,
-                    generation: report.generation,
-                    healthy: report.outcome.healthy,
-                    value: report.outcome.value,
-                    detail: report.outcome.detail,
-                };
-                shell.feed(now, input).await;
-            }
-            Event::Control(request) => {
-                shell.next_request += 1;
-                let id = shell.next_request;
-                shell.replies.insert(id, request.reply);
-                let input = NodeInput::Control {
-                    request: id,
-                    command: request.command,
-                };
-                shell.feed(now, input).await;
+            // The first read of a burst of many instances' adverts: let the rest of it
+            // queue, and read it in one go when the window ends (or before any timer of
+            // the node fires), instead of waking for every few of them.
+            let window = shell.node.receive_coalescing(ifindex);
+            let just_ended = coalescing_ended
+                .zip(window)
+                .is_some_and(|(ended, window)| now.saturating_duration_since(ended) <= window);
+            if count < RECEIVE_BATCH
+                && !just_ended
+                && let Some(window) = window
+                && coalescing_until.is_none()
+            {
+                coalescing_until = Some(now + window);
             }
         }
-    }
-    if !shell.exited {
-        // The loop cannot go on: stop at once (priority 0 from masters, addresses removed).
-        shell.feed(Instant::now(), NodeInput::StopNow).await;
-    }
-    for task in shell.trackers.drain(..) {
-        task.abort();
-    }
-    shell.notify.finish(NOTIFY_DRAIN_BOUND).await;
-    match failure {
-        None => {
-            info!("vrrpd stopped");
-            Ok(())
+
+        let coalescing_over = coalescing_until.is_some_and(|until| until <= now);
+        let deadline_passed = shell.node.next_deadline().is_some_and(|due| due <= now);
+        if !shell.exited && (deadline_passed || coalescing_over) {
+            // A stalled loop may have slept through an advert's arrival without reading
+            // it yet, and a coalescing window left adverts queued on purpose: read what
+            // the sockets hold (bounded), and only then fire what is due, so that no
+            // advert that arrived in time is missed.
+            let coalesced = coalescing_until.take().is_some();
+            if coalesced {
+                coalescing_ended = Some(now);
+            }
+            let late = now.saturating_duration_since(wake_at) > LATE_WAKE_DRAIN;
+            if (coalesced || late) && receive_paused_until.is_none() {
+                run_now(runtime, shell.drain_sockets(now, &mut batch));
+            }
+            run_now(runtime, shell.feed(now, NodeInput::Timeout));
         }
-        Some(error) => Err(error),
     }
+    None
 }
 
 /// An advert the node asked for, waiting to go out with the ones after it.
@@ -546,18 +654,17 @@ struct PendingAdvert {
     message: Vec<u8>,
 }
 
-/// What woke the loop up.
+/// What the reactor thread hands the protocol thread.
 enum Event {
     Stop(&'static str),
     Reload,
     Reloaded(u64, Result<Config, ConfigError>),
-    Watchdog,
-    Received(Result<Received, ReceiveFailure>),
-    Timer(io::Result<()>),
-    Link(Option<KernelEvent>),
-    Routing(Option<RoutingEvent>),
+    Link(KernelEvent),
+    Routing(RoutingEvent),
     Tracker(TrackerReport),
     Control(ControlRequest),
+    /// A netlink monitor closed and cannot be reopened: the daemon stops.
+    Failed(RunError),
 }
 
 /// Give back what start-up used and the steady state does not (see driver::memory): the
@@ -570,16 +677,6 @@ fn release_startup_memory() {
     );
 }
 
-/// Wait for the next watchdog tick, or forever when the watchdog is off.
-async fn tick(watchdog: &mut Option<tokio::time::Interval>) {
-    match watchdog {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
 fn unix_ms_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -589,6 +686,91 @@ fn unix_ms_now() -> u64 {
 }
 
 impl Shell {
+    /// One event from the reactor thread (reloads are held by the loop until the node
+    /// accepts them; a failure ends the loop).
+    async fn handle_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Stop(signal) => {
+                if self.node.stopping() {
+                    info!("{signal} received again, stopping at once");
+                } else {
+                    info!("{signal} received, stopping");
+                }
+                self.feed(now, NodeInput::Stop).await;
+            }
+            Event::Reload | Event::Reloaded(..) | Event::Failed(_) => {
+                debug!("an event the loop handles itself reached the shell");
+            }
+            Event::Link(KernelEvent::Link(link)) => {
+                let input = NodeInput::Link {
+                    ifindex: link.index,
+                    name: link.name,
+                    up: link.up,
+                    mac: link.mac,
+                    mtu: link.mtu,
+                };
+                self.feed(now, input).await;
+            }
+            Event::Link(KernelEvent::LinkGone { index }) => {
+                self.feed(now, NodeInput::LinkGone { ifindex: index }).await;
+            }
+            Event::Link(KernelEvent::Overrun) => self.resync(now).await,
+            Event::Link(KernelEvent::Address {
+                index,
+                address,
+                present,
+            }) => {
+                let input = NodeInput::Address {
+                    ifindex: index,
+                    address,
+                    present,
+                };
+                self.feed(now, input).await;
+            }
+            Event::Routing(RoutingEvent::Route { key, present }) => {
+                let input = NodeInput::Route {
+                    route: key,
+                    present,
+                };
+                self.feed(now, input).await;
+            }
+            Event::Routing(RoutingEvent::Rule { rule, present }) => {
+                self.feed(now, NodeInput::Rule { rule, present }).await;
+            }
+            Event::Routing(RoutingEvent::Overrun) => {
+                match routing::read_ours(&self.netlink).await {
+                    Ok((routes, rules)) => {
+                        let input = NodeInput::RoutingResync { routes, rules };
+                        self.feed(now, input).await;
+                    }
+                    Err(error) => error!(
+                        "route and rule notifications were lost and they cannot be re-read: {error}"
+                    ),
+                }
+            }
+            Event::Tracker(report) => {
+                let input = NodeInput::TrackerResult {
+                    tracker: report.tracker,
+                    generation: report.generation,
+                    healthy: report.outcome.healthy,
+                    value: report.outcome.value,
+                    detail: report.outcome.detail,
+                };
+                self.feed(now, input).await;
+            }
+            Event::Control(request) => {
+                self.next_request += 1;
+                let id = self.next_request;
+                self.replies.insert(id, request.reply);
+                let input = NodeInput::Control {
+                    request: id,
+                    command: request.command,
+                };
+                self.feed(now, input).await;
+            }
+        }
+    }
+
     /// Hand one input to the node and perform everything it asks, in order (answers the
     /// shell owes the node, such as a persisted demoted set, are fed back on the way).
     async fn feed(&mut self, now: Instant, input: NodeInput<'_>) {
@@ -708,8 +890,14 @@ impl Shell {
                 ifindex,
                 addresses,
             } => {
-                for (address, prefix_len) in addresses {
-                    match self.netlink.add_address(ifindex, address, prefix_len).await {
+                // All requests at once, applied and answered in order: a takeover's last
+                // address is up after one round trip for all of them, not one each.
+                let requests = addresses.iter().map(|&(address, prefix_len)| {
+                    self.netlink.add_address(ifindex, address, prefix_len)
+                });
+                let results = futures::future::join_all(requests).await;
+                for ((address, prefix_len), result) in addresses.into_iter().zip(results) {
+                    match result {
                         Ok(Change::Done) => debug!("({instance}) added {address}/{prefix_len}"),
                         Ok(Change::AlreadyThatWay) => {
                             debug!("({instance}) {address} was already present")

@@ -10,8 +10,9 @@
 //! loopback is off so we never hear our own adverts.
 
 use std::io::{self, Read};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::AsRawFd;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, ready};
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
@@ -27,9 +28,85 @@ pub const RECEIVE_BUFFER_LEN: usize = 2048;
 /// A raw IPv4 VRRP socket on one interface.
 #[derive(Debug)]
 pub struct VrrpSocketV4 {
-    fd: AsyncFd<Socket>,
+    fd: SocketFd,
     interface: String,
     ifindex: u32,
+}
+
+/// A raw socket that the daemon's protocol loop polls itself (driver::runtime), and that
+/// is registered with tokio's reactor only when something awaits a datagram on it (the
+/// async `recv`/`poll_recv` below, which the tests use). Registered always, every
+/// datagram would also wake the thread that drives the reactor.
+#[derive(Debug)]
+struct SocketFd {
+    /// Dropped before `socket`, so deregistered before the descriptor closes.
+    readiness: OnceLock<AsyncFd<RawFd>>,
+    socket: Socket,
+}
+
+impl SocketFd {
+    fn new(socket: Socket) -> Self {
+        SocketFd {
+            readiness: OnceLock::new(),
+            socket,
+        }
+    }
+
+    fn get_ref(&self) -> &Socket {
+        &self.socket
+    }
+
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    /// The reactor registration, made on first use (inside a tokio runtime), for reading
+    /// only: the reactor is edge-triggered, and with write interest every sent advert
+    /// would wake it once more when the kernel releases its buffer (see
+    /// [`send_without_readiness`]).
+    fn readiness(&self) -> io::Result<&AsyncFd<RawFd>> {
+        if let Some(registered) = self.readiness.get() {
+            return Ok(registered);
+        }
+        // SAFETY: `socket` owns the descriptor, and the registration is a field declared
+        // before it, so dropped (deregistered) before the descriptor closes.
+        let registered = unsafe {
+            AsyncFd::register_with_interest(self.socket.as_raw_fd(), tokio::io::Interest::READABLE)
+        }
+        .map_err(|error| error.into_parts().1)?;
+        // Only this thread can have raced here (the socket is not Sync across an await of
+        // the same call); a lost race keeps the first registration.
+        let _ = self.readiness.set(registered);
+        self.readiness
+            .get()
+            .ok_or_else(|| io::Error::other("socket readiness registration lost"))
+    }
+
+    async fn readable(&self) -> io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, RawFd>> {
+        self.readiness()?.readable().await
+    }
+
+    fn poll_read_ready<'a>(
+        &'a self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<tokio::io::unix::AsyncFdReadyGuard<'a, RawFd>>> {
+        match self.readiness() {
+            Ok(registered) => registered.poll_read_ready(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
+    }
+}
+
+impl AsRawFd for VrrpSocketV4 {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsRawFd for VrrpSocketV6 {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 impl VrrpSocketV4 {
@@ -79,7 +156,7 @@ impl VrrpSocketV4 {
         step("IP_MULTICAST_LOOP", socket.set_multicast_loop_v4(false))?;
         socket.set_nonblocking(true)?;
         Ok(VrrpSocketV4 {
-            fd: register(socket)?,
+            fd: SocketFd::new(socket),
             interface: interface.to_owned(),
             ifindex,
         })
@@ -98,7 +175,7 @@ impl VrrpSocketV4 {
     pub async fn recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| fd.get_ref().read(buffer)) {
+            match guard.try_io(|_| self.fd.get_ref().read(buffer)) {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
             }
@@ -116,7 +193,7 @@ impl VrrpSocketV4 {
     pub fn poll_recv(&self, cx: &mut Context<'_>, buffer: &mut [u8]) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
-            match guard.try_io(|fd| fd.get_ref().read(buffer)) {
+            match guard.try_io(|_| self.fd.get_ref().read(buffer)) {
                 Ok(result) => return Poll::Ready(result),
                 Err(_would_block) => continue,
             }
@@ -146,35 +223,31 @@ impl VrrpSocketV4 {
         destination: Ipv4Addr,
         source: Option<Ipv4Addr>,
     ) -> io::Result<()> {
-        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn, sendmsg};
-        let address = SockaddrIn::from(SocketAddrV4::new(destination, 0));
-        let packet_info = source.map(|source| libc::in_pktinfo {
-            ipi_ifindex: 0,
-            ipi_spec_dst: libc::in_addr {
-                s_addr: u32::from(source).to_be(),
-            },
-            ipi_addr: libc::in_addr { s_addr: 0 },
-        });
-        let control_with_source;
-        let control: &[ControlMessage<'_>] = match &packet_info {
-            Some(packet_info) => {
-                control_with_source = [ControlMessage::Ipv4PacketInfo(packet_info)];
-                &control_with_source
-            }
-            None => &[],
+        let Some(source) = source else {
+            use nix::sys::socket::{MsgFlags, SockaddrIn, sendmsg};
+            // No source: no control message, so nix's sendmsg allocates nothing.
+            let address = SockaddrIn::from(SocketAddrV4::new(destination, 0));
+            let iov = [io::IoSlice::new(message)];
+            let sent = send_without_readiness(|| {
+                sendmsg(
+                    self.fd.as_raw_fd(),
+                    &iov,
+                    &[],
+                    MsgFlags::empty(),
+                    Some(&address),
+                )
+                .map_err(io::Error::from)
+            })
+            .await?;
+            return check_sent(sent, message.len());
         };
-        let iov = [io::IoSlice::new(message)];
-        let sent = send_without_readiness(|| {
-            sendmsg(
-                self.fd.as_raw_fd(),
-                &iov,
-                control,
-                MsgFlags::empty(),
-                Some(&address),
-            )
-            .map_err(io::Error::from)
-        })
-        .await?;
+        let advert = OutgoingAdvert {
+            message,
+            destination: destination.into(),
+            source: source.into(),
+        };
+        let sent =
+            send_without_readiness(|| send_one(self.fd.as_raw_fd(), self.ifindex, &advert)).await?;
         check_sent(sent, message.len())
     }
 }
@@ -206,16 +279,6 @@ fn set_multicast_interface_v4(socket: &Socket, ifindex: u32) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
-}
-
-/// Register an owned socket with the tokio reactor, for reading only: the reactor is
-/// edge-triggered, and with write interest every sent advert would wake the loop once
-/// more when the kernel releases its buffer (see [`send_without_readiness`]).
-fn register(socket: Socket) -> io::Result<AsyncFd<Socket>> {
-    // SAFETY: `Socket` owns its descriptor, which therefore stays open and
-    // unchanged until the AsyncFd (which now owns the Socket) is dropped.
-    unsafe { AsyncFd::register_with_interest(socket, tokio::io::Interest::READABLE) }
-        .map_err(|error| error.into_parts().1)
 }
 
 /// Tries before a send that keeps finding the socket's buffer full gives up.
@@ -273,7 +336,7 @@ pub struct ReceivedV6 {
 /// A raw IPv6 VRRP socket on one interface (RFC 5798 §5.1.2).
 #[derive(Debug)]
 pub struct VrrpSocketV6 {
-    fd: AsyncFd<Socket>,
+    fd: SocketFd,
     interface: String,
     ifindex: u32,
     /// The source of [`Self::send`] (the interface's link-local address, RFC 5798
@@ -357,7 +420,7 @@ impl VrrpSocketV6 {
         )?;
         socket.set_nonblocking(true)?;
         Ok(VrrpSocketV6 {
-            fd: register(socket)?,
+            fd: SocketFd::new(socket),
             interface: interface.to_owned(),
             ifindex,
             default_source,
@@ -376,7 +439,7 @@ impl VrrpSocketV6 {
     pub async fn recv(&self, buffer: &mut [u8]) -> io::Result<ReceivedV6> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| receive_with_hop_limit(fd.get_ref(), buffer)) {
+            match guard.try_io(|_| receive_with_hop_limit(self.fd.get_ref(), buffer)) {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
             }
@@ -397,7 +460,7 @@ impl VrrpSocketV6 {
     ) -> Poll<io::Result<ReceivedV6>> {
         loop {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
-            match guard.try_io(|fd| receive_with_hop_limit(fd.get_ref(), buffer)) {
+            match guard.try_io(|_| receive_with_hop_limit(self.fd.get_ref(), buffer)) {
                 Ok(result) => return Poll::Ready(result),
                 Err(_would_block) => continue,
             }
@@ -422,27 +485,13 @@ impl VrrpSocketV6 {
         destination: Ipv6Addr,
         source: Ipv6Addr,
     ) -> io::Result<()> {
-        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn6, sendmsg};
-        let address = SockaddrIn6::from(SocketAddrV6::new(destination, 0, 0, self.ifindex));
-        let packet_info = libc::in6_pktinfo {
-            ipi6_addr: libc::in6_addr {
-                s6_addr: source.octets(),
-            },
-            ipi6_ifindex: self.ifindex,
+        let advert = OutgoingAdvert {
+            message,
+            destination: destination.into(),
+            source: source.into(),
         };
-        let control = [ControlMessage::Ipv6PacketInfo(&packet_info)];
-        let iov = [io::IoSlice::new(message)];
-        let sent = send_without_readiness(|| {
-            sendmsg(
-                self.fd.as_raw_fd(),
-                &iov,
-                &control,
-                MsgFlags::empty(),
-                Some(&address),
-            )
-            .map_err(io::Error::from)
-        })
-        .await?;
+        let sent =
+            send_without_readiness(|| send_one(self.fd.as_raw_fd(), self.ifindex, &advert)).await?;
         check_sent(sent, message.len())
     }
 }
@@ -491,7 +540,8 @@ fn receive_with_hop_limit(socket: &Socket, buffer: &mut [u8]) -> io::Result<Rece
 /// holding the loop: a batch is decoded in well under a millisecond (tens of
 /// microseconds per advert), small against the shortest advert interval (10 ms, RFC 5798
 /// §5.2.7) and a Master_Down_Timer's skew, and the loop looks at its timer between
-/// batches (see EVENT_QUEUE_LEN in the runtime). The rest waits in the socket's buffer.
+/// batches (one batch per socket per wake-up, see driver::runtime). The rest waits in
+/// the socket's buffer.
 pub const RECEIVE_BATCH: usize = 64;
 
 /// Room for the IPV6_HOPLIMIT and IPV6_PKTINFO control messages (CMSG_SPACE(sizeof(int))
@@ -794,6 +844,33 @@ pub const SEND_BATCH: usize = 64;
 /// Control-message room per advert: CMSG_SPACE(sizeof(in6_pktinfo)) is 40 bytes, and an
 /// IPv4 in_pktinfo's 32 fit too; u64s for the alignment `cmsghdr` needs.
 const SEND_CONTROL_WORDS: usize = 5;
+
+/// Send one advert on raw socket `fd` (interface `ifindex`) with `sendmsg(2)`, its
+/// destination and source as [`send_batch`] gives them, all on the stack: nothing is
+/// allocated per advert (nix's `sendmsg` allocates its control buffer on every call).
+fn send_one(fd: RawFd, ifindex: u32, advert: &OutgoingAdvert<'_>) -> io::Result<usize> {
+    // SAFETY: sockaddr_in6 is a plain C struct for which all zeroes is a valid value.
+    let mut name: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut control = [0u64; SEND_CONTROL_WORDS];
+    let (name_length, control_length) =
+        fill_destination_and_source(&mut name, &mut control, ifindex, advert);
+    let mut iovec = libc::iovec {
+        iov_base: advert.message.as_ptr() as *mut libc::c_void,
+        iov_len: advert.message.len(),
+    };
+    // SAFETY: as above, then every pointer field is set below.
+    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+    header.msg_name = (&mut name as *mut libc::sockaddr_in6).cast();
+    header.msg_namelen = name_length;
+    header.msg_iov = &mut iovec;
+    header.msg_iovlen = 1;
+    header.msg_control = control.as_mut_ptr().cast();
+    header.msg_controllen = control_length;
+    // SAFETY: `header` points into `name`, `iovec`, `control` and the advert's bytes, all
+    // alive and unmoved for the duration of the call.
+    let sent = unsafe { libc::sendmsg(fd, &header, libc::MSG_DONTWAIT) };
+    usize::try_from(sent).map_err(|_| io::Error::last_os_error())
+}
 
 /// Send `adverts` on raw socket `fd` (interface `ifindex`) with `sendmmsg(2)`, each with
 /// its own destination and source (IP_PKTINFO / IPV6_PKTINFO, as the single sends), at
