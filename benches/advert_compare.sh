@@ -10,16 +10,20 @@
 # kernel's price of one wake-up and one multicast send (or receive) per advert, which
 # every implementation pays.
 #
-# Usage: sudo benches/advert_compare.sh [--rounds N] [--seconds S] [--vrrpd PATH]
+# --cpus M,B pins every pair's master to CPU M and backup to CPU B (see advert_cost.sh).
+#
+# Usage: sudo benches/advert_compare.sh [--rounds N] [--seconds S] [--vrrpd PATH] [--cpus M,B]
 set -euo pipefail
 rounds=5
 seconds=10
 vrrpd=target/release/vrrpd
+cpus=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --vrrpd) vrrpd=$2; shift 2 ;;
+        --cpus) cpus=(--cpus "$2"); shift 2 ;;
         *) echo "advert_compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -33,7 +37,7 @@ for round in $(seq 1 "$rounds"); do
             vrrpd) args=() ;;
             keepalived) args=(--keepalived) ;;
         esac
-        bash "$here/advert_cost.sh" --vrrpd "$vrrpd" --seconds "$seconds" "${args[@]}" \
+        bash "$here/advert_cost.sh" --vrrpd "$vrrpd" --seconds "$seconds" "${cpus[@]}" "${args[@]}" \
             >"$out/$impl.$round" 2>&1 || { cat "$out/$impl.$round" >&2; exit 1; }
     done
 done

@@ -20,8 +20,14 @@
 # With --lock-memory, vrrpd runs with `--lock-memory` and keepalived with `vrrp_no_swap`
 # (both mlockall): the resident memory that locking costs.
 #
+# With --cpus M,B, the master runs on CPU M and the backup on CPU B (taskset; every thread
+# and child). Unpinned, the scheduler places each pair anew, and on this VM a pair whose
+# sender and receiver sit on two CPUs costs two to three times a pair on one (each advert's
+# wake-up then crosses CPUs), which moves a round's figure more than the implementation
+# does. Pinned, every implementation is measured with the same placement.
+#
 # Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace] [--callgrind]
-#                                    [--keepalived | --floor] [--lock-memory]
+#                                    [--keepalived | --floor] [--lock-memory] [--cpus M,B]
 set -euo pipefail
 vrrpd=target/release/vrrpd
 seconds=10
@@ -31,6 +37,8 @@ keepalived=0
 floor=0
 lock=()
 no_swap=""
+pin_m=()
+pin_b=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --vrrpd) vrrpd=$2; shift 2 ;;
@@ -39,6 +47,7 @@ while [[ $# -gt 0 ]]; do
         --keepalived) keepalived=1; shift ;;
         --floor) floor=1; shift ;;
         --lock-memory) lock=(--lock-memory); no_swap="vrrp_no_swap"; shift ;;
+        --cpus) pin_m=(taskset -c "${2%%,*}"); pin_b=(taskset -c "${2##*,}"); shift 2 ;;
         --callgrind) wrap=(env VRRPD_SCHEMA_CHECK=in-process valgrind --tool=callgrind --callgrind-out-file="/tmp/advert_cost.%q{ROLE}.callgrind"); shift ;;
         *) echo "advert_cost.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -129,7 +138,8 @@ if [[ $keepalived == 1 ]]; then
     for role in master:255 backup:100; do
         name=${role%%:*}
         kconfig "$name" "${role##*:}" >"$dir/$name.conf"
-        ip netns exec "$prefix-${name:0:1}" keepalived -n -l -P -f "$dir/$name.conf" \
+        if [[ $name == master ]]; then pin=("${pin_m[@]}"); else pin=("${pin_b[@]}"); fi
+        ip netns exec "$prefix-${name:0:1}" "${pin[@]}" keepalived -n -l -P -f "$dir/$name.conf" \
             -p "$dir/$name.pid" -r "$dir/$name.vrrp.pid" >"$dir/$name.log" 2>&1 &
         pids+=($!)
         sleep 0.5
@@ -157,16 +167,16 @@ config backup 100 >"$dir/backup.json"
 if [[ $floor == 1 ]]; then
     here=$(cd "$(dirname "$0")" && pwd)
     cc -O2 -o "$dir/advert_floor" "$here/advert_floor.c"
-    ip netns exec "$prefix-b" "$dir/advert_floor" receive eth0 2>"$dir/backup.log" &
+    ip netns exec "$prefix-b" "${pin_b[@]}" "$dir/advert_floor" receive eth0 2>"$dir/backup.log" &
 else
-    ROLE=backup ip netns exec "$prefix-b" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" "${lock[@]}" 2>"$dir/backup.log" &
+    ROLE=backup ip netns exec "$prefix-b" "${pin_b[@]}" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" "${lock[@]}" 2>"$dir/backup.log" &
 fi
 pids+=($!); backup=$!
 sleep 0.5
 if [[ $floor == 1 ]]; then
-    ip netns exec "$prefix-m" "$dir/advert_floor" eth0 192.0.2.1 51 255 1 192.0.2.40 2>"$dir/master.log" &
+    ip netns exec "$prefix-m" "${pin_m[@]}" "$dir/advert_floor" eth0 192.0.2.1 51 255 1 192.0.2.40 2>"$dir/master.log" &
 else
-    ROLE=master ip netns exec "$prefix-m" "${wrap[@]}" "$vrrpd" run -c "$dir/master.json" "${lock[@]}" 2>"$dir/master.log" &
+    ROLE=master ip netns exec "$prefix-m" "${pin_m[@]}" "${wrap[@]}" "$vrrpd" run -c "$dir/master.json" "${lock[@]}" 2>"$dir/master.log" &
 fi
 pids+=($!); master=$!
 sleep $(( ${#wrap[@]} > 0 ? 15 : 3 ))

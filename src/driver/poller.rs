@@ -241,11 +241,15 @@ impl Poller {
                 return Ok(count as usize);
             }
             let error = io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::ENOSYS) {
+            // ENOSYS: a kernel before 5.11. EPERM: a seccomp filter that predates the call
+            // (systemd's @io-event has it since v248; the unit's SystemCallErrorNumber=EPERM
+            // turns a denied call into that error).
+            if !matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
                 return Err(error);
             }
             tracing::warn!(
-                "this kernel has no epoll_pwait2 (Linux 5.11); timers fire up to 1 ms late"
+                "epoll_pwait2 is not available ({error}); waiting with epoll_wait instead, so \
+                 timers fire up to 1 ms late"
             );
             self.precise = false;
         }

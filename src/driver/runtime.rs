@@ -1252,3 +1252,35 @@ impl Shell {
             .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A future that needs no I/O wait completes on the calling thread at its first poll;
+    /// one that waits (a timer, a reply from a task) is completed through the runtime that
+    /// the reactor thread drives, and tasks spawned from the protocol thread run there.
+    #[test]
+    fn run_now_completes_here_or_through_the_reactor_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = runtime.handle().clone();
+        let reactor = ReactorThread::start(runtime).unwrap();
+        let context = handle.enter();
+        assert_eq!(run_now(&handle, async { 7 }), 7);
+        let start = Instant::now();
+        run_now(&handle, tokio::time::sleep(Duration::from_millis(20)));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        let (sender, receiver) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = sender.send(std::thread::current().name().map(str::to_owned));
+        });
+        let ran_on = run_now(&handle, receiver).unwrap();
+        assert_eq!(ran_on.as_deref(), Some("vrrpd-reactor"));
+        drop(context);
+        // Stopping the reactor thread joins it: the drop returns.
+        drop(reactor);
+    }
+}
