@@ -60,6 +60,9 @@ use crate::driver::{memory, realtime};
 /// is left in the socket's own buffer (which eventually drops it) rather than holding
 /// back the timers.
 const EVENT_QUEUE_LEN: usize = 256;
+/// Events from the reactor thread handled per wake-up before the sockets and the timer
+/// get their turn (the rest wait for the next wake-up, which is then immediate).
+const FORWARDED_PER_WAKE_UP: usize = 64;
 /// Pause after a receive error so a persistent one cannot spin the CPU.
 const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
 /// A wake-up later than this after the time it was due means the loop was stalled:
@@ -532,7 +535,14 @@ fn protocol_loop(
         now = Instant::now();
 
         if ready.woken {
+            // Bounded, so that a flood of netlink notifications cannot hold back an advert
+            // that is due: what is left waits for the next wake-up, which comes at once.
+            let mut handled = 0;
             while let Ok(event) = forwarded.try_recv() {
+                handled += 1;
+                if handled == FORWARDED_PER_WAKE_UP {
+                    poller.waker().wake();
+                }
                 match event {
                     Event::Failed(error) => return Some(error),
                     Event::Reload => reload_requested = true,
@@ -543,6 +553,9 @@ fn protocol_loop(
                 }
                 if shell.exited {
                     return None;
+                }
+                if handled >= FORWARDED_PER_WAKE_UP {
+                    break;
                 }
             }
         }
