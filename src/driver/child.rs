@@ -252,12 +252,7 @@ fn prctl(
     arg5: libc::c_ulong,
 ) -> io::Result<libc::c_int> {
     // SAFETY: integer arguments only; none of the options used here takes a pointer.
-    let result = unsafe { libc::prctl(option, arg2, arg3, arg4, arg5) };
-    if result < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(result)
-    }
+    crate::driver::sys::check(unsafe { libc::prctl(option, arg2, arg3, arg4, arg5) })
 }
 
 /// Runs in the forked child: only raw system calls, no allocation (see the module

@@ -21,6 +21,8 @@
 
 use std::io;
 
+use crate::driver::sys;
+
 /// One malloc arena for the whole daemon: glibc gives each new thread an arena of its
 /// own (up to eight per core), whose pages stay resident beside the main one's. The
 /// daemon's two threads (driver::runtime) allocate little and rarely at the same time,
@@ -107,14 +109,7 @@ fn droppable_mappings(smaps: &str) -> Vec<Droppable> {
         let Some((key, value)) = line.split_once(':') else {
             continue;
         };
-        let kib = || {
-            value
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        };
+        let kib = || sys::kib(value);
         match key {
             "Rss" => mapping.resident_kib = kib().unwrap_or(0),
             // Pages of this mapping that are no longer the file's bytes (copied on write,
@@ -162,13 +157,10 @@ fn drop_pages(start: usize, end: usize) -> io::Result<()> {
     // file-backed, read-only and without private pages, so its contents are the file's and
     // come back unchanged on the next access; MADV_DONTNEED frees no memory that anything
     // else owns.
-    let result =
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sys::check(unsafe {
+        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+    })
+    .map(drop)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod poller;
 pub mod routing;
 pub mod runtime;
 pub mod socket;
+pub mod sys;
 pub mod systemd;
 
 pub mod realtime;

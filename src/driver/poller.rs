@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::driver::interfaces::Interfaces;
 use crate::driver::socket::{VrrpSocketV4, VrrpSocketV6};
+use crate::driver::sys;
 
 /// Events taken per wait: a wake-up and one per socket; more than that are left for the
 /// next wait (level-triggered, so nothing is lost).
@@ -35,10 +36,7 @@ pub struct Wake {
 impl Wake {
     fn new() -> io::Result<Self> {
         // SAFETY: plain system call; the result is checked.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let raw = sys::check(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
         // SAFETY: `raw` was just returned by eventfd and nothing else owns it.
         Ok(Wake {
             fd: unsafe { OwnedFd::from_raw_fd(raw) },
@@ -257,21 +255,16 @@ impl Poller {
         let millis = timeout.as_nanos().div_ceil(1_000_000);
         let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
         // SAFETY: as above.
-        let count = unsafe { libc::epoll_wait(set, self.events.as_mut_ptr(), capacity, millis) };
-        if count >= 0 {
-            Ok(count as usize)
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        let count = sys::check(unsafe {
+            libc::epoll_wait(set, self.events.as_mut_ptr(), capacity, millis)
+        })?;
+        Ok(count as usize)
     }
 }
 
 fn epoll_create() -> io::Result<OwnedFd> {
     // SAFETY: plain system call; the result is checked.
-    let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let raw = sys::check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
     // SAFETY: `raw` was just returned by epoll_create1 and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
@@ -283,12 +276,7 @@ fn epoll_control(set: &OwnedFd, operation: libc::c_int, fd: RawFd, token: u64) -
         u64: token,
     };
     // SAFETY: `event` is valid for the call (the kernel ignores it for EPOLL_CTL_DEL).
-    let result = unsafe { libc::epoll_ctl(set.as_raw_fd(), operation, fd, &mut event) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sys::check(unsafe { libc::epoll_ctl(set.as_raw_fd(), operation, fd, &mut event) }).map(drop)
 }
 
 #[cfg(test)]

@@ -81,14 +81,7 @@ pub fn memory_locked() -> bool {
             status
                 .lines()
                 .find_map(|line| line.strip_prefix("VmLck:"))
-                .and_then(|value| {
-                    value
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
+                .and_then(crate::driver::sys::kib)
         })
         .is_some_and(|kilobytes| kilobytes > 0)
 }

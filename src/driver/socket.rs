@@ -60,6 +60,12 @@ impl SocketFd {
         self.socket.as_raw_fd()
     }
 
+    /// Send one advert from its own source (see [`send_one`]), all of it or an error.
+    async fn send_advert(&self, ifindex: u32, advert: &OutgoingAdvert<'_>) -> io::Result<()> {
+        let sent = send_without_readiness(|| send_one(self.as_raw_fd(), ifindex, advert)).await?;
+        check_sent(sent, advert.message.len())
+    }
+
     /// The reactor registration, made on first use (inside a tokio runtime), for reading
     /// only: the reactor is edge-triggered, and with write interest every sent advert
     /// would wake it once more when the kernel releases its buffer (see
@@ -246,9 +252,7 @@ impl VrrpSocketV4 {
             destination: destination.into(),
             source: source.into(),
         };
-        let sent =
-            send_without_readiness(|| send_one(self.fd.as_raw_fd(), self.ifindex, &advert)).await?;
-        check_sent(sent, message.len())
+        self.fd.send_advert(self.ifindex, &advert).await
     }
 }
 
@@ -265,7 +269,7 @@ fn set_multicast_interface_v4(socket: &Socket, ifindex: u32) -> io::Result<()> {
     };
     // SAFETY: `request` is a valid, initialised `ip_mreqn` that outlives the
     // call, and the length passed is exactly its size, as IP_MULTICAST_IF expects.
-    let rc = unsafe {
+    crate::driver::sys::check(unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::IPPROTO_IP,
@@ -273,12 +277,8 @@ fn set_multicast_interface_v4(socket: &Socket, ifindex: u32) -> io::Result<()> {
             (&request as *const libc::ip_mreqn).cast(),
             size_of::<libc::ip_mreqn>() as libc::socklen_t,
         )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    })
+    .map(drop)
 }
 
 /// Tries before a send that keeps finding the socket's buffer full gives up.
@@ -490,9 +490,7 @@ impl VrrpSocketV6 {
             destination: destination.into(),
             source: source.into(),
         };
-        let sent =
-            send_without_readiness(|| send_one(self.fd.as_raw_fd(), self.ifindex, &advert)).await?;
-        check_sent(sent, message.len())
+        self.fd.send_advert(self.ifindex, &advert).await
     }
 }
 
