@@ -18,7 +18,7 @@ use vrrpd::driver::garp::{
 };
 use vrrpd::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink};
 use vrrpd::driver::socket::{
-    OutgoingAdvert, RECEIVE_BUFFER_LEN, ReceiveBatch, VrrpSocketV4, VrrpSocketV6,
+    OutgoingAdvert, RECEIVE_BUFFER_LEN, ReceiveBatch, VrrpSocketV4, VrrpSocketV6, send_buffer_full,
 };
 
 const INTERFACE: &str = "vr0";
@@ -1209,4 +1209,72 @@ fn an_ipv6_batch_of_adverts_arrives_whole_with_hop_limit_255() {
         assert_eq!(datagram.source, link_local_a);
         assert_eq!(bytes, message);
     }
+}
+
+/// The protocol loop sends each advert with `try_send`, which must never wait: with the
+/// socket's send buffer full it fails at once with an error `send_buffer_full` knows
+/// (ENOBUFS from a raw socket: the loop then takes the send that waits and retries), and
+/// once the queue drains it sends again.
+#[test]
+fn try_send_reports_a_full_send_buffer_at_once_and_sends_again_once_it_drains() {
+    require_root();
+    let pair = NamespacePair::new("full");
+    let index_a = link_index(&pair.a);
+    let tc = |args: &[&str]| {
+        let status = Command::new("tc").args(args).status().expect("run tc");
+        assert!(status.success(), "tc {args:?} failed");
+    };
+    // 8 bit/s: nothing leaves a's interface, so every advert stays charged to the socket.
+    tc(&[
+        "-n", &pair.a, "qdisc", "add", "dev", INTERFACE, "root", "tbf", "rate", "8bit", "burst",
+        "1600", "limit", "1000000",
+    ]);
+    let socket = in_namespace(&pair.a, move || {
+        VrrpSocketV4::open(INTERFACE, index_a).expect("open socket in a")
+    })
+    .join()
+    .expect("opening thread");
+    // The smallest buffer the kernel allows, so that it fills within a few adverts.
+    let small: libc::c_int = 1;
+    // SAFETY: SO_SNDBUF reads one int from a valid pointer of the length given.
+    let set = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "SO_SNDBUF");
+    let message = handmade_advertisement();
+    let advert = OutgoingAdvert {
+        message: &message,
+        destination: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18)),
+        source: IpAddr::V4(ADDRESS_A),
+    };
+    let started = Instant::now();
+    let mut sent = 0;
+    let full = loop {
+        match socket.try_send(&advert) {
+            Ok(()) => sent += 1,
+            Err(error) => break error,
+        }
+        assert!(sent < 10_000, "the send buffer never filled");
+    };
+    assert!(
+        send_buffer_full(&full),
+        "{full} after {sent} adverts is not a full buffer"
+    );
+    assert!(sent >= 1, "the first advert fits an empty buffer");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "try_send waited: {:?} for {sent} adverts",
+        started.elapsed()
+    );
+    // Deleting the qdisc drops what it held, which gives the buffer back.
+    tc(&["-n", &pair.a, "qdisc", "del", "dev", INTERFACE, "root"]);
+    socket
+        .try_send(&advert)
+        .expect("a send once the queue drained");
 }

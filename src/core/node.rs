@@ -541,6 +541,9 @@ pub struct Node {
     /// The address Vec of the last accepted advert, emptied and reused for the next one's
     /// decode: no allocation per received advert.
     address_scratch: Vec<IpAddr>,
+    /// An instance's actions are collected here and handed back by [`Self::perform`]:
+    /// no action list is allocated per advert, sent or received.
+    action_scratch: Vec<Action>,
     /// Per VRID, the slot that last matched it: a hint, checked before use, so that
     /// finding an advert's instance does not walk every slot (see `slot_for`).
     vrid_hints: [Cell<u16>; 256],
@@ -582,6 +585,7 @@ impl Node {
             wall_clock: (now, unix_ms),
             actions: VecDeque::new(),
             address_scratch: Vec::new(),
+            action_scratch: Vec::new(),
             vrid_hints: std::array::from_fn(|_| Cell::new(NO_HINT)),
             maybe_leaving: false,
             routing: routing::RoutingState::default(),
@@ -1175,12 +1179,14 @@ impl Node {
             Ok(mut accepted) => {
                 let index = accepted.instance;
                 let was_handing_over = self.slots[index].instance.handing_over();
-                let actions = self.slots[index].instance.handle(
+                let mut actions = std::mem::take(&mut self.action_scratch);
+                self.slots[index].instance.handle_into(
                     now,
                     Input::Advertisement {
                         source: accepted.source,
                         advert: &accepted.advert,
                     },
+                    &mut actions,
                 );
                 self.slots[index].last_advert = Some((accepted.source, accepted.advert.priority));
                 self.address_scratch = std::mem::take(&mut accepted.advert.addresses);
@@ -1243,7 +1249,10 @@ impl Node {
                 .is_some_and(|deadline| deadline <= now);
             if due {
                 let was_handing_over = self.slots[index].instance.handing_over();
-                let actions = self.slots[index].instance.on_timeout(now);
+                let mut actions = std::mem::take(&mut self.action_scratch);
+                self.slots[index]
+                    .instance
+                    .on_timeout_into(now, &mut actions);
                 self.perform(now, index, actions);
                 if was_handing_over {
                     self.after_hand_over_kept(now, index);
@@ -1710,13 +1719,14 @@ impl Node {
         let Some(slot) = self.slots.get_mut(index) else {
             return;
         };
-        let actions = slot.instance.handle(now, input);
+        let mut actions = std::mem::take(&mut self.action_scratch);
+        slot.instance.handle_into(now, input, &mut actions);
         self.perform(now, index, actions);
     }
 
     /// Turn slot `index`'s actions into the node's, in order; then let the sync groups react.
-    fn perform(&mut self, now: Instant, index: usize, actions: Vec<Action>) {
-        for action in actions {
+    fn perform(&mut self, now: Instant, index: usize, mut actions: Vec<Action>) {
+        for action in actions.drain(..) {
             let Some(slot) = self.slots.get(index) else {
                 return;
             };
@@ -1817,6 +1827,8 @@ impl Node {
                 }
             }
         }
+        // Emptied, its capacity kept for the next instance's actions.
+        self.action_scratch = actions;
         if !self.following_sync_groups && !self.sync_pending.is_empty() {
             self.following_sync_groups = true;
             self.follow_sync_groups(now);

@@ -431,17 +431,24 @@ impl GarpTimers {
         garp
     }
 
-    /// The earliest GARP timer.
+    /// The earliest GARP timer; on a tie, the first in this order. A plain loop: a
+    /// master asks this several times per advert.
     fn earliest(&self) -> Option<(Instant, GarpTimer)> {
-        [
+        let timers = [
             (self.burst.map(|burst| burst.next_at), GarpTimer::BurstFrame),
             (self.follow_up_at, GarpTimer::FollowUp),
             (self.second_burst_at, GarpTimer::SecondBurst),
             (self.refresh_at, GarpTimer::Refresh),
-        ]
-        .into_iter()
-        .filter_map(|(at, timer)| at.map(|at| (at, timer)))
-        .min_by_key(|(at, _)| *at)
+        ];
+        let mut earliest: Option<(Instant, GarpTimer)> = None;
+        for (at, timer) in timers {
+            if let Some(at) = at
+                && earliest.is_none_or(|(first, _)| at < first)
+            {
+                earliest = Some((at, timer));
+            }
+        }
+        earliest
     }
 
     fn fire(
@@ -644,6 +651,13 @@ impl Instance {
     /// before Startup move Initialize to Fault.
     pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Vec<Action> {
         let mut actions = Vec::new();
+        self.handle_into(now, input, &mut actions);
+        actions
+    }
+
+    /// [`Self::handle`] into the caller's buffer: a node that keeps one allocates no
+    /// action list per advert.
+    pub fn handle_into(&mut self, now: Instant, input: Input<'_>, actions: &mut Vec<Action>) {
         match input {
             Input::Startup => {
                 if let Role::Initialize(causes) = &mut self.role {
@@ -651,64 +665,61 @@ impl Instance {
                         // A cause that still holds from before a Shutdown, or the sync
                         // group holding an instance not started yet: straight to Fault.
                         let causes = std::mem::take(causes);
-                        self.enter(Role::Fault(causes), reason, &mut actions);
+                        self.enter(Role::Fault(causes), reason, actions);
                     } else {
-                        self.start(now, None, &mut actions);
+                        self.start(now, None, actions);
                     }
                 }
             }
-            Input::Advertisement { source, advert } => {
-                self.receive(now, source, advert, &mut actions)
-            }
-            Input::Shutdown => self.shut_down(&mut actions),
-            Input::HandOver { then } => self.hand_over(now, then, &mut actions),
-            Input::LinkDown => self.link_down(&mut actions),
+            Input::Advertisement { source, advert } => self.receive(now, source, advert, actions),
+            Input::Shutdown => self.shut_down(actions),
+            Input::HandOver { then } => self.hand_over(now, then, actions),
+            Input::LinkDown => self.link_down(actions),
             Input::LinkUp => {
                 if let Some(causes) = self.role.fault_causes_mut() {
                     causes.link_down = false;
                 }
-                self.leave_fault_if_no_cause(now, TransitionReason::LinkUp, &mut actions);
+                self.leave_fault_if_no_cause(now, TransitionReason::LinkUp, actions);
             }
             Input::SyncForceBackup => {
                 // A master handing over has already resigned and becomes backup as soon as
                 // the new master is heard: letting go now would break its make-before-break
                 // (a demoted group member whose sibling finished first).
                 if let Role::Master(Master::Serving { .. }) = self.role {
-                    self.resign(&mut actions);
-                    self.become_backup(now, TransitionReason::SyncGroup, None, &mut actions);
+                    self.resign(actions);
+                    self.become_backup(now, TransitionReason::SyncGroup, None, actions);
                 }
             }
             Input::SyncForceMaster => {
                 if let Role::Backup(_) = self.role {
-                    self.become_master(now, TransitionReason::SyncGroup, &mut actions);
+                    self.become_master(now, TransitionReason::SyncGroup, actions);
                 }
             }
             Input::SyncHold => self.fault_enter(
                 |causes| causes.held_by_sync_group = true,
                 TransitionReason::SyncGroup,
-                &mut actions,
+                actions,
             ),
             Input::SyncRelease => {
                 if let Some(causes) = self.role.fault_causes_mut() {
                     causes.held_by_sync_group = false;
                 }
-                self.leave_fault_if_no_cause(now, TransitionReason::SyncGroup, &mut actions);
+                self.leave_fault_if_no_cause(now, TransitionReason::SyncGroup, actions);
             }
             Input::TrackerFault { tracker } => self.fault_enter(
                 |causes| causes.tracker = Some(tracker.to_owned()),
                 TransitionReason::TrackerFault {
                     tracker: tracker.to_owned(),
                 },
-                &mut actions,
+                actions,
             ),
             Input::TrackerRecovered => {
                 if let Some(causes) = self.role.fault_causes_mut() {
                     causes.tracker = None;
                 }
-                self.leave_fault_if_no_cause(now, TransitionReason::TrackerRecovered, &mut actions);
+                self.leave_fault_if_no_cause(now, TransitionReason::TrackerRecovered, actions);
             }
         }
-        actions
     }
 
     /// Held in Fault by its sync group ([`Input::SyncHold`]) and not released yet.
@@ -750,15 +761,20 @@ impl Instance {
     /// replaying every missed period; called early, nothing happens.
     pub fn on_timeout(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
+        self.on_timeout_into(now, &mut actions);
+        actions
+    }
+
+    /// [`Self::on_timeout`] into the caller's buffer (see [`Self::handle_into`]).
+    pub fn on_timeout_into(&mut self, now: Instant, actions: &mut Vec<Action>) {
         // Each firing either clears its timer or moves it past `now`, except the frames of a
         // late burst, which are bounded by MAX_GARP_BURST_COUNT; the cap only guards bugs.
         for _ in 0..(4 * MAX_GARP_BURST_COUNT + 16) {
             match self.earliest_timer() {
-                Some((at, timer)) if at <= now => self.fire(timer, at, now, &mut actions),
+                Some((at, timer)) if at <= now => self.fire(timer, at, now, actions),
                 _ => break,
             }
         }
-        actions
     }
 
     /// When [`Instance::on_timeout`] must next be called; None when idle (Initialize/Fault).

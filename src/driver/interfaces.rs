@@ -459,6 +459,29 @@ pub async fn send_advertisement(
 
 /// Send several adverts on `interface`, all of one family (see
 /// [`VrrpSocketV4::send_batch`]); errors come back with the position of their advert.
+/// [`send_advertisement`] now, in one attempt and with no future: what the protocol loop
+/// sends an advert with. When the socket's buffer is full (see
+/// [`crate::driver::socket::send_buffer_full`]), the caller retries with
+/// [`send_advertisement`], which waits.
+pub fn try_send_advertisement(
+    interface: &Interface,
+    advert: &OutgoingAdvert<'_>,
+) -> io::Result<()> {
+    match (
+        advert.source,
+        advert.destination,
+        &interface.socket_v4,
+        &interface.socket_v6,
+    ) {
+        (IpAddr::V4(_), IpAddr::V4(_), Some(socket), _) => socket.try_send(advert),
+        (IpAddr::V6(_), IpAddr::V6(_), _, Some(socket)) => socket.try_send(advert),
+        _ => Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "no socket of the instance's family",
+        )),
+    }
+}
+
 pub async fn send_advertisements(
     interface: &Interface,
     adverts: &[OutgoingAdvert<'_>],

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::driver::interfaces::Interfaces;
-use crate::driver::socket::{VrrpSocketV4, VrrpSocketV6};
+use crate::driver::socket::{ReceiveBatch, VrrpSocketV4, VrrpSocketV6};
 use crate::driver::sys;
 
 /// Events taken per wait: a wake-up and one per socket; more than that are left for the
@@ -73,12 +73,44 @@ impl WatchedSocket {
         }
     }
 
-    fn same(&self, other: &WatchedSocket) -> bool {
-        match (self, other) {
-            (WatchedSocket::V4(a), WatchedSocket::V4(b)) => Arc::ptr_eq(a, b),
-            (WatchedSocket::V6(a), WatchedSocket::V6(b)) => Arc::ptr_eq(a, b),
-            _ => false,
+    /// Read what is queued, up to a batch, without waiting (see
+    /// [`VrrpSocketV4::try_recv_batch`]).
+    pub fn try_recv_batch(&self, batch: &mut ReceiveBatch) -> io::Result<usize> {
+        match self {
+            WatchedSocket::V4(socket) => socket.try_recv_batch(batch),
+            WatchedSocket::V6(socket) => socket.try_recv_batch(batch),
         }
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        match self {
+            WatchedSocket::V4(socket) => socket.ifindex(),
+            WatchedSocket::V6(socket) => socket.ifindex(),
+        }
+    }
+
+    pub fn ipv6(&self) -> bool {
+        matches!(self, WatchedSocket::V6(_))
+    }
+
+    /// The interface's name, for logs.
+    pub fn interface(&self) -> &str {
+        match self {
+            WatchedSocket::V4(socket) => socket.interface(),
+            WatchedSocket::V6(socket) => socket.interface(),
+        }
+    }
+
+    /// The receiving sockets of `interfaces`, IPv4 then IPv6 per interface.
+    pub fn receiving(interfaces: &Interfaces) -> impl Iterator<Item = WatchedSocket> + '_ {
+        interfaces
+            .values()
+            .filter(|interface| interface.receives)
+            .flat_map(|interface| {
+                let v4 = interface.socket_v4.clone().map(WatchedSocket::V4);
+                let v6 = interface.socket_v6.clone().map(WatchedSocket::V6);
+                [v4, v6].into_iter().flatten()
+            })
     }
 }
 
@@ -140,29 +172,26 @@ impl Poller {
     }
 
     /// Watch exactly the receiving sockets of `interfaces` (instances come and go with
-    /// reloads, sockets with interfaces). Cheap when nothing changed: no allocation, a
-    /// pointer comparison per socket. A watched socket is kept open by its Arc here
-    /// until it is unwatched, so a descriptor number is never watched for two sockets.
+    /// reloads, sockets with interfaces). Cheap when nothing changed: no allocation, no
+    /// reference count touched, a pointer comparison per socket. A watched socket is
+    /// kept open by its Arc here until it is unwatched, so a descriptor number is never
+    /// watched for two sockets.
     pub fn follow(&mut self, interfaces: &Interfaces) -> io::Result<()> {
         for watched in &mut self.watched {
             watched.seen = false;
         }
         for interface in interfaces.values().filter(|interface| interface.receives) {
-            let v4 = interface.socket_v4.clone().map(WatchedSocket::V4);
-            let v6 = interface.socket_v6.clone().map(WatchedSocket::V6);
-            for socket in [v4, v6].into_iter().flatten() {
-                if let Some(watched) = self.watched.iter_mut().find(|w| w.socket.same(&socket)) {
-                    watched.seen = true;
-                    continue;
-                }
-                let token = self.next_token;
-                self.next_token += 1;
-                epoll_control(&self.all, libc::EPOLL_CTL_ADD, socket.raw_fd(), token)?;
-                self.watched.push(Watched {
-                    token,
-                    socket,
-                    seen: true,
-                });
+            if let Some(socket) = &interface.socket_v4 {
+                self.see(
+                    |watched| matches!(watched, WatchedSocket::V4(it) if Arc::ptr_eq(it, socket)),
+                    || WatchedSocket::V4(Arc::clone(socket)),
+                )?;
+            }
+            if let Some(socket) = &interface.socket_v6 {
+                self.see(
+                    |watched| matches!(watched, WatchedSocket::V6(it) if Arc::ptr_eq(it, socket)),
+                    || WatchedSocket::V6(Arc::clone(socket)),
+                )?;
             }
         }
         let all = &self.all;
@@ -172,6 +201,32 @@ impl Poller {
                 let _ = epoll_control(all, libc::EPOLL_CTL_DEL, watched.socket.raw_fd(), 0);
             }
             watched.seen
+        });
+        Ok(())
+    }
+
+    /// Mark the socket `is_it` finds as still watched, or watch the one `make` gives.
+    fn see(
+        &mut self,
+        is_it: impl Fn(&WatchedSocket) -> bool,
+        make: impl FnOnce() -> WatchedSocket,
+    ) -> io::Result<()> {
+        if let Some(watched) = self
+            .watched
+            .iter_mut()
+            .find(|watched| is_it(&watched.socket))
+        {
+            watched.seen = true;
+            return Ok(());
+        }
+        let socket = make();
+        let token = self.next_token;
+        self.next_token += 1;
+        epoll_control(&self.all, libc::EPOLL_CTL_ADD, socket.raw_fd(), token)?;
+        self.watched.push(Watched {
+            token,
+            socket,
+            seen: true,
         });
         Ok(())
     }

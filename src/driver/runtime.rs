@@ -50,9 +50,7 @@ use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkE
 use crate::driver::notify::{NotifyQueue, hooks_for, priority_hook_for};
 use crate::driver::poller::{Poller, Ready, Wake, WatchedSocket};
 use crate::driver::routing::{self, RoutingEvent};
-use crate::driver::socket::{
-    OutgoingAdvert, RECEIVE_BATCH, ReceiveBatch, VrrpSocketV4, VrrpSocketV6,
-};
+use crate::driver::socket::{self, OutgoingAdvert, RECEIVE_BATCH, ReceiveBatch};
 use crate::driver::systemd::Notifier;
 use crate::driver::{memory, realtime};
 
@@ -236,6 +234,9 @@ struct Shell {
     startup_failure: Option<RunError>,
     starting: bool,
     exited: bool,
+    /// Work that waits on I/O ran since the protocol loop last looked (see
+    /// [`Self::take_io_performed`]): it may have opened sockets.
+    io_performed: bool,
 }
 
 impl Drop for Shell {
@@ -272,7 +273,7 @@ fn run_protocol(
     forwarder.abort();
     if !shell.exited {
         // The loop cannot go on: stop at once (priority 0 from masters, addresses removed).
-        run_now(runtime, shell.feed(Instant::now(), NodeInput::StopNow));
+        shell.feed_now(runtime, Instant::now(), NodeInput::StopNow);
     }
     for task in shell.trackers.drain(..) {
         task.abort();
@@ -389,6 +390,7 @@ async fn start(
         startup_failure: None,
         starting: true,
         exited: false,
+        io_performed: true,
     };
     shell.feed(started, NodeInput::Start).await;
     shell.starting = false;
@@ -512,7 +514,11 @@ fn protocol_loop(
     // The one clock reading of the previous wake-up: deadlines are compared with it.
     let mut now = Instant::now();
     while !shell.exited {
-        if let Err(error) = poller.follow(&shell.interfaces) {
+        // Sockets are opened only by work that waits on I/O (placing an instance, a
+        // reload), never on the hot path of an advert: look again only after such work.
+        if shell.take_io_performed()
+            && let Err(error) = poller.follow(&shell.interfaces)
+        {
             return Some(RunError::Runtime(error));
         }
         if receive_paused_until.is_some_and(|until| until <= now) {
@@ -523,10 +529,13 @@ fn protocol_loop(
             .node
             .next_deadline()
             .unwrap_or_else(|| now + IDLE_WAKE_UP);
-        let wake_at = [receive_paused_until, coalescing_until, watchdog_due]
+        let mut wake_at = deadline;
+        for at in [receive_paused_until, coalescing_until, watchdog_due]
             .into_iter()
             .flatten()
-            .fold(deadline, Instant::min);
+        {
+            wake_at = wake_at.min(at);
+        }
         let receiving = receive_paused_until.is_none() && coalescing_until.is_none();
         if let Err(error) = poller.wait(wake_at, receiving, &mut ready) {
             return Some(RunError::Runtime(error));
@@ -549,7 +558,10 @@ fn protocol_loop(
                     Event::Reloaded(generation, loaded) => {
                         reloads_held.push_back((generation, loaded));
                     }
-                    event => run_now(runtime, shell.handle_event(now, event)),
+                    event => {
+                        shell.io_performed = true;
+                        run_now(runtime, shell.handle_event(now, event));
+                    }
                 }
                 if shell.exited {
                     return None;
@@ -564,11 +576,12 @@ fn protocol_loop(
         if shell.node.accepts_reload() && reload_requested {
             reload_requested = false;
             info!("SIGHUP received, reloading {}", shell.config_path.display());
-            run_now(runtime, shell.feed(now, NodeInput::ReloadRequested));
+            shell.feed_now(runtime, now, NodeInput::ReloadRequested);
         }
         while shell.node.accepts_reload()
             && let Some((generation, loaded)) = reloads_held.pop_front()
         {
+            shell.io_performed = true;
             run_now(runtime, shell.reloaded_config(now, generation, loaded));
             release_startup_memory();
         }
@@ -587,26 +600,13 @@ fn protocol_loop(
             let Some(socket) = poller.socket(token) else {
                 continue;
             };
-            let (result, ifindex, ipv6, interface) = match socket {
-                WatchedSocket::V4(socket) => (
-                    socket.try_recv_batch(&mut batch),
-                    socket.ifindex(),
-                    false,
-                    socket.interface(),
-                ),
-                WatchedSocket::V6(socket) => (
-                    socket.try_recv_batch(&mut batch),
-                    socket.ifindex(),
-                    true,
-                    socket.interface(),
-                ),
-            };
-            let count = match result {
+            let (ifindex, ipv6) = (socket.ifindex(), socket.ipv6());
+            let count = match socket.try_recv_batch(&mut batch) {
                 Ok(count) => count,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(error) => {
                     let family = if ipv6 { " (IPv6)" } else { "" };
-                    warn!("receive error on {interface}{family}: {error}");
+                    warn!("receive error on {}{family}: {error}", socket.interface());
                     receive_paused_until = Some(now + RECEIVE_ERROR_PAUSE);
                     continue;
                 }
@@ -619,7 +619,7 @@ fn protocol_loop(
             // In arrival order, all stamped with this wake-up's clock reading: they
             // were queued together.
             for input in received.inputs(&batch) {
-                run_now(runtime, shell.feed(now, input));
+                shell.feed_now(runtime, now, input);
             }
             // The first read of a burst of many instances' adverts: let the rest of it
             // queue, and read it in one go when the window ends (or before any timer of
@@ -638,7 +638,10 @@ fn protocol_loop(
         }
 
         let coalescing_over = coalescing_until.is_some_and(|until| until <= now);
-        let deadline_passed = shell.node.next_deadline().is_some_and(|due| due <= now);
+        // The deadline this wait was for. An advert read above can only have moved it
+        // later (a backup's Master_Down_Timer); the node fires only what is still due,
+        // and anything that became due sooner is this loop's next deadline.
+        let deadline_passed = deadline <= now;
         if !shell.exited && (deadline_passed || coalescing_over) {
             // A stalled loop may have slept through an advert's arrival without reading
             // it yet, and a coalescing window left adverts queued on purpose: read what
@@ -650,9 +653,9 @@ fn protocol_loop(
             }
             let late = now.saturating_duration_since(wake_at) > LATE_WAKE_DRAIN;
             if (coalesced || late) && receive_paused_until.is_none() {
-                run_now(runtime, shell.drain_sockets(now, &mut batch));
+                shell.drain_sockets(runtime, now, &mut batch);
             }
-            run_now(runtime, shell.feed(now, NodeInput::Timeout));
+            shell.feed_now(runtime, now, NodeInput::Timeout);
         }
     }
     None
@@ -786,12 +789,42 @@ impl Shell {
 
     /// Hand one input to the node and perform everything it asks, in order (answers the
     /// shell owes the node, such as a persisted demoted set, are fed back on the way).
+    /// For the shell's async paths (start-up, a reload, a resync, the reactor's events).
     async fn feed(&mut self, now: Instant, input: NodeInput<'_>) {
         self.node.handle(now, input);
-        // Adverts that follow one another (a master's instances falling due together) go
-        // out with one sendmmsg per interface and family; anything else first sends what
-        // came before it, so that the node's order holds (address, GARP, then advert).
         let mut adverts = std::mem::take(&mut self.pending_adverts);
+        let first = self.queue_adverts(&mut adverts);
+        self.perform_in_order(now, &mut adverts, first).await;
+        self.pending_adverts = adverts;
+    }
+
+    /// [`Self::feed`] for the protocol loop's hot path (an advert received, a timer
+    /// fired): a lone advert goes out with one `sendmsg` and no future around it. The first
+    /// action that waits on I/O (netlink, a reply), and everything after it, is a future
+    /// that [`run_now`] completes, so the node's order holds.
+    fn feed_now(&mut self, runtime: &tokio::runtime::Handle, now: Instant, input: NodeInput<'_>) {
+        self.node.handle(now, input);
+        let mut adverts = std::mem::take(&mut self.pending_adverts);
+        match self.queue_adverts(&mut adverts) {
+            None => self.send_adverts_now(runtime, &mut adverts),
+            first => {
+                self.io_performed = true;
+                run_now(runtime, self.perform_in_order(now, &mut adverts, first));
+            }
+        }
+        self.pending_adverts = adverts;
+    }
+
+    /// Whether work that waits on I/O ran since the last call: everything but
+    /// [`Self::feed_now`]'s hot path (a received advert, a sent one) counts.
+    fn take_io_performed(&mut self) -> bool {
+        std::mem::take(&mut self.io_performed)
+    }
+
+    /// Take the node's actions up to the first one that is not an advert, which is
+    /// returned. Adverts that follow one another (a master's instances falling due
+    /// together) are queued, to go out with one sendmmsg per interface and family.
+    fn queue_adverts(&mut self, adverts: &mut Vec<PendingAdvert>) -> Option<NodeAction> {
         while let Some(action) = self.node.poll_action() {
             if self.startup_failure.is_some() {
                 // Start-up failed: perform nothing more (no address was touched yet).
@@ -811,14 +844,71 @@ impl Shell {
                     destination,
                     message,
                 }),
-                action => {
-                    self.send_adverts(&mut adverts).await;
-                    self.perform(now, action).await;
+                action => return Some(action),
+            }
+        }
+        None
+    }
+
+    /// Send the queued adverts, perform `next`, and go on with the node's further
+    /// actions: each action after what came before it, so that the node's order holds
+    /// (address, GARP, then advert).
+    async fn perform_in_order(
+        &mut self,
+        now: Instant,
+        adverts: &mut Vec<PendingAdvert>,
+        mut next: Option<NodeAction>,
+    ) {
+        while let Some(action) = next {
+            self.send_adverts(adverts).await;
+            self.perform(now, action).await;
+            next = self.queue_adverts(adverts);
+        }
+        self.send_adverts(adverts).await;
+    }
+
+    /// [`Self::send_adverts`] without a future for the common case, one advert whose
+    /// socket has room: one `sendmsg`. A batch, or a full socket buffer, takes the path
+    /// that waits.
+    fn send_adverts_now(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        adverts: &mut Vec<PendingAdvert>,
+    ) {
+        if let [advert] = adverts.as_slice()
+            && let Some(interface) = self.interfaces.get(&advert.ifindex)
+        {
+            let outgoing = OutgoingAdvert {
+                message: &advert.message,
+                destination: advert.destination,
+                source: advert.source,
+            };
+            match interfaces::try_send_advertisement(interface, &outgoing) {
+                Err(error) if socket::send_buffer_full(&error) => {}
+                result => {
+                    if let Err(error) = result {
+                        self.warn_unsent(advert, &interface.name, &error);
+                    }
+                    for advert in adverts.drain(..) {
+                        self.node.recycle_message(advert.message);
+                    }
+                    return;
                 }
             }
         }
-        self.send_adverts(&mut adverts).await;
-        self.pending_adverts = adverts;
+        if !adverts.is_empty() {
+            run_now(runtime, self.send_adverts(adverts));
+        }
+    }
+
+    fn warn_unsent(&self, advert: &PendingAdvert, interface: &str, error: &io::Error) {
+        let name = self.node.instance_name(advert.instance).unwrap_or("?");
+        let to = if advert.destination.is_multicast() {
+            String::new()
+        } else {
+            format!(" to {}", advert.destination)
+        };
+        warn!("({name}) cannot send an advertisement{to} on {interface}: {error}");
     }
 
     /// Send the queued adverts, in order: each run of adverts on the same interface and
@@ -861,17 +951,7 @@ impl Shell {
                 interfaces::send_advertisements(interface, &outgoing).await
             };
             for (position, error) in failures {
-                let advert = &run[position];
-                let name = self.node.instance_name(advert.instance).unwrap_or("?");
-                let to = if advert.destination.is_multicast() {
-                    String::new()
-                } else {
-                    format!(" to {}", advert.destination)
-                };
-                warn!(
-                    "({name}) cannot send an advertisement{to} on {}: {error}",
-                    interface.name
-                );
+                self.warn_unsent(&run[position], &interface.name, &error);
             }
         }
         for advert in adverts.drain(..) {
@@ -1144,19 +1224,14 @@ impl Shell {
 
     /// Handle datagrams already waiting in the sockets, at most [`EVENT_QUEUE_LEN`] per
     /// socket.
-    async fn drain_sockets(&mut self, now: Instant, batch: &mut ReceiveBatch) {
-        let receiving = || {
-            self.interfaces
-                .values()
-                .filter(|interface| interface.receives)
-        };
-        let sockets_v4: Vec<Arc<VrrpSocketV4>> = receiving()
-            .filter_map(|interface| interface.socket_v4.clone())
-            .collect();
-        let sockets_v6: Vec<Arc<VrrpSocketV6>> = receiving()
-            .filter_map(|interface| interface.socket_v6.clone())
-            .collect();
-        for socket in sockets_v4 {
+    fn drain_sockets(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        now: Instant,
+        batch: &mut ReceiveBatch,
+    ) {
+        let sockets: Vec<WatchedSocket> = WatchedSocket::receiving(&self.interfaces).collect();
+        for socket in sockets {
             let mut handled = 0;
             while handled < EVENT_QUEUE_LEN {
                 let Ok(count) = socket.try_recv_batch(batch) else {
@@ -1164,31 +1239,11 @@ impl Shell {
                 };
                 let received = Received {
                     ifindex: socket.ifindex(),
-                    ipv6: false,
+                    ipv6: socket.ipv6(),
                     count,
                 };
                 for input in received.inputs(batch) {
-                    self.feed(now, input).await;
-                }
-                handled += count;
-                if count < RECEIVE_BATCH {
-                    break;
-                }
-            }
-        }
-        for socket in sockets_v6 {
-            let mut handled = 0;
-            while handled < EVENT_QUEUE_LEN {
-                let Ok(count) = socket.try_recv_batch(batch) else {
-                    break;
-                };
-                let received = Received {
-                    ifindex: socket.ifindex(),
-                    ipv6: true,
-                    count,
-                };
-                for input in received.inputs(batch) {
-                    self.feed(now, input).await;
+                    self.feed_now(runtime, now, input);
                 }
                 handled += count;
                 if count < RECEIVE_BATCH {

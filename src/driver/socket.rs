@@ -66,6 +66,13 @@ impl SocketFd {
         check_sent(sent, advert.message.len())
     }
 
+    /// [`Self::send_advert`] in one attempt, without waiting; a full buffer is an error
+    /// that [`send_buffer_full`] recognises.
+    fn try_send_advert(&self, ifindex: u32, advert: &OutgoingAdvert<'_>) -> io::Result<()> {
+        let sent = send_one(self.as_raw_fd(), ifindex, advert)?;
+        check_sent(sent, advert.message.len())
+    }
+
     /// The reactor registration, made on first use (inside a tokio runtime), for reading
     /// only: the reactor is edge-triggered, and with write interest every sent advert
     /// would wake it once more when the kernel releases its buffer (see
@@ -176,6 +183,13 @@ impl VrrpSocketV4 {
         self.ifindex
     }
 
+    /// Send one advert (from its own source) now, in one attempt. A full buffer is an
+    /// error that [`send_buffer_full`] recognises, for the caller to retry with
+    /// [`Self::send_to`], which waits.
+    pub fn try_send(&self, advert: &OutgoingAdvert<'_>) -> io::Result<()> {
+        self.fd.try_send_advert(self.ifindex, advert)
+    }
+
     /// Receive one datagram, IPv4 header included (a raw IPv4 socket always
     /// delivers it). Returns its length in `buffer`.
     pub async fn recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
@@ -281,6 +295,16 @@ fn set_multicast_interface_v4(socket: &Socket, ifindex: u32) -> io::Result<()> {
     .map(drop)
 }
 
+/// Whether a send failed only because the socket's send buffer is full, which a later
+/// try can get past. A raw socket reports that as ENOBUFS, not EAGAIN: IPv4 and IPv6
+/// build a raw datagram with `sock_wmalloc`, which fails when the buffer is full, rather
+/// than with `sock_alloc_send_skb`, which would wait or say EAGAIN (IPv4 measured by
+/// `tests/driver_io.rs`). A queue discipline's drop is not reported at all without
+/// IP_RECVERR, so ENOBUFS from these sockets means the buffer.
+pub fn send_buffer_full(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::WouldBlock || error.raw_os_error() == Some(libc::ENOBUFS)
+}
+
 /// Tries before a send that keeps finding the socket's buffer full gives up.
 const SEND_ATTEMPTS: usize = 20;
 /// Pause between those tries (so at most ~100 ms in all, a tenth of a v2 interval).
@@ -292,7 +316,7 @@ const SEND_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5
 async fn send_without_readiness(mut send: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
     for _ in 1..SEND_ATTEMPTS {
         match send() {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+            Err(error) if send_buffer_full(&error) => {
                 tokio::time::sleep(SEND_RETRY_PAUSE).await;
             }
             result => return result,
@@ -433,6 +457,13 @@ impl VrrpSocketV6 {
 
     pub fn ifindex(&self) -> u32 {
         self.ifindex
+    }
+
+    /// Send one advert (from its own source) now, in one attempt. A full buffer is an
+    /// error that [`send_buffer_full`] recognises, for the caller to retry with
+    /// [`Self::send_to`], which waits.
+    pub fn try_send(&self, advert: &OutgoingAdvert<'_>) -> io::Result<()> {
+        self.fd.try_send_advert(self.ifindex, advert)
     }
 
     /// Receive one VRRP message (no IP header) with its source and hop limit.
@@ -930,7 +961,7 @@ async fn send_batch(
                 continue;
             }
             let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::WouldBlock && attempts + 1 < SEND_ATTEMPTS {
+            if send_buffer_full(&error) && attempts + 1 < SEND_ATTEMPTS {
                 attempts += 1;
                 tokio::time::sleep(SEND_RETRY_PAUSE).await;
                 continue;
