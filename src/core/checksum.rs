@@ -62,9 +62,15 @@ fn ones_complement_sum(bytes: &[u8]) -> u64 {
 /// carries the length in 16 bits, IPv6 in 32: the same sum for any message length that
 /// fits 16 bits).
 fn pseudo_header_sum(source: IpAddr, destination: IpAddr, length: usize, protocol: u8) -> u64 {
+    // Whole 32-bit words of the address, as `ones_complement_sum` adds them.
     let address_sum = |address: IpAddr| match address {
-        IpAddr::V4(v4) => ones_complement_sum(&v4.octets()),
-        IpAddr::V6(v6) => ones_complement_sum(&v6.octets()),
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            (0..4)
+                .map(|word| u64::from((bits >> (32 * word)) as u32))
+                .sum()
+        }
     };
     let length = length as u64;
     address_sum(source)
@@ -127,6 +133,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_pseudo_header_sums_as_its_bytes_laid_out_by_rfc_768_and_rfc_8200() {
+        let v4 = |a: [u8; 4], b: [u8; 4]| (IpAddr::from(a), IpAddr::from(b));
+        for (source, destination) in [
+            v4([192, 0, 2, 41], [224, 0, 0, 18]),
+            v4([255, 255, 255, 255], [255, 255, 255, 255]),
+        ] {
+            let (IpAddr::V4(s), IpAddr::V4(d)) = (source, destination) else {
+                unreachable!()
+            };
+            // RFC 768: source, destination, zero, protocol, length (16 bits).
+            let mut bytes = Vec::new();
+            bytes.extend(s.octets());
+            bytes.extend(d.octets());
+            bytes.extend([0, 112, 0, 20]);
+            assert_eq!(
+                fold(pseudo_header_sum(source, destination, 20, 112)),
+                sum_by_16_bit_words(&bytes)
+            );
+        }
+        let source: IpAddr = "fe80::1:ffff:42".parse().unwrap();
+        let destination: IpAddr = "ff02::12".parse().unwrap();
+        let (IpAddr::V6(s), IpAddr::V6(d)) = (source, destination) else {
+            unreachable!()
+        };
+        // RFC 8200 §8.1: source, destination, length (32 bits), zeros, next header.
+        let mut bytes = Vec::new();
+        bytes.extend(s.octets());
+        bytes.extend(d.octets());
+        bytes.extend([0, 0, 0, 20, 0, 0, 0, 112]);
+        assert_eq!(
+            fold(pseudo_header_sum(source, destination, 20, 112)),
+            sum_by_16_bit_words(&bytes)
+        );
     }
 
     #[test]

@@ -1726,6 +1726,11 @@ impl Node {
 
     /// Turn slot `index`'s actions into the node's, in order; then let the sync groups react.
     fn perform(&mut self, now: Instant, index: usize, mut actions: Vec<Action>) {
+        // Most calls: a backup hearing its master's advert asks for nothing.
+        if actions.is_empty() && self.sync_pending.is_empty() {
+            self.action_scratch = actions;
+            return;
+        }
         for action in actions.drain(..) {
             let Some(slot) = self.slots.get(index) else {
                 return;

@@ -166,6 +166,17 @@ impl Poller {
         })
     }
 
+    /// How late a wait that timed out may return by construction: nothing with
+    /// epoll_pwait2 (nanoseconds), up to a millisecond with epoll_wait's whole milliseconds,
+    /// rounded up. A wake-up later than that, and more, means the thread was held up.
+    pub fn rounding(&self) -> Duration {
+        if self.precise {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(1)
+        }
+    }
+
     /// The handle other threads wake this loop with.
     pub fn waker(&self) -> Arc<Wake> {
         Arc::clone(&self.wake)
@@ -343,6 +354,33 @@ mod tests {
     #[test]
     fn a_wait_ends_at_its_deadline_or_when_woken() {
         let mut poller = Poller::new().unwrap();
+        waits_end_at_their_deadline_or_when_woken(&mut poller);
+    }
+
+    /// The same with epoll_wait, as where epoll_pwait2 is refused (a kernel before 5.11,
+    /// or a seccomp list without it): whole milliseconds, never early, and the loop is
+    /// told that it may wake up to a millisecond late.
+    #[test]
+    fn the_epoll_wait_fallback_ends_at_its_deadline_or_when_woken_too() {
+        let mut poller = Poller::new().unwrap();
+        assert_eq!(
+            poller.rounding(),
+            Duration::ZERO,
+            "precise until a wait is refused"
+        );
+        poller.precise = false;
+        assert_eq!(poller.rounding(), Duration::from_millis(1));
+        waits_end_at_their_deadline_or_when_woken(&mut poller);
+        // A deadline a fraction of a millisecond away is not rounded down to a busy 0.
+        let start = Instant::now();
+        let mut ready = Ready::default();
+        poller
+            .wait(start + Duration::from_micros(300), true, &mut ready)
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_micros(300));
+    }
+
+    fn waits_end_at_their_deadline_or_when_woken(poller: &mut Poller) {
         let mut ready = Ready::default();
         let start = Instant::now();
         poller

@@ -651,7 +651,7 @@ fn protocol_loop(
             if coalesced {
                 coalescing_ended = Some(now);
             }
-            let late = now.saturating_duration_since(wake_at) > LATE_WAKE_DRAIN;
+            let late = now.saturating_duration_since(wake_at) > LATE_WAKE_DRAIN + poller.rounding();
             if (coalesced || late) && receive_paused_until.is_none() {
                 shell.drain_sockets(runtime, now, &mut batch);
             }
