@@ -54,6 +54,8 @@ def figures(path):
         f[f"{role}_slice"] = int(m.group(1)) / 1e6 if m else None
         m = re.search(rf"{role}:.*?VmRSS: (\d+) kB", text) or re.search(rf"{role}: VmRSS summed: (\d+) kB", text)
         f[f"{role}_rss"] = int(m.group(1)) / 1024 if m else None
+    m = re.search(r"placement: same CPU in (\d+) of (\d+) slices", text)
+    f["same_cpu"] = f"{m.group(1)} of {m.group(2)}" if m else "?"
     return f
 data = {impl: [figures(f"{out}/{impl}.{r}") for r in range(1, rounds + 1)] for impl in ("floor", "vrrpd", "keepalived")}
 def median(impl, key):
@@ -73,6 +75,9 @@ for label, key in rows:
     print(f"| {label} | {fmt(f)} | {fmt(k)} | {fmt(v)} | {ratio(v, k)} | {ratio(v, f)} | {ratio(f, k)} |")
 def cell(value):
     return "–" if value is None else f"{value:.2f}"
+print("\nPer round, slices with master and backup on the same CPU (floor / keepalived / vrrpd):",
+      "; ".join(" / ".join(data[impl][i]["same_cpu"] for impl in ("floor", "keepalived", "vrrpd"))
+                for i in range(rounds)))
 for role in ("master", "backup"):
     for key, what in (("_cpu", "CPU ms/s"), ("_slice", "median-slice CPU ms/s")):
         print(f"\nPer round ({role} {what}: floor / keepalived / vrrpd):",

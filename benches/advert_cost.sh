@@ -73,34 +73,48 @@ trap cleanup EXIT INT TERM
 # Sleep for the window while sampling each side's CPU every half second, and print the
 # median half-second slice of each: bursts of machine noise (this VM sees some that
 # double every process's cost for a second or two, the floor's too) move a window's mean
-# but not the median slice. Usage: slices SECONDS "MASTER-PIDS" "BACKUP-PIDS".
+# but not the median slice. Also prints in how many slices the master's and the backup's
+# busiest thread last ran on the same CPU (field 39 of /proc/PID/task/TID/stat): a pair on
+# one CPU costs a fraction of a pair whose every wake-up crosses CPUs, and unpinned, the
+# scheduler decides that per round. Usage: slices SECONDS "MASTER-PIDS" "BACKUP-PIDS".
 slices() {
     python3 - "$@" <<'PY'
 import glob, statistics, sys, time
 seconds, groups = float(sys.argv[1]), {"master": sys.argv[2].split(), "backup": sys.argv[3].split()}
-def cpu(pids):
-    total = 0
+def threads(pids):
+    # Per thread: (CPU ns so far, the CPU it last ran on).
+    found = {}
     for pid in pids:
-        for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        for task in glob.glob(f"/proc/{pid}/task/*"):
             try:
-                total += int(open(path).read().split()[0])
-            except (OSError, ValueError):
+                ns = int(open(f"{task}/schedstat").read().split()[0])
+                # The fields after the command name, which is in parentheses.
+                stat = open(f"{task}/stat").read().rsplit(")", 1)[1].split()
+                found[task] = (ns, int(stat[36]))
+            except (OSError, ValueError, IndexError):
                 pass
-    return total
+    return found
 rates = {role: [] for role in groups}
-last = {role: cpu(pids) for role, pids in groups.items()}
+last = {role: threads(pids) for role, pids in groups.items()}
+same_cpu = 0
 start = then = time.monotonic()
 while then - start < seconds - 1e-3:
     time.sleep(0.5)
     now = time.monotonic()
+    busiest = {}
     for role, pids in groups.items():
-        value = cpu(pids)
-        rates[role].append((value - last[role]) / (now - then))
-        last[role] = value
+        current = threads(pids)
+        deltas = {task: ns - last[role].get(task, (0, 0))[0] for task, (ns, _) in current.items()}
+        rates[role].append(sum(deltas.values()) / (now - then))
+        if deltas:
+            busiest[role] = current[max(deltas, key=deltas.get)][1]
+        last[role] = current
+    same_cpu += busiest.get("master", -1) == busiest.get("backup", -2)
     then = now
 for role in groups:
     print(f"{role} CPU median slice: {int(statistics.median(rates[role]))} ns/s "
           f"({len(rates[role])} slices of 0.5 s)")
+print(f"placement: same CPU in {same_cpu} of {len(rates['master'])} slices")
 PY
 }
 ip netns add "$prefix-m"
