@@ -474,7 +474,9 @@ def icmp_checksum(data: bytes) -> int:
 
 def probe_main(target: str, iface: str, interval: float) -> int:
     """Send an ICMP echo every `interval`; stream lines on stdout:
-    `S seq t` (sent), `R seq t mac` (echo reply), `A t mac` (VRRP advert seen on the segment).
+    `S seq t` (sent), `R seq t mac` (echo reply), `A t mac` (VRRP advert seen on the segment),
+    `G t mac` (an ARP frame whose sender address is the target: a gratuitous ARP or an ARP
+    reply announcing which MAC holds it).
 
     Frames are read from an AF_PACKET socket so the answering MAC (which LB the client's ARP
     entry points to) is known, and so are the adverts flooded to 224.0.0.18. Times are
@@ -497,8 +499,21 @@ def probe_main(target: str, iface: str, interval: float) -> int:
     # descheduled for a while must not turn queued replies into a fake gap.
     so_timestampns = 35  # SO_TIMESTAMPNS == SCM_TIMESTAMPNS on Linux
     receiver.setsockopt(socket.SOL_SOCKET, so_timestampns, 1)
+    eth_p_arp = 0x0806
+    announcements = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(eth_p_arp))
+    announcements.bind((iface, 0))
+    announcements.setblocking(False)
+    announcements.setsockopt(socket.SOL_SOCKET, so_timestampns, 1)
     realtime_minus_monotonic = time.time() - time.monotonic()
     target_raw = socket.inet_aton(target)
+
+    def kernel_time(ancdata) -> float:
+        for level, kind, value in ancdata:
+            if level == socket.SOL_SOCKET and kind == so_timestampns and len(value) >= 16:
+                sec, nsec = struct.unpack("@qq", value[:16])
+                return sec + nsec / 1e9 - realtime_minus_monotonic
+        return time.monotonic()
+
     out = sys.stdout
     seq = 0
     next_send = time.monotonic()
@@ -523,21 +538,28 @@ def probe_main(target: str, iface: str, interval: float) -> int:
             if next_send < now:  # fell behind (stall): do not burst to catch up
                 next_send = now + interval
         timeout = max(0.0, next_send - time.monotonic())
-        readable, _, _ = select.select([receiver, stdin_fd], [], [], timeout)
+        readable, _, _ = select.select([receiver, announcements, stdin_fd], [], [], timeout)
         if stdin_fd in readable and not os.read(stdin_fd, 4096):
             out.flush()
             return 0
+        if announcements in readable:
+            for _ in range(64):  # bounded drain
+                try:
+                    frame, ancdata, _flags, _addr = announcements.recvmsg(2048, 64)
+                except BlockingIOError:
+                    break
+                # Ethernet header, then ARP (RFC 826): the sender's protocol address is at
+                # bytes 14..18 of the ARP message for IPv4 over Ethernet.
+                if len(frame) >= 14 + 28 and frame[14 + 14 : 14 + 18] == target_raw:
+                    t = kernel_time(ancdata)
+                    out.write(f"G {t:.6f} {frame[6:12].hex(':')}\n")
         if receiver in readable:
             for _ in range(64):  # bounded drain
                 try:
                     frame, ancdata, _flags, _addr = receiver.recvmsg(2048, 64)
                 except BlockingIOError:
                     break
-                t = time.monotonic()
-                for level, kind, value in ancdata:
-                    if level == socket.SOL_SOCKET and kind == so_timestampns and len(value) >= 16:
-                        sec, nsec = struct.unpack("@qq", value[:16])
-                        t = sec + nsec / 1e9 - realtime_minus_monotonic
+                t = kernel_time(ancdata)
                 if len(frame) < 14 + 20 + 8:
                     continue
                 ihl = (frame[14] & 0x0F) * 4
@@ -565,6 +587,8 @@ class Prober:
         self.sent: list[tuple[int, float]] = []
         self.replies: list[tuple[int, float, str]] = []
         self.adverts: list[tuple[float, str]] = []
+        # ARP frames announcing the probed VIP: (time, sender MAC).
+        self.announcements: list[tuple[float, str]] = []
         # Set by the reader on every advert from `advert_watch` (a MAC), to fire an event
         # right behind one.
         self.advert_watch: str | None = None
@@ -591,6 +615,8 @@ class Prober:
                     self.adverts.append((float(parts[1]), parts[2]))
                     if parts[2] == self.advert_watch:
                         self.advert_seen.set()
+                elif parts[0] == "G" and len(parts) == 3:
+                    self.announcements.append((float(parts[1]), parts[2]))
 
     def snapshot(self) -> list[tuple[int, float, str]]:
         with self.lock:
@@ -976,6 +1002,11 @@ def measure_event(pair: Pair, event: Event) -> dict:
     last_advert = max((t for t, mac in prober.adverts if mac == lb1_mac and t <= t_event),
                       default=None)
 
+    # The new holder's first ARP frame for the VIP: from then on the client can reach it.
+    # Read off the wire and not quantized by the probe interval as the first reply is.
+    announced = min((t for t, mac in prober.announcements if mac == lb2_mac and t > t_event),
+                    default=None)
+
     def ms(seconds: float | None) -> float | None:
         return None if seconds is None else round(seconds * 1000, 1)
 
@@ -987,6 +1018,8 @@ def measure_event(pair: Pair, event: Event) -> dict:
         "since_last_advert_ms": ms(first_lb2 - last_advert
                                    if first_lb2 is not None and last_advert is not None
                                    else None),
+        "announced_ms": ms(announced - last_advert
+                           if announced is not None and last_advert is not None else None),
         "lost": lost,
         "recovered": recovered,
         "prober_stall_ms": ms(send_stall),
@@ -1138,9 +1171,12 @@ def bench_impl(lab: Lab, impl: Implementation, cases: list[Case], events: list[E
                     take = f"{r['takeover_ms']:.0f}" if r["takeover_ms"] is not None else "none"
                     since = r["since_last_advert_ms"]
                     since = f"{since:.0f}" if since is not None else "none"
+                    announced = r["announced_ms"]
+                    announced = f"{announced:.1f}" if announced is not None else "none"
                     log(f"{impl.name}: {case.key} {event.key} run {i + 1}/{runs}: "
                         f"outage {r['outage_ms']:.0f} ms, takeover {take} ms "
-                        f"({since} ms after the last advert), lost {r['lost']}")
+                        f"({since} ms after the last advert, VIP announced at {announced} ms), "
+                        f"lost {r['lost']}")
                     pair.wait_stable(stable_timeout(case))
                 out["failover"][f"{case.key}/{event.key}"] = samples
             if case == RESOURCE_CASE and window_s > 0:
@@ -1162,8 +1198,8 @@ def summarize(samples: list[dict], key: str) -> tuple[float, float] | None:
     return statistics.median(values), max(values)
 
 
-def fmt_pair(v: tuple[float, float] | None) -> str:
-    return "n/a" if v is None else f"{v[0]:.0f} / {v[1]:.0f}"
+def fmt_pair(v: tuple[float, float] | None, decimals: int = 0) -> str:
+    return "n/a" if v is None else f"{v[0]:.{decimals}f} / {v[1]:.{decimals}f}"
 
 
 def fmt_ratio(a: float | None, b: float | None) -> str:
@@ -1251,13 +1287,15 @@ def render(data: dict) -> str:
     figures = [
         ("outage_ms", "outage (longest reply gap)"),
         ("since_last_advert_ms", "takeover (master's last advert → first reply from lb2)"),
+        ("announced_ms", "announced (master's last advert → lb2's first ARP for the VIP)"),
         ("lost", "probes lost"),
     ]
     for key in data["failover_keys"]:
         case_key, event_key = key.split("/")
         case, event = CASES[case_key], EVENTS[event_key]
         for metric, label in figures:
-            if metric == "since_last_advert_ms" and not event.has_takeover_figure:
+            if metric in ("since_last_advert_ms", "announced_ms") \
+                    and not event.has_takeover_figure:
                 continue
             if metric == "lost" and event.key not in PLANNED_EVENTS:
                 continue
@@ -1276,7 +1314,9 @@ def render(data: dict) -> str:
                 floor = f"{event.floor_s(case) * 1000:.0f}"
             row = [case.label, event.label, label, floor]
             for impl in impls:
-                row.append(cell(impl, lambda r, i=impl: fmt_pair(stats[i])))
+                # The wire's figure is not quantized by the probe interval: a tenth of a ms.
+                decimals = 1 if metric == "announced_ms" else 0
+                row.append(cell(impl, lambda r, i=impl: fmt_pair(stats[i], decimals)))
             k, v = stats["keepalived"], stats["vrrpd"]
             row.append(fmt_ratio(v[0] if v else None, k[0] if k else None))
             lines.append("| " + " | ".join(row) + " |")

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use vrrpd::driver::garp::{
     BROADCAST_MAC, ETHERTYPE_ARP, GarpSender, NeighbourAdvertiser, link_layer_address,
 };
-use vrrpd::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink};
+use vrrpd::driver::netlink::{
+    ADDRESS_BATCH, AddressWriter, Change, KernelEvent, LinkWatcher, Netlink, NetlinkError,
+};
 use vrrpd::driver::socket::{
     OutgoingAdvert, RECEIVE_BUFFER_LEN, ReceiveBatch, VrrpSocketV4, VrrpSocketV6, send_buffer_full,
 };
@@ -400,21 +402,21 @@ fn netlink_adds_and_removes_virtual_addresses_idempotently() {
     let worker = in_namespace(&pair.a, move || {
         block_on(async move {
             let netlink = Netlink::connect().expect("netlink");
+            let mut writer = AddressWriter::open().expect("address writer");
             let link = netlink.link_by_name(INTERFACE).await.expect("link");
             assert!(link.up, "vr0 is up with its peer up");
             assert!(link.mac.is_some(), "a veth has a MAC");
             assert!(netlink.link_by_name("vr-nonexistent").await.is_err());
             let vip = IpAddr::V4(VIRTUAL_ADDRESS);
 
+            let add = |writer: &mut AddressWriter, prefix_len| {
+                let mut results = writer.add_addresses(link.index, &[(vip, prefix_len)]);
+                assert_eq!(results.len(), 1);
+                results.remove(0)
+            };
+            assert_eq!(add(&mut writer, 32).expect("add"), Change::Done);
             assert_eq!(
-                netlink.add_address(link.index, vip, 32).await.expect("add"),
-                Change::Done
-            );
-            assert_eq!(
-                netlink
-                    .add_address(link.index, vip, 32)
-                    .await
-                    .expect("re-add"),
+                add(&mut writer, 32).expect("re-add"),
                 Change::AlreadyThatWay
             );
             let seen_by_ip = Command::new("ip")
@@ -449,13 +451,7 @@ fn netlink_adds_and_removes_virtual_addresses_idempotently() {
             assert!(addresses.iter().any(|a| a.address == IpAddr::V4(ADDRESS_A)));
 
             // A leftover with another prefix length is removed too.
-            assert_eq!(
-                netlink
-                    .add_address(link.index, vip, 24)
-                    .await
-                    .expect("add /24"),
-                Change::Done
-            );
+            assert_eq!(add(&mut writer, 24).expect("add /24"), Change::Done);
             assert_eq!(
                 netlink
                     .remove_address(link.index, vip)
@@ -465,6 +461,106 @@ fn netlink_adds_and_removes_virtual_addresses_idempotently() {
             );
             let addresses = netlink.addresses(link.index).await.expect("addresses");
             assert!(addresses.iter().all(|a| a.address != vip), "{addresses:?}");
+        })
+    });
+    worker.join().expect("netlink thread");
+}
+
+/// A takeover's addresses go up ADDRESS_BATCH per system call: each address gets its own
+/// answer, in order and across batch boundaries. Those already present (refused with
+/// EEXIST anywhere in a batch, its acknowledged last request included) are reported as
+/// such, one the kernel refuses fails alone and with the kernel's reason, IPv6 ones skip
+/// duplicate address detection, and an interface that is gone fails every address.
+#[test]
+fn address_writer_answers_each_address_of_a_batch_in_order() {
+    require_root();
+    let pair = NamespacePair::new("abat");
+    let namespace = pair.a.clone();
+    let worker = in_namespace(&pair.a, move || {
+        block_on(async move {
+            let netlink = Netlink::connect().expect("netlink");
+            let mut writer = AddressWriter::open().expect("address writer");
+            let link = netlink.link_by_name(INTERFACE).await.expect("link");
+            let ip = |args: &[&str]| {
+                let output = Command::new("ip")
+                    .args(["-n", &namespace])
+                    .args(args)
+                    .output()
+                    .expect("ip");
+                assert!(output.status.success(), "ip {args:?}: {output:?}");
+                String::from_utf8_lossy(&output.stdout).into_owned()
+            };
+
+            let count = 2 * ADDRESS_BATCH + 7;
+            let address = |n: usize| IpAddr::V4(Ipv4Addr::new(198, 51, 100, n as u8 + 1));
+            let present = [3, ADDRESS_BATCH - 1, ADDRESS_BATCH, count - 1];
+            for &n in &present {
+                ip(&[
+                    "addr",
+                    "add",
+                    &format!("{}/32", address(n)),
+                    "dev",
+                    INTERFACE,
+                ]);
+            }
+            let addresses: Vec<(IpAddr, u8)> = (0..count).map(|n| (address(n), 32)).collect();
+            let results = writer.add_addresses(link.index, &addresses);
+            assert_eq!(results.len(), count);
+            for (n, result) in results.into_iter().enumerate() {
+                let expected = if present.contains(&n) {
+                    Change::AlreadyThatWay
+                } else {
+                    Change::Done
+                };
+                assert_eq!(result.expect("add"), expected, "address {n}");
+            }
+            let listed = ip(&["-o", "-4", "addr", "show", "dev", INTERFACE]);
+            assert_eq!(listed.matches("198.51.100.").count(), count, "{listed}");
+
+            // A prefix longer than the family's is refused (EINVAL): that address alone.
+            let mixed = [
+                (IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)), 32),
+                (IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2)), 33),
+                (IpAddr::V4(Ipv4Addr::new(203, 0, 113, 3)), 32),
+            ];
+            let results = writer.add_addresses(link.index, &mixed);
+            assert_eq!(results[0].as_ref().expect("first"), &Change::Done);
+            match &results[1] {
+                Err(error @ NetlinkError::Kernel { source, .. }) => {
+                    assert_eq!(source.raw_os_error(), Some(libc::EINVAL));
+                    assert!(error.to_string().contains("203.0.113.2/33"), "{error}");
+                }
+                other => panic!("a /33 must be refused: {other:?}"),
+            }
+            assert_eq!(results[2].as_ref().expect("third"), &Change::Done);
+
+            let ipv6 = [
+                ("2001:db8::40".parse().expect("v6"), 128),
+                ("2001:db8::41".parse().expect("v6"), 64),
+            ];
+            for result in writer.add_addresses(link.index, &ipv6) {
+                assert_eq!(result.expect("add v6"), Change::Done);
+            }
+            let listed = ip(&["-o", "-6", "addr", "show", "dev", INTERFACE]);
+            for (address, prefix_len) in ipv6 {
+                let line = listed
+                    .lines()
+                    .find(|line| line.contains(&format!("{address}/{prefix_len}")))
+                    .unwrap_or_else(|| panic!("{address} not added: {listed}"));
+                assert!(
+                    line.contains("nodad") && !line.contains("tentative"),
+                    "{line}"
+                );
+            }
+
+            let gone = link.index + 1000;
+            let results = writer.add_addresses(gone, &mixed[..1]);
+            match &results[..] {
+                [Err(NetlinkError::Kernel { source, .. })] => {
+                    assert_eq!(source.raw_os_error(), Some(libc::ENODEV), "{source}")
+                }
+                other => panic!("no such interface: {other:?}"),
+            }
         })
     });
     worker.join().expect("netlink thread");

@@ -41,6 +41,13 @@ pub enum NetlinkError {
         #[source]
         source: rtnetlink::Error,
     },
+    /// A request of [`AddressWriter`]'s, which the kernel refused or did not answer.
+    #[error("{what}: {source}")]
+    Kernel {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// What we need to know about an interface.
@@ -197,36 +204,6 @@ impl Netlink {
         ))
     }
 
-    /// Add `address/prefix_len` to the interface; already present is fine.
-    ///
-    /// IPv6 addresses skip duplicate address detection (IFA_F_NODAD, as keepalived adds its
-    /// VIPs): a virtual address moves between routers by design, and a tentative one
-    /// answers nothing for the second or more DAD takes (RFC 4862 §5.4), which would add
-    /// that to every takeover. The VRRP election, not DAD, keeps it unique.
-    pub async fn add_address(
-        &self,
-        ifindex: u32,
-        address: IpAddr,
-        prefix_len: u8,
-    ) -> Result<Change, NetlinkError> {
-        let mut request = self.handle.address().add(ifindex, address, prefix_len);
-        if address.is_ipv6() {
-            let message = request.message_mut();
-            message.header.flags |= AddressHeaderFlags::Nodad;
-            message
-                .attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
-        }
-        match request.execute().await {
-            Ok(()) => Ok(Change::Done),
-            Err(error) if is_errno(&error, &[libc::EEXIST]) => Ok(Change::AlreadyThatWay),
-            Err(source) => Err(NetlinkError::Request {
-                what: format!("adding {address}/{prefix_len} to interface index {ifindex}"),
-                source,
-            }),
-        }
-    }
-
     /// Remove `address` from the interface, whatever prefix length it was added
     /// with (the kernel matches the prefix too, and a leftover from another run
     /// or an operator may differ from ours); absent is fine.
@@ -270,6 +247,233 @@ impl Netlink {
             }
         }
         Ok(change)
+    }
+}
+
+/// How many address requests go to the kernel in one `sendmsg` (see [`AddressWriter`]).
+/// Each refused request comes back as an error message of its own, which waits in the
+/// socket's receive queue until the batch is read: 64 of them (with NETLINK_CAP_ACK, a
+/// header each, a few hundred bytes of buffer accounting apiece) fit well inside the
+/// default 208 KiB receive buffer, so no answer can be dropped.
+pub const ADDRESS_BATCH: usize = 64;
+
+/// How long [`AddressWriter`] waits for the kernel's answer to a batch. The kernel handles
+/// a netlink request while the `sendmsg` that carries it runs, so the answer is queued
+/// before the call returns; the bound is only there so that the protocol thread can never
+/// hang on a socket whose answer went missing.
+const ADDRESS_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Virtual addresses added with one `sendmsg` for up to [`ADDRESS_BATCH`] of them, from the
+/// protocol thread itself.
+///
+/// A takeover adds every virtual address before it announces one (RFC 5798 §6.4.2:
+/// gratuitous ARP for each; the announcement of an address not yet up would be a lie), so
+/// the last address's announcement waits for every add before it. Through rtnetlink's
+/// connection each request costs a `sendmsg`, a `recvmsg` for its acknowledgement and two
+/// hand-overs between the protocol and reactor threads; here a batch costs one `sendmsg`
+/// (the kernel applies its requests in order, inside that call) and one `recvmsg` for the
+/// acknowledgement of its last request, plus one per refused request.
+#[derive(Debug)]
+pub struct AddressWriter {
+    socket: rtnetlink::sys::Socket,
+    sequence: u32,
+    request: Vec<u8>,
+    answer: Vec<u8>,
+}
+
+/// Netlink's message header (<linux/netlink.h>): length, type, flags, sequence, port.
+const NETLINK_HEADER_LEN: usize = 16;
+/// NLMSG_ERROR: an acknowledgement (error code 0) or a refusal (a negative errno).
+const NETLINK_ERROR_MESSAGE: u16 = 2;
+
+impl AddressWriter {
+    /// A netlink socket of its own, bound to the current network namespace.
+    pub fn open() -> Result<Self, NetlinkError> {
+        let mut socket = rtnetlink::sys::Socket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)
+            .map_err(NetlinkError::Open)?;
+        socket.bind_auto().map_err(NetlinkError::Open)?;
+        // A refusal carries the refused request's header, not the whole request.
+        socket.set_cap_ack(true).map_err(NetlinkError::Open)?;
+        let timeout = libc::timeval {
+            tv_sec: ADDRESS_ANSWER_TIMEOUT.as_secs() as libc::time_t,
+            tv_usec: ADDRESS_ANSWER_TIMEOUT.subsec_micros() as libc::suseconds_t,
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: setsockopt reads `timeout`, a timeval that lives across the call, for its
+        // declared length.
+        crate::driver::sys::check(unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&raw const timeout).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        })
+        .map_err(NetlinkError::Open)?;
+        Ok(AddressWriter {
+            socket,
+            sequence: 0,
+            request: Vec::new(),
+            answer: vec![0; 8192],
+        })
+    }
+
+    /// Add `addresses` to interface `ifindex`, in order; one result per address, and
+    /// already present is fine ([`Change::AlreadyThatWay`]).
+    ///
+    /// IPv6 addresses skip duplicate address detection (IFA_F_NODAD, as keepalived adds its
+    /// VIPs): a virtual address moves between routers by design, and a tentative one
+    /// answers nothing for the second or more DAD takes (RFC 4862 §5.4), which would add
+    /// that to every takeover. The VRRP election, not DAD, keeps it unique.
+    pub fn add_addresses(
+        &mut self,
+        ifindex: u32,
+        addresses: &[(IpAddr, u8)],
+    ) -> Vec<Result<Change, NetlinkError>> {
+        let mut results = Vec::with_capacity(addresses.len());
+        for batch in addresses.chunks(ADDRESS_BATCH) {
+            let first_sequence = self.sequence.wrapping_add(1);
+            let answers = self
+                .send_batch(ifindex, batch)
+                .and_then(|()| self.read_answers(first_sequence, batch.len()));
+            match answers {
+                Ok(answers) => {
+                    for (&(address, prefix_len), answer) in batch.iter().zip(answers) {
+                        results.push(match answer {
+                            Ok(()) => Ok(Change::Done),
+                            Err(errno) if errno == libc::EEXIST => Ok(Change::AlreadyThatWay),
+                            Err(errno) => Err(NetlinkError::Kernel {
+                                what: format!(
+                                    "adding {address}/{prefix_len} to interface index {ifindex}"
+                                ),
+                                source: std::io::Error::from_raw_os_error(errno),
+                            }),
+                        });
+                    }
+                }
+                Err(error) => {
+                    for &(address, prefix_len) in batch {
+                        results.push(Err(NetlinkError::Kernel {
+                            what: format!(
+                                "adding {address}/{prefix_len} to interface index {ifindex}"
+                            ),
+                            source: std::io::Error::new(error.kind(), error.to_string()),
+                        }));
+                    }
+                }
+            }
+        }
+        results
+    }
+
+    /// One RTM_NEWADDR per address, flagged as `ip address add` flags them (create, fail
+    /// if present), in one `sendmsg`. Only the last asks for an acknowledgement: the
+    /// kernel answers a refused request whether asked or not (`netlink_rcv_skb`), so the
+    /// last one's acknowledgement is the end of the batch's answers.
+    fn send_batch(&mut self, ifindex: u32, batch: &[(IpAddr, u8)]) -> std::io::Result<()> {
+        use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+        self.request.clear();
+        for (position, &(address, prefix_len)) in batch.iter().enumerate() {
+            let mut message = address_message(ifindex, address, prefix_len);
+            if address.is_ipv6() {
+                // No duplicate address detection for a VIP (see above).
+                message.header.flags |= AddressHeaderFlags::Nodad;
+                message
+                    .attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
+            let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewAddress(message));
+            request.header.flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+            if position + 1 == batch.len() {
+                request.header.flags |= NLM_F_ACK;
+            }
+            self.sequence = self.sequence.wrapping_add(1);
+            request.header.sequence_number = self.sequence;
+            request.finalize();
+            let start = self.request.len();
+            // Each message starts on a 4-byte boundary (NLMSG_ALIGN).
+            let length = request.buffer_len().next_multiple_of(4);
+            self.request.resize(start + length, 0);
+            request.serialize(&mut self.request[start..start + request.buffer_len()]);
+        }
+        let sent = self.socket.send(&self.request, 0)?;
+        if sent != self.request.len() {
+            return Err(std::io::Error::other(format!(
+                "the kernel took {sent} of {} bytes",
+                self.request.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The kernel's answer to each of `count` requests numbered from `first_sequence`:
+    /// Ok, or the errno it refused the request with. Answers to other sequence numbers
+    /// (a batch that timed out before) are skipped.
+    fn read_answers(
+        &mut self,
+        first_sequence: u32,
+        count: usize,
+    ) -> std::io::Result<Vec<Result<(), i32>>> {
+        let mut answers = vec![Ok(()); count];
+        // Bounded: one read per answer of this batch, and as many again for stale ones.
+        for _ in 0..2 * count + 1 {
+            let length = match self.socket.recv(&mut &mut self.answer[..], 0) {
+                Ok(length) => length,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the kernel did not answer within {ADDRESS_ANSWER_TIMEOUT:?}"),
+                    ));
+                }
+                Err(error) => return Err(error),
+            };
+            let mut rest = &self.answer[..length.min(self.answer.len())];
+            while let Some(header) = rest.get(..NETLINK_HEADER_LEN) {
+                let field =
+                    |at: usize| [header[at], header[at + 1], header[at + 2], header[at + 3]];
+                let message_len = u32::from_ne_bytes(field(0)) as usize;
+                let kind = u16::from_ne_bytes([header[4], header[5]]);
+                let sequence = u32::from_ne_bytes(field(8));
+                if message_len < NETLINK_HEADER_LEN || message_len > rest.len() {
+                    break;
+                }
+                let position = sequence.wrapping_sub(first_sequence) as usize;
+                if kind == NETLINK_ERROR_MESSAGE && position < count {
+                    let code = rest
+                        .get(NETLINK_HEADER_LEN..NETLINK_HEADER_LEN + 4)
+                        .map(|bytes| i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+                        .unwrap_or(0);
+                    if code != 0 {
+                        answers[position] = Err(-code);
+                    }
+                    if position + 1 == count {
+                        return Ok(answers);
+                    }
+                }
+                rest = rest
+                    .get(message_len.next_multiple_of(4)..)
+                    .unwrap_or_default();
+            }
+        }
+        Err(std::io::Error::other(
+            "no acknowledgement among the kernel's answers",
+        ))
+    }
+}
+
+/// RTM_NEWADDR's body for `address`/`prefix_len` on `ifindex`, as rtnetlink builds it
+/// (IFA_LOCAL and IFA_ADDRESS for IPv4, IFA_ADDRESS for IPv6).
+fn address_message(ifindex: u32, address: IpAddr, prefix_len: u8) -> AddressMessage {
+    match address {
+        IpAddr::V4(address) => rtnetlink::AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(ifindex)
+            .address(address, prefix_len)
+            .build(),
+        IpAddr::V6(address) => rtnetlink::AddressMessageBuilder::<Ipv6Addr>::new()
+            .index(ifindex)
+            .address(address, prefix_len)
+            .build(),
     }
 }
 

@@ -46,7 +46,9 @@ use crate::driver::control::{ControlRequest, ControlServer, Response};
 use crate::driver::demoted::{DemotedStore, Loaded};
 use crate::driver::interfaces::{self, Interfaces, RaisedArpSettings, Received, place};
 use crate::driver::metrics::MetricsServer;
-use crate::driver::netlink::{Change, KernelEvent, LinkWatcher, Netlink, NetlinkError};
+use crate::driver::netlink::{
+    AddressWriter, Change, KernelEvent, LinkWatcher, Netlink, NetlinkError,
+};
 use crate::driver::notify::{NotifyQueue, hooks_for, priority_hook_for};
 use crate::driver::poller::{Poller, Ready, Wake, WatchedSocket};
 use crate::driver::routing::{self, RoutingEvent};
@@ -215,6 +217,8 @@ struct Shell {
     config_path: PathBuf,
     node: Node,
     netlink: Netlink,
+    /// Virtual addresses go up through this one, on the protocol thread (see AddressWriter).
+    address_writer: AddressWriter,
     notifier: Notifier,
     interfaces: Interfaces,
     /// What the virtual MACs raised on their parents, to put back (see RaisedArpSettings).
@@ -318,6 +322,7 @@ async fn start(
     let (control_requests, control) = mpsc::channel(CONTROL_QUEUE_LEN);
     let (reloaded, reloads) = mpsc::channel(RELOAD_QUEUE_LEN);
     let netlink = Netlink::connect()?;
+    let address_writer = AddressWriter::open()?;
     let demoted_store = DemotedStore::new(config.state_directory_path());
     let demoted = match demoted_store.load() {
         Loaded::Instances(names) => DemotedAtStart::Instances(names),
@@ -376,6 +381,7 @@ async fn start(
         config_path,
         node,
         netlink,
+        address_writer,
         notifier,
         interfaces,
         raised_arp,
@@ -983,12 +989,10 @@ impl Shell {
                 ifindex,
                 addresses,
             } => {
-                // All requests at once, applied and answered in order: a takeover's last
-                // address is up after one round trip for all of them, not one each.
-                let requests = addresses.iter().map(|&(address, prefix_len)| {
-                    self.netlink.add_address(ifindex, address, prefix_len)
-                });
-                let results = futures::future::join_all(requests).await;
+                // Up to ADDRESS_BATCH requests per system call, applied and answered in
+                // order: a takeover's last address is up after a few system calls for all
+                // of them, not a round trip through the reactor thread each.
+                let results = self.address_writer.add_addresses(ifindex, &addresses);
                 for ((address, prefix_len), result) in addresses.into_iter().zip(results) {
                     match result {
                         Ok(Change::Done) => debug!("({instance}) added {address}/{prefix_len}"),
