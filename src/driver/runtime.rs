@@ -494,6 +494,9 @@ async fn forward_events(
 /// The protocol loop: sleep on the sockets and the wake-up until the node's next
 /// deadline, then hand what happened to the node, in this order: the other thread's
 /// events (signals, netlink, control, checks), datagrams, and the timer.
+// Never inlined: its caller's frame holds start-up's future (tens of KiB); the loop's
+// own frame, and those of the hot path below it, stay together in a page or two.
+#[inline(never)]
 fn protocol_loop(
     runtime: &tokio::runtime::Handle,
     shell: &mut Shell,
@@ -564,10 +567,7 @@ fn protocol_loop(
                     Event::Reloaded(generation, loaded) => {
                         reloads_held.push_back((generation, loaded));
                     }
-                    event => {
-                        shell.io_performed = true;
-                        run_now(runtime, shell.handle_event(now, event));
-                    }
+                    event => shell.handle_event_now(runtime, now, event),
                 }
                 if shell.exited {
                     return None;
@@ -587,8 +587,7 @@ fn protocol_loop(
         while shell.node.accepts_reload()
             && let Some((generation, loaded)) = reloads_held.pop_front()
         {
-            shell.io_performed = true;
-            run_now(runtime, shell.reloaded_config(now, generation, loaded));
+            shell.reloaded_config_now(runtime, now, generation, loaded);
             release_startup_memory();
         }
         if watchdog_due.is_some_and(|due| due <= now) {
@@ -813,12 +812,53 @@ impl Shell {
         let mut adverts = std::mem::take(&mut self.pending_adverts);
         match self.queue_adverts(&mut adverts) {
             None => self.send_adverts_now(runtime, &mut adverts),
-            first => {
-                self.io_performed = true;
-                run_now(runtime, self.perform_in_order(now, &mut adverts, first));
-            }
+            first => self.perform_in_order_now(runtime, now, &mut adverts, first),
         }
         self.pending_adverts = adverts;
+    }
+
+    // The futures below are large (the state of every action that waits on I/O), and a
+    // future lives in the frame of the function that runs it. Each runs in a function of
+    // its own, never inlined, so that the hot path's frames (the loop, feed_now) stay a
+    // few hundred bytes and an advert touches one or two pages of stack, not six.
+
+    #[inline(never)]
+    fn perform_in_order_now(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        now: Instant,
+        adverts: &mut Vec<PendingAdvert>,
+        first: Option<NodeAction>,
+    ) {
+        self.io_performed = true;
+        run_now(runtime, self.perform_in_order(now, adverts, first));
+    }
+
+    #[inline(never)]
+    fn handle_event_now(&mut self, runtime: &tokio::runtime::Handle, now: Instant, event: Event) {
+        self.io_performed = true;
+        run_now(runtime, self.handle_event(now, event));
+    }
+
+    #[inline(never)]
+    fn reloaded_config_now(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        now: Instant,
+        generation: u64,
+        loaded: Result<Config, ConfigError>,
+    ) {
+        self.io_performed = true;
+        run_now(runtime, self.reloaded_config(now, generation, loaded));
+    }
+
+    #[inline(never)]
+    fn send_adverts_waiting(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        adverts: &mut Vec<PendingAdvert>,
+    ) {
+        run_now(runtime, self.send_adverts(adverts));
     }
 
     /// Whether work that waits on I/O ran since the last call: everything but
@@ -903,7 +943,7 @@ impl Shell {
             }
         }
         if !adverts.is_empty() {
-            run_now(runtime, self.send_adverts(adverts));
+            self.send_adverts_waiting(runtime, adverts);
         }
     }
 
