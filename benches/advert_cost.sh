@@ -17,6 +17,11 @@
 # advert, can do. Their CPU figures are the kernel's price of the 10 ms cadence, which no
 # such implementation avoids.
 #
+# With --epoll-floor, the same, but the backup is `advert_floor receive eth0 epoll`: it waits
+# in epoll_wait with a timeout standing for its Master_Down_Timer, then reads, as a daemon
+# that watches a timer and other sources besides the socket must: the floor of any such
+# backup, which the blocking recv above is not.
+#
 # With --lock-memory, vrrpd runs with `--lock-memory` and keepalived with `vrrp_no_swap`
 # (both mlockall): the resident memory that locking costs.
 #
@@ -27,7 +32,8 @@
 # does. Pinned, every implementation is measured with the same placement.
 #
 # Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace] [--callgrind]
-#                                    [--keepalived | --floor] [--lock-memory] [--cpus M,B]
+#                                    [--keepalived | --floor | --epoll-floor] [--lock-memory]
+#                                    [--cpus M,B]
 set -euo pipefail
 vrrpd=target/release/vrrpd
 seconds=10
@@ -35,6 +41,7 @@ strace=0
 wrap=()
 keepalived=0
 floor=0
+floor_mode=""
 lock=()
 no_swap=""
 pin_m=()
@@ -46,6 +53,7 @@ while [[ $# -gt 0 ]]; do
         --strace) strace=1; shift ;;
         --keepalived) keepalived=1; shift ;;
         --floor) floor=1; shift ;;
+        --epoll-floor) floor=1; floor_mode=epoll; shift ;;
         --lock-memory) lock=(--lock-memory); no_swap="vrrp_no_swap"; shift ;;
         --cpus) pin_m=(taskset -c "${2%%,*}"); pin_b=(taskset -c "${2##*,}"); shift 2 ;;
         --callgrind) wrap=(env VRRPD_SCHEMA_CHECK=in-process valgrind --tool=callgrind --callgrind-out-file="/tmp/advert_cost.%q{ROLE}.callgrind"); shift ;;
@@ -181,7 +189,7 @@ config backup 100 >"$dir/backup.json"
 if [[ $floor == 1 ]]; then
     here=$(cd "$(dirname "$0")" && pwd)
     cc -O2 -o "$dir/advert_floor" "$here/advert_floor.c"
-    ip netns exec "$prefix-b" "${pin_b[@]}" "$dir/advert_floor" receive eth0 2>"$dir/backup.log" &
+    ip netns exec "$prefix-b" "${pin_b[@]}" "$dir/advert_floor" receive eth0 $floor_mode 2>"$dir/backup.log" &
 else
     ROLE=backup ip netns exec "$prefix-b" "${pin_b[@]}" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" "${lock[@]}" 2>"$dir/backup.log" &
 fi

@@ -20,8 +20,15 @@
  * with one sendmmsg() (fewer system calls than any implementation that sends them one
  * by one); and `receive IFNAME batch` reads with recvmmsg(), up to 64 per wake-up.
  *
+ * `receive IFNAME epoll` is the yardstick for a backup that is a daemon: one that, like
+ * every VRRP implementation, also waits for its Master_Down_Timer and for other sources
+ * (netlink, signals, its control socket). It sleeps in epoll_wait() on the socket with a
+ * timeout standing for that timer (which never fires: the adverts keep coming), then reads
+ * the advert with one recv(): two system calls per advert, as keepalived's and vrrpd's
+ * backups make, and nothing else.
+ *
  * Usage: advert_floor IFNAME SOURCE-IPV4 VRID PRIORITY INTERVAL-CS VIP-IPV4 [COUNT]
- *        advert_floor receive IFNAME [batch]
+ *        advert_floor receive IFNAME [batch | epoll]
  * Build: cc -O2 -o advert_floor benches/advert_floor.c
  */
 #define _GNU_SOURCE
@@ -33,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -58,7 +66,10 @@ static uint32_t add_bytes(uint32_t sum, const uint8_t *bytes, size_t length)
     return sum;
 }
 
-static int receive_forever(const char *ifname, int batch)
+/* Master_Down_Interval at 10 ms adverts, rounded up to epoll_wait's milliseconds. */
+#define TIMER_STAND_IN_MS 40
+
+static int receive_forever(const char *ifname, int batch, int epoll)
 {
     int sock = socket(AF_INET, SOCK_RAW, VRRP_PROTOCOL);
     if (sock < 0) {
@@ -79,7 +90,32 @@ static int receive_forever(const char *ifname, int batch)
         vectors[i] = (struct iovec){.iov_base = buffers[i], .iov_len = sizeof buffers[i]};
         headers[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &vectors[i], .msg_iovlen = 1}};
     }
+    int waiter = -1;
+    if (epoll) {
+        waiter = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event readable = {.events = EPOLLIN, .data = {.fd = sock}};
+        if (waiter < 0 || epoll_ctl(waiter, EPOLL_CTL_ADD, sock, &readable) < 0) {
+            perror("advert_floor: epoll");
+            return 1;
+        }
+    }
     for (;;) {
+        if (epoll) {
+            struct epoll_event ready[8];
+            int count = epoll_wait(waiter, ready, 8, TIMER_STAND_IN_MS);
+            if (count < 0 && errno != EINTR) {
+                perror("advert_floor: epoll_wait");
+                return 1;
+            }
+            if (count <= 0)
+                continue;
+            if (recv(sock, buffers[0], sizeof buffers[0], MSG_DONTWAIT) < 0 && errno != EAGAIN &&
+                errno != EINTR) {
+                perror("advert_floor: recv");
+                return 1;
+            }
+            continue;
+        }
         int received = batch ? recvmmsg(sock, headers, RECEIVE_BATCH, MSG_WAITFORONE, NULL)
                              : (int)recv(sock, buffers[0], sizeof buffers[0], 0);
         if (received < 0 && errno != EINTR) {
@@ -92,7 +128,8 @@ static int receive_forever(const char *ifname, int batch)
 int main(int argc, char **argv)
 {
     if ((argc == 3 || argc == 4) && strcmp(argv[1], "receive") == 0)
-        return receive_forever(argv[2], argc == 4 && strcmp(argv[3], "batch") == 0);
+        return receive_forever(argv[2], argc == 4 && strcmp(argv[3], "batch") == 0,
+                               argc == 4 && strcmp(argv[3], "epoll") == 0);
     if (argc != 7 && argc != 8) {
         fprintf(stderr, "usage: %s IFNAME SOURCE-IPV4 VRID PRIORITY INTERVAL-CS VIP-IPV4 [COUNT]\n", argv[0]);
         return 2;
