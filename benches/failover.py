@@ -507,6 +507,15 @@ def probe_main(target: str, iface: str, interval: float) -> int:
     realtime_minus_monotonic = time.time() - time.monotonic()
     target_raw = socket.inet_aton(target)
 
+    def drained(sock: socket.socket):
+        """The frames queued on `sock`, with their ancillary data; at most 64 (bounded)."""
+        for _ in range(64):
+            try:
+                frame, ancdata, _flags, _addr = sock.recvmsg(2048, 64)
+            except BlockingIOError:
+                return
+            yield frame, ancdata
+
     def kernel_time(ancdata) -> float:
         for level, kind, value in ancdata:
             if level == socket.SOL_SOCKET and kind == so_timestampns and len(value) >= 16:
@@ -543,22 +552,14 @@ def probe_main(target: str, iface: str, interval: float) -> int:
             out.flush()
             return 0
         if announcements in readable:
-            for _ in range(64):  # bounded drain
-                try:
-                    frame, ancdata, _flags, _addr = announcements.recvmsg(2048, 64)
-                except BlockingIOError:
-                    break
+            for frame, ancdata in drained(announcements):
                 # Ethernet header, then ARP (RFC 826): the sender's protocol address is at
                 # bytes 14..18 of the ARP message for IPv4 over Ethernet.
                 if len(frame) >= 14 + 28 and frame[14 + 14 : 14 + 18] == target_raw:
                     t = kernel_time(ancdata)
                     out.write(f"G {t:.6f} {frame[6:12].hex(':')}\n")
         if receiver in readable:
-            for _ in range(64):  # bounded drain
-                try:
-                    frame, ancdata, _flags, _addr = receiver.recvmsg(2048, 64)
-                except BlockingIOError:
-                    break
+            for frame, ancdata in drained(receiver):
                 t = kernel_time(ancdata)
                 if len(frame) < 14 + 20 + 8:
                     continue
