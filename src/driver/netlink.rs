@@ -331,6 +331,10 @@ impl AddressWriter {
         ifindex: u32,
         addresses: &[(IpAddr, u8)],
     ) -> Vec<Result<Change, NetlinkError>> {
+        let failed = |address: IpAddr, prefix_len: u8, source| NetlinkError::Kernel {
+            what: format!("adding {address}/{prefix_len} to interface index {ifindex}"),
+            source,
+        };
         let mut results = Vec::with_capacity(addresses.len());
         for batch in addresses.chunks(ADDRESS_BATCH) {
             let first_sequence = self.sequence.wrapping_add(1);
@@ -343,23 +347,18 @@ impl AddressWriter {
                         results.push(match answer {
                             Ok(()) => Ok(Change::Done),
                             Err(errno) if errno == libc::EEXIST => Ok(Change::AlreadyThatWay),
-                            Err(errno) => Err(NetlinkError::Kernel {
-                                what: format!(
-                                    "adding {address}/{prefix_len} to interface index {ifindex}"
-                                ),
-                                source: std::io::Error::from_raw_os_error(errno),
-                            }),
+                            Err(errno) => Err(failed(
+                                address,
+                                prefix_len,
+                                std::io::Error::from_raw_os_error(errno),
+                            )),
                         });
                     }
                 }
                 Err(error) => {
                     for &(address, prefix_len) in batch {
-                        results.push(Err(NetlinkError::Kernel {
-                            what: format!(
-                                "adding {address}/{prefix_len} to interface index {ifindex}"
-                            ),
-                            source: std::io::Error::new(error.kind(), error.to_string()),
-                        }));
+                        let source = std::io::Error::new(error.kind(), error.to_string());
+                        results.push(Err(failed(address, prefix_len, source)));
                     }
                 }
             }

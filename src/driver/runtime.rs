@@ -494,8 +494,9 @@ async fn forward_events(
 /// The protocol loop: sleep on the sockets and the wake-up until the node's next
 /// deadline, then hand what happened to the node, in this order: the other thread's
 /// events (signals, netlink, control, checks), datagrams, and the timer.
-// Never inlined: its caller's frame holds start-up's future (tens of KiB); the loop's
-// own frame, and those of the hot path below it, stay together in a page or two.
+// Never inlined: its caller's frame holds start-up's future (about 23 KiB), which the
+// loop's hot locals would otherwise be spread across; the loop's own frame is mostly the
+// receive batch's entries.
 #[inline(never)]
 fn protocol_loop(
     runtime: &tokio::runtime::Handle,
@@ -819,8 +820,8 @@ impl Shell {
 
     // The futures below are large (the state of every action that waits on I/O), and a
     // future lives in the frame of the function that runs it. Each runs in a function of
-    // its own, never inlined, so that the hot path's frames (the loop, feed_now) stay a
-    // few hundred bytes and an advert touches one or two pages of stack, not six.
+    // its own, never inlined, so that the hot path's frames do not carry them: feed_now's
+    // is 680 bytes, where it was 2.5 KiB with perform_in_order's future inside.
 
     #[inline(never)]
     fn perform_in_order_now(
