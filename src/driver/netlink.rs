@@ -232,7 +232,13 @@ impl Netlink {
             }
         }
         let mut change = Change::AlreadyThatWay;
-        for message in matching {
+        for mut message in matching {
+            // Without its label: the kernel matches a label it is given (IFA_LABEL, the
+            // interface's name), and an interface renamed between the dump and the delete
+            // carries the new one, so the delete would miss the address and read as gone.
+            message
+                .attributes
+                .retain(|attribute| !matches!(attribute, AddressAttribute::Label(_)));
             match self.handle.address().del(message).execute().await {
                 Ok(()) => change = Change::Done,
                 // Gone between the dump and the delete: that is what we wanted.
