@@ -31,9 +31,14 @@
 # wake-up then crosses CPUs), which moves a round's figure more than the implementation
 # does. Pinned, every implementation is measured with the same placement.
 #
+# With --start-at T (nanoseconds since the epoch), the window starts at T instead of a few
+# seconds after start-up, so that several pairs started together (advert_compare.sh
+# --together) measure the same seconds of the machine's time; a T already past when the
+# pair is up is an error, not a shorter window.
+#
 # Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace] [--callgrind]
 #                                    [--keepalived | --floor | --epoll-floor] [--lock-memory]
-#                                    [--cpus M,B]
+#                                    [--cpus M,B] [--start-at NS]
 set -euo pipefail
 vrrpd=target/release/vrrpd
 seconds=10
@@ -46,6 +51,7 @@ lock=()
 no_swap=""
 pin_m=()
 pin_b=()
+start_at=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --vrrpd) vrrpd=$2; shift 2 ;;
@@ -55,6 +61,7 @@ while [[ $# -gt 0 ]]; do
         --floor) floor=1; shift ;;
         --epoll-floor) floor=1; floor_mode=epoll; shift ;;
         --lock-memory) lock=(--lock-memory); no_swap="vrrp_no_swap"; shift ;;
+        --start-at) start_at=$2; shift 2 ;;
         --cpus) pin_m=(taskset -c "${2%%,*}"); pin_b=(taskset -c "${2##*,}"); shift 2 ;;
         --callgrind) wrap=(env VRRPD_SCHEMA_CHECK=in-process valgrind --tool=callgrind --callgrind-out-file="/tmp/advert_cost.%q{ROLE}.callgrind"); shift ;;
         *) echo "advert_cost.sh: unknown argument $1" >&2; exit 2 ;;
@@ -78,6 +85,18 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
+# With --start-at, wait until then (bounded: the caller picks a time seconds ahead).
+wait_for_start() {
+    [[ -z $start_at ]] && return 0
+    local now left
+    now=$(date +%s%N)
+    if (( now >= start_at )); then
+        echo "advert_cost.sh: the pair was up $(( (now - start_at) / 1000000 )) ms after --start-at" >&2
+        exit 1
+    fi
+    left=$(( start_at - now ))
+    sleep "$(( left / 1000000000 )).$(printf '%09d' $(( left % 1000000000 )))"
+}
 # Sleep for the window while sampling each side's CPU every half second, and print the
 # median half-second slice of each: bursts of machine noise (this VM sees some that
 # double every process's cost for a second or two, the floor's too) move a window's mean
@@ -167,6 +186,7 @@ if [[ $keepalived == 1 ]]; then
         sleep 0.5
     done
     sleep 3
+    wait_for_start
     t0=$(date +%s%N)
     declare -A c0
     all() { pgrep -f "keepalived -n -l -P -f $dir/$1.conf" | tr '\n' ' '; }
@@ -202,6 +222,7 @@ else
 fi
 pids+=($!); master=$!
 sleep $(( ${#wrap[@]} > 0 ? 15 : 3 ))
+wait_for_start
 for role in master backup; do kill -0 "${!role}" 2>/dev/null || { echo "$role exited:"; cat "$dir/$role.log"; exit 1; }; done
 # Every thread of the process (vrrpd has a protocol thread and a reactor thread).
 cpu() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {print t}'; }
