@@ -22,6 +22,7 @@ pub fn internet_checksum(message: &[u8]) -> u16 {
 /// The Internet checksum of `message` together with the pseudo-header of an upper-layer
 /// `protocol` sent from `source` to `destination`: the IPv4 one of RFC 768 (also used by
 /// RFC 5798 §5.2.8) or the IPv6 one of RFC 8200 §8.1.
+#[unsafe(link_section = ".text.hot.vrrpd")]
 pub fn internet_checksum_with_pseudo_header(
     message: &[u8],
     source: IpAddr,

@@ -625,11 +625,27 @@ impl Node {
     }
 
     /// Handle one input at `now`; then take the actions with [`Node::poll_action`].
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     pub fn handle(&mut self, now: Instant, input: NodeInput<'_>) {
         match input {
-            NodeInput::Start => self.start(now),
             NodeInput::Datagram { ifindex, packet } => self.on_datagram(now, ifindex, packet),
             NodeInput::Timeout => self.fire_timers(now),
+            input => self.handle_other(now, input),
+        }
+        self.settle(now);
+    }
+
+    /// Every input but an advert and a timer. Never inlined into [`Node::handle`]: what a
+    /// backup runs per advert then stays a few cache lines of code and a small stack
+    /// frame, instead of hopping across the code and frame of every rare input (see
+    /// benches/advert_footprint.sh).
+    #[inline(never)]
+    fn handle_other(&mut self, now: Instant, input: NodeInput<'_>) {
+        match input {
+            // Taken by `handle`.
+            NodeInput::Datagram { ifindex, packet } => self.on_datagram(now, ifindex, packet),
+            NodeInput::Timeout => self.fire_timers(now),
+            NodeInput::Start => self.start(now),
             NodeInput::Link {
                 ifindex,
                 name,
@@ -700,7 +716,6 @@ impl Node {
                 self.shutdown_all(now);
             }
         }
-        self.settle(now);
     }
 
     /// The next action to perform, in order.
@@ -709,6 +724,7 @@ impl Node {
     }
 
     /// When [`NodeInput::Timeout`] is next due; None when no instance has a timer running.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     pub fn next_deadline(&self) -> Option<Instant> {
         self.slots
             .iter()
@@ -1126,6 +1142,7 @@ impl Node {
     }
 
     /// After every input: end what has finished (a reload's hand-overs, a stop).
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn settle(&mut self, now: Instant) {
         if self.reload_handing_over() {
             self.finish_leaving(now);
@@ -1143,6 +1160,7 @@ impl Node {
     /// reload starts a replacement only once the old one is gone. So the slot that
     /// matched last time, if it still matches, is the answer (slots move only on
     /// reloads, and the hint is checked); otherwise the slots are walked.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn slot_for(&self, ifindex: u32, ipv6: bool, vrid: u8) -> Option<usize> {
         let matches = |slot: &Slot| {
             slot.ifindex == Some(ifindex)
@@ -1160,6 +1178,7 @@ impl Node {
         Some(found)
     }
 
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn on_datagram(&mut self, now: Instant, ifindex: u32, packet: ReceivedPacket<'_>) {
         let ipv6 = packet.is_ipv6();
         // The previous accepted advert's address Vec, reused (see receive::check_reusing).
@@ -1201,6 +1220,8 @@ impl Node {
     }
 
     /// Count (on the instance when the VRID names one, else on the interface) and log.
+    /// Never inlined, for the reason given at [`Node::handle_other`].
+    #[inline(never)]
     fn count_rejected(&mut self, now: Instant, ifindex: u32, ipv6: bool, rejected: Rejected) {
         let owner = rejected
             .vrid
@@ -1241,6 +1262,7 @@ impl Node {
 
     // ---- Timers, links -----------------------------------------------------------------
 
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn fire_timers(&mut self, now: Instant) {
         for index in 0..self.slots.len() {
             let due = self.slots[index]
@@ -1267,6 +1289,7 @@ impl Node {
     /// meanwhile (it handed over to the other router, whose group then followed), the
     /// group told this one to leave MASTER too but a hand-over ignores that: do it now,
     /// so that the members are master together or not at all.
+    #[inline(never)]
     fn after_hand_over_kept(&mut self, now: Instant, index: usize) {
         let Some(slot) = self.slots.get(index) else {
             return;
@@ -1725,6 +1748,7 @@ impl Node {
     }
 
     /// Turn slot `index`'s actions into the node's, in order; then let the sync groups react.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn perform(&mut self, now: Instant, index: usize, mut actions: Vec<Action>) {
         // Most calls: a backup hearing its master's advert asks for nothing.
         if actions.is_empty() && self.sync_pending.is_empty() {
@@ -1732,104 +1756,12 @@ impl Node {
             return;
         }
         for action in actions.drain(..) {
-            let Some(slot) = self.slots.get(index) else {
+            if index >= self.slots.len() {
                 return;
-            };
+            }
             match action {
-                Action::SendAdvertisement(advert) => {
-                    self.send_advertisement(index, &advert);
-                    if let Some(slot) = self.slots.get_mut(index) {
-                        slot.instance.recycle_addresses(advert.addresses);
-                    }
-                }
-                // On every interface the addresses live on that is there now; a missing
-                // one (deleted, renamed, not there yet) took its addresses with it, or
-                // gets them once it is located. A virtual MAC's macvlan is up exactly
-                // while it holds addresses.
-                Action::AddAddresses => {
-                    let instance = slot.name().to_owned();
-                    let attached = slot.ifindex.is_some();
-                    let by_interface = slot.addresses_by_interface();
-                    self.set_virtual_mac_up(index, true);
-                    for (ifindex, addresses) in by_interface {
-                        let addresses = self.with_virtual_mac_source(index, ifindex, addresses);
-                        self.push(NodeAction::AddAddresses {
-                            instance: instance.clone(),
-                            ifindex,
-                            addresses,
-                        });
-                    }
-                    // Virtual routes and rules, once the addresses are there.
-                    if attached {
-                        self.add_routing(index);
-                    }
-                }
-                Action::RemoveAddresses => {
-                    // Virtual routes and rules, before the addresses they may use.
-                    self.remove_routing(index);
-                    let Some(slot) = self.slots.get(index) else {
-                        return;
-                    };
-                    let instance = slot.name().to_owned();
-                    let by_interface = slot.addresses_by_interface();
-                    self.set_virtual_mac_up(index, false);
-                    for (ifindex, addresses) in by_interface {
-                        let addresses = self.with_virtual_mac_source(index, ifindex, addresses);
-                        self.push(NodeAction::RemoveAddresses {
-                            instance: instance.clone(),
-                            ifindex,
-                            addresses,
-                            leftover: false,
-                        });
-                    }
-                }
-                Action::SendGratuitousArp => self.announce(index),
-                Action::Transition { from, to, reason } => {
-                    let interface = slot.config.interface.as_str();
-                    let line = transition_line(
-                        slot.name(),
-                        from,
-                        to,
-                        &reason,
-                        slot.last_advert,
-                        interface,
-                    );
-                    let record = TransitionRecord {
-                        from: state_name(from).to_owned(),
-                        to: state_name(to).to_owned(),
-                        reason: reason_text(&reason, slot.last_advert, interface),
-                        at_unix_ms: self.unix_ms(now),
-                    };
-                    let name = slot.name().to_owned();
-                    let hooks = slot
-                        .config
-                        .notify
-                        .clone()
-                        .map(|notify| NodeAction::RunHooks {
-                            notify,
-                            instance: name.clone(),
-                            state: match to {
-                                State::Initialize => "STOP",
-                                other => state_name(other),
-                            },
-                            old_state: state_name(from),
-                            priority: slot.instance.priority(),
-                        });
-                    let leaving = !slot.active();
-                    self.log(LogLevel::Info, line);
-                    if let Some(hooks) = hooks {
-                        self.push(hooks);
-                    }
-                    let recent = &mut self.slots[index].recent_transitions;
-                    if recent.len() == RECENT_TRANSITIONS {
-                        recent.pop_front();
-                    }
-                    recent.push_back(record);
-                    self.push(NodeAction::Status(self.status_text()));
-                    if !self.stopping && !leaving {
-                        self.sync_pending.push_back((name, from, to));
-                    }
-                }
+                Action::SendAdvertisement(advert) => self.perform_advert(index, advert),
+                action => self.perform_state_change(now, index, action),
             }
         }
         // Emptied, its capacity kept for the next instance's actions.
@@ -1841,9 +1773,115 @@ impl Node {
         }
     }
 
+    /// Slot `index`'s actions other than an advert: its addresses, its announcements, its
+    /// transitions. Never inlined into [`Node::perform`], which a master runs per advert
+    /// (see [`Node::handle_other`]).
+    #[inline(never)]
+    fn perform_state_change(&mut self, now: Instant, index: usize, action: Action) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        match action {
+            Action::SendAdvertisement(advert) => self.perform_advert(index, advert),
+            // On every interface the addresses live on that is there now; a missing
+            // one (deleted, renamed, not there yet) took its addresses with it, or
+            // gets them once it is located. A virtual MAC's macvlan is up exactly
+            // while it holds addresses.
+            Action::AddAddresses => {
+                let instance = slot.name().to_owned();
+                let attached = slot.ifindex.is_some();
+                let by_interface = slot.addresses_by_interface();
+                self.set_virtual_mac_up(index, true);
+                for (ifindex, addresses) in by_interface {
+                    let addresses = self.with_virtual_mac_source(index, ifindex, addresses);
+                    self.push(NodeAction::AddAddresses {
+                        instance: instance.clone(),
+                        ifindex,
+                        addresses,
+                    });
+                }
+                // Virtual routes and rules, once the addresses are there.
+                if attached {
+                    self.add_routing(index);
+                }
+            }
+            Action::RemoveAddresses => {
+                // Virtual routes and rules, before the addresses they may use.
+                self.remove_routing(index);
+                let Some(slot) = self.slots.get(index) else {
+                    return;
+                };
+                let instance = slot.name().to_owned();
+                let by_interface = slot.addresses_by_interface();
+                self.set_virtual_mac_up(index, false);
+                for (ifindex, addresses) in by_interface {
+                    let addresses = self.with_virtual_mac_source(index, ifindex, addresses);
+                    self.push(NodeAction::RemoveAddresses {
+                        instance: instance.clone(),
+                        ifindex,
+                        addresses,
+                        leftover: false,
+                    });
+                }
+            }
+            Action::SendGratuitousArp => self.announce(index),
+            Action::Transition { from, to, reason } => {
+                let interface = slot.config.interface.as_str();
+                let line =
+                    transition_line(slot.name(), from, to, &reason, slot.last_advert, interface);
+                let record = TransitionRecord {
+                    from: state_name(from).to_owned(),
+                    to: state_name(to).to_owned(),
+                    reason: reason_text(&reason, slot.last_advert, interface),
+                    at_unix_ms: self.unix_ms(now),
+                };
+                let name = slot.name().to_owned();
+                let hooks = slot
+                    .config
+                    .notify
+                    .clone()
+                    .map(|notify| NodeAction::RunHooks {
+                        notify,
+                        instance: name.clone(),
+                        state: match to {
+                            State::Initialize => "STOP",
+                            other => state_name(other),
+                        },
+                        old_state: state_name(from),
+                        priority: slot.instance.priority(),
+                    });
+                let leaving = !slot.active();
+                self.log(LogLevel::Info, line);
+                if let Some(hooks) = hooks {
+                    self.push(hooks);
+                }
+                let recent = &mut self.slots[index].recent_transitions;
+                if recent.len() == RECENT_TRANSITIONS {
+                    recent.pop_front();
+                }
+                recent.push_back(record);
+                self.push(NodeAction::Status(self.status_text()));
+                if !self.stopping && !leaving {
+                    self.sync_pending.push_back((name, from, to));
+                }
+            }
+        }
+    }
+
+    /// Encode and queue slot `index`'s advert; its address list goes back to the instance
+    /// for the next one.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
+    fn perform_advert(&mut self, index: usize, advert: Advertisement) {
+        self.send_advertisement(index, &advert);
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.instance.recycle_addresses(advert.addresses);
+        }
+    }
+
     /// Encode the advert for each destination: the multicast group (RFC 3768 §5.2.2,
     /// RFC 5798 §5.1.1.2), or each unicast peer (keepalived `unicast_peer`), whose v3
     /// pseudo-header then covers that peer (RFC 5798 §5.2.8).
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn send_advertisement(&mut self, index: usize, advert: &Advertisement) {
         let slot = &self.slots[index];
         let params = slot.instance.params();

@@ -194,6 +194,7 @@ pub fn decode(
 /// [`decode`], filling `addresses` (cleared first) with the advert's addresses: a receiver
 /// that hands back the Vec of the previous advert decodes without allocating (a backup
 /// decodes every advert of every master it hears).
+#[unsafe(link_section = ".text.hot.vrrpd")]
 pub fn decode_into(
     message: &[u8],
     source: IpAddr,
@@ -344,6 +345,7 @@ pub fn encode(
 }
 
 /// [`encode`] into `message` (emptied first): a buffer that is reused allocates nothing.
+#[unsafe(link_section = ".text.hot.vrrpd")]
 pub fn encode_into(
     advert: &Advertisement,
     source: IpAddr,
@@ -444,6 +446,7 @@ impl AddressFamily {
 
 /// Split `bytes` (a whole number of addresses, checked by the caller) into addresses,
 /// replacing what `addresses` held (its capacity is kept).
+#[unsafe(link_section = ".text.hot.vrrpd")]
 fn read_addresses(bytes: &[u8], family: AddressFamily, addresses: &mut Vec<IpAddr>) {
     addresses.clear();
     match family {
@@ -479,6 +482,7 @@ pub fn internet_checksum(message: &[u8], pseudo_header: Option<(IpAddr, IpAddr)>
 }
 
 /// A received message (checksum field included) sums to 0xffff when its checksum is right.
+#[unsafe(link_section = ".text.hot.vrrpd")]
 fn checksum_is_valid(message: &[u8], pseudo_header: Option<(IpAddr, IpAddr)>) -> bool {
     internet_checksum(message, pseudo_header) == 0
 }

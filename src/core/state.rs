@@ -657,6 +657,7 @@ impl Instance {
 
     /// [`Self::handle`] into the caller's buffer: a node that keeps one allocates no
     /// action list per advert.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     pub fn handle_into(&mut self, now: Instant, input: Input<'_>, actions: &mut Vec<Action>) {
         match input {
             Input::Startup => {
@@ -766,6 +767,7 @@ impl Instance {
     }
 
     /// [`Self::on_timeout`] into the caller's buffer (see [`Self::handle_into`]).
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     pub fn on_timeout_into(&mut self, now: Instant, actions: &mut Vec<Action>) {
         // Each firing either clears its timer or moves it past `now`, except the frames of a
         // late burst, which are bounded by MAX_GARP_BURST_COUNT; the cap only guards bugs.
@@ -778,6 +780,7 @@ impl Instance {
     }
 
     /// When [`Instance::on_timeout`] must next be called; None when idle (Initialize/Fault).
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     pub fn next_deadline(&self) -> Option<Instant> {
         self.earliest_timer().map(|(at, _)| at)
     }
@@ -1327,6 +1330,7 @@ impl Instance {
     // ---- Timers ------------------------------------------------------------------------
 
     /// The earliest timer of the current role: the other roles' timers do not exist.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn earliest_timer(&self) -> Option<(Instant, Timer)> {
         match &self.role {
             Role::Initialize(_) | Role::Fault(_) => None,
@@ -1415,6 +1419,7 @@ impl Instance {
         self.send_advertisement(RESIGN_PRIORITY, actions);
     }
 
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn send_advertisement(&mut self, priority: u8, actions: &mut Vec<Action>) {
         let authentication = match self.params.version {
             Version::V2 => self.params.authentication.clone(),

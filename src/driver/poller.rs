@@ -187,6 +187,8 @@ impl Poller {
     /// reference count touched, a pointer comparison per socket. A watched socket is
     /// kept open by its Arc here until it is unwatched, so a descriptor number is never
     /// watched for two sockets.
+    // Only after work that waited on I/O: kept out of the protocol loop's hot code.
+    #[inline(never)]
     pub fn follow(&mut self, interfaces: &Interfaces) -> io::Result<()> {
         for watched in &mut self.watched {
             watched.seen = false;
@@ -253,6 +255,7 @@ impl Poller {
 
     /// Sleep until `wake_at`, a wake-up, or (when `receiving`) a datagram. `ready` is
     /// cleared and filled. An interrupted wait returns with nothing ready.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     pub fn wait(&mut self, wake_at: Instant, receiving: bool, ready: &mut Ready) -> io::Result<()> {
         ready.woken = false;
         ready.sockets.clear();

@@ -70,6 +70,13 @@ const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
 /// before firing (see the timer branch). An on-time wake-up is tens of microseconds
 /// late; checking only past this saves a read returning EAGAIN on every advert.
 const LATE_WAKE_DRAIN: Duration = Duration::from_millis(1);
+
+/// How long no instance must have changed state before the loop gives back the memory
+/// that the last transitions touched (see `release_due` in the protocol loop). Long enough
+/// for a transition's follow-ups (the second burst of gratuitous ARPs, hooks, a sync
+/// group's members) at the user's one-second adverts; the release costs a read of
+/// /proc/self/smaps, so flapping instances do not pay it per transition.
+const RELEASE_AFTER_QUIET: Duration = Duration::from_secs(10);
 /// Check results waiting for the loop.
 const TRACKER_QUEUE_LEN: usize = 64;
 /// Control and metrics requests waiting for the loop.
@@ -241,6 +248,9 @@ struct Shell {
     /// Work that waits on I/O ran since the protocol loop last looked (see
     /// [`Self::take_io_performed`]): it may have opened sockets.
     io_performed: bool,
+    /// An instance changed state since the protocol loop last looked (see
+    /// [`Self::take_transitioned`]).
+    transitioned: bool,
 }
 
 impl Drop for Shell {
@@ -397,6 +407,7 @@ async fn start(
         starting: true,
         exited: false,
         io_performed: true,
+        transitioned: false,
     };
     shell.feed(started, NodeInput::Start).await;
     shell.starting = false;
@@ -498,6 +509,7 @@ async fn forward_events(
 // loop's hot locals would otherwise be spread across; the loop's own frame is mostly the
 // receive batch's entries.
 #[inline(never)]
+#[unsafe(link_section = ".text.hot.vrrpd")]
 fn protocol_loop(
     runtime: &tokio::runtime::Handle,
     shell: &mut Shell,
@@ -518,6 +530,12 @@ fn protocol_loop(
     // The systemd watchdog is fed from this loop, so that a stalled loop is restarted.
     let watchdog_period = shell.notifier.watchdog_interval();
     let mut watchdog_due = watchdog_period.map(|period| Instant::now() + period);
+    // Start-up's memory is given back as the loop begins, but the instances' first
+    // transitions come after that (a backup becomes master a Master_Down_Interval later),
+    // and so do a takeover's and a reload's: the code they ran (addresses, GARP, hooks,
+    // logging) stays mapped in 64 KiB blocks, about a megabyte more than the steady state
+    // runs. Given back again once no instance has changed state for RELEASE_AFTER_QUIET.
+    let mut release_due: Option<Instant> = None;
     // A SIGHUP, and checked configs, that wait until the node accepts a reload.
     let mut reload_requested = false;
     let mut reloads_held: VecDeque<(u64, Result<Config, ConfigError>)> = VecDeque::new();
@@ -540,9 +558,14 @@ fn protocol_loop(
             .next_deadline()
             .unwrap_or_else(|| now + IDLE_WAKE_UP);
         let mut wake_at = deadline;
-        for at in [receive_paused_until, coalescing_until, watchdog_due]
-            .into_iter()
-            .flatten()
+        for at in [
+            receive_paused_until,
+            coalescing_until,
+            watchdog_due,
+            release_due,
+        ]
+        .into_iter()
+        .flatten()
         {
             wake_at = wake_at.min(at);
         }
@@ -594,6 +617,12 @@ fn protocol_loop(
         if watchdog_due.is_some_and(|due| due <= now) {
             shell.notifier.watchdog();
             watchdog_due = watchdog_period.map(|period| now + period);
+        }
+        if shell.take_transitioned() {
+            release_due = Some(now + RELEASE_AFTER_QUIET);
+        } else if release_due.is_some_and(|due| due <= now) {
+            release_due = None;
+            release_startup_memory();
         }
 
         // Before the timer: an advert that arrived before the deadline must reset it
@@ -808,6 +837,7 @@ impl Shell {
     /// fired): a lone advert goes out with one `sendmsg` and no future around it. The first
     /// action that waits on I/O (netlink, a reply), and everything after it, is a future
     /// that [`run_now`] completes, so the node's order holds.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn feed_now(&mut self, runtime: &tokio::runtime::Handle, now: Instant, input: NodeInput<'_>) {
         self.node.handle(now, input);
         let mut adverts = std::mem::take(&mut self.pending_adverts);
@@ -868,9 +898,15 @@ impl Shell {
         std::mem::take(&mut self.io_performed)
     }
 
+    /// Whether an instance changed state since the last call.
+    fn take_transitioned(&mut self) -> bool {
+        std::mem::take(&mut self.transitioned)
+    }
+
     /// Take the node's actions up to the first one that is not an advert, which is
     /// returned. Adverts that follow one another (a master's instances falling due
     /// together) are queued, to go out with one sendmmsg per interface and family.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn queue_adverts(&mut self, adverts: &mut Vec<PendingAdvert>) -> Option<NodeAction> {
         while let Some(action) = self.node.poll_action() {
             if self.startup_failure.is_some() {
@@ -1177,7 +1213,11 @@ impl Shell {
                     let _ = reloaded.send((generation, loaded)).await;
                 });
             }
-            NodeAction::Status(status) => self.notifier.status(&status),
+            NodeAction::Status(status) => {
+                // The node reports its status after every transition.
+                self.transitioned = true;
+                self.notifier.status(&status);
+            }
             NodeAction::Ready(status) => self.notifier.ready(&status),
             NodeAction::Reloading => self.notifier.reloading(),
             NodeAction::Stopping => self.notifier.stopping(),
@@ -1269,6 +1309,8 @@ impl Shell {
 
     /// Handle datagrams already waiting in the sockets, at most [`EVENT_QUEUE_LEN`] per
     /// socket.
+    // Rare (a late wake-up, a coalescing window's end): kept out of the loop's hot code.
+    #[inline(never)]
     fn drain_sockets(
         &mut self,
         runtime: &tokio::runtime::Handle,

@@ -597,18 +597,32 @@ pub struct BatchEntry {
 /// once and reused: receiving allocates nothing per advert.
 pub struct ReceiveBatch {
     buffers: Box<[u8]>,
-    names: Box<[libc::sockaddr_in6]>,
-    /// Only reached through `headers` (kept here so that they live as long).
-    _controls: Box<[[u64; CONTROL_WORDS]]>,
-    _iovecs: Box<[libc::iovec]>,
-    /// Point into `buffers`, `names`, `_controls` and `_iovecs`, whose heap blocks never
-    /// move or change size while this exists (boxed slices, never replaced).
-    headers: Box<[libc::mmsghdr]>,
+    /// The headers and what they point to besides the buffers, in one heap block (see
+    /// [`BatchStorage`]).
+    storage: Box<BatchStorage>,
     /// Headers the kernel may have written to last time (their lengths need resetting).
     used: usize,
-    /// The datagrams of the last read: the first `kept` entries.
-    entries: [BatchEntry; RECEIVE_BATCH],
+    /// The datagrams of the last read: the entries of the first `kept` slots.
     kept: usize,
+}
+
+/// One heap block for everything of a batch but its buffers. A backup's wake-up touches
+/// the first slot of each array; kept together, that is two pages and a few cache lines
+/// (where five separate blocks and an array on the loop's stack were five pages or
+/// more), and on this VM each page a wake-up touches again after the other processes ran
+/// can cost a TLB miss (see benches/advert_footprint.sh).
+struct BatchStorage {
+    /// Contiguous: `recvmmsg` takes an array of them.
+    headers: [libc::mmsghdr; RECEIVE_BATCH],
+    slots: [SlotParts; RECEIVE_BATCH],
+}
+
+/// What one header points to besides its buffer, and the entry the loop reads.
+struct SlotParts {
+    iovec: libc::iovec,
+    name: libc::sockaddr_in6,
+    control: [u64; CONTROL_WORDS],
+    entry: BatchEntry,
 }
 
 impl std::fmt::Debug for ReceiveBatch {
@@ -631,39 +645,40 @@ impl ReceiveBatch {
         // Zeroed allocations: pages the kernel never writes into stay untouched (and out
         // of the resident set) until a burst needs them.
         let mut buffers = vec![0u8; RECEIVE_BATCH * RECEIVE_BUFFER_LEN].into_boxed_slice();
-        // SAFETY: sockaddr_in6 is plain old data; all zeroes is a valid value.
-        let mut names: Box<[libc::sockaddr_in6]> =
-            vec![unsafe { std::mem::zeroed() }; RECEIVE_BATCH].into_boxed_slice();
-        let mut controls = vec![[0u64; CONTROL_WORDS]; RECEIVE_BATCH].into_boxed_slice();
-        let mut iovecs: Box<[libc::iovec]> = buffers
-            .chunks_exact_mut(RECEIVE_BUFFER_LEN)
-            .map(|slot| libc::iovec {
-                iov_base: slot.as_mut_ptr().cast(),
-                iov_len: slot.len(),
-            })
-            .collect();
-        let headers = iovecs
-            .iter_mut()
-            .zip(names.iter_mut())
-            .zip(controls.iter_mut())
-            .map(|((iovec, name), control)| {
-                // SAFETY: mmsghdr is plain old data; all zeroes is a valid value.
-                let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                header.msg_hdr.msg_name = (name as *mut libc::sockaddr_in6).cast();
-                header.msg_hdr.msg_iov = iovec;
-                header.msg_hdr.msg_iovlen = 1;
-                header.msg_hdr.msg_control = control.as_mut_ptr().cast();
-                header
-            })
-            .collect();
+        // Allocated zeroed in place (Box::new_zeroed needs Rust 1.92): built on the stack
+        // and moved, the 15 KiB would widen the frame of whoever makes the batch.
+        let layout = std::alloc::Layout::new::<BatchStorage>();
+        // SAFETY: the layout is not zero-sized.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<BatchStorage>();
+        if raw.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        for (slot, buffer) in buffers.chunks_exact_mut(RECEIVE_BUFFER_LEN).enumerate() {
+            // SAFETY: `raw` points at the block just allocated, zeroed: every field but
+            // the entries (which hold Options) is plain old data, valid as all zeroes,
+            // and each entry is written here before the block is read as initialized.
+            // The headers point into the same block, which a Box never moves.
+            unsafe {
+                let parts = &raw mut (*raw).slots[slot];
+                (&raw mut (*parts).entry).write(BatchEntry::default());
+                (&raw mut (*parts).iovec).write(libc::iovec {
+                    iov_base: buffer.as_mut_ptr().cast(),
+                    iov_len: buffer.len(),
+                });
+                let header = &raw mut (*raw).headers[slot].msg_hdr;
+                (*header).msg_name = (&raw mut (*parts).name).cast();
+                (*header).msg_iov = &raw mut (*parts).iovec;
+                (*header).msg_iovlen = 1;
+                (*header).msg_control = (&raw mut (*parts).control).cast();
+            }
+        }
+        // SAFETY: every field is initialized (see above), and the block was allocated
+        // by the global allocator with BatchStorage's layout, as a Box frees it.
+        let storage = unsafe { Box::from_raw(raw) };
         let mut batch = ReceiveBatch {
             buffers,
-            names,
-            _controls: controls,
-            _iovecs: iovecs,
-            headers,
+            storage,
             used: RECEIVE_BATCH,
-            entries: [BatchEntry::default(); RECEIVE_BATCH],
             kept: 0,
         };
         batch.reset_headers();
@@ -672,7 +687,7 @@ impl ReceiveBatch {
 
     /// Give the headers the kernel filled their full buffer lengths back.
     fn reset_headers(&mut self) {
-        for header in self.headers.iter_mut().take(self.used) {
+        for header in self.storage.headers.iter_mut().take(self.used) {
             header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
             header.msg_hdr.msg_controllen = size_of::<[u64; CONTROL_WORDS]>() as _;
             header.msg_hdr.msg_flags = 0;
@@ -684,6 +699,7 @@ impl ReceiveBatch {
     /// Read what `fd` has queued, up to [`RECEIVE_BATCH`], without waiting
     /// ([`io::ErrorKind::WouldBlock`] when nothing is). Returns how many datagrams the
     /// kernel handed over: fewer than the batch means the queue was empty.
+    #[unsafe(link_section = ".text.hot.vrrpd")]
     fn fill(&mut self, fd: std::os::fd::RawFd, ipv6: bool) -> io::Result<usize> {
         self.reset_headers();
         self.kept = 0;
@@ -692,7 +708,7 @@ impl ReceiveBatch {
         let received = unsafe {
             libc::recvmmsg(
                 fd,
-                self.headers.as_mut_ptr(),
+                self.storage.headers.as_mut_ptr(),
                 RECEIVE_BATCH as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
@@ -706,13 +722,14 @@ impl ReceiveBatch {
         // The headers it filled, and the one it may have begun on (an error after the
         // first datagram ends the batch there, and is reported by the next call).
         self.used = (received + 1).min(RECEIVE_BATCH);
+        let storage = &mut *self.storage;
         for slot in 0..received.min(RECEIVE_BATCH) {
-            let header = &self.headers[slot];
+            let header = &storage.headers[slot];
             let length = usize::try_from(header.msg_len).unwrap_or(0);
             let entry = if ipv6 {
                 // A raw IPv6 socket always reports the source; without it the advert
                 // cannot be checked, so it is dropped.
-                let Some(source) = source_v6(header, &self.names[slot]) else {
+                let Some(source) = source_v6(header, &storage.slots[slot].name) else {
                     continue;
                 };
                 let (hop_limit, destination) = control_messages(header);
@@ -732,7 +749,8 @@ impl ReceiveBatch {
                     destination: None,
                 }
             };
-            self.entries[self.kept] = entry;
+            // Kept in arrival order in the first slots (an entry names its own buffer).
+            storage.slots[self.kept].entry = entry;
             self.kept += 1;
         }
         Ok(received)
@@ -740,7 +758,9 @@ impl ReceiveBatch {
 
     /// The datagrams of the last read, in arrival order.
     pub fn entries(&self) -> impl Iterator<Item = BatchEntry> + '_ {
-        self.entries[..self.kept].iter().copied()
+        self.storage.slots[..self.kept]
+            .iter()
+            .map(|parts| parts.entry)
     }
 
     /// The bytes of one datagram of the last read.
@@ -877,6 +897,7 @@ const SEND_CONTROL_WORDS: usize = 5;
 /// Send one advert on raw socket `fd` (interface `ifindex`) with `sendmsg(2)`, its
 /// destination and source as [`send_batch`] gives them, all on the stack: nothing is
 /// allocated per advert (nix's `sendmsg` allocates its control buffer on every call).
+#[unsafe(link_section = ".text.hot.vrrpd")]
 fn send_one(fd: RawFd, ifindex: u32, advert: &OutgoingAdvert<'_>) -> io::Result<usize> {
     // SAFETY: sockaddr_in6 is a plain C struct for which all zeroes is a valid value.
     let mut name: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
