@@ -74,8 +74,9 @@ const LATE_WAKE_DRAIN: Duration = Duration::from_millis(1);
 /// How long no instance must have changed state before the loop gives back the memory
 /// that the last transitions touched (see `release_due` in the protocol loop). Long enough
 /// for a transition's follow-ups (the second burst of gratuitous ARPs, hooks, a sync
-/// group's members) at the user's one-second adverts; the release costs a read of
-/// /proc/self/smaps, so flapping instances do not pay it per transition.
+/// group's members) at the user's one-second adverts; the release reads /proc/self/smaps
+/// (about 1 ms here, on the protocol thread), so flapping instances do not pay it per
+/// transition.
 const RELEASE_AFTER_QUIET: Duration = Duration::from_secs(10);
 /// Check results waiting for the loop.
 const TRACKER_QUEUE_LEN: usize = 64;
@@ -248,8 +249,8 @@ struct Shell {
     /// Work that waits on I/O ran since the protocol loop last looked (see
     /// [`Self::take_io_performed`]): it may have opened sockets.
     io_performed: bool,
-    /// An instance changed state since the protocol loop last looked (see
-    /// [`Self::take_transitioned`]).
+    /// An instance changed state since the protocol loop last looked (a transition, a
+    /// placement on its interface, a demote or promote; see [`Self::take_transitioned`]).
     transitioned: bool,
 }
 
@@ -506,8 +507,8 @@ async fn forward_events(
 /// deadline, then hand what happened to the node, in this order: the other thread's
 /// events (signals, netlink, control, checks), datagrams, and the timer.
 // Never inlined: its caller's frame holds start-up's future (about 23 KiB), which the
-// loop's hot locals would otherwise be spread across; the loop's own frame is mostly the
-// receive batch's entries.
+// loop's hot locals would otherwise be spread across; the loop's own frame is 1.4 KiB
+// (the receive batch lives on the heap, and the loop's rare work in functions of its own).
 #[inline(never)]
 #[unsafe(link_section = ".text.hot.vrrpd")]
 fn protocol_loop(
@@ -1214,7 +1215,7 @@ impl Shell {
                 });
             }
             NodeAction::Status(status) => {
-                // The node reports its status after every transition.
+                // The node reports its status after every change of an instance's state.
                 self.transitioned = true;
                 self.notifier.status(&status);
             }
