@@ -19,7 +19,15 @@
 # The launch order rotates from round to round.
 #
 # --epoll-floor adds the floor whose backup waits in epoll_wait (a timeout standing for its
-# timer) and then reads, as any daemon's backup must (see advert_cost.sh --epoll-floor).
+# timer) and then reads, as any daemon's backup must, and whose master waits in epoll_pwait2
+# on its socket with the time to its next advert as the timeout, then sends, as any daemon's
+# master must (see advert_cost.sh --epoll-floor).
+#
+# --timeout-floor adds the floor whose backup waits in its blocking recv with SO_RCVTIMEO
+# set (advert_cost.sh --timeout-floor): one system call per advert and a timer per wait.
+#
+# --touch-floor LINES[:STRIDE] adds the floor whose backup also writes LINES cache lines per
+# advert (advert_cost.sh --touch-floor): the price of the memory a wake-up touches.
 #
 # --ab PATH adds a second vrrpd build ("vrrpd-b"), for an A/B of two builds measured the
 # same way (with --together, in the same seconds).
@@ -27,7 +35,8 @@
 # --cpus M,B pins every pair's master to CPU M and backup to CPU B (see advert_cost.sh).
 #
 # Usage: sudo benches/advert_compare.sh [--rounds N] [--seconds S] [--vrrpd PATH] [--cpus M,B]
-#                                       [--epoll-floor] [--together] [--ab PATH]
+#                                       [--epoll-floor] [--timeout-floor] [--touch-floor LINES[:STRIDE]]
+#                                       [--together] [--ab PATH]
 set -euo pipefail
 rounds=5
 seconds=10
@@ -36,6 +45,8 @@ vrrpd_b=""
 cpus=()
 together=0
 epoll=0
+timeout=0
+touch=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
@@ -43,6 +54,8 @@ while [[ $# -gt 0 ]]; do
         --vrrpd) vrrpd=$2; shift 2 ;;
         --cpus) cpus=(--cpus "$2"); shift 2 ;;
         --epoll-floor) epoll=1; shift ;;
+        --timeout-floor) timeout=1; shift ;;
+        --touch-floor) touch=$2; shift 2 ;;
         --together) together=1; shift ;;
         --ab) vrrpd_b=$2; shift 2 ;;
         *) echo "advert_compare.sh: unknown argument $1" >&2; exit 2 ;;
@@ -50,6 +63,8 @@ while [[ $# -gt 0 ]]; do
 done
 impls=(floor)
 [[ $epoll == 1 ]] && impls+=(epoll-floor)
+[[ $timeout == 1 ]] && impls+=(timeout-floor)
+[[ -n $touch ]] && impls+=(touch-floor)
 impls+=(vrrpd keepalived)
 [[ -n $vrrpd_b ]] && impls+=(vrrpd-b)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,6 +74,8 @@ args_of() { # impl
     case $1 in
         floor) echo "--floor" ;;
         epoll-floor) echo "--epoll-floor" ;;
+        timeout-floor) echo "--timeout-floor" ;;
+        touch-floor) echo "--touch-floor $touch" ;;
         vrrpd) echo "--vrrpd $vrrpd" ;;
         vrrpd-b) echo "--vrrpd $vrrpd_b" ;;
         keepalived) echo "--keepalived" ;;
@@ -93,9 +110,9 @@ for round in $(seq 1 "$rounds"); do
         done
     fi
 done
-python3 - "$out" "$rounds" "$together" "${impls[@]}" <<'PY'
+python3 - "$out" "$rounds" "$together" "$touch" "${impls[@]}" <<'PY'
 import re, statistics, sys
-out, rounds, together, impls = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
+out, rounds, together, touch, impls = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4], sys.argv[5:]
 def figures(path):
     text = open(path).read()
     f = {}
@@ -110,11 +127,16 @@ def figures(path):
     f["same_cpu"] = f"{m.group(1)} of {m.group(2)}" if m else "?"
     return f
 data = {impl: [figures(f"{out}/{impl}.{r}") for r in range(1, rounds + 1)] for impl in impls}
-names = {"floor": "floor", "epoll-floor": "epoll floor", "keepalived": "keepalived",
-         "vrrpd": "vrrpd", "vrrpd-b": "vrrpd-b"}
-order = [impl for impl in ("floor", "epoll-floor", "keepalived", "vrrpd", "vrrpd-b") if impl in impls]
+names = {"floor": "floor", "keepalived": "keepalived",
+         "vrrpd": "vrrpd", "vrrpd-b": "vrrpd-b", "epoll-floor": "epoll floor",
+         "timeout-floor": "timeout floor",
+         "touch-floor": f"floor + {touch.replace(':', ' lines, stride ')}{'' if ':' in touch else ' lines'}"}
+order = [impl for impl in ("floor", "epoll-floor", "timeout-floor", "touch-floor", "keepalived", "vrrpd",
+                           "vrrpd-b")
+         if impl in impls]
 ratios = [(a, b) for a, b in (("vrrpd", "keepalived"), ("vrrpd", "floor"), ("vrrpd", "epoll-floor"),
-                              ("epoll-floor", "floor"), ("keepalived", "floor"),
+                              ("epoll-floor", "floor"), ("timeout-floor", "floor"), ("touch-floor", "floor"),
+                              ("keepalived", "floor"),
                               ("vrrpd-b", "vrrpd"), ("vrrpd-b", "keepalived"))
           if a in impls and b in impls]
 def median(impl, key):

@@ -20,7 +20,17 @@
 # With --epoll-floor, the same, but the backup is `advert_floor receive eth0 epoll`: it waits
 # in epoll_wait with a timeout standing for its Master_Down_Timer, then reads, as a daemon
 # that watches a timer and other sources besides the socket must: the floor of any such
-# backup, which the blocking recv above is not.
+# backup, which the blocking recv above is not. Its master is `advert_floor epoll`: it waits
+# in epoll_pwait2 on its joined socket with the time to its next advert as the timeout, then
+# sends, as a daemon's master that also listens must: the floor of any such master.
+#
+# With --timeout-floor, the --floor pair, but the backup's blocking recv has SO_RCVTIMEO set
+# to the epoll floor's 40 ms (`advert_floor receive eth0 timeout`): one system call per
+# advert, and the kernel timer that a receive with a timeout arms each time.
+#
+# With --touch-floor LINES[:STRIDE], the --floor pair, but the backup writes LINES cache
+# lines STRIDE bytes apart (64: contiguous) after each advert (`advert_floor receive eth0
+# touch`): what the memory a wake-up touches costs on this machine, for a cost model.
 #
 # With --lock-memory, vrrpd runs with `--lock-memory` and keepalived with `vrrp_no_swap`
 # (both mlockall): the resident memory that locking costs.
@@ -37,7 +47,8 @@
 # pair is up is an error, not a shorter window.
 #
 # Usage: sudo benches/advert_cost.sh [--vrrpd PATH] [--seconds N] [--strace] [--callgrind]
-#                                    [--keepalived | --floor | --epoll-floor] [--lock-memory]
+#                                    [--keepalived | --floor | --epoll-floor | --timeout-floor |
+#                                     --touch-floor LINES[:STRIDE]] [--lock-memory]
 #                                    [--cpus M,B] [--start-at NS]
 set -euo pipefail
 vrrpd=target/release/vrrpd
@@ -46,7 +57,8 @@ strace=0
 wrap=()
 keepalived=0
 floor=0
-floor_mode=""
+floor_mode=()
+master_mode=()
 lock=()
 no_swap=""
 pin_m=()
@@ -59,7 +71,14 @@ while [[ $# -gt 0 ]]; do
         --strace) strace=1; shift ;;
         --keepalived) keepalived=1; shift ;;
         --floor) floor=1; shift ;;
-        --epoll-floor) floor=1; floor_mode=epoll; shift ;;
+        --epoll-floor) floor=1; floor_mode=(epoll); master_mode=(epoll); shift ;;
+        --timeout-floor) floor=1; floor_mode=(timeout); shift ;;
+        --touch-floor)
+            floor=1
+            [[ $2 =~ ^[0-9]+(:[0-9]+)?$ ]] || { echo "advert_cost.sh: --touch-floor takes LINES[:STRIDE]" >&2; exit 2; }
+            floor_mode=(touch "${2%%:*}")
+            [[ $2 == *:* ]] && floor_mode+=("${2##*:}")
+            shift 2 ;;
         --lock-memory) lock=(--lock-memory); no_swap="vrrp_no_swap"; shift ;;
         --start-at) start_at=$2; shift 2 ;;
         --cpus) pin_m=(taskset -c "${2%%,*}"); pin_b=(taskset -c "${2##*,}"); shift 2 ;;
@@ -209,14 +228,14 @@ config backup 100 >"$dir/backup.json"
 if [[ $floor == 1 ]]; then
     here=$(cd "$(dirname "$0")" && pwd)
     cc -O2 -o "$dir/advert_floor" "$here/advert_floor.c"
-    ip netns exec "$prefix-b" "${pin_b[@]}" "$dir/advert_floor" receive eth0 $floor_mode 2>"$dir/backup.log" &
+    ip netns exec "$prefix-b" "${pin_b[@]}" "$dir/advert_floor" receive eth0 "${floor_mode[@]}" 2>"$dir/backup.log" &
 else
     ROLE=backup ip netns exec "$prefix-b" "${pin_b[@]}" "${wrap[@]}" "$vrrpd" run -c "$dir/backup.json" "${lock[@]}" 2>"$dir/backup.log" &
 fi
 pids+=($!); backup=$!
 sleep 0.5
 if [[ $floor == 1 ]]; then
-    ip netns exec "$prefix-m" "${pin_m[@]}" "$dir/advert_floor" eth0 192.0.2.1 51 255 1 192.0.2.40 2>"$dir/master.log" &
+    ip netns exec "$prefix-m" "${pin_m[@]}" "$dir/advert_floor" "${master_mode[@]}" eth0 192.0.2.1 51 255 1 192.0.2.40 2>"$dir/master.log" &
 else
     ROLE=master ip netns exec "$prefix-m" "${pin_m[@]}" "${wrap[@]}" "$vrrpd" run -c "$dir/master.json" "${lock[@]}" 2>"$dir/master.log" &
 fi
